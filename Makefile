@@ -1,0 +1,56 @@
+# Collab: `make run` serves it, `make test` proves it.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app wsgi
+
+.PHONY: run test venv dev-venv chromium migrate demo bench lint clean
+
+$(VENV)/.installed: requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+dev-venv: $(VENV)/.dev-installed
+
+migrate: venv
+	$(FLASK) db upgrade
+
+run: migrate
+	$(FLASK) serve
+
+demo: migrate
+	$(FLASK) demo
+
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing Debian's chromium for the browser tests…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests need /usr/bin/chromium: run 'sudo apt-get install chromium' (Debian) first."; exit 1; \
+	  fi; \
+	fi
+
+test: dev-venv chromium
+	$(PY) tests/run.py
+
+# make bench: seeds 2,000 threads and 100,000 posts into a fresh data folder, starts `flask --app wsgi serve`,
+# measures the room page, a 200-post thread page and API post creation at concurrency 1 and 16, and writes the
+# table into docs/benchmarks.md ("## HTTP (issue 2)"). Flags go in BENCH_ARGS, e.g. a quick smoke run:
+#   make bench BENCH_ARGS="--threads 60 --posts 3000 --requests 40 --no-write"
+# (.venv/bin/python bench/http.py --help lists them all; --profile post16 records the server with py-spy).
+bench: dev-venv
+	$(PY) bench/http.py $(BENCH_ARGS)
+
+lint: dev-venv
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Accounts, organisations, sign-in, invitations, tokens and the one permission module."""

@@ -1,0 +1,258 @@
+"""Data protection: an account downloads everything it has put into Collab, and
+an administrator erases an account.
+
+Erasing keeps the discussion whole: the account's posts stay in their threads
+as "former member" posts, their text kept or removed (a tombstone, as when a
+post is deleted) as the administrator chooses. Everything else that names the
+account goes: memberships, reactions, read markers, notifications, sessions,
+tokens, two-step secrets; references elsewhere (rooms it created, invitations
+it sent, edits it made) lose the link; stored room events forget its name.
+The audit log keeps its entries (it is append-only; see docs/security.md).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+
+from auth import audit
+from auth import permissions as perm
+from auth.account_models import UserSession
+from auth.models import Invitation, User
+from collab import events, validate
+from collab.db import Base, utcnow
+from collab.errors import Invalid, NotFound
+from collab.extensions import db
+
+EXPORT_README = """Your data from Collab
+=====================
+
+profile.json      your account: name, e-mail address, organisation, kind of account, dates
+memberships.json  the rooms you belong to and your role in each
+posts.json        every post you wrote (Markdown text, earlier versions, where it was, its attachments)
+reactions.json    the reactions you added to posts
+sessions.json     the devices signed in to your account
+attachments/      the files you attached to your posts
+
+Rooms and threads you can no longer read are listed by number only.
+"""
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat(timespec="seconds") + "Z" if dt else None
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False)
+
+
+# -- download ----------------------------------------------------------------------------------
+
+def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """(the JSON documents by file name, [(zip path, file on disk)] of attachments)."""
+    from auth import mfa
+    from auth import sessions as user_sessions
+    from rooms import attachments as files
+    from rooms.models import (
+        Attachment,
+        Membership,
+        Post,
+        PostRevision,
+        Reaction,
+        Room,
+        Thread,
+    )
+
+    profile = {
+        "id": user.id, "email": user.email, "name": user.name, "job_title": user.job_title,
+        "kind": user.kind, "site_role": user.role, "organisation_admin": user.org_admin,
+        "organisation": user.organisation.name if user.organisation else None,
+        "active": user.active, "created_at": _iso(user.created_at), "last_seen_at": _iso(user.last_seen_at),
+        "two_step_sign_in": bool(mfa.enabled(user)),
+    }
+    memberships = [
+        {"room_id": m.room_id, "room": m.room.name, "role": m.role, "notifications": m.notify_level,
+         "joined_at": _iso(m.created_at)}
+        for m in db.session.scalars(select(Membership).where(Membership.user_id == user.id).order_by(Membership.id))
+    ]
+    readable: dict[int, bool] = {}
+
+    def can_read(room: Room) -> bool:
+        if room.id not in readable:
+            readable[room.id] = perm.can_read_room(user, room)
+        return readable[room.id]
+
+    posts, blobs = [], []
+    for post in db.session.scalars(select(Post).where(Post.author_id == user.id).order_by(Post.id)):
+        thread: Thread = post.thread
+        visible = can_read(thread.room)
+        revisions = [{"text": r.body, "written_at": _iso(r.written_at), "replaced_at": _iso(r.replaced_at)}
+                     for r in db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)
+                                                 .order_by(PostRevision.id))]
+        atts = []
+        for att in ([] if post.deleted else post.attachments):
+            name = f"attachments/{att.id}-{files.safe_filename(att.filename)}"
+            path = files.blob_path(att.sha256)
+            atts.append({"id": att.id, "filename": att.filename, "content_type": att.content_type,
+                         "size": att.size, "file": name if path.exists() else None})
+            if path.exists():
+                blobs.append((name, str(path)))
+        posts.append({
+            "id": post.id, "room_id": thread.room_id, "room": thread.room.name if visible else None,
+            "thread_id": thread.id, "thread": thread.title if visible else None, "parent_id": post.parent_id,
+            "created_at": _iso(post.created_at), "edited_at": _iso(post.edited_at),
+            "deleted_at": _iso(post.deleted_at), "text": post.body, "earlier_versions": revisions,
+            "attachments": atts,
+        })
+    reactions = [{"post_id": r.post_id, "emoji": r.emoji, "added_at": _iso(r.created_at)}
+                 for r in db.session.scalars(select(Reaction).where(Reaction.user_id == user.id).order_by(Reaction.id))]
+    sessions = [{"device": user_sessions.device(s.user_agent), "user_agent": s.user_agent, "address": s.ip,
+                 "signed_in_at": _iso(s.created_at), "last_seen_at": _iso(s.last_seen_at)}
+                for s in user_sessions.live_sessions(user)]
+    # Attachments the account uploaded to posts it did not write (none today) are included too.
+    for att in db.session.scalars(select(Attachment).join(Post).where(
+            Attachment.uploader_id == user.id, or_(Post.author_id.is_(None), Post.author_id != user.id),
+            Post.deleted_at.is_(None))):
+        path = files.blob_path(att.sha256)
+        if path.exists():
+            blobs.append((f"attachments/{att.id}-{files.safe_filename(att.filename)}", str(path)))
+    docs = {"profile.json": profile, "memberships.json": memberships, "posts.json": posts,
+            "reactions.json": reactions, "sessions.json": sessions}
+    return docs, blobs
+
+
+def export_zip(user: User):
+    """A zip of the account's data in a temporary file (deleted when closed), and its download name."""
+    docs, blobs = export_data(user)
+    out = tempfile.TemporaryFile()  # noqa: SIM115  (send_file closes it after the response)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("README.txt", EXPORT_README)
+        for name, doc in docs.items():
+            zf.writestr(name, _json(doc))
+        seen = set()
+        for name, path in blobs:
+            if name not in seen:
+                seen.add(name)
+                zf.write(path, name)
+    out.seek(0)
+    audit.record_now("account.exported", actor=user, target_type="user", target_id=user.id,
+                     detail={"posts": len(docs["posts.json"]), "attachments": len({n for n, _ in blobs})})
+    return out, f"collab-data-{user.id}-{utcnow():%Y%m%d}.zip"
+
+
+# -- erasure -------------------------------------------------------------------------------------
+
+CONTENT_CHOICES = {"keep": "Keep the text of their posts (shown as by a former member)",
+                   "remove": "Remove the text and attachments of their posts (tombstones keep the threads whole)"}
+
+
+def erase_preview(target: User) -> dict[str, int]:
+    from rooms.models import Membership, Post
+
+    return {
+        "posts": db.session.scalar(select(func.count(Post.id)).where(Post.author_id == target.id,
+                                                                     Post.deleted_at.is_(None))) or 0,
+        "memberships": db.session.scalar(select(func.count(Membership.id)).where(
+            Membership.user_id == target.id)) or 0,
+    }
+
+
+def _user_references() -> list[tuple[Any, Any]]:
+    """(table, column) of every foreign key to users.id that the database does not cascade."""
+    refs = []
+    for table in Base.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if (fk.column.table.name == "users" and fk.column.name == "id" and table.name != "users"
+                    and (fk.ondelete or "").upper() != "CASCADE"):
+                refs.append((table, fk.parent))
+    return refs
+
+
+def _scrub(obj: Any, uid: int) -> tuple[Any, bool]:
+    """Replace the account in a stored event payload: authors become None, other
+    mentions "Former member"; it leaves lists of ids."""
+    changed = False
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if isinstance(v, dict) and v.get("id") == uid and "name" in v:
+                out[k] = None if k == "author" else {"id": None, "name": "Former member"}
+                changed = True
+            elif k == "user_ids" and isinstance(v, list) and uid in v:
+                out[k] = [i for i in v if i != uid]
+                changed = True
+            else:
+                out[k], c = _scrub(v, uid)
+                changed = changed or c
+        return out, changed
+    if isinstance(obj, list):
+        items = [_scrub(v, uid) for v in obj]
+        return [v for v, _ in items], any(c for _, c in items)
+    return obj, False
+
+
+def erase_account(actor: User, target_id: object, *, posts: object, confirm: object) -> dict[str, Any]:
+    from rooms import attachments as files
+    from rooms.models import Attachment, Post, PostRevision, RoomEvent
+
+    try:
+        uid = validate.int_id(target_id, "user_id")
+    except Invalid:
+        raise NotFound() from None
+    target = db.session.get(User, uid)
+    if target is None or not perm.can_erase_account(actor, target):
+        raise NotFound()
+    if posts not in CONTENT_CHOICES:
+        raise Invalid("Choose whether to keep or remove the text of their posts.", "posts")
+    if not isinstance(confirm, str) or confirm.strip().lower() != target.email:
+        raise Invalid("Type the account's e-mail address exactly, to confirm.", "confirm")
+    db.begin_write()
+    target = db.session.get(User, uid, populate_existing=True)
+    now = utcnow()
+    shas: set[str] = set()
+    n_posts = 0
+    for post in db.session.scalars(select(Post).where(Post.author_id == uid)).all():
+        n_posts += 0 if post.deleted else 1
+        post.author_id, post.client_id = None, None
+        if posts == "remove" and not post.deleted:
+            post.deleted_at, post.deleted_by_id = now, actor.id
+            post.body, post.html = "", ""
+            for rev in db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)):
+                db.session.delete(rev)
+            for att in list(post.attachments):
+                shas.add(att.sha256)
+                db.session.delete(att)
+    db.session.flush()
+    # Invitations that were used to create this account carried its address.
+    db.session.execute(update(Invitation).where(Invitation.used_by_id == uid).values(email=None))
+    for table, column in _user_references():
+        if not column.nullable:
+            raise Invalid(f"The account cannot be erased: {table.name} still refers to it.")
+        db.session.execute(update(table).where(column == uid).values({column.name: None}))
+    like = f'%"id": {uid}%'
+    for ev in db.session.scalars(select(RoomEvent).where(RoomEvent.payload.like(like))).all():
+        scrubbed, changed = _scrub(json.loads(ev.payload), uid)
+        if changed:
+            ev.payload = json.dumps(scrubbed)
+    audit.record("account.erased", actor=actor, target_type="user", target_id=uid,
+                 detail={"content": posts, "posts": n_posts})
+    events.queue(db.session, "account.changed", {"user_id": uid, "reason": "deactivated"})
+    db.session.execute(delete(UserSession).where(UserSession.user_id == uid))
+    db.session.execute(delete(User).where(User.id == uid))
+    db.session.expunge(target)
+    db.session.commit()
+    db.session.expire_all()  # rows the database changed (cascades, SET NULL) are read afresh
+    # Files no other attachment uses.
+    for sha in shas:
+        if not db.session.scalar(select(func.count(Attachment.id)).where(Attachment.sha256 == sha)):
+            for path in (files.blob_path(sha), files.thumb_path(sha)):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+    return {"posts": n_posts, "content": posts}

@@ -1,0 +1,347 @@
+"""Account operations. Views, the API and the CLI all call these."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Optional
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from auth import audit, lockout, mfa, notices, passwords
+from auth import permissions as perm
+from auth import sessions as user_sessions
+from auth.models import ACCOUNT_KINDS, ORG_KINDS, SITE_ROLES, ApiToken, Invitation, Organisation, PasswordReset, User
+from collab import mail, validate
+from collab.db import utcnow
+from collab.errors import Conflict, Invalid, NotFound
+from collab.extensions import db
+from collab.tokens import digest, new_secret
+from collab.urls import external_url
+
+
+def setup_needed() -> bool:
+    return db.session.scalar(select(func.count(User.id))) == 0
+
+
+def find_user_by_email(email: str) -> Optional[User]:
+    return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def _new_user(*, email: str, name: str, password: str, kind: str = "staff", role: str = "member",
+              organisation_id: Optional[int] = None, job_title: Optional[str] = None,
+              org_admin: bool = False) -> User:
+    email = validate.email(email)
+    name = validate.text(name, "name", max_len=120)
+    job_title = validate.text(job_title, "job_title", max_len=120, required=False, label="Rank or job title") or None
+    kind = validate.choice(kind, "kind", ACCOUNT_KINDS)
+    role = validate.choice(role, "role", SITE_ROLES)
+    passwords.check_strength(password, email=email, name=name)
+    if organisation_id is not None and db.session.get(Organisation, organisation_id) is None:
+        raise Invalid("That organisation does not exist.", "organisation_id")
+    if find_user_by_email(email):
+        raise Conflict("An account with that e-mail address already exists.", "email")
+    user = User(email=email, name=name, password_hash=passwords.hash_password(password), kind=kind, role=role,
+                organisation_id=organisation_id, job_title=job_title, org_admin=org_admin)
+    db.session.add(user)
+    return user
+
+
+def create_first_admin(*, email: str, name: str, password: str, organisation: str = "") -> User:
+    """The setup page: only while no account exists."""
+    db.begin_write()
+    if not setup_needed():
+        raise Conflict("Collab is already set up. Sign in instead.")
+    org_id = None
+    organisation = validate.text(organisation, "organisation", max_len=200, required=False)
+    if organisation:
+        org = Organisation(name=organisation, kind="force")
+        db.session.add(org)
+        db.session.flush()
+        org_id = org.id
+    user = _new_user(email=email, name=name, password=password, role="admin", organisation_id=org_id)
+    db.session.commit()
+    return user
+
+
+def create_user(*, organisation_name: object = None, **fields) -> User:
+    """Used by the CLI and tests; the web uses invitations. `organisation_name` names the
+    organisation to join, created in the same transaction when new (so a refused account
+    leaves no organisation behind)."""
+    db.begin_write()
+    try:
+        if organisation_name:
+            name = validate.text(organisation_name, "organisation", max_len=200, label="Organisation")
+            org = db.session.scalar(select(Organisation).where(Organisation.name == name))
+            if org is None:
+                org = Organisation(name=name, kind="force")
+                db.session.add(org)
+                db.session.flush()
+            fields["organisation_id"] = org.id
+        user = _new_user(**fields)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return user
+
+
+def authenticate(email: object, password: object) -> Optional[User]:
+    if not isinstance(email, str) or not isinstance(password, str) or len(password) > passwords.MAX_LENGTH:
+        passwords.dummy_verify()
+        return None
+    user = find_user_by_email(email)
+    if user is not None and not user.active:
+        from rooms.moderation import lift_if_due  # a timed suspension that has run out ends here
+
+        lift_if_due(user)
+    if user is None or not user.active:
+        passwords.dummy_verify()
+        audit.record_now("auth.login_failed", detail={"email": email.strip().lower()[:254], "reason": "no active account"})
+        return None
+    lockout.check(user)  # raises AccountLocked
+    ok, new_hash = passwords.verify_password(user.password_hash, password)
+    if not ok:
+        lockout.failed(user, "wrong password")
+        return None
+    db.begin_write()
+    if new_hash:
+        user.password_hash = new_hash
+    if not mfa.second_step_needed(user):  # otherwise signed in (and audited) after the second step
+        lockout.reset_in_tx(user)
+        audit.record("auth.login", actor=user, target_type="user", target_id=user.id)
+    db.session.commit()
+    return user
+
+
+# -- organisations -----------------------------------------------------------
+
+def create_organisation(actor: User, name: object, kind: object = "force") -> Organisation:
+    if not perm.can_administer(actor):
+        raise NotFound()
+    name = validate.text(name, "name", max_len=200)
+    kind = validate.choice(kind, "kind", ORG_KINDS)
+    db.begin_write()
+    if db.session.scalar(select(Organisation).where(func.lower(Organisation.name) == name.lower())):
+        raise Conflict("An organisation with that name already exists.", "name")
+    org = Organisation(name=name, kind=kind)
+    db.session.add(org)
+    db.session.commit()
+    return org
+
+
+def organisations() -> list[Organisation]:
+    return list(db.session.scalars(select(Organisation).order_by(Organisation.name)))
+
+
+# -- invitations --------------------------------------------------------------
+
+def create_invitation(actor: User, *, email: object = None, kind: object = "staff", role: object = "member",
+                      organisation_id: object = None, org_admin: bool = False, note: object = None,
+                      room_id: Optional[int] = None) -> tuple[Invitation, str]:
+    """Returns the invitation and its link (shown once; e-mailed when SMTP is set)."""
+    org_id = validate.int_id(organisation_id, "organisation_id", required=False)
+    if not perm.can_invite_accounts(actor, org_id):
+        raise Invalid("You may invite people only into your own organisation.", "organisation_id")
+    email_v = validate.email(email) if email else None
+    kind = validate.choice(kind, "kind", ACCOUNT_KINDS)
+    role = validate.choice(role, "role", SITE_ROLES)
+    if role == "admin" and not actor.is_admin:
+        raise Invalid("Only administrators can invite administrators.", "role")
+    note_v = validate.text(note, "note", max_len=1000, required=False, multiline=True) or None
+    if org_id is not None and db.session.get(Organisation, org_id) is None:
+        raise Invalid("That organisation does not exist.", "organisation_id")
+    if email_v and find_user_by_email(email_v):
+        raise Conflict("An account with that e-mail address already exists.", "email")
+    raw = new_secret()
+    db.begin_write()
+    inv = Invitation(token_hash=digest(raw), email=email_v, kind=kind, role=role, organisation_id=org_id,
+                     org_admin=bool(org_admin) and (actor.is_admin or actor.org_admin),
+                     note=note_v, created_by_id=actor.id, room_id=room_id,
+                     expires_at=utcnow() + timedelta(days=current_app.config["INVITE_DAYS"]))
+    db.session.add(inv)
+    db.session.flush()
+    audit.record("account.invited", actor=actor, target_type="invitation", target_id=inv.id,
+                 detail={"email": email_v, "kind": kind, "role": role, "organisation_id": org_id})
+    db.session.commit()
+    link = external_url("auth.accept_invite", token=raw)
+    if email_v and mail.enabled():
+        mail.send(email_v, "You are invited to Collab",
+                  f"{actor.name} has invited you to Collab.\n\nCreate your account here (the link works once and "
+                  f"expires on {inv.expires_at:%d %B %Y}):\n{link}\n")
+    return inv, link
+
+
+def pending_invitations(actor: User) -> list[Invitation]:
+    q = select(Invitation).where(Invitation.used_at.is_(None), Invitation.expires_at > utcnow())
+    if not actor.is_admin:
+        q = q.where(Invitation.organisation_id == actor.organisation_id)
+    return list(db.session.scalars(q.order_by(Invitation.created_at.desc())))
+
+
+def invitation_for(token: object) -> Invitation:
+    if not isinstance(token, str) or len(token) > 200:
+        raise NotFound("This invitation link is not valid.")
+    inv = db.session.scalar(select(Invitation).where(Invitation.token_hash == digest(token)))
+    if inv is None:
+        raise NotFound("This invitation link is not valid.")
+    if inv.used_at is not None:
+        raise Invalid("This invitation has already been used. Sign in, or ask for a new invitation.")
+    if inv.expires_at <= utcnow():
+        raise Invalid("This invitation has expired. Ask the person who invited you for a new one.")
+    return inv
+
+
+def accept_invitation(token: object, *, name: object, email: object, password: object,
+                      job_title: object = None) -> User:
+    inv = invitation_for(token)
+    db.begin_write()
+    inv = invitation_for(token)  # re-read inside the write lock: single use
+    user = _new_user(email=inv.email or email, name=name, password=password, kind=inv.kind, role=inv.role,
+                     organisation_id=inv.organisation_id, job_title=job_title, org_admin=inv.org_admin)
+    db.session.flush()
+    inv.used_at = utcnow()
+    inv.used_by_id = user.id
+    audit.record("account.created", actor=user, target_type="user", target_id=user.id,
+                 detail={"invitation_id": inv.id})
+    if inv.room_id:
+        from rooms.models import Membership
+
+        db.session.add(Membership(room_id=inv.room_id, user_id=user.id, role="member"))
+    db.session.commit()
+    return user
+
+
+# -- passwords, activation ----------------------------------------------------
+
+def change_password(user: User, current: object, new: object, *, keep_session: Optional[str] = None) -> User:
+    """Every other session ends (all of them when `keep_session`, a session key, is None)."""
+    if not isinstance(current, str) or not passwords.verify_password(user.password_hash, current)[0]:
+        raise Invalid("Your current password is not correct.", "current_password")
+    passwords.check_strength(new, email=user.email, name=user.name, field="new_password")
+    db.begin_write()
+    user = db.session.merge(user)
+    user.password_hash = passwords.hash_password(new)
+    audit.record("auth.password_changed", actor=user, target_type="user", target_id=user.id)
+    user_sessions.end_others_in_tx(user, keep=keep_session, reason="password_changed")
+    db.session.commit()
+    notices.security_change(user, "password_changed")
+    return user
+
+
+def issue_password_reset(actor: User, target_id: int) -> str:
+    target = db.session.get(User, validate.int_id(target_id, "user_id"))
+    if target is None or not perm.can_manage_account(actor, target):
+        raise NotFound()
+    raw = new_secret()
+    db.begin_write()
+    db.session.add(PasswordReset(token_hash=digest(raw), user_id=target.id, created_by_id=actor.id,
+                                 expires_at=utcnow() + timedelta(days=2)))
+    audit.record("auth.password_reset_issued", actor=actor, target_type="user", target_id=target.id)
+    db.session.commit()
+    return external_url("auth.reset_password", token=raw)
+
+
+def reset_for(token: object) -> PasswordReset:
+    if not isinstance(token, str) or len(token) > 200:
+        raise NotFound("This reset link is not valid.")
+    reset = db.session.scalar(select(PasswordReset).where(PasswordReset.token_hash == digest(token)))
+    if reset is None:
+        raise NotFound("This reset link is not valid.")
+    if reset.used_at is not None or reset.expires_at <= utcnow():
+        raise Invalid("This reset link has expired or was already used. Ask an administrator for a new one.")
+    return reset
+
+
+def reset_password(token: object, new: object) -> User:
+    reset = reset_for(token)
+    passwords.check_strength(new, email=reset.user.email, name=reset.user.name)
+    db.begin_write()
+    reset = reset_for(token)
+    reset.used_at = utcnow()
+    reset.user.password_hash = passwords.hash_password(new)
+    reset.user.rotate_session_token()
+    lockout.unlock_in_tx(reset.user_id)
+    audit.record("auth.password_reset", actor=reset.user, target_type="user", target_id=reset.user_id)
+    db.session.commit()
+    notices.security_change(reset.user, "password_reset")
+    return reset.user
+
+
+def set_active(actor: User, target_id: int, active: bool) -> User:
+    """Deactivating ends every session of the account at once (its session token changes)."""
+    target = db.session.get(User, validate.int_id(target_id, "user_id"))
+    if target is None or not perm.can_manage_account(actor, target):
+        raise NotFound()
+    db.begin_write()
+    target.active = active
+    target.rotate_session_token()
+    if not active:
+        user_sessions.end_others_in_tx(target, keep=None, reason="deactivated", actor=actor, disconnect=False)
+    audit.record("account.reactivated" if active else "account.deactivated", actor=actor, target_type="user",
+                 target_id=target.id)
+    db.session.commit()
+    return target
+
+
+def update_profile(user: User, *, name: object, job_title: object) -> User:
+    name_v = validate.text(name, "name", max_len=120)
+    title_v = validate.text(job_title, "job_title", max_len=120, required=False, label="Rank or job title") or None
+    db.begin_write()
+    user = db.session.merge(user)
+    user.name, user.job_title = name_v, title_v
+    db.session.commit()
+    return user
+
+
+def list_users(actor: User) -> list[User]:
+    q = select(User).order_by(User.name)
+    if not actor.is_admin:
+        q = q.where(User.organisation_id == actor.organisation_id)
+    return list(db.session.scalars(q))
+
+
+# -- personal access tokens ----------------------------------------------------
+
+TOKEN_PREFIX = "collab_"
+
+
+def create_token(user: User, name: object) -> tuple[ApiToken, str]:
+    name_v = validate.text(name, "name", max_len=100, label="Token name")
+    raw = new_secret(TOKEN_PREFIX)
+    db.begin_write()
+    token = ApiToken(user_id=user.id, name=name_v, token_hash=digest(raw), prefix=raw[:12])
+    db.session.add(token)
+    db.session.commit()
+    return token, raw
+
+
+def list_tokens(user: User) -> list[ApiToken]:
+    return list(db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).order_by(ApiToken.id)))
+
+
+def revoke_token(user: User, token_id: object) -> None:
+    tid = validate.int_id(token_id, "token_id")
+    token = db.session.get(ApiToken, tid)
+    if token is None or token.user_id != user.id or token.revoked_at is not None:
+        raise NotFound()
+    db.begin_write()
+    token = db.session.get(ApiToken, tid)
+    token.revoked_at = utcnow()
+    db.session.commit()
+
+
+def user_for_token(raw: object) -> Optional[User]:
+    if not isinstance(raw, str) or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == digest(raw), ApiToken.revoked_at.is_(None)))
+    if token is None or not token.user.active:
+        return None
+    return token.user
+
+
+def load_session_user(session_id: str) -> Optional[User]:
+    """Flask-Login's loader: "<id>:<session secret>", one server-side session each (auth/sessions.py);
+    rotating the account's session token still ends all of them."""
+    return user_sessions.load(session_id)

@@ -1,0 +1,212 @@
+"""Sign-in, first-run setup, invitations, password resets, account settings
+and account administration pages. Views only translate forms to services."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from auth import mfa, services
+from auth import permissions as perm
+from auth import sessions as user_sessions
+from auth.lockout import AccountLocked
+from auth.models import ACCOUNT_KINDS, ORG_KINDS
+from auth.security_views import begin_second_step
+from collab.errors import NotFound, ServiceError
+from collab.extensions import limiter
+from collab.forms import attempt, field, flash_ok
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("rooms.rooms")
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup():
+    if not services.setup_needed():
+        return redirect(url_for("auth.login"))
+    errors: dict = {}
+    if request.method == "POST":
+        user = attempt(lambda: services.create_first_admin(
+            email=field("email"), name=field("name"), password=field("password"),
+            organisation=field("organisation")), errors)
+        if user:
+            login_user(user)
+            flash_ok("Collab is ready. You are its first administrator: invite people from Administration.")
+            return redirect(url_for("rooms.rooms"))
+    return render_template("auth/setup.html", errors=errors, form=request.form)
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_LIMIT"]
+
+
+def _account_key() -> str:
+    return "acct:" + request.form.get("email", "").strip().lower()[:254]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_account_key)
+def login():
+    if services.setup_needed():
+        return redirect(url_for("auth.setup"))
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    errors: dict = {}
+    if request.method == "POST":
+        try:
+            user = services.authenticate(request.form.get("email"), request.form.get("password"))
+        except AccountLocked as err:
+            return render_template("auth/login.html", errors={"_form": err.message}, form=request.form), 423
+        remember = request.form.get("remember") == "on"
+        if user is None:
+            errors["_form"] = "That e-mail address and password do not match an active account."
+        elif mfa.second_step_needed(user):  # a code, or setting up two-step sign-in, comes first
+            return begin_second_step(user, remember=remember, next_url=request.args.get("next"))
+        else:
+            user_sessions.sign_in(user, remember=remember)
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html", errors=errors, form=request.form), (401 if errors else 200)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    user_sessions.end_current("signed_out")
+    logout_user()
+    flash_ok("You have signed out.")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def accept_invite(token: str):
+    errors: dict = {}
+    try:
+        inv = services.invitation_for(token)
+    except ServiceError as err:
+        return render_template("auth/invite_invalid.html", message=err.message), err.status
+    if request.method == "POST":
+        user = attempt(lambda: services.accept_invitation(
+            token, name=field("name"), email=field("email"), password=field("password"),
+            job_title=field("job_title")), errors)
+        if user:
+            logout_user()
+            login_user(user)
+            flash_ok(f"Welcome to Collab, {user.name}.")
+            return redirect(url_for("rooms.rooms"))
+    return render_template("auth/accept_invite.html", inv=inv, errors=errors, form=request.form)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    errors: dict = {}
+    try:
+        services.reset_for(token)
+    except ServiceError as err:
+        return render_template("auth/invite_invalid.html", message=err.message), err.status
+    if request.method == "POST":
+        if field("password") != field("confirm"):
+            errors["confirm"] = "The two passwords do not match."
+        else:
+            user = attempt(lambda: services.reset_password(token, field("password")), errors)
+            if user:
+                logout_user()
+                flash_ok("Your password has been changed. Sign in with the new one.")
+                return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", errors=errors)
+
+
+# -- account settings -----------------------------------------------------------
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    errors: dict = {}
+    new_token = None
+    if request.method == "POST":
+        action = field("action")
+        if action == "profile":
+            if attempt(lambda: services.update_profile(current_user, name=field("name"),
+                                                       job_title=field("job_title")), errors):
+                flash_ok("Your profile has been saved.")
+                return redirect(url_for("auth.account"))
+        elif action == "password":
+            if field("new_password") != field("confirm_password"):
+                errors["confirm_password"] = "The two new passwords do not match."
+            else:
+                user = attempt(lambda: services.change_password(current_user, field("current_password"),
+                                                                 field("new_password"),
+                                                                 keep_session=user_sessions.current_key()), errors)
+                if user:
+                    flash_ok("Your password has been changed. Other devices have been signed out.")
+                    return redirect(url_for("auth.account"))
+        elif action == "token":
+            created = attempt(lambda: services.create_token(current_user, field("token_name")), errors,
+                              {"name": "token_name"})
+            if created:
+                new_token = created[1]
+        elif action == "revoke":
+            attempt(lambda: services.revoke_token(current_user, field("token_id")), errors)
+            if not errors:
+                flash_ok("The token has been revoked.")
+                return redirect(url_for("auth.account"))
+        else:
+            errors["_form"] = "Unknown action."
+    return render_template("auth/account.html", errors=errors, form=request.form,
+                           tokens=services.list_tokens(current_user), new_token=new_token)
+
+
+# -- administration --------------------------------------------------------------
+
+def _require_inviter():
+    if not (current_user.is_admin or current_user.org_admin):
+        abort(404)
+
+
+@bp.route("/admin/people", methods=["GET", "POST"])
+@login_required
+def admin_people():
+    _require_inviter()
+    errors: dict = {}
+    invite_link = reset_link = None
+    if request.method == "POST":
+        action = field("action")
+        if action == "invite":
+            created = attempt(lambda: services.create_invitation(
+                current_user, email=field("email") or None, kind=field("kind", "staff"),
+                role=field("role", "member"), organisation_id=field("organisation_id") or None,
+                org_admin=field("org_admin") == "on", note=field("note")), errors)
+            if created:
+                invite_link = created[1]
+        elif action in ("deactivate", "activate"):
+            try:
+                target = services.set_active(current_user, int(field("user_id") or 0), action == "activate")
+                flash_ok(f"{target.name} has been {'reactivated' if action == 'activate' else 'deactivated'}.")
+                return redirect(url_for("auth.admin_people"))
+            except (ValueError, NotFound):
+                errors["_form"] = "That account was not found."
+        elif action == "reset":
+            try:
+                reset_link = services.issue_password_reset(current_user, int(field("user_id") or 0))
+            except (ValueError, NotFound):
+                errors["_form"] = "That account was not found."
+        elif action == "organisation":
+            if attempt(lambda: services.create_organisation(current_user, field("org_name"),
+                                                            field("org_kind", "force")), errors,
+                       {"name": "org_name", "kind": "org_kind"}):
+                flash_ok("The organisation has been added.")
+                return redirect(url_for("auth.admin_people"))
+        else:
+            errors["_form"] = "Unknown action."
+    orgs = services.organisations()
+    if not current_user.is_admin:
+        orgs = [o for o in orgs if o.id == current_user.organisation_id]
+    return render_template("auth/admin_people.html", errors=errors, form=request.form,
+                           users=services.list_users(current_user), orgs=orgs,
+                           invitations=services.pending_invitations(current_user),
+                           invite_link=invite_link, reset_link=reset_link, kinds=ACCOUNT_KINDS,
+                           org_kinds=ORG_KINDS, can_manage=lambda u: perm.can_manage_account(current_user, u))

@@ -1,0 +1,108 @@
+"""Collab: rooms, threads, search and hybrid meetings for police staff and their IAGs."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Optional
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
+    """Build the app. `test_config` overrides settings read from the environment."""
+    from collab import config
+
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config.update(config.from_env(test_config))
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        RATELIMIT_HEADERS_ENABLED=False,
+        JSON_SORT_KEYS=False,
+    )
+    app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=app.config.get("REMEMBER_DAYS", 30))
+    if test_config:
+        app.config.update(test_config)
+    secure = app.config["PUBLIC_URL"].startswith("https://")
+    app.config.update(SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_SECURE=secure,
+                      PREFERRED_URL_SCHEME="https" if secure else "http")
+    # Room for the largest attachment plus the rest of the form.
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024 + 1024 * 1024
+    Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    app.json.sort_keys = False
+    _init_extensions(app)
+    _register_blueprints(app)
+    from rooms import live_views
+
+    live_views.init_app(app)  # Socket.IO handlers, notifications, reactions
+
+    from collab import cli, http
+
+    http.init_app(app)
+    cli.init_app(app)
+    import search
+
+    search.init_app(app)  # outbox hooks, indexer, start-up index check
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from auth.services import load_session_user
+    from collab.extensions import csrf, db, limiter, login_manager, socketio
+
+    db.init_app(app)
+    csrf.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(load_session_user)
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    # Flask-Limiter's default for "enabled" is whatever the last app it served said: set it explicitly.
+    app.config.setdefault("RATELIMIT_ENABLED", True)
+    limiter.init_app(app)
+
+    socketio.init_app(
+        app,
+        async_mode=app.config.get("ASYNC_MODE", "threading"),
+        cors_allowed_origins=[app.config["PUBLIC_URL"]],
+        message_queue=app.config.get("REDIS_URL"),
+        # Redis pub/sub ignores database numbers: name the channel after ours, so that
+        # installs sharing one Redis server (on different databases) never hear each other.
+        channel="collab-socketio-" + ((app.config.get("REDIS_URL") or "").rsplit("/", 1)[-1] or "0"),
+        manage_session=False,
+        ping_interval=25,
+        ping_timeout=20,
+        max_http_buffer_size=1_000_000,
+    )
+
+
+def _register_blueprints(app: Flask) -> None:
+    from auth.security_views import bp as security_bp
+    from auth.views import bp as auth_bp
+    from collab.api import bp as api_bp
+    from collab.views import bp as core_bp
+    from rooms.views import bp as rooms_bp
+    import auth.api  # noqa: F401  (registers routes on the API blueprint)
+    import rooms.api  # noqa: F401
+    from rooms.meetings.views import bp as meetings_bp  # its import also adds the meetings API
+    import search.api  # noqa: F401
+    import rooms.live_views  # noqa: F401
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(security_bp)  # two-step sign-in, sessions, data, audit log (issue 7)
+    app.register_blueprint(rooms_bp)
+    app.register_blueprint(meetings_bp)
+    app.register_blueprint(api_bp)

@@ -1,0 +1,140 @@
+"""Settings, read once from the environment.
+
+Every setting is documented in README.md; `SETTINGS` below is the single source
+for that table (tests check the README lists each one).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+# name, default, meaning
+SETTINGS: list[tuple[str, str, str]] = [
+    ("COLLAB_DATA_DIR", "./instance", "Folder holding the SQLite database, secret key, attachments, search index and slides."),
+    ("COLLAB_DATABASE_URL", "sqlite:///<data dir>/collab.db", "SQLAlchemy URL of the database; use postgresql+psycopg://… for PostgreSQL."),
+    ("COLLAB_SECRET_KEY", "generated into <data dir>/secret_key", "Key that signs sessions, CSRF tokens and meeting tokens."),
+    ("COLLAB_HOST", "127.0.0.1", "Address `flask serve` listens on."),
+    ("COLLAB_PORT", "5000", "Port `flask serve` listens on."),
+    ("COLLAB_PUBLIC_URL", "http://<host>:<port>", "The address users type; sets the allowed Socket.IO origin and Secure cookies when https."),
+    ("COLLAB_REDIS_URL", "(unset)", "Redis URL; when set, Socket.IO uses it as message queue and rate limits are stored there."),
+    ("COLLAB_MAX_UPLOAD_MB", "25", "Largest attachment accepted, in megabytes."),
+    ("COLLAB_INVITE_DAYS", "7", "Days before an invitation link expires."),
+    ("COLLAB_SMTP_HOST", "(unset)", "SMTP server for e-mail; without it, links are only shown on screen."),
+    ("COLLAB_SMTP_PORT", "25", "SMTP port."),
+    ("COLLAB_SMTP_USER", "(unset)", "SMTP user name, if the server needs one."),
+    ("COLLAB_SMTP_PASSWORD", "(unset)", "SMTP password."),
+    ("COLLAB_SMTP_TLS", "off", "`starttls` or `ssl` to encrypt the SMTP connection."),
+    ("COLLAB_MAIL_FROM", "collab@localhost", "Sender address of e-mails."),
+    ("COLLAB_WORKERS", "1", "Web processes started by `flask serve` (more than one needs COLLAB_REDIS_URL and sticky sessions)."),
+    ("COLLAB_ACCESS_LOG", "(unset)", "Set (to anything) to print one line per request to standard output; unset, `flask serve` keeps no access log."),
+    ("COLLAB_MEDIA_URL", "ws://<public host>:<media port>/", "WebSocket address of the media worker(s) that carry meetings, comma-separated when several; each meeting stays on the worker chosen when it starts."),
+    ("COLLAB_MEDIA_EMBEDDED", "on", "`off`: `flask serve` starts no media worker of its own (run `python -m media` on other hosts)."),
+    ("COLLAB_MEDIA_HOST", "<COLLAB_HOST>", "Address the media worker's signalling (WebSocket) listens on."),
+    ("COLLAB_MEDIA_PORT", "<COLLAB_PORT + 1>", "Port the media worker's signalling (WebSocket) listens on."),
+    ("COLLAB_MEDIA_PROCESSES", "1", "Processes of one media worker, sharing its port and spreading each meeting between them (`auto`: one per CPU core)."),
+    ("COLLAB_MEDIA_ADDRESSES", "every interface (127.0.0.1 if the worker listens on loopback)", "IP addresses the media worker offers browsers for audio and video (ICE host candidates), comma-separated."),
+    ("COLLAB_MEDIA_UDP_PORTS", "(any)", "UDP port range for meeting media, e.g. `40000-40999`, to open in a firewall."),
+    ("COLLAB_MEDIA_ICE_SERVERS", "(none)", "STUN/TURN servers given to browsers, e.g. `stun:turn.example.org:3478,turn:turn.example.org:443?transport=tcp`."),
+    ("COLLAB_MEDIA_TURN_SECRET", "(unset)", "coturn's `static-auth-secret`: browsers get time-limited TURN credentials made from it."),
+    ("COLLAB_MEDIA_TURN_TTL", "86400", "Seconds a TURN credential stays valid."),
+    ("COLLAB_MEDIA_STUN", "(unset)", "STUN server the media worker asks for its own public address, when it sits behind NAT."),
+    ("COLLAB_MEDIA_VIDEO_SLOTS", "9", "Cameras each participant receives: the most recent speakers, plus anyone they pin."),
+    ("COLLAB_MEDIA_AUDIO_SLOTS", "3", "Voices each participant receives at once (only people speaking are forwarded)."),
+    ("COLLAB_MEDIA_LOG", "INFO", "Log level of the media worker: DEBUG, INFO, WARNING or ERROR."),
+    ("COLLAB_SEARCH_BACKEND", "whoosh", "`whoosh` (embedded) or `postgres` (PostgreSQL full-text; for several hosts)."),
+    ("COLLAB_SEARCH_SWEEP_SECONDS", "30", "How often the server re-checks the search index and applies index changes a crashed process left behind (0: never)."),
+    ("COLLAB_SEARCH_INDEXING", "on", "`off`: this process only records index changes (in the outbox) and leaves applying them to the server."),
+    ("COLLAB_LOGIN_LIMIT", "10 per minute", "Sign-in attempts allowed per address and per account."),
+    ("COLLAB_IDLE_TIMEOUT_HOURS", "12", "A session unused for this many hours ends (unless \"keep me signed in\" was ticked)."),
+    ("COLLAB_REMEMBER_DAYS", "30", "Days a session lasts at most, however active; \"keep me signed in\" lasts this long."),
+    ("COLLAB_LOCKOUT_MINUTES", "15", "First lockout after 10 failed sign-ins to one account; each further lockout lasts twice as long."),
+    ("COLLAB_ARGON2_MEMORY_KIB", "65536", "Argon2id memory per password hash, in KiB (at least 47104 = 46 MiB); raising it upgrades each hash at its next sign-in."),
+    ("COLLAB_ARGON2_TIME_COST", "2", "Argon2id passes per password hash (at least 1)."),
+    ("COLLAB_ARGON2_PARALLELISM", "2", "Argon2id lanes per password hash."),
+    ("COLLAB_LIVE_POST_LIMIT", "20 per 10 seconds", "Posts one live (Socket.IO) connection may send."),
+    ("COLLAB_LABELS", "OFFICIAL,OFFICIAL-SENSITIVE", "Confidentiality labels a room can carry, lowest first, comma-separated; the first is the default, and rooms with any higher label keep attachments from guests and post text out of e-mail."),
+]
+
+
+def _secret_key(data_dir: Path, override: str | None) -> str:
+    """Use the configured key, else one generated once and kept in the data folder."""
+    key = override or os.environ.get("COLLAB_SECRET_KEY")
+    if key:
+        return key
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def _media_urls(public_url: str, port: int) -> list[str]:
+    """COLLAB_MEDIA_URL, or the embedded worker on the public host at COLLAB_MEDIA_PORT (COLLAB_PORT + 1)."""
+    urls = [u.strip() for u in os.environ.get("COLLAB_MEDIA_URL", "").split(",") if u.strip()]
+    if urls:
+        return urls
+    from urllib.parse import urlsplit
+
+    public = urlsplit(public_url)
+    media_port = int(os.environ.get("COLLAB_MEDIA_PORT") or port + 1)
+    return [f"{'wss' if public.scheme == 'https' else 'ws'}://{public.hostname}:{media_port}/"]
+
+
+ARGON2_MIN_MEMORY_KIB = 47104   # OWASP ASVS 5.0 (V11.4.2) minimum for argon2id: 46 MiB, 1 pass
+ARGON2_MIN_TIME_COST = 1
+
+
+def _argon2_settings() -> dict:
+    """Password hashing cost; refuses values below the ASVS minimum."""
+    memory = int(os.environ.get("COLLAB_ARGON2_MEMORY_KIB", "65536"))
+    time_cost = int(os.environ.get("COLLAB_ARGON2_TIME_COST", "2"))
+    parallelism = int(os.environ.get("COLLAB_ARGON2_PARALLELISM", "2"))
+    if memory < ARGON2_MIN_MEMORY_KIB or time_cost < ARGON2_MIN_TIME_COST or parallelism < 1:
+        raise ValueError(f"COLLAB_ARGON2_MEMORY_KIB must be at least {ARGON2_MIN_MEMORY_KIB}, "
+                         f"COLLAB_ARGON2_TIME_COST at least {ARGON2_MIN_TIME_COST} and "
+                         "COLLAB_ARGON2_PARALLELISM at least 1.")
+    return {"ARGON2_MEMORY_KIB": memory, "ARGON2_TIME_COST": time_cost, "ARGON2_PARALLELISM": parallelism}
+
+
+def from_env(overrides: dict | None = None) -> dict:
+    overrides = overrides or {}
+    data_dir = Path(overrides.get("DATA_DIR") or os.environ.get("COLLAB_DATA_DIR", "instance")).resolve()
+    host = os.environ.get("COLLAB_HOST", "127.0.0.1")
+    port = int(os.environ.get("COLLAB_PORT", "5000"))
+    public_url = os.environ.get("COLLAB_PUBLIC_URL", f"http://{host}:{port}").rstrip("/")
+    return {
+        "DATA_DIR": str(data_dir),
+        "SECRET_KEY": _secret_key(data_dir, overrides.get("SECRET_KEY")),
+        "DATABASE_URL": os.environ.get("COLLAB_DATABASE_URL", f"sqlite:///{data_dir / 'collab.db'}"),
+        "HOST": host,
+        "PORT": port,
+        "PUBLIC_URL": public_url,
+        "REDIS_URL": os.environ.get("COLLAB_REDIS_URL") or None,
+        "MAX_UPLOAD_MB": int(os.environ.get("COLLAB_MAX_UPLOAD_MB", "25")),
+        "INVITE_DAYS": int(os.environ.get("COLLAB_INVITE_DAYS", "7")),
+        "SMTP_HOST": os.environ.get("COLLAB_SMTP_HOST") or None,
+        "SMTP_PORT": int(os.environ.get("COLLAB_SMTP_PORT", "25")),
+        "SMTP_USER": os.environ.get("COLLAB_SMTP_USER") or None,
+        "SMTP_PASSWORD": os.environ.get("COLLAB_SMTP_PASSWORD") or None,
+        "SMTP_TLS": os.environ.get("COLLAB_SMTP_TLS", "off"),
+        "MAIL_FROM": os.environ.get("COLLAB_MAIL_FROM", "collab@localhost"),
+        "WORKERS": int(os.environ.get("COLLAB_WORKERS", "1")),
+        "MEDIA_URLS": _media_urls(public_url, port),
+        "MEDIA_EMBEDDED": os.environ.get("COLLAB_MEDIA_EMBEDDED", "on").lower() not in ("off", "0", "no", "false"),
+        "SEARCH_BACKEND": os.environ.get("COLLAB_SEARCH_BACKEND", "whoosh"),
+        "SEARCH_SWEEP_SECONDS": float(os.environ.get("COLLAB_SEARCH_SWEEP_SECONDS", "30")),
+        "SEARCH_INDEXING": os.environ.get("COLLAB_SEARCH_INDEXING", "on").lower() not in ("off", "0", "no", "false"),
+        "LOGIN_LIMIT": os.environ.get("COLLAB_LOGIN_LIMIT", "10 per minute"),
+        "IDLE_TIMEOUT_HOURS": float(os.environ.get("COLLAB_IDLE_TIMEOUT_HOURS", "12")),
+        "REMEMBER_DAYS": float(os.environ.get("COLLAB_REMEMBER_DAYS", "30")),
+        "LOCKOUT_MINUTES": float(os.environ.get("COLLAB_LOCKOUT_MINUTES", "15")),
+        **_argon2_settings(),
+        "LIVE_POST_LIMIT": os.environ.get("COLLAB_LIVE_POST_LIMIT", "20 per 10 seconds"),
+        "LABELS": [x.strip() for x in os.environ.get("COLLAB_LABELS", "OFFICIAL,OFFICIAL-SENSITIVE").split(",") if x.strip()] or ["OFFICIAL"],
+        "ASYNC_MODE": os.environ.get("COLLAB_ASYNC_MODE", "threading"),
+    }

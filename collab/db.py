@@ -1,0 +1,118 @@
+"""Database plumbing: declarative base with stable constraint names, one
+engine per app, a scoped session per request, and SQLite tuned for a
+single-folder install (WAL, foreign keys, busy timeout)."""
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import datetime, timezone
+
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    """Naive UTC: stored the same way on SQLite and PostgreSQL."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+            # pysqlite's own transaction handling is off; the "begin" hook below starts them.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # A write transaction takes the lock up front, so two writers queue on
+            # busy_timeout instead of failing on a read-to-write upgrade.
+            immediate = conn.get_execution_options().get("sqlite_immediate")
+            if immediate:
+                _begin_immediate(conn)
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+BUSY_TIMEOUT = 15.0  # seconds a writer waits for SQLite's write lock
+
+
+def _begin_immediate(conn) -> None:
+    """BEGIN IMMEDIATE, waiting for the write lock in short sleeps rather than in SQLite's busy handler.
+
+    The busy handler sleeps inside C: under gevent that freezes every greenlet of the worker, including
+    one that holds the lock and would release it once it runs again, so the wait could only end in
+    "database is locked". time.sleep() lets them run (it yields under gevent). Same limit as before;
+    a failure still surfaces from SQLAlchemy as an OperationalError."""
+    raw = conn.connection.dbapi_connection
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        delay = 0.0005
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as err:
+                if getattr(err, "sqlite_errorcode", sqlite3.SQLITE_BUSY) & 0xFF != sqlite3.SQLITE_BUSY:
+                    break
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.005)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # last try, through SQLAlchemy: raises as it always did
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+
+
+class Database:
+    """Holds the engine and the request-scoped session of one app."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.session: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
+
+    def init_app(self, app) -> None:
+        self.engine = make_engine(app.config["DATABASE_URL"])
+        self.session.remove()
+        self.session.configure(bind=self.engine)
+        app.extensions["collab_db"] = self
+
+        @app.teardown_appcontext
+        def _remove_session(_exc):
+            self.session.remove()
+
+    def begin_write(self) -> None:
+        """Start a write transaction (IMMEDIATE on SQLite), ending any read-only one."""
+        sess = self.session()
+        if sess.in_transaction():
+            sess.commit()
+        sess.connection(execution_options={"sqlite_immediate": True})
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine is not None and self.engine.dialect.name == "sqlite"

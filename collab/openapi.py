@@ -1,0 +1,358 @@
+"""The OpenAPI 3 description of /api/v1 (served at /api/v1/openapi.json)."""
+from __future__ import annotations
+
+from typing import Any
+
+from collab import __version__
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "Bad input", 401: "No valid token", 404: "Not found or not visible to the caller",
+            403: "Visible, but the caller may not do this", 409: "Conflict", 413: "Too large", 422: "Invalid field"}
+    return {str(c): {"description": text[c], **_json(_ref("Error"))} for c in codes}
+
+
+def _id_param(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}}
+
+
+def _page_param() -> dict:
+    return {"name": "page", "in": "query", "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 10000}}
+
+
+NULLABLE_STR = {"type": ["string", "null"]}
+NULLABLE_INT = {"type": ["integer", "null"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}},
+    },
+    "Me": {
+        "type": "object", "required": ["id", "name", "email", "kind"],
+        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"},
+                       "kind": {"type": "string", "enum": ["staff", "iag", "guest"]}, "role": {"type": "string"},
+                       "organisation_id": NULLABLE_INT, "job_title": NULLABLE_STR},
+    },
+    "Person": {"type": ["object", "null"], "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"},
+        "pseudonym": {"type": "boolean", "description": "true in non-attributed rooms: a name like “Participant 4” "
+                                                         "and no id"}}},
+    "Room": {
+        "type": "object", "required": ["id", "name", "description", "visibility"],
+        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "description": {"type": "string"},
+                       "visibility": {"type": "string", "enum": ["private", "organisation", "national"]},
+                       "organisation_id": NULLABLE_INT, "archived": {"type": "boolean"},
+                       "label": {"type": "string", "description": "Confidentiality label (COLLAB_LABELS)"},
+                       "non_attributed": {"type": "boolean"},
+                       "created_at": {"type": "string"}, "my_role": NULLABLE_STR},
+    },
+    "RoomCreate": {
+        "type": "object", "required": ["name"],
+        "properties": {"name": {"type": "string", "maxLength": 120}, "description": {"type": "string"},
+                       "visibility": {"type": "string", "enum": ["private", "organisation", "national"]},
+                       "organisation_id": {"type": "integer"}},
+    },
+    "Attachment": {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "filename": {"type": "string"}, "size": {"type": "integer"},
+                       "content_type": {"type": "string"}, "is_image": {"type": "boolean"},
+                       "url": {"type": "string"}, "thumbnail_url": NULLABLE_STR},
+    },
+    "Post": {
+        "type": "object",
+        "required": ["id", "parent_id", "author", "body", "html", "created_at", "edited_at", "client_id"],
+        "properties": {"id": {"type": "integer"}, "thread_id": {"type": "integer"}, "parent_id": NULLABLE_INT,
+                       "depth": {"type": "integer"}, "author": _ref("Person"), "body": {"type": "string"},
+                       "html": {"type": "string"}, "created_at": {"type": "string"}, "edited_at": NULLABLE_STR,
+                       "deleted": {"type": "boolean"}, "client_id": NULLABLE_STR,
+                       "hidden": {"type": "boolean"}, "hidden_reason": NULLABLE_STR,
+                       "attachments": {"type": "array", "items": _ref("Attachment")}},
+    },
+    "Thread": {
+        "type": "object", "required": ["id", "title", "room_id"],
+        "properties": {"id": {"type": "integer"}, "title": {"type": "string"}, "room_id": {"type": "integer"},
+                       "author": _ref("Person"), "created_at": {"type": "string"},
+                       "last_post_at": {"type": "string"}, "post_count": {"type": "integer"},
+                       "posts": {"type": "array", "items": _ref("Post")}},
+    },
+    "ThreadCreate": {
+        "type": "object", "required": ["title", "body"],
+        "properties": {"title": {"type": "string", "maxLength": 200}, "body": {"type": "string"},
+                       "client_id": {"type": "string", "maxLength": 64}},
+    },
+    "PostCreate": {
+        "type": "object", "required": ["body"],
+        "properties": {"body": {"type": "string"}, "parent_id": {"type": "integer"},
+                       "client_id": {"type": "string", "maxLength": 64}},
+    },
+    "PostEdit": {"type": "object", "required": ["body"], "properties": {"body": {"type": "string"}}},
+    "MemberAdd": {
+        "type": "object", "required": ["user_id"],
+        "properties": {"user_id": {"type": "integer"},
+                       "role": {"type": "string", "enum": ["owner", "moderator", "member", "observer"]}},
+    },
+    "Member": {"type": "object", "properties": {"user": _ref("Person"), "role": {"type": "string"}}},
+    "Meeting": {
+        "type": "object", "required": ["id", "room_id", "title", "created_at"],
+        "properties": {"id": {"type": "integer"}, "room_id": {"type": "integer"}, "title": {"type": "string"},
+                       "created_by": _ref("Person"), "created_at": {"type": "string"}, "ended_at": NULLABLE_STR,
+                       "url": {"type": "string", "description": "The meeting page"}},
+    },
+    "MeetingCreate": {"type": "object", "description": "With `agenda`, `starts_at`, `ends_at`, `chairs` or "
+                      "`invitees` the meeting is scheduled (ends two hours after the start unless given; invitees "
+                      "default to everyone in the room) and the answer is a MeetingSchedule.",
+                      "properties": {"title": {"type": "string", "maxLength": 200},
+                                     "agenda": {"type": "string", "maxLength": 20000, "description": "Markdown"},
+                                     "starts_at": {"type": "string", "format": "date-time"},
+                                     "ends_at": {"type": "string", "format": "date-time"},
+                                     "chairs": {"type": "array", "items": {"type": "integer"}},
+                                     "invitees": {"type": "array", "items": {"type": "integer"}}}},
+    "MeetingJoin": {
+        "type": "object", "required": ["url", "token", "role"],
+        "properties": {"meeting": _ref("Meeting"), "url": {"type": "string", "description": "Media worker WebSocket"},
+                       "token": {"type": "string"}, "role": {"type": "string", "enum": ["host", "member", "observer"]},
+                       "expires_in": {"type": "integer"}},
+    },
+}
+
+# Live rooms (issue 3): notifications and reactions.
+SCHEMAS.update({
+    "Notification": {
+        "type": "object", "required": ["id", "kind", "text", "post_id", "read"],
+        "properties": {"id": {"type": "integer"}, "kind": {"type": "string", "enum": ["mention", "reply", "thread"]},
+                       "text": {"type": "string"}, "actor": _ref("Person"),
+                       "room": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
+                       "thread": {"type": "object",
+                                  "properties": {"id": {"type": "integer"}, "title": {"type": "string"}}},
+                       "post_id": {"type": "integer"}, "excerpt": {"type": "string"}, "url": {"type": "string"},
+                       "created_at": {"type": "string"}, "read": {"type": "boolean"}},
+    },
+    "NotificationsRead": {
+        "type": "object", "description": "Either `ids` (1 to 500 notification ids) or `all: true`.",
+        "properties": {"ids": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 500},
+                       "all": {"type": "boolean"}},
+    },
+    "RoomNotifyLevel": {"type": "object", "required": ["level"],
+                        "properties": {"level": {"type": "string", "enum": ["all", "mentions", "mute"]}}},
+    "Reactions": {
+        "type": "object", "properties": {"post_id": {"type": "integer"}, "reactions": {"type": "array", "items": {
+            "type": "object", "properties": {"emoji": {"type": "string"}, "label": {"type": "string"},
+                                             "count": {"type": "integer"},
+                                             "user_ids": {"type": "array", "items": {"type": "integer"}}}}}},
+    },
+})
+
+
+# Hybrid meetings (issue 6): schedule, state, decks, key messages, minutes.
+SCHEMAS.update({
+    "MeetingSchedule": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "room_id": {"type": "integer"}, "title": {"type": "string"},
+        "status": {"type": "string", "enum": ["scheduled", "open", "ended", "cancelled"]},
+        "agenda": {"type": "string"}, "agenda_html": {"type": "string"}, "starts_at": NULLABLE_STR,
+        "ends_at": NULLABLE_STR, "cancelled_at": NULLABLE_STR, "all_members": {"type": "boolean"},
+        "chairs": {"type": "array", "items": _ref("Person")},
+        "invitees": {"type": ["array", "null"], "items": _ref("Person")}, "url": {"type": "string"}}},
+    "MeetingEdit": {"type": "object", "properties": {
+        "title": {"type": "string", "maxLength": 200}, "agenda": {"type": "string", "maxLength": 20000},
+        "starts_at": {"type": "string", "format": "date-time"}, "ends_at": {"type": "string", "format": "date-time"}}},
+    "MeetingState": {"type": "object", "description": "The live state, as the `meeting.state` Socket.IO event "
+                     "sends it (docs/realtime.md), plus `me`.",
+                     "properties": {"meeting_id": {"type": "integer"}, "version": {"type": "integer"},
+                                    "deck_id": {"type": ["integer", "null"]}, "page": {"type": "integer"},
+                                    "hands": {"type": "array", "items": {"type": "object"}},
+                                    "key_messages": {"type": "array", "items": {"type": "object"}},
+                                    "decks": {"type": "array", "items": _ref("Deck")},
+                                    "attendance": {"type": "object"}, "me": {"type": "object"}}},
+    "Deck": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "filename": {"type": "string"}, "kind": {"type": "string"},
+        "status": {"type": "string", "enum": ["queued", "converting", "ready", "failed", "download"]},
+        "pages": {"type": "integer"}, "done": {"type": "integer"}, "message": {"type": "string"},
+        "size": {"type": "integer"}}},
+    "KeyMessageCreate": {"type": "object", "required": ["text"],
+                         "properties": {"text": {"type": "string", "maxLength": 1000}}},
+    "VoteCast": {"type": "object", "required": ["choice"], "properties": {
+        "choice": {"type": "string", "enum": ["agree", "disagree", "abstain"]},
+        "comment": {"type": "string", "maxLength": 500}}},
+})
+
+
+def _op(summary: str, ok_status: str, ok_schema: dict, *errors: int, body: str | None = None,
+        params: list | None = None) -> dict:
+    op: dict[str, Any] = {"summary": summary, "responses": {ok_status: {"description": "OK", **_json(ok_schema)},
+                                                            **_errors(401, *errors)}}
+    if body:
+        op["requestBody"] = {"required": True, **_json(_ref(body))}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _with_ok(op: dict, description: str, schema: dict) -> dict:
+    """Also declare a 200 answer (idempotent repeats answer 200 instead of 201)."""
+    op["responses"]["200"] = {"description": description, **_json(schema)}
+    return op
+
+
+def _ics_op(meeting_id: dict) -> dict:
+    op = _op("The meeting as an iCalendar invitation", "200", {"type": "string"}, 404, 422, params=[meeting_id])
+    op["responses"]["200"] = {"description": "OK", "content": {"text/calendar": {"schema": {"type": "string"}}}}
+    return op
+
+
+def document() -> dict[str, Any]:
+    room_id, thread_id, post_id = _id_param("room_id"), _id_param("thread_id"), _id_param("post_id")
+    paths = {
+        "/me": {"get": _op("The caller's account", "200", _ref("Me"))},
+        "/rooms": {
+            "get": _op("Rooms the caller may read", "200",
+                       {"type": "object", "properties": {"rooms": {"type": "array", "items": _ref("Room")}}}),
+            "post": _op("Create a room (the caller becomes its owner)", "201", _ref("Room"), 400, 403, 422,
+                        body="RoomCreate"),
+        },
+        "/rooms/{room_id}": {"get": _op("One room", "200", _ref("Room"), 404, 422, params=[room_id])},
+        "/rooms/{room_id}/threads": {
+            "get": _op("Threads of a room, most recently active first", "200",
+                       {"type": "object", "properties": {"total": {"type": "integer"}, "page": {"type": "integer"},
+                                                         "threads": {"type": "array", "items": _ref("Thread")}}},
+                       400, 404, 422, params=[room_id, _page_param()]),
+            "post": _op("Start a thread with its opening post", "201", _ref("Thread"), 400, 403, 404, 422,
+                        body="ThreadCreate", params=[room_id]),
+        },
+        "/rooms/{room_id}/members": {
+            "get": _op("Members of a room", "200",
+                       {"type": "object", "properties": {"members": {"type": "array", "items": _ref("Member")}}},
+                       404, 422, params=[room_id]),
+            "post": _op("Add a member or change a member's role", "201", _ref("Member"), 400, 403, 404, 422,
+                        body="MemberAdd", params=[room_id]),
+        },
+        "/rooms/{room_id}/members/{user_id}": {
+            "delete": _op("Remove a member", "200", {"type": "object"}, 403, 404, 422,
+                          params=[room_id, _id_param("user_id")]),
+        },
+        "/rooms/{room_id}/meetings": {
+            "post": _op("Start a meeting in a room now (anyone who may post there); returns its id", "201",
+                        _ref("Meeting"), 400, 403, 404, 422, body="MeetingCreate", params=[room_id]),
+        },
+        "/meetings/{meeting_id}": {"get": _op("One meeting", "200", _ref("Meeting"), 404, 422,
+                                              params=[_id_param("meeting_id")])},
+        "/meetings/{meeting_id}/token": {
+            "post": _op("A short-lived token and the media worker's WebSocket URL, to join the meeting", "200",
+                        _ref("MeetingJoin"), 403, 404, 422, params=[_id_param("meeting_id")]),
+        },
+        "/threads/{thread_id}": {"get": _op("A thread with all its posts in tree order", "200", _ref("Thread"),
+                                            404, 422, params=[thread_id])},
+        "/threads/{thread_id}/posts": {
+            "post": _with_ok(_op("Reply (a repeated client_id returns the existing post with 200)", "201",
+                                 _ref("Post"), 400, 403, 404, 422, body="PostCreate", params=[thread_id]),
+                             "The post already made with this client_id", _ref("Post")),
+        },
+        "/posts/{post_id}": {
+            "get": _op("One post", "200", _ref("Post"), 404, 422, params=[post_id]),
+            "patch": _op("Edit a post (the author only; history is kept)", "200", _ref("Post"), 400, 403, 404, 422,
+                         body="PostEdit", params=[post_id]),
+            "delete": _op("Remove a post, leaving a tombstone", "200", _ref("Post"), 403, 404, 422, params=[post_id]),
+        },
+        "/search": {"get": _op(
+            "Full-text search of every post the caller may read (query language as in the search box)", "200",
+            {"type": "object", "required": ["total", "results"], "properties": {
+                "total": {"type": "integer"}, "total_is_estimate": {"type": "boolean"}, "page": {"type": "integer"},
+                "notices": {"type": "array", "items": {"type": "string"}}, "suggestion": NULLABLE_STR,
+                "results": {"type": "array", "items": {"type": "object", "properties": {
+                    "post_id": {"type": "integer"}, "thread_id": {"type": "integer"}, "room_id": {"type": "integer"},
+                    "title": {"type": "string"}, "snippet_html": {"type": "string"},
+                    "created_at": {"type": "string"}}}}}},
+            404, 422, params=[
+                {"name": "q", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "room_id", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                {"name": "sort", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["relevance", "newest"]}},
+                {"name": "page", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 50}}])},
+        "/posts/{post_id}/attachments": {
+            "post": dict(
+                _op("Attach files to a post (the author only): multipart/form-data, one or more parts named `file`",
+                    "201", _ref("Post"), 400, 403, 404, 413, 422, params=[post_id]),
+                requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}}}}}}),
+        },
+    }
+    emoji = {"name": "emoji", "in": "path", "required": True,
+             "schema": {"type": "string", "enum": ["👍", "❤️", "🎉", "😮", "🙏", "👀"]}}
+    paths.update({
+        "/notifications": {"get": _op(
+            "The caller's notifications, newest first (`unread=true` for unread only)", "200",
+            {"type": "object", "properties": {"total": {"type": "integer"}, "page": {"type": "integer"},
+                                              "unread": {"type": "integer"},
+                                              "notifications": {"type": "array", "items": _ref("Notification")}}},
+            422, params=[_page_param(), {"name": "unread", "in": "query", "required": False,
+                                         "schema": {"type": "string", "enum": ["true", "false"]}}])},
+        "/notifications/read": {"post": _op(
+            "Mark notifications read", "200",
+            {"type": "object", "properties": {"marked": {"type": "integer"}, "unread": {"type": "integer"}}},
+            400, 422, body="NotificationsRead")},
+        "/rooms/{room_id}/notifications": {"put": _op(
+            "What a room notifies the caller about (members only)", "200",
+            {"type": "object", "properties": {"room_id": {"type": "integer"}, "level": {"type": "string"}}},
+            400, 404, 422, body="RoomNotifyLevel", params=[room_id])},
+        "/posts/{post_id}/reactions/{emoji}": {
+            "put": _op("React to a post (adding the same reaction twice is one)", "200", _ref("Reactions"),
+                       403, 404, 422, params=[post_id, emoji]),
+            "delete": _op("Take back a reaction", "200", _ref("Reactions"), 403, 404, 422, params=[post_id, emoji]),
+        },
+    })
+    meeting_id = _id_param("meeting_id")
+    paths.update({
+        "/meetings": {"get": _op(
+            "Scheduled meetings the caller is invited to or chairs", "200",
+            {"type": "object", "properties": {"upcoming": {"type": "array", "items": _ref("MeetingSchedule")},
+                                              "past": {"type": "array", "items": _ref("MeetingSchedule")}}})},
+        "/meetings/{meeting_id}.ics": {"get": _ics_op(meeting_id)},
+        "/meetings/{meeting_id}/cancel": {"post": _op(
+            "Cancel a meeting (the chair); invitees are told", "200", _ref("MeetingSchedule"), 403, 404, 422,
+            params=[meeting_id])},
+        "/meetings/{meeting_id}/state": {"get": _op(
+            "The meeting's live state: slide, hands, attendance, key messages, decks", "200",
+            _ref("MeetingState"), 404, 422, params=[meeting_id])},
+        "/meetings/{meeting_id}/decks": {"post": dict(
+            _op("Attach a deck or paper (the chair): multipart/form-data, part `file`; converted in the background",
+                "201", _ref("Deck"), 400, 403, 404, 413, 422, params=[meeting_id]),
+            requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}})},
+        "/meetings/{meeting_id}/key-messages": {"post": _op(
+            "Draft a key message (the chair)", "201", {"type": "object"}, 400, 403, 404, 422,
+            body="KeyMessageCreate", params=[meeting_id])},
+        "/key-messages/{key_message_id}/votes": {"post": _op(
+            "Vote on a key message while its vote is open (again to change it); refused once closed", "200",
+            {"type": "object"}, 400, 403, 404, 422, body="VoteCast", params=[_id_param("key_message_id")])},
+        "/meetings/{meeting_id}/minutes": {"post": _op(
+            "Post (or update) the minutes as a thread in the room (the chair)", "201",
+            {"type": "object", "properties": {"thread_id": {"type": "integer"}}}, 403, 404, 422,
+            params=[meeting_id])},
+    })
+    paths["/meetings/{meeting_id}"]["patch"] = _op(
+        "Change a scheduled meeting (the chair); invitees are told", "200", _ref("MeetingSchedule"), 400, 403, 404,
+        422, body="MeetingEdit", params=[meeting_id])
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Collab API", "version": __version__,
+                 "description": "Authenticate with a personal access token: `Authorization: Bearer <token>`. "
+                                "Anything the caller may not see answers 404."},
+        "servers": [{"url": "/api/v1"}],
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }

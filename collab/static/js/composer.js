@@ -1,0 +1,55 @@
+// Composer: a client id per post (the server is idempotent on it), Ctrl+Enter
+// to send, and drafts kept in localStorage until the post is sent.
+const DRAFT_PREFIX = "collab-draft:";
+
+function newClientId() {
+  return (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
+}
+
+export function initComposers(root) {
+  for (const form of root.querySelectorAll("form[data-composer]")) {
+    if (form.dataset.ready) continue;
+    form.dataset.ready = "1";
+    const textarea = form.querySelector("textarea[name=body]");
+    const cid = form.querySelector("[data-client-id]");
+    const key = form.dataset.draftKey ? DRAFT_PREFIX + form.dataset.draftKey : null;
+    if (cid && !cid.value) cid.value = newClientId();
+    if (key && textarea && !textarea.value) {
+      const saved = localStorage.getItem(key);
+      if (saved) {
+        const draft = JSON.parse(saved);
+        textarea.value = draft.body || "";
+        if (cid && draft.clientId) cid.value = draft.clientId;
+      }
+    }
+    textarea?.addEventListener("input", () => {
+      if (!key) return;
+      if (textarea.value) localStorage.setItem(key, JSON.stringify({ body: textarea.value, clientId: cid?.value }));
+      else localStorage.removeItem(key);
+    });
+    textarea?.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener("submit", (ev) => {
+      if (ev.defaultPrevented) return; // sent live (live.js): the draft goes when the server confirms
+      // The server answers a repeated client id with the first post, so a
+      // resubmitted draft is never duplicated; the draft goes once the page moves on.
+      if (key) sessionStorage.setItem("collab-sent:" + key, cid?.value || "");
+    });
+  }
+  // Drafts whose post was accepted (we navigated away after submitting) are cleared.
+  for (let i = 0; i < sessionStorage.length; i++) {
+    const k = sessionStorage.key(i);
+    if (k && k.startsWith("collab-sent:")) {
+      const draftKey = k.slice("collab-sent:".length);
+      const cidSent = sessionStorage.getItem(k);
+      if (document.querySelector(`[data-client-id-shown="${CSS.escape(cidSent)}"]`) || !document.querySelector(".error-summary")) {
+        localStorage.removeItem(draftKey);
+        sessionStorage.removeItem(k);
+      }
+    }
+  }
+}

@@ -1,0 +1,697 @@
+// Live rooms: one Socket.IO connection per page. Room and thread pages show new
+// threads, posts, edits, removals, reactions and membership changes without a
+// reload; the composer sends over the socket, keeps what you wrote while
+// offline and sends it when the connection returns. Every page works without
+// this script (forms post as usual).
+import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
+import { initNotifications } from "./notifications.js";
+
+const body = document.body;
+const roomId = Number(body.dataset.roomId) || null;
+const threadId = Number(body.dataset.threadId) || null;
+const OUTBOX = "collab-outbox";
+const DRAFT_PREFIX = "collab-draft:";
+const IDLE_MS = 5 * 60 * 1000;
+const TYPING_EVERY_MS = 3000;
+const TYPING_SHOWN_MS = 6000;
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+let lastSeq = Number(body.dataset.roomSeq) || 0;
+let me = null;
+let canPost = !!document.querySelector("[data-reply-to]") || !!document.querySelector("form[data-composer]");
+let canModerate = false;
+let syncing = false;
+let resyncWanted = false;
+let revoked = false;
+
+export const socket = io({ transports: ["websocket"], reconnectionDelayMax: 5000, timeout: 10000 });
+
+// -- small helpers ---------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c) node.append(c);
+  return node;
+}
+
+function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content || "";
+}
+
+function when(iso) {
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${pad(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+}
+
+function region(id, className, live) {
+  let node = document.getElementById(id);
+  if (!node) {
+    node = el("p", { id, class: className, role: live ? "status" : null, "aria-live": live || null });
+    const main = document.getElementById("main");
+    const anchor = main.querySelector(".page-head") || main.querySelector("h1");
+    (anchor || main.firstElementChild)?.after(node);
+  }
+  return node;
+}
+
+function announce(text) {
+  const node = document.getElementById("live-announcer") ||
+    document.getElementById("main").appendChild(el("div", { id: "live-announcer", class: "visually-hidden", role: "status", "aria-live": "polite" }));
+  node.textContent = "";
+  setTimeout(() => { node.textContent = text; }, 50);
+}
+
+function banner(text) {
+  const node = region("live-banner", "banner live-banner", "assertive");
+  node.textContent = text;
+}
+
+function activity(text) {
+  region("live-activity", "hint live-activity", "polite").textContent = text;
+}
+
+function connectionNote(text) {
+  const node = region("live-connection", "hint live-connection", "polite");
+  node.textContent = text;
+  node.hidden = !text;
+}
+
+// -- the outbox: posts written here, not yet confirmed by the server ---------------------------------
+
+function readOutbox() {
+  try { return JSON.parse(localStorage.getItem(OUTBOX) || "[]"); } catch { return []; }
+}
+
+function writeOutbox(items) {
+  if (items.length) localStorage.setItem(OUTBOX, JSON.stringify(items));
+  else localStorage.removeItem(OUTBOX);
+}
+
+function formFor(clientId) {
+  for (const form of document.querySelectorAll("form[data-composer]")) {
+    if (form.querySelector("[data-client-id]")?.value === clientId) return form;
+  }
+  return null;
+}
+
+function setStatus(form, text) {
+  const status = form?.querySelector("[data-composer-status]");
+  if (status) status.textContent = text;
+}
+
+function confirmed(entry, post) {
+  writeOutbox(readOutbox().filter((e) => e.client_id !== entry.client_id));
+  const key = DRAFT_PREFIX + entry.draft_key;
+  try {
+    const draft = JSON.parse(localStorage.getItem(key) || "null");
+    if (draft && draft.clientId === entry.client_id) localStorage.removeItem(key);
+  } catch { localStorage.removeItem(key); }
+  const form = formFor(entry.client_id);
+  if (form) {
+    const textarea = form.querySelector("textarea[name=body]");
+    textarea.readOnly = false;
+    textarea.value = "";
+    form.querySelector("[data-client-id]").value = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+    setStatus(form, "");
+    const slot = form.closest("[data-reply-slot]");
+    if (slot) slot.replaceChildren();
+  }
+  if (post && post.thread_id === threadId) {
+    placePost(post, true);
+    document.getElementById(`post-${post.id}`)?.focus({ preventScroll: false });
+  }
+  announce("Your reply was posted.");
+}
+
+function refused(entry, error) {
+  const form = formFor(entry.client_id);
+  if (error.code === "rate_limited") {
+    setStatus(form, `${error.message} It will be sent automatically.`);
+    setTimeout(flushOutbox, 5000);
+    return;
+  }
+  writeOutbox(readOutbox().filter((e) => e.client_id !== entry.client_id));
+  if (form) {
+    form.querySelector("textarea[name=body]").readOnly = false;
+    setStatus(form, `Not sent: ${error.message}`);
+  } else {
+    banner(`A reply you wrote earlier could not be sent: ${error.message}`);
+  }
+}
+
+function send(entry) {
+  if (!socket.connected || entry.sending) return;
+  entry.sending = true;
+  socket.timeout(15000).emit("post", {
+    thread_id: entry.thread_id, body: entry.body, client_id: entry.client_id, parent_id: entry.parent_id,
+  }, (err, ack) => {
+    entry.sending = false;
+    if (err) return; // no answer: it stays in the outbox and goes again after reconnecting
+    if (ack.ok) confirmed(entry, ack.post);
+    else refused(entry, ack.error);
+  });
+}
+
+let outboxEntries = new Map();
+
+function flushOutbox() {
+  for (const item of readOutbox()) {
+    const entry = outboxEntries.get(item.client_id) || item;
+    outboxEntries.set(item.client_id, entry);
+    send(entry);
+  }
+}
+
+function initComposerSubmit() {
+  if (!threadId) return;
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target.closest("form[data-composer]");
+    if (!form || revoked) return;
+    const files = form.querySelector("input[type=file]");
+    if (files && files.files.length) return; // attachments go with the ordinary form
+    const textarea = form.querySelector("textarea[name=body]");
+    const cid = form.querySelector("[data-client-id]");
+    const m = /\/posts\/(\d+)\/reply/.exec(form.getAttribute("action") || "");
+    const parentId = Number(form.dataset.parentId) || (m ? Number(m[1]) : null);
+    if (!textarea || !cid || !textarea.value.trim()) return;
+    ev.preventDefault();
+    const entry = {
+      client_id: cid.value, thread_id: threadId, parent_id: parentId, body: textarea.value,
+      draft_key: form.dataset.draftKey || "",
+    };
+    localStorage.setItem(DRAFT_PREFIX + entry.draft_key, JSON.stringify({ body: entry.body, clientId: entry.client_id }));
+    const items = readOutbox().filter((e) => e.client_id !== entry.client_id);
+    items.push(entry);
+    writeOutbox(items);
+    outboxEntries.set(entry.client_id, entry);
+    textarea.readOnly = true;
+    if (socket.connected) {
+      setStatus(form, "Sending…");
+      send(entry);
+    } else {
+      setStatus(form, "You are offline: your reply is kept and will be sent when reconnected.");
+    }
+  }, true);
+
+  // Restore a reply that was waiting to be sent when the page was left or reloaded.
+  for (const item of readOutbox()) {
+    const form = formFor(item.client_id);
+    if (form) {
+      form.querySelector("textarea[name=body]").readOnly = true;
+      setStatus(form, "Waiting for the connection: this reply will be sent when reconnected.");
+    }
+  }
+}
+
+// -- building posts --------------------------------------------------------------------------------
+
+function postActions(post) {
+  const actions = el("div", { class: "post-actions" });
+  if (canPost) {
+    actions.append(el("a", {
+      class: "button small", href: `/posts/${post.id}/reply`, "data-reply-to": String(post.id),
+      "aria-label": `Reply to ${post.author ? post.author.name : "this post"}`, text: "Reply",
+    }));
+  }
+  const mine = me && post.author && post.author.id === me.id;
+  if (mine) actions.append(el("a", { class: "button small", href: `/posts/${post.id}/edit`, text: "Edit" }));
+  if (mine || canModerate) {
+    const form = el("form", { method: "post", action: `/posts/${post.id}/delete`, class: "inline", "data-confirm": "Remove this post? Replies to it stay." },
+      el("input", { type: "hidden", name: "csrf_token", value: csrfToken() }),
+      el("button", { type: "submit", class: "small danger", text: "Remove" }));
+    actions.append(form);
+  }
+  return actions;
+}
+
+function attachmentList(post) {
+  if (!post.attachments || !post.attachments.length) return null;
+  const ul = el("ul", { class: "attachments", "aria-label": "Attachments" });
+  for (const a of post.attachments) {
+    const li = el("li");
+    if (a.is_image && a.thumbnail_url) {
+      li.append(el("a", { href: a.url }, el("img", { src: a.thumbnail_url, alt: `Image: ${a.filename}`, class: "thumb" })));
+    }
+    li.append(el("a", { href: a.url, download: true, text: a.filename }), " ",
+      el("span", { class: "hint", text: `(${(a.size / 1024).toFixed(1)} KB)` }));
+    ul.append(li);
+  }
+  return ul;
+}
+
+function buildPost(post) {
+  const article = el("article", {
+    class: `post${post.deleted ? " deleted" : ""}`, id: `post-${post.id}`, "data-post-id": String(post.id),
+    "aria-labelledby": `post-${post.id}-by`, tabindex: "-1",
+  });
+  const head = el("header", { class: "post-head" },
+    el("span", { id: `post-${post.id}-by`, class: "author", text: post.deleted ? "Post removed" : (post.author ? post.author.name : "Former member") }),
+    el("a", { class: "permalink", href: `/posts/${post.id}` }, el("time", { datetime: post.created_at, text: when(post.created_at) })));
+  if (post.edited_at && !post.deleted) head.append(el("a", { class: "hint", href: `/posts/${post.id}/history`, text: "edited" }));
+  article.append(head);
+  fillPost(article, post);
+  article.append(el("div", { class: "reply-slot", "data-reply-slot": String(post.id) }));
+  return article;
+}
+
+function fillPost(article, post) {
+  for (const sel of [".post-body", ".attachments", ".post-actions", ".tombstone", ".reactions", ".moderation-note"]) {
+    article.querySelector(`:scope > ${sel}`)?.remove();
+  }
+  const slot = article.querySelector(":scope > .reply-slot");
+  const parts = [];
+  if (post.deleted) {
+    parts.push(el("p", { class: "tombstone", text: "This post was removed." }));
+  } else if (post.hidden && !post.html) { // live events never carry a hidden post's text
+    parts.push(el("p", { class: "tombstone hidden-post", text: "This post was hidden by moderators." }));
+  } else {
+    const bodyDiv = el("div", { class: "post-body" });
+    bodyDiv.innerHTML = post.html; // sanitised on the server (nh3), exactly as the page renders it
+    parts.push(bodyDiv, attachmentList(post), postActions(post));
+  }
+  for (const p of parts) if (p) (slot ? slot.before(p) : article.append(p));
+  if (!post.deleted) renderReactions(article, reactionState.get(post.id) || []);
+}
+
+function topList() {
+  return document.querySelector(".thread-replies > ol.replies");
+}
+
+function placePost(post, mine = false) {
+  if (document.getElementById(`post-${post.id}`)) return false;
+  const flat = document.querySelector("ol.replies.flat");
+  const li = el("li", { class: `reply depth-${Math.min(post.depth, 6)}` });
+  const article = buildPost(post);
+  li.append(article);
+  if (flat) {
+    if (new URLSearchParams(location.search).get("page") > "1") return false;
+    flat.prepend(li);
+  } else {
+    const opening = document.querySelector(".opening .post");
+    const isRoot = opening && post.parent_id === Number(opening.dataset.postId);
+    let list;
+    if (isRoot || (!opening && post.depth === 1)) {
+      if (document.querySelector('.pager a[rel="next"]')) {
+        announce("A new reply was added on a later page.");
+        return false;
+      }
+      list = topList();
+      document.querySelector(".thread-replies [data-empty]")?.remove();
+    } else {
+      const parent = document.getElementById(`post-${post.parent_id}`);
+      const parentLi = parent?.closest("li.reply");
+      if (!parentLi) return false;
+      list = parentLi.querySelector(":scope > ol.replies, :scope > details > ol.replies");
+      if (!list) {
+        list = el("ol", { class: "replies" });
+        parentLi.append(list);
+      }
+    }
+    if (!list) return false;
+    list.append(li);
+  }
+  if (!mine) {
+    article.classList.add("new-post");
+    announce(`New reply from ${post.author ? post.author.name : "someone"}.`);
+  }
+  return true;
+}
+
+// -- reactions ----------------------------------------------------------------------------------------
+
+const reactionState = new Map();
+let emojiChoices = [];
+
+function renderReactions(article, list) {
+  article.querySelector(":scope > .reactions")?.remove();
+  const postId = Number(article.dataset.postId);
+  if (article.classList.contains("deleted")) return;
+  const bar = el("div", { class: "reactions", role: "group", "aria-label": "Reactions" });
+  for (const r of list) {
+    const mine = me && r.user_ids.includes(me.id);
+    bar.append(el("button", {
+      type: "button", class: `small reaction${mine ? " mine" : ""}`, "aria-pressed": mine ? "true" : "false",
+      "data-react": r.emoji, "data-post": String(postId), disabled: !canPost || null,
+      "aria-label": `${r.label}: ${r.count} ${r.count === 1 ? "person" : "people"}${mine ? ", including you" : ""}`,
+    }, el("span", { "aria-hidden": "true", text: `${r.emoji} ${r.count}` })));
+  }
+  if (canPost && emojiChoices.length) {
+    const menuId = `react-menu-${postId}`;
+    const toggle = el("button", { type: "button", class: "small add-reaction", "aria-expanded": "false", "aria-controls": menuId, text: "Add reaction" });
+    const menu = el("div", { id: menuId, class: "reaction-menu", hidden: true });
+    for (const c of emojiChoices) {
+      menu.append(el("button", { type: "button", class: "small", "data-react": c.emoji, "data-post": String(postId), "aria-label": c.label },
+        el("span", { "aria-hidden": "true", text: c.emoji })));
+    }
+    bar.append(toggle, menu);
+  }
+  if (!list.length && !(canPost && emojiChoices.length)) return;
+  const actions = article.querySelector(":scope > .post-actions");
+  (actions || article.querySelector(":scope > .reply-slot"))?.before(bar);
+}
+
+function setReactions(postId, list) {
+  reactionState.set(postId, list);
+  const article = document.getElementById(`post-${postId}`);
+  if (article) renderReactions(article, list);
+}
+
+async function loadReactions() {
+  if (!threadId) return;
+  try {
+    const resp = await fetch(`/threads/${threadId}/reactions.json`, { headers: { Accept: "application/json" } });
+    if (!resp.ok) return;
+    const data = await resp.json();
+    emojiChoices = data.emoji;
+    if (data.me && !me) me = data.me;
+    for (const article of document.querySelectorAll("article.post[data-post-id]")) {
+      const id = Number(article.dataset.postId);
+      setReactions(id, data.reactions[String(id)] || []);
+    }
+  } catch { /* reactions are an extra; the page works without them */ }
+}
+
+function initReactionClicks() {
+  document.addEventListener("click", async (ev) => {
+    const toggle = ev.target.closest(".add-reaction");
+    if (toggle) {
+      const menu = document.getElementById(toggle.getAttribute("aria-controls"));
+      const open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      menu.hidden = !open;
+      if (open) menu.querySelector("button")?.focus();
+      return;
+    }
+    const btn = ev.target.closest("[data-react]");
+    if (!btn) return;
+    const postId = Number(btn.dataset.post);
+    const list = reactionState.get(postId) || [];
+    const current = list.find((r) => r.emoji === btn.dataset.react);
+    const on = !(current && me && current.user_ids.includes(me.id));
+    const form = new FormData();
+    form.append("emoji", btn.dataset.react);
+    form.append("on", on ? "1" : "0");
+    const resp = await fetch(`/posts/${postId}/reactions`, {
+      method: "POST", body: form, headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    });
+    if (resp.ok) {
+      setReactions(postId, (await resp.json()).reactions);
+      document.querySelector(`#post-${postId} [data-react="${CSS.escape(btn.dataset.react)}"].reaction`)?.focus();
+    } else {
+      announce("Your reaction could not be saved.");
+    }
+  });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape") return;
+    const menu = ev.target.closest(".reaction-menu");
+    if (!menu) return;
+    menu.hidden = true;
+    const toggle = document.querySelector(`[aria-controls="${menu.id}"]`);
+    toggle?.setAttribute("aria-expanded", "false");
+    toggle?.focus();
+  });
+}
+
+// -- room page ------------------------------------------------------------------------------------------
+
+function threadCountBump() {
+  const hint = document.querySelector("#threads-h .hint");
+  const m = hint && /\((\d+)\)/.exec(hint.textContent);
+  if (m) hint.textContent = `(${Number(m[1]) + 1})`;
+}
+
+function addThread(thread, post) {
+  if (document.querySelector(`.thread-item[data-thread-id="${thread.id}"]`)) return;
+  let list = document.getElementById("thread-list");
+  if (!list) {
+    const section = document.querySelector('[aria-labelledby="threads-h"]');
+    if (!section) return;
+    section.querySelector(":scope > p")?.remove();
+    list = el("ol", { class: "threads", id: "thread-list" });
+    section.append(list);
+  }
+  const mine = me && thread.author && thread.author.id === me.id;
+  const li = el("li", { class: "thread-item new-thread", "data-thread-id": String(thread.id) },
+    el("a", { href: `/threads/${thread.id}`, class: "thread-link", text: thread.title }), " ",
+    mine ? null : el("span", { class: "unread", text: "1 new" }),
+    el("p", { class: "hint", text: `Started by ${thread.author ? thread.author.name : "former member"} · 1 post · last activity ${when(post.created_at)}` }));
+  list.prepend(li);
+  threadCountBump();
+  announce(`New thread: ${thread.title}`);
+}
+
+function bumpThread(post) {
+  const li = document.querySelector(`.thread-item[data-thread-id="${post.thread_id}"]`);
+  if (!li) return;
+  const hint = li.querySelector(".hint");
+  const m = hint && /· (\d+) posts? ·/.exec(hint.textContent);
+  if (m) {
+    const n = Number(m[1]) + 1;
+    hint.textContent = hint.textContent.replace(/· \d+ posts? · last activity .*$/, `· ${n} posts · last activity ${when(post.created_at)}`);
+  }
+  if (!(me && post.author && post.author.id === me.id)) {
+    let badge = li.querySelector(".unread");
+    if (!badge) {
+      badge = el("span", { class: "unread", text: "0 new" });
+      li.querySelector(".thread-link").after(" ", badge);
+    }
+    badge.textContent = `${(parseInt(badge.textContent, 10) || 0) + 1} new`;
+  }
+  li.parentElement.prepend(li);
+}
+
+// -- applying room events -----------------------------------------------------------------------------
+
+function apply(name, data) {
+  switch (name) {
+    case "thread.created":
+      if (!threadId) addThread(data.thread, data.post);
+      break;
+    case "post.created":
+      if (threadId === data.post.thread_id) placePost(data.post);
+      else if (!threadId) bumpThread(data.post);
+      break;
+    case "post.updated":
+    case "post.deleted": {
+      const article = document.getElementById(`post-${data.post.id}`);
+      if (!article) break;
+      if (data.post.deleted) {
+        article.classList.add("deleted");
+        article.querySelector(".author").textContent = "Post removed";
+        article.querySelector(".post-head a.hint")?.remove();
+      } else if (data.post.edited_at && !article.querySelector(".post-head a.hint")) {
+        article.querySelector(".post-head").append(el("a", { class: "hint", href: `/posts/${data.post.id}/history`, text: "edited" }));
+      }
+      fillPost(article, data.post);
+      break;
+    }
+    case "reaction.added":
+    case "reaction.removed":
+      setReactions(data.post_id, data.reactions);
+      break;
+    case "member.added":
+      activity(`${data.user.name} joined the room${data.role && data.role !== "member" ? ` as ${data.role}` : ""}.`);
+      break;
+    case "member.updated":
+      activity(`${data.user.name} is now ${/^[aeiou]/.test(data.role) ? "an" : "a"} ${data.role} of this room.`);
+      break;
+    case "member.removed":
+      if (me && data.user.id === me.id) banner("You are no longer a member of this room.");
+      else activity(`${data.user.name} is no longer a member of this room.`);
+      break;
+    case "room.updated":
+      if (data.room.archived) banner("This room has been archived: it can be read but not written to.");
+      break;
+    default:
+      break;
+  }
+}
+
+function onRoomEvent(name, data) {
+  if (!roomId || !data || data.room_id !== roomId) return;
+  if (data.seq <= lastSeq) return; // already shown (a duplicate, or in the page)
+  if (data.seq > lastSeq + 1 || syncing) { sync(); return; } // a gap: ask for what is missing, in order
+  lastSeq = data.seq;
+  apply(name, data);
+}
+
+function sync() {
+  if (!roomId || !socket.connected) return;
+  if (syncing) { resyncWanted = true; return; }
+  syncing = true;
+  socket.timeout(20000).emit("sync", { room_id: roomId, after_seq: lastSeq }, (err, ack) => {
+    syncing = false;
+    if (err || !ack.ok) return;
+    for (const item of ack.events) {
+      if (item.data.seq !== lastSeq + 1) continue;
+      lastSeq = item.data.seq;
+      apply(item.event, item.data);
+    }
+    if (ack.more || resyncWanted) { resyncWanted = false; sync(); }
+  });
+}
+
+const ROOM_EVENTS = ["thread.created", "post.created", "post.updated", "post.deleted", "reaction.added",
+  "reaction.removed", "member.added", "member.updated", "member.removed", "room.updated", "room.created"];
+for (const name of ROOM_EVENTS) socket.on(name, (data) => onRoomEvent(name, data));
+
+// -- presence and typing ----------------------------------------------------------------------------------
+
+function listNames(people) {
+  return people.map((p) => p.user.name + (p.idle ? " (idle)" : "")).join(", ");
+}
+
+function showPresence(snap) {
+  if (!roomId || snap.room_id !== roomId) return;
+  const node = region("presence", "presence hint", null);
+  const others = snap.online.filter((p) => !me || p.user.id !== me.id);
+  const more = snap.count - snap.online.length;
+  let text = others.length ? `Online in this room: ${listNames(others)}` : "No one else is online in this room.";
+  if (more > 0) text += ` and ${more} more`;
+  if (threadId) {
+    const viewing = others.filter((p) => p.thread_ids.includes(threadId));
+    text += viewing.length ? `. Viewing this thread: ${listNames(viewing)}.` : ".";
+  } else if (others.length) {
+    text += ".";
+  }
+  node.textContent = text;
+}
+
+const typists = new Map();
+
+function showTyping() {
+  const node = document.getElementById("typing") || (() => {
+    const n = el("p", { id: "typing", class: "typing", "aria-live": "polite" });
+    const anchor = document.querySelector(".thread-replies");
+    (anchor || document.getElementById("main")).after(n);
+    return n;
+  })();
+  const names = [...typists.values()].map((t) => t.name);
+  node.textContent = !names.length ? "" : names.length === 1 ? `${names[0]} is typing…`
+    : names.length === 2 ? `${names[0]} and ${names[1]} are typing…` : `${names.length} people are typing…`;
+}
+
+// In non-attributed rooms people carry a pseudonym and no id ("Participant 4"): key them by that name.
+const personKey = (user) => (user.id !== undefined && user.id !== null ? user.id : `p:${user.name}`);
+
+socket.on("typing", (data) => {
+  if (data.thread_id !== threadId || (me && data.user.id === me.id)) return;
+  const key = personKey(data.user);
+  const prev = typists.get(key);
+  if (prev) clearTimeout(prev.timer);
+  typists.set(key, { name: data.user.name, timer: setTimeout(() => { typists.delete(key); showTyping(); }, TYPING_SHOWN_MS) });
+  showTyping();
+});
+
+socket.on("presence", showPresence);
+
+socket.on("post.created", (data) => {
+  // someone who posted has stopped typing
+  const key = data.post.author && personKey(data.post.author);
+  const t = key !== undefined && key !== null && typists.get(key);
+  if (t) { clearTimeout(t.timer); typists.delete(key); showTyping(); }
+});
+
+let lastTyping = 0;
+let lastInput = Date.now();
+let idle = false;
+
+function markActive() {
+  lastInput = Date.now();
+  if (idle && socket.connected) {
+    idle = false;
+    socket.emit("activity", { idle: false });
+  }
+}
+
+function initActivity() {
+  for (const type of ["keydown", "pointerdown", "pointermove", "scroll", "focusin", "wheel", "touchstart"]) {
+    window.addEventListener(type, markActive, { passive: true, capture: true });
+  }
+  setInterval(() => {
+    if (!idle && Date.now() - lastInput > IDLE_MS && socket.connected) {
+      idle = true;
+      socket.emit("activity", { idle: true });
+    }
+  }, 30000);
+  if (threadId) {
+    document.addEventListener("input", (ev) => {
+      if (!ev.target.closest("form[data-composer] textarea") || !socket.connected || !canPost) return;
+      const now = Date.now();
+      if (now - lastTyping > TYPING_EVERY_MS) {
+        lastTyping = now;
+        socket.emit("typing", { thread_id: threadId });
+      }
+    });
+  }
+}
+
+// -- connection lifecycle ---------------------------------------------------------------------------------
+
+function subscribe() {
+  if (!roomId || revoked) return;
+  socket.emit("subscribe", { room_id: roomId }, (ack) => {
+    if (!ack.ok) {
+      if (ack.error.code === "not_found") { revoked = true; banner("You no longer have access to this room."); }
+      return;
+    }
+    me = ack.me;
+    canPost = ack.can_post;
+    canModerate = ack.can_moderate;
+    showPresence(ack.presence);
+    if (ack.seq > lastSeq) sync();
+    if (threadId) socket.emit("subscribe_thread", { thread_id: threadId });
+    if (idle) socket.emit("activity", { idle: true });
+    for (const [id, list] of reactionState) setReactions(id, list);
+  });
+}
+
+socket.on("connect", () => {
+  connectionNote("");
+  document.documentElement.dataset.live = "on";
+  subscribe();
+  flushOutbox();
+});
+
+socket.on("disconnect", (reason) => {
+  document.documentElement.dataset.live = "off";
+  for (const entry of outboxEntries.values()) entry.sending = false;
+  if (reason === "io server disconnect") return; // ended by the server: see session.ended
+  connectionNote("Connection lost: reconnecting… Anything you post is kept and sent when reconnected.");
+  for (const item of readOutbox()) setStatus(formFor(item.client_id), "You are offline: your reply is kept and will be sent when reconnected.");
+});
+
+socket.on("connect_error", () => {
+  document.documentElement.dataset.live = "off";
+  connectionNote("Live updates are not connected: reconnecting… Anything you post is kept and sent when reconnected.");
+});
+
+socket.on("access.revoked", (data) => {
+  if (data.room_id !== roomId) return;
+  revoked = true;
+  banner(data.message);
+  for (const ta of document.querySelectorAll("form[data-composer] textarea")) ta.readOnly = true;
+});
+
+socket.on("session.ended", (data) => {
+  revoked = true;
+  banner(`${data.message} Reload the page to sign in again.`);
+});
+
+socket.on("error", (data) => {
+  if (data && data.message) console.warn("Collab live:", data.event, data.code, data.message);
+});
+
+initComposerSubmit();
+initActivity();
+initReactionClicks();
+loadReactions();
+initNotifications(socket, { roomId, announce });

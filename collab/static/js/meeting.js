@@ -1,0 +1,743 @@
+// Meeting page: pre-join check, then one RTCPeerConnection to the media worker (SFU).
+// The worker always offers; we answer. It forwards the cameras of the most recent speakers
+// and the voices of the people speaking now through "slots" (transceivers) that it maps to
+// participants with `slots` messages. Reconnects by itself when the network or worker drops.
+
+const root = document.getElementById("meeting");
+const $ = (id) => document.getElementById(id);
+
+const RECONNECT_DELAYS = [250, 500, 750, 1000]; // then every second; every 3 s after 15 s
+const QUALITY_EVERY = 2000;
+const SPEAKING_ANNOUNCE_GAP = 30000;
+
+const state = {
+  meId: Number(root?.dataset.meId),
+  meName: root?.dataset.meName || "You",
+  role: root?.dataset.role || "member",
+  tokenUrl: root?.dataset.tokenUrl,
+  join: null, // the last token and worker URL, reused while still valid
+  ws: null,
+  pc: null,
+  local: null, // MediaStream from the camera and microphone
+  screen: null, // MediaStream of a shared screen
+  muted: false,
+  cameraOff: false,
+  audioOnly: false,
+  joined: false,
+  leaving: false,
+  bye: false,
+  publish: {}, // "audio" | "video" | "screen" → mid
+  slots: {}, // mid → {participant, source} | null
+  attached: new Map(), // mid → "participant:source" currently shown
+  people: new Map(), // id → {id, name, audio, video, screen, speaking}
+  paused: {}, // "video" | "screen" → true while the worker has paused it (nobody is shown it)
+  pins: new Set(),
+  speaking: new Set(),
+  announcedSpeaking: new Map(),
+  reconnectAttempt: 0,
+  reconnectTimer: null,
+  lostAt: null,
+  queue: Promise.resolve(),
+  lastStats: null,
+  qualityTimer: null,
+  meterStop: null,
+};
+
+// -- small helpers -------------------------------------------------------------------------
+
+function csrf() {
+  return document.querySelector('meta[name="csrf-token"]')?.content || "";
+}
+
+function say(text) {
+  // Polite live region: joins, leaves, speakers, reconnecting.
+  const log = $("announcer");
+  if (!log) return;
+  const p = document.createElement("p");
+  p.textContent = text;
+  log.appendChild(p);
+  while (log.childElementCount > 5) log.firstElementChild.remove();
+}
+
+function status(text) {
+  const el = $("call-status");
+  if (el) el.textContent = text;
+}
+
+function send(message) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
+}
+
+function initials(name) {
+  return (name || "?").split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
+}
+
+// -- devices and the pre-join screen ----------------------------------------------------------
+
+async function listDevices() {
+  const cam = $("camera-select");
+  const mic = $("mic-select");
+  if (!cam || !mic || !navigator.mediaDevices?.enumerateDevices) return;
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [select, kind, fallback] of [[cam, "videoinput", "Camera"], [mic, "audioinput", "Microphone"]]) {
+    const current = select.value;
+    select.replaceChildren();
+    const list = devices.filter((d) => d.kind === kind);
+    if (!list.length) select.append(new Option(`No ${fallback.toLowerCase()} found`, ""));
+    list.forEach((d, i) => select.append(new Option(d.label || `${fallback} ${i + 1}`, d.deviceId)));
+    if ([...select.options].some((o) => o.value === current)) select.value = current;
+  }
+}
+
+async function acquire() {
+  if (state.role === "observer") return null;
+  const cam = $("camera-select")?.value;
+  const mic = $("mic-select")?.value;
+  const wantVideo = !$("join-camera-off")?.checked;
+  const audio = mic ? { deviceId: { exact: mic } } : true;
+  const video = wantVideo ? { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15, max: 20 },
+    ...(cam ? { deviceId: { exact: cam } } : {}) } : false;
+  if (state.local) state.local.getTracks().forEach((t) => t.stop());
+  state.local = null;
+  try {
+    state.local = await navigator.mediaDevices.getUserMedia({ audio, video });
+  } catch (err) {
+    try {
+      state.local = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+      $("preview-status").textContent = "No camera available: you can join with your microphone only.";
+    } catch (err2) {
+      $("preview-status").textContent = "We could not use your camera or microphone. You can still join to watch and listen.";
+      return null;
+    }
+  }
+  return state.local;
+}
+
+async function preview() {
+  const stream = await acquire();
+  const video = $("preview");
+  if (video) video.srcObject = stream && stream.getVideoTracks().length ? stream : null;
+  if (stream) {
+    const hasVideo = stream.getVideoTracks().length > 0;
+    $("preview-status").textContent = hasVideo ? "This is how you will look." : $("preview-status").textContent;
+    startMeter(stream);
+  }
+  await listDevices();
+}
+
+function startMeter(stream) {
+  state.meterStop?.();
+  const meter = $("mic-level");
+  const track = stream.getAudioTracks()[0];
+  if (!meter || !track || !window.AudioContext) return;
+  const ctx = new AudioContext();
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 512;
+  ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+  const data = new Float32Array(analyser.fftSize);
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(data);
+    let sum = 0;
+    for (const v of data) sum += v * v;
+    const level = Math.min(1, Math.sqrt(sum / data.length) * 4);
+    meter.value = level;
+    meter.textContent = level > 0.05 ? "sound" : "silent";
+  }, 150);
+  state.meterStop = () => { clearInterval(timer); ctx.close(); state.meterStop = null; };
+}
+
+// -- tiles ------------------------------------------------------------------------------
+
+function tileFor(id, { screen = false } = {}) {
+  const selector = screen ? `[data-screen-of="${id}"]` : `[data-participant-id="${id}"]`;
+  let tile = $("grid").querySelector(`.tile${selector}`);
+  if (tile) return tile;
+  const person = state.people.get(id) || { id, name: id === state.meId ? state.meName : "Someone" };
+  tile = $("tile-template").content.firstElementChild.cloneNode(true);
+  if (screen) {
+    tile.dataset.screenOf = String(id);
+    tile.classList.add("tile-screen");
+    tile.querySelector(".tile-pin").remove();
+  } else {
+    tile.dataset.participantId = String(id);
+  }
+  const name = id === state.meId ? `${state.meName} (you)` : person.name;
+  tile.querySelector(".tile-name").textContent = screen ? `${person.name}’s screen` : name;
+  tile.querySelector(".tile-initials").textContent = initials(person.name);
+  tile.setAttribute("aria-label", screen ? `${person.name}’s screen` : name);
+  const pin = tile.querySelector(".tile-pin");
+  if (pin) {
+    if (id === state.meId) pin.remove();
+    else {
+      pin.setAttribute("aria-label", `Pin ${person.name}`);
+      pin.addEventListener("click", () => togglePin(id));
+    }
+  }
+  if (id === state.meId && !screen) $("grid").prepend(tile);
+  else $("grid").append(tile);
+  return tile;
+}
+
+function renderPerson(p) {
+  const tile = tileFor(p.id);
+  tile.classList.toggle("speaking", !!p.speaking);
+  tile.querySelector(".tile-mic").hidden = p.audio !== false;
+  if (p.id === state.meId) return;
+  const pin = tile.querySelector(".tile-pin");
+  if (pin) {
+    pin.setAttribute("aria-pressed", String(state.pins.has(p.id)));
+    pin.textContent = state.pins.has(p.id) ? "Unpin" : "Pin";
+  }
+}
+
+function removePerson(id) {
+  for (const tile of $("grid").querySelectorAll(`[data-participant-id="${id}"], [data-screen-of="${id}"]`)) {
+    const v = tile.querySelector("video");
+    if (v) v.srcObject = null;
+    tile.remove();
+  }
+}
+
+function showOwnVideo() {
+  const tile = tileFor(state.meId);
+  const video = tile.querySelector("video");
+  const track = state.local?.getVideoTracks()[0];
+  if (track && !state.cameraOff) {
+    video.srcObject = new MediaStream([track]);
+    tile.classList.remove("no-video");
+  } else {
+    video.srcObject = null;
+    tile.classList.add("no-video");
+  }
+  tile.querySelector(".tile-mic").hidden = !state.muted;
+}
+
+function togglePin(id) {
+  if (state.pins.has(id)) state.pins.delete(id);
+  else state.pins.add(id);
+  send({ type: "pin", ids: [...state.pins] });
+  const p = state.people.get(id);
+  if (p) renderPerson(p);
+  say(state.pins.has(id) ? `${p?.name || "Participant"} pinned.` : `${p?.name || "Participant"} unpinned.`);
+}
+
+// -- slots: which incoming track shows whom ---------------------------------------------------
+
+function transceiverFor(mid) {
+  return state.pc?.getTransceivers().find((t) => t.mid === mid);
+}
+
+function applySlots() {
+  if (!state.pc) return;
+  const shown = new Set();
+  for (const [mid, slot] of Object.entries(state.slots)) {
+    const key = slot ? `${slot.participant}:${slot.source}` : null;
+    const t = transceiverFor(mid);
+    if (!t) continue;
+    if (state.attached.get(mid) === key) {
+      if (key) shown.add(key);
+      continue;
+    }
+    detach(mid);
+    if (!slot) continue;
+    const track = t.receiver.track;
+    if (slot.source === "audio") {
+      let el = document.querySelector(`#audio-sinks audio[data-mid="${mid}"]`);
+      if (!el) {
+        el = document.createElement("audio");
+        el.autoplay = true;
+        el.dataset.mid = mid;
+        $("audio-sinks").append(el);
+      }
+      el.srcObject = new MediaStream([track]);
+      el.play().catch(() => {});
+    } else {
+      const tile = tileFor(slot.participant, { screen: slot.source === "screen" });
+      const video = tile.querySelector("video");
+      video.srcObject = new MediaStream([track]);
+      video.play().catch(() => {});
+      tile.classList.remove("no-video");
+      tile.dataset.mid = mid;
+    }
+    state.attached.set(mid, key);
+    shown.add(key);
+  }
+  // tiles whose video is no longer forwarded become name tiles; ended screen shares disappear
+  for (const tile of $("grid").querySelectorAll(".tile")) {
+    const id = Number(tile.dataset.participantId || tile.dataset.screenOf);
+    if (id === state.meId && !tile.dataset.screenOf) continue;
+    const key = `${id}:${tile.dataset.screenOf ? "screen" : "video"}`;
+    if (!shown.has(key)) {
+      if (tile.dataset.screenOf) tile.remove();
+      else {
+        tile.querySelector("video").srcObject = null;
+        tile.classList.add("no-video");
+        delete tile.dataset.mid;
+      }
+    }
+  }
+}
+
+function detach(mid) {
+  const key = state.attached.get(mid);
+  state.attached.delete(mid);
+  if (!key) return;
+  const el = document.querySelector(`#audio-sinks audio[data-mid="${mid}"]`);
+  if (el && key.endsWith(":audio")) { el.srcObject = null; return; }
+  const tile = $("grid").querySelector(`.tile[data-mid="${mid}"]`);
+  if (tile) {
+    tile.querySelector("video").srcObject = null;
+    tile.classList.add("no-video");
+    delete tile.dataset.mid;
+  }
+}
+
+// -- signalling ------------------------------------------------------------------------------
+
+async function fetchJoin() {
+  // A token lasts a couple of minutes: reuse it while reconnecting instead of asking every second.
+  if (state.join && Date.now() < state.join.validUntil) return state.join;
+  const resp = await fetch(state.tokenUrl, {
+    method: "POST", credentials: "same-origin",
+    headers: { "X-CSRFToken": csrf(), Accept: "application/json" },
+  });
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    const err = new Error(body.error?.message || "The meeting could not be joined.");
+    err.fatal = resp.status === 403 || resp.status === 404;
+    throw err;
+  }
+  body.validUntil = Date.now() + (body.expires_in - 20) * 1000;
+  state.join = body;
+  return body;
+}
+
+async function connect() {
+  const join = await fetchJoin();
+  state.role = join.role;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(join.url);
+    state.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      ws.send(JSON.stringify({ type: "join", token: join.token, audio: !state.muted && !!state.local?.getAudioTracks().length,
+        video: !state.cameraOff && !!state.local?.getVideoTracks().length }));
+      resolve();
+    };
+    ws.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      state.queue = state.queue.then(() => handle(msg)).catch((err) => console.error("meeting:", err));
+    };
+    ws.onclose = () => {
+      if (state.ws !== ws) return;
+      if (!opened) reject(new Error("The media server did not answer."));
+      else if (!state.leaving && !state.bye) lost("The connection to the media server dropped.");
+    };
+    ws.onerror = () => {};
+  });
+}
+
+function newPeerConnection(iceServers) {
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+  pc.onicecandidate = (ev) => {
+    if (ev.candidate) send({ type: "candidate", candidate: ev.candidate.toJSON() });
+  };
+  pc.ontrack = () => applySlots();
+  pc.onconnectionstatechange = () => {
+    if (state.pc !== pc) return;
+    const s = pc.connectionState;
+    if (s === "connected") {
+      if (state.lostAt) {
+        const secs = ((Date.now() - state.lostAt) / 1000).toFixed(1);
+        status(`Reconnected after ${secs} seconds.`);
+        say("Reconnected to the meeting.");
+        state.lostAt = null;
+      } else {
+        status("");
+      }
+      state.reconnectAttempt = 0;
+    } else if (s === "failed") {
+      lost("The media connection failed.");
+    } else if (s === "disconnected") {
+      setTimeout(() => { if (state.pc === pc && pc.connectionState === "disconnected") lost("The network dropped."); }, 2000);
+    }
+  };
+  return pc;
+}
+
+async function handle(msg) {
+  switch (msg.type) {
+    case "welcome": {
+      state.people = new Map();
+      state.paused = {};
+      for (const p of msg.participants) state.people.set(p.id, p);
+      if (state.pc) state.pc.close();
+      state.pc = newPeerConnection(msg.iceServers || []);
+      state.slots = {};
+      state.attached = new Map();
+      $("audio-sinks").replaceChildren();
+      for (const tile of [...$("grid").querySelectorAll(".tile")]) {
+        const id = Number(tile.dataset.participantId);
+        if (id !== state.meId || tile.dataset.screenOf) tile.remove();
+      }
+      showOwnVideo();
+      for (const p of state.people.values()) renderPerson(p);
+      if (state.pins.size) send({ type: "pin", ids: [...state.pins].filter((id) => state.people.has(id)) });
+      if (state.audioOnly) send({ type: "receive", video: false });
+      if (state.sharingWanted && state.screen) send({ type: "state", screen: true });
+      updateCount();
+      break;
+    }
+    case "offer": {
+      const pc = state.pc;
+      await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
+      state.publish = msg.publish || {};
+      for (const t of pc.getTransceivers()) {
+        if (t.mid === state.publish.audio) await attach(t, state.local?.getAudioTracks()[0] || null);
+        else if (t.mid === state.publish.video) await attach(t, state.cameraOff ? null : state.local?.getVideoTracks()[0] || null);
+        else if (t.mid === state.publish.screen) await attach(t, state.screen?.getVideoTracks()[0] || null);
+      }
+      await pc.setLocalDescription();
+      send({ type: "answer", sdp: pc.localDescription.sdp });
+      await capBitrate(pc);
+      applySlots();
+      break;
+    }
+    case "slots":
+      state.slots = msg.slots || {};
+      applySlots();
+      break;
+    case "pause":
+      // Nobody is being shown this camera (or screen) now: stop encoding it until someone is.
+      state.paused[msg.source] = !!msg.paused;
+      if (state.pc) await capBitrate(state.pc);
+      break;
+    case "joined":
+      state.people.set(msg.participant.id, msg.participant);
+      renderPerson(msg.participant);
+      say(`${msg.participant.name} joined the meeting.`);
+      updateCount();
+      break;
+    case "left": {
+      const p = state.people.get(msg.id);
+      state.people.delete(msg.id);
+      removePerson(msg.id);
+      if (p) say(`${p.name} left the meeting.`);
+      updateCount();
+      break;
+    }
+    case "state": {
+      const p = msg.participant;
+      if (p.id === state.meId) break;
+      state.people.set(p.id, p);
+      renderPerson(p);
+      break;
+    }
+    case "speaking":
+      onSpeaking(new Set(msg.ids));
+      break;
+    case "error":
+      console.warn("meeting worker:", msg.code, msg.message);
+      if (msg.code === "bad_token") { state.join = null; lost("The meeting pass expired."); }
+      break;
+    case "bye":
+      state.bye = true;
+      finish(msg.reason || "The meeting closed your connection.", /* canRejoin */ true);
+      break;
+    default:
+      break;
+  }
+}
+
+// Everyone receives several cameras, many at home: keep each one modest. (The worker forwards the
+// encoded frames as they are, so the publisher's bitrate is what every subscriber downloads.)
+const MAX_BITRATE = { video: 350_000, screen: 1_200_000, audio: 40_000 };
+
+async function capBitrate(pc) {
+  for (const [name, bitrate] of Object.entries(MAX_BITRATE)) {
+    const t = transceiverFor(state.publish[name]);
+    if (!t || pc.signalingState !== "stable") continue;
+    const params = t.sender.getParameters();
+    if (!params.encodings || !params.encodings.length) continue;
+    const active = !state.paused[name];
+    if (params.encodings[0].maxBitrate === bitrate && params.encodings[0].active === active) continue;
+    params.encodings[0].maxBitrate = bitrate;
+    params.encodings[0].active = active;
+    try { await t.sender.setParameters(params); } catch (err) { console.warn("setParameters:", err); }
+  }
+}
+
+async function attach(transceiver, track) {
+  transceiver.direction = "sendonly";
+  if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
+}
+
+function publishTrack(name, track) {
+  const t = transceiverFor(state.publish[name]);
+  if (t) t.sender.replaceTrack(track).catch((err) => console.warn("replaceTrack:", err));
+}
+
+function onSpeaking(ids) {
+  const now = Date.now();
+  for (const id of ids) {
+    if (!state.speaking.has(id) && id !== state.meId) {
+      const last = state.announcedSpeaking.get(id) || 0;
+      const p = state.people.get(id);
+      if (p && now - last > SPEAKING_ANNOUNCE_GAP) {
+        say(`${p.name} is speaking.`);
+        state.announcedSpeaking.set(id, now);
+      }
+    }
+  }
+  state.speaking = ids;
+  for (const tile of $("grid").querySelectorAll(".tile[data-participant-id]")) {
+    tile.classList.toggle("speaking", ids.has(Number(tile.dataset.participantId)));
+  }
+}
+
+function updateCount() {
+  const n = state.people.size + 1;
+  $("call-h").textContent = `Meeting in progress: ${n} ${n === 1 ? "person" : "people"}`;
+}
+
+// -- reconnecting -----------------------------------------------------------------------------
+
+function lost(reason) {
+  if (state.leaving || state.bye || state.reconnectTimer) return;
+  if (!state.lostAt) state.lostAt = Date.now();
+  status(`${reason} Reconnecting…`);
+  say("Connection lost. Reconnecting…");
+  const delay = Date.now() - state.lostAt > 15000 ? 3000
+    : RECONNECT_DELAYS[Math.min(state.reconnectAttempt, RECONNECT_DELAYS.length - 1)];
+  state.reconnectAttempt += 1;
+  state.reconnectTimer = setTimeout(reconnect, delay);
+}
+
+async function reconnect() {
+  state.reconnectTimer = null;
+  const old = state.ws;
+  state.ws = null;
+  try { old?.close(); } catch { /* already closed */ }
+  if (state.pc) { state.pc.close(); state.pc = null; }
+  try {
+    await connect();
+    if (Date.now() - state.lostAt > 10000) status("Reconnecting is taking longer than usual…");
+  } catch (err) {
+    if (err.fatal) { finish(err.message, false); return; }
+    lost(Date.now() - state.lostAt > 10000 ? "Still trying to reach the meeting." : "The meeting did not answer.");
+  }
+}
+
+// -- quality -------------------------------------------------------------------------------
+
+async function measureQuality() {
+  const pc = state.pc;
+  const el = $("quality");
+  if (!pc || !el) return;
+  let rtt = null; let lost = 0; let received = 0;
+  const stats = await pc.getStats();
+  stats.forEach((s) => {
+    if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.currentRoundTripTime != null) rtt = s.currentRoundTripTime;
+    if (s.type === "inbound-rtp") { lost += s.packetsLost || 0; received += s.packetsReceived || 0; }
+  });
+  const prev = state.lastStats || { lost: 0, received: 0 };
+  state.lastStats = { lost, received };
+  const dl = lost - prev.lost; const dr = received - prev.received;
+  const loss = dl + dr > 0 ? dl / (dl + dr) : 0;
+  let level = "good";
+  if (pc.connectionState !== "connected") level = "poor";
+  else if (loss > 0.08 || (rtt != null && rtt > 0.6)) level = "poor";
+  else if (loss > 0.02 || (rtt != null && rtt > 0.25)) level = "fair";
+  el.className = `quality quality-${level}`;
+  const detail = rtt != null ? `, ${Math.round(rtt * 1000)} ms round trip, ${(loss * 100).toFixed(1)}% lost` : "";
+  el.textContent = `Connection: ${level}${detail}`;
+  el.dataset.level = level;
+}
+
+// -- controls ------------------------------------------------------------------------------
+
+function setPressed(id, pressed, label) {
+  const b = $(id);
+  if (!b) return;
+  b.setAttribute("aria-pressed", String(pressed));
+  b.firstChild.textContent = `${label} `;
+}
+
+function toggleMute() {
+  if (state.role === "observer") return;
+  state.muted = !state.muted;
+  state.local?.getAudioTracks().forEach((t) => { t.enabled = !state.muted; });
+  setPressed("mute-button", state.muted, state.muted ? "Unmute" : "Mute");
+  send({ type: "state", audio: !state.muted });
+  showOwnVideo();
+  say(state.muted ? "You are muted." : "You are unmuted.");
+}
+
+async function toggleCamera() {
+  if (state.role === "observer") return;
+  if (!state.cameraOff) {
+    state.cameraOff = true;
+    state.local?.getVideoTracks().forEach((t) => { t.stop(); state.local.removeTrack(t); });
+    publishTrack("video", null);
+  } else {
+    try {
+      const cam = $("camera-select")?.value;
+      const s = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 360 },
+        frameRate: { ideal: 15, max: 20 }, ...(cam ? { deviceId: { exact: cam } } : {}) } });
+      const track = s.getVideoTracks()[0];
+      if (!state.local) state.local = new MediaStream();
+      state.local.addTrack(track);
+      publishTrack("video", track);
+      state.cameraOff = false;
+    } catch {
+      say("The camera could not be started.");
+      return;
+    }
+  }
+  setPressed("camera-button", state.cameraOff, state.cameraOff ? "Start camera" : "Stop camera");
+  send({ type: "state", video: !state.cameraOff });
+  showOwnVideo();
+  say(state.cameraOff ? "Your camera is off." : "Your camera is on.");
+}
+
+async function toggleScreen() {
+  if (state.role === "observer") return;
+  if (state.screen) { stopScreen(); return; }
+  try {
+    state.screen = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 10, max: 15 } }, audio: false });
+  } catch {
+    say("Screen sharing was cancelled.");
+    return;
+  }
+  const track = state.screen.getVideoTracks()[0];
+  track.contentHint = "detail";
+  track.addEventListener("ended", stopScreen);
+  state.sharingWanted = true;
+  publishTrack("screen", track);
+  send({ type: "state", screen: true });
+  setPressed("screen-button", true, "Stop sharing");
+  say("You are sharing your screen.");
+}
+
+function stopScreen() {
+  if (!state.screen) return;
+  state.screen.getTracks().forEach((t) => t.stop());
+  state.screen = null;
+  state.sharingWanted = false;
+  publishTrack("screen", null);
+  send({ type: "state", screen: false });
+  setPressed("screen-button", false, "Share screen");
+  say("You stopped sharing your screen.");
+}
+
+function toggleAudioOnly() {
+  state.audioOnly = !state.audioOnly;
+  send({ type: "receive", video: !state.audioOnly });
+  setPressed("audio-only-button", state.audioOnly, state.audioOnly ? "Show video" : "Audio only");
+  root.classList.toggle("audio-only", state.audioOnly);
+  say(state.audioOnly ? "Audio only: incoming video is stopped." : "Incoming video is back on.");
+}
+
+function finish(reason, canRejoin) {
+  state.leaving = true;
+  clearTimeout(state.reconnectTimer);
+  state.reconnectTimer = null;
+  clearInterval(state.qualityTimer);
+  send({ type: "leave" });
+  const ws = state.ws;
+  state.ws = null;
+  setTimeout(() => { try { ws?.close(); } catch { /* closed */ } }, 50);
+  state.pc?.close();
+  state.pc = null;
+  state.local?.getTracks().forEach((t) => t.stop());
+  state.local = null;
+  if (state.screen) { state.screen.getTracks().forEach((t) => t.stop()); state.screen = null; }
+  $("grid").replaceChildren();
+  $("audio-sinks").replaceChildren();
+  $("call").hidden = true;
+  $("left").hidden = false;
+  $("left-reason").textContent = reason;
+  $("rejoin-button").hidden = !canRejoin;
+  $("left-h").focus();
+  state.joined = false;
+}
+
+function leave() {
+  finish("You left the meeting.", true);
+}
+
+async function join() {
+  const button = $("join-button");
+  button.disabled = true;
+  $("join-error").hidden = true;
+  state.muted = !!$("join-muted")?.checked;
+  state.cameraOff = !!$("join-camera-off")?.checked || !state.local?.getVideoTracks().length;
+  state.local?.getAudioTracks().forEach((t) => { t.enabled = !state.muted; });
+  state.leaving = false;
+  state.bye = false;
+  state.lostAt = null;
+  state.meterStop?.();
+  try {
+    await connect();
+  } catch (err) {
+    $("join-error").textContent = err.message;
+    $("join-error").hidden = false;
+    button.disabled = false;
+    return;
+  }
+  state.joined = true;
+  $("prejoin").hidden = true;
+  $("left").hidden = true;
+  $("call").hidden = false;
+  setPressed("mute-button", state.muted, state.muted ? "Unmute" : "Mute");
+  setPressed("camera-button", state.cameraOff, state.cameraOff ? "Start camera" : "Stop camera");
+  status("Joining…");
+  say("You joined the meeting.");
+  state.qualityTimer = setInterval(() => measureQuality().catch(() => {}), QUALITY_EVERY);
+  $("mute-button")?.focus();
+}
+
+async function rejoin() {
+  $("left").hidden = true;
+  $("prejoin").hidden = false;
+  $("join-button").disabled = false;
+  await preview();
+  $("join-button").focus();
+}
+
+function shortcuts(ev) {
+  if (!state.joined || !ev.altKey || !ev.shiftKey || ev.ctrlKey || ev.metaKey) return;
+  const action = { KeyM: toggleMute, KeyV: toggleCamera, KeyS: toggleScreen, KeyA: toggleAudioOnly, KeyL: leave }[ev.code];
+  if (action) { ev.preventDefault(); action(); }
+}
+
+function init() {
+  if (!root || !$("prejoin")) return;
+  if (!window.RTCPeerConnection || !navigator.mediaDevices) {
+    $("preview-status").textContent = "This browser cannot take part in video meetings. Please use a current Chrome, Edge, Firefox or Safari.";
+    $("join-button").disabled = true;
+    return;
+  }
+  $("join-button").addEventListener("click", join);
+  $("rejoin-button").addEventListener("click", rejoin);
+  $("mute-button")?.addEventListener("click", toggleMute);
+  $("camera-button")?.addEventListener("click", toggleCamera);
+  $("screen-button")?.addEventListener("click", toggleScreen);
+  $("audio-only-button").addEventListener("click", toggleAudioOnly);
+  $("leave-button").addEventListener("click", leave);
+  $("camera-select")?.addEventListener("change", preview);
+  $("mic-select")?.addEventListener("change", preview);
+  $("join-camera-off")?.addEventListener("change", preview);
+  document.addEventListener("keydown", shortcuts);
+  window.addEventListener("pagehide", () => { if (state.joined) send({ type: "leave" }); });
+  if (!window.isSecureContext) {
+    $("preview-status").textContent = "Camera and microphone need a secure (https) address.";
+  }
+  preview().catch((err) => { $("preview-status").textContent = `Camera check failed: ${err.message}`; });
+  // A handle for diagnostics (and the browser tests): the live peer connection.
+  window.collabMeeting = { get pc() { return state.pc; }, state };
+}
+
+init();

@@ -1,0 +1,148 @@
+// Notifications in the page: the bell's unread count follows the live
+// connection, the notifications page shows new ones as they come, and composers
+// suggest room members after "@" (a list you can use with the arrow keys).
+
+function bell(unread) {
+  const count = document.querySelector("[data-bell-count]");
+  if (!count) return;
+  count.firstChild.textContent = String(unread);
+  count.hidden = !unread;
+  document.querySelector("[data-bell]")?.setAttribute("aria-label", unread ? `Notifications, ${unread} unread` : "Notifications");
+}
+
+function prependToPage(n) {
+  let list = document.getElementById("notification-list");
+  if (!list) {
+    const empty = document.getElementById("notification-list-empty");
+    if (!empty) return;
+    list = document.createElement("ol");
+    list.className = "notifications";
+    list.id = "notification-list";
+    empty.replaceWith(list);
+  }
+  if (list.querySelector(`[data-notification-id="${n.id}"]`)) return;
+  const li = document.createElement("li");
+  li.className = "notification is-unread";
+  li.dataset.notificationId = String(n.id);
+  const a = document.createElement("a");
+  a.className = "notification-link";
+  a.href = `/notifications/${n.id}`;
+  a.textContent = `${n.text} in “${n.thread.title}”`;
+  const badge = document.createElement("span");
+  badge.className = "badge";
+  badge.textContent = "New";
+  const meta = document.createElement("p");
+  meta.className = "hint";
+  meta.textContent = `${n.room.name} · just now`;
+  li.append(a, " ", badge, meta);
+  if (n.excerpt) {
+    const ex = document.createElement("p");
+    ex.className = "notification-excerpt";
+    ex.textContent = n.excerpt;
+    li.append(ex);
+  }
+  list.prepend(li);
+}
+
+// -- @mention suggestions --------------------------------------------------------------------------
+
+const MENTION_BEFORE_CARET = /(?:^|[^\w@])@([^\s@][^@\n]{0,40})?$/u;
+
+function initMentions(roomId) {
+  if (!roomId) return;
+  let box = null;
+  let target = null;
+  let people = [];
+  let active = -1;
+  let start = -1;
+  let seq = 0;
+
+  function close() {
+    if (!box) return;
+    box.remove();
+    box = null;
+    target?.removeAttribute("aria-activedescendant");
+    target?.removeAttribute("aria-controls");
+    active = -1;
+  }
+
+  function highlight(i) {
+    active = i;
+    for (const [j, li] of [...box.children].entries()) li.setAttribute("aria-selected", String(j === i));
+    if (i >= 0) target.setAttribute("aria-activedescendant", box.children[i].id);
+  }
+
+  function choose(i) {
+    const p = people[i];
+    if (!p || !target) return;
+    const caret = target.selectionStart;
+    const text = target.value;
+    target.value = `${text.slice(0, start)}@${p.name} ${text.slice(caret)}`;
+    const pos = start + p.name.length + 2;
+    target.setSelectionRange(pos, pos);
+    target.dispatchEvent(new Event("input", { bubbles: true }));
+    close();
+    target.focus();
+  }
+
+  function open(textarea, list) {
+    close();
+    if (!list.length) return;
+    target = textarea;
+    people = list;
+    box = document.createElement("ul");
+    box.className = "mention-list";
+    box.id = `${textarea.id || "composer"}-mentions`;
+    box.setAttribute("role", "listbox");
+    box.setAttribute("aria-label", "People in this room");
+    list.forEach((p, i) => {
+      const li = document.createElement("li");
+      li.id = `${box.id}-${i}`;
+      li.setAttribute("role", "option");
+      li.textContent = p.name + (p.job_title ? ` · ${p.job_title}` : "");
+      li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(i); });
+      box.append(li);
+    });
+    textarea.setAttribute("aria-controls", box.id);
+    textarea.after(box);
+    highlight(0);
+  }
+
+  document.addEventListener("input", async (ev) => {
+    const textarea = ev.target.closest?.("form[data-composer] textarea");
+    if (!textarea) return;
+    textarea.setAttribute("aria-autocomplete", "list");
+    const before = textarea.value.slice(0, textarea.selectionStart);
+    const m = MENTION_BEFORE_CARET.exec(before);
+    if (!m) { close(); return; }
+    start = before.lastIndexOf("@");
+    const q = (m[1] || "").trim();
+    const mine = ++seq;
+    try {
+      const resp = await fetch(`/rooms/${roomId}/mentions.json?q=${encodeURIComponent(q)}`, { headers: { Accept: "application/json" } });
+      if (!resp.ok || mine !== seq) return;
+      open(textarea, (await resp.json()).people);
+    } catch { close(); }
+  });
+
+  document.addEventListener("keydown", (ev) => {
+    if (!box || ev.target !== target) return;
+    if (ev.key === "ArrowDown") { ev.preventDefault(); highlight((active + 1) % people.length); }
+    else if (ev.key === "ArrowUp") { ev.preventDefault(); highlight((active - 1 + people.length) % people.length); }
+    else if ((ev.key === "Enter" && !ev.ctrlKey && !ev.metaKey) || ev.key === "Tab") {
+      if (active >= 0) { ev.preventDefault(); choose(active); }
+    } else if (ev.key === "Escape") { ev.preventDefault(); ev.stopPropagation(); close(); }
+  }, true);
+
+  document.addEventListener("focusout", (ev) => { if (ev.target === target) setTimeout(close, 150); });
+}
+
+export function initNotifications(socket, { roomId, announce }) {
+  socket.on("notification.created", (data) => {
+    bell(data.unread);
+    prependToPage(data.notification);
+    announce(`New notification: ${data.notification.text} in “${data.notification.thread.title}”.`);
+  });
+  socket.on("notification.read", (data) => bell(data.unread));
+  initMentions(roomId);
+}

@@ -1,0 +1,16 @@
+"""Build the site's paths with or without a request (CLI commands and
+background jobs serialise posts too)."""
+from __future__ import annotations
+
+from flask import current_app, has_request_context, url_for
+
+
+def path_for(endpoint: str, **values) -> str:
+    if has_request_context():
+        return url_for(endpoint, **values)
+    return current_app.url_map.bind("localhost").build(endpoint, values)
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute address under COLLAB_PUBLIC_URL (for e-mails and invitation links)."""
+    return current_app.config["PUBLIC_URL"].rstrip("/") + path_for(endpoint, **values)

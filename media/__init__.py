@@ -1,0 +1,1 @@
+"""WebRTC media worker (the meetings issue): its own asyncio process, never touching the database."""

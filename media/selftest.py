@@ -1,0 +1,241 @@
+"""Start-up self-test: do the aiortc internals we rely on still behave as we expect?
+
+Run by the worker before it accepts anyone (it refuses to start on failure), by
+`python -m media --self-test`, and by the test suite (`make test`).
+
+It first checks that the private names exist with the expected shapes, then
+sends real encoded media over loopback through a publisher → worker → subscriber
+chain built exactly as the worker builds it, and checks:
+
+- the receiver's decoder queue still carries whole encoded frames (tap),
+- the audio-level header extension still reaches `_handle_rtp_packet`,
+- `_send_rtcp_pli` still makes the publisher's sender call `_send_keyframe`,
+- a subscriber's PLI still reaches our `_send_keyframe` override,
+- `av.Packet`s handed to a sender still arrive byte-for-byte (the pack path).
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import queue
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcconfiguration import RTCBundlePolicy
+
+from media import internals, net
+from media.forwarding import EncodedFrame, ForwardTrack, Source, is_vp8_keyframe
+from media.synthetic import ClipTrack, ToneTrack, vp8_clip
+
+log = logging.getLogger(__name__)
+
+PINNED = "1.16.0"
+
+
+class SelfTestError(RuntimeError):
+    pass
+
+
+@dataclass
+class Report:
+    aiortc_version: str
+    seconds: float = 0.0
+    checks: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"aiortc {self.aiortc_version} internals OK in {self.seconds:.2f}s: " + "; ".join(self.checks))
+
+
+def _fail(msg: str) -> None:
+    raise SelfTestError(
+        f"aiortc internals changed ({msg}). The media worker forwards encoded frames through private parts of "
+        f"aiortc {PINNED}; pin aiortc=={PINNED} again or update media/internals.py.")
+
+
+def check_structure() -> None:
+    """Cheap checks that the private names still exist with the expected shapes."""
+    for cls, name, params in ((RTCRtpReceiver, "_send_rtcp_pli", ["self", "media_ssrc"]),
+                              (RTCRtpReceiver, "_handle_rtp_packet", ["self", "packet", "arrival_time_ms"]),
+                              (RTCRtpSender, "_handle_rtcp_packet", ["self", "packet"]),
+                              (RTCRtpSender, "_next_encoded_frame", ["self", "codec"])):
+        fn = getattr(cls, name, None)
+        if fn is None or not inspect.iscoroutinefunction(fn):
+            _fail(f"{cls.__name__}.{name} is missing or no longer a coroutine")
+        if list(inspect.signature(fn).parameters) != params:
+            _fail(f"{cls.__name__}.{name} has a new signature {inspect.signature(fn)}")
+    fn = getattr(RTCRtpSender, "_send_keyframe", None)
+    if fn is None or list(inspect.signature(fn).parameters) != ["self"]:
+        _fail("RTCRtpSender._send_keyframe is missing or has a new signature")
+    src = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    if "self._send_keyframe()" not in src:
+        _fail("RTCRtpSender no longer reacts to PLI/FIR through _send_keyframe")
+    src = inspect.getsource(RTCRtpSender._next_encoded_frame)
+    if ".pack(" not in src:
+        _fail("RTCRtpSender no longer packs pre-encoded packets")
+    src = inspect.getsource(RTCRtpReceiver.__init__)
+    if "self.__decoder_queue" not in src:
+        _fail("RTCRtpReceiver no longer has a decoder queue")
+    if "self.__jitter_buffer = JitterBuffer(capacity=512, is_video=True)" not in src:
+        _fail("RTCRtpReceiver no longer makes the video jitter buffer we replace")
+    from aiortc.jitterbuffer import JitterBuffer
+
+    for name in ("_packets", "_origin", "_capacity", "_remove_frame", "remove"):
+        if not hasattr(JitterBuffer(capacity=16), name):
+            _fail(f"aiortc's JitterBuffer has no {name}")
+    from aiortc import codecs
+
+    audio = getattr(codecs, "CODECS", {}).get("audio") or []
+    if not any(c.mimeType.lower() == "audio/opus" and isinstance(c.parameters, dict) for c in audio):
+        _fail("aiortc.codecs.CODECS no longer lists Opus with parameters")
+    exts = getattr(codecs, "HEADER_EXTENSIONS", None)
+    if not isinstance(exts, dict) or not isinstance(exts.get("video"), list):
+        _fail("aiortc.codecs.HEADER_EXTENSIONS is no longer a table of lists")
+
+
+async def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            _fail(f"timed out waiting until {what}")
+        await asyncio.sleep(0.02)
+
+
+async def _negotiate(offerer: RTCPeerConnection, answerer: RTCPeerConnection, on_offer=None) -> None:
+    await offerer.setLocalDescription(await offerer.createOffer())
+    await answerer.setRemoteDescription(offerer.localDescription)
+    if on_offer:
+        on_offer()
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    await offerer.setRemoteDescription(answerer.localDescription)
+
+
+async def run(timeout: float = 15.0) -> Report:
+    """Full self-test over loopback; raises SelfTestError when something changed."""
+    started = time.monotonic()
+    version = metadata.version("aiortc")
+    report = Report(aiortc_version=version)
+    if version != PINNED:
+        log.warning("aiortc %s is installed but the worker was verified against %s", version, PINNED)
+    check_structure()
+    report.checks.append("names and signatures")
+
+    previous = net.current_addresses()
+    net.use_addresses(["127.0.0.1"])
+    config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    publisher, sfu_in, sfu_out, subscriber = (RTCPeerConnection(config) for _ in range(4))
+    try:
+        clip = vp8_clip(seconds=1.0, fps=15, width=160, height=120, bitrate=100_000)
+        video_out = ClipTrack("video", clip)
+        audio_out = ToneTrack()
+        sent_video = set(clip)
+
+        # -- publisher → worker, built as the worker builds it (worker offers recvonly) ---------
+        sfu_in.addTransceiver("video", direction="recvonly")
+        sfu_in.addTransceiver("audio", direction="recvonly")
+        video_src = Source("video", "self-test camera")
+        audio_src = Source("audio", "self-test microphone")
+        arrived: list[bytes] = []
+        levels: list[int] = []
+        taps: list[internals.FrameTap] = []
+
+        @sfu_in.on("track")
+        def _on_track(track):
+            receiver = next(t.receiver for t in sfu_in.getTransceivers() if t.receiver.track is track)
+            if not isinstance(getattr(receiver, internals.DECODER_QUEUE, None), queue.Queue):
+                _fail("RTCRtpReceiver instance has no decoder queue")
+            src = video_src if track.kind == "video" else audio_src
+
+            def on_frame(codec, frame, src=src):
+                if src.kind == "video":
+                    arrived.append(frame.data)
+                src.feed(EncodedFrame(frame.timestamp, frame.data,
+                                      src.kind == "video" and is_vp8_keyframe(frame.data)))
+
+            taps.append(internals.tap_receiver(receiver, on_frame))
+            if track.kind == "audio":
+                internals.watch_audio_level(receiver, levels.append)
+            else:
+                try:
+                    internals.skip_video_holes(receiver, on_skip=src.discontinuity)
+                except RuntimeError as exc:
+                    _fail(str(exc))
+                src.keyframes.send = lambda r=receiver: asyncio.ensure_future(internals.send_pli(r))
+
+        def attach_publisher_tracks():
+            for t in publisher.getTransceivers():
+                t.sender.replaceTrack(video_out if t.kind == "video" else audio_out)
+                t.direction = "sendonly"
+                if t.kind == "video":
+                    internals.on_keyframe_request(t.sender, video_out.restart_gop)
+
+        await _negotiate(sfu_in, publisher, attach_publisher_tracks)
+        await _wait(lambda: len(arrived) >= 3, timeout, "encoded frames reached the worker's receiver")
+        if not set(arrived) <= sent_video:
+            _fail("the decoder queue no longer carries whole encoded frames")
+        report.checks.append("decoder queue carries whole encoded frames")
+        await _wait(lambda: len(levels) >= 3, timeout, "audio levels arrived")
+        report.checks.append("audio level header extension read")
+
+        # -- worker → subscriber: forwarded as av.Packets, subscribe requests a keyframe ---------
+        fwd_video, fwd_audio = ForwardTrack("video"), ForwardTrack("audio")
+        sender = sfu_out.addTransceiver(fwd_video, direction="sendonly").sender
+        sfu_out.addTransceiver(fwd_audio, direction="sendonly")
+        sub_subscriber_pli = []
+        internals.on_keyframe_request(sender, lambda: (sub_subscriber_pli.append(1), fwd_video.request_keyframe()))
+        received: list[bytes] = []
+        received_audio: list[bytes] = []
+        sub_receivers = {}
+
+        @subscriber.on("track")
+        def _on_sub_track(track):
+            receiver = next(t.receiver for t in subscriber.getTransceivers() if t.receiver.track is track)
+            sub_receivers[track.kind] = receiver
+            sink = received if track.kind == "video" else received_audio
+            internals.tap_receiver(receiver, lambda codec, frame, sink=sink: sink.append(frame.data))
+
+        await _negotiate(sfu_out, subscriber)
+        requested_before = video_out.keyframes_requested
+        fwd_video.set_source(video_src)
+        fwd_audio.set_source(audio_src)
+        await _wait(lambda: video_out.keyframes_requested > requested_before, timeout,
+                    "a subscribe made the publisher's sender get a PLI (_send_rtcp_pli → _send_keyframe)")
+        report.checks.append("PLI to publisher on subscribe")
+        await _wait(lambda: len(received) >= 3, timeout, "forwarded frames reached the subscriber")
+        if not is_vp8_keyframe(received[0]):
+            _fail("the first forwarded video frame was not a keyframe")
+        if not set(received) <= sent_video:
+            _fail("forwarded frames differ from the published ones (pack path)")
+        await _wait(lambda: len(received_audio) >= 3, timeout, "forwarded audio reached the subscriber")
+        report.checks.append("same encoded frames out, starting at a keyframe")
+
+        # -- a subscriber's own PLI reaches the publisher through our _send_keyframe override ---------
+        await asyncio.sleep(0.35)  # let the rate limit window pass
+        requested_before = video_out.keyframes_requested
+        if not await internals.send_pli(sub_receivers["video"]):
+            _fail("the subscriber's receiver lists no synchronisation source")
+        await _wait(lambda: sub_subscriber_pli and video_out.keyframes_requested > requested_before, timeout,
+                    "a subscriber's PLI reached the publisher")
+        report.checks.append("subscriber PLI forwarded to publisher")
+        fwd_video.stop()
+        fwd_audio.stop()
+    finally:
+        for pc in (publisher, sfu_in, sfu_out, subscriber):
+            await pc.close()
+        net.use_addresses(previous)
+    for tap in taps:
+        if tap.frames == 0:
+            _fail("a tapped receiver delivered no frames")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def run_sync(timeout: float = 15.0) -> Report:
+    return net.run(run(timeout))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    logging.basicConfig(level=logging.INFO)
+    print(run_sync())

@@ -1,0 +1,131 @@
+"""One media worker process: the signalling WebSocket server and its meetings.
+
+`serve()` runs the start-up self-test, configures where media sockets live,
+then accepts participants until stopped. A plain HTTP GET on the same port
+answers `/status` (load, for the web app's choice of worker) and `/health`.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import http
+import json
+import logging
+import signal
+from collections.abc import Callable
+
+from websockets.asyncio.server import serve as ws_serve
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+from media import internals, net, selftest, signalling
+from media.config import WorkerConfig
+from media.meeting import Meeting
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Meetings of this process. `cluster` (optional) links it to sibling processes."""
+
+    def __init__(self, config: WorkerConfig, cluster=None) -> None:
+        self.config = config
+        self.meetings: dict[int, Meeting] = {}
+        self.cluster = cluster
+
+    def meeting(self, meeting_id: int) -> Meeting:
+        m = self.meetings.get(meeting_id)
+        if m is None:
+            m = self.meetings[meeting_id] = Meeting(self, meeting_id)
+            if self.cluster:
+                self.cluster.meeting_opened(m)
+        return m
+
+    def meeting_empty(self, meeting: Meeting) -> None:
+        if self.meetings.get(meeting.id) is meeting and not meeting.members:
+            del self.meetings[meeting.id]
+
+    # hooks for the cluster (no-ops in a single process)
+    def announce(self, meeting: Meeting, event: str, participant) -> None:
+        if self.cluster:
+            self.cluster.announce(meeting, event, participant)
+
+    def announce_source(self, meeting: Meeting, participant, name: str, source) -> None:
+        if self.cluster:
+            self.cluster.announce_source(meeting, participant, name, source)
+
+    def withdraw_source(self, meeting: Meeting, participant, name: str) -> None:
+        if self.cluster:
+            self.cluster.withdraw_source(meeting, participant, name)
+
+    def status(self) -> dict:
+        local = sum(len(m.participants()) for m in self.meetings.values())
+        return {"meetings": len(self.meetings), "participants": local}
+
+
+def _process_request(worker: Worker, status: Callable[[], dict]):
+    def process_request(connection, request):
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None
+        path = request.path.split("?", 1)[0]
+        if path in ("/status", "/health"):
+            body = json.dumps(status() if path == "/status" else {"ok": True}).encode()
+            return Response(http.HTTPStatus.OK.value, "OK", Headers([("Content-Type", "application/json"),
+                                                                      ("Content-Length", str(len(body))),
+                                                                      ("Cache-Control", "no-store")]), body)
+        return None  # websockets answers 426 Upgrade Required
+    return process_request
+
+
+def prepare(config: WorkerConfig) -> None:
+    """Configure the media sockets of this process (host candidates, UDP port range) and make the
+    forwarding path cheaper: no receive-side bandwidth estimation, fewer garbage-collector passes."""
+    net.use_addresses(config.addresses)
+    net.use_port_range(asyncio.get_running_loop(), config.port_range)
+    internals.drop_abs_send_time()
+    internals.request_opus_dtx()
+    # Every packet allocates a few short-lived objects; the default threshold (700) makes the cyclic
+    # collector run hundreds of times a second. Objects alive at start-up are frozen out of it.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
+async def serve(config: WorkerConfig, *, sock=None, stop: asyncio.Future | None = None,
+                on_ready: Callable[[int], None] | None = None, cluster=None) -> None:
+    """Run one worker until `stop` completes (or SIGTERM/SIGINT)."""
+    if config.self_test == "quick":
+        selftest.check_structure()
+        log.info("aiortc internals: names and signatures OK (quick self-test)")
+    elif config.self_test:
+        report = await selftest.run()
+        log.info("%s", report)
+    prepare(config)
+    worker = Worker(config, cluster)
+    if cluster:
+        await cluster.start(worker)
+    loop = asyncio.get_running_loop()
+    if stop is None:
+        stop = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+            except (NotImplementedError, RuntimeError):  # pragma: no cover
+                pass
+    origins = (list(config.origins) + [None]) if config.origins else None
+    status = cluster.status if cluster else worker.status
+    kwargs = {"sock": sock} if sock is not None else {"host": config.host, "port": config.port}
+    async with ws_serve(lambda ws: signalling.handle(worker, ws), origins=origins,
+                        max_size=signalling.MAX_MESSAGE, compression=None, ping_interval=10, ping_timeout=10,
+                        process_request=_process_request(worker, status), **kwargs) as server:
+        name = server.sockets[0].getsockname() if server.sockets else (config.host, config.port)
+        port = name[1] if isinstance(name, tuple) else config.port
+        log.info("media worker listening on %s", f"{name[0]}:{name[1]}" if isinstance(name, tuple) else name)
+        if on_ready:
+            on_ready(port)
+        await stop
+        for meeting in list(worker.meetings.values()):
+            for p in meeting.participants():
+                await meeting.remove(p, "The media server is restarting; reconnecting…")
+    if cluster:
+        await cluster.stop()

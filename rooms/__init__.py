@@ -1,0 +1,1 @@
+"""Rooms, memberships, threads, posts and attachments."""

@@ -1,0 +1,164 @@
+"""Pages and endpoints of live rooms: notifications (page, bell, settings),
+reactions, @mention suggestions; the same on the JSON API; and `init_app`,
+which wires the Socket.IO handlers, these routes and the digest command into
+the app."""
+from __future__ import annotations
+
+import click
+from flask import Blueprint, Flask, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from collab.api import api_user, json_body, ok, query_int
+from collab.api import bp as api_bp
+from collab.forms import attempt, field, flash_ok
+from rooms import notifications, reactions
+
+bp = Blueprint("live", __name__)
+
+
+def _page() -> int:
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+
+
+# -- notifications page ------------------------------------------------------------------
+
+@bp.route("/notifications", methods=["GET", "POST"])
+@login_required
+def notifications_page():
+    errors: dict = {}
+    if request.method == "POST":
+        action = field("action")
+        if action == "read-all":
+            notifications.mark_all_read(current_user)
+            flash_ok("All notifications are marked as read.")
+            return redirect(url_for("live.notifications_page"))
+        if action == "read":
+            if attempt(lambda: notifications.mark_read(current_user, [field("id")]), errors) is not None:
+                return redirect(url_for("live.notifications_page", page=_page()))
+        elif action == "email":
+            if attempt(lambda: notifications.set_prefs(current_user, email_mentions=field("email_mentions") == "on",
+                                                       email_digest=field("email_digest") == "on"), errors):
+                flash_ok("E-mail settings saved.")
+                return redirect(url_for("live.notifications_page") + "#settings-h")
+        elif action == "room":
+            if attempt(lambda: notifications.set_room_level(current_user, field("room_id"), field("level")), errors):
+                flash_ok("Room notification setting saved.")
+                return redirect(url_for("live.notifications_page") + "#rooms-h")
+        else:
+            errors["_form"] = "Unknown action."
+    page = _page()
+    unread_only = request.args.get("show") == "unread"
+    items, total = notifications.list_for(current_user, page=page, unread_only=unread_only)
+    return render_template("notifications.html", items=items, total=total, page=page,
+                           per_page=notifications.PER_PAGE, unread_only=unread_only,
+                           unread=notifications.unread_count(current_user), prefs=notifications.prefs(current_user),
+                           rooms=notifications.room_levels(current_user), levels=notifications.LEVEL_LABELS,
+                           kind_labels=notifications.KIND_LABELS, excerpt=notifications.excerpt,
+                           errors=errors), (422 if errors else 200)
+
+
+@bp.get("/notifications/<int:notification_id>")
+@login_required
+def open_notification(notification_id: int):
+    n = notifications.open_notification(current_user, notification_id)
+    return redirect(url_for("rooms.post_link", post_id=n.post_id))
+
+
+# -- reactions and mentions for pages (session cookie) --------------------------------------------
+
+@bp.get("/threads/<int:thread_id>/reactions.json")
+@login_required
+def thread_reactions_json(thread_id: int):
+    return jsonify({"me": {"id": current_user.id, "name": current_user.name},
+                    "emoji": [{"emoji": e, "label": label} for e, label in reactions.EMOJI.items()],
+                    "reactions": {str(k): v for k, v in reactions.thread_reactions(current_user, thread_id).items()}})
+
+
+@bp.post("/posts/<int:post_id>/reactions")
+@login_required
+def react(post_id: int):
+    """Add or take back a reaction (the page's buttons post here with the CSRF token)."""
+    on = field("on", "1") != "0"
+    summary = reactions.set_reaction(current_user, post_id, field("emoji"), on)
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify({"post_id": post_id, "reactions": summary})
+    return redirect(url_for("rooms.post_link", post_id=post_id))
+
+
+@bp.get("/rooms/<int:room_id>/mentions.json")
+@login_required
+def mention_json(room_id: int):
+    return jsonify({"people": notifications.mention_candidates(current_user, room_id, request.args.get("q", ""))})
+
+
+# -- the JSON API ----------------------------------------------------------------------------------
+
+@api_bp.get("/notifications")
+def api_notifications():
+    user = api_user()
+    page = query_int("page", 1)
+    items, total = notifications.list_for(user, page=page, unread_only=request.args.get("unread") == "true")
+    return ok({"total": total, "page": page, "unread": notifications.unread_count(user),
+               "notifications": [notifications.notification_dict(n) for n in items]})
+
+
+@api_bp.post("/notifications/read")
+def api_notifications_read():
+    data = json_body()
+    user = api_user()
+    if data.get("all") is True:
+        n = notifications.mark_all_read(user)
+    else:
+        n = notifications.mark_read(user, data.get("ids"))
+    return ok({"marked": n, "unread": notifications.unread_count(user)})
+
+
+@api_bp.put("/posts/<int:post_id>/reactions/<emoji>")
+def api_react(post_id: int, emoji: str):
+    return ok({"post_id": post_id, "reactions": reactions.set_reaction(api_user(), post_id, emoji, True)})
+
+
+@api_bp.delete("/posts/<int:post_id>/reactions/<emoji>")
+def api_unreact(post_id: int, emoji: str):
+    return ok({"post_id": post_id, "reactions": reactions.set_reaction(api_user(), post_id, emoji, False)})
+
+
+@api_bp.put("/rooms/<int:room_id>/notifications")
+def api_room_level(room_id: int):
+    data = json_body()
+    m = notifications.set_room_level(api_user(), room_id, data.get("level"))
+    return ok({"room_id": room_id, "level": m.notify_level})
+
+
+# -- wiring -------------------------------------------------------------------------------------------
+
+@click.command("send-digests")
+def send_digests_command() -> None:
+    """E-mail the daily notification digests that are due (for cron; `flask serve` also runs this)."""
+    from rooms import realtime
+
+    n = notifications.send_due_digests(is_online=realtime.is_online)
+    click.echo(f"Sent {n} digest{'s' if n != 1 else ''}.")
+
+
+def init_app(app: Flask) -> None:
+    from rooms import realtime
+
+    app.register_blueprint(bp)
+    app.cli.add_command(send_digests_command)
+    realtime.state(app)
+    if app.config.get("ASYNC_MODE") == "gevent":  # the server process (`flask serve`), not CLI commands
+        realtime.start_background(app)
+
+    @app.context_processor
+    def _bell():
+        def bell_count() -> int:
+            if not current_user.is_authenticated:
+                return 0
+            try:
+                return notifications.unread_count(current_user)
+            except Exception:  # noqa: BLE001 - never break a page over the bell
+                return 0
+        return {"bell_count": bell_count}
+

@@ -1,0 +1,66 @@
+"""JSON API of hybrid meetings (issue 6); every endpoint calls one service.
+
+`POST /api/v1/rooms/<id>/meetings` (rooms/meetings/api.py) schedules a meeting
+when it is given `agenda`, `starts_at` or `ends_at`; these add the rest."""
+from __future__ import annotations
+
+from flask import Response, request
+
+from collab.api import api_user, bp, json_body, ok
+from rooms.meetings import decks, minutes, schedule, state, votes
+
+
+@bp.get("/meetings")
+def my_meetings():
+    upcoming, past = schedule.my_meetings(api_user())
+    return ok({"upcoming": [schedule.schedule_dict(m) for m, _ in upcoming],
+               "past": [schedule.schedule_dict(m) for m, _ in past]})
+
+
+@bp.get("/meetings/<int:meeting_id>.ics")
+def meeting_ics(meeting_id: int):
+    return Response(schedule.ics(api_user(), meeting_id), mimetype="text/calendar")
+
+
+@bp.patch("/meetings/<int:meeting_id>")
+def edit_meeting(meeting_id: int):
+    data = json_body()
+    m = schedule.edit_meeting(api_user(), meeting_id, title=data.get("title"), agenda=data.get("agenda"),
+                              starts_at=data.get("starts_at"), ends_at=data.get("ends_at"))
+    return ok(schedule.schedule_dict(m))
+
+
+@bp.post("/meetings/<int:meeting_id>/cancel")
+def cancel_meeting(meeting_id: int):
+    return ok(schedule.schedule_dict(schedule.cancel_meeting(api_user(), meeting_id)))
+
+
+@bp.get("/meetings/<int:meeting_id>/state")
+def meeting_state(meeting_id: int):
+    return ok(state.get_state(api_user(), meeting_id))
+
+
+@bp.post("/meetings/<int:meeting_id>/decks")
+def upload_deck(meeting_id: int):
+    f = request.files.get("file")
+    deck = decks.upload(api_user(), meeting_id, f.stream if f and f.filename else None, f.filename if f else "")
+    return ok(state.deck_dict(deck), 201)
+
+
+@bp.post("/meetings/<int:meeting_id>/key-messages")
+def draft_key_message(meeting_id: int):
+    snap = votes.draft(api_user(), meeting_id, text=json_body().get("text"))
+    return ok(next(k for k in snap["key_messages"] if k["id"] == snap["key_message_id"]), 201)
+
+
+@bp.post("/key-messages/<int:key_message_id>/votes")
+def vote(key_message_id: int):
+    data = json_body()
+    votes.cast(api_user(), key_message_id, choice=data.get("choice"), comment=data.get("comment"))
+    return ok({"key_message_id": key_message_id, "choice": data.get("choice")})
+
+
+@bp.post("/meetings/<int:meeting_id>/minutes")
+def post_minutes(meeting_id: int):
+    thread = minutes.post_minutes(api_user(), meeting_id)
+    return ok({"thread_id": thread.id}, 201)

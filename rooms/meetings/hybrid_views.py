@@ -1,0 +1,220 @@
+"""Pages of hybrid meetings (issue 6), on the meetings blueprint: schedule, edit and
+cancel a meeting, "My meetings", the `.ics` invitation, pre-read decks (upload,
+slide images, download), and the minutes (post to the room, PDF). Each route
+calls one service; each refuses anonymous callers and gives 404 to anyone who
+may not read the meeting's room."""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+
+from flask import (
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+import rooms.meetings.hybrid_api
+import rooms.meetings.realtime  # noqa: F401  (registers the Socket.IO events)
+from collab.db import utcnow
+from collab.errors import ServiceError
+from collab.forms import attempt, field, flash_ok
+from rooms import services as room_services
+from rooms.meetings import decks, minutes, schedule, state
+from rooms.meetings.views import bp
+
+
+@bp.record_once
+def _start_loops(setup_state) -> None:
+    app = setup_state.app
+    if app.config.get("ASYNC_MODE") == "gevent" or app.config.get("MEETING_REMINDER_LOOP"):
+        schedule.ensure_reminder_loop(app)
+
+
+@bp.app_template_global("meeting_extras")
+def _meeting_extras(meeting):
+    """For the meeting page: its schedule, pre-reads and what the viewer may do."""
+    plan = schedule.plan_for(meeting)
+    return {"plan": plan, "chair": schedule.is_chair(current_user, meeting),
+            "status": schedule.status(meeting, plan), "chairs": schedule.people(meeting.id, "chair"),
+            "invitees": schedule.invitees(meeting), "agenda_html": _agenda(plan),
+            "soffice": decks.soffice() is not None}
+
+
+@bp.app_template_global("room_schedule")
+def _room_schedule(room):
+    if not current_user.is_authenticated:
+        return []
+    return schedule.room_meetings(current_user, room)
+
+
+def _agenda(plan):
+    from rooms.markdown import render
+
+    return render(plan.agenda) if plan and plan.agenda else ""
+
+
+def _local_input(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M") if dt else ""
+
+
+def _form_time(name: str) -> str | None:
+    value = field(name).strip()
+    if not value:
+        return None
+    return value if len(value) > 16 or "Z" in value or "+" in value else value + ":00"
+
+
+# -- scheduling -----------------------------------------------------------------------------
+
+@bp.route("/rooms/<int:room_id>/meetings/schedule", methods=["GET", "POST"])
+@login_required
+def schedule_page(room_id: int):
+    room = room_services.get_room(current_user, room_id)
+    members = [m.user for m in room_services.room_members(current_user, room) if m.user.active]
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        chosen = request.form.getlist("invitees") if field("audience") == "some" else []
+        if field("audience") == "some" and not chosen:
+            errors["invitees"] = "Choose at least one person to invite, or invite everyone in the room."
+        else:
+            meeting = attempt(lambda: schedule.schedule_meeting(
+                current_user, room.id, title=field("title"), agenda=field("agenda"),
+                starts_at=_form_time("starts_at"), ends_at=_form_time("ends_at"),
+                chairs=request.form.getlist("chairs") or None, invitees_=chosen), errors,
+                {"starts_at": "starts_at", "ends_at": "ends_at"})
+            if meeting is not None:
+                flash_ok("The meeting is scheduled and the invitees have been notified. Attach the pre-reads below.")
+                return redirect(url_for("meetings.meeting", meeting_id=meeting.id))
+    start = (utcnow() + timedelta(days=7)).replace(minute=0, second=0, microsecond=0)
+    return render_template("meetings/schedule.html", room=room, members=members, errors=errors, meeting=None,
+                           form=request.form if request.method == "POST" else None,
+                           default_start=_local_input(start), default_end=_local_input(start + timedelta(hours=2)))
+
+
+@bp.route("/meetings/<int:meeting_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_page(meeting_id: int):
+    from rooms.meetings import services as meetings
+
+    meeting = meetings.get_meeting(current_user, meeting_id)
+    if not schedule.is_chair(current_user, meeting):
+        abort(403)
+    plan = schedule.plan_for(meeting)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        done = attempt(lambda: schedule.edit_meeting(current_user, meeting.id, title=field("title"),
+                                                     agenda=field("agenda"), starts_at=_form_time("starts_at"),
+                                                     ends_at=_form_time("ends_at")), errors)
+        if done is not None:
+            flash_ok("The meeting is updated and the invitees have been told.")
+            return redirect(url_for("meetings.meeting", meeting_id=meeting.id))
+    return render_template("meetings/schedule.html", room=meeting.room, meeting=meeting, plan=plan, errors=errors,
+                           members=[], form=request.form if request.method == "POST" else None,
+                           default_start=_local_input(plan.starts_at if plan else meeting.created_at),
+                           default_end=_local_input(plan.ends_at if plan else None))
+
+
+@bp.post("/meetings/<int:meeting_id>/cancel")
+@login_required
+def cancel(meeting_id: int):
+    m = schedule.cancel_meeting(current_user, meeting_id)
+    flash_ok("The meeting is cancelled and the invitees have been told.")
+    return redirect(url_for("rooms.room", room_id=m.room_id))
+
+
+@bp.get("/meetings")
+@login_required
+def mine():
+    upcoming, past = schedule.my_meetings(current_user)
+    return render_template("meetings/my_meetings.html", upcoming=upcoming, past=past)
+
+
+@bp.get("/meetings/<int:meeting_id>.ics")
+@login_required
+def ics(meeting_id: int):
+    body = schedule.ics(current_user, meeting_id)
+    return Response(body, mimetype="text/calendar",
+                    headers={"Content-Disposition": f'attachment; filename="meeting-{meeting_id}.ics"'})
+
+
+# -- decks --------------------------------------------------------------------------------------
+
+@bp.post("/meetings/<int:meeting_id>/decks")
+@login_required
+def deck_upload(meeting_id: int):
+    f = request.files.get("file")
+    try:
+        deck = decks.upload(current_user, meeting_id, f.stream if f and f.filename else None,
+                            f.filename if f else "")
+        flash_ok(f"“{deck.filename}” is attached. Slides are being prepared; the progress shows below.")
+    except ServiceError as err:
+        if err.status in (403, 404):  # may not see / may not act: the error page, with its status
+            raise
+        from flask import flash
+
+        flash(f"The file was not attached: {err.message}", "error")
+    return redirect(url_for("meetings.meeting", meeting_id=meeting_id) + "#decks")
+
+
+@bp.post("/meetings/<int:meeting_id>/decks/<int:deck_id>/delete")
+@login_required
+def deck_delete(meeting_id: int, deck_id: int):
+    decks.remove(current_user, meeting_id, deck_id)
+    flash_ok("The file is removed from the meeting.")
+    return redirect(url_for("meetings.meeting", meeting_id=meeting_id) + "#decks")
+
+
+@bp.get("/meetings/<int:meeting_id>/decks/<int:deck_id>/pages/<int:page>.png")
+@login_required
+def deck_page(meeting_id: int, deck_id: int, page: int):
+    path = decks.page_path(current_user, meeting_id, deck_id, page)
+    resp = send_file(path, mimetype="image/png", max_age=3600, conditional=True)
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    return resp
+
+
+@bp.get("/meetings/<int:meeting_id>/decks/<int:deck_id>/file")
+@login_required
+def deck_file(meeting_id: int, deck_id: int):
+    deck, path = decks.file_path(current_user, meeting_id, deck_id)
+    return send_file(path, as_attachment=True, download_name=deck.filename, mimetype="application/octet-stream")
+
+
+# -- minutes ---------------------------------------------------------------------------------------
+
+@bp.post("/meetings/<int:meeting_id>/minutes")
+@login_required
+def post_minutes(meeting_id: int):
+    thread = minutes.post_minutes(current_user, meeting_id)
+    flash_ok("The minutes are posted in the room. You can edit them there.")
+    return redirect(url_for("rooms.thread", thread_id=thread.id))
+
+
+@bp.post("/meetings/<int:meeting_id>/finish")
+@login_required
+def finish(meeting_id: int):
+    thread = minutes.end_with_minutes(current_user, meeting_id)
+    flash_ok("The meeting has ended and its minutes are posted in the room. You can edit them there.")
+    return redirect(url_for("rooms.thread", thread_id=thread.id))
+
+
+@bp.get("/meetings/<int:meeting_id>/minutes.pdf")
+@login_required
+def minutes_pdf(meeting_id: int):
+    name, data = minutes.pdf(current_user, meeting_id)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=name)
+
+
+@bp.get("/meetings/<int:meeting_id>/state")
+@login_required
+def state_json(meeting_id: int):
+    """The meeting's live state (what `meeting_join` answers), for a page without the socket."""
+    from flask import jsonify
+
+    return jsonify(state.get_state(current_user, meeting_id))

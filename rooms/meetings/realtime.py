@@ -1,0 +1,181 @@
+"""Socket.IO events of hybrid meetings, on the same connection, authentication and
+checks as the live rooms (rooms/realtime.py: `handler` re-reads the account,
+rate-limits and validates each event; the services ask auth.permissions).
+
+client -> server (each answered through the ack, `{"ok": true, ...}` or
+`{"ok": false, "error": {...}}`); every one carries `meeting_id`:
+  meeting_join {device?, head_count?} -> the whole state and `me`; the
+      connection then receives `meeting.state` of this meeting
+  meeting_state -> the state again; meeting_here (every 25 s); meeting_leave
+  meeting_slide {deck_id, page}; meeting_presenter {user_id|null}
+  meeting_hand {up: bool}; meeting_hand_add {name}; meeting_hand_lower {hand_id}
+  meeting_floor {hand_id}; meeting_mute_all; meeting_remove {user_id}
+  meeting_lock {locked}; meeting_attend {user_id | name, present}
+  meeting_head_count {head_count}; meeting_chat {body}; meeting_action {text, owner}
+  km_draft {text}; km_edit {key_message_id, text}; km_open {key_message_id}
+  km_vote {key_message_id, choice, comment}; km_room {key_message_id, agree, disagree, abstain}
+  km_close {key_message_id, outcome}; meeting_minutes (post or update the minutes thread)
+
+server -> client: `meeting.state` (the whole state, with `version`), `meeting.chat`,
+`meeting.mute` to the meeting; `meeting.floor` and `meeting.removed` to one account.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, has_app_context
+
+from collab import events
+from collab.extensions import socketio
+from rooms.meetings import decks, minutes, state, votes  # noqa: F401  (decks: imported for the app)
+from rooms.realtime import NS, Conn, _int_field, handler, user_key
+
+MEETING_LIMIT = "120 per 10 seconds"
+HERE_LIMIT = "10 per minute"
+
+
+def meeting_key(meeting_id: int) -> str:
+    return f"meeting-{meeting_id}"
+
+
+# -- after the commit: send ----------------------------------------------------------------
+
+@events.listen
+def _on_event(ev: events.Event) -> None:
+    mid = ev.meta.get("meeting_id")
+    if mid is None or not ev.name.startswith("meeting.") or not socketio.server or not has_app_context():
+        return
+    to_user = ev.meta.get("to_user")
+    if to_user:
+        socketio.emit(ev.name, ev.payload, to=user_key(to_user), namespace=NS)
+        if ev.name == "meeting.removed":
+            _leave_user(to_user, mid)
+        return
+    socketio.emit(ev.name, ev.payload, to=meeting_key(mid), namespace=NS)
+
+
+def _leave_user(user_id: int, meeting_id: int) -> None:
+    from rooms.realtime import state as live_state
+
+    for sid in live_state(current_app._get_current_object()).get_store().user_sids(user_id):
+        socketio.server.manager.leave_room(sid, NS, meeting_key(meeting_id))
+
+
+@events.listen
+def _on_member_removed(ev: events.Event) -> None:
+    """Someone who loses the room loses its meetings' live state too."""
+    if ev.name != "member.removed" or ev.meta.get("still_reads") or not socketio.server or not has_app_context():
+        return
+    from sqlalchemy import select
+
+    from collab.extensions import db
+    from rooms.meetings.models import Meeting
+
+    try:
+        ids = list(db.session.scalars(select(Meeting.id).where(Meeting.room_id == ev.room_id,
+                                                               Meeting.ended_at.is_(None))))
+    finally:
+        db.session.rollback()
+    for mid in ids:
+        _leave_user(ev.payload["user"]["id"], mid)
+
+
+# -- events ----------------------------------------------------------------------------------
+
+def _mid(data: dict) -> int:
+    return _int_field(data, "meeting_id")
+
+
+@handler("meeting_join", rate=MEETING_LIMIT)
+def on_join(conn: Conn, user, data: dict) -> dict:
+    snap = state.join(user, _mid(data), device=data.get("device") is True, head_count=data.get("head_count"))
+    socketio.server.enter_room(conn.sid, meeting_key(snap["meeting_id"]), namespace=NS)
+    return {"state": snap}
+
+
+@handler("meeting_state", rate=MEETING_LIMIT)
+def on_state(conn: Conn, user, data: dict) -> dict:
+    return {"state": state.get_state(user, _mid(data))}
+
+
+@handler("meeting_here", rate=HERE_LIMIT)
+def on_here(conn: Conn, user, data: dict) -> dict:
+    state.here(user, _mid(data))
+    return {}
+
+
+@handler("meeting_leave", rate=MEETING_LIMIT)
+def on_leave(conn: Conn, user, data: dict) -> dict:
+    mid = _mid(data)
+    state.leave(user, mid)
+    socketio.server.leave_room(conn.sid, meeting_key(mid), namespace=NS)
+    return {}
+
+
+def _simple(event: str, fn, *fields: str):
+    """An event that calls one service with the named fields and answers with its version."""
+    def run(conn: Conn, user, data: dict) -> dict[str, Any]:
+        kwargs = {f: data.get(f) for f in fields}
+        result = fn(user, _mid(data), **kwargs)
+        if isinstance(result, dict) and "version" in result:
+            out = {"version": result["version"]}
+            for extra in ("key_message_id", "my_vote"):
+                if extra in result:
+                    out[extra] = result[extra]
+            return out
+        return {"result": result} if result is not None else {}
+    run.__name__ = f"on_{event}"
+    handler(event, rate=MEETING_LIMIT)(run)
+
+
+def _km(event: str, fn, *fields: str):
+    def run(conn: Conn, user, data: dict) -> dict[str, Any]:
+        result = fn(user, data.get("key_message_id"), **{f: data.get(f) for f in fields})
+        out = {"version": result["version"]}
+        if "my_vote" in result:
+            out["my_vote"] = result["my_vote"]
+        return out
+    run.__name__ = f"on_{event}"
+    handler(event, rate=MEETING_LIMIT)(run)
+
+
+@handler("meeting_hand", rate=MEETING_LIMIT)
+def on_hand(conn: Conn, user, data: dict) -> dict:
+    fn = state.raise_hand if data.get("up", True) is not False else state.lower_hand
+    return {"version": fn(user, _mid(data))["version"]}
+
+
+@handler("meeting_mute_all", rate=MEETING_LIMIT)
+def on_mute_all(conn: Conn, user, data: dict) -> dict:
+    state.mute_all(user, _mid(data))
+    return {}
+
+
+@handler("meeting_minutes", rate=MEETING_LIMIT)
+def on_minutes(conn: Conn, user, data: dict) -> dict:
+    thread = minutes.post_minutes(user, _mid(data))
+    return {"thread_id": thread.id}
+
+
+_simple("meeting_slide", state.set_slide, "deck_id", "page")
+_simple("meeting_presenter", state.set_presenter, "user_id")
+_simple("meeting_hand_add", state.add_room_hand, "name")
+_simple("meeting_hand_lower", state.lower_hand, "hand_id")
+_simple("meeting_floor", state.give_floor, "hand_id")
+_simple("meeting_remove", state.remove_participant, "user_id")
+_simple("meeting_lock", state.set_locked, "locked")
+_simple("meeting_attend", state.mark_in_room, "user_id", "name", "present")
+_simple("meeting_head_count", state.set_head_count, "head_count")
+_simple("meeting_chat", state.chat, "body")
+_simple("meeting_action", state.add_action, "text", "owner")
+_simple("km_draft", votes.draft, "text")
+_km("km_edit", votes.edit, "text")
+_km("km_open", votes.open_vote)
+_km("km_vote", votes.cast, "choice", "comment")
+_km("km_room", votes.room_counts, "agree", "disagree", "abstain")
+_km("km_close", votes.close, "outcome")
+
+EVENTS = ("meeting_join", "meeting_state", "meeting_here", "meeting_leave", "meeting_slide", "meeting_presenter",
+          "meeting_hand", "meeting_hand_add", "meeting_hand_lower", "meeting_floor", "meeting_mute_all",
+          "meeting_remove", "meeting_lock", "meeting_attend", "meeting_head_count", "meeting_chat",
+          "meeting_action", "meeting_minutes", "km_draft", "km_edit", "km_open", "km_vote", "km_room", "km_close")

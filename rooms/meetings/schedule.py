@@ -1,0 +1,448 @@
+"""Scheduling a meeting in a room: title, agenda (Markdown), start and end, chairs
+and invitees; editing and cancelling it; the `.ics` invitation; "My meetings";
+and the reminder before it starts.
+
+Invitees hear about a meeting through the room's own notifications: scheduling
+starts an announcement thread in the room that @mentions the invitees (or, for
+"everyone in the room", notifies everyone following it), and each change,
+cancellation and reminder is a reply there that mentions them again. So they
+get the bell, and an e-mail when SMTP is set and they are not online
+(rooms/notifications.py), and the discussion of the pre-reads has a home.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app, has_request_context, url_for
+from sqlalchemy import select
+
+from auth import permissions as perm
+from auth.models import User
+from collab import validate
+from collab.db import utcnow
+from collab.errors import Forbidden, Invalid, NotFound
+from collab.extensions import db
+from rooms import services as room_services
+from rooms.markdown import render
+from rooms.meetings import services as meetings
+from rooms.meetings.hybrid_models import MeetingPerson, MeetingPlan
+from rooms.meetings.models import Meeting
+from rooms.models import Membership, Room
+from rooms.serialize import iso
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LENGTH = timedelta(hours=2)
+MAX_LENGTH = timedelta(hours=12)
+REMINDER_BEFORE = timedelta(minutes=30)
+EARLY_JOIN = timedelta(minutes=30)     # a scheduled meeting is listed "in progress" this long before it starts
+MAX_AGENDA = 20_000
+MAX_PEOPLE = 500
+
+
+# -- reading ------------------------------------------------------------------------
+
+def plan_for(meeting: Meeting) -> MeetingPlan | None:
+    return db.session.get(MeetingPlan, meeting.id)
+
+
+def ensure_plan(meeting: Meeting) -> MeetingPlan:
+    """The plan row of a meeting, made for a meeting started on the spot (inside a write)."""
+    plan = db.session.get(MeetingPlan, meeting.id)
+    if plan is None:
+        plan = MeetingPlan(meeting_id=meeting.id, agenda="", starts_at=meeting.created_at, all_members=True,
+                           locked=False, page=1, version=0, ics_sequence=0, updated_at=utcnow())
+        db.session.add(plan)
+        db.session.flush()
+    return plan
+
+
+def people(meeting_id: int, role: str) -> list[User]:
+    return [p.user for p in db.session.scalars(
+        select(MeetingPerson).where(MeetingPerson.meeting_id == meeting_id, MeetingPerson.role == role))]
+
+
+def chair_ids(meeting: Meeting) -> set[int]:
+    return {p.id for p in people(meeting.id, "chair")}
+
+
+def is_chair(user: User | None, meeting: Meeting) -> bool:
+    """Named chairs, the room's moderators (so one can take over), and whoever set the
+    meeting up when it has no named chair."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if perm.can_moderate(user, meeting.room):
+        return True
+    chairs = chair_ids(meeting)
+    if user.id in chairs:
+        return perm.can_post(user, meeting.room)
+    return not chairs and meeting.created_by_id == user.id
+
+
+def invitees(meeting: Meeting) -> list[User]:
+    """Everyone invited: the chosen people, or every member of the room."""
+    plan = plan_for(meeting)
+    if plan is None or plan.all_members:
+        return [m.user for m in room_services.room_members(None, meeting.room) if m.user.active]
+    chosen = {u.id: u for u in people(meeting.id, "invitee")}
+    for u in people(meeting.id, "chair"):
+        chosen.setdefault(u.id, u)
+    return sorted(chosen.values(), key=lambda u: u.name.casefold())
+
+
+def is_invited(user: User, meeting: Meeting) -> bool:
+    return any(u.id == user.id for u in invitees(meeting))
+
+
+def status(meeting: Meeting, plan: MeetingPlan | None = None, now: datetime | None = None) -> str:
+    plan = plan if plan is not None else plan_for(meeting)
+    now = now or utcnow()
+    if plan is not None and plan.cancelled_at:
+        return "cancelled"
+    if meeting.ended_at:
+        return "ended"
+    if plan is not None and plan.starts_at and plan.starts_at - EARLY_JOIN > now:
+        return "scheduled"
+    return "open"
+
+
+def schedule_dict(meeting: Meeting) -> dict[str, Any]:
+    plan = plan_for(meeting)
+    base = meetings.meeting_dict(meeting)
+    base.update({
+        "status": status(meeting, plan),
+        "agenda": plan.agenda if plan else "",
+        "agenda_html": render(plan.agenda) if plan and plan.agenda else "",
+        "starts_at": iso(plan.starts_at) if plan else iso(meeting.created_at),
+        "ends_at": iso(plan.ends_at) if plan else None,
+        "cancelled_at": iso(plan.cancelled_at) if plan else None,
+        "all_members": plan.all_members if plan else True,
+        "chairs": [{"id": u.id, "name": u.name} for u in people(meeting.id, "chair")],
+        "invitees": None if (plan is None or plan.all_members)
+        else [{"id": u.id, "name": u.name} for u in people(meeting.id, "invitee")],
+        "announcement_thread_id": plan.announce_thread_id if plan else None,
+        "minutes_thread_id": plan.minutes_thread_id if plan else None,
+    })
+    return base
+
+
+def room_meetings(actor: User, room: Room, *, limit: int = 10) -> list[tuple[Meeting, MeetingPlan]]:
+    """Upcoming and recent scheduled meetings of a room (the room page lists them)."""
+    if not perm.can_read_room(actor, room):
+        return []
+    since = utcnow() - timedelta(days=14)
+    rows = db.session.execute(
+        select(Meeting, MeetingPlan).join(MeetingPlan, MeetingPlan.meeting_id == Meeting.id)
+        .where(Meeting.room_id == room.id, MeetingPlan.starts_at >= since)
+        .order_by(MeetingPlan.starts_at).limit(limit)).all()
+    return [(m, p) for m, p in rows]
+
+
+def my_meetings(actor: User) -> tuple[list[tuple[Meeting, MeetingPlan]], list[tuple[Meeting, MeetingPlan]]]:
+    """(upcoming, past) scheduled meetings the account is invited to or chairs."""
+    rooms = perm.readable_room_ids(actor)
+    since = utcnow() - timedelta(days=90)
+    rows = db.session.execute(
+        select(Meeting, MeetingPlan).join(MeetingPlan, MeetingPlan.meeting_id == Meeting.id)
+        .where(Meeting.room_id.in_(rooms), MeetingPlan.starts_at >= since)
+        .order_by(MeetingPlan.starts_at)).all()
+    mine_ids = set(db.session.scalars(select(MeetingPerson.meeting_id).where(MeetingPerson.user_id == actor.id)))
+    member_rooms = set(db.session.scalars(select(Membership.room_id).where(Membership.user_id == actor.id)))
+    now = utcnow()
+    upcoming, past = [], []
+    for m, p in rows:
+        if not (m.id in mine_ids or (p.all_members and m.room_id in member_rooms)):
+            continue
+        done = p.cancelled_at or m.ended_at or (p.ends_at and p.ends_at < now)
+        (past if done else upcoming).append((m, p))
+    past.reverse()
+    return upcoming, past
+
+
+# -- writing ------------------------------------------------------------------------------
+
+def _times(starts_at: object, ends_at: object, *, default_start: datetime | None = None) -> tuple[datetime, datetime]:
+    if starts_at in (None, ""):
+        if default_start is None:
+            raise Invalid("Choose when the meeting starts.", "starts_at")
+        start = default_start
+    elif isinstance(starts_at, datetime):
+        start = starts_at
+    else:
+        start = validate.iso_datetime(starts_at, "starts_at")
+    if ends_at in (None, ""):
+        end = start + DEFAULT_LENGTH
+    elif isinstance(ends_at, datetime):
+        end = ends_at
+    else:
+        end = validate.iso_datetime(ends_at, "ends_at")
+    if end <= start:
+        raise Invalid("The meeting must end after it starts.", "ends_at")
+    if end - start > MAX_LENGTH:
+        raise Invalid("A meeting may last at most 12 hours.", "ends_at")
+    return start, end
+
+
+def _user_ids(value: object, field: str, room: Room) -> list[int]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (str, int)):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_PEOPLE:
+        raise Invalid(f"{field} must be a list of at most {MAX_PEOPLE} account ids.", field)
+    ids: list[int] = []
+    for v in value:
+        uid = validate.int_id(v, field)
+        user = db.session.get(User, uid)
+        if user is None or not user.active or not perm.can_read_room(user, room):
+            raise Invalid("Everyone chosen must be able to read this room.", field)
+        if uid not in ids:
+            ids.append(uid)
+    return ids
+
+
+def _mentions(users: Iterable[User]) -> str:
+    return ", ".join(f"@{u.name}" for u in users)
+
+
+def _fmt(dt: datetime | None) -> str:
+    return dt.strftime("%A %d %B %Y, %H:%M UTC") if dt else "—"
+
+
+def _path(endpoint: str, **kw: Any) -> str:
+    if has_request_context():
+        return url_for(endpoint, **kw)
+    return {"meetings.meeting": "/meetings/{meeting_id}", "meetings.ics": "/meetings/{meeting_id}.ics"}[endpoint] \
+        .format(**kw)
+
+
+def _announcement(meeting: Meeting, plan: MeetingPlan) -> str:
+    chairs = people(meeting.id, "chair")
+    who = "everyone in this room" if plan.all_members else _mentions(invitees(meeting))
+    lines = [f"**{meeting.title}** is scheduled for {_fmt(plan.starts_at)} until {plan.ends_at:%H:%M} UTC.", "",
+             f"Chair: {', '.join(u.name for u in chairs) or (meeting.created_by.name if meeting.created_by else '—')}",
+             "", f"Invited: {who}", "",
+             (f"[Open the meeting page]({_path('meetings.meeting', meeting_id=meeting.id)}) · "
+              f"[Add to your calendar (.ics)]({_path('meetings.ics', meeting_id=meeting.id)})")]
+    if plan.agenda:
+        lines += ["", "Agenda:", "", plan.agenda]
+    return "\n".join(lines)
+
+
+def _notice(actor: User, meeting: Meeting, plan: MeetingPlan, text: str) -> None:
+    """A reply in the announcement thread that mentions the invitees (so they are notified)."""
+    thread_id = plan.announce_thread_id
+    if thread_id is None:
+        return
+    who = "" if plan.all_members else "\n\n" + _mentions(invitees(meeting))
+    try:
+        room_services.create_post(actor, thread_id, body=text + who)
+    except Exception:
+        log.exception("could not post the meeting notice")
+
+
+def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: object = "", starts_at: object = None,
+                     ends_at: object = None, chairs: object = None, invitees_: object = None) -> Meeting:
+    """Schedule a meeting. `invitees_` None or empty means everyone in the room."""
+    room = room_services.get_room(actor, room_id)
+    if not perm.can_post(actor, room):
+        raise Forbidden("Only people who may post in this room can schedule a meeting in it.")
+    title_v = validate.text(title, "title", max_len=200)
+    agenda_v = validate.text(agenda or "", "agenda", max_len=MAX_AGENDA, required=False, multiline=True) or ""
+    start, end = _times(starts_at, ends_at)
+    chair_v = _user_ids(chairs, "chairs", room) or [actor.id]
+    for uid in chair_v:
+        u = db.session.get(User, uid)
+        if not perm.can_post(u, room):
+            raise Invalid("A chair must be able to post in this room.", "chairs")
+    invite_v = _user_ids(invitees_, "invitees", room)
+    url = meetings.pick_worker()
+    db.begin_write()
+    meeting = Meeting(room_id=room.id, title=title_v, created_by_id=actor.id, media_url=url)
+    db.session.add(meeting)
+    db.session.flush()
+    plan = MeetingPlan(meeting_id=meeting.id, agenda=agenda_v, starts_at=start, ends_at=end,
+                       all_members=not invite_v, locked=False, page=1, version=0, ics_sequence=0,
+                       updated_at=utcnow())
+    db.session.add(plan)
+    for uid in chair_v:
+        db.session.add(MeetingPerson(meeting_id=meeting.id, user_id=uid, role="chair"))
+    for uid in invite_v:
+        db.session.add(MeetingPerson(meeting_id=meeting.id, user_id=uid, role="invitee"))
+    db.session.flush()
+    room_services._record(room.id, "meeting.scheduled", {"meeting": meetings.meeting_dict(meeting)})
+    db.session.commit()
+    _announce(actor, meeting)
+    return meeting
+
+
+def _announce(actor: User, meeting: Meeting) -> None:
+    plan = plan_for(meeting)
+    try:
+        thread = room_services.create_thread(actor, meeting.room_id, title=f"Meeting: {meeting.title}"[:200],
+                                             body=_announcement(meeting, plan))
+    except Exception:
+        log.exception("could not announce the meeting")
+        return
+    db.begin_write()
+    db.session.get(MeetingPlan, meeting.id).announce_thread_id = thread.id
+    db.session.commit()
+
+
+def get_scheduled(actor: User, meeting_id: object) -> tuple[Meeting, MeetingPlan]:
+    meeting = meetings.get_meeting(actor, meeting_id)
+    plan = plan_for(meeting)
+    if plan is None:
+        raise NotFound("This meeting was started on the spot and has no schedule.")
+    return meeting, plan
+
+
+def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agenda: object = None,
+                 starts_at: object = None, ends_at: object = None) -> Meeting:
+    meeting = meetings.get_meeting(actor, meeting_id)
+    if not is_chair(actor, meeting):
+        raise Forbidden("Only the chair can change this meeting.")
+    if meeting.ended:
+        raise Forbidden("This meeting has ended or was cancelled.")
+    plan = plan_for(meeting)
+    title_v = validate.text(title, "title", max_len=200) if title is not None else meeting.title
+    agenda_v = (validate.text(agenda, "agenda", max_len=MAX_AGENDA, required=False, multiline=True) or ""
+                if agenda is not None else (plan.agenda if plan else ""))
+    start0 = plan.starts_at if plan and plan.starts_at else meeting.created_at
+    start, end = _times(starts_at if starts_at not in (None, "") else start0,
+                        ends_at if ends_at not in (None, "") else (plan.ends_at if plan and plan.ends_at and
+                                                                   starts_at in (None, "") else None))
+    db.begin_write()
+    plan = ensure_plan(meeting)
+    moved = plan.starts_at != start or plan.ends_at != end
+    meeting.title, plan.agenda, plan.starts_at, plan.ends_at = title_v, agenda_v, start, end
+    plan.ics_sequence += 1
+    if moved:
+        plan.reminded_at = None
+    plan.updated_at = utcnow()
+    room_services._record(meeting.room_id, "meeting.updated", {"meeting": meetings.meeting_dict(meeting)})
+    db.session.commit()
+    _notice(actor, meeting, plan, f"**Changed**: “{meeting.title}” is now {_fmt(start)} until {end:%H:%M} UTC. "
+                                  f"[Updated invitation (.ics)]({_path('meetings.ics', meeting_id=meeting.id)})")
+    return meeting
+
+
+def cancel_meeting(actor: User, meeting_id: object) -> Meeting:
+    meeting = meetings.get_meeting(actor, meeting_id)
+    if not is_chair(actor, meeting):
+        raise Forbidden("Only the chair can cancel this meeting.")
+    if meeting.ended:
+        raise Forbidden("This meeting has already ended or was cancelled.")
+    db.begin_write()
+    plan = ensure_plan(meeting)
+    now = utcnow()
+    plan.cancelled_at = now
+    plan.ics_sequence += 1
+    meeting.ended_at = now
+    room_services._record(meeting.room_id, "meeting.ended", {"meeting": meetings.meeting_dict(meeting)})
+    db.session.commit()
+    _notice(actor, meeting, plan, f"**Cancelled**: “{meeting.title}” on {_fmt(plan.starts_at)} will not take place.")
+    return meeting
+
+
+# -- calendar ------------------------------------------------------------------------------
+
+def ics(actor: User, meeting_id: object) -> bytes:
+    import icalendar
+
+    meeting = meetings.get_meeting(actor, meeting_id)
+    plan = plan_for(meeting)
+    start = plan.starts_at if plan and plan.starts_at else meeting.created_at
+    end = plan.ends_at if plan and plan.ends_at else start + DEFAULT_LENGTH
+    base = current_app.config.get("PUBLIC_URL", "").rstrip("/")
+    host = base.split("//", 1)[-1].split("/", 1)[0] or "collab"
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//Collab//Meetings//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    ev = icalendar.Event()
+    ev.add("uid", f"meeting-{meeting.id}@{host}")
+    ev.add("dtstamp", _aware(plan.updated_at if plan else meeting.created_at))
+    ev.add("dtstart", _aware(start))
+    ev.add("dtend", _aware(end))
+    ev.add("summary", meeting.title)
+    link = f"{base}/meetings/{meeting.id}"
+    ev.add("description", ((plan.agenda + "\n\n") if plan and plan.agenda else "") + f"Join: {link}")
+    ev.add("location", f"{meeting.room.name} (Collab) {link}")
+    ev.add("url", link)
+    ev.add("sequence", plan.ics_sequence if plan else 0)
+    ev.add("status", "CANCELLED" if plan and plan.cancelled_at else "CONFIRMED")
+    cal.add_component(ev)
+    return cal.to_ical()
+
+
+def _aware(dt: datetime) -> datetime:
+
+    return dt.replace(tzinfo=UTC)
+
+
+# -- reminders -------------------------------------------------------------------------------
+
+def send_due_reminders(now: datetime | None = None) -> int:
+    """Remind the invitees of meetings starting within REMINDER_BEFORE. Each meeting is
+    claimed with one conditional UPDATE, so several processes send it once."""
+    from sqlalchemy import update
+
+    now = now or utcnow()
+    due = list(db.session.scalars(select(MeetingPlan.meeting_id).where(
+        MeetingPlan.reminded_at.is_(None), MeetingPlan.cancelled_at.is_(None),
+        MeetingPlan.starts_at > now, MeetingPlan.starts_at <= now + REMINDER_BEFORE)))
+    db.session.rollback()
+    sent = 0
+    for mid in due:
+        db.begin_write()
+        claimed = db.session.execute(update(MeetingPlan).where(
+            MeetingPlan.meeting_id == mid, MeetingPlan.reminded_at.is_(None)).values(reminded_at=now)).rowcount
+        db.session.commit()
+        if not claimed:
+            continue
+        meeting = db.session.get(Meeting, mid)
+        plan = db.session.get(MeetingPlan, mid)
+        author = meeting.created_by if meeting else None
+        if meeting is None or meeting.ended or author is None or not author.active:
+            continue
+        minutes = max(1, int((plan.starts_at - now).total_seconds() // 60))
+        _notice(author, meeting, plan, f"**Reminder**: “{meeting.title}” starts in {minutes} minutes "
+                                       f"({plan.starts_at:%H:%M} UTC). [Join]({_path('meetings.meeting', meeting_id=mid)})")
+        sent += 1
+    return sent
+
+
+_loop = {"pid": None}
+_loop_lock = threading.Lock()
+
+
+def ensure_reminder_loop(app) -> None:
+    """Once per server process under the production server: check for due reminders every minute."""
+    if _loop["pid"] == os.getpid() or not app.config.get("MEETING_REMINDER_LOOP",
+                                                         app.config.get("ASYNC_MODE") == "gevent"):
+        return
+    with _loop_lock:
+        if _loop["pid"] == os.getpid():
+            return
+        _loop["pid"] = os.getpid()
+    from collab.extensions import socketio
+
+    def run():
+        socketio.sleep(20)
+        while True:
+            with app.app_context():
+                try:
+                    send_due_reminders()
+                except Exception:
+                    log.exception("meeting reminders failed")
+                finally:
+                    db.session.remove()
+            socketio.sleep(60)
+
+    socketio.start_background_task(run)

@@ -1,0 +1,165 @@
+"""Meeting operations. A meeting belongs to a room and inherits its rules:
+
+- whoever may post in the room may start a meeting;
+- whoever may read the room may join; room moderators join as hosts, those who
+  may post as members, read-only observers as observers (they see and hear but
+  do not send);
+- the web app mints the short-lived token the browser presents to the media
+  worker, and picks that worker when the meeting starts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from auth import permissions as perm
+from auth.models import User
+from collab import validate
+from collab.db import utcnow
+from collab.errors import Forbidden, NotFound
+from collab.extensions import db
+from media import tokens
+from rooms import services as room_services
+from rooms.meetings.models import Meeting
+from rooms.models import Room
+from rooms.serialize import iso
+
+log = logging.getLogger(__name__)
+
+OPEN_HOURS = 12  # a meeting started less than this long ago (and not ended) is listed as in progress
+STATUS_TIMEOUT = 0.5
+
+
+def meeting_dict(m: Meeting) -> dict[str, Any]:
+    return {"id": m.id, "room_id": m.room_id, "title": m.title,
+            "created_by": {"id": m.created_by.id, "name": m.created_by.name} if m.created_by else None,
+            "created_at": iso(m.created_at), "ended_at": iso(m.ended_at)}
+
+
+# -- reading ---------------------------------------------------------------------
+
+def get_meeting(actor: User | None, meeting_id: object) -> Meeting:
+    mid = validate.int_id(meeting_id, "meeting_id")
+    meeting = db.session.get(Meeting, mid)
+    if meeting is None or not perm.can_read_room(actor, meeting.room):
+        raise NotFound("Meeting not found.")
+    return meeting
+
+
+def open_meetings(actor: User | None, room_id: int) -> list[Meeting]:
+    """Meetings of a room in progress, newest first (empty if the room is not visible)."""
+    room = db.session.get(Room, room_id)
+    if room is None or not perm.can_read_room(actor, room):
+        return []
+    from rooms.meetings.hybrid_models import (
+        MeetingPlan,  # issue 6: a scheduled meeting opens shortly before it starts
+    )
+
+    since = utcnow() - timedelta(hours=OPEN_HOURS)
+    start = func.coalesce(MeetingPlan.starts_at, Meeting.created_at)
+    return list(db.session.scalars(
+        select(Meeting).outerjoin(MeetingPlan, MeetingPlan.meeting_id == Meeting.id)
+        .where(Meeting.room_id == room_id, Meeting.ended_at.is_(None), start >= since,
+               start <= utcnow() + timedelta(minutes=30))
+        .order_by(Meeting.created_at.desc()).limit(5)))
+
+
+def meeting_role(actor: User, meeting: Meeting) -> str:
+    room = meeting.room
+    if perm.can_moderate(actor, room):
+        return "host"
+    if perm.can_post(actor, room):
+        return "member"
+    return "observer"
+
+
+# -- writing ---------------------------------------------------------------------
+
+def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meeting:
+    room = room_services.get_room(actor, room_id)
+    if not perm.can_post(actor, room):
+        raise Forbidden("Only people who may post in this room can start a meeting in it.")
+    title_v = validate.text(title, "title", max_len=200, required=False) or f"Meeting in {room.name}"[:200]
+    url = pick_worker()
+    db.begin_write()
+    meeting = Meeting(room_id=room.id, title=title_v, created_by_id=actor.id, media_url=url)
+    db.session.add(meeting)
+    db.session.flush()
+    room_services._record(room.id, "meeting.started", {"meeting": meeting_dict(meeting)})
+    db.session.commit()
+    return meeting
+
+
+def end_meeting(actor: User, meeting_id: object) -> Meeting:
+    meeting = get_meeting(actor, meeting_id)
+    if not (perm.can_moderate(actor, meeting.room) or meeting.created_by_id == actor.id):
+        raise Forbidden("Only the room's moderators or whoever started the meeting can end it.")
+    if meeting.ended_at is None:
+        db.begin_write()
+        meeting.ended_at = utcnow()
+        room_services._record(meeting.room_id, "meeting.ended", {"meeting": meeting_dict(meeting)})
+        db.session.commit()
+    return meeting
+
+
+def join(actor: User, meeting_id: object) -> dict[str, Any]:
+    """What a browser needs to join: the worker's WebSocket URL and a fresh signed token."""
+    meeting = get_meeting(actor, meeting_id)
+    if meeting.ended:
+        raise Forbidden("This meeting has ended.")
+    if meeting.room.archived:
+        raise Forbidden("This room is archived, so its meetings are closed.")
+    from rooms.meetings import (
+        state as live,  # issue 6: the chair removed or locked out this person
+    )
+
+    live.check_may_join(actor, meeting)
+    urls = current_app.config["MEDIA_URLS"]
+    if meeting.media_url not in urls:  # the workers were reconfigured since the meeting started
+        db.begin_write()
+        meeting.media_url = pick_worker()
+        db.session.commit()
+    role = meeting_role(actor, meeting)
+    ttl = tokens.DEFAULT_TTL
+    token = tokens.mint(current_app.config["SECRET_KEY"], meeting=meeting.id, account=actor.id, name=actor.name,
+                        role=role, ttl=ttl)
+    return {"meeting": meeting_dict(meeting), "url": meeting.media_url, "token": token, "role": role,
+            "expires_in": ttl}
+
+
+# -- choosing a worker --------------------------------------------------------------
+
+def status_url(ws_url: str) -> str:
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/status", "", ""))
+
+
+def worker_load(ws_url: str) -> int | None:
+    """Participants on a worker now, or None if it does not answer."""
+    try:
+        with urllib.request.urlopen(status_url(ws_url), timeout=STATUS_TIMEOUT) as resp:
+            return int(json.loads(resp.read())["participants"])
+    except Exception:  # noqa: BLE001 - any failure means "not a candidate now"
+        return None
+
+
+def pick_worker() -> str:
+    """The configured worker with the fewest participants now (ties: fewest open meetings)."""
+    urls: list[str] = current_app.config["MEDIA_URLS"]
+    if len(urls) == 1:
+        return urls[0]
+    since = utcnow() - timedelta(hours=OPEN_HOURS)
+    counts = dict(db.session.execute(
+        select(Meeting.media_url, func.count()).where(Meeting.ended_at.is_(None), Meeting.created_at >= since)
+        .group_by(Meeting.media_url)).all())
+    loads = {u: worker_load(u) for u in urls}
+    answering = [u for u in urls if loads[u] is not None] or urls
+    return min(answering, key=lambda u: (loads[u] or 0, counts.get(u, 0), urls.index(u)))

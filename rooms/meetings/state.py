@@ -1,0 +1,519 @@
+"""The live state of a meeting, kept in the database: the deck and slide shown and
+who drives it, raised hands, the attendance register, the lock, the chat, and
+(through votes.py) the key messages. Every change bumps `MeetingPlan.version`
+and queues a `meeting.state` event carrying the whole state, which
+rooms/meetings/realtime.py sends to everyone in the meeting after the commit. A
+participant who reloads or reconnects asks for the state and has it at once.
+
+Who may do what:
+- anyone who may read the room may follow the meeting (see slides, hands, votes);
+- people who may post in it may raise a hand, vote and chat (observers watch);
+- the chairs (schedule.is_chair: named chairs and the room's moderators, so a
+  second chair can take over) run it; the chair or the named presenter drives
+  the slides.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from auth import permissions as perm
+from auth.models import User
+from collab import events, validate
+from collab.db import utcnow
+from collab.errors import Forbidden, Invalid, NotFound
+from collab.extensions import db
+from rooms.meetings import schedule
+from rooms.meetings import services as meetings
+from rooms.meetings.hybrid_models import (
+    Attendance,
+    ChatMessage,
+    Deck,
+    Hand,
+    KeyMessage,
+    MeetingAction,
+    MeetingPlan,
+    Vote,
+)
+from rooms.meetings.models import Meeting
+from rooms.serialize import iso
+
+STALE_AFTER = timedelta(seconds=75)   # a remote attendee whose page stopped reporting this long ago has left
+CHAT_KEEP = 200                        # chat messages sent with the state
+MAX_CHAT = 2000
+MAX_NAME = 120
+MAX_HEADS = 500
+
+
+# -- reading --------------------------------------------------------------------------
+
+def _meeting(actor: User, meeting_id: object) -> Meeting:
+    return meetings.get_meeting(actor, meeting_id)
+
+
+def _running(actor: User, meeting_id: object) -> Meeting:
+    meeting = _meeting(actor, meeting_id)
+    if meeting.ended:
+        raise Forbidden("This meeting has ended.")
+    return meeting
+
+
+def _chair(actor: User, meeting_id: object) -> Meeting:
+    meeting = _running(actor, meeting_id)
+    if not schedule.is_chair(actor, meeting):
+        raise Forbidden("Only the chair can do that.")
+    return meeting
+
+
+def _participant(actor: User, meeting: Meeting) -> None:
+    if not perm.can_post(actor, meeting.room):
+        raise Forbidden("Observers follow the meeting but cannot raise a hand, vote or chat.")
+    if _removed(meeting.id, actor.id):
+        raise Forbidden("The chair removed you from this meeting.")
+
+
+def _removed(meeting_id: int, user_id: int) -> bool:
+    return bool(db.session.scalar(select(Attendance.id).where(
+        Attendance.meeting_id == meeting_id, Attendance.user_id == user_id, Attendance.removed.is_(True)).limit(1)))
+
+
+def tally(km: KeyMessage) -> dict[str, Any]:
+    votes = list(db.session.scalars(select(Vote).where(Vote.key_message_id == km.id).order_by(Vote.id)))
+    remote = {c: sum(1 for v in votes if v.choice == c) for c in ("agree", "disagree", "abstain")}
+    room = {"agree": km.room_agree, "disagree": km.room_disagree, "abstain": km.room_abstain}
+    return {"remote": remote, "room": room, "total": {c: remote[c] + room[c] for c in remote},
+            "comments": [v.comment for v in votes if v.comment]}
+
+
+def key_message_dict(km: KeyMessage) -> dict[str, Any]:
+    return {"id": km.id, "text": km.text, "status": km.status, "outcome": km.outcome, "tally": tally(km),
+            "opened_at": iso(km.opened_at), "closed_at": iso(km.closed_at)}
+
+
+def deck_dict(d: Deck) -> dict[str, Any]:
+    return {"id": d.id, "filename": d.filename, "kind": d.kind, "status": d.status, "pages": d.pages,
+            "done": d.done, "message": d.message, "size": d.size}
+
+
+def attendance(meeting_id: int) -> dict[str, list[dict[str, Any]]]:
+    now = utcnow()
+    out: dict[str, list[dict[str, Any]]] = {"remote": [], "in_room": [], "device": []}
+    for a in db.session.scalars(select(Attendance).where(Attendance.meeting_id == meeting_id)
+                                .order_by(Attendance.joined_at, Attendance.id)):
+        left = a.left_at or (a.seen_at if a.mode != "in_room" and now - a.seen_at > STALE_AFTER else None)
+        out[a.mode].append({"id": a.id, "user_id": a.user_id, "name": a.name, "head_count": a.head_count,
+                            "joined_at": iso(a.joined_at), "left_at": iso(left), "present": left is None,
+                            "removed": a.removed})
+    return out
+
+
+def hands(meeting_id: int) -> list[dict[str, Any]]:
+    """Raised hands, first raised first (ties by id, the order they reached the database)."""
+    return [{"id": h.id, "user_id": h.user_id, "name": h.name, "in_room": h.in_room, "raised_at": iso(h.raised_at),
+             "floor": h.floor_at is not None}
+            for h in db.session.scalars(select(Hand).where(Hand.meeting_id == meeting_id, Hand.lowered_at.is_(None))
+                                        .order_by(Hand.raised_at, Hand.id))]
+
+
+def snapshot(meeting: Meeting) -> dict[str, Any]:
+    plan = schedule.plan_for(meeting)
+    decks = list(db.session.scalars(select(Deck).where(Deck.meeting_id == meeting.id).order_by(Deck.id)))
+    kms = list(db.session.scalars(select(KeyMessage).where(KeyMessage.meeting_id == meeting.id)
+                                  .order_by(KeyMessage.id)))
+    chat = list(db.session.scalars(select(ChatMessage).where(ChatMessage.meeting_id == meeting.id)
+                                   .order_by(ChatMessage.id.desc()).limit(CHAT_KEEP)))
+    actions = list(db.session.scalars(select(MeetingAction).where(MeetingAction.meeting_id == meeting.id)
+                                      .order_by(MeetingAction.id)))
+    return {
+        "meeting_id": meeting.id,
+        "version": plan.version if plan else 0,
+        "ended": meeting.ended,
+        "locked": bool(plan and plan.locked),
+        "deck_id": plan.deck_id if plan else None,
+        "page": plan.page if plan else 1,
+        "presenter": {"id": plan.presenter.id, "name": plan.presenter.name} if plan and plan.presenter else None,
+        "chairs": [{"id": u.id, "name": u.name} for u in schedule.people(meeting.id, "chair")],
+        "decks": [deck_dict(d) for d in decks],
+        "hands": hands(meeting.id),
+        "attendance": attendance(meeting.id),
+        "key_messages": [key_message_dict(k) for k in kms],
+        "actions": [{"id": a.id, "text": a.text, "owner": a.owner} for a in actions],
+        "chat": [{"id": c.id, "name": c.name, "user_id": c.user_id, "body": c.body, "at": iso(c.created_at)}
+                 for c in reversed(chat)],
+        "minutes_thread_id": plan.minutes_thread_id if plan else None,
+    }
+
+
+def get_state(actor: User, meeting_id: object) -> dict[str, Any]:
+    meeting = _meeting(actor, meeting_id)
+    return dict(snapshot(meeting), me=me(actor, meeting))
+
+
+def me(actor: User, meeting: Meeting) -> dict[str, Any]:
+    """What this account may do, and its own votes (the state itself is the same for all)."""
+    kms = select(KeyMessage.id).where(KeyMessage.meeting_id == meeting.id)
+    votes = {v.key_message_id: {"choice": v.choice, "comment": v.comment}
+             for v in db.session.scalars(select(Vote).where(Vote.user_id == actor.id, Vote.key_message_id.in_(kms)))}
+    plan = schedule.plan_for(meeting)
+    chair = schedule.is_chair(actor, meeting)
+    return {"id": actor.id, "name": actor.name, "chair": chair,
+            "presenter": chair or bool(plan and plan.presenter_id == actor.id),
+            "participant": perm.can_post(actor, meeting.room) and not _removed(meeting.id, actor.id),
+            "votes": {str(k): v for k, v in votes.items()}}
+
+
+# -- publishing ---------------------------------------------------------------------
+
+def publish(meeting: Meeting, **extra: Any) -> dict[str, Any]:
+    """Inside a write, before the commit: bump the version and queue the new state."""
+    plan = schedule.ensure_plan(meeting)
+    plan.version += 1
+    plan.updated_at = utcnow()
+    db.session.flush()
+    snap = snapshot(meeting)
+    events.queue(db.session, "meeting.state", snap, None, meeting_id=meeting.id, **extra)
+    return snap
+
+
+def notify_user(meeting: Meeting, user_id: int, name: str, payload: dict[str, Any]) -> None:
+    events.queue(db.session, name, dict(payload, meeting_id=meeting.id), None, meeting_id=meeting.id,
+                 to_user=user_id)
+
+
+def notify_all(meeting: Meeting, name: str, payload: dict[str, Any]) -> None:
+    events.queue(db.session, name, dict(payload, meeting_id=meeting.id), None, meeting_id=meeting.id)
+
+
+# -- slides ---------------------------------------------------------------------------
+
+def set_slide(actor: User, meeting_id: object, *, deck_id: object, page: object) -> dict[str, Any]:
+    meeting = _running(actor, meeting_id)
+    plan = schedule.plan_for(meeting)
+    if not (schedule.is_chair(actor, meeting) or (plan is not None and plan.presenter_id == actor.id)):
+        raise Forbidden("Only the chair or the presenter can move the slides.")
+    did = validate.int_id(deck_id, "deck_id")
+    deck = db.session.get(Deck, did)
+    if deck is None or deck.meeting_id != meeting.id:
+        raise Invalid("That deck is not one of this meeting's.", "deck_id")
+    if deck.status != "ready":
+        raise Invalid("That deck has no slides to show yet.", "deck_id")
+    if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= deck.pages:
+        raise Invalid(f"page must be a number from 1 to {deck.pages}.", "page")
+    db.begin_write()
+    plan = schedule.ensure_plan(meeting)
+    plan.deck_id, plan.page = deck.id, page
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+def set_presenter(actor: User, meeting_id: object, *, user_id: object) -> dict[str, Any]:
+    """The chair names who drives the slides (None: the chairs only). A chair may name themself to take over."""
+    meeting = _chair(actor, meeting_id)
+    uid = validate.int_id(user_id, "user_id", required=False)
+    if uid is not None:
+        user = db.session.get(User, uid)
+        if user is None or not user.active or not perm.can_post(user, meeting.room):
+            raise Invalid("The presenter must be able to post in this room.", "user_id")
+    db.begin_write()
+    plan = schedule.ensure_plan(meeting)
+    plan.presenter_id = uid
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+# -- attendance -------------------------------------------------------------------------
+
+def join(actor: User, meeting_id: object, *, device: bool = False, head_count: object = None) -> dict[str, Any]:
+    """Someone opens the meeting: remote attendees are registered automatically (with the
+    time); a meeting-room device registers as "Meeting room" with its head-count."""
+    meeting = _meeting(actor, meeting_id)
+    if meeting.ended:
+        return dict(snapshot(meeting), me=me(actor, meeting))
+    if _removed(meeting.id, actor.id):
+        raise Forbidden("The chair removed you from this meeting.")
+    mode = "device" if device else "remote"
+    heads = _heads(head_count) if device else 0
+    plan = schedule.plan_for(meeting)
+    mine = db.session.scalar(select(Attendance).where(
+        Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id, Attendance.mode == mode)
+        .order_by(Attendance.id.desc()).limit(1))
+    if plan is not None and plan.locked and mine is None and not schedule.is_chair(actor, meeting):
+        raise Forbidden("The chair has locked this meeting: nobody new can join.")
+    if not perm.can_post(actor, meeting.room) and not device:
+        # observers follow; they are listed too, so the register is complete
+        pass
+    now = utcnow()
+    db.begin_write()
+    fresh = mine is None or mine.left_at is not None or now - mine.seen_at > STALE_AFTER
+    if fresh:
+        db.session.add(Attendance(meeting_id=meeting.id, user_id=actor.id,
+                                  name="Meeting room" if device else actor.name, mode=mode,
+                                  head_count=heads, joined_at=now, seen_at=now))
+    else:
+        mine = db.session.merge(mine)
+        mine.seen_at = now
+        if device and head_count is not None:
+            mine.head_count = heads
+    snap = publish(meeting) if fresh or device else snapshot(meeting)
+    db.session.commit()
+    return dict(snap, me=me(actor, meeting))
+
+
+def check_may_join(actor: User, meeting: Meeting) -> None:
+    """For the media token too: a removed participant stays out; a locked meeting admits only those already in."""
+    if _removed(meeting.id, actor.id):
+        raise Forbidden("The chair removed you from this meeting.")
+    plan = schedule.plan_for(meeting)
+    if plan is not None and plan.locked and not schedule.is_chair(actor, meeting) and not db.session.scalar(
+            select(Attendance.id).where(Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id)
+            .limit(1)):
+        raise Forbidden("The chair has locked this meeting: nobody new can join.")
+
+
+def _heads(value: object) -> int:
+    if value in (None, ""):
+        return 0
+    try:
+        n = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise Invalid("The head-count must be a whole number.", "head_count") from None
+    if isinstance(value, bool) or not 0 <= n <= MAX_HEADS:
+        raise Invalid(f"The head-count must be from 0 to {MAX_HEADS}.", "head_count")
+    return n
+
+
+def here(actor: User, meeting_id: object) -> None:
+    """The page is still open (sent every 25 s); a stale attendee shows as left."""
+    meeting = _meeting(actor, meeting_id)
+    if meeting.ended:
+        return
+    db.begin_write()
+    rows = list(db.session.scalars(select(Attendance).where(
+        Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id, Attendance.left_at.is_(None),
+        Attendance.mode != "in_room")))
+    for a in rows:
+        a.seen_at = utcnow()
+    db.session.commit()
+
+
+def leave(actor: User, meeting_id: object) -> None:
+    meeting = _meeting(actor, meeting_id)
+    db.begin_write()
+    rows = list(db.session.scalars(select(Attendance).where(
+        Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id, Attendance.left_at.is_(None),
+        Attendance.mode != "in_room")))
+    if rows:
+        for a in rows:
+            a.left_at = utcnow()
+        publish(meeting)
+    db.session.commit()
+
+
+def set_head_count(actor: User, meeting_id: object, *, head_count: object) -> dict[str, Any]:
+    meeting = _running(actor, meeting_id)
+    heads = _heads(head_count)
+    row = db.session.scalar(select(Attendance).where(
+        Attendance.meeting_id == meeting.id, Attendance.mode == "device", Attendance.left_at.is_(None),
+        Attendance.user_id == actor.id).order_by(Attendance.id.desc()).limit(1))
+    if row is None and not schedule.is_chair(actor, meeting):
+        raise Forbidden("Only the meeting-room device or the chair can set the head-count.")
+    db.begin_write()
+    if row is None:
+        row = db.session.scalar(select(Attendance).where(
+            Attendance.meeting_id == meeting.id, Attendance.mode == "device", Attendance.left_at.is_(None))
+            .order_by(Attendance.id.desc()).limit(1))
+        if row is None:
+            raise Invalid("No meeting-room device has joined.", "head_count")
+    row.head_count = heads
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+def mark_in_room(actor: User, meeting_id: object, *, user_id: object = None, name: object = None,
+                 present: object = True) -> dict[str, Any]:
+    """The chair ticks an invitee as in the room (or un-ticks), or adds someone by name."""
+    meeting = _chair(actor, meeting_id)
+    uid = validate.int_id(user_id, "user_id", required=False)
+    if uid is None:
+        label = validate.text(name, "name", max_len=MAX_NAME)
+        user = None
+    else:
+        user = db.session.get(User, uid)
+        if user is None or not perm.can_read_room(user, meeting.room):
+            raise Invalid("Tick someone who may read this room, or add them by name.", "user_id")
+        label = user.name
+    db.begin_write()
+    q = select(Attendance).where(Attendance.meeting_id == meeting.id, Attendance.mode == "in_room")
+    q = q.where(Attendance.user_id == uid) if uid is not None else q.where(Attendance.name == label,
+                                                                          Attendance.user_id.is_(None))
+    row = db.session.scalar(q.limit(1))
+    if present is not False:
+        if row is None:
+            db.session.add(Attendance(meeting_id=meeting.id, user_id=uid, name=label, mode="in_room",
+                                      head_count=0, joined_at=utcnow(), seen_at=utcnow()))
+        else:
+            row.left_at = None
+    elif row is not None:
+        db.session.delete(row)
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+def remove_participant(actor: User, meeting_id: object, *, user_id: object) -> dict[str, Any]:
+    meeting = _chair(actor, meeting_id)
+    uid = validate.int_id(user_id, "user_id")
+    if uid == actor.id:
+        raise Invalid("You cannot remove yourself; leave the meeting instead.", "user_id")
+    target = db.session.get(User, uid)
+    if target is None:
+        raise Invalid("Nobody with that id is in this meeting.", "user_id")
+    if schedule.is_chair(target, meeting):
+        raise Forbidden("A chair cannot be removed from the meeting.")
+    now = utcnow()
+    db.begin_write()
+    rows = list(db.session.scalars(select(Attendance).where(
+        Attendance.meeting_id == meeting.id, Attendance.user_id == uid, Attendance.mode != "in_room")))
+    if not rows:
+        db.session.add(Attendance(meeting_id=meeting.id, user_id=uid, name=target.name, mode="remote",
+                                  head_count=0, joined_at=now, seen_at=now, left_at=now, removed=True))
+    for a in rows:
+        a.removed = True
+        a.left_at = a.left_at or now
+    for h in db.session.scalars(select(Hand).where(Hand.meeting_id == meeting.id, Hand.user_id == uid,
+                                                   Hand.lowered_at.is_(None))):
+        h.lowered_at = now
+    notify_user(meeting, uid, "meeting.removed", {"message": "The chair removed you from this meeting."})
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+def set_locked(actor: User, meeting_id: object, *, locked: object) -> dict[str, Any]:
+    meeting = _chair(actor, meeting_id)
+    if not isinstance(locked, bool):
+        raise Invalid("locked must be true or false.", "locked")
+    db.begin_write()
+    schedule.ensure_plan(meeting).locked = locked
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+def mute_all(actor: User, meeting_id: object) -> None:
+    """Ask every remote participant's page to mute its microphone (the chair's stays on)."""
+    meeting = _chair(actor, meeting_id)
+    db.begin_write()
+    notify_all(meeting, "meeting.mute", {"by": actor.name, "except": actor.id,
+                                         "message": f"{actor.name} muted everyone."})
+    db.session.commit()
+
+
+# -- hands ---------------------------------------------------------------------------------------
+
+def raise_hand(actor: User, meeting_id: object) -> dict[str, Any]:
+    meeting = _running(actor, meeting_id)
+    _participant(actor, meeting)
+    db.begin_write()
+    up = db.session.scalar(select(Hand).where(Hand.meeting_id == meeting.id, Hand.user_id == actor.id,
+                                              Hand.lowered_at.is_(None)).limit(1))
+    if up is None:
+        db.session.add(Hand(meeting_id=meeting.id, user_id=actor.id, name=actor.name, in_room=False,
+                            raised_at=utcnow()))
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+def add_room_hand(actor: User, meeting_id: object, *, name: object) -> dict[str, Any]:
+    """The chair puts someone in the room in the queue, by name."""
+    meeting = _chair(actor, meeting_id)
+    label = validate.text(name, "name", max_len=MAX_NAME)
+    db.begin_write()
+    db.session.add(Hand(meeting_id=meeting.id, user_id=None, name=label, in_room=True, raised_at=utcnow()))
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+def lower_hand(actor: User, meeting_id: object, *, hand_id: object = None) -> dict[str, Any]:
+    """Lower your own hand, or (the chair) anyone's."""
+    meeting = _running(actor, meeting_id)
+    hid = validate.int_id(hand_id, "hand_id", required=False)
+    db.begin_write()
+    if hid is None:
+        rows = list(db.session.scalars(select(Hand).where(Hand.meeting_id == meeting.id, Hand.user_id == actor.id,
+                                                          Hand.lowered_at.is_(None))))
+    else:
+        h = db.session.get(Hand, hid)
+        if h is None or h.meeting_id != meeting.id:
+            raise NotFound("That hand is not raised in this meeting.")
+        if h.user_id != actor.id and not schedule.is_chair(actor, meeting):
+            raise Forbidden("Only the chair can lower someone else's hand.")
+        rows = [h]
+    for h in rows:
+        h.lowered_at = h.lowered_at or utcnow()
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+def give_floor(actor: User, meeting_id: object, *, hand_id: object) -> dict[str, Any]:
+    """The chair gives the floor to a raised hand: it is marked, and a remote person's page asks them to unmute."""
+    meeting = _chair(actor, meeting_id)
+    hid = validate.int_id(hand_id, "hand_id")
+    h = db.session.get(Hand, hid)
+    if h is None or h.meeting_id != meeting.id or h.lowered_at is not None:
+        raise NotFound("That hand is not raised in this meeting.")
+    db.begin_write()
+    h = db.session.get(Hand, hid)
+    for other in db.session.scalars(select(Hand).where(Hand.meeting_id == meeting.id, Hand.floor_at.is_not(None),
+                                                       Hand.lowered_at.is_(None), Hand.id != h.id)):
+        other.lowered_at = utcnow()   # whoever had the floor before is done
+    h.floor_at = utcnow()
+    if h.user_id:
+        notify_user(meeting, h.user_id, "meeting.floor",
+                    {"message": f"{actor.name} gives you the floor. Please unmute your microphone and speak."})
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+# -- chat ---------------------------------------------------------------------------------------
+
+def chat(actor: User, meeting_id: object, *, body: object) -> dict[str, Any]:
+    meeting = _running(actor, meeting_id)
+    _participant(actor, meeting)
+    text = validate.text(body, "body", max_len=MAX_CHAT, multiline=True, label="Message")
+    db.begin_write()
+    msg = ChatMessage(meeting_id=meeting.id, user_id=actor.id, name=actor.name, body=text, created_at=utcnow())
+    db.session.add(msg)
+    db.session.flush()
+    out = {"id": msg.id, "name": msg.name, "user_id": actor.id, "body": msg.body, "at": iso(msg.created_at)}
+    notify_all(meeting, "meeting.chat", {"message": out})
+    db.session.commit()
+    return out
+
+
+# -- actions (for the minutes) ----------------------------------------------------------------------
+
+def add_action(actor: User, meeting_id: object, *, text: object, owner: object = "") -> dict[str, Any]:
+    meeting = _meeting(actor, meeting_id)
+    if not schedule.is_chair(actor, meeting):
+        raise Forbidden("Only the chair can record actions.")
+    text_v = validate.text(text, "text", max_len=500, label="Action")
+    owner_v = validate.text(owner or "", "owner", max_len=MAX_NAME, required=False) or ""
+    db.begin_write()
+    db.session.add(MeetingAction(meeting_id=meeting.id, text=text_v, owner=owner_v, created_at=utcnow()))
+    snap = publish(meeting)
+    db.session.commit()
+    return snap
+
+
+def plan_of(meeting: Meeting) -> MeetingPlan | None:
+    return schedule.plan_for(meeting)

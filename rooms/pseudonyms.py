@@ -1,0 +1,101 @@
+"""Non-attributed (Chatham House) rooms: everyone who writes in a thread of such a
+room appears there as "Participant <n>", numbered in the order people first
+wrote in the thread, stable for the thread's life and never the account.
+
+`assign()` runs inside the write that adds a post; `author_of()` answers what
+to show for a post or thread author, for the JSON shapes (rooms/serialize.py),
+the templates, live events, search results and notifications alike. Nothing
+here reveals an account: a moderator's reveal is rooms/moderation.py.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from collab.extensions import db
+from rooms.models import Post, Room, Thread
+from rooms.trust_models import ThreadPseudonym
+
+_MEMO = "pseudonyms_by_thread"
+
+
+def room_label(room: Room) -> str:
+    from rooms.labels import label_of
+
+    return label_of(room)
+
+
+def applies(room: Room | None) -> bool:
+    return bool(room is not None and room.non_attributed)
+
+
+def assign(thread_id: int, user_id: int) -> int:
+    """Inside the caller's write transaction: the number of `user_id` in the thread,
+    giving the next one if they have none yet."""
+    # Lock the thread row first (PostgreSQL), so two first posts never take the same number.
+    db.session.execute(select(Thread.id).where(Thread.id == thread_id).with_for_update())
+    number = db.session.scalar(select(ThreadPseudonym.number).where(
+        ThreadPseudonym.thread_id == thread_id, ThreadPseudonym.user_id == user_id))
+    if number is None:
+        number = (db.session.scalar(select(func.max(ThreadPseudonym.number))
+                                    .where(ThreadPseudonym.thread_id == thread_id)) or 0) + 1
+        db.session.add(ThreadPseudonym(thread_id=thread_id, user_id=user_id, number=number))
+        db.session.flush()
+    return number
+
+
+def numbers(thread_id: int) -> dict[int, int]:
+    """user id -> number in one thread (one query per thread per transaction)."""
+    memo = db.session().info.setdefault(_MEMO, {})
+    if thread_id not in memo:
+        memo[thread_id] = dict(db.session.execute(select(ThreadPseudonym.user_id, ThreadPseudonym.number)
+                                                  .where(ThreadPseudonym.thread_id == thread_id)).all())
+    return memo[thread_id]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, _transaction) -> None:
+    session.info.pop(_MEMO, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_on_flush(session: Session, _context) -> None:
+    session.info.pop(_MEMO, None)
+
+
+def name(thread_id: int, user_id: int | None) -> str:
+    n = numbers(thread_id).get(user_id) if user_id is not None else None
+    return f"Participant {n}" if n else "A participant"
+
+
+def person(thread_id: int, user_id: int | None) -> dict[str, Any]:
+    """The JSON "author" of a non-attributed post: a name, never an id."""
+    return {"name": name(thread_id, user_id), "pseudonym": True}
+
+
+def post_author(post: Post) -> dict[str, Any] | None:
+    """What to show as a post's author (None: a removed post or a former member)."""
+    if post.deleted:
+        return None
+    if applies(post.thread.room):
+        return person(post.thread_id, post.author_id)
+    return {"id": post.author.id, "name": post.author.name} if post.author else None
+
+
+def thread_author(thread: Thread) -> dict[str, Any] | None:
+    if applies(thread.room):
+        return person(thread.id, thread.author_id)
+    return {"id": thread.author.id, "name": thread.author.name} if thread.author else None
+
+
+def display(post_or_thread: Any) -> str:
+    """The author's name as pages show it."""
+    if isinstance(post_or_thread, Post):
+        who = post_author(post_or_thread)
+        if post_or_thread.deleted:
+            return "Post removed"
+    else:
+        who = thread_author(post_or_thread)
+    return who["name"] if who else "Former member"

@@ -1,0 +1,640 @@
+"""Room, thread and post operations: the only code that writes them.
+
+Each public function checks permission through `auth.permissions`, writes in
+one transaction, records a numbered room event, and commits; listeners
+(live updates, search) hear about it only after the commit.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Iterable, Optional
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, lazyload
+
+from auth import audit
+from auth import permissions as perm
+from auth.models import Organisation, User
+from collab import events, validate
+from collab.db import utcnow
+from collab.errors import Forbidden, Invalid, NotFound
+from collab.extensions import db
+from rooms import attachments as files
+from rooms.markdown import render
+from rooms.models import (
+    ROOM_ROLES,
+    VISIBILITIES,
+    Attachment,
+    Membership,
+    Post,
+    PostRevision,
+    ReadState,
+    Room,
+    RoomEvent,
+    Thread,
+    path_segment,
+)
+from rooms.serialize import post_dict, room_dict, thread_dict
+
+MAX_BODY = 50_000
+MAX_FILES = 10
+Upload = tuple[str, BinaryIO]  # (filename, stream)
+
+
+# -- reading ------------------------------------------------------------------
+
+def get_room(actor: Optional[User], room_id: object) -> Room:
+    rid = validate.int_id(room_id, "room_id")
+    room = db.session.get(Room, rid)
+    if room is None or not perm.can_read_room(actor, room):
+        raise NotFound("Room not found.")
+    return room
+
+
+def get_thread(actor: Optional[User], thread_id: object) -> Thread:
+    tid = validate.int_id(thread_id, "thread_id")
+    thread = db.session.get(Thread, tid)
+    if thread is None or not perm.can_read_room(actor, thread.room):
+        raise NotFound("Thread not found.")
+    return thread
+
+
+def get_post(actor: Optional[User], post_id: object) -> Post:
+    pid = validate.int_id(post_id, "post_id")
+    post = db.session.get(Post, pid)
+    if post is None or not perm.can_read_room(actor, post.thread.room):
+        raise NotFound("Post not found.")
+    return post
+
+
+def get_attachment(actor: Optional[User], attachment_id: object) -> Attachment:
+    aid = validate.int_id(attachment_id, "attachment_id")
+    att = db.session.get(Attachment, aid)
+    if att is None or att.post.deleted or not perm.can_read_room(actor, att.post.thread.room):
+        raise NotFound("Attachment not found.")
+    if att.post.hidden_at is not None and not perm.can_see_hidden_post(actor, att.post):
+        raise NotFound("Attachment not found.")
+    if not perm.can_download_attachments(actor, att.post.thread.room):
+        raise Forbidden("Guests cannot download attachments in rooms with this confidentiality label.")
+    return att
+
+
+def readable_rooms(actor: User) -> list[Room]:
+    return list(db.session.scalars(
+        select(Room).where(perm.readable_rooms_clause(actor)).order_by(Room.archived_at.is_not(None), Room.name)))
+
+
+def my_roles(actor: User) -> dict[int, str]:
+    return dict(db.session.execute(
+        select(Membership.room_id, Membership.role).where(Membership.user_id == actor.id)).all())
+
+
+def room_unread_counts(actor: User, room_ids: Iterable[int]) -> dict[int, int]:
+    """Posts not yet read, per room, counting only threads the account has opened or
+    rooms it belongs to."""
+    ids = list(room_ids)
+    if not ids:
+        return {}
+    rs = ReadState
+    q = (
+        select(Thread.room_id, func.count(Post.id))
+        .join(Post, Post.thread_id == Thread.id)
+        .outerjoin(rs, and_(rs.thread_id == Thread.id, rs.user_id == actor.id))
+        .where(Thread.room_id.in_(ids), Post.id > func.coalesce(rs.last_read_post_id, 0),
+               Post.author_id.is_distinct_from(actor.id))  # your own posts are not news to you
+        .group_by(Thread.room_id)
+    )
+    return dict(db.session.execute(q).all())
+
+
+def thread_unread_counts(actor: User, thread_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(thread_ids)
+    if not ids:
+        return {}
+    rs = ReadState
+    q = (
+        select(Post.thread_id, func.count(Post.id))
+        .outerjoin(rs, and_(rs.thread_id == Post.thread_id, rs.user_id == actor.id))
+        .where(Post.thread_id.in_(ids), Post.id > func.coalesce(rs.last_read_post_id, 0),
+               Post.author_id.is_distinct_from(actor.id))
+        .group_by(Post.thread_id)
+    )
+    return dict(db.session.execute(q).all())
+
+
+def room_threads(actor: User, room: Room, *, page: int = 1, per_page: int = 30) -> tuple[list[Thread], int]:
+    total = db.session.scalar(select(func.count(Thread.id)).where(Thread.room_id == room.id)) or 0
+    threads = list(db.session.scalars(
+        select(Thread).where(Thread.room_id == room.id)
+        .order_by(Thread.last_post_at.desc(), Thread.id.desc())
+        .offset((page - 1) * per_page).limit(per_page)))
+    return threads, total
+
+
+def room_members(actor: User, room: Room) -> list[Membership]:
+    return list(db.session.scalars(
+        select(Membership).join(User, User.id == Membership.user_id)
+        .where(Membership.room_id == room.id).order_by(User.name)))
+
+
+# -- thread pages ---------------------------------------------------------------
+
+ROOTS_PER_PAGE = 25
+FLAT_PER_PAGE = 50
+
+
+@dataclass
+class PostNode:
+    post: Post
+    children: list["PostNode"]
+
+
+@dataclass
+class ThreadPage:
+    opening: Post
+    nodes: list[PostNode]  # replies to the opening post, with their subtrees
+    flat: list[Post]
+    page: int
+    pages: int
+    view: str
+    first_unread_id: Optional[int]
+
+
+def opening_post(thread: Thread, *options) -> Post:
+    return db.session.scalar(
+        select(Post).where(Post.thread_id == thread.id, Post.parent_id.is_(None)).options(*options))
+
+
+def _last_read(actor: User, thread: Thread) -> int:
+    rs = db.session.get(ReadState, (actor.id, thread.id))
+    return rs.last_read_post_id if rs else 0
+
+
+def first_unread_page(actor: User, thread: Thread) -> tuple[Optional[int], int]:
+    """The first post the account has not read, and the tree page it is on."""
+    last = _last_read(actor, thread)
+    post = db.session.execute(  # three columns are enough: no joins, no attachments
+        select(Post.id, Post.parent_id, Post.path)
+        .where(Post.thread_id == thread.id, Post.id > last, Post.author_id.is_distinct_from(actor.id))
+        .order_by(Post.id).limit(1)).first()
+    if post is None or post.parent_id is None:
+        return (post.id if post else None), 1
+    root_seg = post.path.split("/")[1]
+    before = db.session.scalar(
+        select(func.count(Post.id)).where(Post.thread_id == thread.id, Post.depth == 1, Post.path < post.path[: len(root_seg) * 2 + 1])
+    ) or 0
+    return post.id, before // ROOTS_PER_PAGE + 1
+
+
+# A page's posts all belong to the thread already loaded (found in the session, no join needed), and the
+# page shows each author's name but not their organisation.
+_PAGE_LOADS = (lazyload(Post.thread), joinedload(Post.author).lazyload(User.organisation))
+
+
+def thread_page(actor: User, thread: Thread, *, page: int = 1, view: str = "tree") -> ThreadPage:
+    opening = opening_post(thread)
+    last_read = _last_read(actor, thread)
+    if view == "flat":
+        total = max(thread.post_count - 1, 0)
+        pages = max(1, -(-total // FLAT_PER_PAGE))
+        page = min(max(page, 1), pages)
+        flat = list(db.session.scalars(
+            select(Post).where(Post.thread_id == thread.id, Post.parent_id.is_not(None))
+            .order_by(Post.id.desc()).offset((page - 1) * FLAT_PER_PAGE).limit(FLAT_PER_PAGE).options(*_PAGE_LOADS)))
+        shown = flat + ([opening] if page == 1 else [])
+        first_unread = min((p.id for p in shown if p.id > last_read and p.author_id != actor.id), default=None)
+        return ThreadPage(opening, [], flat, page, pages, view, first_unread)
+
+    roots_total = db.session.scalar(
+        select(func.count(Post.id)).where(Post.thread_id == thread.id, Post.depth == 1)) or 0
+    pages = max(1, -(-roots_total // ROOTS_PER_PAGE))
+    page = min(max(page, 1), pages)
+    roots = list(db.session.scalars(
+        select(Post.path).where(Post.thread_id == thread.id, Post.depth == 1)
+        .order_by(Post.path).offset((page - 1) * ROOTS_PER_PAGE).limit(ROOTS_PER_PAGE + 1)))
+    nodes: list[PostNode] = []
+    posts: list[Post] = []
+    if roots:
+        lo = roots[0]
+        q = select(Post).where(Post.thread_id == thread.id, Post.path >= lo).options(*_PAGE_LOADS)
+        if len(roots) > ROOTS_PER_PAGE:
+            q = q.where(Post.path < roots[ROOTS_PER_PAGE])
+        posts = list(db.session.scalars(q.order_by(Post.path)))
+        by_id: dict[int, PostNode] = {}
+        for p in posts:
+            node = PostNode(p, [])
+            by_id[p.id] = node
+            parent = by_id.get(p.parent_id) if p.parent_id else None
+            if parent is not None:
+                parent.children.append(node)
+            elif p.depth == 1:
+                nodes.append(node)
+    shown = posts + ([opening] if page == 1 else [])
+    first_unread = min((p.id for p in shown if p.id > last_read and p.author_id != actor.id), default=None)
+    return ThreadPage(opening, nodes, [], page, pages, view, first_unread)
+
+
+def mark_read(actor: User, thread: Thread, up_to: int) -> None:
+    """Move the account's read marker forward (never back)."""
+    if up_to <= 0:
+        return
+    rs = db.session.get(ReadState, (actor.id, thread.id))
+    if rs is not None and rs.last_read_post_id >= up_to:
+        return
+    db.begin_write()
+    rs = db.session.get(ReadState, (actor.id, thread.id))
+    if rs is None:
+        db.session.add(ReadState(user_id=actor.id, thread_id=thread.id, last_read_post_id=up_to))
+    elif rs.last_read_post_id < up_to:
+        rs.last_read_post_id = up_to
+        rs.updated_at = utcnow()
+    db.session.commit()
+
+
+def revisions(actor: User, post_id: object) -> tuple[Post, list[PostRevision]]:
+    post = get_post(actor, post_id)
+    if post.deleted:
+        return post, []
+    revs = list(db.session.scalars(
+        select(PostRevision).where(PostRevision.post_id == post.id).order_by(PostRevision.id.desc())))
+    return post, revs
+
+
+# -- events -----------------------------------------------------------------------
+
+def _record(room_id: int, name: str, payload: dict[str, Any]) -> int:
+    """Number the event in its room and queue it for delivery after commit."""
+    seq = db.session.execute(
+        update(Room).where(Room.id == room_id).values(last_seq=Room.last_seq + 1).returning(Room.last_seq)
+    ).scalar_one()
+    body = dict(payload, room_id=room_id, seq=seq)
+    db.session.add(RoomEvent(room_id=room_id, seq=seq, name=name, payload=json.dumps(body)))
+    events.queue(db.session, name, body, room_id=room_id)
+    return seq
+
+
+def events_after(actor: User, room_id: object, after_seq: object, limit: int = 1000) -> list[dict[str, Any]]:
+    room = get_room(actor, room_id)
+    after = after_seq if isinstance(after_seq, int) and not isinstance(after_seq, bool) and after_seq >= 0 else None
+    if after is None:
+        raise Invalid("after_seq must be a whole number, 0 or more.", "after_seq")
+    rows = db.session.execute(
+        select(RoomEvent.name, RoomEvent.payload).where(RoomEvent.room_id == room.id, RoomEvent.seq > after)
+        .order_by(RoomEvent.seq).limit(limit)).all()
+    return [{"event": name, "data": json.loads(payload)} for name, payload in rows]
+
+
+# -- rooms ------------------------------------------------------------------------
+
+def _room_fields(name: object, description: object, visibility: object) -> tuple[str, str, str]:
+    return (
+        validate.text(name, "name", max_len=120),
+        validate.text(description, "description", max_len=2000, required=False, multiline=True),
+        validate.choice(visibility, "visibility", VISIBILITIES),
+    )
+
+
+def create_room(actor: User, *, name: object, description: object = "", visibility: object = "private",
+                organisation_id: object = None) -> Room:
+    name_v, desc_v, vis = _room_fields(name, description, visibility)
+    if not perm.can_create_room(actor, vis):
+        raise Forbidden("Your account may not create rooms of that kind.", "visibility")
+    org_id = validate.int_id(organisation_id, "organisation_id", required=False) or actor.organisation_id
+    if vis == "organisation" and org_id is None:
+        raise Invalid("An organisation room needs an organisation.", "organisation_id")
+    if vis == "organisation" and org_id != actor.organisation_id and not actor.is_admin:
+        raise Invalid("You may create organisation rooms only for your own organisation.", "organisation_id")
+    if vis == "organisation" and db.session.get(Organisation, org_id) is None:
+        raise Invalid("That organisation does not exist.", "organisation_id")
+    db.begin_write()
+    room = Room(name=name_v, description=desc_v, visibility=vis,
+                organisation_id=org_id if vis == "organisation" else actor.organisation_id, created_by_id=actor.id)
+    db.session.add(room)
+    db.session.flush()
+    db.session.add(Membership(room_id=room.id, user_id=actor.id, role="owner"))
+    audit.record("room.created", actor=actor, target_type="room", target_id=room.id, room_id=room.id,
+                 detail={"name": name_v, "visibility": vis})
+    _record(room.id, "room.created", {"room": room_dict(room)})
+    db.session.commit()
+    return room
+
+
+def update_room(actor: User, room_id: object, *, name: object, description: object, visibility: object) -> Room:
+    room = get_room(actor, room_id)
+    if not perm.can_manage_room(actor, room):
+        raise Forbidden("Only the room's owners can change its settings.")
+    name_v, desc_v, vis = _room_fields(name, description, visibility)
+    if vis == "organisation" and room.organisation_id is None:
+        raise Invalid("This room has no organisation, so it cannot be an organisation room.", "visibility")
+    db.begin_write()
+    if vis != room.visibility:
+        audit.record("room.visibility_changed", actor=actor, target_type="room", target_id=room.id, room_id=room.id,
+                     detail={"from": room.visibility, "to": vis})
+    room.name, room.description, room.visibility = name_v, desc_v, vis
+    _record(room.id, "room.updated", {"room": room_dict(room)})
+    db.session.commit()
+    return room
+
+
+def set_archived(actor: User, room_id: object, archived: bool) -> Room:
+    room = get_room(actor, room_id)
+    if not perm.can_manage_room(actor, room):
+        raise Forbidden("Only the room's owners can archive it.")
+    db.begin_write()
+    room.archived_at = utcnow() if archived else None
+    audit.record("room.archived", actor=actor, target_type="room", target_id=room.id, room_id=room.id,
+                 detail={"archived": archived})
+    _record(room.id, "room.updated", {"room": room_dict(room)})
+    db.session.commit()
+    return room
+
+
+def join_room(actor: User, room_id: object) -> Membership:
+    room = get_room(actor, room_id)
+    existing = perm.membership(actor, room)
+    if existing:
+        return existing
+    if not perm.can_join_room(actor, room):
+        raise Forbidden("This room is by invitation only.")
+    db.begin_write()
+    m = Membership(room_id=room.id, user_id=actor.id, role="member")
+    db.session.add(m)
+    _record(room.id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
+    db.session.commit()
+    return m
+
+
+def _owners(room: Room) -> int:
+    return db.session.scalar(
+        select(func.count(Membership.id)).where(Membership.room_id == room.id, Membership.role == "owner")) or 0
+
+
+def leave_room(actor: User, room_id: object) -> None:
+    room = get_room(actor, room_id)
+    m = perm.membership(actor, room)
+    if m is None:
+        raise Invalid("You are not a member of this room.")
+    if m.role == "owner" and _owners(room) == 1:
+        raise Invalid("You are the only owner. Make someone else an owner before you leave.")
+    db.begin_write()
+    db.session.delete(db.session.merge(m))
+    audit.record("member.removed", actor=actor, target_type="user", target_id=actor.id, room_id=room.id,
+                 detail={"left": True})
+    _record(room.id, "member.removed", {"user": {"id": actor.id, "name": actor.name}})
+    db.session.commit()
+
+
+def add_member(actor: User, room_id: object, *, user_id: object, role: object = "member") -> Membership:
+    """Invite an existing account into a room, or change its role there."""
+    room = get_room(actor, room_id)
+    if not perm.can_invite_to_room(actor, room):
+        raise Forbidden("Only the room's owners and moderators can add members.")
+    uid = validate.int_id(user_id, "user_id")
+    role_v = validate.choice(role, "role", ROOM_ROLES)
+    if role_v in ("owner",) and not perm.can_manage_room(actor, room):
+        raise Forbidden("Only owners can make owners.", "role")
+    target = db.session.get(User, uid)
+    if target is None or not target.active:
+        raise Invalid("No active account has that id.", "user_id")
+    db.begin_write()
+    m = db.session.scalar(select(Membership).where(Membership.room_id == room.id, Membership.user_id == uid))
+    if m is None:
+        m = Membership(room_id=room.id, user_id=uid, role=role_v)
+        db.session.add(m)
+        audit.record("member.added", actor=actor, target_type="user", target_id=target.id, room_id=room.id,
+                     detail={"role": role_v})
+        _record(room.id, "member.added", {"user": {"id": target.id, "name": target.name}, "role": role_v})
+    else:
+        if m.role == "owner" and role_v != "owner" and _owners(room) == 1:
+            raise Invalid("A room needs at least one owner.", "role")
+        if m.role == "owner" and not perm.can_manage_room(actor, room):
+            raise Forbidden("Only owners can change an owner's role.", "role")
+        audit.record("member.role_changed", actor=actor, target_type="user", target_id=target.id, room_id=room.id,
+                     detail={"from": m.role, "to": role_v})
+        m.role = role_v
+        _record(room.id, "member.updated", {"user": {"id": target.id, "name": target.name}, "role": role_v})
+    db.session.commit()
+    return m
+
+
+def remove_member(actor: User, room_id: object, user_id: object) -> None:
+    room = get_room(actor, room_id)
+    if not perm.can_invite_to_room(actor, room):
+        raise Forbidden("Only the room's owners and moderators can remove members.")
+    uid = validate.int_id(user_id, "user_id")
+    m = db.session.scalar(select(Membership).where(Membership.room_id == room.id, Membership.user_id == uid))
+    if m is None:
+        raise NotFound("That account is not a member of this room.")
+    if m.role == "owner" and not perm.can_manage_room(actor, room):
+        raise Forbidden("Only owners can remove an owner.")
+    if m.role == "owner" and _owners(room) == 1:
+        raise Invalid("A room needs at least one owner.")
+    db.begin_write()
+    db.session.delete(db.session.merge(m))
+    audit.record("member.removed", actor=actor, target_type="user", target_id=uid, room_id=room.id)
+    _record(room.id, "member.removed", {"user": {"id": uid, "name": m.user.name}})
+    db.session.commit()
+
+
+# -- threads and posts ------------------------------------------------------------
+
+def _body(body: object) -> str:
+    return validate.text(body, "body", max_len=MAX_BODY, multiline=True, label="Post text")
+
+
+def _client_id(client_id: object) -> Optional[str]:
+    if client_id is None or client_id == "":
+        return None
+    if not isinstance(client_id, str) or len(client_id) > 64 or not client_id.isprintable():
+        raise Invalid("client_id must be text of at most 64 printable characters.", "client_id")
+    return client_id
+
+
+def _existing_by_client_id(actor: User, client_id: Optional[str]) -> Optional[Post]:
+    if client_id is None:
+        return None
+    # Usually there is none: ask for the id alone, and load the post (with its joins) only when found.
+    pid = db.session.scalar(select(Post.id).where(Post.author_id == actor.id, Post.client_id == client_id))
+    return db.session.get(Post, pid) if pid is not None else None
+
+
+def _check_can_post(actor: User, room: Room) -> None:
+    if not perm.can_post(actor, room):
+        until = perm.muted_until(actor, room)
+        if until is not None and not room.archived:
+            from rooms.moderation import mute_message
+
+            raise Forbidden(mute_message(until))
+        if room.archived:
+            raise Forbidden("This room is archived: it can be read but not written to.")
+        raise Forbidden("You can read this room but not post in it.")
+
+
+def _join_on_post(actor: User, room: Room) -> None:
+    """Inside the write: re-check, and let a reader of an open room join by posting."""
+    _check_can_post(actor, room)
+    if perm.membership(actor, room) is None:
+        db.session.add(Membership(room_id=room.id, user_id=actor.id, role="member"))
+        _record(room.id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
+
+
+def _store_uploads(uploads: Iterable[Upload]) -> list[files.StoredFile]:
+    items = [u for u in uploads if u and u[1] is not None]
+    if len(items) > MAX_FILES:
+        raise Invalid(f"At most {MAX_FILES} files can be attached to one post.", "file")
+    return [files.store(stream, name) for name, stream in items]
+
+
+def _insert_post(actor: User, thread: Thread, parent: Optional[Post], body: str, client_id: Optional[str],
+                 stored: list[files.StoredFile]) -> Post:
+    now = utcnow()
+    post = Post(thread_id=thread.id, parent_id=parent.id if parent else None, author_id=actor.id, body=body,
+                html=render(body), depth=(parent.depth + 1) if parent else 0, client_id=client_id, created_at=now,
+                attachments=[])
+    db.session.add(post)
+    db.session.flush()
+    if thread.room.non_attributed:  # "Participant n" from this thread's first post on (rooms/pseudonyms.py)
+        from rooms import pseudonyms
+
+        pseudonyms.assign(thread.id, actor.id)
+    post.path = f"{parent.path}/{path_segment(post.id)}" if parent else path_segment(post.id)
+    for f in stored:  # appended to the loaded collection, so post_dict() needs no query to list them
+        post.attachments.append(Attachment(uploader_id=actor.id, sha256=f.sha256, filename=f.filename,
+                                           content_type=f.content_type, size=f.size, is_image=f.is_image,
+                                           width=f.width, height=f.height))
+    db.session.execute(
+        update(Thread).where(Thread.id == thread.id)
+        .values(post_count=Thread.post_count + 1, last_post_at=now, last_post_id=post.id))
+    return post
+
+
+def create_thread(actor: User, room_id: object, *, title: object, body: object, client_id: object = None,
+                  uploads: Iterable[Upload] = ()) -> Thread:
+    room = get_room(actor, room_id)
+    title_v = validate.text(title, "title", max_len=200)
+    body_v = _body(body)
+    cid = _client_id(client_id)
+    _check_can_post(actor, room)
+    stored = _store_uploads(uploads)
+    db.begin_write()
+    existing = _existing_by_client_id(actor, cid)
+    if existing is not None:
+        db.session.rollback()
+        return existing.thread
+    _join_on_post(actor, room)
+    now = utcnow()
+    thread = Thread(room_id=room.id, title=title_v, author_id=actor.id, created_at=now, last_post_at=now)
+    db.session.add(thread)
+    db.session.flush()
+    post = _insert_post(actor, thread, None, body_v, cid, stored)
+    db.session.flush()
+    db.session.refresh(thread)
+    _record(room.id, "thread.created", {"thread": thread_dict(thread), "post": post_dict(post)})
+    db.session.commit()
+    return thread
+
+
+def create_post(actor: User, thread_id: object, *, body: object, parent_id: object = None, client_id: object = None,
+                uploads: Iterable[Upload] = ()) -> tuple[Post, bool]:
+    """Reply in a thread. Returns (post, created); a repeated client_id returns the first post."""
+    thread = get_thread(actor, thread_id)
+    body_v = _body(body)
+    cid = _client_id(client_id)
+    pid = validate.int_id(parent_id, "parent_id", required=False)
+    existing = _existing_by_client_id(actor, cid)
+    if existing is not None:
+        return existing, False
+    _check_can_post(actor, thread.room)
+    # Only the parent's own columns are needed here: its relationships load lazily if ever used.
+    parent = opening_post(thread, lazyload("*")) if pid is None else db.session.get(Post, pid, options=[lazyload("*")])
+    if parent is None or parent.thread_id != thread.id:
+        raise Invalid("parent_id is not a post in this thread.", "parent_id")
+    if parent.deleted:
+        raise Invalid("You cannot reply to a removed post.", "parent_id")
+    stored = _store_uploads(uploads)
+    db.begin_write()
+    existing = _existing_by_client_id(actor, cid)
+    if existing is not None:
+        db.session.rollback()
+        return existing, False
+    _join_on_post(actor, thread.room)
+    try:
+        post = _insert_post(actor, thread, parent, body_v, cid, stored)
+        _record(thread.room_id, "post.created", {"post": post_dict(post)})
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        existing = _existing_by_client_id(actor, cid)
+        if existing is None:
+            raise
+        return existing, False
+    return post, True
+
+
+def add_attachments(actor: User, post_id: object, uploads: Iterable[Upload]) -> list[Attachment]:
+    post = get_post(actor, post_id)
+    if not perm.can_edit_post(actor, post):
+        raise Forbidden("Only the author can attach files to a post.")
+    stored = _store_uploads(uploads)
+    if not stored:
+        raise Invalid("Choose a file to attach.", "file")
+    db.begin_write()
+    atts = [Attachment(post_id=post.id, uploader_id=actor.id, sha256=f.sha256, filename=f.filename,
+                       content_type=f.content_type, size=f.size, is_image=f.is_image, width=f.width, height=f.height)
+            for f in stored]
+    db.session.add_all(atts)
+    db.session.flush()
+    db.session.refresh(post)
+    _record(post.thread.room_id, "post.updated", {"post": post_dict(post)})
+    db.session.commit()
+    return atts
+
+
+def edit_post(actor: User, post_id: object, *, body: object) -> Post:
+    post = get_post(actor, post_id)
+    if not perm.can_edit_post(actor, post):
+        raise Forbidden("Only the author can edit this post.")
+    body_v = _body(body)
+    if body_v == post.body:
+        return post
+    db.begin_write()
+    db.session.add(PostRevision(post_id=post.id, body=post.body, html=post.html,
+                                written_at=post.edited_at or post.created_at, editor_id=actor.id))
+    post.body, post.html, post.edited_at = body_v, render(body_v), utcnow()
+    _record(post.thread.room_id, "post.updated", {"post": post_dict(post)})
+    db.session.commit()
+    return post
+
+
+def delete_post(actor: User, post_id: object) -> Post:
+    """Leave a tombstone so the reply tree stays whole; the text and history go."""
+    post = get_post(actor, post_id)
+    if not perm.can_delete_post(actor, post):
+        raise Forbidden("You may not remove this post.")
+    db.begin_write()
+    audit.record("post.deleted" if post.author_id == actor.id else "moderation.deleted", actor=actor,
+                 target_type="post", target_id=post.id, room_id=post.thread.room_id,
+                 detail={"author_id": post.author_id})
+    post.deleted_at, post.deleted_by_id = utcnow(), actor.id
+    post.body, post.html = "", ""
+    for rev in db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)):
+        db.session.delete(rev)
+    scrub_post_events(post)
+    _record(post.thread.room_id, "post.deleted", {"post": post_dict(post)})
+    db.session.commit()
+    return post
+
+
+def scrub_post_events(post: Post) -> None:
+    """Replace the post in the room's earlier events by its current (removed) form,
+    so deleted text does not live on in the replay log. Call inside the write."""
+    marker = f'"post": {{"id": {post.id}, "thread_id": {post.thread_id},'
+    tombstone = post_dict(post)
+    for ev in db.session.scalars(select(RoomEvent).where(RoomEvent.room_id == post.thread.room_id,
+                                                         RoomEvent.payload.contains(marker))):
+        data = json.loads(ev.payload)
+        if isinstance(data.get("post"), dict) and data["post"].get("id") == post.id:
+            data["post"] = dict(tombstone)
+            ev.payload = json.dumps(data)

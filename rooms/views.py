@@ -1,0 +1,303 @@
+"""Room, thread and post pages. Each handler reads the form, calls one
+service, and renders or redirects."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+
+from auth import permissions as perm
+from collab.errors import Forbidden
+from collab.extensions import db
+from collab.forms import attempt, field, flash_ok
+from rooms import attachments as files
+from rooms import services
+from rooms.models import ROOM_ROLES, VISIBILITIES
+
+bp = Blueprint("rooms", __name__)
+
+
+def _page_arg() -> int:
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+
+
+def _uploads() -> list:
+    return [(f.filename, f.stream) for f in request.files.getlist("file") if f and f.filename]
+
+
+@bp.get("/rooms")
+@login_required
+def rooms():
+    all_rooms = services.readable_rooms(current_user)
+    roles = services.my_roles(current_user)
+    unread = services.room_unread_counts(current_user, [r.id for r in all_rooms if r.id in roles])
+    sections = {
+        "mine": [r for r in all_rooms if r.id in roles],
+        "open": [r for r in all_rooms if r.id not in roles],
+    }
+    return render_template("rooms/list.html", sections=sections, roles=roles, unread=unread,
+                           visibilities=VISIBILITIES)
+
+
+@bp.route("/rooms/new", methods=["GET", "POST"])
+@login_required
+def new_room():
+    errors: dict = {}
+    if request.method == "POST":
+        room = attempt(lambda: services.create_room(current_user, name=field("name"),
+                                                    description=field("description"),
+                                                    visibility=field("visibility", "private")), errors)
+        if room:
+            flash_ok(f"Room “{room.name}” created. Invite members from its Members page.")
+            return redirect(url_for("rooms.room", room_id=room.id))
+    allowed = {k: v for k, v in VISIBILITIES.items() if perm.can_create_room(current_user, k)}
+    return render_template("rooms/new.html", errors=errors, form=request.form, visibilities=allowed)
+
+
+@bp.get("/rooms/<int:room_id>")
+@login_required
+def room(room_id: int):
+    r = services.get_room(current_user, room_id)
+    page = _page_arg()
+    threads, total = services.room_threads(current_user, r, page=page)
+    unread = services.thread_unread_counts(current_user, [t.id for t in threads])
+    m = perm.membership(current_user, r)
+    return render_template("rooms/room.html", room=r, threads=threads, total=total, page=page, per_page=30,
+                           unread=unread, membership=m, can_post=perm.can_post(current_user, r),
+                           can_manage=perm.can_manage_room(current_user, r),
+                           can_join=m is None and perm.can_join_room(current_user, r), visibilities=VISIBILITIES)
+
+
+@bp.post("/rooms/<int:room_id>/join")
+@login_required
+def join(room_id: int):
+    services.join_room(current_user, room_id)
+    flash_ok("You have joined the room.")
+    return redirect(url_for("rooms.room", room_id=room_id))
+
+
+@bp.post("/rooms/<int:room_id>/leave")
+@login_required
+def leave(room_id: int):
+    errors: dict = {}
+    attempt(lambda: services.leave_room(current_user, room_id), errors)
+    if errors:
+        return render_template("error.html", status=400, message=errors.popitem()[1]), 400
+    flash_ok("You have left the room.")
+    return redirect(url_for("rooms.rooms"))
+
+
+@bp.route("/rooms/<int:room_id>/settings", methods=["GET", "POST"])
+@login_required
+def settings(room_id: int):
+    r = services.get_room(current_user, room_id)
+    if not perm.can_manage_room(current_user, r):
+        abort(404)
+    errors: dict = {}
+    if request.method == "POST":
+        action = field("action", "save")
+        if action in ("archive", "unarchive"):
+            services.set_archived(current_user, room_id, action == "archive")
+            flash_ok("The room is archived (read-only)." if action == "archive" else "The room is open again.")
+            return redirect(url_for("rooms.room", room_id=room_id))
+        if attempt(lambda: services.update_room(current_user, room_id, name=field("name"),
+                                                description=field("description"),
+                                                visibility=field("visibility")), errors):
+            flash_ok("Room settings saved.")
+            return redirect(url_for("rooms.room", room_id=room_id))
+    return render_template("rooms/settings.html", room=r, errors=errors, form=request.form,
+                           visibilities=VISIBILITIES)
+
+
+@bp.route("/rooms/<int:room_id>/members", methods=["GET", "POST"])
+@login_required
+def members(room_id: int):
+    r = services.get_room(current_user, room_id)
+    errors: dict = {}
+    if request.method == "POST":
+        action = field("action")
+        if action == "add":
+            target = None
+            email = field("email").strip().lower()
+            if email:
+                from auth.services import find_user_by_email
+
+                target = find_user_by_email(email)
+            if target is None:
+                errors["email"] = "No account has that e-mail address. Ask an administrator to invite them first."
+            elif attempt(lambda: services.add_member(current_user, room_id, user_id=target.id,
+                                                     role=field("role", "member")), errors):
+                flash_ok(f"{target.name} is now a {field('role', 'member')} of this room.")
+                return redirect(url_for("rooms.members", room_id=room_id))
+        elif action == "role":
+            if attempt(lambda: services.add_member(current_user, room_id, user_id=field("user_id"),
+                                                   role=field("role")), errors):
+                flash_ok("Role changed.")
+                return redirect(url_for("rooms.members", room_id=room_id))
+        elif action == "remove":
+            attempt(lambda: services.remove_member(current_user, room_id, field("user_id")), errors)
+            if not errors:
+                flash_ok("Member removed.")
+                return redirect(url_for("rooms.members", room_id=room_id))
+        else:
+            errors["_form"] = "Unknown action."
+    return render_template("rooms/members.html", room=r, members=services.room_members(current_user, r),
+                           errors=errors, form=request.form, roles=ROOM_ROLES,
+                           can_invite=perm.can_invite_to_room(current_user, r),
+                           can_manage=perm.can_manage_room(current_user, r)), (422 if errors else 200)
+
+
+@bp.route("/rooms/<int:room_id>/threads/new", methods=["GET", "POST"])
+@login_required
+def new_thread(room_id: int):
+    r = services.get_room(current_user, room_id)
+    if not perm.can_post(current_user, r):
+        raise Forbidden("You can read this room but not start threads in it.")
+    errors: dict = {}
+    if request.method == "POST":
+        thread = attempt(lambda: services.create_thread(current_user, room_id, title=field("title"),
+                                                        body=field("body"), client_id=field("client_id") or None,
+                                                        uploads=_uploads()), errors)
+        if thread:
+            return redirect(url_for("rooms.thread", thread_id=thread.id))
+    return render_template("rooms/new_thread.html", room=r, errors=errors, form=request.form), (
+        422 if errors else 200)
+
+
+@bp.get("/threads/<int:thread_id>")
+@login_required
+def thread(thread_id: int):
+    t = services.get_thread(current_user, thread_id)
+    view = "flat" if request.args.get("view") == "flat" else "tree"
+    if "page" not in request.args and view == "tree":
+        first_unread, unread_page = services.first_unread_page(current_user, t)
+        if unread_page > 1:
+            return redirect(url_for("rooms.thread", thread_id=t.id, page=unread_page, _anchor=f"post-{first_unread}"))
+    tp = services.thread_page(current_user, t, page=_page_arg(), view=view)
+    shown = [tp.opening.id] + [p.id for p in tp.flat] + _ids(tp.nodes)
+    services.mark_read(current_user, t, max(shown))
+    me = current_user._get_current_object()  # asked twice per post below: skip the proxy lookup each time
+    return render_template("rooms/thread.html", thread=t, room=t.room, tp=tp,
+                           can_post=perm.can_post(me, t.room),
+                           can_edit=lambda p: perm.can_edit_post(me, p),
+                           can_delete=lambda p: perm.can_delete_post(me, p),
+                           max_depth=4)
+
+
+def _ids(nodes) -> list[int]:
+    out: list[int] = []
+    stack = list(nodes)
+    while stack:
+        n = stack.pop()
+        out.append(n.post.id)
+        stack.extend(n.children)
+    return out
+
+
+@bp.route("/posts/<int:post_id>/reply", methods=["GET", "POST"])
+@login_required
+def reply(post_id: int):
+    parent = services.get_post(current_user, post_id)
+    if not perm.can_post(current_user, parent.thread.room):
+        raise Forbidden("You can read this room but not post in it.")
+    errors: dict = {}
+    if request.method == "POST":
+        result = attempt(lambda: services.create_post(current_user, parent.thread_id, body=field("body"),
+                                                      parent_id=parent.id, client_id=field("client_id") or None,
+                                                      uploads=_uploads()), errors)
+        if result:
+            post = result[0]
+            return redirect(url_for("rooms.post_link", post_id=post.id))
+    return render_template("rooms/reply.html", parent=parent, thread=parent.thread, room=parent.thread.room,
+                           errors=errors, form=request.form, never=lambda _p: False), (422 if errors else 200)
+
+
+@bp.get("/posts/<int:post_id>")
+@login_required
+def post_link(post_id: int):
+    """A stable link to a post: opens its thread on the right page at its anchor."""
+    post = services.get_post(current_user, post_id)
+    page = 1
+    if post.depth >= 1:
+        from sqlalchemy import func, select
+
+        from rooms.models import Post
+
+        root_path = post.path[: 2 * 10 + 1]
+        before = db.session.scalar(select(func.count(Post.id)).where(
+            Post.thread_id == post.thread_id, Post.depth == 1, Post.path < root_path)) or 0
+        page = before // services.ROOTS_PER_PAGE + 1
+    return redirect(url_for("rooms.thread", thread_id=post.thread_id, page=page, _anchor=f"post-{post.id}"))
+
+
+@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(post_id: int):
+    post = services.get_post(current_user, post_id)
+    if not perm.can_edit_post(current_user, post):
+        raise Forbidden("Only the author can edit this post.")
+    errors: dict = {}
+    if request.method == "POST":
+        if field("action") == "attach":
+            if attempt(lambda: services.add_attachments(current_user, post_id, _uploads()), errors):
+                return redirect(url_for("rooms.post_link", post_id=post_id))
+        elif attempt(lambda: services.edit_post(current_user, post_id, body=field("body")), errors):
+            return redirect(url_for("rooms.post_link", post_id=post_id))
+    return render_template("rooms/edit.html", post=post, thread=post.thread, room=post.thread.room, errors=errors,
+                           form=request.form), (422 if errors else 200)
+
+
+@bp.post("/posts/<int:post_id>/delete")
+@login_required
+def delete(post_id: int):
+    services.delete_post(current_user, post_id)
+    flash_ok("The post has been removed.")
+    return redirect(url_for("rooms.post_link", post_id=post_id))
+
+
+@bp.get("/posts/<int:post_id>/history")
+@login_required
+def history(post_id: int):
+    post, revs = services.revisions(current_user, post_id)
+    return render_template("rooms/history.html", post=post, revisions=revs, thread=post.thread,
+                           room=post.thread.room)
+
+
+@bp.get("/attachments/<int:attachment_id>/<path:filename>")
+@login_required
+def attachment(attachment_id: int, filename: str):
+    att = services.get_attachment(current_user, attachment_id)
+    path = files.blob_path(att.sha256)
+    if not path.exists():
+        abort(404)
+    mimetype = att.content_type if att.is_image else "application/octet-stream"
+    resp = send_file(path, mimetype=mimetype, as_attachment=True, download_name=att.filename, max_age=0)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox; frame-ancestors 'none'"
+    return resp
+
+
+@bp.get("/thumbnails/<int:attachment_id>")
+@login_required
+def attachment_thumb(attachment_id: int):
+    att = services.get_attachment(current_user, attachment_id)
+    path = files.thumb_path(att.sha256)
+    if not att.is_image or not path.exists():
+        abort(404)
+    return send_file(path, mimetype="image/png", max_age=0)
+
+
+@bp.get("/search")
+@login_required
+def search():
+    from search import service as search_service
+
+    sort = request.args.get("sort") if request.args.get("sort") in search_service.SORTS else "relevance"
+    room_id = request.args.get("room_id", "")
+    res = search_service.search(current_user, request.args.get("q", ""), sort=sort,
+                                room_id=room_id if room_id.isdigit() else None,
+                                page=min(_page_arg(), search_service.MAX_PAGE))
+    return render_template("search.html", q=request.args.get("q", "")[:500], res=res)
+
+
+from rooms import moderation_views as _moderation_views  # noqa: F401  (issue 7: moderation, labels, suspension)

@@ -1,0 +1,63 @@
+"""Full-text search (issue 4): one interface (index a post, remove a post,
+search, rebuild, health) with two backends, Whoosh (default, embedded) and
+PostgreSQL full-text (COLLAB_SEARCH_BACKEND=postgres).
+
+    outbox.py    rows written in the same transaction as each post change
+    indexer.py   the single indexer: drain after commit, sweep, check, rebuild
+    service.py   search for a user: permissions, query language, snippets
+    query.py     the search box language
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+from flask import Flask, current_app, has_app_context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchState:
+    backend: object
+    indexer: object
+
+
+def state(app: Optional[Flask] = None) -> SearchState:
+    return (app or current_app).extensions["collab_search"]
+
+
+def make_backend(app: Flask):
+    name = (app.config.get("SEARCH_BACKEND") or "whoosh").lower()
+    if name == "postgres":
+        if app.config["DATABASE_URL"].startswith("postgresql"):
+            from search.pg_backend import PostgresBackend
+
+            return PostgresBackend()
+        log.error("COLLAB_SEARCH_BACKEND=postgres needs a PostgreSQL database; using Whoosh")
+    elif name != "whoosh":
+        log.error("unknown COLLAB_SEARCH_BACKEND %r; using Whoosh", name)
+    from search.whoosh_backend import WhooshBackend
+
+    return WhooshBackend(app.config["DATA_DIR"])
+
+
+def _wake() -> None:
+    if has_app_context() and "collab_search" in current_app.extensions:
+        state().indexer.kick()
+
+
+def init_app(app: Flask) -> None:
+    """Outbox hooks, the indexer, the start-up check (at the first request)."""
+    from search import models  # noqa: F401  (register tables)
+    from search import outbox
+    from search.indexer import Indexer
+
+    backend = make_backend(app)
+    app.extensions["collab_search"] = SearchState(backend=backend, indexer=Indexer(app, backend))
+    outbox.install(_wake)
+
+    @app.before_request
+    def _start_search_indexer():
+        state(app).indexer.start()

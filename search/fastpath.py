@@ -1,0 +1,512 @@
+"""Query evaluation over a Whoosh index with set operations instead of
+Whoosh's matcher trees.
+
+Whoosh is pure Python: its matchers cost several microseconds per posting
+(next(), id(), score() each a method call, the field length read per posting).
+Here each term's posting list of one segment is decoded once, block by block,
+into a tuple of document numbers and a dict of term frequencies (kept in a
+bounded LRU, so the words people search for stay decoded), and a query becomes
+C-speed set operations: AND = intersection, OR = union, -word = difference,
+and the caller's allowed documents (rooms, deleted documents excluded) are one
+more intersection, so counts are exact and nothing the caller may not read
+is ever a candidate. Only the surviving candidates are scored in Python
+(BM25, as Whoosh's BM25F with B=0.75, K1=1.2), or ordered by created time,
+which needs no Python at all (heapq with the column's __getitem__ as key).
+
+Phrases: the candidates are the documents holding all the words; positions
+are read only for the candidates in ranking order until enough are
+confirmed, and the count is exact for up to VERIFY_ALL candidates, else
+estimated from an evenly spread sample of them (all of them the caller may
+read, so the estimate reveals nothing about other rooms). Beyond VERIFY_ALL
+candidates (a phrase of common words), relevance is ranked among the newest
+PHRASE_POOL confirmed matches rather than among all of them.
+
+Supported: words, phrases, word starts (already expanded to terms), OR of
+those, exclusions, author/has:attachment/room terms, a created-time range.
+Whoosh's internal block reader (W3LeafMatcher) is used directly; anything
+else falls back to stepping a matcher.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from bisect import bisect_left
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.matching.wrappers import FilterMatcher
+
+from search.text import FastPositions
+
+K1 = 1.2
+B = 0.75
+VERIFY_ALL = 800  # phrase candidates checked one by one for an exact count
+SAMPLE = 400  # ... beyond that, a spread sample estimates the count
+PHRASE_POOL = 200  # ... and the best are chosen among this many newest confirmed matches
+ESTIMATE_FROM = 300  # a word start's count is extrapolated from at least this many matches
+CACHE_POSTINGS = 2_500_000  # postings kept decoded (all segments, all terms): ~110 bytes each
+_positions = FastPositions().decode_positions
+
+
+class Postings:
+    """One term's postings in one segment: document numbers and term frequencies
+    as compact arrays; the set and dict the queries use are made on first use
+    and share their int objects; positions are kept only for phrase words."""
+
+    __slots__ = ("ids", "weights", "values", "_ints", "_set", "_map")
+
+    def __init__(self, ids: array, weights: array, values: Optional[list]):
+        self.ids, self.weights, self.values = ids, weights, values
+        self._ints: Optional[tuple] = None
+        self._set: Optional[frozenset] = None
+        self._map: Optional[dict] = None
+
+    def _int_objects(self) -> tuple:
+        if self._ints is None:
+            self._ints = tuple(self.ids)
+        return self._ints
+
+    @property
+    def idset(self) -> frozenset:
+        if self._set is None:
+            self._set = frozenset(self._int_objects())
+        return self._set
+
+    @property
+    def tf(self) -> dict:
+        if self._map is None:
+            self._map = dict(zip(self._int_objects(), map(int, self.weights)))
+        return self._map
+
+    def positions(self, d: int) -> list[int]:
+        i = bisect_left(self.ids, d)
+        if i == len(self.ids) or self.ids[i] != d:
+            return []
+        return _positions(self.values[i])
+
+
+class BlockPositions:
+    """Positions of one term read block by block on demand: the offsets and last
+    document of each posting block are listed once (headers only), then a
+    document's positions come from decoding just its block (kept in a small LRU).
+    Much less memory and time than decoding every position of a common word."""
+
+    __slots__ = ("m", "maxids", "offsets", "blocks")
+
+    def __init__(self, m: W3LeafMatcher):
+        self.m = m
+        self.maxids: list[int] = []
+        self.offsets: list[int] = []
+        self.blocks: "OrderedDict[int, tuple]" = OrderedDict()
+        pos = m._baseoffset
+        while m.is_active():
+            self.offsets.append(pos)
+            self.maxids.append(m._maxid)
+            pos = m._nextoffset
+            m._next_block()
+
+    def _block(self, b: int) -> tuple:
+        got = self.blocks.get(b)
+        if got is None:
+            m = self.m
+            m._atend = False
+            m._lastblock = b == len(self.offsets) - 1
+            m._goto(self.offsets[b])
+            m._read_ids()
+            m._read_values()
+            got = self.blocks[b] = (m._ids, m._values)
+            if len(self.blocks) > 64:
+                self.blocks.popitem(last=False)
+        return got
+
+    def ids_desc(self):
+        """Document numbers from the last down, reading blocks only as far as asked."""
+        for b in range(len(self.offsets) - 1, -1, -1):
+            yield from reversed(self._block(b)[0])
+
+    def positions(self, d: int) -> list[int]:
+        b = bisect_left(self.maxids, d)
+        if b == len(self.maxids):
+            return []
+        ids, values = self._block(b)
+        i = bisect_left(ids, d)
+        if i == len(ids) or ids[i] != d:
+            return []
+        return _positions(values[i])
+
+
+EMPTY = Postings(array("i"), array("f"), [])
+
+
+class PostingsCache:
+    """Decoded posting lists, least recently used dropped first (by postings held)."""
+
+    def __init__(self, limit: int = CACHE_POSTINGS):
+        self.limit = limit
+        self.size = 0
+        self.items: "OrderedDict[tuple, Postings]" = OrderedDict()
+
+    def positions(self, reader, segid: str, field_: str, term: str):
+        """Something with .positions(docnum) for a phrase word."""
+        key = (segid, field_, term, "pos")
+        p = self.items.get(key)
+        if p is not None:
+            self.items.move_to_end(key)
+            return p
+        m = reader.postings(field_, term) if (field_, term) in reader else None
+        if isinstance(m, FilterMatcher):
+            m = m.child
+        if isinstance(m, W3LeafMatcher):
+            p = BlockPositions(m)
+            self.items[key] = p
+            self.size += len(p.offsets)  # (small: a few numbers per block of 128 postings)
+            return p
+        return self.get(reader, segid, field_, term, positions=True)
+
+    def get(self, reader, segid: str, field_: str, term: str, positions: bool = False) -> Postings:
+        key = (segid, field_, term)
+        p = self.items.get(key)
+        if p is not None and (p.values is not None or not positions):
+            self.items.move_to_end(key)
+            return p
+        if p is not None:
+            del self.items[key]
+            self.size -= len(p.ids)
+        p = load(reader, field_, term, positions)
+        self.items[key] = p
+        self.size += len(p.ids)
+        while self.size > self.limit and len(self.items) > 1:
+            _k, old = self.items.popitem(last=False)
+            self.size -= len(old.ids) if isinstance(old, Postings) else len(old.offsets)
+        return p
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.size = 0
+
+
+def load(reader, field_: str, term: str, positions: bool = False) -> Postings:
+    """Decode a term's whole posting list (deleted documents included: the
+    allowed set excludes them)."""
+    if (field_, term) not in reader:
+        return EMPTY
+    m = reader.postings(field_, term)
+    if isinstance(m, FilterMatcher):
+        m = m.child
+    ids = array("i")
+    weights = array("f")
+    values: Optional[list] = [] if positions else None
+    if isinstance(m, W3LeafMatcher):
+        while m.is_active():
+            m._read_ids()
+            m._read_weights()
+            ids.extend(m._ids)
+            weights.extend(m._weights)
+            if positions:
+                m._read_values()
+                values.extend(m._values)
+            m._next_block()
+    else:  # postings inlined in the term info, or another matcher
+        while m.is_active():
+            ids.append(m.id())
+            weights.append(m.weight())
+            if positions:
+                values.append(m.value())
+            m.next()
+    return Postings(ids, weights, values)
+
+
+# -- the query, as the fast path sees it -----------------------------------------------
+
+@dataclass
+class Terms:
+    """Documents with any of these terms (one word, or a word start's expansions)."""
+    field: str
+    terms: list[str]
+
+
+@dataclass
+class PhraseQ:
+    field: str
+    terms: list[str]
+
+
+@dataclass
+class AnyOf:
+    children: list
+
+
+@dataclass
+class Plan:
+    must: list = field(default_factory=list)  # Terms | PhraseQ | AnyOf
+    must_not: list = field(default_factory=list)
+    filters: list[Terms] = field(default_factory=list)  # author, has_att, room: unscored
+    lo: Optional[int] = None
+    hi: Optional[int] = None
+    everything: bool = False  # no words: every allowed document
+
+
+@dataclass
+class LeafView:
+    """What the engine needs of one segment (see whoosh_backend.Leaf)."""
+    reader: object
+    segid: str
+    offset: int
+    allowed: frozenset
+    created: object  # array of created times by document number
+    pmax: object  # pmax[d]: the newest created time among documents before d
+    allowed_sorted: Callable[[], list]  # the allowed documents in order (made on first use)
+    norms: Callable[[str], list]  # field -> per-document BM25 length norm
+
+
+class Engine:
+    def __init__(self, cache: PostingsCache, idf: Callable[[str, str], float]):
+        self.cache = cache
+        self.idf = idf
+
+    def _p(self, lv: LeafView, field_: str, term: str) -> Postings:
+        return self.cache.get(lv.reader, lv.segid, field_, term)
+
+    def _docs(self, lv: LeafView, node) -> frozenset | set:
+        """Documents that may match `node` (phrases: all their words)."""
+        if isinstance(node, Terms):
+            sets = [self._p(lv, node.field, t).idset for t in node.terms]
+            return sets[0] if len(sets) == 1 else frozenset().union(*sets)
+        if isinstance(node, PhraseQ):
+            sets = sorted((self._p(lv, node.field, t).idset for t in set(node.terms)), key=len)
+            return sets[0].intersection(*sets[1:]) if sets else frozenset()
+        if isinstance(node, AnyOf):
+            return frozenset().union(*(self._docs(lv, c) for c in node.children))
+        raise TypeError(node)
+
+    def _phrase_tf(self, lv: LeafView, ph: PhraseQ, d: int) -> int:
+        starts = None
+        for k, t in enumerate(ph.terms):
+            here = {p - k for p in self.cache.positions(lv.reader, lv.segid, ph.field, t).positions(d)}
+            starts = here if starts is None else starts & here
+            if not starts:
+                return 0
+        return len(starts or ())
+
+    def _phrase_test(self, lv: LeafView, ph: PhraseQ) -> Callable[[int], bool]:
+        """A fast test "does document d hold the phrase" (its words' postings fetched once)."""
+        plist = [self.cache.positions(lv.reader, lv.segid, ph.field, t) for t in ph.terms]
+        if len(plist) == 2:
+            a, b = plist
+
+            def two(d: int) -> bool:
+                second = set(b.positions(d))
+                return any(p + 1 in second for p in a.positions(d))
+
+            return two
+        return lambda d: self._phrase_tf(lv, ph, d) > 0
+
+    def _descending(self, lv: LeafView, checks: list, cands):
+        """The candidates from the highest document number down, without sorting them:
+        walk the shortest posting list of a phrase word backwards."""
+        ph = next((n for n in checks if isinstance(n, PhraseQ)), None)
+        if ph is None:
+            return sorted(cands, reverse=True)
+        ids = min((self._p(lv, ph.field, t).ids for t in set(ph.terms)), key=len)
+        return (d for d in reversed(ids) if d in cands)
+
+    def _spread(self, lv: LeafView, checks: list, cands) -> tuple | list:
+        """Candidates or a sorted superset of them (a phrase word's postings), to sample from."""
+        ph = next((n for n in checks if isinstance(n, PhraseQ)), None)
+        if ph is None:
+            return sorted(cands)
+        return min((self._p(lv, ph.field, t).ids for t in set(ph.terms)), key=len)
+
+    def _checker(self, lv: LeafView, checks: list) -> Callable[[int], bool]:
+        tests = [self._phrase_test(lv, n) if isinstance(n, PhraseQ) else (lambda d, n=n: self._has(lv, n, d))
+                 for n in checks]
+        if len(tests) == 1:
+            return tests[0]
+        return lambda d: all(t(d) for t in tests)
+
+    def _has(self, lv: LeafView, node, d: int) -> bool:
+        """Does `d` (already among the node's candidates) really match it?"""
+        if isinstance(node, PhraseQ):
+            return self._phrase_tf(lv, node, d) > 0
+        if isinstance(node, AnyOf):
+            return any(self._has_any(lv, c, d) for c in node.children)
+        return True
+
+    def _has_any(self, lv: LeafView, node, d: int) -> bool:
+        if isinstance(node, Terms):
+            return any(d in self._p(lv, node.field, t).idset for t in node.terms)
+        if isinstance(node, PhraseQ):
+            return d in self._docs(lv, node) and self._phrase_tf(lv, node, d) > 0
+        return any(self._has_any(lv, c, d) for c in node.children)
+
+    def candidates(self, lv: LeafView, plan: Plan) -> set | frozenset:
+        cands: frozenset | set = lv.allowed
+        parts = [self._docs(lv, n) for n in plan.must] + [self._docs(lv, f) for f in plan.filters]
+        for s in sorted(parts, key=len):
+            cands = s.intersection(cands) if len(s) < len(cands) else cands.intersection(s)
+            if not cands:
+                return cands
+        for n in plan.must_not:
+            if isinstance(n, Terms):
+                cands = cands - self._docs(lv, n)
+            else:
+                maybe = cands & self._docs(lv, n)
+                cands = cands - {d for d in maybe if self._has_any(lv, n, d)}
+        if plan.lo is not None or plan.hi is not None:
+            lo = plan.lo if plan.lo is not None else -2**63
+            hi = plan.hi if plan.hi is not None else 2**63 - 1
+            created = lv.created
+            cands = {d for d in cands if lo <= created[d] < hi}
+        return cands
+
+    def scorer(self, lv: LeafView, plan: Plan) -> Callable[[int], float]:
+        """BM25 summed over the query's words (phrase words, word-start expansions included)."""
+        parts = []
+
+        def add(node) -> None:
+            if isinstance(node, (Terms, PhraseQ)):
+                norm = lv.norms(node.field)
+                for t in dict.fromkeys(node.terms):
+                    parts.append((self._p(lv, node.field, t).tf, self.idf(node.field, t) * (K1 + 1), norm))
+            else:
+                for c in node.children:
+                    add(c)
+
+        for n in plan.must:
+            add(n)
+        if len(parts) == 1:
+            tf1, w1, norm1 = parts[0]
+            return lambda d: w1 * (tf := tf1[d]) / (tf + norm1[d])
+
+        def score(d: int) -> float:
+            s = 0.0
+            for tfs, w, norm in parts:
+                tf = tfs.get(d)
+                if tf:
+                    s += w * tf / (tf + norm[d])
+            return s
+
+        return score
+
+    def _newest_walk(self, lv: LeafView, node: Terms, need: int) -> tuple[list[int], int]:
+        """The `need` newest allowed documents with the word, and how many there are.
+        Document numbers follow creation order except where posts were edited later,
+        so keep the newest `need` seen and stop once even the newest document below
+        the current position (pmax) could not displace the oldest of them."""
+        postings = self._p(lv, node.field, node.terms[0])
+        ids = postings.ids
+        allowed, created, pmax = lv.allowed, lv.created, lv.pmax
+        heap: list[tuple[int, int]] = []
+        for i in range(len(ids) - 1, -1, -1):
+            d = ids[i]
+            if d in allowed:
+                item = (created[d], d)
+                if len(heap) < need:
+                    heapq.heappush(heap, item)
+                elif item > heap[0]:
+                    heapq.heapreplace(heap, item)
+            if len(heap) >= need and heap[0][0] >= pmax[d]:
+                break
+        count = len(postings.idset & allowed)
+        return [d for _c, d in sorted(heap, reverse=True)], count
+
+    def _newest_walk_many(self, lv: LeafView, node: Terms, need: int) -> tuple[list[int], int, bool]:
+        """As _newest_walk for documents with any of several words (a word start):
+        their union can be large, so the count is extrapolated unless the walk
+        reaches the start: matches walked × allowed documents ÷ allowed documents
+        walked (only the caller's documents enter it)."""
+        tails = []
+        for t in node.terms:
+            r = self.cache.positions(lv.reader, lv.segid, node.field, t)
+            tails.append(r.ids_desc() if isinstance(r, BlockPositions) else reversed(r.ids))
+        allowed, created, pmax = lv.allowed, lv.created, lv.pmax
+        heap: list[tuple[int, int]] = []
+        hits = 0
+        last = -1
+        stop = None
+        for d in heapq.merge(*tails, reverse=True):
+            if d == last:
+                continue
+            last = d
+            if d in allowed:
+                hits += 1
+                item = (created[d], d)
+                if len(heap) < need:
+                    heapq.heappush(heap, item)
+                elif item > heap[0]:
+                    heapq.heapreplace(heap, item)
+            if hits >= ESTIMATE_FROM and len(heap) >= need and heap[0][0] >= pmax[d]:
+                stop = d
+                break
+        best = [d for _c, d in sorted(heap, reverse=True)]
+        if stop is None:
+            return best, hits, False
+        walked = len(allowed) - bisect_left(lv.allowed_sorted(), stop)
+        return best, max(hits, round(hits * len(allowed) / max(walked, 1))), True
+
+    def run(self, leaves: list[LeafView], plan: Plan, need: int, newest: bool) -> tuple[list, int, bool]:
+        """([(key, global docnum)] best first, total, estimated)."""
+        checks = [n for n in plan.must if isinstance(n, PhraseQ) or
+                  (isinstance(n, AnyOf) and any(not isinstance(c, Terms) for c in n.children))]
+        found: list[tuple[float, int]] = []
+        total = 0
+        estimated = False
+        single = (newest and not checks and not plan.filters and not plan.must_not and plan.lo is None
+                  and plan.hi is None and len(plan.must) == 1 and isinstance(plan.must[0], Terms))
+        for lv in leaves:
+            if single and len(plan.must[0].terms) == 1:  # newest first, one word: walk back, stop early
+                best, n = self._newest_walk(lv, plan.must[0], need)
+                total += n
+                found.extend((float(lv.created[d]), lv.offset + d) for d in best)
+                continue
+            if single:  # a word start (many words): the same walk over their merged postings
+                best, n, est = self._newest_walk_many(lv, plan.must[0], need)
+                total += n
+                estimated = estimated or est
+                found.extend((float(lv.created[d]), lv.offset + d) for d in best)
+                continue
+            cands = lv.allowed if plan.everything and not plan.filters and plan.lo is None and plan.hi is None \
+                and not plan.must_not else self.candidates(lv, plan)
+            if not cands:
+                continue
+            key = lv.created.__getitem__ if (newest or plan.everything) else self.scorer(lv, plan)
+            if not checks:
+                total += len(cands)
+                best = heapq.nlargest(need, cands, key=key)
+            else:
+                ok = self._checker(lv, checks)
+                if newest or len(cands) <= VERIFY_ALL:
+                    ordered = sorted(cands, key=key, reverse=True)
+                    best = []
+                    for d in ordered:
+                        if ok(d):
+                            best.append(d)
+                            if len(best) >= need:
+                                break
+                else:
+                    # A phrase of common words: its words share most posts. Scoring them all
+                    # costs a Python call each; instead confirm the newest until PHRASE_POOL
+                    # hold the phrase, and rank those.
+                    # (Walked in document order, which is creation order but for edited posts.)
+                    pool = []
+                    for d in self._descending(lv, checks, cands):
+                        if ok(d):
+                            pool.append(d)
+                            if len(pool) >= max(need, PHRASE_POOL):
+                                break
+                    best = heapq.nlargest(need, pool, key=key)
+                    ordered = cands
+                if len(ordered) <= VERIFY_ALL:
+                    total += sum(1 for d in ordered if ok(d)) if len(best) >= need else len(best)
+                else:
+                    stride = max(1, math.floor(len(ordered) / SAMPLE))
+                    sample = [d for d in self._spread(lv, checks, ordered)[::stride] if d in ordered]
+                    hit = sum(1 for d in sample if ok(d))
+                    total += max(len(best), round(hit / len(sample) * len(ordered)))
+                    estimated = True
+            found.extend((float(key(d)), lv.offset + d) for d in best)
+        found.sort(reverse=True)
+        return found[:need], total, estimated

@@ -1,0 +1,299 @@
+"""The PostgreSQL backend (COLLAB_SEARCH_BACKEND=postgres): rows of
+`search_documents` with a stored, generated `tsv` column (title weighted A,
+text, attachments weighted C; config `collab_english` = English stemming with
+unaccent) and a GIN index on it. Every host shares it, so several app servers
+can write and search; writers take a transaction-scoped advisory lock so the
+outbox is applied in order.
+
+The query tree is compiled to a tsquery string built only from \\w+ tokens and
+the operators & | ! <-> :* (so user input cannot change its structure), and
+the room restriction is part of the same WHERE clause as the match.
+"""
+from __future__ import annotations
+
+import re
+import time
+from contextlib import contextmanager
+from typing import Optional
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from collab.extensions import db
+from search.backend import Backend, Found, Health, Hit, Request
+from search import documents
+from search.documents import SNIPPET_ATTACHMENT_CHARS, Doc
+from search.models import SearchDocument
+from search.query import Or, Phrase, Prefix, Word
+from search.text import fold
+
+LOCK_KEY = 0x5EA4C4  # pg_advisory_xact_lock key of the search writer
+COUNT_CAP = 1000
+SAMPLE = 1000
+RANK_CANDIDATES = 500
+RANK_CANDIDATES_PHRASE = 60
+PHRASE_WINDOW = 400  # a phrase is looked for among the newest this many posts with all its words first
+PHRASE_SAMPLE = 300
+ROOM_COUNTS_TTL = 10.0
+CONFIG = "collab_english"
+_TOKEN = re.compile(r"\w+")
+
+
+def _lexemes(s: str) -> list[str]:
+    return _TOKEN.findall(fold(s))
+
+
+def tsquery(node, weight: str = "") -> Optional[str]:
+    """A tsquery string for one node of the query tree (None when nothing is left)."""
+    if isinstance(node, (Word, Phrase)):
+        toks = _lexemes(node.text)
+        if not toks:
+            return None
+        toks = [f"{t}:{weight}" if weight else t for t in toks]
+        return toks[0] if len(toks) == 1 else "(" + " <-> ".join(toks) + ")"
+    if isinstance(node, Prefix):
+        toks = _lexemes(node.text.rstrip("*"))
+        if len(toks) != 1:
+            return None
+        return f"{toks[0]}:*{weight}"
+    if isinstance(node, Or):
+        parts = [p for p in (tsquery(c, weight) for c in node.children) if p]
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+    raise TypeError(node)
+
+
+class PostgresBackend(Backend):
+    name = "postgres"
+
+    def __init__(self):
+        self._counts: Optional[tuple[float, dict[int, int]]] = None
+
+    # -- writing ------------------------------------------------------------------
+
+    @contextmanager
+    def writing(self, timeout: float, shared: bool = False):
+        """A transaction holding the search writer's advisory lock (released at
+        commit/rollback). Rebuild batches (disjoint posts) share it with each
+        other; a drain holds it alone."""
+        sess = db.session()
+        if sess.in_transaction():
+            sess.commit()
+        deadline = time.monotonic() + timeout
+        got = False
+        fn = "pg_try_advisory_xact_lock_shared" if shared else "pg_try_advisory_xact_lock"
+        while True:
+            got = bool(sess.scalar(text(f"SELECT {fn}(:k)"), {"k": LOCK_KEY}))
+            if got or time.monotonic() >= deadline:
+                break
+            sess.rollback()
+            time.sleep(0.02)
+        try:
+            yield got
+        finally:
+            if sess.in_transaction():
+                sess.rollback()  # the caller commits its work; anything left is dropped
+
+    def apply(self, docs: list[Doc], remove_ids: list[int]) -> bool:
+        sess = db.session
+        if remove_ids:
+            sess.execute(SearchDocument.__table__.delete().where(SearchDocument.post_id.in_(remove_ids)))
+        if docs:
+            rows = [_row(d) for d in docs]
+            stmt = pg_insert(SearchDocument.__table__)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["post_id"],
+                set_={c: stmt.excluded[c] for c in rows[0] if c != "post_id"})
+            sess.execute(stmt, rows)
+        return True
+
+    # -- reading -------------------------------------------------------------------
+
+    def _where(self, req: Request, params: dict) -> tuple[str, Optional[str]]:
+        q = req.query
+        weight = "A" if q.in_title else ""
+        must = [p for p in (tsquery(n, weight) for n in q.must) if p]
+        if q.must and not must:
+            return "", None
+        expr = " & ".join(must)
+        nots = [p for p in (tsquery(n) for n in q.must_not) if p]
+        if nots:
+            neg = "!(" + " | ".join(nots) + ")"
+            expr = f"({expr}) & {neg}" if expr else neg
+        conds = ["d.room_id = ANY(:rooms)"]
+        params["rooms"] = list(req.rooms)
+        if req.authors is not None:
+            conds.append("d.author_id = ANY(:authors)")
+            params["authors"] = list(req.authors)
+        if q.after:
+            conds.append("d.created_at >= :after")
+            params["after"] = q.after
+        if q.before:
+            conds.append("d.created_at < :before")
+            params["before"] = q.before
+        if q.has_attachment:
+            conds.append("d.has_attachment")
+        if q.must:
+            params["qs"] = expr
+            conds.append(f"d.tsv @@ to_tsquery('{CONFIG}', :qs)")
+        return " AND ".join(conds), (expr if q.must else None)
+
+    def search(self, req: Request) -> Found:
+        params: dict = {}
+        where, qs = self._where(req, params)
+        if not where or (req.authors is not None and not req.authors):
+            return Found([], 0)
+        need = req.offset + req.limit
+        params.update(limit=req.limit, offset=req.offset, need=need)
+        sess = db.session
+        params["n"] = SNIPPET_ATTACHMENT_CHARS
+        cols = ("x.post_id, x.thread_id, x.room_id, x.author_id, x.created_at, x.body, "
+                "left(x.attachments, :n)")
+        if req.sort == "newest" or qs is None:
+            rows = sess.execute(text(
+                f"SELECT {cols}, 0.0 FROM search_documents x WHERE x.post_id IN "
+                f"(SELECT d.post_id FROM search_documents d WHERE {where} "
+                f" ORDER BY d.created_at DESC, d.post_id DESC LIMIT :limit OFFSET :offset) "
+                f"ORDER BY x.created_at DESC, x.post_id DESC"), params).all()
+        elif "<->" in qs:
+            rows = self._phrase_page(where, params, req)
+        else:
+            # Rank the newest RANK_CANDIDATES matches: ranking reads (and decompresses) each
+            # match's tsvector, so ranking every match of a common word would grow with the table.
+            params["cand"] = max(RANK_CANDIDATES, need)
+            rows = sess.execute(text(
+                f"SELECT {cols}, c.score FROM "
+                f"(SELECT d.post_id, d.created_at, ts_rank(d.tsv, to_tsquery('{CONFIG}', :qs), 1) AS score FROM "
+                f" (SELECT d.post_id, d.tsv, d.created_at FROM search_documents d WHERE {where} "
+                f"  ORDER BY d.created_at DESC LIMIT :cand) d "
+                f" ORDER BY score DESC, d.created_at DESC LIMIT :limit OFFSET :offset) c "
+                f"JOIN search_documents x ON x.post_id = c.post_id "
+                f"ORDER BY c.score DESC, c.created_at DESC"), params).all()
+        hits = [Hit(r[0], r[1], r[2], r[3], r[4], float(r[7]), r[5] or "", r[6] or "") for r in rows]
+        ids = rows
+        total, estimated = self._count(where, params, len(ids), req)
+        return Found(hits, total, estimated)
+
+    def _phrase_page(self, where: str, params: dict, req: Request) -> list:
+        """A phrase is confirmed row by row from each row's positions, and the planner cannot
+        tell how rare it is. So take the newest PHRASE_WINDOW rows with all its words (the
+        index finds those without reading rows), keep those with the phrase, and rank them;
+        if that leaves too few, do the full search."""
+        sess = db.session
+        p = dict(params, words=params["qs"].replace("<->", "&"), window=max(PHRASE_WINDOW, params["need"] * 4))
+        words_where = where.replace(f"to_tsquery('{CONFIG}', :qs)", f"to_tsquery('{CONFIG}', :words)")
+        cols = ("x.post_id, x.thread_id, x.room_id, x.author_id, x.created_at, x.body, "
+                "left(x.attachments, :n)")
+
+        def page(inner: str) -> list:
+            return sess.execute(text(
+                f"SELECT {cols}, c.score FROM "
+                f"(SELECT w.post_id, w.created_at, ts_rank(w.tsv, to_tsquery('{CONFIG}', :qs), 1) AS score "
+                f" FROM ({inner}) w WHERE w.tsv @@ to_tsquery('{CONFIG}', :qs) "
+                f" ORDER BY score DESC, w.created_at DESC LIMIT :limit OFFSET :offset) c "
+                f"JOIN search_documents x ON x.post_id = c.post_id "
+                f"ORDER BY c.score DESC, c.created_at DESC"), p).all()
+
+        rows = page(f"SELECT d.post_id, d.tsv, d.created_at FROM search_documents d WHERE {words_where} "
+                    f"ORDER BY d.created_at DESC LIMIT :window")
+        if len(rows) < req.limit:
+            n_words = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents d WHERE "
+                                       f"{words_where} LIMIT :window) s"), p)
+            if n_words >= p["window"]:  # there were more rows with the words than we looked at
+                p["cand"] = max(RANK_CANDIDATES_PHRASE, params["need"])
+                rows = page(f"SELECT d.post_id, d.tsv, d.created_at FROM search_documents d WHERE {where} "
+                            f"ORDER BY d.created_at DESC LIMIT :cand")
+        return rows
+
+    def _count(self, where: str, params: dict, got: int, req: Request) -> tuple[int, bool]:
+        if got < req.limit and (got > 0 or req.offset == 0):
+            return req.offset + got, False
+        sess = db.session
+        p = dict(params, cap=COUNT_CAP + 1)
+        # The GIN index finds a word's rows without reading them; with LIMIT the planner
+        # tends to a sequential scan that decompresses every row's tsvector instead.
+        sess.execute(text("SET LOCAL enable_seqscan = off"))
+        qs = params.get("qs", "")
+        if "<->" in qs:
+            # A phrase is confirmed row by row (positions live in each row's tsvector). Count
+            # the rows with all its words (the index alone answers that), and scale by the share
+            # of those that hold the phrase among the newest SAMPLE of them.
+            p["words"] = qs.replace("<->", "&")
+            words_where = where.replace("to_tsquery('" + CONFIG + "', :qs)", "to_tsquery('" + CONFIG + "', :words)")
+            n_words = sess.scalar(text(f"SELECT count(*) FROM search_documents d WHERE {words_where}"), p) or 0
+            p["sample"] = PHRASE_SAMPLE
+            matched, sampled = sess.execute(text(
+                f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
+                f"(SELECT d.tsv FROM search_documents d WHERE {words_where} "
+                f"ORDER BY d.created_at DESC LIMIT :sample) s"), p).one()
+            exact = sampled < PHRASE_SAMPLE  # every row with the words was looked at
+            est = matched if exact else round(matched / max(sampled, 1) * n_words)
+            return max(est, req.offset + got), not exact
+        n = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents d WHERE {where} "
+                             f"LIMIT :cap) s"), p)
+        if n <= COUNT_CAP:
+            return n, False
+        # Estimate from the caller's own newest allowed posts: the share that match,
+        # times how many allowed posts there are (nothing about other rooms enters).
+        base = where.split(" AND d.tsv @@ ")[0]
+        p["sample"] = SAMPLE
+        row = sess.execute(text(
+            f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
+            f"(SELECT d.tsv FROM search_documents d WHERE {base} ORDER BY d.created_at DESC LIMIT :sample) s"),
+            p).one() if "qs" in p else (SAMPLE, SAMPLE)
+        if base == "d.room_id = ANY(:rooms)":
+            per_room = self._room_counts()
+            allowed = sum(per_room.get(r, 0) for r in params["rooms"])
+        else:
+            allowed = sess.scalar(text(f"SELECT count(*) FROM search_documents d WHERE {base}"), p) or 0
+        matched, sampled = row
+        est = round(matched / sampled * allowed) if sampled else n
+        return max(est, n), True
+
+    def _room_counts(self) -> dict[int, int]:
+        """Documents per room, recounted at most every ROOM_COUNTS_TTL seconds (only the
+        caller's own rooms are ever added up)."""
+        now = time.monotonic()
+        if self._counts is None or now - self._counts[0] > ROOM_COUNTS_TTL:
+            rows = db.session.execute(text("SELECT room_id, count(*) FROM search_documents GROUP BY room_id")).all()
+            self._counts = (now, dict(rows))
+        return self._counts[1]
+
+    def allowed_counts(self, words: list[str], rooms: list[int], cap: int = 50) -> dict[str, int]:
+        words = [w for w in words if _TOKEN.fullmatch(w)]
+        if not words:
+            return {}
+        rows = db.session.execute(text(
+            f"SELECT w, (SELECT count(*) FROM (SELECT 1 FROM search_documents d "
+            f"  WHERE d.tsv @@ to_tsquery('{CONFIG}', w) AND d.room_id = ANY(:rooms) LIMIT :cap) x) "
+            f"FROM unnest(CAST(:words AS text[])) AS w"), {"words": words, "rooms": list(rooms), "cap": cap}).all()
+        return {w: int(c) for w, c in rows}
+
+    def health(self) -> Health:
+        try:
+            has_tsv = db.session.scalar(text(
+                "SELECT count(*) FROM information_schema.columns "
+                "WHERE table_name = 'search_documents' AND column_name = 'tsv'"))
+            if not has_tsv:
+                return Health(False, "missing (the tsv column needs PostgreSQL and migration 0003)")
+            docs = db.session.scalar(text("SELECT count(*) FROM search_documents")) or 0
+            posts = documents.count_indexable()
+            db.session.rollback()
+            if posts and not docs:
+                return Health(False, "empty", docs)
+            return Health(True, "ok", docs)
+        except Exception as err:
+            db.session.rollback()
+            return Health(False, f"broken ({type(err).__name__}: {err})")
+
+    def documents(self) -> int:
+        n = db.session.scalar(text("SELECT count(*) FROM search_documents")) or 0
+        db.session.rollback()
+        return n
+
+
+def _row(d: Doc) -> dict:
+    return {"post_id": d.post_id, "room_id": d.room_id, "thread_id": d.thread_id, "author_id": d.author_id,
+            "created_at": d.created_at, "is_opening": d.is_opening, "has_attachment": d.has_attachment,
+            "title": d.title, "body": d.body, "attachments": d.attachments}

@@ -1,0 +1,229 @@
+"""Search as the pages and the API see it: parse, restrict to the rooms the
+caller may read (auth.permissions decides), ask the backend, then dress the
+hits (thread, room, author, highlighted snippet) and suggest spellings from
+the caller's readable vocabulary only."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import func, select
+
+from auth import permissions as perm
+from auth.models import User
+from collab import validate
+from collab.errors import Invalid, NotFound
+from collab.extensions import db
+from rooms import labels, pseudonyms
+from rooms.models import Post, Room, Thread
+from search import query as qmod
+from search.backend import Found, Request
+from search.text import fold, highlight, highlight_all, html_text
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 20
+MAX_PAGE = 50
+SORTS = ("relevance", "newest")
+REBUILDING = "The search index is being rebuilt: results may be incomplete."
+
+
+@dataclass
+class Result:
+    post_id: int
+    thread_id: int
+    room_id: int
+    room_name: str
+    title: str
+    title_html: str
+    snippet_html: str
+    author_name: Optional[str]
+    created_at: datetime
+    is_opening: bool
+    in_attachment: bool
+    room_label: str = ""
+
+
+@dataclass
+class Page:
+    q: str
+    results: list[Result] = field(default_factory=list)
+    total: int = 0
+    estimated: bool = False
+    page: int = 1
+    pages: int = 0
+    sort: str = "relevance"
+    room: Optional[Room] = None
+    notices: list[str] = field(default_factory=list)
+    suggestion: Optional[str] = None
+    rebuilding: bool = False
+    searched: bool = False
+
+
+def _sort(value: object) -> str:
+    if value in (None, ""):
+        return "relevance"
+    if value not in SORTS:
+        raise Invalid("sort must be “relevance” or “newest”.", "sort")
+    return str(value)
+
+
+def _resolve_rooms(names: list[str], rooms: list[int], notices: list[str]) -> list[int]:
+    rows = db.session.execute(select(Room.id, Room.name).where(Room.id.in_(rooms))).all() if rooms else []
+    chosen: set[int] = set()
+    for name in names:
+        key = fold(name).strip()
+        exact = [rid for rid, rname in rows if fold(rname) == key or str(rid) == key]
+        match = exact or ([] if key.isdigit() else [rid for rid, rname in rows if key in fold(rname)])
+        if not match:
+            notices.append(f"No room you can read is called “{name}”.")
+            return []
+        chosen.update(match)
+    return [r for r in rooms if r in chosen]
+
+
+def _resolve_authors(names: list[str], notices: list[str]) -> Optional[list[int]]:
+    found: set[int] = set()
+    for name in names:
+        like = "%" + re.sub(r"([%_\\])", r"\\\1", name.lower()) + "%"
+        ids = set(db.session.scalars(
+            select(User.id).where(func.lower(User.name).like(like, escape="\\")).limit(50)))
+        if not ids:
+            notices.append(f"Nobody called “{name}” has an account here.")
+            return []
+        found.update(ids)
+    return sorted(found)
+
+
+def search(actor: User, q: object, *, room_id: object = None, sort: object = "relevance", page: object = 1,
+           per_page: int = PER_PAGE) -> Page:
+    from search import state
+
+    sort_v = _sort(sort)
+    page_v = page if isinstance(page, int) else validate.int_id(page, "page", required=False) or 1
+    if not 1 <= page_v <= MAX_PAGE:
+        raise Invalid(f"page must be a whole number from 1 to {MAX_PAGE}.", "page")
+    parsed = qmod.parse(q if isinstance(q, str) else "")
+    out = Page(q=parsed.raw, page=page_v, sort=sort_v, notices=list(parsed.notices))
+    readable = list(db.session.scalars(perm.readable_room_ids(actor)))
+    rooms = readable
+    if room_id not in (None, ""):
+        rid = validate.int_id(room_id, "room_id")
+        if rid not in readable:
+            raise NotFound("Room not found.")
+        out.room = db.session.get(Room, rid)
+        rooms = [rid]
+    st = state()
+    out.rebuilding = st.indexer.rebuilding()
+    if not parsed.searchable:
+        return _finish(out)
+    if parsed.rooms:
+        rooms = _resolve_rooms(parsed.rooms, rooms, out.notices)
+    authors = _resolve_authors(parsed.authors, out.notices) if parsed.authors else None
+    if authors and rooms:  # who wrote what stays unknown in non-attributed rooms (rooms/pseudonyms.py)
+        unnamed = set(db.session.scalars(select(Room.id).where(Room.id.in_(rooms), Room.non_attributed.is_(True))))
+        if unnamed:
+            rooms = [r for r in rooms if r not in unnamed]
+            out.notices.append("author: does not search non-attributed rooms.")
+    out.searched = True
+    if not rooms or authors == []:
+        return _finish(out)
+    req = Request(query=parsed, rooms=rooms, authors=authors, sort=sort_v,
+                  offset=(page_v - 1) * per_page, limit=per_page)
+    try:
+        found = st.backend.search(req)
+        if found.total == 0 and parsed.must:
+            out.suggestion = suggest(parsed, rooms)
+    except Exception:
+        log.exception("search failed; checking the index")
+        db.session.rollback()
+        st.indexer.suspect = True
+        st.indexer.kick()
+        found = Found([], 0)
+        out.rebuilding = True
+    out.total, out.estimated = found.total, found.estimated
+    out.pages = min(MAX_PAGE, -(-found.total // per_page))
+    out.results = _dress(found, parsed)
+    return _finish(out)
+
+
+def _finish(out: Page) -> Page:
+    if out.rebuilding and REBUILDING not in out.notices:
+        out.notices.insert(0, REBUILDING)
+    return out
+
+
+def _dress(found: Found, parsed: qmod.Query) -> list[Result]:
+    if not found.hits:
+        return []
+    ids = [h.post_id for h in found.hits]
+    rows = db.session.execute(
+        select(Post.id, Post.parent_id, Post.deleted_at, Thread.title, Room.name, User.name, Post.hidden_at,
+               Room.non_attributed, Post.thread_id, Post.author_id, Room.label, Post.html)
+        .join(Thread, Thread.id == Post.thread_id).join(Room, Room.id == Thread.room_id)
+        .outerjoin(User, User.id == Post.author_id).where(Post.id.in_(ids))).all()
+    info = {r[0]: r for r in rows}
+    wanted, prefixes = parsed.highlight_terms()
+    out = []
+    for h in found.hits:
+        r = info.get(h.post_id)
+        if r is None or r[2] is not None or r[6] is not None:
+            continue  # removed (or hidden by moderators) since it was indexed (the outbox catches up within a second)
+        body = h.body if h.body is not None else html_text(r[11] or "")
+        snippet, hit = highlight(body, wanted, prefixes)
+        in_att = False
+        if not hit and h.attachments:
+            att_snip, att_hit = highlight(h.attachments, wanted, prefixes)
+            if att_hit:
+                snippet, in_att = att_snip, True
+        out.append(Result(post_id=h.post_id, thread_id=h.thread_id, room_id=h.room_id, room_name=r[4], title=r[3],
+                          title_html=highlight_all(r[3], wanted, prefixes), snippet_html=snippet,
+                          author_name=pseudonyms.name(r[8], r[9]) if r[7] else r[5], created_at=h.created_at,
+                          is_opening=r[1] is None, in_attachment=in_att,
+                          room_label=labels.normal(r[10])))
+    return out
+
+
+# -- did you mean --------------------------------------------------------------------
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _edits1(word: str) -> set[str]:
+    letters = _LETTERS + "".join(sorted({c for c in word if c not in _LETTERS and c.isalpha()}))
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = [a + b[1:] for a, b in splits if b]
+    transposes = [a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1]
+    replaces = [a + c + b[1:] for a, b in splits if b for c in letters]
+    inserts = [a + c + b for a, b in splits for c in letters]
+    return set(deletes + transposes + replaces + inserts) - {word}
+
+
+def suggest(parsed: qmod.Query, rooms: list[int]) -> Optional[str]:
+    """A corrected query, using only words found in posts of `rooms` (the caller's)."""
+    from search import state
+
+    backend = state().backend
+    words = [w for w in dict.fromkeys(parsed.words()) if re.fullmatch(r"[^\W\d_]{3,30}", w)]
+    if not words:
+        return None
+    have = backend.allowed_counts([fold(w) for w in words], rooms)
+    fixes: dict[str, str] = {}
+    for w in words:
+        if have.get(fold(w), 0) > 0:
+            continue
+        cands = sorted(_edits1(fold(w)))
+        counts = backend.allowed_counts(cands, rooms)
+        best = max((c for c in cands if counts.get(c, 0) > 0), key=lambda c: (counts[c], c[0] == fold(w)[0]),
+                   default=None)
+        if best:
+            fixes[w] = best
+    if not fixes:
+        return None
+    text = parsed.raw
+    for w, fix in fixes.items():
+        text = re.sub(rf"(?<!\w){re.escape(w)}(?!\w)", fix, text)
+    return text

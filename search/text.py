@@ -1,0 +1,326 @@
+"""Text handling shared by both backends: words → index terms (English
+stemming, accents folded), highlighted snippets, and the text of PDF and DOCX
+attachments.
+
+`term_of(word)` is the one definition of an index term for the Whoosh index,
+query words and highlighting, so what is highlighted is what matched.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+import struct
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+from array import array
+from itertools import accumulate
+
+from whoosh.analysis import Token, Tokenizer
+from whoosh.formats import Positions
+from whoosh.system import _INT_SIZE, pack_uint
+from whoosh.analysis.filters import STOP_WORDS
+from whoosh.lang.porter2 import stem  # Snowball English, as PostgreSQL's english_stem
+from whoosh.support.charset import accent_map
+
+log = logging.getLogger(__name__)
+
+# Words: letters/digits/underscore, with inner dots kept ("u.k", "3.5").
+WORD_RE = re.compile(r"\w+(?:\.\w+)*")
+MIN_WORD = 2
+MAX_WORD = 60
+_cache: dict[str, Optional[str]] = {}
+_CACHE_MAX = 300_000
+
+
+def fold(word: str) -> str:
+    """Lower case without accents: "Café" → "cafe"."""
+    return word.lower().translate(accent_map)
+
+
+def term_of(word: str) -> Optional[str]:
+    """The index term of one word, or None for stop words and too short/long words."""
+    t = _cache.get(word)
+    if t is not None or word in _cache:
+        return t
+    f = fold(word)
+    if f != word and f in _cache:  # "Police", "POLICE" → the stem of "police"
+        t = _cache[f]
+    elif len(f) < MIN_WORD or len(f) > MAX_WORD or f in STOP_WORDS:
+        t = None
+    else:
+        t = stem(f)
+    if len(_cache) > _CACHE_MAX:
+        _cache.clear()
+    _cache[word] = t
+    return t
+
+
+def terms(text: str) -> list[str]:
+    """Index terms of a text, in order (stop words dropped, positions renumbered)."""
+    out = []
+    for m in WORD_RE.finditer(text):
+        t = term_of(m.group())
+        if t is not None:
+            out.append(t)
+    return out
+
+
+class CollabTokenizer(Tokenizer):
+    """A Whoosh tokenizer doing word splitting, lower-casing, accent folding,
+    stop words and Porter stemming in one pass with a cache (several times
+    faster than the equivalent filter chain). Stop words leave no position gap,
+    like StopFilter(renumber=True)."""
+
+    def __eq__(self, other):
+        return other.__class__ is self.__class__
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
+                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs) -> Iterator[Token]:
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        pos = start_pos
+        cache_get = _cache.get
+        for m in WORD_RE.finditer(value):
+            word = m.group()
+            term = cache_get(word)
+            if term is None:
+                term = term_of(word)
+                if term is None:
+                    continue
+            t.text = term
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = word
+            if positions:
+                t.pos = pos
+                pos += 1
+            if chars:
+                t.startchar = start_char + m.start()
+                t.endchar = start_char + m.end()
+            yield t
+
+
+_MISSING = object()
+
+
+_ONE = pack_uint(1)
+_gap = struct.Struct("=I").pack  # as array("I") stores it
+
+
+def _encode_positions(pl: list[int]) -> bytes:
+    if len(pl) == 1:
+        return _ONE + _gap(pl[0])
+    return pack_uint(len(pl)) + array("I", [pl[0]] + [b - a for a, b in zip(pl, pl[1:])]).tobytes()
+
+
+def position_values(value: str, boost: float = 1.0):
+    """(term, frequency, weight, encoded positions) for each term of `value`:
+    what Positions.word_values yields through CollabTokenizer, in one pass."""
+    poses: dict[str, list[int]] = {}
+    pos = 0
+    get = _cache.get
+    for word in WORD_RE.findall(value):
+        t = get(word, _MISSING)
+        if t is _MISSING:
+            t = term_of(word)
+        if t is None:
+            continue
+        lst = poses.get(t)
+        if lst is None:
+            poses[t] = [pos]
+        else:
+            lst.append(pos)
+        pos += 1
+    for w, pl in poses.items():
+        yield (w, len(pl), len(pl) * boost, _encode_positions(pl))
+
+
+class FastPositions(Positions):
+    """Positions (for phrase queries) that index in one pass without Token
+    objects and store each posting's position gaps as a packed array instead
+    of a pickle (faster to write and to read back for phrases)."""
+
+    def word_values(self, value, analyzer, **kwargs):
+        return position_values(value, self.field_boost)
+
+    def encode(self, poslist):
+        return _encode_positions(poslist)
+
+    def decode_positions(self, valuestring):
+        gaps = array("I")
+        gaps.frombytes(valuestring[_INT_SIZE:])
+        return list(accumulate(gaps))
+
+
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+def html_text(post_html: str) -> str:
+    """Text of a post's stored HTML, for the index and for snippets. That HTML is our
+    own nh3-sanitised output (rooms.markdown), so dropping tags and decoding entities is
+    enough, and about ten times faster than cleaning it again."""
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", post_html))).strip()
+
+
+# -- snippets -------------------------------------------------------------------
+
+def _is_hit(term: Optional[str], wanted: set[str], prefixes: tuple[str, ...]) -> bool:
+    return term is not None and (term in wanted or (bool(prefixes) and term.startswith(prefixes)))
+
+
+@lru_cache(maxsize=256)
+def _starts_regex(keys: tuple[str, ...]) -> re.Pattern:
+    """Words starting with one of `keys` (folded text): the only candidates for a hit."""
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(k) for k in keys) + r")\w*(?:\.\w+)*")
+
+
+def _hits(text: str, wanted: set[str], prefixes: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(start, end) of the words of `text` whose index term is wanted (or starts with a prefix)."""
+    if not wanted and not prefixes:
+        return []
+    folded = fold(text)
+    keys = tuple(sorted({t[:4] for t in wanted} | {p[:4] for p in prefixes}))
+    if len(folded) == len(text) and all(keys):
+        # A stem starts like its word (after folding): let the regex engine find the few candidates.
+        found = (m.span() for m in _starts_regex(keys).finditer(folded))
+    else:
+        found = (m.span() for m in WORD_RE.finditer(text))
+    return [(a, b) for a, b in found if _is_hit(term_of(text[a:b]), wanted, prefixes)]
+
+
+def highlight(text: str, wanted: set[str], prefixes: Iterable[str] = (), *, width: int = 240,
+              scan_chars: int = 60_000) -> tuple[str, bool]:
+    """An HTML-escaped excerpt of `text` around its best run of matching words,
+    with those words in <mark>. Returns (html, found)."""
+    prefixes = tuple(prefixes)
+    text = text[:scan_chars]
+    hits = _hits(text, wanted, prefixes)
+    if not hits:
+        cut = text[:width]
+        if len(text) > width:
+            cut = cut.rsplit(" ", 1)[0] + " …"
+        return html.escape(cut), False
+    # The window of `width` characters holding most hits.
+    best, best_n, j = 0, 0, 0
+    for i in range(len(hits)):
+        while j < len(hits) and hits[j][1] - hits[i][0] <= width:
+            j += 1
+        if j - i > best_n:
+            best, best_n = i, j - i
+    first = hits[best][0]
+    start = max(0, first - width // 4)
+    if start > 0:
+        sp = text.find(" ", start)
+        start = sp + 1 if 0 <= sp < first else first
+    end = min(len(text), start + width)
+    if end < len(text):
+        sp = text.rfind(" ", start, end)
+        if sp > hits[best][1]:
+            end = sp
+    out = ["… " if start > 0 else ""]
+    pos = start
+    for a, b in hits[best:]:
+        if a >= end:
+            break
+        b = min(b, end)
+        out.append(html.escape(text[pos:a]))
+        out.append("<mark>" + html.escape(text[a:b]) + "</mark>")
+        pos = b
+    out.append(html.escape(text[pos:end]))
+    if end < len(text):
+        out.append(" …")
+    return "".join(out), True
+
+
+def highlight_all(text: str, wanted: set[str], prefixes: Iterable[str] = ()) -> str:
+    """The whole (short) text escaped, matching words in <mark> (for titles)."""
+    out, pos = [], 0
+    for a, b in _hits(text, wanted, tuple(prefixes)):
+        out.append(html.escape(text[pos:a]))
+        out.append("<mark>" + html.escape(text[a:b]) + "</mark>")
+        pos = b
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+# -- attachments ----------------------------------------------------------------
+
+MAX_ATTACHMENT_CHARS = 200_000
+MAX_PDF_PAGES = 200
+
+
+def _kind(path: Path, filename: str) -> Optional[str]:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return None
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"PK\x03\x04") and filename.lower().endswith((".docx", ".docm")):
+        return "docx"
+    return None
+
+
+def _pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    reader = PdfReader(str(path))
+    parts, size = [], 0
+    for i, page in enumerate(reader.pages):
+        if i >= MAX_PDF_PAGES or size > MAX_ATTACHMENT_CHARS:
+            break
+        t = page.extract_text() or ""
+        parts.append(t)
+        size += len(t)
+    return "\n".join(parts)
+
+
+def _docx_text(path: Path) -> str:
+    import docx
+
+    with zipfile.ZipFile(path) as zf:  # refuse zip bombs before python-docx unpacks
+        if sum(i.file_size for i in zf.infolist()) > 200 * 1024 * 1024:
+            return ""
+    d = docx.Document(str(path))
+    parts = [p.text for p in d.paragraphs]
+    for table in d.tables:
+        for row in table.rows:
+            parts.extend(c.text for c in row.cells)
+    return "\n".join(parts)
+
+
+def extract_text(path: Path, filename: str, cache_dir: Optional[Path] = None, sha256: str = "") -> str:
+    """Plain text of a PDF or DOCX attachment ("" for other files or on any error),
+    cached by content hash."""
+    cached = cache_dir / sha256[:2] / f"{sha256}.txt" if cache_dir and sha256 else None
+    if cached is not None and cached.exists():
+        try:
+            return cached.read_text(encoding="utf-8")
+        except OSError:
+            pass
+    kind = _kind(path, filename)
+    text = ""
+    if kind:
+        try:
+            text = _pdf_text(path) if kind == "pdf" else _docx_text(path)
+        except Exception as err:  # a damaged file is still a post; index its name only
+            log.info("no text from attachment %s (%s): %s", filename, kind, err)
+            text = ""
+    text = re.sub(r"\s+", " ", text).strip()[:MAX_ATTACHMENT_CHARS]
+    if cached is not None and kind:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, cached)
+        except OSError:
+            pass
+    return text

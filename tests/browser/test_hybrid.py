@@ -1,0 +1,121 @@
+"""The quarterly plenary (issue 6) in three browser contexts on the real server: the
+chair attaches a PDF (made here) and waits for its slides; two participants open the
+meeting; the chair advances the slides and both follow; a participant raises a hand
+and the chair sees it first in the queue; a key message is voted on and closed, and
+the outcome lands in the minutes thread posted in the room."""
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PASSWORD, api, axe, new_token
+
+pytestmark = pytest.mark.slow
+
+PEOPLE = [("Chris Chair", "chris.chair@example.police.uk"), ("Ann Able", "ann.hybrid@example.org"),
+          ("Bea Bright", "bea.hybrid@example.org")]
+
+
+def pdf_bytes(pages: int) -> bytes:
+    from fpdf import FPDF
+
+    doc = FPDF(orientation="L")
+    doc.set_font("helvetica", size=60)
+    for i in range(pages):
+        doc.add_page()
+        doc.cell(text=f"Slide {i + 1}")
+    return bytes(doc.output())
+
+
+@pytest.fixture(scope="module")
+def plenary(site):
+    for name, email in PEOPLE:
+        site.flask("users", "create", "--email", email, "--name", name, "--kind", "staff", input=PASSWORD + "\n")
+    tok = new_token(site, PEOPLE[0][1])
+    room = api(site, tok, "POST", "/rooms", {"name": "IAG plenary room", "visibility": "private"})
+    for _, email in PEOPLE[1:]:
+        uid = api(site, new_token(site, email), "GET", "/me")["id"]
+        api(site, tok, "POST", f"/rooms/{room['id']}/members", {"user_id": uid})
+    start = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    meeting = api(site, tok, "POST", f"/rooms/{room['id']}/meetings",
+                  {"title": "Quarterly IAG plenary", "agenda": "1. Welcome\n2. Stop and search", "starts_at": start})
+    return {"room": room, "meeting": meeting}
+
+
+def test_plenary_slides_hands_votes_minutes(site, pages, plenary, tmp_path):
+    mid = plenary["meeting"]["id"]
+    chair = pages.open(site, email=PEOPLE[0][1])
+    chair.on("dialog", lambda d: d.accept())
+    chair.goto(f"/meetings/{mid}")
+    axe(chair)
+    deck = tmp_path / "plenary-deck.pdf"
+    deck.write_bytes(pdf_bytes(3))
+    chair.locator("#deck-file").set_input_files(str(deck))
+    chair.get_by_role("button", name="Attach", exact=True).click()
+    axe(chair)
+    expect(chair.locator("#deck-list")).to_contain_text("Ready · 3 pages", timeout=30_000)
+    expect(chair.locator("#slide-img")).to_have_attribute("data-page", "1")
+
+    ann = pages.open(site, email=PEOPLE[1][1])
+    bea = pages.open(site, email=PEOPLE[2][1])
+    for p in (ann, bea):
+        p.goto(f"/meetings/{mid}")
+        expect(p.locator("#slide-img")).to_have_attribute("data-page", "1")
+        axe(p)
+
+    # the chair drives: both followers see slide 2, then 3
+    chair.get_by_role("button", name="Next slide").click()
+    t0 = time.monotonic()
+    for p in (ann, bea):
+        expect(p.locator("#slide-img")).to_have_attribute("data-page", "2")
+        expect(p.locator("#slide-img")).to_have_attribute("src", re.compile(r"/pages/2\.png$"))
+    print(f"followers on slide 2 after {time.monotonic() - t0:.3f} s")
+    # Ann browses ahead on her own, then follows the presenter again in one click
+    ann.get_by_role("button", name="Next slide").click()
+    expect(ann.locator("#slide-img")).to_have_attribute("data-page", "3")
+    chair.get_by_role("button", name="Previous slide").click()
+    expect(bea.locator("#slide-img")).to_have_attribute("data-page", "1")
+    expect(ann.locator("#slide-img")).to_have_attribute("data-page", "3")
+    ann.get_by_role("button", name="Follow presenter").click()
+    expect(ann.locator("#slide-img")).to_have_attribute("data-page", "1")
+
+    # hands: Bea first, then Ann; the chair sees them in that order
+    bea.get_by_role("button", name=re.compile("Raise hand")).click()
+    expect(chair.locator("#hand-list li").first).to_contain_text("Bea Bright")
+    ann.get_by_role("button", name=re.compile("Raise hand")).click()
+    expect(chair.locator("#hand-list li")).to_have_count(2)
+    expect(chair.locator("#hand-list li").first).to_contain_text("Bea Bright")
+    expect(ann.locator("#hand-list li").nth(1)).to_contain_text("Ann Able")
+    chair.get_by_role("button", name="Give the floor to Bea Bright").click()
+    expect(bea.locator("#floor-prompt")).to_be_visible()
+    axe(chair, "hands and slides shown")
+
+    # a key message, voted and closed
+    chair.locator("#km-draft-text").fill("Stop and search data should be published every month")
+    chair.get_by_role("button", name="Add key message").click()
+    chair.get_by_role("button", name=re.compile("^Put to the vote")).click()
+    for p in (ann, bea):
+        expect(p.locator("#km-list")).to_contain_text("Vote open")
+        p.locator("#km-list").get_by_label("Agree", exact=True).check()
+        p.locator("#km-list").get_by_role("button", name="Vote").click()
+        expect(p.locator("#km-announcer")).to_contain_text("recorded")
+    expect(chair.locator("#km-list .km-tally")).to_contain_text("Agree 2")
+    axe(ann, "vote open")
+    chair.locator("#km-list select").select_option("agreed")
+    chair.get_by_role("button", name=re.compile("^Close the vote")).click()
+    expect(bea.locator("#km-list")).to_contain_text("Closed: Agreed")
+
+    # the chair ends the meeting: the minutes are a thread in the room
+    chair.get_by_role("button", name="End meeting and post minutes").click()
+    expect(chair).to_have_url(re.compile(r"/threads/\d+"))
+    axe(chair)
+    expect(chair.locator("h1")).to_contain_text("Minutes: Quarterly IAG plenary")
+    body = chair.locator("main")
+    expect(body).to_contain_text("Stop and search data should be published every month")
+    expect(body).to_contain_text("Agreed")
+    expect(body).to_contain_text("2 agree")
+    expect(body).to_contain_text("plenary-deck.pdf")

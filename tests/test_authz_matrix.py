@@ -1,0 +1,486 @@
+"""The authorization matrix (issue 7): every HTML route, every /api/v1 endpoint
+and every Socket.IO event, for each of nine callers, against a private room
+(and, for the room-reading routes, an organisation room and a national room),
+with the outcome each caller must get:
+
+    ok      allowed (any answer that is not a refusal and not a 5xx: 2xx, a
+            redirect that is not to the sign-in page, or a 400/409/413/422
+            about the generic input this walk sends)
+    login   anonymous: a redirect to /login (pages) or 401 (API, sockets)
+    404     may not see it (the same answer as for something that does not exist)
+    403     can see it but may not do this
+    form    (HTML form posts) the form came back (200/4xx) with a message: the
+            input was refused or the caller may not act; nothing was done
+
+The expected outcomes are data (MATRIX, SOCKET_MATRIX), built from a few
+named rows (READ, WRITE, ...). The walk goes over app.url_map and the socket
+handler registry and fails for any route or event without an entry, so a new
+route cannot be added without deciding who may use it.
+
+Callers: anonymous; a guest and an IAG volunteer of the room's organisation
+and a staff colleague (none of them members); an observer, a member, a
+moderator and the owner of the room; and a site administrator who is *not* a
+member (administrators do not see into private rooms).
+
+Every request that was allowed and could have changed something is followed by
+restoring the SQLite database from a snapshot (SQLite backup API), so each cell
+starts from the same world. On PostgreSQL (no cheap snapshot) the GET rows of
+the matrix and the socket read events run; the full walk runs on SQLite."""
+from __future__ import annotations
+
+import copy
+import io
+import os
+import re
+import sqlite3
+
+import pytest
+from sqlalchemy import select
+
+from collab.extensions import db, socketio
+from tests.conftest import PASSWORD, bearer
+
+ROLES = ("anonymous", "guest", "iag", "staff", "observer", "member", "moderator", "owner", "admin")
+MEMBERS = ("observer", "member", "moderator", "owner")
+
+
+def row(default: str, **per_role: str) -> dict[str, str]:
+    out = {r: default for r in ROLES}
+    out.update(per_role)
+    return out
+
+
+# Named rows (role -> outcome); room-scoped addresses point into the private room.
+PUBLIC = row("ok")
+INVALID_LINK = row("404")                   # invitation / reset links with an unknown token
+SIGNS_OUT = row("login")                    # /logout, /setup once set up: everyone ends at the sign-in page
+SIGNED_IN = row("ok", anonymous="login")
+OWN_FORM = row("form", anonymous="login")   # the caller's own account forms (this walk's input is refused)
+ADMIN = row("404", anonymous="login", admin="ok")
+ADMIN_FORM = row("404", anonymous="login", admin="form")
+READ = row("404", anonymous="login", **{m: "ok" for m in MEMBERS})
+MEMBER_FORM = row("404", anonymous="login", **{m: "form" for m in MEMBERS})
+WRITE = dict(READ, observer="403")
+MODERATE = dict(READ, observer="403", member="403")
+MODERATORS_ONLY = row("404", anonymous="login", moderator="ok", owner="ok")   # moderation pages: hidden from others
+OWNER_ONLY = row("404", anonymous="login", owner="ok")
+AUTHOR = dict(READ, observer="403", moderator="403", owner="403")           # the seeded reply is the member's
+NO_SUCH_DECK = row("404", anonymous="login")                                 # the walk names a deck that does not exist
+CREATE_ROOM = row("ok", anonymous="login", guest="403")
+
+MATRIX: dict[tuple[str, str], dict[str, str]] = {
+    ("DELETE", "api.api_unreact"): WRITE,
+    ("DELETE", "api.delete_post"): WRITE,
+    ("DELETE", "api.remove_member"): MODERATE,
+    ("GET", "api.api_notifications"): SIGNED_IN,
+    ("GET", "api.get_meeting"): READ,
+    ("GET", "api.get_post"): READ,
+    ("GET", "api.get_room"): READ,
+    ("GET", "api.get_thread"): READ,
+    ("GET", "api.list_members"): READ,
+    ("GET", "api.list_rooms"): SIGNED_IN,
+    ("GET", "api.list_threads"): READ,
+    ("GET", "api.me"): SIGNED_IN,
+    ("GET", "api.meeting_ics"): READ,
+    ("GET", "api.meeting_state"): READ,
+    ("GET", "api.my_meetings"): SIGNED_IN,
+    ("GET", "api.openapi"): SIGNED_IN,
+    ("GET", "api.search"): SIGNED_IN,
+    ("GET", "auth.accept_invite"): INVALID_LINK,
+    ("GET", "auth.account"): SIGNED_IN,
+    ("GET", "auth.admin_people"): ADMIN,
+    ("GET", "auth.login"): PUBLIC,
+    ("GET", "auth.reset_password"): INVALID_LINK,
+    ("GET", "auth.setup"): SIGNS_OUT,
+    ("GET", "core.index"): SIGNED_IN,
+    ("GET", "live.mention_json"): READ,
+    ("GET", "live.notifications_page"): SIGNED_IN,
+    ("GET", "live.open_notification"): OWNER_ONLY,
+    ("GET", "live.thread_reactions_json"): READ,
+    ("GET", "meetings.deck_file"): NO_SUCH_DECK,
+    ("GET", "meetings.deck_page"): NO_SUCH_DECK,
+    ("GET", "meetings.edit_page"): MODERATE,
+    ("GET", "meetings.ics"): READ,
+    ("GET", "meetings.meeting"): READ,
+    ("GET", "meetings.mine"): SIGNED_IN,
+    ("GET", "meetings.minutes_pdf"): READ,
+    ("GET", "meetings.schedule_page"): READ,
+    ("GET", "meetings.state_json"): READ,
+    ("GET", "rooms.attachment"): READ,
+    ("GET", "rooms.attachment_thumb"): READ,
+    ("GET", "rooms.edit"): AUTHOR,
+    ("GET", "rooms.flag_post"): READ,
+    ("GET", "rooms.history"): READ,
+    ("GET", "rooms.members"): READ,
+    ("GET", "rooms.moderate_post"): MODERATORS_ONLY,
+    ("GET", "rooms.moderation_queue"): MODERATORS_ONLY,
+    ("GET", "rooms.new_room"): SIGNED_IN,
+    ("GET", "rooms.new_thread"): WRITE,
+    ("GET", "rooms.post_link"): READ,
+    ("GET", "rooms.reply"): WRITE,
+    ("GET", "rooms.room"): READ,
+    ("GET", "rooms.room_trust"): OWNER_ONLY,
+    ("GET", "rooms.rooms"): SIGNED_IN,
+    ("GET", "rooms.search"): SIGNED_IN,
+    ("GET", "rooms.settings"): OWNER_ONLY,
+    ("GET", "rooms.suspend_account"): ADMIN,
+    ("GET", "rooms.thread"): READ,
+    ("GET", "security.admin_audit"): ADMIN,
+    ("GET", "security.admin_audit_csv"): ADMIN,
+    ("GET", "security.admin_erase"): ADMIN,
+    ("GET", "security.login_code"): SIGNED_IN,
+    ("GET", "security.two_step"): SIGNED_IN,
+    ("GET", "static"): PUBLIC,
+    ("PATCH", "api.edit_meeting"): MODERATE,
+    ("PATCH", "api.edit_post"): AUTHOR,
+    ("POST", "api.add_attachments"): AUTHOR,
+    ("POST", "api.add_member"): MODERATE,
+    ("POST", "api.api_notifications_read"): SIGNED_IN,
+    ("POST", "api.cancel_meeting"): MODERATE,
+    ("POST", "api.create_post"): WRITE,
+    ("POST", "api.create_room"): CREATE_ROOM,
+    ("POST", "api.create_thread"): WRITE,
+    ("POST", "api.draft_key_message"): MODERATE,
+    ("POST", "api.meeting_token"): READ,
+    ("POST", "api.post_minutes"): MODERATE,
+    ("POST", "api.start_meeting"): WRITE,
+    ("POST", "api.upload_deck"): MODERATE,
+    ("POST", "api.vote"): WRITE,
+    ("POST", "auth.accept_invite"): INVALID_LINK,
+    ("POST", "auth.account"): OWN_FORM,
+    ("POST", "auth.admin_people"): ADMIN_FORM,
+    ("POST", "auth.login"): SIGNED_IN,
+    ("POST", "auth.logout"): SIGNS_OUT,
+    ("POST", "auth.reset_password"): INVALID_LINK,
+    ("POST", "auth.setup"): SIGNS_OUT,
+    ("POST", "live.notifications_page"): OWN_FORM,
+    ("POST", "live.react"): WRITE,
+    ("POST", "meetings.cancel"): MODERATE,
+    ("POST", "meetings.deck_delete"): dict(MODERATE, moderator="404", owner="404"),  # chairs: no such deck
+    ("POST", "meetings.deck_upload"): MODERATE,
+    ("POST", "meetings.edit_page"): MODERATE,
+    ("POST", "meetings.end"): MODERATE,
+    ("POST", "meetings.finish"): MODERATE,
+    ("POST", "meetings.post_minutes"): MODERATE,
+    ("POST", "meetings.schedule_page"): MEMBER_FORM,
+    ("POST", "meetings.start"): WRITE,
+    ("POST", "meetings.token"): READ,
+    ("POST", "rooms.delete"): WRITE,
+    ("POST", "rooms.edit"): AUTHOR,
+    ("POST", "rooms.flag_post"): READ,
+    ("POST", "rooms.join"): READ,
+    ("POST", "rooms.leave"): dict(READ, owner="form"),  # the last owner may not leave
+    ("POST", "rooms.lift_mute"): MODERATORS_ONLY,
+    ("POST", "rooms.members"): MEMBER_FORM,
+    ("POST", "rooms.moderate_post"): MODERATORS_ONLY,
+    ("POST", "rooms.new_room"): dict(CREATE_ROOM, guest="form"),
+    ("POST", "rooms.new_thread"): WRITE,
+    ("POST", "rooms.reply"): WRITE,
+    ("POST", "rooms.room_trust"): dict(OWNER_ONLY, owner="form"),
+    ("POST", "rooms.settings"): dict(OWNER_ONLY, owner="form"),
+    ("POST", "rooms.suspend_account"): ADMIN,
+    ("POST", "security.admin_end_sessions"): ADMIN,
+    ("POST", "security.admin_erase"): ADMIN_FORM,
+    ("POST", "security.admin_reset_two_step"): ADMIN,
+    ("POST", "security.admin_security"): ADMIN_FORM,
+    ("POST", "security.end_other_sessions"): SIGNED_IN,
+    ("POST", "security.end_session"): OWNER_ONLY,
+    ("POST", "security.export_data"): OWN_FORM,
+    ("POST", "security.login_code"): SIGNED_IN,
+    ("POST", "security.room_retention"): dict(MODERATE, moderator="403"),
+    ("POST", "security.two_step"): OWN_FORM,
+    ("POST", "security.two_step_codes"): OWN_FORM,
+    ("POST", "security.two_step_off"): OWN_FORM,
+    ("PUT", "api.api_react"): WRITE,
+    ("PUT", "api.api_room_level"): READ,
+}
+
+
+def classify(r, *, api: bool, method: str = "GET") -> str:
+    code = r.status_code
+    assert code < 500, (code, r.data[:300])
+    if not api and method != "GET" and code in (200, 400, 409, 413, 422) and not r.is_json:
+        return "form"   # the form came back with a message (invalid input, or a refusal shown on the form)
+    if code in (301, 302, 303, 307, 308):
+        loc = r.headers.get("Location", "")
+        return "login" if re.match(r"^(https?://[^/]+)?/login(\?|$)", loc) else "ok"
+    if code == 401:
+        return "login"
+    if code in (403, 404):
+        return str(code)
+    return "ok"
+
+
+ROOM_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id", "meeting_id", "deck_id", "key_message_id",
+               "mute_id"}
+FORM = {"body": "matrix text", "title": "matrix", "name": "matrix", "description": "x", "reason": "matrix reason",
+        "action": "hide", "role": "member", "user_id": "0", "hours": "1", "days": "1", "confirm": "",
+        "token_name": "matrix", "email": "matrix@example.org", "emoji": "👍"}
+JSON = {"body": "matrix text", "title": "matrix", "name": "matrix", "text": "matrix", "choice": "agree"}
+
+
+def url_for_rule(rule, ids: dict) -> str:
+    url = rule.rule
+    for name in rule.arguments:
+        url = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?" + name + ">", str(ids.get(name, 1)), url)
+    assert "<" not in url, url
+    return url
+
+
+def methods_of(rule) -> list[str]:
+    return sorted(rule.methods - {"HEAD", "OPTIONS"})
+
+
+def png_bytes() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 120, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def app_config():
+    return {"RATELIMIT_ENABLED": False, "LIVE_PRESENCE_DELAY": 0.02}
+
+
+class World(dict):
+    pass
+
+
+@pytest.fixture
+def world(app, make):
+    from auth.account_models import UserSession
+    from rooms import moderation
+    from rooms import services as rs
+    from rooms.meetings import services as ms
+    from rooms.meetings import votes
+    from rooms.models import Attachment
+    from rooms.notifications import Notification
+
+    org = make.org()
+    users = {
+        "guest": make.user(org=org, kind="guest", name="Guest Person"),
+        "iag": make.user(org=org, kind="iag", name="Iag Person"),
+        "staff": make.user(org=org, name="Staff Person"),
+        "observer": make.user(org=org, name="Observer Person"),
+        "member": make.user(org=org, name="Member Person"),
+        "moderator": make.user(org=org, name="Moderator Person"),
+        "owner": make.user(org=org, name="Owner Person"),
+        "admin": make.user(org=org, admin=True, name="Admin Person"),
+    }
+    muted = make.user(org=org, name="Muted Person")
+    owner = users["owner"]
+    room = make.room(owner, name="Private room", members=[users["member"], muted],
+                     moderator=[users["moderator"]], observer=[users["observer"]])
+    org_room = make.room(owner, visibility="organisation", name="Org room")
+    national = make.room(owner, visibility="national", name="National room")
+    thread = make.thread(owner, room, title="Private thread", body="Private opening @Member Person")
+    reply, _ = rs.create_post(users["member"], thread.id, body="Private reply @Owner Person",
+                              uploads=[("photo.png", io.BytesIO(png_bytes()))])
+    att = db.session.scalar(select(Attachment).where(Attachment.post_id == reply.id))
+    org_thread = make.thread(owner, org_room, title="Org thread")
+    nat_thread = make.thread(owner, national, title="National thread")
+    mute = moderation.mute_member(users["moderator"], room.id, muted.id, 24, "matrix")
+    meeting = ms.start_meeting(owner, room.id, title="Private meeting")
+    km = votes.draft(owner, meeting.id, text="Private key message")
+    votes.open_vote(owner, km["key_message_id"])
+    clients = {"anonymous": app.test_client()}
+    for role, u in users.items():
+        c = app.test_client()
+        r = c.post("/login", data={"email": u.email, "password": PASSWORD})
+        assert r.status_code == 302, (role, r.data[:200])
+        clients[role] = c
+    tokens = {role: make.token(u) for role, u in users.items()}
+    session_id = db.session.scalar(select(UserSession.id).where(UserSession.user_id == owner.id))
+    notification_id = db.session.scalar(select(Notification.id).where(Notification.user_id == owner.id))
+    assert notification_id, "the reply mentions the owner"
+    ids = {
+        "room_id": room.id, "thread_id": thread.id, "post_id": reply.id, "attachment_id": att.id,
+        "filename": att.filename, "meeting_id": meeting.id, "key_message_id": km["key_message_id"],
+        "mute_id": mute.id, "deck_id": 999_999, "page": 1, "session_id": session_id,
+        "notification_id": notification_id, "user_id": muted.id, "emoji": "👍", "token": "not-a-real-token",
+    }
+    return World(users=users, clients=clients, tokens=tokens, ids=ids, room=room, org_room=org_room,
+                 national=national, thread=thread, reply=reply, meeting=meeting, org_thread=org_thread,
+                 nat_thread=nat_thread, muted=muted)
+
+
+class Snapshot:
+    """The SQLite database as it was, put back after each request that may have changed it."""
+
+    def __init__(self, app, clients):
+        url = app.config["DATABASE_URL"]
+        self.path = url.removeprefix("sqlite:///") if url.startswith("sqlite") else None
+        if self.path:
+            db.session.remove()
+            self.copy = sqlite3.connect(":memory:")
+            src = sqlite3.connect(self.path)
+            src.backup(self.copy)
+            src.close()
+        self.cookies = {role: copy.deepcopy(c._cookies) for role, c in clients.items()}
+        self.clients = clients
+
+    def restore(self) -> None:
+        for role, c in self.clients.items():   # a sign-out clears the browser's cookie too
+            c._cookies = copy.deepcopy(self.cookies[role])
+        if not self.path:
+            return
+        db.session.remove()
+        dst = sqlite3.connect(self.path, timeout=30)
+        self.copy.backup(dst)
+        dst.close()
+
+
+def _request(w: World, role: str, method: str, url: str):
+    c = w["clients"][role]
+    if url.startswith("/api/"):
+        headers = bearer(w["tokens"][role]) if role != "anonymous" else {}
+        if method in ("POST", "PUT", "PATCH") and url.endswith(("/attachments", "/decks")):
+            return c.open(url, method=method, headers=headers,
+                          data={"file": (io.BytesIO(png_bytes()), "matrix.png")})
+        return c.open(url, method=method, headers=headers, json=JSON if method != "GET" else None)
+    if method == "GET":
+        return c.get(url)
+    return c.open(url, method=method, data=dict(FORM, file=(io.BytesIO(png_bytes()), "matrix.png")))
+
+
+def _walk(app, w: World, *, only_get: bool):
+    """(method, endpoint) -> {role: outcome} for every route, and the routes with no matrix entry."""
+    snap = Snapshot(app, w["clients"])
+    actual: dict[tuple[str, str], dict[str, str]] = {}
+    missing = []
+    cells = sorted(((m, r) for r in app.url_map.iter_rules() for m in methods_of(r)),
+                   key=lambda mr: (mr[0] != "GET", mr[1].rule, mr[0]))   # reads first
+    for method, rule in cells:
+        url = url_for_rule(rule, dict(w["ids"], filename="css/app.css") if rule.endpoint == "static" else w["ids"])
+        if True:
+            key = (method, rule.endpoint)
+            if key not in MATRIX and not os.environ.get("AUTHZ_DISCOVER"):
+                missing.append(key)
+                continue
+            if only_get and method != "GET":
+                continue
+            got = {}
+            for role in ROLES:
+                r = _request(w, role, method, url)
+                got[role] = classify(r, api=url.startswith("/api/"), method=method)
+                if method != "GET":
+                    snap.restore()
+            actual[key] = got
+    return actual, missing
+
+
+def _diff(expected: dict, actual: dict) -> list[str]:
+    out = []
+    for key, got in actual.items():
+        want = expected.get(key)
+        for role in ROLES:
+            if want is None or want[role] != got[role]:
+                out.append(f"{key[0]} {key[1]} as {role}: expected {want and want[role]}, got {got[role]}")
+    return out
+
+
+def test_every_route_has_a_matrix_entry_and_every_caller_gets_its_outcome(app, world):
+    actual, missing = _walk(app, world, only_get=app.config["DATABASE_URL"].startswith("postgres"))
+    if os.environ.get("AUTHZ_DISCOVER"):
+        with open(os.environ["AUTHZ_DISCOVER"], "w") as f:
+            f.writelines(f"{key[0]} {key[1]} {got}\n" for key, got in sorted(actual.items()))
+    assert not missing, f"routes with no entry in the authorization matrix: {missing}"
+    assert not set(MATRIX) - {(m, r.endpoint) for r in app.url_map.iter_rules() for m in methods_of(r)}, \
+        "matrix entries for routes that no longer exist"
+    problems = _diff(MATRIX, actual)
+    assert not problems, "\n".join(problems)
+
+
+
+# -- Socket.IO events ------------------------------------------------------------------------------
+
+def socket_payloads(w: World) -> dict[str, dict]:
+    ids, mid, km = w["ids"], w["ids"]["meeting_id"], w["ids"]["key_message_id"]
+    room, thread, post = ids["room_id"], ids["thread_id"], ids["post_id"]
+    m = {"meeting_id": mid}
+    return {
+        "subscribe": {"room_id": room}, "unsubscribe": {"room_id": room},
+        "subscribe_thread": {"thread_id": thread}, "unsubscribe_thread": {"thread_id": thread},
+        "sync": {"room_id": room, "after_seq": 0},
+        "post": {"thread_id": thread, "body": "matrix", "client_id": "matrix-1", "parent_id": post},
+        "typing": {"thread_id": thread}, "activity": {"idle": True},
+        "meeting_join": m, "meeting_state": m, "meeting_here": m, "meeting_leave": m,
+        "meeting_slide": dict(m, deck_id=999_999, page=1), "meeting_presenter": dict(m, user_id=w["users"]["member"].id),
+        "meeting_hand": m, "meeting_hand_add": dict(m, name="Room hand"), "meeting_hand_lower": dict(m, hand_id=999_999),
+        "meeting_floor": dict(m, hand_id=999_999), "meeting_mute_all": m,
+        "meeting_remove": dict(m, user_id=w["users"]["member"].id), "meeting_lock": dict(m, locked=True),
+        "meeting_attend": dict(m, user_id=w["users"]["member"].id, name="", present=True),
+        "meeting_head_count": dict(m, head_count=3), "meeting_chat": dict(m, body="matrix"),
+        "meeting_action": dict(m, text="matrix", owner="someone"), "meeting_minutes": m,
+        "km_draft": dict(m, text="matrix"), "km_edit": {"key_message_id": km, "text": "matrix"},
+        "km_open": {"key_message_id": km}, "km_vote": {"key_message_id": km, "choice": "agree", "comment": ""},
+        "km_room": {"key_message_id": km, "agree": 1, "disagree": 0, "abstain": 0},
+        "km_close": {"key_message_id": km, "outcome": "agreed"},
+    }
+
+
+# "invalid": past the permission check, the walk's payload was refused (no such deck; head count off)
+SOCKET_CODES = {"not_found": "404", "forbidden": "403", "unauthorized": "login", "invalid": "ok"}
+OWN = SIGNED_IN   # events that touch only the caller's own subscriptions answer the same whatever the id
+CHAIR = MODERATE  # meeting chairs: the room's moderators and owners
+NO_SUCH_HAND = row("404", anonymous="login")
+SOCKET_MATRIX: dict[str, dict[str, str]] = {
+    "activity": OWN, "unsubscribe": OWN, "unsubscribe_thread": OWN,
+    "subscribe": READ, "subscribe_thread": READ, "sync": READ,
+    "post": WRITE, "typing": WRITE,
+    "meeting_join": READ, "meeting_state": READ, "meeting_here": READ, "meeting_leave": READ,
+    "meeting_chat": WRITE, "meeting_hand": WRITE, "km_vote": WRITE,
+    "meeting_action": CHAIR, "meeting_attend": CHAIR, "meeting_hand_add": CHAIR, "meeting_lock": CHAIR,
+    "meeting_minutes": CHAIR, "meeting_mute_all": CHAIR, "meeting_presenter": CHAIR, "meeting_remove": CHAIR,
+    "meeting_slide": CHAIR, "meeting_head_count": CHAIR,
+    "km_draft": CHAIR, "km_edit": CHAIR, "km_open": CHAIR, "km_room": CHAIR, "km_close": CHAIR,
+    "meeting_floor": dict(CHAIR, moderator="404", owner="404"),   # chairs: the walk names no real hand
+    "meeting_hand_lower": NO_SUCH_HAND,
+}
+
+
+def _socket_walk(app, w: World) -> dict[str, dict[str, str]]:
+    from tests.live_support import sock
+
+    snap = Snapshot(app, w["clients"])
+    payload = socket_payloads(w)
+    events = sorted(set(socketio.server.handlers["/"]) - {"connect", "disconnect", "*"})
+    actual = {}
+    for event in events:
+        if event not in payload:
+            actual[event] = {r: "no payload in this test" for r in ROLES}
+            continue
+        got = {}
+        for role in ROLES:
+            if role == "anonymous":
+                sc = sock(app, w["clients"]["anonymous"])
+                got[role] = "ok" if sc.is_connected() else "login"
+                continue
+            sc = sock(app, token=w["tokens"][role])
+            ack = sc.emit(event, payload[event], callback=True)
+            got[role] = "ok" if ack.get("ok") else SOCKET_CODES.get(ack["error"]["code"], ack["error"]["code"])
+            sc.disconnect()
+            snap.restore()
+        actual[event] = got
+    return actual
+
+
+def test_every_socket_event_has_a_matrix_entry_and_every_caller_gets_its_outcome(app, world):
+    from rooms import realtime
+
+    if app.config["DATABASE_URL"].startswith("postgres"):
+        pytest.skip("the socket walk restores an SQLite snapshot after each event; it runs on SQLite")
+    try:
+        actual = _socket_walk(app, world)
+    finally:
+        realtime.settle(app)
+    if os.environ.get("AUTHZ_DISCOVER"):
+        with open(os.environ["AUTHZ_DISCOVER"] + ".sock", "w") as f:
+            f.writelines(f"{key} {got}\n" for key, got in sorted(actual.items()))
+    missing = sorted(set(actual) - set(SOCKET_MATRIX))
+    assert not missing, f"Socket.IO events with no entry in the authorization matrix: {missing}"
+    problems = [f"{event} as {role}: expected {SOCKET_MATRIX[event][role]}, got {got[role]}"
+                for event, got in actual.items() for role in ROLES if SOCKET_MATRIX[event][role] != got[role]]
+    assert not problems, "\n".join(problems)

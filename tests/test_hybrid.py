@@ -1,0 +1,420 @@
+"""Hybrid meetings (issue 6): scheduling, the live state machine (slides, hands,
+attendance, chair hand-over), key-message votes and minutes, through the
+services, the pages and the Socket.IO events, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from sqlalchemy import select
+
+from collab.errors import Forbidden, Invalid, NotFound
+from collab.extensions import db
+from rooms import realtime
+from rooms.meetings import decks, minutes, schedule, state, votes
+from rooms.meetings import realtime as meeting_realtime  # noqa: F401  (registers the events before any app exists)
+from rooms.meetings.hybrid_models import Deck
+from rooms.models import Post, Thread
+from tests.conftest import bearer
+from tests.live_support import login_client, sock
+
+
+@pytest.fixture
+def app_config():
+    return {"LIVE_PRESENCE_DELAY": 0.02}
+
+
+@pytest.fixture(autouse=True)
+def _settle(app):
+    yield
+    realtime.settle(app)
+
+
+def pdf_bytes(pages: int = 3) -> bytes:
+    """A real PDF with `pages` pages, each saying its number (fpdf2)."""
+    from fpdf import FPDF
+
+    doc = FPDF()
+    doc.set_font("helvetica", size=48)
+    for i in range(pages):
+        doc.add_page()
+        doc.cell(text=f"Slide {i + 1}")
+    return bytes(doc.output())
+
+
+def ready_deck(chair, meeting, pages: int = 3) -> Deck:
+    deck = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(pages)), "plenary.pdf", background=False)
+    assert decks.convert(deck.id) == "ready"
+    return db.session.get(Deck, deck.id, populate_existing=True)
+
+
+def setup_meeting(make, **kw):
+    chair, ann, bob = make.user(name="Chair Person"), make.user(name="Ann Able"), make.user(name="Bob Baker")
+    room = make.room(chair, members=[ann, bob])
+    meeting = schedule.schedule_meeting(chair, room.id, title="IAG plenary", agenda="1. Welcome\n2. Stop and search",
+                                        starts_at="2030-01-10T10:00:00Z", **kw)
+    return chair, ann, bob, room, meeting
+
+
+# -- scheduling ---------------------------------------------------------------------------------------------
+
+def test_schedule_defaults_two_hours_announces_and_gives_ics(app, make):
+    chair, ann, _bob, room, meeting = setup_meeting(make)
+    plan = schedule.plan_for(meeting)
+    assert (plan.ends_at - plan.starts_at).total_seconds() == 7200
+    assert schedule.is_chair(chair, meeting) and not schedule.is_chair(ann, meeting)
+    thread = db.session.get(Thread, plan.announce_thread_id)
+    assert thread.room_id == room.id and "IAG plenary" in thread.title
+    import icalendar
+
+    cal = icalendar.Calendar.from_ical(schedule.ics(ann, meeting.id))
+    ev = cal.walk("VEVENT")[0]
+    assert str(ev["summary"]) == "IAG plenary" and ev.decoded("dtstart").hour == 10
+    outsider = make.user()
+    with pytest.raises(NotFound):
+        schedule.ics(outsider, meeting.id)
+    upcoming, _ = schedule.my_meetings(ann)
+    assert [m.id for m, _ in upcoming] == [meeting.id]
+
+
+def test_invitee_subset_are_mentioned_and_notified_edit_and_cancel_notify(app, make):
+    from rooms.notifications import Notification
+
+    chair, ann, bob, room, _meeting = setup_meeting(make, invitees_=None)
+    m2 = schedule.schedule_meeting(chair, room.id, title="Small group", starts_at="2030-02-01T09:00:00Z",
+                                   invitees_=[ann.id])
+    assert {u.id for u in schedule.invitees(m2)} == {ann.id, chair.id}
+    n_ann = db.session.scalar(select(Notification).where(Notification.user_id == ann.id,
+                                                         Notification.kind == "mention"))
+    assert n_ann is not None
+    assert schedule.my_meetings(bob)[0] and m2.id not in [m.id for m, _ in schedule.my_meetings(bob)[0]]
+    schedule.edit_meeting(chair, m2.id, starts_at="2030-02-01T11:00:00Z")
+    plan = schedule.plan_for(m2)
+    assert plan.starts_at.hour == 11 and plan.ends_at.hour == 13 and plan.ics_sequence == 1
+    with pytest.raises(Forbidden):
+        schedule.edit_meeting(ann, m2.id, title="Mine now")
+    schedule.cancel_meeting(chair, m2.id)
+    bodies = [p.body for p in db.session.scalars(select(Post).where(Post.thread_id == plan.announce_thread_id))]
+    assert any("Changed" in b for b in bodies) and any("Cancelled" in b for b in bodies)
+    from sqlalchemy import func
+
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.user_id == ann.id, Notification.kind == "mention")) >= 3
+    assert b"STATUS:CANCELLED" in schedule.ics(ann, m2.id)
+
+
+def test_bad_times_are_refused(app, make):
+    chair, *_ , room, _m = setup_meeting(make)
+    with pytest.raises(Invalid) as e:
+        schedule.schedule_meeting(chair, room.id, title="x", starts_at="tomorrow")
+    assert e.value.field == "starts_at"
+    with pytest.raises(Invalid):
+        schedule.schedule_meeting(chair, room.id, title="x", starts_at="2030-01-01T10:00:00Z",
+                                  ends_at="2030-01-01T09:00:00Z")
+
+
+def test_reminder_is_sent_once(app, make):
+    from datetime import timedelta
+
+    from collab.db import utcnow
+
+    chair, ann, _bob, room, _ = setup_meeting(make)
+    soon = (utcnow() + timedelta(minutes=20)).isoformat()
+    m = schedule.schedule_meeting(chair, room.id, title="Soon", starts_at=soon, invitees_=[ann.id])
+    assert schedule.send_due_reminders() == 1
+    assert schedule.send_due_reminders() == 0
+    bodies = [p.body for p in db.session.scalars(select(Post).where(
+        Post.thread_id == schedule.plan_for(m).announce_thread_id))]
+    assert any("Reminder" in b and "@Ann Able" in b for b in bodies)
+
+
+def test_api_schedules_with_agenda_and_times_and_still_starts_on_the_spot(app, make, client):
+    chair, ann, _bob, room, _ = setup_meeting(make)
+    tok = make.token(chair)
+    r = client.post(f"/api/v1/rooms/{room.id}/meetings", headers=bearer(tok),
+                    json={"title": "By API", "agenda": "- one", "starts_at": "2030-03-01T10:00:00+01:00"})
+    assert r.status_code == 201, r.json
+    assert r.json["starts_at"] == "2030-03-01T09:00:00Z" and r.json["ends_at"] == "2030-03-01T11:00:00Z"
+    assert "<li>one</li>" in r.json["agenda_html"]
+    r = client.post(f"/api/v1/rooms/{room.id}/meetings", headers=bearer(tok), json={"title": "Now"})
+    assert r.status_code == 201 and r.json["title"] == "Now"
+    bad = client.post(f"/api/v1/rooms/{room.id}/meetings", headers=bearer(tok),
+                      json={"title": "x", "starts_at": "not a date"})
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "starts_at"
+    ics = client.get(f"/api/v1/meetings/{r.json['id']}.ics", headers=bearer(make.token(ann)))
+    assert ics.status_code == 200 and b"BEGIN:VCALENDAR" in ics.data
+    assert client.get(f"/api/v1/meetings/{r.json['id']}.ics", headers=bearer(make.token(make.user()))).status_code == 404
+
+
+# -- decks ---------------------------------------------------------------------------------------------------
+
+def test_pdf_deck_renders_pages_served_to_members_only(app, make):
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    deck = ready_deck(chair, meeting, pages=3)
+    assert (deck.status, deck.pages, deck.done) == ("ready", 3, 3)
+    c = login_client(app, ann)
+    r = c.get(f"/meetings/{meeting.id}/decks/{deck.id}/pages/2.png")
+    assert r.status_code == 200 and r.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert c.get(f"/meetings/{meeting.id}/decks/{deck.id}/pages/4.png").status_code == 404
+    outsider = login_client(app, make.user())
+    assert outsider.get(f"/meetings/{meeting.id}/decks/{deck.id}/pages/1.png").status_code == 404
+    assert outsider.get(f"/meetings/{meeting.id}/decks/{deck.id}/file").status_code == 404
+    assert c.get(f"/meetings/{meeting.id}/decks/{deck.id}/file").data[:5] == b"%PDF-"
+    # nothing but the finished folder is left in the slides folder
+    assert [p.name for p in decks.slides_root().iterdir()] == [str(deck.id)]
+
+
+def test_corrupt_and_encrypted_pdfs_fail_cleanly(app, make):
+    from pypdf import PdfReader, PdfWriter
+
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    bad = decks.upload(chair, meeting.id, io.BytesIO(b"%PDF-1.4\nthis is not really a pdf\n"), "broken.pdf",
+                       background=False)
+    assert decks.convert(bad.id) == "failed"
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes(2))))
+    writer.encrypt(user_password="secret", owner_password="owner")
+    buf = io.BytesIO()
+    writer.write(buf)
+    locked = decks.upload(chair, meeting.id, io.BytesIO(buf.getvalue()), "locked.pdf", background=False)
+    assert decks.convert(locked.id) == "failed"
+    got = {d["filename"]: d for d in state.get_state(ann, meeting.id)["decks"]}
+    assert "not a readable PDF" in got["broken.pdf"]["message"]
+    assert "password" in got["locked.pdf"]["message"]
+    assert list(decks.slides_root().iterdir()) == []          # nothing half-made
+    with pytest.raises(Invalid):
+        decks.upload(chair, meeting.id, io.BytesIO(b"MZ..."), "virus.exe")
+    with pytest.raises(Forbidden):
+        decks.upload(ann, meeting.id, io.BytesIO(pdf_bytes(1)), "mine.pdf")
+    # the meeting page still works and says why
+    page = login_client(app, ann).get(f"/meetings/{meeting.id}")
+    assert page.status_code == 200
+
+
+def test_too_many_pages_is_refused(app, make, monkeypatch):
+    chair, _ann, _bob, _room, meeting = setup_meeting(make)
+    monkeypatch.setattr(decks, "MAX_PAGES", 2)   # the limit itself (300) would make a slow test
+    d = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(3)), "long.pdf", background=False)
+    assert decks.convert(d.id) == "failed"
+    assert "3 pages" in db.session.get(Deck, d.id, populate_existing=True).message
+
+
+def test_office_file_without_soffice_is_a_download(app, make):
+    if decks.soffice():
+        pytest.skip("LibreOffice is installed: tests/test_decks.py converts the PPTX")
+    chair, _ann, _bob, _room, meeting = setup_meeting(make)
+    d = decks.upload(chair, meeting.id, io.BytesIO(b"PK\x03\x04 not really"), "deck.pptx", background=False)
+    assert decks.convert(d.id) == "download"
+    d = db.session.get(Deck, d.id, populate_existing=True)
+    assert "LibreOffice" in d.message and d.pages == 0
+
+
+# -- the live state machine ---------------------------------------------------------------------------------
+
+def test_slide_follow_hands_order_and_chair_hand_over(app, make):
+    chair, ann, bob, room, meeting = setup_meeting(make)
+    deck = ready_deck(chair, meeting, pages=3)
+    s = state.set_slide(chair, meeting.id, deck_id=deck.id, page=2)
+    assert (s["deck_id"], s["page"]) == (deck.id, 2)
+    with pytest.raises(Forbidden):
+        state.set_slide(ann, meeting.id, deck_id=deck.id, page=3)
+    with pytest.raises(Invalid):
+        state.set_slide(chair, meeting.id, deck_id=deck.id, page=4)
+    state.set_presenter(chair, meeting.id, user_id=ann.id)
+    assert state.set_slide(ann, meeting.id, deck_id=deck.id, page=3)["page"] == 3
+    # hands: first raised first; raising twice keeps the place
+    state.raise_hand(bob, meeting.id)
+    time.sleep(0.01)
+    state.raise_hand(ann, meeting.id)
+    state.raise_hand(bob, meeting.id)
+    state.add_room_hand(chair, meeting.id, name="Carol in the room")
+    names = [h["name"] for h in state.get_state(ann, meeting.id)["hands"]]
+    assert names == ["Bob Baker", "Ann Able", "Carol in the room"]
+    hands = state.get_state(chair, meeting.id)["hands"]
+    state.give_floor(chair, meeting.id, hand_id=hands[0]["id"])
+    assert state.get_state(chair, meeting.id)["hands"][0]["floor"] is True
+    with pytest.raises(Forbidden):
+        state.lower_hand(ann, meeting.id, hand_id=hands[0]["id"])
+    state.lower_hand(ann, meeting.id)
+    assert [h["name"] for h in state.get_state(ann, meeting.id)["hands"]] == ["Bob Baker", "Carol in the room"]
+    # a moderator of the room can take over as presenter when the chair drops
+    mod = make.user(name="Mo Derator")
+    from rooms.models import Membership
+
+    db.begin_write()
+    db.session.add(Membership(room_id=room.id, user_id=mod.id, role="moderator"))
+    db.session.commit()
+    assert schedule.is_chair(mod, meeting)
+    state.set_presenter(mod, meeting.id, user_id=mod.id)
+    assert state.set_slide(mod, meeting.id, deck_id=deck.id, page=1)["page"] == 1
+
+
+def test_votes_one_per_person_changeable_refused_after_close_and_minutes(app, make):
+    chair, ann, bob, _room, meeting = setup_meeting(make)
+    deck = ready_deck(chair, meeting, pages=1)
+    kid = votes.draft(chair, meeting.id, text="Stop and search data should be published monthly")["key_message_id"]
+    with pytest.raises(Forbidden):
+        votes.cast(ann, kid, choice="agree")            # not open yet
+    votes.edit(chair, kid, text="Stop and search data must be published monthly")
+    votes.open_vote(chair, kid)
+    votes.cast(ann, kid, choice="disagree")
+    votes.cast(ann, kid, choice="agree", comment="Weekly would be better")
+    votes.cast(bob, kid, choice="abstain")
+    with pytest.raises(Invalid):
+        votes.cast(bob, kid, choice="maybe")
+    votes.room_counts(chair, kid, agree=5, disagree=1, abstain=0)
+    km = state.get_state(ann, meeting.id)["key_messages"][0]
+    assert km["tally"]["total"] == {"agree": 6, "disagree": 1, "abstain": 1}
+    assert km["tally"]["remote"] == {"agree": 1, "disagree": 0, "abstain": 1}
+    with pytest.raises(Forbidden):
+        votes.close(ann, kid, outcome="agreed")
+    votes.close(chair, kid, outcome="agreed")
+    with pytest.raises(votes.VoteClosed) as e:
+        votes.cast(bob, kid, choice="agree")
+    assert "closed" in e.value.message
+    assert state.get_state(ann, meeting.id)["me"]["votes"][str(kid)]["choice"] == "agree"
+    state.mark_in_room(chair, meeting.id, user_id=bob.id)
+    state.mark_in_room(chair, meeting.id, name="Dee Visitor")
+    state.join(ann, meeting.id)
+    state.add_action(chair, meeting.id, text="Publish the March data", owner="Chair Person")
+    thread = minutes.end_with_minutes(chair, meeting.id)
+    post = db.session.scalar(select(Post).where(Post.thread_id == thread.id))
+    assert thread.title == "Minutes: IAG plenary"
+    for text in ("Stop and search data must be published monthly", "**Agreed**", "6 agree", "Bob Baker",
+                 "Dee Visitor", "Ann Able", "Stop and search", "plenary.pdf", "Publish the March data",
+                 "Weekly would be better"):
+        assert text in post.body, text
+    # the chair can edit the minutes (normal post editing keeps the history)
+    from rooms import services as rs
+
+    rs.edit_post(chair, post.id, body=post.body + "\n\nCorrected.")
+    name, data = minutes.pdf(ann, meeting.id)
+    assert data[:5] == b"%PDF-" and name.endswith(".pdf")
+    import pypdfium2 as pdfium
+
+    text = pdfium.PdfDocument(data)[0].get_textpage().get_text_range()
+    assert "IAG plenary" in text and "Agreed" in text
+    # The room's confidentiality label is on the minutes thread and on every PDF page.
+    assert post.body.startswith("**OFFICIAL**")
+    pdf = pdfium.PdfDocument(data)
+    for i in range(len(pdf)):
+        assert pdf[i].get_textpage().get_text_range().count("OFFICIAL") >= 2, f"page {i + 1}"
+    assert deck.id
+
+
+# -- Socket.IO -------------------------------------------------------------------------------------------------
+
+def _joined(app, user, meeting_id):
+    c = login_client(app, user)
+    sc = sock(app, c)
+    ack = sc.emit("meeting_join", {"meeting_id": meeting_id}, callback=True)
+    assert ack["ok"], ack
+    return sc, ack["state"]
+
+
+def _last_state(sc) -> dict | None:
+    states = [e["args"][0] for e in sc.get_received() if e["name"] == "meeting.state"]
+    return states[-1] if states else None
+
+
+def test_socket_slide_follow_reconnect_and_refusals(app, make):
+    chair, ann, bob, _room, meeting = setup_meeting(make)
+    deck = ready_deck(chair, meeting, pages=3)
+    sc_chair, st = _joined(app, chair, meeting.id)
+    assert st["me"]["chair"] is True and st["decks"][0]["status"] == "ready"
+    sc_ann, _ = _joined(app, ann, meeting.id)
+    sc_bob, _ = _joined(app, bob, meeting.id)
+    sc_ann.get_received(), sc_bob.get_received()
+    t0 = time.monotonic()
+    ack = sc_chair.emit("meeting_slide", {"meeting_id": meeting.id, "deck_id": deck.id, "page": 2}, callback=True)
+    assert ack["ok"], ack
+    for sc in (sc_ann, sc_bob):
+        got = _last_state(sc)
+        assert got and (got["deck_id"], got["page"]) == (deck.id, 2)
+    assert time.monotonic() - t0 < 0.3 * 3   # generous on a loaded machine; the browser test measures the page
+    # a participant cannot drive; the refusal is an ack and an error event
+    ack = sc_ann.emit("meeting_slide", {"meeting_id": meeting.id, "deck_id": deck.id, "page": 3}, callback=True)
+    assert ack["ok"] is False and ack["error"]["code"] == "forbidden"
+    # hands over the socket, seen by everyone in order
+    sc_bob.emit("meeting_hand", {"meeting_id": meeting.id, "up": True}, callback=True)
+    sc_ann.emit("meeting_hand", {"meeting_id": meeting.id, "up": True}, callback=True)
+    assert [h["name"] for h in _last_state(sc_chair)["hands"]] == ["Bob Baker", "Ann Able"]
+    # reconnecting gets the current state at once
+    sc_ann.disconnect()
+    _sc_ann2, st2 = _joined(app, ann, meeting.id)
+    assert (st2["deck_id"], st2["page"]) == (deck.id, 2) and next(h["name"] for h in st2["hands"]) == "Bob Baker"
+    # outsiders get 404 and nothing
+    outsider = make.user()
+    sc_out = sock(app, login_client(app, outsider))
+    ack = sc_out.emit("meeting_join", {"meeting_id": meeting.id}, callback=True)
+    assert ack["ok"] is False and ack["error"]["code"] == "not_found"
+    sc_chair.emit("meeting_slide", {"meeting_id": meeting.id, "deck_id": deck.id, "page": 3}, callback=True)
+    assert _last_state(sc_out) is None
+
+
+def test_socket_votes_give_floor_and_remove(app, make):
+    chair, ann, bob, room, meeting = setup_meeting(make)
+    sc_chair, _ = _joined(app, chair, meeting.id)
+    sc_ann, _ = _joined(app, ann, meeting.id)
+    sc_bob, _ = _joined(app, bob, meeting.id)
+    ack = sc_chair.emit("km_draft", {"meeting_id": meeting.id, "text": "We support the pilot"}, callback=True)
+    kid = ack["key_message_id"]
+    sc_chair.emit("km_open", {"meeting_id": meeting.id, "key_message_id": kid}, callback=True)
+    a = sc_ann.emit("km_vote", {"meeting_id": meeting.id, "key_message_id": kid, "choice": "agree"}, callback=True)
+    assert a["ok"] and a["my_vote"]["choice"] == "agree"
+    assert _last_state(sc_bob)["key_messages"][0]["tally"]["total"]["agree"] == 1
+    sc_chair.emit("km_close", {"meeting_id": meeting.id, "key_message_id": kid, "outcome": "deferred"},
+                  callback=True)
+    late = sc_bob.emit("km_vote", {"meeting_id": meeting.id, "key_message_id": kid, "choice": "agree"},
+                       callback=True)
+    assert late["ok"] is False and late["error"]["code"] == "vote_closed"
+    sc_ann.emit("meeting_hand", {"meeting_id": meeting.id, "up": True}, callback=True)
+    hid = _last_state(sc_chair)["hands"][0]["id"]
+    sc_ann.get_received()
+    sc_chair.emit("meeting_floor", {"meeting_id": meeting.id, "hand_id": hid}, callback=True)
+    assert any(e["name"] == "meeting.floor" for e in sc_ann.get_received())
+    assert not any(e["name"] == "meeting.floor" for e in sc_bob.get_received())
+    sc_chair.emit("meeting_remove", {"meeting_id": meeting.id, "user_id": bob.id}, callback=True)
+    assert any(e["name"] == "meeting.removed" for e in sc_bob.get_received())
+    again = sc_bob.emit("meeting_join", {"meeting_id": meeting.id}, callback=True)
+    assert again["ok"] is False and "removed" in again["error"]["message"]
+    sc_chair.emit("meeting_lock", {"meeting_id": meeting.id, "locked": True}, callback=True)
+    late_comer = make.user()
+    from rooms.models import Membership
+
+    db.begin_write()
+    db.session.add(Membership(room_id=room.id, user_id=late_comer.id, role="member"))
+    db.session.commit()
+    refused = sock(app, login_client(app, late_comer)).emit("meeting_join", {"meeting_id": meeting.id}, callback=True)
+    assert refused["ok"] is False and "locked" in refused["error"]["message"]
+    # a meeting-room device with its head-count
+    dev = sock(app, login_client(app, chair))
+    st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 12}, callback=True)
+    assert st["state"]["attendance"]["device"][0]["name"] == "Meeting room"
+    assert st["state"]["attendance"]["device"][0]["head_count"] == 12
+
+
+def test_pptx_is_converted_by_libreoffice(app, make):
+    if not decks.soffice():
+        pytest.skip("LibreOffice (soffice) is not installed: apt-get install libreoffice-impress (see README)")
+    from pptx import Presentation
+
+    prs = Presentation()
+    for i in range(2):
+        slide = prs.slides.add_slide(prs.slide_layouts[1])
+        slide.shapes.title.text = f"Slide {i + 1}"
+    buf = io.BytesIO()
+    prs.save(buf)
+    chair, _ann, _bob, _room, meeting = setup_meeting(make)
+    d = decks.upload(chair, meeting.id, io.BytesIO(buf.getvalue()), "plenary.pptx", background=False)
+    assert decks.convert(d.id) == "ready"
+    assert db.session.get(Deck, d.id, populate_existing=True).pages == 2
+
+
+def test_removed_participant_gets_no_media_token(app, make):
+    from rooms.meetings import services as meetings
+
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    state.remove_participant(chair, meeting.id, user_id=ann.id)
+    with pytest.raises(Forbidden):
+        meetings.join(ann, meeting.id)

@@ -1,0 +1,171 @@
+"""Non-attributed (Chatham House) rooms: members see "Participant n", never the
+account. Seeds authors with distinctive names and e-mail addresses, then reads
+every page, API response, Socket.IO event and search result of the room as a
+non-moderator and greps each body for the authors' names, e-mail addresses and
+ids. Membership (the members page, the @-mention directory and member.* events)
+is not authorship and is not checked here."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from auth import audit
+from collab.errors import NotFound
+from rooms import labels, moderation, reactions, realtime
+from rooms import services as rs
+from rooms.notifications import Notification
+from tests.conftest import bearer
+from tests.live_support import Collector, login_client, sock
+
+
+@pytest.fixture
+def app_config():
+    return {"LIVE_PRESENCE_DELAY": 0.02, "LIVE_POST_LIMIT": "1000 per minute"}
+
+
+@pytest.fixture(autouse=True)
+def _settle(app):
+    yield
+    realtime.settle(app)
+
+
+SECRETS = ("Zebediah Quillfeather", "zebediah.quillfeather@example.org", "Philomena Vexbright",
+           "philomena.vexbright@example.org")
+
+
+def _leaks(text: str) -> list[str]:
+    folded = text.casefold()
+    return [s for s in SECRETS if s.casefold() in folded]
+
+
+def _ids_in(obj, keys=("author", "user", "actor")) -> set[int]:
+    """Account ids carried under author/user/actor anywhere in a JSON value."""
+    found: set[int] = set()
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in keys and isinstance(v, dict) and isinstance(v.get("id"), int):
+                found.add(v["id"])
+            if k == "user_ids" and isinstance(v, list):
+                found.update(i for i in v if isinstance(i, int))
+            found |= _ids_in(v, keys)
+    elif isinstance(obj, list):
+        for v in obj:
+            found |= _ids_in(v, keys)
+    return found
+
+
+@pytest.fixture
+def frank(app, make):
+    owner = make.user(name="Olive Owner")
+    zeb = make.user(name="Zebediah Quillfeather", email="zebediah.quillfeather@example.org", kind="iag")
+    phil = make.user(name="Philomena Vexbright", email="philomena.vexbright@example.org", kind="iag")
+    reader = make.user(name="Rhea Reader")
+    room = make.room(owner, name="Stop and search policy", members=[zeb, phil, reader])
+    labels.set_non_attributed(owner, room.id, True)
+    thread = make.thread(zeb, room, title="Draft policy", body="The draft ignores stopwatch evidence entirely.")
+    first = make.reply(phil, thread, body="I disagree about the stopwatch data, @Rhea Reader.")
+    second = make.reply(zeb, thread, body="Zebediah's second stopwatch point.", parent=first)
+    reactions.set_reaction(phil, second.id, "👍", True)
+    return {"owner": owner, "zeb": zeb, "phil": phil, "reader": reader, "room": room, "thread": thread,
+            "posts": [first, second]}
+
+
+def test_pseudonyms_are_stable_per_thread_and_numbered_in_order(app, make, frank):
+    t = frank["thread"]
+    r = app.test_client().get(f"/api/v1/threads/{t.id}", headers=bearer(make.token(frank["reader"])))
+    names = [p["author"]["name"] for p in r.json["posts"]]
+    assert names == ["Participant 1", "Participant 2", "Participant 1"]
+    assert r.json["author"] == {"name": "Participant 1", "pseudonym": True}
+    other = make.thread(frank["phil"], frank["room"], title="Another")  # a new thread numbers afresh
+    r = app.test_client().get(f"/api/v1/threads/{other.id}", headers=bearer(make.token(frank["reader"])))
+    assert r.json["posts"][0]["author"]["name"] == "Participant 1"
+
+
+def test_no_page_or_api_response_names_an_author(app, make, frank):
+    room, t = frank["room"], frank["thread"]
+    post = frank["posts"][1]
+    c = login_client(app, frank["reader"])
+    pages = [f"/rooms/{room.id}", f"/threads/{t.id}", f"/threads/{t.id}?view=flat", f"/posts/{post.id}/reply",
+             f"/posts/{post.id}/history", f"/posts/{post.id}/flag", "/notifications", "/rooms",
+             f"/search?q=stopwatch&room_id={room.id}", "/search?q=stopwatch", f"/threads/{t.id}/reactions.json"]
+    for path in pages:
+        r = c.get(path)
+        assert r.status_code == 200, (path, r.status_code)
+        assert _leaks(r.get_data(as_text=True)) == [], path
+    assert "Participant 1" in c.get(f"/threads/{t.id}").get_data(as_text=True)
+    assert "Participant 2" in c.get("/search?q=stopwatch").get_data(as_text=True)
+    # the reader was @mentioned by Philomena: the notification shows her pseudonym
+    assert "Participant 2 mentioned you" in c.get("/notifications").get_data(as_text=True)
+
+    tok = make.token(frank["reader"])
+    api = app.test_client()
+    authors = {frank["zeb"].id, frank["phil"].id}
+    for path in [f"/api/v1/rooms/{room.id}", f"/api/v1/rooms/{room.id}/threads", f"/api/v1/threads/{t.id}",
+                 f"/api/v1/posts/{post.id}", "/api/v1/search?q=stopwatch", "/api/v1/notifications",
+                 "/api/v1/search?q=author%3AQuillfeather"]:
+        r = api.get(path, headers=bearer(tok))
+        assert r.status_code == 200, (path, r.status_code, r.json)
+        assert _leaks(r.get_data(as_text=True)) == [], path
+        assert _ids_in(r.json) & authors == set(), path
+    # author: never finds posts of a non-attributed room (that would say who wrote them)
+    assert api.get("/api/v1/search?q=author%3AQuillfeather", headers=bearer(tok)).json["results"] == []
+
+
+def test_no_socket_event_names_an_author(app, make, frank):
+    room, t = frank["room"], frank["thread"]
+    reader = Collector(sock(app, token=make.token(frank["reader"])))
+    ack = reader.sc.emit("subscribe", {"room_id": room.id}, callback=True)
+    assert ack["ok"]
+    reader.sc.emit("subscribe_thread", {"thread_id": t.id}, callback=True)
+    sync = reader.sc.emit("sync", {"room_id": room.id, "after_seq": 0}, callback=True)
+    zeb = Collector(sock(app, token=make.token(frank["zeb"])))
+    zeb.sc.emit("subscribe", {"room_id": room.id}, callback=True)
+    zeb.sc.emit("subscribe_thread", {"thread_id": t.id}, callback=True)
+    zeb.sc.emit("typing", {"thread_id": t.id}, callback=True)
+    ack = zeb.sc.emit("post", {"thread_id": t.id, "body": "live stopwatch reply", "client_id": "z-1"}, callback=True)
+    assert ack["ok"] and ack["post"]["author"] == {"name": "Participant 1", "pseudonym": True}
+    reactions.set_reaction(frank["zeb"], frank["posts"][0].id, "👍", True)
+    assert reader.wait("post.created") and reader.wait("typing") and reader.wait("reaction.added")
+    assert reader.wait("presence", lambda d: d["count"] >= 2)
+    assert reader.named("typing")[-1]["user"] == {"name": "Participant 1", "pseudonym": True}
+    authors = {frank["zeb"].id, frank["phil"].id}
+    events = [e for e in reader.pull() if not e["name"].startswith("member.")]
+    events.append({"name": "sync-ack", "args": [{k: v for k, v in sync.items() if k != "events"}]})
+    events += [{"name": e["event"], "args": [e["data"]]} for e in sync["events"] if not e["event"].startswith("member.")]
+    assert len(events) > 6
+    for e in events:
+        text = json.dumps(e, ensure_ascii=False)
+        assert _leaks(text) == [], e
+        assert _ids_in(e["args"]) & authors == set(), e
+
+
+def test_moderator_reveal_is_audited_and_tells_the_author(app, make, frank):
+    owner, zeb = frank["owner"], frank["zeb"]
+    post = frank["posts"][1]
+    c = login_client(app, owner)
+    page = c.get(f"/threads/{frank['thread'].id}").get_data(as_text=True)
+    assert _leaks(page) == []  # moderators see pseudonyms too until they reveal
+    r = c.post(f"/posts/{post.id}/moderate", data={"action": "reveal", "reason": "Checking a complaint"})
+    assert r.status_code == 200 and "Zebediah Quillfeather" in r.get_data(as_text=True)
+    ev = audit.query(action="moderation.identity_revealed")[0]
+    assert ev.actor_id == owner.id and ev.target_id == post.id and "Checking a complaint" in ev.detail
+    from sqlalchemy import select
+
+    from collab.extensions import db
+
+    n = db.session.scalar(select(Notification).where(Notification.user_id == zeb.id, Notification.post_id == post.id))
+    assert n is not None and n.kind == "revealed"
+    # a plain member cannot reveal: the page is a 404
+    rc = login_client(app, frank["reader"])
+    assert rc.post(f"/posts/{post.id}/moderate", data={"action": "reveal", "reason": "x"}).status_code == 404
+    with pytest.raises(NotFound):
+        moderation.reveal_author(frank["reader"], post.id, "curious")
+
+
+def test_attribution_cannot_change_once_people_have_written(app, make, frank):
+    from collab.errors import Invalid
+
+    with pytest.raises(Invalid):
+        labels.set_non_attributed(frank["owner"], frank["room"].id, False)
+    assert rs.get_room(frank["owner"], frank["room"].id).non_attributed is True
