@@ -39,6 +39,13 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
     app.json.sort_keys = False
     _init_extensions(app)
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind COLLAB_TRUSTED_PROXIES reverse proxies: believe that many X-Forwarded-For/-Proto hops, so the
+        # audit log, rate limits and session lists see the client's address (Socket.IO requests included).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     _register_blueprints(app)
     from rooms import live_views
 

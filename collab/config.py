@@ -16,7 +16,8 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("COLLAB_SECRET_KEY", "generated into <data dir>/secret_key", "Key that signs sessions, CSRF tokens and meeting tokens."),
     ("COLLAB_HOST", "127.0.0.1", "Address `flask serve` listens on."),
     ("COLLAB_PORT", "5000", "Port `flask serve` listens on."),
-    ("COLLAB_PUBLIC_URL", "http://<host>:<port>", "The address users type; sets the allowed Socket.IO origin and Secure cookies when https."),
+    ("COLLAB_PUBLIC_URL", "http://<host>:<port>", "The address users type; sets the allowed Socket.IO origin, and Secure cookies and HSTS when https."),
+    ("COLLAB_TRUSTED_PROXIES", "0", "Reverse proxies in front of the server whose X-Forwarded-For/-Proto headers are believed (0: none), so the audit log, rate limits and session lists see the real client address."),
     ("COLLAB_REDIS_URL", "(unset)", "Redis URL; when set, Socket.IO uses it as message queue and rate limits are stored there."),
     ("COLLAB_MAX_UPLOAD_MB", "25", "Largest attachment accepted, in megabytes."),
     ("COLLAB_INVITE_DAYS", "7", "Days before an invitation link expires."),
@@ -101,6 +102,14 @@ def _argon2_settings() -> dict:
     return {"ARGON2_MEMORY_KIB": memory, "ARGON2_TIME_COST": time_cost, "ARGON2_PARALLELISM": parallelism}
 
 
+def _trusted_proxies() -> int:
+    raw = os.environ.get("COLLAB_TRUSTED_PROXIES", "0").strip() or "0"
+    if not raw.isdigit() or int(raw) > 10:
+        raise ValueError("COLLAB_TRUSTED_PROXIES must be a whole number from 0 to 10 (the reverse proxies in front "
+                         "of the server).")
+    return int(raw)
+
+
 def from_env(overrides: dict | None = None) -> dict:
     overrides = overrides or {}
     data_dir = Path(overrides.get("DATA_DIR") or os.environ.get("COLLAB_DATA_DIR", "instance")).resolve()
@@ -114,6 +123,7 @@ def from_env(overrides: dict | None = None) -> dict:
         "HOST": host,
         "PORT": port,
         "PUBLIC_URL": public_url,
+        "TRUSTED_PROXIES": _trusted_proxies(),
         "REDIS_URL": os.environ.get("COLLAB_REDIS_URL") or None,
         "MAX_UPLOAD_MB": int(os.environ.get("COLLAB_MAX_UPLOAD_MB", "25")),
         "INVITE_DAYS": int(os.environ.get("COLLAB_INVITE_DAYS", "7")),

@@ -40,6 +40,8 @@ def init_app(app: Flask) -> None:
         h["X-Content-Type-Options"] = "nosniff"
         h["X-Frame-Options"] = "DENY"
         h["Referrer-Policy"] = "same-origin"
+        if app.config["PUBLIC_URL"].startswith("https://"):
+            h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         h.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self), geolocation=()")
         if request.path.startswith(("/api/", "/attachments/")) or (current_user and current_user.is_authenticated):
             h.setdefault("Cache-Control", "no-store")

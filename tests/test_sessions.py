@@ -299,15 +299,43 @@ def test_signing_out_disconnects_that_browsers_connections(app, make):
 
 def test_administrator_deactivation_ends_every_session(app, make):
     admin, user = make.user(admin=True), make.user()
+    bystander = make.user()
     a, b = browser(app, user), browser(app, user, SAFARI_IPHONE)
-    s = sock(app, a)
+    s, s2 = Collector(sock(app, a)), sock(app, b)
+    by_token = Collector(sock(app, token=make.token(user)))
+    other = sock(app, token=make.token(bystander))
+    assert s.sc.is_connected() and s2.is_connected() and by_token.sc.is_connected()
     adm = browser(app, admin, CHROME_MAC)
     r = adm.post("/admin/people", data={"action": "deactivate", "user_id": str(user.id)})
     assert r.status_code == 302
-    assert wait_for(lambda: not s.is_connected(), timeout=5)
+    # browser sessions AND token-authenticated connections end within 5 seconds
+    assert wait_for(lambda: not (s.sc.is_connected() or s2.is_connected() or by_token.sc.is_connected()),
+                    timeout=5)
+    assert s.named("session.ended")[0]["reason"] == "deactivated"
+    assert by_token.named("session.ended")[0]["reason"] == "deactivated"
+    assert other.is_connected()
     assert not signed_in(a) and not signed_in(b)
     assert live_rows(user.id) == []
     assert query(action="auth.sessions_ended")[0].actor_id == admin.id
+
+
+def test_suspension_through_the_admin_page_disconnects_browser_and_token_connections(app, make):
+    admin, user, bystander = make.user(admin=True), make.user(), make.user()
+    tok = make.token(user)
+    a = browser(app, user)
+    s = Collector(sock(app, a))
+    by_token = Collector(sock(app, token=tok))
+    other = sock(app, browser(app, bystander))
+    assert s.sc.is_connected() and by_token.sc.is_connected()
+    adm = browser(app, admin, CHROME_MAC)
+    r = adm.post(f"/admin/people/{user.id}/suspend", data={"days": "2", "reason": "Abusive posts"})
+    assert r.status_code == 302
+    assert wait_for(lambda: not (s.sc.is_connected() or by_token.sc.is_connected()), timeout=5)
+    assert s.named("session.ended")[0]["reason"] == "deactivated"
+    assert by_token.named("session.ended")[0]["reason"] == "deactivated"
+    assert other.is_connected()
+    assert not signed_in(a)
+    assert not sock(app, token=tok).is_connected() and not sock(app, a).is_connected()
 
 
 def test_administrators_sign_a_person_out_everywhere(app, make):
