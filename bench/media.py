@@ -693,7 +693,7 @@ def main() -> int:
     ap.add_argument("--window", type=float, default=20.0)
     ap.add_argument("--no-janus", action="store_true")
     ap.add_argument("--janus-sizes", default="10,25")
-    ap.add_argument("--no-search", action="store_true", help="skip the search for the largest N at >= 98 %")
+    ap.add_argument("--no-search", action="store_true", help="skip the search for the largest N at >= 98 %%")
     ap.add_argument("--write", action="store_true", help="replace the Media section of docs/benchmarks.md")
     ap.add_argument("--json", help="also save raw results here")
     ap.add_argument("--quiet-load", type=float, default=None,

@@ -14,7 +14,7 @@ more than one CPU core — the way mediasoup pipes a room between workers.
   participants it was given, plus a `Cluster` that links it to every other
   shard: who joined or left, their state, who is speaking, and which streams
   each shard publishes. A shard subscribes to a stream of another shard only
-  while one of its participants has a slot showing it; the encoded frames then
+  while one of its participants has a slot showing it; its RTP packets then
   cross the pipe once per shard, not once per subscriber. Keyframe requests go
   back the same way.
 """
@@ -32,22 +32,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from media.forwarding import EncodedFrame, Source
+from media.forwarding import Pkt, Source
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
-CTRL, FRAME = 1, 2
+CTRL, PACKET = 1, 3
 HEADER = struct.Struct("!IB")          # length of the rest, type
-FRAME_HEAD = struct.Struct("!IQB")     # source id, timestamp, keyframe flag
+PACKET_HEAD = struct.Struct("!IHIBhB")  # source id, sequence number, timestamp, flags, VP8 picture id, its offset
+MARKER, KEY = 0x80, 0x01
 MAX_RECORD = 4 * 1024 * 1024
-WRITE_HIGH = 8 * 1024 * 1024           # a peer this far behind loses frames (it asks for keyframes)
+WRITE_HIGH = 8 * 1024 * 1024           # a peer this far behind loses packets (its subscribers ask for keyframes)
 
 
 # -- records over a pipe -----------------------------------------------------------------------
 
 class Pipe(asyncio.Protocol):
-    """A link to one other shard: length-prefixed JSON control records and binary frames."""
+    """A link to one other shard: length-prefixed JSON control records and binary RTP packets."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -56,8 +57,8 @@ class Pipe(asyncio.Protocol):
         self._buf = bytearray()
         self._out: list[bytes] = []
         self._flush_scheduled = False
-        self.frames_out = 0
-        self.frames_in = 0
+        self.packets_out = 0
+        self.packets_in = 0
         self.dropped = 0
 
     # writing (batched: one write per event-loop turn)
@@ -79,14 +80,14 @@ class Pipe(asyncio.Protocol):
         body = json.dumps(dict(fields, op=op), separators=(",", ":")).encode()
         self._queue(HEADER.pack(len(body) + 1, CTRL) + body)
 
-    def send_frame(self, sid: int, frame: EncodedFrame) -> None:
+    def send_packet(self, sid: int, p: Pkt) -> None:
         t = self.transport
         if t is not None and t.get_write_buffer_size() > WRITE_HIGH:
             self.dropped += 1
             return
-        self.frames_out += 1
-        self._queue(HEADER.pack(FRAME_HEAD.size + len(frame.data) + 1, FRAME)
-                    + FRAME_HEAD.pack(sid, frame.timestamp, frame.keyframe) + frame.data)
+        self.packets_out += 1
+        self._queue(b"".join((HEADER.pack(PACKET_HEAD.size + len(p.payload) + 1, PACKET),
+                              PACKET_HEAD.pack(sid, p.seq, p.ts, p.marker | p.key, p.pid, p.pos), p.payload)))
 
     # reading
     def connection_made(self, transport) -> None:
@@ -97,6 +98,7 @@ class Pipe(asyncio.Protocol):
         buf += data
         pos = 0
         size = len(buf)
+        now = time.monotonic()
         while size - pos >= HEADER.size:
             length, kind = HEADER.unpack_from(buf, pos)
             if length > MAX_RECORD:
@@ -107,11 +109,12 @@ class Pipe(asyncio.Protocol):
             if end > size:
                 break
             start = pos + HEADER.size
-            if kind == FRAME:
-                sid, ts, key = FRAME_HEAD.unpack_from(buf, start)
-                self.frames_in += 1
-                self.cluster.frame_received(self, sid, EncodedFrame(ts, bytes(buf[start + FRAME_HEAD.size:end]),
-                                                                    bool(key)))
+            if kind == PACKET:
+                sid, seq, ts, flags, pid, pos = PACKET_HEAD.unpack_from(buf, start)
+                self.packets_in += 1
+                self.cluster.packet_received(self, sid, Pkt(seq, ts, flags & MARKER,
+                                                            bytes(buf[start + PACKET_HEAD.size:end]),
+                                                            bool(flags & KEY), pid, pos, now))
             else:
                 try:
                     self.cluster.control_received(self, json.loads(bytes(buf[start:end])))
@@ -133,11 +136,8 @@ class PipeSink:
         self.pipe = pipe
         self.sid = sid
 
-    def push(self, frame: EncodedFrame) -> None:
-        self.pipe.send_frame(self.sid, frame)
-
-    def resync(self) -> None:
-        self.pipe.send("resync", sid=self.sid)
+    def push(self, p: Pkt) -> None:
+        self.pipe.send_packet(self.sid, p)
 
     def source_closed(self, source: Source) -> None:
         pass
@@ -388,21 +388,15 @@ class Cluster:
         if sink is not None and entry is not None:
             entry[3].detach(sink)
 
-    def _on_resync(self, pipe: Pipe, msg: dict) -> None:
-        src = self.remote_sources.get((pipe.peer, int(msg["sid"])))
-        if src is not None:
-            for sink in src.sinks:
-                sink.resync()
-
     def _on_pli(self, pipe: Pipe, msg: dict) -> None:
         entry = self.local_sources.get(int(msg["sid"]))
         if entry is not None:
             entry[3].request_keyframe()
 
-    def frame_received(self, pipe: Pipe, sid: int, frame: EncodedFrame) -> None:
+    def packet_received(self, pipe: Pipe, sid: int, p: Pkt) -> None:
         src = self.remote_sources.get((pipe.peer, sid))
         if src is not None:
-            src.feed(frame)
+            src.feed(p)
 
     def pipe_lost(self, pipe: Pipe) -> None:
         peer = pipe.peer

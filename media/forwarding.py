@@ -1,40 +1,52 @@
-"""The forwarding core: encoded frames in from one publisher, the same frames out
-to each subscriber, never decoded or re-encoded.
+"""The forwarding core: RTP packets in from one publisher, the same packets out
+to each subscriber, never depacketised into frames, decoded or re-encoded.
+
+This is what Janus VideoRoom and mediasoup do: a packet is SRTP-decrypted once
+when it arrives, and for each subscriber only its header is rewritten (SSRC,
+payload type, sequence number, timestamp, header extensions) before it is
+SRTP-protected (in C, by pylibsrtp) and sent.
 
 - A `Source` is one published stream (someone's microphone, camera or screen).
-  It is fed encoded frames taken from an aiortc receiver after its jitter
-  buffer (see `media.internals.tap_receiver`) or from another worker process.
-- A `ForwardTrack` is one outgoing stream of one subscriber. aiortc's
-  `RTCRtpSender` pulls `av.Packet`s from it and only packetises them (the same
-  path as `MediaPlayer(decode=False)`). Its source can be switched (the
-  "active speaker" slots); timestamps stay continuous across switches.
-- Keyframes: a video ForwardTrack drops frames until the first keyframe after it
-  is attached and asks the publisher for one (PLI); a subscriber's own PLI/FIR
-  is passed to the publisher; requests are rate limited per source. A slow
-  subscriber's queue is small and bounded: on overflow it is emptied and the
-  track waits for the next keyframe instead of falling further behind.
+  It is fed `Pkt`s taken from an aiortc receiver once aiortc has decrypted,
+  parsed and (for retransmissions) unwrapped them (see `media.internals.tap_packets`),
+  or from another worker process (`media.cluster`).
+- An `RtpForwarder` is one outgoing stream of one subscriber (a "slot"): it writes
+  rewritten packets straight through the subscriber's DTLS transport. Its source
+  can be switched (the "active speaker" slots); the subscriber sees one continuous
+  stream: sequence numbers, timestamps and VP8 picture ids carry on across switches.
+- Keyframes: a video forwarder starts (and restarts after a switch) only at the
+  first packet of a keyframe and asks the publisher for one (PLI) when it is
+  attached; a subscriber's own PLI/FIR is passed to the publisher; requests are rate
+  limited per source. A subscriber's NACK is answered from a short per-slot history
+  of sent packets, as an RTX retransmission.
+- aiortc's `RTCRtpSender` of the slot still exists: it owns the SSRC, is in the SDP
+  and sends RTCP sender reports (we keep its counters current). Its track
+  (`IdleTrack`) never yields anything, so aiortc's own packetiser stays idle.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import struct
 import time
-from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
 
-import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 log = logging.getLogger(__name__)
 
 TIME_BASE = {"video": Fraction(1, 90000), "audio": Fraction(1, 48000)}
-# Timestamp step used to join two sources' timelines (one frame: 1/30 s of video, 20 ms of Opus).
+CLOCK_RATE = {"video": 90000, "audio": 48000}
+# Smallest timestamp step used to join two sources' timelines (1/30 s of video, 20 ms of Opus).
 STEP = {"video": 3000, "audio": 960}
 CODECS = {"video": "video/vp8", "audio": "audio/opus"}
 KEYFRAME_INTERVAL = 0.3  # at most one keyframe request per source per 300 ms
-VIDEO_QUEUE = 8          # frames (about half a second at 15 fps)
-AUDIO_QUEUE = 10         # 200 ms of Opus
+HISTORY = 512            # sent video packets kept per slot for retransmission (about 15 s of a camera)
+
+RTP_HEAD = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence number, timestamp, SSRC
+PICTURE_ID = struct.Struct("!H")
 
 
 def is_vp8_keyframe(data: bytes) -> bool:
@@ -42,13 +54,47 @@ def is_vp8_keyframe(data: bytes) -> bool:
     return bool(data) and not (data[0] & 0x01)
 
 
-class EncodedFrame:
-    __slots__ = ("data", "keyframe", "timestamp")
+def vp8_descriptor(payload: bytes) -> tuple[bool, int, int]:
+    """(starts a keyframe, 15-bit picture id or -1, offset of the picture id) of one VP8 RTP
+    payload (RFC 7741 section 4.2)."""
+    try:
+        b = payload[0]
+        i, pid, pos = 1, -1, 0
+        if b & 0x80:  # X: extension byte follows
+            x = payload[1]
+            i = 2
+            if x & 0x80:  # I: picture id
+                if payload[2] & 0x80:  # M: 15 bits
+                    pid, pos = ((payload[2] & 0x7F) << 8) | payload[3], 2
+                    i = 4
+                else:
+                    i = 3
+            if x & 0x40:  # L: TL0PICIDX
+                i += 1
+            if x & 0x30:  # T or K: TID/Y/KEYIDX
+                i += 1
+        # S=1 and partition 0: the first packet of a frame; then P=0 marks a keyframe.
+        key = (b & 0x17) == 0x10 and not (payload[i] & 0x01)
+        return key, pid, pos
+    except IndexError:
+        return False, -1, 0
 
-    def __init__(self, timestamp: int, data: bytes, keyframe: bool) -> None:
-        self.timestamp = timestamp
-        self.data = data
-        self.keyframe = keyframe
+
+class Pkt:
+    """One received RTP packet, reduced to what forwarding needs."""
+
+    __slots__ = ("at", "key", "marker", "payload", "pid", "pos", "seq", "ts")
+
+    def __init__(self, seq: int, ts: int, marker: int, payload: bytes, key: bool = False, pid: int = -1,
+                 pos: int = 0, at: float = 0.0) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.marker = marker  # 0x80 or 0
+        self.payload = payload
+        self.key = key        # the first packet of a VP8 keyframe
+        self.pid = pid        # VP8 15-bit picture id, -1 if none
+        self.pos = pos        # where the picture id sits in the payload
+        self.at = at          # arrival, time.monotonic()
 
 
 class KeyframeRequests:
@@ -90,7 +136,7 @@ class KeyframeRequests:
 
 
 class Source:
-    """One published stream as encoded frames; fans out to its sinks."""
+    """One published stream as RTP packets; fans out to its sinks."""
 
     def __init__(self, kind: str, label: str = "", request_keyframe: Callable[[], None] | None = None) -> None:
         if kind not in TIME_BASE:
@@ -99,17 +145,28 @@ class Source:
         self.label = label
         self.sinks: list = []
         self.keyframes = KeyframeRequests(request_keyframe)
-        self.frames_in = 0
-        self.last_frame_at = 0.0
+        self.packets_in = 0
+        self.keyframes_in = 0
         self.closed = False
         # called with True when the first sink attaches and False when the last one leaves
         self.on_demand: Callable[[bool], None] | None = None
 
-    def feed(self, frame: EncodedFrame) -> None:
-        self.frames_in += 1
-        self.last_frame_at = time.monotonic()
+    def feed_rtp(self, packet) -> None:
+        """An aiortc `RtpPacket` (decrypted, parsed, retransmissions unwrapped)."""
+        payload = packet.payload
+        if self.kind == "video":
+            key, pid, pos = vp8_descriptor(payload) if payload else (False, -1, 0)
+        else:
+            key, pid, pos = False, -1, 0
+        self.feed(Pkt(packet.sequence_number, packet.timestamp, 0x80 if packet.marker else 0, payload,
+                      key, pid, pos, time.monotonic()))
+
+    def feed(self, p: Pkt) -> None:
+        self.packets_in += 1
+        if p.key:
+            self.keyframes_in += 1
         for sink in self.sinks:
-            sink.push(frame)
+            sink.push(p)
 
     def attach(self, sink) -> None:
         if sink not in self.sinks:
@@ -131,12 +188,6 @@ class Source:
         if self.kind == "video" and not self.closed:
             self.keyframes.request()
 
-    def discontinuity(self) -> None:
-        """Frames were lost on the way in: every subscriber must wait for the next keyframe."""
-        for sink in self.sinks:
-            sink.resync()
-        self.request_keyframe()
-
     def close(self) -> None:
         self.closed = True
         self.keyframes.cancel()
@@ -145,120 +196,188 @@ class Source:
         self.sinks.clear()
 
 
-class ForwardTrack(MediaStreamTrack):
-    """An outgoing track whose `recv()` returns `av.Packet`s of encoded frames."""
+class RtpForwarder:
+    """One subscriber's outgoing stream ("slot"): rewrites and sends the packets of its current source.
 
-    def __init__(self, kind: str, *, max_queue: int | None = None) -> None:
-        super().__init__()
+    Until `configure` (called when aiortc starts the slot's sender, see
+    `media.internals.forward_through`) it drops everything."""
+
+    def __init__(self, kind: str) -> None:
         if kind not in TIME_BASE:
             raise ValueError(kind)
         self.kind = kind
-        self.time_base = TIME_BASE[kind]
-        self.max_queue = max_queue or (VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE)
+        self.video = kind == "video"
+        self.rate = CLOCK_RATE[kind]
         self.source: Source | None = None
-        self._queue: deque = deque()
-        self._waiter: asyncio.Future | None = None
-        self._need_keyframe = kind == "video"
-        self._offset: int | None = None
-        self._last_out: int | None = None
-        self.frames_out = 0
+        self.closed = False
+        # set by configure()
+        self._send: Callable[[bytes], None] | None = None
+        self.b0 = 0x80
+        self.pt = 0
+        self.ssrc = 0
+        self.ext = b""
+        self.rtx_pt: int | None = None
+        self.rtx_ssrc = 0
+        self.rtx_seq = random.randrange(32768)
+        # the continuous outgoing stream
+        self._fresh = True          # the next forwarded packet starts a new source epoch
+        self.seq_off = self.ts_off = self.pid_off = 0
+        self.first_seq = 0
+        self.last_seq: int | None = None
+        self.last_ts = 0
+        self.last_at = 0.0
+        self.last_pid = -1          # incoming picture id of the last forwarded packet
+        self.history: list[bytes | None] | None = [None] * HISTORY if self.video else None
+        # counters
+        self.packets = 0
+        self.octets = 0
         self.dropped = 0
-        self.overflows = 0
+        self.keyframe_starts = 0
+        self.retransmitted = 0
 
-    # -- source ---------------------------------------------------------------
+    # -- set-up -------------------------------------------------------------------
+    def configure(self, send: Callable[[bytes], None], *, b0: int, pt: int, ssrc: int, ext: bytes,
+                  rtx_pt: int | None, rtx_ssrc: int) -> None:
+        self.b0, self.pt, self.ssrc, self.ext = b0, pt, ssrc, ext
+        self.rtx_pt, self.rtx_ssrc = rtx_pt, rtx_ssrc
+        self._send = send
+        self._fresh = True
+        if self.source is not None:
+            self.source.request_keyframe()
+
+    @property
+    def ready(self) -> bool:
+        return self._send is not None
+
+    # -- source ---------------------------------------------------------------------
     def set_source(self, source: Source | None) -> None:
         if source is self.source:
             return
         if self.source is not None:
             self.source.detach(self)
         self.source = source
-        self._queue.clear()
-        self._offset = None
-        self._need_keyframe = self.kind == "video"
-        if source is not None:
+        self._fresh = True
+        if source is not None and not self.closed:
             source.attach(self)
 
     def source_closed(self, source: Source) -> None:
         if self.source is source:
             self.source = None
-            self._queue.clear()
-            self._offset = None
-
-    def resync(self) -> None:
-        if self.kind == "video":
-            self._need_keyframe = True
+            self._fresh = True
 
     def request_keyframe(self) -> None:
         """The subscriber lost a picture (its PLI/FIR reached our sender)."""
         if self.source is not None:
             self.source.request_keyframe()
 
-    # -- frames in (event-loop thread) ---------------------------------------------
-    def push(self, frame: EncodedFrame) -> None:
-        if self.readyState != "live":
+    # -- packets --------------------------------------------------------------------------
+    def _start(self, p: Pkt) -> None:
+        """Join `p`'s source onto the outgoing stream."""
+        self._fresh = False
+        if self.last_seq is None:  # the first source: pass its numbering through
+            self.seq_off = self.ts_off = self.pid_off = 0
+        else:
+            self.seq_off = (self.last_seq + 1 - p.seq) & 0xFFFF
+            gap = max(STEP[self.kind], int((p.at - self.last_at) * self.rate))
+            self.ts_off = (self.last_ts + gap - p.ts) & 0xFFFFFFFF
+            if p.pid >= 0 and self.last_pid >= 0:
+                self.pid_off = ((self.last_pid + self.pid_off + 1) - p.pid) & 0x7FFF
+            else:
+                self.pid_off = 0
+        self.first_seq = (p.seq + self.seq_off) & 0xFFFF
+        if p.key:
+            self.keyframe_starts += 1
+
+    def push(self, p: Pkt) -> None:
+        send = self._send
+        if send is None:
             return
-        queue = self._queue
-        if self.kind == "video":
-            if self._need_keyframe:
-                if not frame.keyframe:
-                    self.dropped += 1
-                    if self.source is not None:
-                        self.source.request_keyframe()
-                    return
-                self._need_keyframe = False
-            if len(queue) >= self.max_queue:
-                # The subscriber cannot keep up: start again from the next keyframe.
-                self.overflows += 1
-                self.dropped += len(queue)
-                queue.clear()
-                if not frame.keyframe:
-                    self._need_keyframe = True
-                    self.dropped += 1
-                    if self.source is not None:
-                        self.source.request_keyframe()
-                    return
-        elif len(queue) >= self.max_queue:
-            queue.popleft()
-            self.dropped += 1
-            self.overflows += 1
+        if self._fresh:
+            if self.video and not p.key:
+                self.dropped += 1
+                if self.source is not None:
+                    self.source.request_keyframe()
+                return
+            self._start(p)
+        seq = (p.seq + self.seq_off) & 0xFFFF
+        since = (seq - self.first_seq) & 0xFFFF
+        if since & 0x8000:
+            self.dropped += 1  # a late packet from before this source joined the stream
+            return
+        if since > 0x4000:  # keep the epoch's start within reach of the 16-bit numbers
+            self.first_seq = (seq - 0x1000) & 0xFFFF
+        ts = (p.ts + self.ts_off) & 0xFFFFFFFF
+        payload = p.payload
+        if self.pid_off and p.pid >= 0:
+            i = p.pos
+            payload = b"".join((payload[:i], PICTURE_ID.pack(0x8000 | ((p.pid + self.pid_off) & 0x7FFF)),
+                                payload[i + 2:]))
+        data = b"".join((RTP_HEAD.pack(self.b0, self.pt | p.marker, seq, ts, self.ssrc), self.ext, payload))
+        if self.history is not None:
+            self.history[seq % HISTORY] = data
+        self.packets += 1
+        self.octets += len(payload)
+        if self.last_seq is None or not (seq - self.last_seq) & 0x8000:  # not a reordered older packet
+            self.last_seq = seq
+            self.last_ts = ts
+            self.last_at = p.at
+            self.last_pid = p.pid
+        try:
+            send(data)
+        except ConnectionError:
+            pass
 
-        ts = frame.timestamp
-        if self._offset is None:
-            self._offset = (0 if self._last_out is None else self._last_out + STEP[self.kind]) - ts
-        out = ts + self._offset
-        if self._last_out is not None and out <= self._last_out - 10 * STEP[self.kind]:
-            # The publisher's clock went backwards (it restarted): rejoin the timeline.
-            self._offset = self._last_out + STEP[self.kind] - ts
-            out = ts + self._offset
-        self._last_out = out
+    def retransmit(self, seq: int) -> None:
+        """The subscriber reported `seq` lost (NACK): resend it as RTX if we still have it."""
+        if self.history is None or self.rtx_pt is None or self._send is None:
+            return
+        data = self.history[seq % HISTORY]
+        if data is None or ((data[2] << 8) | data[3]) != seq:
+            return
+        head = 12 + len(self.ext)
+        rtx = b"".join((RTP_HEAD.pack(self.b0, self.rtx_pt | (data[1] & 0x80), self.rtx_seq,
+                                      int.from_bytes(data[4:8], "big"), self.rtx_ssrc),
+                        self.ext, data[2:4], data[head:]))
+        self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
+        self.retransmitted += 1
+        try:
+            self._send(rtx)
+        except ConnectionError:
+            pass
 
-        packet = av.Packet(frame.data)
-        packet.pts = out
-        packet.time_base = self.time_base
-        queue.append(packet)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # -- frames out (aiortc's RTCRtpSender) -------------------------------------------
-    async def recv(self) -> av.Packet:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            if self._queue:
-                self.frames_out += 1
-                return self._queue.popleft()
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+    def report(self) -> tuple[int, int, int, int] | None:
+        """(RTP timestamp now, packets, octets, last timestamp) for an RTCP sender report, None before any packet."""
+        if self.last_seq is None:
+            return None
+        now_ts = (self.last_ts + int((time.monotonic() - self.last_at) * self.rate)) & 0xFFFFFFFF
+        return now_ts, self.packets, self.octets, self.last_ts
 
     def stop(self) -> None:
+        self.closed = True
         if self.source is not None:
             self.source.detach(self)
             self.source = None
-        self._queue.clear()
+        self._send = None
+        self.history = None
+
+
+class IdleTrack(MediaStreamTrack):
+    """The track of a forwarding slot's `RTCRtpSender`: it never yields a frame (the
+    forwarder writes packets itself), so aiortc's packetiser waits without cost."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._stopped: asyncio.Future | None = None
+
+    async def recv(self):
+        if self.readyState != "live":
+            raise MediaStreamError
+        self._stopped = asyncio.get_running_loop().create_future()
+        await self._stopped
+        raise MediaStreamError
+
+    def stop(self) -> None:
         super().stop()
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)

@@ -1,25 +1,34 @@
 """The private aiortc internals the forwarding path depends on, in one place.
 
-aiortc has no pass-through forwarding, so the worker reaches into four private
-details of aiortc 1.16.0 (pinned exactly in requirements.txt):
+aiortc has no pass-through forwarding, so the worker reaches into private details
+of aiortc 1.16.0 (pinned exactly in requirements.txt). Forwarding is done on RTP
+packets, the way Janus does it:
 
-1. `RTCRtpReceiver.__decoder_queue` (name-mangled `_RTCRtpReceiver__decoder_queue`):
-   the receiver puts `(codec, JitterFrame)` there for its decoder thread. We
-   replace it, before `receive()` starts that thread, with a queue that hands
-   encoded frames to us on the event-loop thread and lets only the stop signal
-   (None) through, so the decoder thread idles and exits normally.
-2. `RTCRtpReceiver._send_rtcp_pli(media_ssrc)`: asks the publisher for a keyframe.
-3. `RTCRtpSender._send_keyframe()`: called when a subscriber sends PLI/FIR; it only
-   flags the (absent) encoder, so we override it per sender to reach the publisher.
-4. `RTCRtpReceiver._handle_rtp_packet(packet, arrival_time_ms)`, called by the DTLS
-   transport for every RTP packet: wrapped per audio receiver to read the
-   ssrc-audio-level header extension (RFC 6464) that picks the active speakers.
-5. `RTCRtpReceiver.__jitter_buffer` (`_RTCRtpReceiver__jitter_buffer`): replaced, for video
-   receivers, by `SkippingJitterBuffer` (aiortc's own class, which holds every later frame
-   back behind a packet that NACK/RTX did not repair until 512 packets have arrived — about
-   17 s of a camera — skips such a hole after 0.4 s and asks for a keyframe).
+1. Receive side: `RTCRtpReceiver.__jitter_buffer` (`_RTCRtpReceiver__jitter_buffer`)
+   is replaced by a `PacketTap` before the receiver gets anything. aiortc calls its
+   `add(packet)` for every RTP packet once it has SRTP-decrypted and parsed it,
+   kept the RTCP receiver statistics, asked the publisher for missing packets
+   (NACK) and unwrapped RTX retransmissions; the tap hands the packet to us and
+   returns "no frame", so aiortc never assembles frames and its decoder thread idles.
+2. `RTCDtlsTransport._send_rtp(data)`: SRTP-protects (pylibsrtp, in C) and sends one
+   RTP packet. It is a coroutine that never suspends (UDP sends do not wait);
+   `rtp_writer` runs it to completion synchronously for each forwarded packet.
+3. `RTCRtpSender.send(parameters)` (public) is wrapped per slot to learn the negotiated
+   payload types and header extensions; `RTCRtpSender._ssrc` / `_rtx_ssrc` give the slot's SSRCs.
+4. `RTCRtpSender._send_keyframe()`: called when a subscriber sends PLI/FIR; overridden
+   per sender to ask the publisher. `RTCRtpSender._retransmit(seq)`: called for each
+   sequence number a subscriber NACKs; overridden per sender to answer from the slot's
+   history.
+5. The sender's RTCP sender-report counters (`_RTCRtpSender__ntp_timestamp`,
+   `__rtp_timestamp`, `__packet_count`, `__octet_count`), which aiortc's own RTCP loop
+   sends: kept current by `set_sender_report` since aiortc's packetiser sends nothing.
+6. `RTCRtpReceiver._send_rtcp_pli(media_ssrc)`: asks the publisher for a keyframe.
 
-`media.selftest` checks all four, structurally and by sending real media through
+For the synthetic clients and tests (which receive whole frames) the decoder queue
+(`_RTCRtpReceiver__decoder_queue`) is tapped too (`tap_receiver`), and video receivers
+get `SkippingJitterBuffer`.
+
+`media.selftest` checks all of them, structurally and by sending real media through
 them; the worker refuses to start when they have changed.
 """
 from __future__ import annotations
@@ -27,9 +36,11 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCRtpReceiver, RTCRtpSender, clock
+from aiortc.codecs import is_rtx
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from aiortc.jitterbuffer import JitterBuffer
 
 log = logging.getLogger(__name__)
@@ -75,22 +86,6 @@ def tap_receiver(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> FrameTap:
     tap = FrameTap(on_frame)
     setattr(receiver, DECODER_QUEUE, tap)
     return tap
-
-
-def watch_audio_level(receiver: RTCRtpReceiver, on_level: LevelCallback) -> None:
-    """Call `on_level` with the ssrc-audio-level of every RTP packet `receiver` gets."""
-    original: Callable[..., Awaitable[None]] = receiver._handle_rtp_packet
-
-    async def _handle_rtp_packet(packet, arrival_time_ms):
-        level = packet.extensions.audio_level
-        if level is not None:
-            try:
-                on_level(level[1])
-            except Exception:
-                log.exception("audio level callback failed")
-        await original(packet, arrival_time_ms=arrival_time_ms)
-
-    receiver._handle_rtp_packet = _handle_rtp_packet  # type: ignore[method-assign]
 
 
 class SkippingJitterBuffer(JitterBuffer):
@@ -197,3 +192,89 @@ def request_opus_dtx() -> None:
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
     """Call `callback` when the remote side of `sender` asks for a keyframe (PLI/FIR)."""
     sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+# -- RTP-level forwarding -------------------------------------------------------------------------
+
+SENDER_REPORT = ("_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp",
+                 "_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count")
+
+
+class PacketTap:
+    """Stands in for a receiver's jitter buffer (see module docstring, item 1)."""
+
+    def __init__(self, on_packet: Callable[[RtpPacket], None]) -> None:
+        self.on_packet = on_packet
+        self.packets = 0
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        self.packets += 1
+        try:
+            self.on_packet(packet)
+        except Exception:
+            log.exception("forwarding an RTP packet failed")
+        return False, None
+
+
+def tap_packets(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None]) -> PacketTap:
+    """Hand every RTP packet `receiver` gets (decrypted, RTX unwrapped) to `on_packet`
+    instead of assembling frames. Must run before the receiver gets anything (the peer
+    connection's "track" event is early enough)."""
+    if not isinstance(getattr(receiver, JITTER_BUFFER, None), JitterBuffer):
+        raise RuntimeError("aiortc changed: RTCRtpReceiver has no jitter buffer to replace")
+    tap = PacketTap(on_packet)
+    setattr(receiver, JITTER_BUFFER, tap)
+    return tap
+
+
+def rtp_writer(dtls) -> Callable[[bytes], None]:
+    """A function that SRTP-protects and sends one RTP packet on `dtls` (an RTCDtlsTransport)
+    at once. Raises ConnectionError while the transport is not connected."""
+    send_rtp = dtls._send_rtp
+
+    def write(data: bytes) -> None:
+        coro = send_rtp(data)
+        try:
+            coro.send(None)
+        except StopIteration:
+            return
+        coro.close()  # it waited for something: aiortc changed (the self-test catches this)
+        raise RuntimeError("aiortc changed: RTCDtlsTransport._send_rtp suspended")
+
+    return write
+
+
+def forward_through(sender: RTCRtpSender, forwarder) -> None:
+    """Make `sender` (a send-only transceiver's sender with an `IdleTrack`) the way out of
+    `forwarder` (a `media.forwarding.RtpForwarder`): configure it when aiortc starts the
+    sender, pass the subscriber's PLI/FIR and NACKs to it."""
+    original_send = sender.send
+
+    async def send(parameters) -> None:
+        await original_send(parameters)
+        codec = parameters.codecs[0]
+        pt = codec.payloadType
+        rtx_pt = next((c.payloadType for c in parameters.codecs
+                       if is_rtx(c) and c.parameters.get("apt") == pt), None)
+        extensions = HeaderExtensionsMap()
+        extensions.configure(parameters)
+        template = RtpPacket(payload_type=pt)
+        template.extensions.mid = parameters.muxId
+        raw = template.serialize(extensions)
+        forwarder.configure(rtp_writer(sender.transport), b0=raw[0], pt=pt, ssrc=sender._ssrc, ext=raw[12:],
+                            rtx_pt=rtx_pt, rtx_ssrc=sender._rtx_ssrc)
+
+    async def retransmit(sequence_number: int) -> None:
+        forwarder.retransmit(sequence_number)
+
+    sender.send = send  # type: ignore[method-assign]
+    sender._send_keyframe = forwarder.request_keyframe  # type: ignore[method-assign]
+    sender._retransmit = retransmit  # type: ignore[method-assign]
+
+
+def set_sender_report(sender: RTCRtpSender, rtp_timestamp: int, packets: int, octets: int) -> None:
+    """What aiortc's RTCP loop of `sender` puts in its next sender report: now (NTP) is
+    `rtp_timestamp` on the RTP clock, and so many packets and payload octets were sent."""
+    values = (clock.current_ntp_time(), rtp_timestamp, packets, octets)
+    for name, value in zip(SENDER_REPORT, values):
+        setattr(sender, name, value)

@@ -6,7 +6,7 @@ offerer. It carries:
 
 - three receive-only transceivers for what the participant publishes
   (microphone, camera, screen); the browser attaches its tracks to them;
-- send-only "slots", each a `ForwardTrack` whose source can change: video slots
+- send-only "slots", each an `RtpForwarder` whose source can change: video slots
   carry the cameras of the N most recently active speakers (plus pinned people
   and screen shares), audio slots carry the people speaking now. Slots are
   reused as people come and go; a new transceiver (and a renegotiation) is
@@ -35,7 +35,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import candidate_from_sdp
 
 from media import internals
-from media.forwarding import CODECS, EncodedFrame, ForwardTrack, Source, is_vp8_keyframe
+from media.forwarding import CODECS, IdleTrack, RtpForwarder, Source
 
 if TYPE_CHECKING:  # pragma: no cover
     from media.worker import Worker
@@ -124,8 +124,9 @@ class RemoteMember(Member):
 class Slot:
     """One send-only transceiver of a participant, showing one member's stream at a time."""
 
-    def __init__(self, kind: str, track: ForwardTrack, transceiver) -> None:
+    def __init__(self, kind: str, forwarder: RtpForwarder, track: IdleTrack, transceiver) -> None:
         self.kind = kind
+        self.forwarder = forwarder
         self.track = track
         self.transceiver = transceiver
         self.key: tuple[int, str] | None = None  # (member id, "audio" | "video" | "screen")
@@ -136,7 +137,17 @@ class Slot:
 
     def assign(self, key: tuple[int, str] | None, source: Source | None) -> None:
         self.key = key
-        self.track.set_source(source)
+        self.forwarder.set_source(source)
+
+    def report(self) -> None:
+        """Keep the sender's RTCP sender reports true to what the forwarder sent."""
+        r = self.forwarder.report()
+        if r is not None:
+            internals.set_sender_report(self.transceiver.sender, r[0], r[1], r[2])
+
+    def stop(self) -> None:
+        self.forwarder.stop()
+        self.track.stop()
 
 
 class Participant(Member):
@@ -187,17 +198,18 @@ class Participant(Member):
         kind = track.kind
         source = Source(kind, f"{self.id}:{name}",
                         request_keyframe=lambda: asyncio.ensure_future(internals.send_pli(receiver)))
-        expected = CODECS[kind]
-
-        def on_frame(codec, frame) -> None:
-            if codec.mimeType.lower() == expected:
-                source.feed(EncodedFrame(frame.timestamp, frame.data, kind == "video" and is_vp8_keyframe(frame.data)))
-
-        internals.tap_receiver(receiver, on_frame)
         if name == "audio":
-            internals.watch_audio_level(receiver, self.hear)
+            hear, feed = self.hear, source.feed_rtp
+
+            def on_packet(packet) -> None:
+                level = packet.extensions.audio_level
+                if level is not None:
+                    hear(level[1])
+                feed(packet)
+
+            internals.tap_packets(receiver, on_packet)
         else:
-            internals.skip_video_holes(receiver, on_skip=source.discontinuity)
+            internals.tap_packets(receiver, source.feed_rtp)
         if name != "audio":
             source.on_demand = lambda wanted, name=name: self._demand(name, wanted)
             self._demand(name, False)
@@ -235,11 +247,12 @@ class Participant(Member):
 
     # -- receiving: slots ----------------------------------------------------------
     def _new_slot(self, kind: str) -> Slot:
-        track = ForwardTrack(kind)
+        track = IdleTrack(kind)
+        forwarder = RtpForwarder(kind)
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(_codec_preferences(kind))
-        internals.on_keyframe_request(transceiver.sender, track.request_keyframe)
-        slot = Slot(kind, track, transceiver)
+        internals.forward_through(transceiver.sender, forwarder)
+        slot = Slot(kind, forwarder, track, transceiver)
         self.slots.append(slot)
         return slot
 
@@ -250,7 +263,7 @@ class Participant(Member):
             slots = [s for s in self.slots if s.kind == kind]
             keep = set(wanted)
             for s in slots:
-                if s.key is not None and (s.key not in keep or s.track.source is None):
+                if s.key is not None and (s.key not in keep or s.forwarder.source is None):
                     s.assign(None, None)
             have = {s.key for s in slots if s.key is not None}
             free = [s for s in slots if s.key is None]
@@ -369,7 +382,7 @@ class Participant(Member):
     def ask_keyframe(self, member: object) -> None:
         for slot in self.slots:
             if slot.key is not None and slot.key[0] == member and slot.kind == "video":
-                slot.track.request_keyframe()
+                slot.forwarder.request_keyframe()
 
     async def close(self) -> None:
         if self.closed:
@@ -378,7 +391,7 @@ class Participant(Member):
         for timer in self._pause_timers.values():
             timer.cancel()
         for slot in self.slots:
-            slot.track.stop()
+            slot.stop()
         self.close_sources()
         await self.pc.close()
 
@@ -516,9 +529,15 @@ class Meeting:
             self._tick = asyncio.ensure_future(self._run_tick())
 
     async def _run_tick(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(TICK)
             now = time.monotonic()
+            ticks += 1
+            if ticks % 4 == 0:  # once a second: aiortc sends a sender report every 0.5–1.5 s
+                for p in self.participants():
+                    for slot in p.slots:
+                        slot.report()
             for m in list(self.members.values()):
                 if m.speaking and not m.remote and now - m.last_spoke > SPEAKING_HOLD:
                     m.speaking = False

@@ -7,27 +7,29 @@ It first checks that the private names exist with the expected shapes, then
 sends real encoded media over loopback through a publisher → worker → subscriber
 chain built exactly as the worker builds it, and checks:
 
-- the receiver's decoder queue still carries whole encoded frames (tap),
-- the audio-level header extension still reaches `_handle_rtp_packet`,
+- the replaced jitter buffer still receives every RTP packet, decrypted and parsed (tap),
+- the audio-level header extension still arrives on those packets,
+- `RTCDtlsTransport._send_rtp` still sends at once (never suspends), so rewritten packets
+  reach the subscriber, which reassembles exactly the published frames, starting at a keyframe,
 - `_send_rtcp_pli` still makes the publisher's sender call `_send_keyframe`,
-- a subscriber's PLI still reaches our `_send_keyframe` override,
-- `av.Packet`s handed to a sender still arrive byte-for-byte (the pack path).
+- a subscriber's PLI still reaches our `_send_keyframe` override, its NACK our `_retransmit`,
+- the sender reports aiortc sends carry the counters we set.
 """
 from __future__ import annotations
 
 import asyncio
 import inspect
 import logging
-import queue
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from media import internals, net
-from media.forwarding import EncodedFrame, ForwardTrack, Source, is_vp8_keyframe
+from media.forwarding import IdleTrack, RtpForwarder, Source, is_vp8_keyframe
 from media.synthetic import ClipTrack, ToneTrack, vp8_clip
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,33 @@ def check_structure() -> None:
             _fail(f"{cls.__name__}.{name} is missing or no longer a coroutine")
         if list(inspect.signature(fn).parameters) != params:
             _fail(f"{cls.__name__}.{name} has a new signature {inspect.signature(fn)}")
+    for cls, name, params in ((RTCRtpSender, "_retransmit", ["self", "sequence_number"]),
+                              (RTCRtpSender, "send", ["self", "parameters"]),
+                              (RTCDtlsTransport, "_send_rtp", ["self", "data"])):
+        fn = getattr(cls, name, None)
+        if fn is None or not inspect.iscoroutinefunction(fn):
+            _fail(f"{cls.__name__}.{name} is missing or no longer a coroutine")
+        if list(inspect.signature(fn).parameters) != params:
+            _fail(f"{cls.__name__}.{name} has a new signature {inspect.signature(fn)}")
+    src = inspect.getsource(RTCDtlsTransport._send_rtp)
+    if "_tx_srtp.protect(" not in src:
+        _fail("RTCDtlsTransport._send_rtp no longer SRTP-protects the packet it is given")
+    src = inspect.getsource(RTCRtpSender.__init__)
+    for name in ("self._ssrc =", "self._rtx_ssrc =", *(f"self.__{n.split('__', 1)[1]} ="
+                                                       for n in internals.SENDER_REPORT)):
+        if name not in src:
+            _fail(f"RTCRtpSender no longer sets {name.split()[0]}")
+    src = inspect.getsource(RTCRtpSender._run_rtcp)
+    for n in internals.SENDER_REPORT:
+        if f"self.__{n.split('__', 1)[1]}" not in src:
+            _fail(f"RTCRtpSender's sender reports no longer use {n}")
+    src = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    if "await self._retransmit(seq)" not in src:
+        _fail("RTCRtpSender no longer answers NACKs through _retransmit")
+    src = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    steps = ("unwrap_rtx(", "self._send_rtcp_nack(", "self.__jitter_buffer.add(packet)")
+    if any(step not in src for step in steps) or sorted(steps, key=src.index) != list(steps):
+        _fail("RTCRtpReceiver._handle_rtp_packet no longer hands unwrapped packets to its jitter buffer")
     fn = getattr(RTCRtpSender, "_send_keyframe", None)
     if fn is None or list(inspect.signature(fn).parameters) != ["self"]:
         _fail("RTCRtpSender._send_keyframe is missing or has a new signature")
@@ -78,6 +107,8 @@ def check_structure() -> None:
     src = inspect.getsource(RTCRtpReceiver.__init__)
     if "self.__decoder_queue" not in src:
         _fail("RTCRtpReceiver no longer has a decoder queue")
+    if "self.__jitter_buffer = JitterBuffer(capacity=16, prefetch=4)" not in src:
+        _fail("RTCRtpReceiver no longer makes the audio jitter buffer we replace")
     if "self.__jitter_buffer = JitterBuffer(capacity=512, is_video=True)" not in src:
         _fail("RTCRtpReceiver no longer makes the video jitter buffer we replace")
     from aiortc.jitterbuffer import JitterBuffer
@@ -126,6 +157,8 @@ async def run(timeout: float = 15.0) -> Report:
     net.use_addresses(["127.0.0.1"])
     config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
     publisher, sfu_in, sfu_out, subscriber = (RTCPeerConnection(config) for _ in range(4))
+    taps: list[internals.PacketTap] = []
+    slots: list[tuple[RtpForwarder, IdleTrack]] = []
     try:
         clip = vp8_clip(seconds=1.0, fps=15, width=160, height=120, bitrate=100_000)
         video_out = ClipTrack("video", clip)
@@ -137,32 +170,25 @@ async def run(timeout: float = 15.0) -> Report:
         sfu_in.addTransceiver("audio", direction="recvonly")
         video_src = Source("video", "self-test camera")
         audio_src = Source("audio", "self-test microphone")
-        arrived: list[bytes] = []
         levels: list[int] = []
-        taps: list[internals.FrameTap] = []
 
         @sfu_in.on("track")
         def _on_track(track):
             receiver = next(t.receiver for t in sfu_in.getTransceivers() if t.receiver.track is track)
-            if not isinstance(getattr(receiver, internals.DECODER_QUEUE, None), queue.Queue):
-                _fail("RTCRtpReceiver instance has no decoder queue")
-            src = video_src if track.kind == "video" else audio_src
-
-            def on_frame(codec, frame, src=src):
-                if src.kind == "video":
-                    arrived.append(frame.data)
-                src.feed(EncodedFrame(frame.timestamp, frame.data,
-                                      src.kind == "video" and is_vp8_keyframe(frame.data)))
-
-            taps.append(internals.tap_receiver(receiver, on_frame))
             if track.kind == "audio":
-                internals.watch_audio_level(receiver, levels.append)
+                def on_packet(packet):
+                    level = packet.extensions.audio_level
+                    if level is not None:
+                        levels.append(level[1])
+                    audio_src.feed_rtp(packet)
             else:
-                try:
-                    internals.skip_video_holes(receiver, on_skip=src.discontinuity)
-                except RuntimeError as exc:
-                    _fail(str(exc))
-                src.keyframes.send = lambda r=receiver: asyncio.ensure_future(internals.send_pli(r))
+                on_packet = video_src.feed_rtp
+            try:
+                taps.append(internals.tap_packets(receiver, on_packet))
+            except RuntimeError as exc:
+                _fail(str(exc))
+            if track.kind == "video":
+                video_src.keyframes.send = lambda r=receiver: asyncio.ensure_future(internals.send_pli(r))
 
         def attach_publisher_tracks():
             for t in publisher.getTransceivers():
@@ -172,19 +198,21 @@ async def run(timeout: float = 15.0) -> Report:
                     internals.on_keyframe_request(t.sender, video_out.restart_gop)
 
         await _negotiate(sfu_in, publisher, attach_publisher_tracks)
-        await _wait(lambda: len(arrived) >= 3, timeout, "encoded frames reached the worker's receiver")
-        if not set(arrived) <= sent_video:
-            _fail("the decoder queue no longer carries whole encoded frames")
-        report.checks.append("decoder queue carries whole encoded frames")
+        await _wait(lambda: video_src.packets_in >= 5 and audio_src.packets_in >= 5, timeout,
+                    "RTP packets reached the worker's replaced jitter buffers")
+        report.checks.append("jitter buffer tap gets every RTP packet")
         await _wait(lambda: len(levels) >= 3, timeout, "audio levels arrived")
         report.checks.append("audio level header extension read")
 
-        # -- worker → subscriber: forwarded as av.Packets, subscribe requests a keyframe ---------
-        fwd_video, fwd_audio = ForwardTrack("video"), ForwardTrack("audio")
-        sender = sfu_out.addTransceiver(fwd_video, direction="sendonly").sender
-        sfu_out.addTransceiver(fwd_audio, direction="sendonly")
-        sub_subscriber_pli = []
-        internals.on_keyframe_request(sender, lambda: (sub_subscriber_pli.append(1), fwd_video.request_keyframe()))
+        # -- worker → subscriber: rewritten RTP packets, subscribe requests a keyframe ---------
+        senders = {}
+        for kind in ("video", "audio"):
+            track, fwd = IdleTrack(kind), RtpForwarder(kind)
+            sender = sfu_out.addTransceiver(track, direction="sendonly").sender
+            internals.forward_through(sender, fwd)
+            slots.append((fwd, track))
+            senders[kind] = sender
+        fwd_video, fwd_audio = slots[0][0], slots[1][0]
         received: list[bytes] = []
         received_audio: list[bytes] = []
         sub_receivers = {}
@@ -197,37 +225,62 @@ async def run(timeout: float = 15.0) -> Report:
             internals.tap_receiver(receiver, lambda codec, frame, sink=sink: sink.append(frame.data))
 
         await _negotiate(sfu_out, subscriber)
+        await _wait(lambda: fwd_video.ready and fwd_audio.ready, timeout, "aiortc started the slots' senders")
+        await _wait(lambda: sfu_out.connectionState == "connected", timeout, "the subscriber connected")
         requested_before = video_out.keyframes_requested
         fwd_video.set_source(video_src)
         fwd_audio.set_source(audio_src)
         await _wait(lambda: video_out.keyframes_requested > requested_before, timeout,
                     "a subscribe made the publisher's sender get a PLI (_send_rtcp_pli → _send_keyframe)")
         report.checks.append("PLI to publisher on subscribe")
-        await _wait(lambda: len(received) >= 3, timeout, "forwarded frames reached the subscriber")
+        await _wait(lambda: len(received) >= 3, timeout,
+                    "forwarded packets reached the subscriber (RTCDtlsTransport._send_rtp)")
         if not is_vp8_keyframe(received[0]):
             _fail("the first forwarded video frame was not a keyframe")
         if not set(received) <= sent_video:
-            _fail("forwarded frames differ from the published ones (pack path)")
+            _fail("frames reassembled from forwarded packets differ from the published ones")
         await _wait(lambda: len(received_audio) >= 3, timeout, "forwarded audio reached the subscriber")
-        report.checks.append("same encoded frames out, starting at a keyframe")
+        report.checks.append("rewritten packets out, the same frames, starting at a keyframe")
 
         # -- a subscriber's own PLI reaches the publisher through our _send_keyframe override ---------
         await asyncio.sleep(0.35)  # let the rate limit window pass
         requested_before = video_out.keyframes_requested
         if not await internals.send_pli(sub_receivers["video"]):
             _fail("the subscriber's receiver lists no synchronisation source")
-        await _wait(lambda: sub_subscriber_pli and video_out.keyframes_requested > requested_before, timeout,
+        await _wait(lambda: video_out.keyframes_requested > requested_before, timeout,
                     "a subscriber's PLI reached the publisher")
         report.checks.append("subscriber PLI forwarded to publisher")
-        fwd_video.stop()
-        fwd_audio.stop()
+
+        # -- a subscriber's NACK is answered from the slot's history (as RTX) ---------------------------
+        seq = fwd_video.last_seq
+        await sub_receivers["video"]._send_rtcp_nack(senders["video"]._ssrc, [seq])
+        await _wait(lambda: fwd_video.retransmitted >= 1, timeout, "a subscriber's NACK reached _retransmit")
+        report.checks.append("subscriber NACK answered")
+
+        # -- sender reports carry our counters ---------------------------------------------------------
+        r = fwd_video.report()
+        internals.set_sender_report(senders["video"], r[0], r[1], r[2])
+
+        async def reported() -> bool:
+            stats = await sub_receivers["video"].getStats()
+            return any(s.type == "remote-outbound-rtp" and s.packetsSent >= r[1] for s in stats.values())
+
+        deadline = time.monotonic() + timeout
+        while not await reported():
+            if time.monotonic() > deadline:
+                _fail("sender reports do not carry the counters we set")
+            await asyncio.sleep(0.1)
+        report.checks.append("sender reports")
     finally:
+        for fwd, track in slots:
+            fwd.stop()
+            track.stop()
         for pc in (publisher, sfu_in, sfu_out, subscriber):
             await pc.close()
         net.use_addresses(previous)
     for tap in taps:
-        if tap.frames == 0:
-            _fail("a tapped receiver delivered no frames")
+        if tap.packets == 0:
+            _fail("a tapped receiver delivered no packets")
     report.seconds = time.monotonic() - started
     return report
 

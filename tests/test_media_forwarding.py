@@ -9,7 +9,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from media import internals, net, selftest
-from media.forwarding import EncodedFrame, ForwardTrack, Source, is_vp8_keyframe
+from media.forwarding import IdleTrack, Pkt, RtpForwarder, Source, is_vp8_keyframe, vp8_descriptor
 from media.synthetic import ClipTrack, vp8_clip
 
 
@@ -34,9 +34,9 @@ async def _until(pred, timeout=10.0):
     return pred()
 
 
-def test_encoded_frames_in_same_frames_out_and_keyframe_on_subscribe():
-    """Publisher → (tap) Source → ForwardTrack → subscriber: bytes identical, first frame a keyframe,
-    attaching the subscriber sent a PLI that reached the publisher's sender."""
+def test_rtp_packets_in_same_frames_out_and_keyframe_on_subscribe():
+    """Publisher → (packet tap) Source → RtpForwarder → subscriber: the subscriber reassembles byte-identical
+    frames, the first a keyframe; attaching the subscriber sent a PLI that reached the publisher's sender."""
 
     async def scenario():
         net.use_addresses(["127.0.0.1"])
@@ -46,16 +46,13 @@ def test_encoded_frames_in_same_frames_out_and_keyframe_on_subscribe():
         cfg = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         publisher, sfu_in, sfu_out, subscriber = (RTCPeerConnection(cfg) for _ in range(4))
         source = Source("video", "camera")
-        at_sfu: list[bytes] = []
+        forward, idle = RtpForwarder("video"), IdleTrack("video")
         try:
             t_in = sfu_in.addTransceiver("video", direction="recvonly")
 
             @sfu_in.on("track")
             def _(track):
-                def on_frame(codec, frame):
-                    at_sfu.append(frame.data)
-                    source.feed(EncodedFrame(frame.timestamp, frame.data, is_vp8_keyframe(frame.data)))
-                internals.tap_receiver(t_in.receiver, on_frame)
+                internals.tap_packets(t_in.receiver, source.feed_rtp)
                 source.keyframes.send = lambda: asyncio.ensure_future(internals.send_pli(t_in.receiver))
 
             def attach():
@@ -66,11 +63,10 @@ def test_encoded_frames_in_same_frames_out_and_keyframe_on_subscribe():
 
             await _negotiate(sfu_in, publisher, attach)
             # let the clip run past its only keyframe
-            assert await _until(lambda: len(at_sfu) >= 5)
+            assert await _until(lambda: source.packets_in >= 10)
 
-            forward = ForwardTrack("video")
-            t_out = sfu_out.addTransceiver(forward, direction="sendonly")
-            internals.on_keyframe_request(t_out.sender, forward.request_keyframe)
+            t_out = sfu_out.addTransceiver(idle, direction="sendonly")
+            internals.forward_through(t_out.sender, forward)
             got: list[bytes] = []
 
             @subscriber.on("track")
@@ -79,16 +75,22 @@ def test_encoded_frames_in_same_frames_out_and_keyframe_on_subscribe():
                 internals.tap_receiver(r, lambda codec, frame: got.append(frame.data))
 
             await _negotiate(sfu_out, subscriber)
+            assert await _until(lambda: forward.ready and sfu_out.connectionState == "connected")
+            assert forward.ssrc == t_out.sender._ssrc and forward.pt != 0
             before = camera.keyframes_requested
             forward.set_source(source)  # subscribe
             assert await _until(lambda: camera.keyframes_requested > before), "no PLI reached the publisher"
             assert await _until(lambda: len(got) >= 10)
             assert is_vp8_keyframe(got[0]), "the subscriber must start at a keyframe"
-            # the same encoded frames, in the same order, as the worker received from the publisher
-            assert any(at_sfu[i:i + 10] == got[:10] for i in range(len(at_sfu)))
-            assert set(got) <= set(clip)
-            assert forward.dropped >= 0 and source.frames_in >= len(at_sfu)
+            # the same encoded frames, in the order the publisher sent them
+            assert all(f in clip for f in got[:10])
+            idx = [clip.index(f) for f in got[:10]]
+            assert all((b - a) % len(clip) == 1 for a, b in zip(idx, idx[1:])), idx
+            assert forward.keyframe_starts == 1
+            assert forward.packets >= 10 and forward.octets > 0
         finally:
+            forward.stop()
+            idle.stop()
             for pc in (publisher, sfu_in, sfu_out, subscriber):
                 await pc.close()
             net.use_addresses(None)
@@ -96,34 +98,136 @@ def test_encoded_frames_in_same_frames_out_and_keyframe_on_subscribe():
     run(scenario())
 
 
-def test_slow_subscriber_drops_to_next_keyframe():
+def _vp8(pid: int, key: bool, start: bool = True, body: bytes = b"xyz") -> bytes:
+    """A VP8 RTP payload with a 15-bit picture id (RFC 7741)."""
+    return bytes([0x90 if start else 0x80, 0x80, 0x80 | (pid >> 8), pid & 0xFF,
+                  0x00 if key else 0x01]) + body
+
+
+def _pkt(seq, ts, payload, marker=0x80, at=0.0):
+    key, pid, pos = vp8_descriptor(payload)
+    return Pkt(seq, ts, marker, payload, key, pid, pos, at)
+
+
+def _forwarder(kind="video", rtx=True):
+    sent: list[bytes] = []
+    f = RtpForwarder(kind)
+    f.configure(sent.append, b0=0x90, pt=100, ssrc=0x01020304, ext=b"\xbe\xde\x00\x01\x10\x31\x00\x00",
+                rtx_pt=101 if rtx else None, rtx_ssrc=0x0A0B0C0D)
+    return f, sent
+
+
+def _fields(data: bytes):
+    import struct
+
+    b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", data[:12])
+    payload = data[20:]
+    pid = ((payload[2] & 0x7F) << 8) | payload[3] if len(payload) >= 4 else None
+    return b1 & 0x7F, b1 >> 7, seq, ts, ssrc, payload, pid
+
+
+def test_vp8_descriptor():
+    assert vp8_descriptor(_vp8(300, True)) == (True, 300, 2)
+    assert vp8_descriptor(_vp8(300, False)) == (False, 300, 2)
+    assert vp8_descriptor(_vp8(300, True, start=False))[0] is False  # not the first packet of the frame
+    assert vp8_descriptor(b"\x10\x00abc") == (True, -1, 0)  # no extension byte, no picture id
+    assert vp8_descriptor(b"\x90") == (False, -1, 0)  # truncated
+    assert vp8_descriptor(b"") == (False, -1, 0)
+
+
+def test_switching_sources_keeps_one_continuous_stream():
+    """Two publishers through one slot: keyframe gating, then sequence numbers, timestamps and VP8
+    picture ids carry on across the switch; only the SSRC/PT of the slot is ever sent."""
+
     async def scenario():
-        requests = []
-        source = Source("video", "cam", request_keyframe=lambda: requests.append(1))
-        track = ForwardTrack("video", max_queue=3)
-        track.set_source(source)
-        assert requests == [1]  # subscribing asks for a keyframe
-        source.feed(EncodedFrame(0, b"\x01delta", False))
-        assert track.dropped == 1  # nothing before the first keyframe
-        for i in range(3):
-            source.feed(EncodedFrame(3000 * (i + 1), b"\x00key" if i == 0 else b"\x01d", i == 0))
-        # the queue is full (nobody reads): the next delta empties it and waits for a keyframe
-        source.feed(EncodedFrame(20000, b"\x01d", False))
-        assert track.overflows == 1 and not track._queue
-        source.feed(EncodedFrame(23000, b"\x01d", False))
-        assert not track._queue
-        source.feed(EncodedFrame(26000, b"\x00key2", True))
-        pkt = await track.recv()
-        assert bytes(pkt) == b"\x00key2"
-        # timestamps stay continuous and grow
-        source2 = Source("video", "other")
-        track.set_source(source2)
-        source2.feed(EncodedFrame(5, b"\x00k", True))
-        pkt2 = await track.recv()
-        assert pkt2.pts > pkt.pts
-        track.stop()
-        source.keyframes.cancel()
-        source2.keyframes.cancel()
+        requests = {"a": 0, "b": 0}
+        a = Source("video", "a", request_keyframe=lambda: requests.__setitem__("a", requests["a"] + 1))
+        b = Source("video", "b", request_keyframe=lambda: requests.__setitem__("b", requests["b"] + 1))
+        f, sent = _forwarder()
+        f.set_source(a)
+        assert requests["a"] == 1  # subscribing asks for a keyframe
+        a.feed(_pkt(1000, 50_000, _vp8(10, False)))  # a delta before any keyframe: dropped
+        assert sent == [] and f.dropped == 1
+        a.feed(_pkt(1001, 53_000, _vp8(11, True), marker=0, at=1.0))
+        a.feed(_pkt(1002, 53_000, _vp8(11, False, start=False), at=1.0))
+        a.feed(_pkt(1003, 56_000, _vp8(12, False), at=1.05))
+        out = [_fields(d) for d in sent]
+        assert [o[2] for o in out] == [1001, 1002, 1003]  # the first source passes its numbering through
+        assert {o[0] for o in out} == {100} and {o[4] for o in out} == {0x01020304}
+        assert [o[1] for o in out] == [0, 1, 1]
+        assert all(d[12:20] == b"\xbe\xde\x00\x01\x10\x31\x00\x00" for d in sent)  # the slot's mid
+        assert sent[0][20:] == _vp8(11, True)  # payload untouched
+
+        f.set_source(b)  # the active speaker changed
+        assert requests["b"] == 1
+        b.feed(_pkt(7, 900, _vp8(5000, False), at=1.2))  # not a keyframe: wait, ask again
+        assert len(sent) == 3
+        b.feed(_pkt(8, 3900, _vp8(5001, True), at=1.5))
+        b.feed(_pkt(6, 900, _vp8(5000, False), at=1.5))  # late, from before the switch: dropped
+        b.feed(_pkt(9, 6900, _vp8(5002, False), at=1.55))
+        a.feed(_pkt(1004, 59_000, _vp8(13, False)))  # the old source no longer reaches this slot
+        out = [_fields(d) for d in sent]
+        assert len(out) == 5
+        assert [o[2] for o in out] == [1001, 1002, 1003, 1004, 1005]
+        assert out[3][3] - out[2][3] >= 0.45 * 90000 * 0.99  # the timeline advances by the real gap
+        assert out[4][3] - out[3][3] == 3000
+        assert [o[6] for o in out] == [11, 11, 12, 13, 14]  # picture ids continue too
+        assert out[3][5][4:] == _vp8(5001, True)[4:]
+        assert f.keyframe_starts == 2
+
+        # a source that leaves: nothing more is sent, and a new one joins the same stream
+        b.close()
+        assert f.source is None
+        c = Source("video", "c")
+        f.set_source(c)
+        c.feed(_pkt(60000, 1, _vp8(1, True), at=2.0))
+        assert _fields(sent[-1])[2] == 1006 and _fields(sent[-1])[6] == 15
+        for s in (a, c):
+            s.close()
+        f.stop()
+
+    run(scenario())
+
+
+def test_sequence_numbers_wrap_and_audio_needs_no_keyframe():
+    async def scenario():
+        src = Source("audio", "mic")
+        f, sent = _forwarder("audio", rtx=False)
+        f.set_source(src)
+        for i in range(5):
+            src.feed(Pkt((65533 + i) & 0xFFFF, 960 * i, 0, b"opus%d" % i, at=i * 0.02))
+        assert [_fields(d)[2] for d in sent] == [65533, 65534, 65535, 0, 1]
+        for i in range(40000):  # a long talk: the epoch start must follow the 16-bit numbers
+            src.feed(Pkt((2 + i) & 0xFFFF, 960 * (5 + i), 0, b"o"))
+        assert len(sent) == 40005 and f.dropped == 0
+        f.retransmit(1)  # no history for audio: nothing happens
+        assert len(sent) == 40005
+        f.stop()
+        src.close()
+
+    run(scenario())
+
+
+def test_nack_is_answered_with_rtx_from_the_history():
+    async def scenario():
+        src = Source("video", "cam")
+        f, sent = _forwarder()
+        f.set_source(src)
+        src.feed(_pkt(500, 9000, _vp8(1, True), marker=0))
+        src.feed(_pkt(501, 9000, _vp8(1, False, start=False)))
+        f.retransmit(500)
+        import struct
+
+        rtx = sent[-1]
+        b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", rtx[:12])
+        assert (b1 & 0x7F, ssrc, ts) == (101, 0x0A0B0C0D, 9000)
+        assert rtx[12:20] == sent[0][12:20]
+        assert rtx[20:22] == (500).to_bytes(2, "big") and rtx[22:] == sent[0][20:]  # OSN + original payload
+        f.retransmit(502)  # never sent: nothing
+        f.retransmit(500 + 512)  # an older packet in the same history cell: not confused with it
+        assert len(sent) == 3 and f.retransmitted == 1
+        f.stop()
+        src.close()
 
     run(scenario())
 
@@ -154,8 +258,22 @@ def test_self_test_fails_loudly_when_an_internal_changes(monkeypatch):
         selftest.check_structure()
 
 
-def test_self_test_fails_when_the_decoder_queue_is_gone(monkeypatch):
-    monkeypatch.setattr(internals, "DECODER_QUEUE", "_RTCRtpReceiver__renamed_queue")
+def test_self_test_fails_when_the_jitter_buffer_is_gone(monkeypatch):
+    monkeypatch.setattr(internals, "JITTER_BUFFER", "_RTCRtpReceiver__renamed_buffer")
+    with pytest.raises(selftest.SelfTestError, match="jitter buffer"):
+        run(selftest.run(timeout=3))
+
+
+def test_self_test_fails_when_send_rtp_would_wait(monkeypatch):
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    original = RTCDtlsTransport._send_rtp
+
+    async def slower(self, data):
+        await asyncio.sleep(0)
+        await original(self, data)
+
+    monkeypatch.setattr(RTCDtlsTransport, "_send_rtp", slower)
     with pytest.raises(selftest.SelfTestError):
         run(selftest.run(timeout=3))
 
@@ -192,16 +310,6 @@ def test_a_hole_nobody_repairs_is_skipped_and_a_keyframe_requested():
     add(107, 9000, b"d2"), add(108, 12000, b"e1")
     # the incomplete frame 3000 never comes out; later frames flow again
     assert b"b1" not in b"".join(frames) and frames[-1] == b"d1d2"
-    # a source told about the skip makes its subscribers wait for the next keyframe
-    source = Source("video", "cam")
-    track = ForwardTrack("video")
-    track.set_source(source)
-    source.feed(EncodedFrame(0, b"\x00key", True))
-    source.discontinuity()
-    source.feed(EncodedFrame(3000, b"\x01delta", False))
-    assert len(track._queue) == 1 and track.dropped == 1
-    track.stop()
-    source.close()
 
 
 def test_reordered_packets_are_not_mistaken_for_a_hole():
