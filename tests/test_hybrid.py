@@ -199,14 +199,233 @@ def test_too_many_pages_is_refused(app, make, monkeypatch):
     assert "3 pages" in db.session.get(Deck, d.id, populate_existing=True).message
 
 
-def test_office_file_without_soffice_is_a_download(app, make):
-    if decks.soffice():
-        pytest.skip("LibreOffice is installed: tests/test_decks.py converts the PPTX")
-    chair, _ann, _bob, _room, meeting = setup_meeting(make)
+def test_office_file_without_soffice_is_a_download(app, make, monkeypatch):
+    """Without LibreOffice on the PATH (a real absence: PATH points nowhere) the file is a download with a note."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert decks.soffice() is None
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
     d = decks.upload(chair, meeting.id, io.BytesIO(b"PK\x03\x04 not really"), "deck.pptx", background=False)
     assert decks.convert(d.id) == "download"
     d = db.session.get(Deck, d.id, populate_existing=True)
     assert "LibreOffice" in d.message and d.pages == 0
+    c = login_client(app, ann)
+    assert c.get(f"/meetings/{meeting.id}/decks/{d.id}/file").data.startswith(b"PK")
+    assert "LibreOffice" in c.get(f"/meetings/{meeting.id}/state").json["decks"][0]["message"]
+
+
+def test_files_that_are_not_what_their_name_says_are_refused_before_anything_is_stored(app, make):
+    chair, _ann, _bob, _room, meeting = setup_meeting(make)
+    for name, data, what in (("slides.pptx", b"\x00\x01 random bytes", "PowerPoint"),
+                             ("paper.docx", b"%PDF-1.4 a pdf renamed", "Word"),
+                             ("old.ppt", b"PK\x03\x04zip", "PowerPoint"),
+                             ("deck.pdf", b"GIF89a not a pdf", "PDF"),
+                             ("empty.pdf", b"", "empty")):
+        with pytest.raises(Invalid) as e:
+            decks.upload(chair, meeting.id, io.BytesIO(data), name, background=False)
+        assert name in e.value.message and what in e.value.message and e.value.field == "file"
+    assert state.get_state(chair, meeting.id)["decks"] == []
+    # through the page: the meeting page says why, and still works
+    c = login_client(app, chair)
+    r = c.post(f"/meetings/{meeting.id}/decks", data={"file": (io.BytesIO(b"junk"), "slides.odp")},
+               content_type="multipart/form-data", follow_redirects=True)
+    assert r.status_code == 200 and "is not a readable OpenDocument presentation file" in r.data.decode()
+    # and through the API: 422 with the field
+    r = app.test_client().post(f"/api/v1/meetings/{meeting.id}/decks", headers=bearer(make.token(chair)),
+                               data={"file": (io.BytesIO(b"junk"), "slides.pptx")}, content_type="multipart/form-data")
+    assert r.status_code == 422 and r.json["error"]["field"] == "file"
+
+
+def _office_files() -> dict[str, bytes]:
+    """A real two-slide PPTX (python-pptx) and a real DOCX (python-docx), made here."""
+    import docx
+    from pptx import Presentation
+
+    prs = Presentation()
+    for i in range(2):
+        slide = prs.slides.add_slide(prs.slide_layouts[1])
+        slide.shapes.title.text = f"Slide {i + 1}"
+        slide.placeholders[1].text = "Stop and search: the quarterly figures"
+    pptx = io.BytesIO()
+    prs.save(pptx)
+    doc = docx.Document()
+    doc.add_heading("Briefing paper", 0)
+    doc.add_paragraph("Stop and search data, explained for the IAG.")
+    docx_buf = io.BytesIO()
+    doc.save(docx_buf)
+    return {"plenary.pptx": pptx.getvalue(), "briefing.docx": docx_buf.getvalue()}
+
+
+def _processes_with(fragment: str) -> list[str]:
+    """Command lines of running processes that mention `fragment` (e.g. a deck's work folder)."""
+    import os
+
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fragment in cmd:
+            out.append(cmd)
+    return out
+
+
+needs_soffice = pytest.mark.skipif(not decks.soffice(), reason="LibreOffice (soffice) is not installed: "
+                                   "apt-get install --no-install-recommends libreoffice-impress libreoffice-writer")
+
+
+@needs_soffice
+def test_pptx_and_docx_are_converted_by_libreoffice_side_by_side(app, make):
+    """A real PPTX and DOCX, converted at the same time (each LibreOffice run has its own profile)."""
+    import pypdfium2  # noqa: F401
+
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    ids = {}
+    for name, data in _office_files().items():
+        ids[name] = decks.upload(chair, meeting.id, io.BytesIO(data), name, background=False).id
+    tasks = [decks.start(app, did) for did in ids.values()]
+    for t in tasks:
+        t.join(timeout=240)
+    got = {d["filename"]: d for d in state.get_state(ann, meeting.id)["decks"]}
+    assert (got["plenary.pptx"]["status"], got["plenary.pptx"]["pages"]) == ("ready", 2), got
+    assert got["briefing.docx"]["status"] == "ready" and got["briefing.docx"]["pages"] >= 1, got
+    c = login_client(app, ann)
+    png = c.get(f"/meetings/{meeting.id}/decks/{ids['plenary.pptx']}/pages/2.png")
+    assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(png.data)).size[0] == decks.PAGE_WIDTH
+    # nothing but the finished folders is left, and no LibreOffice is still running for them
+    assert sorted(p.name for p in decks.slides_root().iterdir()) == sorted(str(i) for i in ids.values())
+    for did in ids.values():
+        assert _processes_with(f".work-{did}-") == []
+
+
+@needs_soffice
+def test_damaged_office_file_fails_with_a_message(app, make):
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    # a ZIP that is no presentation: LibreOffice's PowerPoint filter refuses it (rather than reading it as text)
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("hello.txt", "this is not a presentation " * 200)
+    d = decks.upload(chair, meeting.id, io.BytesIO(buf.getvalue()), "broken.pptx", background=False)
+    assert decks.convert(d.id) == "failed"
+    deck = state.get_state(ann, meeting.id)["decks"][0]
+    assert "LibreOffice could not read this PowerPoint file" in deck["message"] and deck["pages"] == 0
+    assert list(decks.slides_root().iterdir()) == []
+    assert login_client(app, ann).get(f"/meetings/{meeting.id}").status_code == 200
+
+
+@needs_soffice
+def test_a_hanging_conversion_is_killed_after_the_time_limit(app, make, monkeypatch):
+    """LibreOffice takes seconds to start; with a one-second limit the conversion is stopped,
+    every process it started is gone, and the deck says why."""
+    monkeypatch.setattr(decks, "CONVERT_TIMEOUT", 1)
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    data = _office_files()["plenary.pptx"]
+    d = decks.upload(chair, meeting.id, io.BytesIO(data), "slow.pptx", background=False)
+    t0 = time.monotonic()
+    assert decks.convert(d.id) == "failed"
+    assert time.monotonic() - t0 < 10
+    deck = state.get_state(ann, meeting.id)["decks"][0]
+    assert "took longer than 1 seconds and was stopped" in deck["message"]
+    time.sleep(0.2)
+    assert _processes_with(f".work-{d.id}-") == []     # soffice.bin and its helpers included
+    assert list(decks.slides_root().iterdir()) == []
+
+
+# -- decks left half-done by a stopped server --------------------------------------------------------------
+
+def _set_deck(did: int, **values) -> None:
+    from sqlalchemy import update
+
+    db.begin_write()
+    db.session.execute(update(Deck).where(Deck.id == did).values(**values))
+    db.session.commit()
+
+
+def test_decks_a_stopped_server_left_converting_are_resumed_or_failed(app, make, runner):
+    import os
+    import socket
+    from datetime import timedelta
+
+    from collab.db import utcnow
+    from rooms.meetings import jobs
+
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    host = socket.gethostname()
+    up = [decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(2)), f"d{i}.pdf", background=False).id
+          for i in range(5)]
+    now = utcnow()
+    # 0: "converting" by a process of this host that has gone (the server was restarted), with a work folder left
+    _set_deck(up[0], status="converting", worker=f"{host}:999999999:1", updated_at=now, attempts=1, done=1, pages=2)
+    (decks.slides_root() / f".work-{up[0]}-old").mkdir(parents=True)
+    # 1: "queued" on another host, reporting recently: maybe still alive there, left alone
+    _set_deck(up[1], status="queued", worker="elsewhere:12:34", updated_at=now)
+    # 2: on another host but silent for longer than any conversion can take: resumed
+    _set_deck(up[2], status="converting", worker="elsewhere:12:34", updated_at=now - decks.DEAD_AFTER
+              - timedelta(seconds=1), attempts=1)
+    # 3: interrupted MAX_ATTEMPTS times already: failed with a message, not tried again
+    _set_deck(up[3], status="converting", worker=f"{host}:999999999:1", updated_at=now,
+              attempts=decks.MAX_ATTEMPTS)
+    # 4: being converted by a process of this host that is alive (the parent of this test)
+    ppid = os.getppid()
+    _set_deck(up[4], status="converting", worker=f"{host}:{ppid}:{decks._start_ticks(ppid)}", updated_at=now)
+    assert decks.worker_alive(f"{host}:{ppid}:{decks._start_ticks(ppid)}") is True
+    assert decks.worker_alive(f"{host}:999999999:1") is False
+
+    out = jobs.run_once(app, background=False)
+    assert out["decks"] == 2
+    got = {d["filename"]: d for d in state.get_state(ann, meeting.id)["decks"]}
+    assert (got["d0.pdf"]["status"], got["d0.pdf"]["pages"]) == ("ready", 2)
+    assert got["d1.pdf"]["status"] == "queued"
+    assert got["d2.pdf"]["status"] == "ready"
+    assert got["d3.pdf"]["status"] == "failed" and "interrupted 3 times" in got["d3.pdf"]["message"]
+    assert got["d4.pdf"]["status"] == "converting"
+    assert not (decks.slides_root() / f".work-{up[0]}-old").exists()
+    assert db.session.get(Deck, up[0], populate_existing=True).attempts == 2
+    # running the jobs again changes nothing; the cron command does the same work
+    assert jobs.run_once(app, background=False)["decks"] == 0
+    _set_deck(up[1], updated_at=now - decks.DEAD_AFTER - timedelta(seconds=1))
+    r = runner.invoke(args=["meetings", "jobs"])
+    assert r.exit_code == 0 and "Resumed 1 deck;" in r.output, r.output
+    assert db.session.get(Deck, up[1], populate_existing=True).status == "ready"
+
+
+def test_the_server_jobs_loop_resumes_decks_and_sends_reminders_without_being_asked(app, make, monkeypatch):
+    """What `flask serve` starts in each web process (there under gevent; here in a thread)."""
+    import socket
+    from datetime import timedelta
+
+    from collab.db import utcnow
+    from rooms.meetings import jobs
+
+    monkeypatch.setattr(jobs, "FIRST_RUN", 0.05)
+    chair, ann, _bob, room, meeting = setup_meeting(make)
+    did = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(1)), "left.pdf", background=False).id
+    _set_deck(did, status="converting", worker=f"{socket.gethostname()}:999999999:1", updated_at=utcnow())
+    soon = schedule.schedule_meeting(chair, room.id, title="Soon", invitees_=[ann.id],
+                                     starts_at=(utcnow() + timedelta(minutes=10)).isoformat())
+    jobs.ensure_loop(app)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            db.session.rollback()
+            deck = db.session.get(Deck, did, populate_existing=True)
+            plan = schedule.plan_for(soon)
+            db.session.refresh(plan)
+            if deck.status == "ready" and plan.reminded_at is not None:
+                break
+            time.sleep(0.2)
+        assert deck.status == "ready" and plan.reminded_at is not None
+    finally:
+        app.extensions.pop("meeting_jobs_pid", None)   # the loop ends at its next turn
+    realtime.settle(app)
 
 
 # -- the live state machine ---------------------------------------------------------------------------------
@@ -392,23 +611,6 @@ def test_socket_votes_give_floor_and_remove(app, make):
     st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 12}, callback=True)
     assert st["state"]["attendance"]["device"][0]["name"] == "Meeting room"
     assert st["state"]["attendance"]["device"][0]["head_count"] == 12
-
-
-def test_pptx_is_converted_by_libreoffice(app, make):
-    if not decks.soffice():
-        pytest.skip("LibreOffice (soffice) is not installed: apt-get install libreoffice-impress (see README)")
-    from pptx import Presentation
-
-    prs = Presentation()
-    for i in range(2):
-        slide = prs.slides.add_slide(prs.slide_layouts[1])
-        slide.shapes.title.text = f"Slide {i + 1}"
-    buf = io.BytesIO()
-    prs.save(buf)
-    chair, _ann, _bob, _room, meeting = setup_meeting(make)
-    d = decks.upload(chair, meeting.id, io.BytesIO(buf.getvalue()), "plenary.pptx", background=False)
-    assert decks.convert(d.id) == "ready"
-    assert db.session.get(Deck, d.id, populate_existing=True).pages == 2
 
 
 def test_removed_participant_gets_no_media_token(app, make):

@@ -5,10 +5,19 @@ then converted in the background: a PDF is drawn page by page to PNG images by
 `python -m rooms.meetings.render` in a child process; PPTX/ODP/DOCX/ODT (and the
 older PPT/DOC) are first turned into a PDF by LibreOffice (`soffice --headless`)
 when it is installed, otherwise offered as a download with a note. Each child
-process is killed when it runs past its time limit. Images are written to a
+process (with everything it started: its own process group) is killed when it
+runs past its time limit; each LibreOffice run has a profile folder of its own,
+so conversions running side by side never collide. Images are written to a
 temporary folder and moved into <data dir>/slides/<deck id>/ only when every
 page is done, so a failure leaves nothing half-made. Progress (pages done of
 pages) is part of the meeting's state, sent live to the meeting page.
+
+A conversion is a job recorded on the deck: `worker` names the process doing it
+(host, pid and that process's start time) and `updated_at` is refreshed while it
+runs. A deck left "queued" or "converting" by a server that stopped is found by
+`resume_stuck` (run when the server's meeting jobs start and every minute after,
+or by `flask --app wsgi meetings jobs`): it is converted again, or, after
+MAX_ATTEMPTS interrupted tries, failed with a message.
 
 Images are served only to people who may read the meeting's room (404 to
 everyone else), like every attachment.
@@ -18,16 +27,20 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from flask import Flask, current_app
+from sqlalchemy import select, update
 
 from auth.models import User
 from collab import validate
@@ -45,9 +58,22 @@ PAGE_WIDTH = 1600           # pixels: sharp on a projector, ~100-300 kB a slide
 RENDER_TIMEOUT = 300        # seconds for drawing every page of one PDF
 CONVERT_TIMEOUT = 180       # seconds for LibreOffice to turn one file into a PDF
 PROGRESS_EVERY = 0.5        # seconds between progress broadcasts
+HEARTBEAT = 30              # seconds between "still converting" marks on the deck while LibreOffice runs
+CONVERT_SLOTS = 2           # conversions one process runs at once (the others wait their turn)
+DEAD_AFTER = timedelta(seconds=CONVERT_TIMEOUT + RENDER_TIMEOUT + 120)  # a job silent this long has died
+MAX_ATTEMPTS = 3            # conversions started for one deck before it is failed as interrupted
+ACTIVE = ("queued", "converting")
 OFFICE = {"pptx": "PowerPoint", "ppt": "PowerPoint", "odp": "OpenDocument presentation", "docx": "Word",
           "doc": "Word", "odt": "OpenDocument text"}
 KINDS = {"pdf", *OFFICE}
+# LibreOffice's import filter for each kind: a damaged file then fails to load, instead of
+# being read as plain text and "converted" into pages of gibberish.
+IN_FILTER = {"pptx": "Impress MS PowerPoint 2007 XML", "ppt": "MS PowerPoint 97", "odp": "impress8",
+             "docx": "MS Word 2007 XML", "doc": "MS Word 97", "odt": "writer8"}
+ZIP_MAGIC = b"PK\x03\x04"                          # .pptx .docx .odp .odt are ZIP packages
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"    # .ppt .doc are OLE2 compound files
+INTERRUPTED = ("Preparing the slides was interrupted {n} times (the server restarted). "
+               "Attach the file again, or attach a PDF.")
 SOFFICE_NOTE = ("This {what} file is offered as a download: slides are made from it only when LibreOffice is "
                 "installed on the server (see README, “Meetings”). Attach a PDF to page through it here.")
 
@@ -84,10 +110,13 @@ def upload(actor: User, meeting_id: object, stream: BinaryIO | None, filename: o
     if not kind:
         raise Invalid("Attach a PDF, or a PowerPoint, Word or OpenDocument file (.pptx, .odp, .docx, .odt). "
                       f"“{name}” is not one of these.", "file")
+    _check_magic(stream, name, kind)
     stored = attachments.store(stream, name)
     db.begin_write()
+    now = utcnow()
     deck = Deck(meeting_id=meeting.id, filename=stored.filename, sha256=stored.sha256, size=stored.size, kind=kind,
-                status="queued", pages=0, done=0, message="", uploaded_by_id=actor.id, created_at=utcnow())
+                status="queued", pages=0, done=0, message="", uploaded_by_id=actor.id, created_at=now,
+                worker=worker_id(), attempts=0, updated_at=now)
     db.session.add(deck)
     db.session.flush()
     state.publish(meeting)
@@ -95,6 +124,26 @@ def upload(actor: User, meeting_id: object, stream: BinaryIO | None, filename: o
     if background:
         start(current_app._get_current_object(), deck.id)
     return deck
+
+
+def _check_magic(stream: BinaryIO, name: str, kind: str) -> None:
+    """A file whose first bytes are not those of its kind is refused before anything is stored."""
+    try:
+        head = stream.read(1024)   # a PDF may have a little before its "%PDF-" (the format allows 1 kB)
+        stream.seek(0)
+    except (OSError, ValueError):
+        return   # not seekable: the conversion will say what is wrong
+    if kind == "pdf":
+        ok, what = b"%PDF-" in head, "PDF"
+    elif kind in ("ppt", "doc"):
+        ok, what = head[:8] == OLE_MAGIC, OFFICE[kind]
+    else:
+        ok, what = head[:4] == ZIP_MAGIC, OFFICE[kind]
+    if not head:
+        raise Invalid(f"“{name}” is empty.", "file")
+    if not ok:
+        raise Invalid(f"“{name}” is not a readable {what} file (it may be damaged, or renamed from another "
+                      "kind of file). Nothing was attached.", "file")
 
 
 def remove(actor: User, meeting_id: object, deck_id: object) -> None:
@@ -117,7 +166,35 @@ def remove(actor: User, meeting_id: object, deck_id: object) -> None:
 
 # -- converting ------------------------------------------------------------------------
 
-_running: dict[int, threading.Thread] = {}
+_slots = threading.BoundedSemaphore(CONVERT_SLOTS)
+
+
+def _start_ticks(pid: int) -> str | None:
+    """When a process started (clock ticks since boot, /proc/<pid>/stat field 22): with the pid,
+    it names one process even after the pid is reused. None where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_ticks(os.getpid()) or '?'}"[:120]
+
+
+def worker_alive(worker: str) -> bool | None:
+    """Is the process that took a job still running? None when it cannot be told from here
+    (another host, or no /proc): then only the age of the job's last report counts."""
+    parts = worker.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    host, pid, ticks = parts
+    if host != socket.gethostname() or ticks == "?":
+        return None
+    if int(pid) == os.getpid():
+        return ticks == _start_ticks(os.getpid())
+    return _start_ticks(int(pid)) == ticks
 
 
 def start(app: Flask, deck_id: int):
@@ -128,13 +205,20 @@ def start(app: Flask, deck_id: int):
 
 def _convert_in_context(app: Flask, deck_id: int) -> None:
     with app.app_context():
+        _mine.add(deck_id)
         try:
-            convert(deck_id)
+            while not _slots.acquire(timeout=HEARTBEAT):   # wait for a free slot, showing we are alive
+                _touch(deck_id)
+            try:
+                convert(deck_id)
+            finally:
+                _slots.release()
         except Exception:
             log.exception("deck %s: conversion failed", deck_id)
             _finish(deck_id, "failed", "The file could not be converted (an error on the server). "
                                        "Try again or attach a PDF.")
         finally:
+            _mine.discard(deck_id)
             db.session.remove()
 
 
@@ -146,6 +230,7 @@ def _update(deck_id: int, *, publish: bool = True, **values) -> None:
         return
     for k, v in values.items():
         setattr(deck, k, v)
+    deck.updated_at = utcnow()
     if publish:
         from rooms.meetings.models import Meeting
 
@@ -153,29 +238,61 @@ def _update(deck_id: int, *, publish: bool = True, **values) -> None:
     db.session.commit()
 
 
+def _touch(deck_id: int) -> None:
+    _update(deck_id, publish=False)
+
+
 def _finish(deck_id: int, status: str, message: str = "", **values) -> None:
     _update(deck_id, status=status, message=message[:500], **values)
 
 
+def _claim(deck_id: int) -> bool:
+    """Take a queued deck for conversion in this process (one conditional UPDATE, so a deck
+    is converted by one process only)."""
+    from rooms.meetings.models import Meeting
+
+    db.begin_write()
+    claimed = db.session.execute(
+        update(Deck).where(Deck.id == deck_id, Deck.status == "queued")
+        .values(status="converting", worker=worker_id(), attempts=Deck.attempts + 1, updated_at=utcnow(),
+                done=0, pages=0, message="")).rowcount
+    if claimed:
+        deck = db.session.get(Deck, deck_id, populate_existing=True)
+        state.publish(db.session.get(Meeting, deck.meeting_id))
+    db.session.commit()
+    return bool(claimed)
+
+
 def convert(deck_id: int) -> str:
-    """Convert one deck now (in this thread). Returns the final status."""
+    """Convert one queued deck now (in this thread). Returns the final status (or the deck's
+    status untouched when it is not queued: converted, failed, or taken by another process)."""
     deck = db.session.get(Deck, deck_id)
     if deck is None:
         return "gone"
     kind, sha = deck.kind, deck.sha256
     db.session.rollback()
+    if not _claim(deck_id):
+        deck = db.session.get(Deck, deck_id)
+        return deck.status if deck is not None else "gone"
+    _mine.add(deck_id)
+    try:
+        return _convert_claimed(deck_id, kind, sha)
+    finally:
+        _mine.discard(deck_id)
+
+
+def _convert_claimed(deck_id: int, kind: str, sha: str) -> str:
     source = attachments.blob_path(sha)
     root = slides_root()
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".work-{deck_id}-", dir=root))
     try:
-        _update(deck_id, status="converting", done=0, pages=0, message="")
         if kind != "pdf":
             exe = soffice()
             if exe is None:
                 _finish(deck_id, "download", SOFFICE_NOTE.format(what=OFFICE[kind]))
                 return "download"
-            pdf = _to_pdf(exe, source, kind, work)
+            pdf = _to_pdf(exe, source, kind, work, deck_id)
             if isinstance(pdf, str):
                 _finish(deck_id, "failed", pdf)
                 return "failed"
@@ -196,22 +313,55 @@ def convert(deck_id: int) -> str:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _to_pdf(exe: str, source: Path, kind: str, work: Path) -> Path | str:
-    """LibreOffice headless: the file as a PDF, or a message saying why not."""
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill a child started with start_new_session=True and everything it started."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _to_pdf(exe: str, source: Path, kind: str, work: Path, deck_id: int | None = None) -> Path | str:
+    """LibreOffice headless, with a profile folder of its own: the file as a PDF, or a message saying why not."""
     src = work / f"deck.{kind}"
     shutil.copyfile(source, src)
     profile = work / "profile"
-    cmd = [exe, f"-env:UserInstallation=file://{profile}", "--headless", "--norestore", "--nolockcheck",
+    cmd = [exe, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--invisible", "--norestore",
+           "--nolockcheck", "--nodefault", f"--infilter={IN_FILTER[kind]}",
            "--convert-to", "pdf", "--outdir", str(work), str(src)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work,
+                            env=dict(os.environ, HOME=str(work)), start_new_session=True)
+    deadline = time.monotonic() + CONVERT_TIMEOUT
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=CONVERT_TIMEOUT, cwd=work,
-                              env=dict(os.environ, HOME=str(work)), start_new_session=True, check=False)
-    except subprocess.TimeoutExpired:
-        return (f"Converting the {OFFICE[kind]} file took longer than {CONVERT_TIMEOUT} seconds and was stopped. "
-                "Save it as a PDF and attach that.")
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _kill_group(proc)
+                return (f"Converting the {OFFICE[kind]} file took longer than {CONVERT_TIMEOUT} seconds and was "
+                        "stopped. Save it as a PDF and attach that.")
+            try:
+                proc.wait(timeout=min(left, HEARTBEAT))
+                break
+            except subprocess.TimeoutExpired:
+                if deck_id is not None:
+                    _touch(deck_id)
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
+        else:   # LibreOffice may leave helpers behind in its group: end them too
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
     pdf = work / "deck.pdf"
-    if proc.returncode != 0 or not pdf.exists():
-        return f"LibreOffice could not read this {OFFICE[kind]} file (it may be damaged or protected)."
+    if proc.returncode != 0 or not pdf.exists() or pdf.stat().st_size == 0:
+        return (f"LibreOffice could not read this {OFFICE[kind]} file (it may be damaged, protected by a password, "
+                "or not really a .{kind} file). Save it again, or attach a PDF.").replace("{kind}", kind)
     return pdf
 
 
@@ -225,7 +375,10 @@ def _render(deck_id: int, pdf: Path, out: Path) -> str | None:
 
     def kill():
         killed["yes"] = True
-        proc.kill()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     timer = threading.Timer(RENDER_TIMEOUT, kill)
     timer.daemon = True
@@ -248,8 +401,7 @@ def _render(deck_id: int, pdf: Path, out: Path) -> str | None:
     finally:
         timer.cancel()
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            _kill_group(proc)
     if killed["yes"]:
         return f"Drawing the slides took longer than {RENDER_TIMEOUT} seconds and was stopped."
     if error:
@@ -257,6 +409,58 @@ def _render(deck_id: int, pdf: Path, out: Path) -> str | None:
     if proc.returncode != 0:
         return "The file could not be drawn as slides (it may be damaged)."
     return None
+
+
+# -- decks a stopped server left behind -------------------------------------------------------
+
+def resume_stuck(app: Flask | None = None, *, now: datetime | None = None, background: bool = True) -> list[int]:
+    """Find decks left "queued" or "converting" by a process that is gone (or silent for
+    DEAD_AFTER) and convert them again, or fail them with a message after MAX_ATTEMPTS tries.
+    Each deck is taken with one conditional UPDATE, so one process resumes it. Returns the
+    ids of the decks it queued again."""
+    from rooms.meetings.models import Meeting
+
+    now = now or utcnow()
+    rows = db.session.execute(select(Deck.id, Deck.status, Deck.worker, Deck.updated_at, Deck.attempts)
+                              .where(Deck.status.in_(ACTIVE))).all()
+    db.session.rollback()
+    me = worker_id()
+    again: list[int] = []
+    for did, status, worker, seen, attempts in rows:
+        if worker == me and did in _mine:
+            continue
+        alive = worker_alive(worker) if worker else None
+        if alive is True and worker != me:
+            continue
+        if alive is None and seen is not None and now - seen < DEAD_AFTER:
+            continue
+        give_up = attempts >= MAX_ATTEMPTS
+        values = (dict(status="failed", message=INTERRUPTED.format(n=attempts), pages=0, done=0)
+                  if give_up else dict(status="queued", message="", pages=0, done=0))
+        db.begin_write()
+        q = update(Deck).where(Deck.id == did, Deck.status == status, Deck.worker == worker)
+        q = q.where(Deck.updated_at.is_(None)) if seen is None else q.where(Deck.updated_at == seen)
+        taken = db.session.execute(q.values(worker=me, updated_at=now, **values)).rowcount
+        if taken:
+            deck = db.session.get(Deck, did, populate_existing=True)
+            state.publish(db.session.get(Meeting, deck.meeting_id))
+        db.session.commit()
+        if not taken:
+            continue
+        for left in slides_root().glob(f".work-{did}-*"):
+            shutil.rmtree(left, ignore_errors=True)
+        log.warning("deck %s: %s after an interrupted conversion", did, "failed" if give_up else "queued again")
+        if give_up:
+            continue
+        again.append(did)
+        if background:
+            start(app or current_app._get_current_object(), did)
+        else:
+            convert(did)
+    return again
+
+
+_mine: set[int] = set()   # decks whose conversion runs in this process (not stuck, whatever their age)
 
 
 # -- reading ----------------------------------------------------------------------------

@@ -25,15 +25,17 @@ from collab.db import utcnow
 from collab.errors import ServiceError
 from collab.forms import attempt, field, flash_ok
 from rooms import services as room_services
-from rooms.meetings import decks, minutes, schedule, state
+from rooms.meetings import decks, jobs, minutes, schedule, state
 from rooms.meetings.views import bp
 
 
 @bp.record_once
-def _start_loops(setup_state) -> None:
+def _start_jobs(setup_state) -> None:
+    """Reminders and stuck decks: the server's web processes run them (cron may too)."""
     app = setup_state.app
-    if app.config.get("ASYNC_MODE") == "gevent" or app.config.get("MEETING_REMINDER_LOOP"):
-        schedule.ensure_reminder_loop(app)
+    app.cli.add_command(jobs.meetings_cli)
+    if app.config.get("MEETING_JOBS_LOOP", app.config.get("ASYNC_MODE") == "gevent"):
+        jobs.ensure_loop(app)
 
 
 @bp.app_template_global("meeting_extras")

@@ -12,8 +12,6 @@ get the bell, and an e-mail when SMTP is set and they are not online
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -416,33 +414,3 @@ def send_due_reminders(now: datetime | None = None) -> int:
                                        f"({plan.starts_at:%H:%M} UTC). [Join]({_path('meetings.meeting', meeting_id=mid)})")
         sent += 1
     return sent
-
-
-_loop = {"pid": None}
-_loop_lock = threading.Lock()
-
-
-def ensure_reminder_loop(app) -> None:
-    """Once per server process under the production server: check for due reminders every minute."""
-    if _loop["pid"] == os.getpid() or not app.config.get("MEETING_REMINDER_LOOP",
-                                                         app.config.get("ASYNC_MODE") == "gevent"):
-        return
-    with _loop_lock:
-        if _loop["pid"] == os.getpid():
-            return
-        _loop["pid"] = os.getpid()
-    from collab.extensions import socketio
-
-    def run():
-        socketio.sleep(20)
-        while True:
-            with app.app_context():
-                try:
-                    send_due_reminders()
-                except Exception:
-                    log.exception("meeting reminders failed")
-                finally:
-                    db.session.remove()
-            socketio.sleep(60)
-
-    socketio.start_background_task(run)
