@@ -129,6 +129,88 @@ def test_reminder_is_sent_once(app, make):
     assert any("Reminder" in b and "@Ann Able" in b for b in bodies)
 
 
+def test_reminder_through_the_cron_command_once_only_and_never_for_cancelled_or_far_meetings(app, make, runner):
+    from datetime import timedelta
+
+    from collab.db import utcnow
+    from rooms.notifications import Notification
+
+    chair, ann, bob, room, far = setup_meeting(make)      # everyone in the room; starts in 2030
+    soon = schedule.schedule_meeting(chair, room.id, title="Soon",
+                                     starts_at=(utcnow() + timedelta(minutes=25)).isoformat())
+    off = schedule.schedule_meeting(chair, room.id, title="Off",
+                                    starts_at=(utcnow() + timedelta(minutes=10)).isoformat())
+    schedule.cancel_meeting(chair, off.id)
+
+    def reminders(m):
+        return [p.body for p in db.session.scalars(select(Post).where(
+            Post.thread_id == schedule.plan_for(m).announce_thread_id)) if "**Reminder**" in p.body]
+
+    def notes(user, m):
+        return db.session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.user_id == user.id, Notification.thread_id == schedule.plan_for(m).announce_thread_id))
+
+    from sqlalchemy import func
+
+    before = notes(ann, soon), notes(bob, soon)
+    r = runner.invoke(args=["meetings", "remind"])
+    assert r.exit_code == 0 and r.output.strip() == "Sent 1 reminder.", r.output
+    assert runner.invoke(args=["meetings", "remind"]).output.strip() == "Sent 0 reminders."
+    assert schedule.send_due_reminders() == 0
+    assert len(reminders(soon)) == 1 and reminders(far) == [] and reminders(off) == []
+    assert "@Ann Able" in reminders(soon)[0] and "@Bob Baker" in reminders(soon)[0]
+    assert (notes(ann, soon), notes(bob, soon)) == (before[0] + 1, before[1] + 1)
+    # moving the meeting makes a new reminder due (for the new time), once
+    schedule.edit_meeting(chair, soon.id, starts_at=(utcnow() + timedelta(minutes=15)).isoformat())
+    assert schedule.send_due_reminders() == 1 and schedule.send_due_reminders() == 0
+    assert len(reminders(soon)) == 2
+
+
+class TestEmail:
+    """Invitees offline are e-mailed: the invitation, a change, the reminder and a cancellation."""
+
+    @pytest.fixture
+    def smtp(self):
+        from tests.live_support import SmtpSink
+
+        sink = SmtpSink()
+        yield sink
+        sink.stop()
+
+    @pytest.fixture
+    def app_config(self, smtp):
+        return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp.port, "LIVE_PRESENCE_DELAY": 0.02}
+
+    def test_schedule_edit_remind_cancel_are_emailed(self, app, make, smtp):
+        from datetime import timedelta
+
+        from collab.db import utcnow
+
+        chair = make.user(name="Chair Person")
+        ann = make.user(name="Ann Able", email="ann.able@example.org")
+        bob = make.user(name="Bob Baker", email="bob.baker@example.org")
+        room = make.room(chair, members=[ann, bob])
+        m = schedule.schedule_meeting(chair, room.id, title="IAG plenary",
+                                      starts_at=(utcnow() + timedelta(minutes=20)).isoformat())
+        realtime.settle(app)
+        smtp.wait(2)
+        schedule.edit_meeting(chair, m.id, agenda="1. Welcome")
+        realtime.settle(app)
+        smtp.wait(4)
+        assert schedule.send_due_reminders() == 1
+        realtime.settle(app)
+        smtp.wait(6)
+        schedule.cancel_meeting(chair, m.id)
+        realtime.settle(app)
+        msgs = smtp.wait(8)
+        for who in ("ann.able@example.org", "bob.baker@example.org"):
+            bodies = [x["body"] for x in msgs if x["to"] == [who]]
+            assert len(bodies) == 4, (who, bodies)
+            for word in ("is scheduled for", "Changed", "Reminder", "Cancelled"):
+                assert any(word in b for b in bodies), (who, word)
+        assert not any(x["to"] == [chair.email] for x in msgs)
+
+
 def test_api_schedules_with_agenda_and_times_and_still_starts_on_the_spot(app, make, client):
     chair, ann, _bob, room, _ = setup_meeting(make)
     tok = make.token(chair)

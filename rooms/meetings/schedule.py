@@ -204,8 +204,23 @@ def _user_ids(value: object, field: str, room: Room) -> list[int]:
     return ids
 
 
+MENTION_LIMIT = 300   # invitees named (so notified, and e-mailed when offline) in each notice
+
+
 def _mentions(users: Iterable[User]) -> str:
     return ", ".join(f"@{u.name}" for u in users)
+
+
+def _invitee_line(meeting: Meeting, plan: MeetingPlan, exclude: int | None) -> str:
+    """The invitees as @mentions, so every one of them is notified (and e-mailed when SMTP is set
+    and they are not online), whether the meeting is for everyone in the room or for some."""
+    people = [u for u in invitees(meeting) if u.id != exclude]
+    if not people:
+        return ""
+    if len(people) > MENTION_LIMIT:
+        return f"Invited: everyone in this room ({len(people)} people)."
+    head = "Invited: everyone in this room: " if plan.all_members else "Invited: "
+    return head + _mentions(people)
 
 
 def _fmt(dt: datetime | None) -> str:
@@ -221,10 +236,10 @@ def _path(endpoint: str, **kw: Any) -> str:
 
 def _announcement(meeting: Meeting, plan: MeetingPlan) -> str:
     chairs = people(meeting.id, "chair")
-    who = "everyone in this room" if plan.all_members else _mentions(invitees(meeting))
+    who = _invitee_line(meeting, plan, meeting.created_by_id) or "Invited: everyone in this room"
     lines = [f"**{meeting.title}** is scheduled for {_fmt(plan.starts_at)} until {plan.ends_at:%H:%M} UTC.", "",
              f"Chair: {', '.join(u.name for u in chairs) or (meeting.created_by.name if meeting.created_by else '—')}",
-             "", f"Invited: {who}", "",
+             "", who, "",
              (f"[Open the meeting page]({_path('meetings.meeting', meeting_id=meeting.id)}) · "
               f"[Add to your calendar (.ics)]({_path('meetings.ics', meeting_id=meeting.id)})")]
     if plan.agenda:
@@ -237,7 +252,8 @@ def _notice(actor: User, meeting: Meeting, plan: MeetingPlan, text: str) -> None
     thread_id = plan.announce_thread_id
     if thread_id is None:
         return
-    who = "" if plan.all_members else "\n\n" + _mentions(invitees(meeting))
+    line = _invitee_line(meeting, plan, actor.id)
+    who = "\n\n" + line if line else ""
     try:
         room_services.create_post(actor, thread_id, body=text + who)
     except Exception:
