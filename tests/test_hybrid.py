@@ -695,6 +695,146 @@ def test_socket_votes_give_floor_and_remove(app, make):
     assert st["state"]["attendance"]["device"][0]["head_count"] == 12
 
 
+def test_socket_mute_all_reaches_everyone_but_the_chair_and_give_floor_asks_one_person(app, make):
+    chair, ann, bob, room, meeting = setup_meeting(make)
+    sc_chair, _ = _joined(app, chair, meeting.id)
+    sc_ann, _ = _joined(app, ann, meeting.id)
+    sc_bob, _ = _joined(app, bob, meeting.id)
+    other = schedule.schedule_meeting(chair, room.id, title="Another meeting", starts_at="2030-01-11T10:00:00Z")
+    sc_other, _ = _joined(app, ann, other.id)   # the same person in another meeting's page hears nothing of this one
+    for sc in (sc_chair, sc_ann, sc_bob, sc_other):
+        sc.get_received()
+    # a participant may not mute everyone
+    no = sc_ann.emit("meeting_mute_all", {"meeting_id": meeting.id}, callback=True)
+    assert no["ok"] is False and no["error"]["code"] == "forbidden"
+    assert [e for e in sc_bob.get_received() if e["name"] == "meeting.mute"] == []
+    ok = sc_chair.emit("meeting_mute_all", {"meeting_id": meeting.id}, callback=True)
+    assert ok["ok"], ok
+    for sc in (sc_ann, sc_bob):
+        got = [e["args"][0] for e in sc.get_received() if e["name"] == "meeting.mute"]
+        assert len(got) == 1 and got[0]["meeting_id"] == meeting.id
+        assert got[0]["by"] == "Chair Person" and got[0]["except"] == chair.id   # the page mutes itself, says who
+    mine = [e["args"][0] for e in sc_chair.get_received() if e["name"] == "meeting.mute"]
+    assert all(m["except"] == chair.id for m in mine)                            # ...and the chair's page ignores it
+    assert not any(e["args"][0].get("meeting_id") == meeting.id for e in sc_other.get_received()
+                   if e["name"] == "meeting.mute")
+    # give the floor: the hand is marked in everyone's state, only that person is asked to unmute
+    sc_bob.emit("meeting_hand", {"meeting_id": meeting.id, "up": True}, callback=True)
+    sc_ann.emit("meeting_hand", {"meeting_id": meeting.id, "up": True}, callback=True)
+    hands = _last_state(sc_chair)["hands"]
+    assert [h["name"] for h in hands] == ["Bob Baker", "Ann Able"]
+    for sc in (sc_ann, sc_bob):
+        sc.get_received()
+    sc_chair.emit("meeting_floor", {"meeting_id": meeting.id, "hand_id": hands[1]["id"]}, callback=True)
+    asked = [e["args"][0] for e in sc_ann.get_received() if e["name"] == "meeting.floor"]
+    assert len(asked) == 1 and "Chair Person gives you the floor" in asked[0]["message"]
+    assert "unmute" in asked[0]["message"]
+    assert not any(e["name"] == "meeting.floor" for e in sc_bob.get_received())
+    st = state.get_state(bob, meeting.id)
+    assert [(h["name"], h["floor"]) for h in st["hands"]] == [("Bob Baker", False), ("Ann Able", True)]
+    # the floor passes on: whoever had it is done (their hand goes down)
+    sc_chair.emit("meeting_floor", {"meeting_id": meeting.id, "hand_id": hands[0]["id"]}, callback=True)
+    assert [(h["name"], h["floor"]) for h in state.get_state(bob, meeting.id)["hands"]] == [("Bob Baker", True)]
+    # after the meeting ends, nobody can mute anyone
+    minutes.end_with_minutes(chair, meeting.id)
+    late = sc_chair.emit("meeting_mute_all", {"meeting_id": meeting.id}, callback=True)
+    assert late["ok"] is False and "ended" in late["error"]["message"]
+
+
+def test_reconnect_restores_votes_attendance_chat_lock_and_a_second_chair_takes_over(app, make):
+    chair, ann, bob, room, _ = setup_meeting(make)
+    deputy = make.user(name="Dee Deputy")
+    from rooms.models import Membership
+
+    db.begin_write()
+    db.session.add(Membership(room_id=room.id, user_id=deputy.id, role="member"))
+    db.session.commit()
+    meeting = schedule.schedule_meeting(chair, room.id, title="Two chairs", starts_at="2030-01-10T10:00:00Z",
+                                        chairs=[chair.id, deputy.id])
+    deck = ready_deck(chair, meeting, pages=3)
+    sc_chair, _ = _joined(app, chair, meeting.id)
+    sc_ann, _ = _joined(app, ann, meeting.id)
+    sc_bob, _ = _joined(app, bob, meeting.id)
+    sc_chair.emit("meeting_slide", {"meeting_id": meeting.id, "deck_id": deck.id, "page": 2}, callback=True)
+    kid = sc_chair.emit("km_draft", {"meeting_id": meeting.id, "text": "We back the pilot"},
+                        callback=True)["key_message_id"]
+    sc_chair.emit("km_open", {"meeting_id": meeting.id, "key_message_id": kid}, callback=True)
+    sc_ann.emit("km_vote", {"meeting_id": meeting.id, "key_message_id": kid, "choice": "disagree",
+                            "comment": "Not yet"}, callback=True)
+    r = sc_chair.emit("km_room", {"meeting_id": meeting.id, "key_message_id": kid, "agree": 7, "disagree": 2,
+                                  "abstain": 1}, callback=True)
+    assert r["ok"], r
+    bad = sc_chair.emit("km_room", {"meeting_id": meeting.id, "key_message_id": kid, "agree": -1, "disagree": 0,
+                                    "abstain": 0}, callback=True)
+    assert bad["ok"] is False and bad["error"]["field"] == "agree"
+    sc_chair.emit("meeting_attend", {"meeting_id": meeting.id, "name": "Pat in the room", "present": True},
+                  callback=True)
+    sc_chair.emit("meeting_attend", {"meeting_id": meeting.id, "user_id": bob.id, "present": True}, callback=True)
+    sent = sc_bob.emit("meeting_chat", {"meeting_id": meeting.id, "body": "Can we see slide 3 again?"},
+                       callback=True)
+    assert sent["ok"], sent
+    assert any(e["name"] == "meeting.chat" for e in sc_ann.get_received())
+    too_long = sc_bob.emit("meeting_chat", {"meeting_id": meeting.id, "body": "x" * 2001}, callback=True)
+    assert too_long["ok"] is False and too_long["error"]["field"] == "body"
+    sc_chair.emit("meeting_lock", {"meeting_id": meeting.id, "locked": True}, callback=True)
+    # Ann leaves (her register line gets a leave time) and comes back: everything is as it was
+    sc_ann.emit("meeting_leave", {"meeting_id": meeting.id}, callback=True)
+    sc_ann.disconnect()
+    sc_ann2, st = _joined(app, ann, meeting.id)          # a locked meeting still lets back those who were in
+    assert (st["deck_id"], st["page"], st["locked"]) == (deck.id, 2, True)
+    km = st["key_messages"][0]
+    assert km["status"] == "open" and km["tally"]["total"] == {"agree": 7, "disagree": 3, "abstain": 1}
+    assert km["tally"]["room"] == {"agree": 7, "disagree": 2, "abstain": 1} and km["tally"]["comments"] == ["Not yet"]
+    assert st["me"]["votes"][str(kid)] == {"choice": "disagree", "comment": "Not yet"}
+    assert [c["body"] for c in st["chat"]] == ["Can we see slide 3 again?"]
+    remote = [(a["name"], a["left_at"] is not None) for a in st["attendance"]["remote"]]
+    assert ("Ann Able", True) in remote and ("Ann Able", False) in remote and ("Bob Baker", False) in remote
+    assert {a["name"] for a in st["attendance"]["in_room"]} == {"Pat in the room", "Bob Baker"}
+    assert all(a["joined_at"] for a in st["attendance"]["remote"])
+    # the first chair drops; the second (a named chair, not a moderator) takes over the slides and the vote
+    sc_chair.disconnect()
+    sc_dep, st = _joined(app, deputy, meeting.id)
+    assert st["me"]["chair"] is True and (st["deck_id"], st["page"]) == (deck.id, 2)
+    sc_ann2.get_received()
+    assert sc_dep.emit("meeting_slide", {"meeting_id": meeting.id, "deck_id": deck.id, "page": 3},
+                       callback=True)["ok"]
+    assert _last_state(sc_ann2)["page"] == 3
+    closed = sc_dep.emit("km_close", {"meeting_id": meeting.id, "key_message_id": kid, "outcome": "not_agreed"},
+                         callback=True)
+    assert closed["ok"], closed
+    assert _last_state(sc_ann2)["key_messages"][0]["outcome"] == "not_agreed"
+
+
+def test_minutes_thread_is_editable_by_the_chair_with_history(app, make):
+    from rooms import services as rs
+    from rooms.models import PostRevision
+
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    kid = votes.draft(chair, meeting.id, text="Publish the data monthly")["key_message_id"]
+    votes.open_vote(chair, kid)
+    votes.cast(ann, kid, choice="agree")
+    votes.close(chair, kid, outcome="deferred")
+    thread = minutes.end_with_minutes(chair, meeting.id)
+    post = db.session.scalar(select(Post).where(Post.thread_id == thread.id))
+    assert "**Deferred**" in post.body and "1 agree" in post.body
+    rs.edit_post(chair, post.id, body=post.body + "\n\nCorrected: Dee sent apologies.")
+    with pytest.raises(Forbidden):
+        rs.edit_post(ann, post.id, body="Mine now")
+    revisions = list(db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)))
+    assert len(revisions) == 1 and "Corrected" not in revisions[0].body
+    c = login_client(app, ann)
+    page = c.get(f"/threads/{thread.id}").data.decode()
+    assert "Corrected: Dee sent apologies." in page
+    pdf = c.get(f"/meetings/{meeting.id}/minutes.pdf")
+    assert pdf.status_code == 200 and pdf.data[:5] == b"%PDF-"
+    assert login_client(app, make.user()).get(f"/meetings/{meeting.id}/minutes.pdf").status_code == 404
+    # votes after the meeting ended are refused with a message, and change nothing
+    with pytest.raises(votes.VoteClosed) as e:
+        votes.cast(ann, kid, choice="disagree")
+    assert "closed" in e.value.message
+    assert state.get_state(ann, meeting.id)["key_messages"][0]["tally"]["total"]["agree"] == 1
+
+
 def test_removed_participant_gets_no_media_token(app, make):
     from rooms.meetings import services as meetings
 

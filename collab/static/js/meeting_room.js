@@ -102,17 +102,33 @@ function init() {
     if (!snap.chat.some((c) => c.id === m.message.id)) snap.chat.push(m.message);
     renderChat();
   });
+  // The chair's "give the floor" asks; the person chooses (Unmute now / Stay muted). "Mute everyone"
+  // mutes this page's microphone at once (as in Jitsi or BigBlueButton) and says who did it; the
+  // person can unmute again when they want to speak.
+  function inCall() { return !!$("call") && !$("call").hidden; }
+  function muted() { return $("mute-button")?.getAttribute("aria-pressed") === "true"; }
   socket.on("meeting.floor", (m) => {
     if (m.meeting_id !== meetingId) return;
+    $("mute-notice").hidden = true;
     $("floor-text").textContent = m.message;
+    $("floor-unmute").textContent = inCall() ? "Unmute now" : "Join and speak";
     $("floor-prompt").hidden = false;
     $("floor-unmute").focus();
   });
   socket.on("meeting.mute", (m) => {
     if (m.meeting_id !== meetingId || m.except === me.id) return;
-    const b = $("mute-button");
-    if (b && b.getAttribute("aria-pressed") !== "true" && !$("call")?.hidden) b.click();
-    $("slide-status").textContent = m.message;
+    const notice = $("mute-notice");
+    $("floor-prompt").hidden = true;
+    if (inCall()) {
+      if (!muted()) $("mute-button").click();
+      notice.textContent = `${m.by} muted everyone's microphone, yours too. Unmute when you want to speak.`;
+    } else if ($("join-muted")) {
+      $("join-muted").checked = true;
+      notice.textContent = `${m.by} muted everyone: you will join muted.`;
+    } else {
+      return; // an observer: no microphone
+    }
+    notice.hidden = false;
   });
   socket.on("meeting.removed", (m) => {
     if (m.meeting_id !== meetingId) return;
@@ -123,10 +139,17 @@ function init() {
     root.querySelectorAll("button, input, select, textarea").forEach((b) => { b.disabled = true; });
   });
   $("floor-unmute")?.addEventListener("click", () => {
-    const b = $("mute-button");
-    if (b && b.getAttribute("aria-pressed") === "true") b.click();
     $("floor-prompt").hidden = true;
+    $("mute-notice").hidden = true;
+    if (inCall()) {
+      if (muted()) $("mute-button").click();
+    } else if ($("join-button") && !$("join-button").disabled) {
+      if ($("join-muted")) $("join-muted").checked = false;
+      $("join-button").click();
+    }
   });
+  $("floor-dismiss")?.addEventListener("click", () => { $("floor-prompt").hidden = true; });
+  $("mute-button")?.addEventListener("click", () => { if (!muted()) $("mute-notice").hidden = true; });
   if (!ended) {
     setInterval(() => { if (socket.connected && !removed) send("meeting_here"); }, 25000);
     window.addEventListener("pagehide", () => socket.emit("meeting_leave", { meeting_id: meetingId }));
@@ -508,7 +531,10 @@ function init() {
   }
 
   $("mute-all")?.addEventListener("click", async () => {
-    if (await send("meeting_mute_all")) $("slide-status").textContent = "Everyone else was asked to mute.";
+    if (await send("meeting_mute_all")) {
+      $("mute-notice").textContent = "Everyone else's microphone is muted. They can unmute when they want to speak.";
+      $("mute-notice").hidden = false;
+    }
   });
   $("lock-button")?.addEventListener("click", () => send("meeting_lock", { locked: !snap?.locked }));
   $("remove-form")?.addEventListener("submit", (e) => {
