@@ -2,22 +2,39 @@
 chair attaches a PDF (made here) and waits for its slides; two participants open the
 meeting; the chair advances the slides and both follow; a participant raises a hand
 and the chair sees it first in the queue; a key message is voted on and closed, and
-the outcome lands in the minutes thread posted in the room."""
+the outcome lands in the minutes thread posted in the room. The server itself sends
+the reminder before the start. Then, with fake camera and microphone: "Mute everyone"
+mutes the participants' microphones (the others see them muted), and "give the floor"
+asks one person, who unmutes."""
 from __future__ import annotations
 
+import json
+import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import expect, sync_playwright
 
-from tests.browser.conftest import PASSWORD, api, axe, new_token
+from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, api, axe, new_token
 
 pytestmark = pytest.mark.slow
 
 PEOPLE = [("Chris Chair", "chris.chair@example.police.uk"), ("Ann Able", "ann.hybrid@example.org"),
           ("Bea Bright", "bea.hybrid@example.org")]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """This module's browser has a fake camera and microphone (for the mute test)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS + [
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+        yield b
+        b.close()
 
 
 def pdf_bytes(pages: int) -> bytes:
@@ -119,3 +136,68 @@ def test_plenary_slides_hands_votes_minutes(site, pages, plenary, tmp_path):
     expect(body).to_contain_text("Agreed")
     expect(body).to_contain_text("2 agree")
     expect(body).to_contain_text("plenary-deck.pdf")
+
+    # the server sent the reminder by itself (the meeting starts within 30 minutes), once
+    tok = new_token(site, PEOPLE[1][1])
+    thread_id = plenary["meeting"]["announcement_thread_id"]
+    deadline = time.monotonic() + 90
+    while True:
+        text = json.dumps(api(site, tok, "GET", f"/threads/{thread_id}"))
+        if "Reminder" in text or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert text.count("**Reminder**") == 1, text[:2000]
+
+
+def test_mute_everyone_and_give_the_floor(site, pages, plenary):
+    from tests.browser.test_meeting import wait_for_media_worker
+
+    tok = new_token(site, PEOPLE[0][1])
+    meeting = api(site, tok, "POST", f"/rooms/{plenary['room']['id']}/meetings",
+                  {"title": "Panel follow-up", "starts_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    mid = meeting["id"]
+    ann_id = api(site, new_token(site, PEOPLE[1][1]), "GET", "/me")["id"]
+    wait_for_media_worker(site)
+    chair, ann, bea = (pages.open(site, email=e) for _, e in PEOPLE)
+    for p in (chair, ann):
+        p.goto(f"/meetings/{mid}")
+        expect(p.locator("#preview-status")).to_have_text("This is how you will look.")
+        axe(p, "pre-join")
+        p.get_by_role("button", name="Join meeting").click()
+        expect(p.locator("#call")).to_be_visible()
+    bea.goto(f"/meetings/{mid}")                   # Bea is still at the camera check
+    axe(bea, "pre-join")
+    expect(bea.locator("#join-muted")).not_to_be_checked()
+    tile = chair.locator(f'#grid .tile[data-participant-id="{ann_id}"]')
+    expect(tile).to_have_count(1, timeout=30_000)
+    expect(tile.locator(".tile-mic")).to_be_hidden()
+    expect(ann.locator("#mute-button")).to_have_attribute("aria-pressed", "false")
+
+    def mic_on(page) -> bool:
+        return page.evaluate("() => window.collabMeeting.state.local.getAudioTracks().every((t) => t.enabled)")
+
+    assert mic_on(ann)
+    chair.get_by_role("button", name="Mute everyone").click()
+    expect(ann.locator("#mute-button")).to_have_attribute("aria-pressed", "true")
+    expect(ann.locator("#mute-notice")).to_contain_text("Chris Chair muted everyone's microphone")
+    assert not mic_on(ann)                         # the microphone itself is off, not just the button
+    expect(tile.locator(".tile-mic")).to_be_visible()   # and everyone else sees Ann muted
+    expect(chair.locator("#mute-button")).to_have_attribute("aria-pressed", "false")
+    expect(chair.locator("#mute-notice")).to_contain_text("Everyone else's microphone is muted")
+    expect(bea.locator("#join-muted")).to_be_checked()
+    expect(bea.locator("#mute-notice")).to_contain_text("you will join muted")
+    axe(ann, "muted by the chair")
+
+    # Ann asks to speak; the chair gives her the floor; she chooses to unmute
+    ann.get_by_role("button", name=re.compile("Raise hand")).click()
+    chair.get_by_role("button", name="Give the floor to Ann Able").click()
+    expect(ann.locator("#floor-prompt")).to_be_visible()
+    expect(ann.locator("#floor-text")).to_contain_text("Chris Chair gives you the floor")
+    expect(ann.locator("#mute-button")).to_have_attribute("aria-pressed", "true")   # asked, not unmuted for her
+    axe(ann, "given the floor")
+    ann.get_by_role("button", name="Unmute now").click()
+    expect(ann.locator("#mute-button")).to_have_attribute("aria-pressed", "false")
+    assert mic_on(ann)
+    expect(tile.locator(".tile-mic")).to_be_hidden()
+    expect(ann.locator("#floor-prompt")).to_be_hidden()
+    expect(chair.locator("#hand-list li").first).to_contain_text("has the floor")
