@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 
-.PHONY: run test venv dev-venv chromium migrate demo bench lint clean
+.PHONY: run test venv dev-venv chromium soffice migrate demo bench lint clean
 
 $(VENV)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,20 @@ chromium:
 	  fi; \
 	fi
 
-test: dev-venv chromium
+# LibreOffice turns PowerPoint/Word/OpenDocument pre-reads into slides (optional for `make run`; the
+# conversion tests need it). Installed from Debian when missing and we are root; otherwise a note.
+soffice:
+	@if ! command -v soffice >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing Debian's LibreOffice (impress, writer) for the slide conversion tests…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      libreoffice-impress libreoffice-writer >/dev/null || echo "LibreOffice could not be installed."; \
+	  else \
+	    echo "Note: without soffice the PPTX/DOCX conversion tests are skipped (sudo apt-get install --no-install-recommends libreoffice-impress libreoffice-writer)."; \
+	  fi; \
+	fi
+
+test: dev-venv chromium soffice
 	$(PY) tests/run.py
 
 # make bench: seeds 2,000 threads and 100,000 posts into a fresh data folder, starts `flask --app wsgi serve`,
