@@ -10,7 +10,7 @@ from collab.errors import Forbidden
 from collab.extensions import db
 from collab.forms import attempt, field, flash_ok
 from rooms import attachments as files
-from rooms import services
+from rooms import services, thread_page
 from rooms.models import ROOM_ROLES, VISIBILITIES
 
 bp = Blueprint("rooms", __name__)
@@ -115,6 +115,8 @@ def members(room_id: int):
     r = services.get_room(current_user, room_id)
     errors: dict = {}
     if request.method == "POST":
+        if not (perm.can_moderate(current_user, r) or perm.can_manage_room(current_user, r)):
+            raise Forbidden("Only the room's owners and moderators can change who belongs to it.")
         action = field("action")
         if action == "add":
             target = None
@@ -144,6 +146,7 @@ def members(room_id: int):
     return render_template("rooms/members.html", room=r, members=services.room_members(current_user, r),
                            errors=errors, form=request.form, roles=ROOM_ROLES,
                            can_invite=perm.can_invite_to_room(current_user, r),
+                           members_hidden=not perm.can_see_members(current_user, r),
                            can_manage=perm.can_manage_room(current_user, r)), (422 if errors else 200)
 
 
@@ -169,29 +172,23 @@ def new_thread(room_id: int):
 def thread(thread_id: int):
     t = services.get_thread(current_user, thread_id)
     view = "flat" if request.args.get("view") == "flat" else "tree"
+    me = current_user._get_current_object()
+    read = thread_page.read_state(me, t)  # noqa: F841 - held, so the lookups below find it in the session
     if "page" not in request.args and view == "tree":
         first_unread, unread_page = services.first_unread_page(current_user, t)
         if unread_page > 1:
             return redirect(url_for("rooms.thread", thread_id=t.id, page=unread_page, _anchor=f"post-{first_unread}"))
-    tp = services.thread_page(current_user, t, page=_page_arg(), view=view)
-    shown = [tp.opening.id] + [p.id for p in tp.flat] + _ids(tp.nodes)
-    services.mark_read(current_user, t, max(shown))
-    me = current_user._get_current_object()  # asked twice per post below: skip the proxy lookup each time
-    return render_template("rooms/thread.html", thread=t, room=t.room, tp=tp,
-                           can_post=perm.can_post(me, t.room),
-                           can_edit=lambda p: perm.can_edit_post(me, p),
-                           can_delete=lambda p: perm.can_delete_post(me, p),
-                           max_depth=4)
+    tp = thread_page.load(me, t, page=_page_arg(), view=view)
+    services.mark_read(me, t, max(tp.shown_ids))
+    return render_template("rooms/thread.html", thread=t, room=t.room, tp=tp, can_post=tp.can_post,
+                           posts_url=_posts_url())
 
 
-def _ids(nodes) -> list[int]:
-    out: list[int] = []
-    stack = list(nodes)
-    while stack:
-        n = stack.pop()
-        out.append(n.post.id)
-        stack.extend(n.children)
-    return out
+def _posts_url() -> str:
+    """The prefix of every post address ("/posts/"): the thread page writes `<prefix><id>/edit` and so on
+    rather than asking url_for a few times for each of its hundreds of posts."""
+    url = url_for("rooms.post_link", post_id=0)
+    return url[:-1]
 
 
 @bp.route("/posts/<int:post_id>/reply", methods=["GET", "POST"])
@@ -209,7 +206,8 @@ def reply(post_id: int):
             post = result[0]
             return redirect(url_for("rooms.post_link", post_id=post.id))
     return render_template("rooms/reply.html", parent=parent, thread=parent.thread, room=parent.thread.room,
-                           errors=errors, form=request.form, never=lambda _p: False), (422 if errors else 200)
+                           quoted=thread_page.post_view(current_user._get_current_object(), parent),
+                           posts_url=_posts_url(), errors=errors, form=request.form), (422 if errors else 200)
 
 
 @bp.get("/posts/<int:post_id>")
