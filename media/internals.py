@@ -10,9 +10,11 @@ packets, the way Janus does it:
    kept the RTCP receiver statistics, asked the publisher for missing packets
    (NACK) and unwrapped RTX retransmissions; the tap hands the packet to us and
    returns "no frame", so aiortc never assembles frames and its decoder thread idles.
-2. `RTCDtlsTransport._send_rtp(data)`: SRTP-protects (pylibsrtp, in C) and sends one
-   RTP packet. It is a coroutine that never suspends (UDP sends do not wait);
-   `rtp_writer` runs it to completion synchronously for each forwarded packet.
+2. Sending: `RTCDtlsTransport._send_rtp(data)` SRTP-protects (pylibsrtp, in C) one RTP
+   packet with `_tx_srtp` and sends it through aioice, whose nominated candidate pair
+   (`RTCIceTransport._connection._nominated[1]`) writes it to its UDP socket. `rtp_writer`
+   does the same directly (no coroutines per packet); through a TURN relay it runs
+   `_send_rtp` itself to completion synchronously (it never suspends).
 3. `RTCRtpSender.send(parameters)` (public) is wrapped per slot to learn the negotiated
    payload types and header extensions; `RTCRtpSender._ssrc` / `_rtx_ssrc` give the slot's SSRCs.
 4. `RTCRtpSender._send_keyframe()`: called when a subscriber sends PLI/FIR; overridden
@@ -38,6 +40,7 @@ import queue
 import time
 from collections.abc import Callable
 
+from aioice.ice import StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender, clock
 from aiortc.codecs import is_rtx
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
@@ -229,10 +232,18 @@ def tap_packets(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None]
 
 def rtp_writer(dtls) -> Callable[[bytes], None]:
     """A function that SRTP-protects and sends one RTP packet on `dtls` (an RTCDtlsTransport)
-    at once. Raises ConnectionError while the transport is not connected."""
-    send_rtp = dtls._send_rtp
+    at once. Raises ConnectionError while the transport is not connected.
 
-    def write(data: bytes) -> None:
+    For the usual direct UDP path it does what `RTCDtlsTransport._send_rtp` and aioice do,
+    without their four coroutines per packet: `_tx_srtp.protect` (pylibsrtp), then the
+    nominated candidate pair's (`RTCIceTransport._connection._nominated[1]`) datagram
+    transport. Any other path (a TURN relay) goes through `_send_rtp` itself, run to
+    completion synchronously: it never suspends."""
+    send_rtp = dtls._send_rtp
+    nominated = dtls.transport._connection._nominated
+    pair = sendto = addr = protect = None
+
+    def slow(data: bytes) -> None:
         coro = send_rtp(data)
         try:
             coro.send(None)
@@ -241,6 +252,24 @@ def rtp_writer(dtls) -> Callable[[bytes], None]:
         coro.close()  # it waited for something: aiortc changed (the self-test catches this)
         raise RuntimeError("aiortc changed: RTCDtlsTransport._send_rtp suspended")
 
+    def write(data: bytes) -> None:
+        nonlocal pair, sendto, addr, protect
+        current = nominated.get(1)
+        if current is not pair:
+            if current is None or dtls.state != "connected" or dtls._tx_srtp is None:
+                raise ConnectionError("not connected")
+            pair = current
+            protocol = current.protocol
+            if type(protocol) is StunProtocol and protocol.transport is not None:
+                sendto, addr, protect = protocol.transport.sendto, current.remote_addr, dtls._tx_srtp.protect
+            else:
+                sendto = None
+        if sendto is None:
+            slow(data)
+        else:
+            sendto(protect(data), addr)
+
+    write.direct = lambda: sendto is not None  # type: ignore[attr-defined]
     return write
 
 

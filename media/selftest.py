@@ -53,7 +53,7 @@ class Report:
 
 def _fail(msg: str) -> None:
     raise SelfTestError(
-        f"aiortc internals changed ({msg}). The media worker forwards encoded frames through private parts of "
+        f"aiortc internals changed ({msg}). The media worker forwards RTP packets through private parts of "
         f"aiortc {PINNED}; pin aiortc=={PINNED} again or update media/internals.py.")
 
 
@@ -77,8 +77,19 @@ def check_structure() -> None:
         if list(inspect.signature(fn).parameters) != params:
             _fail(f"{cls.__name__}.{name} has a new signature {inspect.signature(fn)}")
     src = inspect.getsource(RTCDtlsTransport._send_rtp)
-    if "_tx_srtp.protect(" not in src:
-        _fail("RTCDtlsTransport._send_rtp no longer SRTP-protects the packet it is given")
+    if "data = self._tx_srtp.protect(data)" not in src or "await self.transport._send(data)" not in src:
+        _fail("RTCDtlsTransport._send_rtp no longer SRTP-protects with _tx_srtp and sends through ICE")
+    import aioice.ice
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    for fn, needle in ((RTCIceTransport.__init__, "self._send = self._connection.send"),
+                       (aioice.ice.Connection.send, "await self.sendto(data, 1)"),
+                       (aioice.ice.Connection.sendto, "active_pair = self._nominated.get(component)"),
+                       (aioice.ice.Connection.sendto, "await active_pair.protocol.send_data(data, active_pair.remote_addr)"),
+                       (aioice.ice.StunProtocol.send_data, "self.transport.sendto(data, addr)"),
+                       (aioice.ice.Connection.__init__, "self._nominated: dict[int, CandidatePair] = {}")):
+        if needle not in inspect.getsource(fn):
+            _fail(f"aiortc/aioice no longer send RTP the way media.internals.rtp_writer does ({needle})")
     src = inspect.getsource(RTCRtpSender.__init__)
     for name in ("self._ssrc =", "self._rtx_ssrc =", *(f"self.__{n.split('__', 1)[1]} ="
                                                        for n in internals.SENDER_REPORT)):
@@ -240,6 +251,8 @@ async def run(timeout: float = 15.0) -> Report:
         if not set(received) <= sent_video:
             _fail("frames reassembled from forwarded packets differ from the published ones")
         await _wait(lambda: len(received_audio) >= 3, timeout, "forwarded audio reached the subscriber")
+        if not fwd_video._send.direct():
+            _fail("the loopback path did not use the direct UDP write")
         report.checks.append("rewritten packets out, the same frames, starting at a keyframe")
 
         # -- a subscriber's own PLI reaches the publisher through our _send_keyframe override ---------

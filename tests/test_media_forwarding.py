@@ -85,7 +85,8 @@ def test_rtp_packets_in_same_frames_out_and_keyframe_on_subscribe():
             # the same encoded frames, in the order the publisher sent them
             assert all(f in clip for f in got[:10])
             idx = [clip.index(f) for f in got[:10]]
-            assert all((b - a) % len(clip) == 1 for a, b in zip(idx, idx[1:])), idx
+            # (a later keyframe request restarts the clip at its keyframe, frame 0)
+            assert all((b - a) % len(clip) == 1 or b == 0 for a, b in zip(idx, idx[1:])), idx
             assert forward.keyframe_starts == 1
             assert forward.packets >= 10 and forward.octets > 0
         finally:
