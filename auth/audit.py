@@ -30,6 +30,8 @@ ACTIONS = {
     "auth.password_reset_issued": "Issued a password reset link",
     "auth.password_reset": "Reset password with a link",
     "auth.sessions_ended": "Ended sessions",
+    "auth.reauth_failed": "Gave a wrong password to confirm a sensitive change",
+    "account.email_changed": "Changed an account's e-mail address",
     "account.invited": "Created an invitation",
     "account.created": "Created an account",
     "account.deactivated": "Deactivated an account",

@@ -313,10 +313,14 @@ def confirm_enrolment(user: User, code: object, *, keep_session: str | None, sig
     return codes
 
 
-def disable(user: User, code: object, *, keep_session: str | None) -> None:
+def disable(user: User, code: object, *, keep_session: str | None, password: object = None) -> None:
+    """Turning it off needs the password again (auth/reauth.py) and a current code."""
+    from auth import reauth
+
     if required_for(user):
         raise Forbidden("Two-step sign-in is required for your account. To use a new phone, set it up again "
                         "instead of turning it off.", "code")
+    reauth.require(user, password, what="turn off two-step sign-in")
     db.begin_write()
     if not _verify_in_tx(user, code):
         db.session.rollback()

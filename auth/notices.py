@@ -21,6 +21,17 @@ CHANGES = {
 }
 
 
+def email_changed(user: User, old_address: str) -> bool:
+    """Tell the previous address that the account's e-mail address changed."""
+    if not mail.enabled():
+        return False
+    return mail.send(old_address, "The e-mail address of your Collab account was changed",
+                     f"Hello {user.name},\n\nAt {utcnow():%H:%M} UTC on {utcnow():%d %B %Y}, the e-mail address of "
+                     "your Collab account was changed from this address to another one. Your other devices were "
+                     "signed out.\n\nIf this was you, there is nothing to do. If it was not, tell your administrator "
+                     "at once: someone else may have your password.\n")
+
+
 def security_change(user: User, what: str) -> bool:
     if what not in CHANGES or not mail.enabled():
         return False

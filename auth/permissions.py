@@ -109,6 +109,15 @@ def can_moderate(user: Optional[User], room: Room) -> bool:
     return m is not None and m.role in MODERATING_ROLES
 
 
+def can_see_members(user: Optional[User], room: Room) -> bool:
+    """Who belongs to a room. In a non-attributed room only its moderators and managers see
+    the members by name (a list of names next to "Participant n" posts would undo the
+    pseudonyms); everyone else sees only their own membership."""
+    if not room.non_attributed:
+        return can_read_room(user, room)
+    return can_moderate(user, room) or can_manage_room(user, room)
+
+
 def can_manage_room(user: Optional[User], room: Room) -> bool:
     """Edit settings, archive, change roles: room owners and site administrators who can read it."""
     if not _signed_in(user):

@@ -20,12 +20,12 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from auth import audit_log, data, lockout, mfa
+from auth import audit_log, data, lockout, mfa, reauth
 from auth import permissions as perm
 from auth import sessions as user_sessions
 from auth.models import User
 from collab import validate
-from collab.errors import ServiceError
+from collab.errors import NotFound, ServiceError
 from collab.extensions import db, limiter
 from collab.forms import attempt, field, flash_ok
 
@@ -151,9 +151,11 @@ def two_step():
 
 @bp.post("/account/two-step/off")
 @login_required
+@limiter.limit(_login_limit)
 def two_step_off():
     try:
-        mfa.disable(current_user, field("code"), keep_session=user_sessions.current_key())
+        mfa.disable(current_user, field("code"), keep_session=user_sessions.current_key(),
+                    password=field("password"))
     except ServiceError as err:
         return _error_page(err)
     flash_ok("Two-step sign-in is off. Your other devices have been signed out.")
@@ -179,16 +181,26 @@ def _error_page(err: ServiceError):
 
 @bp.post("/account/sessions/<int:session_id>/end")
 @login_required
+@limiter.limit(_login_limit)
 def end_session(session_id: int):
-    user_sessions.end_session(current_user, session_id)
+    try:
+        user_sessions.end_session(current_user, session_id, password=field("password"))
+    except NotFound:
+        raise
+    except ServiceError as err:
+        return _error_page(err)
     flash_ok("That session has been ended.")
     return redirect(url_for("auth.account") + "#sessions-h")
 
 
 @bp.post("/account/sessions/end-others")
 @login_required
+@limiter.limit(_login_limit)
 def end_other_sessions():
-    n = user_sessions.end_all_others(current_user, keep=user_sessions.current_key())
+    try:
+        n = user_sessions.end_all_others(current_user, keep=user_sessions.current_key(), password=field("password"))
+    except ServiceError as err:
+        return _error_page(err)
     flash_ok(f"Signed out of {n} other session{'s' if n != 1 else ''}.")
     return redirect(url_for("auth.account") + "#sessions-h")
 
@@ -323,7 +335,8 @@ def _helpers():
         user = current_user._get_current_object()
         return {"sessions": user_sessions.live_sessions(user), "current_key": user_sessions.current_key(),
                 "device": user_sessions.device, "mfa_on": mfa.enabled(user), "mfa_since": mfa.enabled_at(user),
-                "codes_left": mfa.remaining_codes(user), "mfa_required": mfa.required_for(user)}
+                "codes_left": mfa.remaining_codes(user), "mfa_required": mfa.required_for(user),
+                "recent": reauth.recent(user)}
 
     def admin_security():
         return {"policy": mfa.policy(), "policies": mfa.POLICIES, "mfa_on": mfa.enabled,

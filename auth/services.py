@@ -228,6 +228,30 @@ def change_password(user: User, current: object, new: object, *, keep_session: O
     return user
 
 
+def change_email(user: User, email: object, password: object) -> User:
+    """A new sign-in address, after the password is entered again (auth/reauth.py). Other
+    sessions end; the old address is told (when SMTP is set)."""
+    from auth import reauth
+
+    new = validate.email(email, "email")
+    reauth.require(user, password, what="change your e-mail address")
+    if new == user.email:
+        raise Invalid("That is already your e-mail address.", "email")
+    if find_user_by_email(new) is not None:
+        raise Invalid("Another account already uses that e-mail address.", "email")
+    old = user.email
+    db.begin_write()
+    user = db.session.merge(user)
+    user.email = new
+    audit.record("account.email_changed", actor=user, target_type="user", target_id=user.id,
+                 detail={"from": old, "to": new})
+    keep = user_sessions.current_key()
+    user_sessions.end_others_in_tx(user, keep=keep, reason="email_changed")
+    db.session.commit()
+    notices.email_changed(user, old)
+    return user
+
+
 def issue_password_reset(actor: User, target_id: int) -> str:
     target = db.session.get(User, validate.int_id(target_id, "user_id"))
     if target is None or not perm.can_manage_account(actor, target):

@@ -225,8 +225,11 @@ def end_others_in_tx(user: User, *, keep: str | None, reason: str, actor: User |
     return n
 
 
-def end_session(user: User, session_id: object) -> None:
-    """The account holder ends one of their sessions (from account settings)."""
+def end_session(user: User, session_id: object, *, password: object = None) -> None:
+    """The account holder ends one of their sessions (from account settings), after
+    confirming their password (auth/reauth.py)."""
+    from auth import reauth
+
     try:
         sid = validate.int_id(session_id, "session_id")
     except Invalid:
@@ -234,6 +237,7 @@ def end_session(user: User, session_id: object) -> None:
     rec = db.session.get(UserSession, sid)
     if rec is None or rec.user_id != user.id or rec.ended_at is not None:
         raise NotFound("That session has already ended.")
+    reauth.require(user, password, what="sign out another device")
     db.begin_write()
     if _end_in_tx(user.id, [sid], "ended_by_user"):
         audit.record("auth.sessions_ended", actor=user, target_type="user", target_id=user.id,
@@ -241,7 +245,10 @@ def end_session(user: User, session_id: object) -> None:
     db.session.commit()
 
 
-def end_all_others(user: User, *, keep: str | None) -> int:
+def end_all_others(user: User, *, keep: str | None, password: object = None) -> int:
+    from auth import reauth
+
+    reauth.require(user, password, what="sign out everywhere else")
     db.begin_write()
     n = end_others_in_tx(user, keep=keep, reason="ended_by_user")
     db.session.commit()

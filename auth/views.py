@@ -144,6 +144,12 @@ def account():
                 if user:
                     flash_ok("Your password has been changed. Other devices have been signed out.")
                     return redirect(url_for("auth.account"))
+        elif action == "email":
+            user = attempt(lambda: services.change_email(current_user, field("email"), field("password")), errors,
+                           {"email": "new_email", "password": "email_password"})
+            if user:
+                flash_ok(f"Your e-mail address is now {user.email}. Other devices have been signed out.")
+                return redirect(url_for("auth.account"))
         elif action == "token":
             created = attempt(lambda: services.create_token(current_user, field("token_name")), errors,
                               {"name": "token_name"})

@@ -89,7 +89,8 @@ def react(post_id: int):
 @bp.get("/rooms/<int:room_id>/mentions.json")
 @login_required
 def mention_json(room_id: int):
-    return jsonify({"people": notifications.mention_candidates(current_user, room_id, request.args.get("q", ""))})
+    return jsonify({"people": notifications.mention_candidates(current_user, room_id, request.args.get("q", ""),
+                                                               thread_id=request.args.get("thread_id"))})
 
 
 # -- the JSON API ----------------------------------------------------------------------------------

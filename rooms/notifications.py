@@ -115,13 +115,22 @@ def find_mentions(body: str, people: Iterable[tuple[int, str]]) -> set[int]:
     return found
 
 
-def mention_candidates(actor: User, room_id: object, query: object = "", limit: int = 8) -> list[dict[str, Any]]:
-    """Members of a room whose name matches, for the composer's @-autocomplete."""
-    from rooms import services
+def mention_candidates(actor: User, room_id: object, query: object = "", limit: int = 8,
+                       thread_id: object = None) -> list[dict[str, Any]]:
+    """Members of a room whose name matches, for the composer's @-autocomplete (in a
+    non-attributed room: the pseudonyms of the thread's participants, never names)."""
+    from rooms import pseudonyms, services
 
     room = services.get_room(actor, room_id)
     q = query if isinstance(query, str) else ""
     q = validate.clean_text(q)[:60].strip().casefold()
+    if room.non_attributed:
+        tid = thread_id if isinstance(thread_id, int) else (int(thread_id) if isinstance(thread_id, str)
+                                                             and thread_id.isdigit() and len(thread_id) < 12 else None)
+        thread = db.session.get(Thread, tid) if tid else None
+        if thread is None or thread.room_id != room.id:
+            return []
+        return pseudonyms.mention_people(thread.id, exclude=actor.id, query=q)[:limit]
     out = []
     for m in services.room_members(actor, room):
         if not m.user.active or m.user_id == actor.id:
@@ -155,6 +164,10 @@ def _plan(session: Session, post: Post, new_thread: bool) -> dict[int, str]:
         people = session.execute(
             select(User.id, User.name).join(Membership, Membership.user_id == User.id)
             .where(Membership.room_id == room.id, User.active.is_(True))).all()
+        if room.non_attributed:  # "@Participant 2" reaches that participant of the thread
+            from rooms import pseudonyms
+
+            people = list(people) + pseudonyms.mention_names(post.thread_id)
         mentioned = find_mentions(post.body, people) - {post.author_id}
     if not new_thread and replied_to is None and not mentioned:
         return {}  # the common case (answering your own thread): nothing more to ask the database

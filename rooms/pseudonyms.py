@@ -99,3 +99,36 @@ def display(post_or_thread: Any) -> str:
     else:
         who = thread_author(post_or_thread)
     return who["name"] if who else "Former member"
+
+
+def member_event(payload: dict[str, Any]) -> dict[str, Any]:
+    """A member.* room event as it goes out of a non-attributed room: who joined, left or
+    changed role is not said (joining by posting would otherwise name the new participant)."""
+    out = dict(payload)
+    out["user"] = {"name": "A member", "pseudonym": True}
+    return out
+
+
+def redact_events(room: Room | None, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Numbered room events ({"event", "data"}) replayed by `sync`, with member.* events
+    anonymised in a non-attributed room."""
+    if not applies(room):
+        return items
+    return [dict(it, data=member_event(it["data"])) if it["event"].startswith("member.") else it for it in items]
+
+
+def mention_people(thread_id: int, exclude: int | None = None, query: str = "") -> list[dict[str, Any]]:
+    """The @-mention suggestions of a non-attributed thread: its participants' pseudonyms."""
+    q = query.casefold()
+    out = []
+    for uid, n in sorted(numbers(thread_id).items(), key=lambda kv: kv[1]):
+        label = f"Participant {n}"
+        if uid != exclude and (not q or label.casefold().startswith(q) or str(n).startswith(q)):
+            out.append({"name": label, "pseudonym": True})
+    return out
+
+
+def mention_names(thread_id: int) -> list[tuple[int, str]]:
+    """(user id, "Participant n") pairs, so that "@Participant 2" in a non-attributed thread
+    notifies that participant (rooms/notifications.py)."""
+    return [(uid, f"Participant {n}") for uid, n in numbers(thread_id).items()]

@@ -502,7 +502,12 @@ def _on_event(ev: events.Event) -> None:
     if not socketio.server or not has_app_context():
         return
     if ev.room_id is not None and "seq" in ev.payload:
-        socketio.emit(ev.name, ev.payload, to=room_key(ev.room_id), namespace=NS)
+        payload = ev.payload
+        if ev.meta.get("anonymous"):  # member.* of a non-attributed room: nobody is named
+            from rooms import pseudonyms
+
+            payload = pseudonyms.member_event(payload)
+        socketio.emit(ev.name, payload, to=room_key(ev.room_id), namespace=NS)
     uid = ev.meta.get("user_id")
     if ev.name.startswith("notification.") and uid:
         socketio.emit(ev.name, ev.payload, to=user_key(uid), namespace=NS)
@@ -526,6 +531,9 @@ def _before_commit(session: Session) -> None:
     """A member removed from a room may still read it (an open room): decide now,
     while the database can be asked, so the after-commit step needs none."""
     for ev in events.pending(session):
+        if ev.name.startswith("member.") and ev.room_id is not None and "anonymous" not in ev.meta:
+            room = session.get(Room, ev.room_id)
+            ev.meta["anonymous"] = bool(room is not None and room.non_attributed)
         if ev.name == "member.removed" and "still_reads" not in ev.meta:
             user = session.get(User, ev.payload["user"]["id"])
             room = session.get(Room, ev.room_id)
@@ -813,6 +821,9 @@ def on_sync(conn: Conn, user: User, data: dict) -> dict:
     items = services.events_after(user, room_id, after, limit=SYNC_BATCH + 1)
     more = len(items) > SYNC_BATCH
     items = _redact(items[:SYNC_BATCH])
+    from rooms import pseudonyms
+
+    items = pseudonyms.redact_events(db.session.get(Room, room_id), items)
     last = items[-1]["data"]["seq"] if items else after
     return {"room_id": room_id, "after_seq": after, "events": items, "seq": last, "more": more}
 

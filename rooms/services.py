@@ -134,9 +134,10 @@ def room_threads(actor: User, room: Room, *, page: int = 1, per_page: int = 30) 
 
 
 def room_members(actor: User, room: Room) -> list[Membership]:
-    return list(db.session.scalars(
-        select(Membership).join(User, User.id == Membership.user_id)
-        .where(Membership.room_id == room.id).order_by(User.name)))
+    q = select(Membership).join(User, User.id == Membership.user_id).where(Membership.room_id == room.id)
+    if actor is not None and not perm.can_see_members(actor, room):  # non-attributed room: only your own
+        q = q.where(Membership.user_id == actor.id)
+    return list(db.session.scalars(q.order_by(User.name)))
 
 
 # -- thread pages ---------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The authorization matrix (issue 7): every HTML route, every /api/v1 endpoint
-and every Socket.IO event, for each of nine callers, against a private room
-(and, for the room-reading routes, an organisation room and a national room),
-with the outcome each caller must get:
+and every Socket.IO event, for each of nine callers, against a private room,
+an organisation-wide room, a national room and a non-attributed room, with the
+outcome each caller must get:
 
     ok      allowed (any answer that is not a refusal and not a 5xx: 2xx, a
             redirect that is not to the sign-in page, or a 400/409/413/422
@@ -10,12 +10,17 @@ with the outcome each caller must get:
     404     may not see it (the same answer as for something that does not exist)
     403     can see it but may not do this
     form    (HTML form posts) the form came back (200/4xx) with a message: the
-            input was refused or the caller may not act; nothing was done
+            input this walk sends was refused; nothing was done. Never a refusal
+            for permission reasons: those answer 403 (or 404), see collab/forms.py
 
 The expected outcomes are data (MATRIX, SOCKET_MATRIX), built from a few
 named rows (READ, WRITE, ...). The walk goes over app.url_map and the socket
 handler registry and fails for any route or event without an entry, so a new
 route cannot be added without deciding who may use it.
+
+The walk runs against the private room, then (for every route that names something in a room)
+against an organisation-wide room, a national room and a non-attributed room, each with the same
+callers in the same places; KIND_OVERRIDES says where the outcome differs from the private room.
 
 Callers: anonymous; a guest and an IAG volunteer of the room's organisation
 and a staff colleague (none of them members); an observer, a member, a
@@ -164,7 +169,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "meetings.end"): MODERATE,
     ("POST", "meetings.finish"): MODERATE,
     ("POST", "meetings.post_minutes"): MODERATE,
-    ("POST", "meetings.schedule_page"): MEMBER_FORM,
+    ("POST", "meetings.schedule_page"): dict(MEMBER_FORM, observer="403"),
     ("POST", "meetings.start"): WRITE,
     ("POST", "meetings.token"): READ,
     ("POST", "rooms.delete"): WRITE,
@@ -173,9 +178,9 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "rooms.join"): READ,
     ("POST", "rooms.leave"): dict(READ, owner="form"),  # the last owner may not leave
     ("POST", "rooms.lift_mute"): MODERATORS_ONLY,
-    ("POST", "rooms.members"): MEMBER_FORM,
+    ("POST", "rooms.members"): dict(MEMBER_FORM, observer="403", member="403"),
     ("POST", "rooms.moderate_post"): MODERATORS_ONLY,
-    ("POST", "rooms.new_room"): dict(CREATE_ROOM, guest="form"),
+    ("POST", "rooms.new_room"): CREATE_ROOM,
     ("POST", "rooms.new_thread"): WRITE,
     ("POST", "rooms.reply"): WRITE,
     ("POST", "rooms.room_trust"): dict(OWNER_ONLY, owner="form"),
@@ -185,8 +190,8 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "security.admin_erase"): ADMIN_FORM,
     ("POST", "security.admin_reset_two_step"): ADMIN,
     ("POST", "security.admin_security"): ADMIN_FORM,
-    ("POST", "security.end_other_sessions"): SIGNED_IN,
-    ("POST", "security.end_session"): OWNER_ONLY,
+    ("POST", "security.end_other_sessions"): OWN_FORM,     # the walk sends no password: asked again
+    ("POST", "security.end_session"): dict(OWNER_ONLY, owner="form"),  # ... and here (auth/reauth.py)
     ("POST", "security.export_data"): OWN_FORM,
     ("POST", "security.login_code"): SIGNED_IN,
     ("POST", "security.room_retention"): dict(MODERATE, moderator="403"),
@@ -250,14 +255,38 @@ class World(dict):
     pass
 
 
-@pytest.fixture
-def world(app, make):
-    from auth.account_models import UserSession
-    from rooms import moderation
+def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attributed: bool = False) -> dict:
+    """A room with the nine callers in their places (observer, member, moderator, owner), a
+    thread, a reply by the member with an attachment, a muted member, a running meeting
+    and an open key-message vote; returns the ids the walk fills routes with."""
+    from rooms import labels, moderation
     from rooms import services as rs
     from rooms.meetings import services as ms
     from rooms.meetings import votes
     from rooms.models import Attachment
+
+    owner = users["owner"]
+    room = make.room(owner, visibility=visibility, name=name, members=[users["member"], muted],
+                     moderator=[users["moderator"]], observer=[users["observer"]])
+    if non_attributed:
+        labels.set_non_attributed(owner, room.id, True)
+    thread = make.thread(owner, room, title=f"{name} thread", body=f"{name} opening @Member Person")
+    reply, _ = rs.create_post(users["member"], thread.id, body=f"{name} reply @Owner Person",
+                              uploads=[("photo.png", io.BytesIO(png_bytes()))])
+    att = db.session.scalar(select(Attachment).where(Attachment.post_id == reply.id))
+    mute = moderation.mute_member(users["moderator"], room.id, muted.id, 24, "matrix")
+    meeting = ms.start_meeting(owner, room.id, title=f"{name} meeting")
+    km = votes.draft(owner, meeting.id, text=f"{name} key message")
+    votes.open_vote(owner, km["key_message_id"])
+    return {"room": room, "thread": thread, "reply": reply, "meeting": meeting, "ids": {
+        "room_id": room.id, "thread_id": thread.id, "post_id": reply.id, "attachment_id": att.id,
+        "filename": att.filename, "meeting_id": meeting.id, "key_message_id": km["key_message_id"],
+        "mute_id": mute.id}}
+
+
+@pytest.fixture
+def world(app, make):
+    from auth.account_models import UserSession
     from rooms.notifications import Notification
 
     org = make.org()
@@ -273,20 +302,13 @@ def world(app, make):
     }
     muted = make.user(org=org, name="Muted Person")
     owner = users["owner"]
-    room = make.room(owner, name="Private room", members=[users["member"], muted],
-                     moderator=[users["moderator"]], observer=[users["observer"]])
-    org_room = make.room(owner, visibility="organisation", name="Org room")
-    national = make.room(owner, visibility="national", name="National room")
-    thread = make.thread(owner, room, title="Private thread", body="Private opening @Member Person")
-    reply, _ = rs.create_post(users["member"], thread.id, body="Private reply @Owner Person",
-                              uploads=[("photo.png", io.BytesIO(png_bytes()))])
-    att = db.session.scalar(select(Attachment).where(Attachment.post_id == reply.id))
-    org_thread = make.thread(owner, org_room, title="Org thread")
-    nat_thread = make.thread(owner, national, title="National thread")
-    mute = moderation.mute_member(users["moderator"], room.id, muted.id, 24, "matrix")
-    meeting = ms.start_meeting(owner, room.id, title="Private meeting")
-    km = votes.draft(owner, meeting.id, text="Private key message")
-    votes.open_vote(owner, km["key_message_id"])
+    private = _seed_room(make, users, muted, visibility="private", name="Private room")
+    # The same world in an organisation-wide, a national and a non-attributed (private) room.
+    kinds = {"organisation": _seed_room(make, users, muted, visibility="organisation", name="Org room"),
+             "national": _seed_room(make, users, muted, visibility="national", name="National room"),
+             "non_attributed": _seed_room(make, users, muted, visibility="private", name="Frank room",
+                                          non_attributed=True)}
+    room, thread, reply, meeting = private["room"], private["thread"], private["reply"], private["meeting"]
     clients = {"anonymous": app.test_client()}
     for role, u in users.items():
         c = app.test_client()
@@ -297,15 +319,13 @@ def world(app, make):
     session_id = db.session.scalar(select(UserSession.id).where(UserSession.user_id == owner.id))
     notification_id = db.session.scalar(select(Notification.id).where(Notification.user_id == owner.id))
     assert notification_id, "the reply mentions the owner"
-    ids = {
-        "room_id": room.id, "thread_id": thread.id, "post_id": reply.id, "attachment_id": att.id,
-        "filename": att.filename, "meeting_id": meeting.id, "key_message_id": km["key_message_id"],
-        "mute_id": mute.id, "deck_id": 999_999, "page": 1, "session_id": session_id,
-        "notification_id": notification_id, "user_id": muted.id, "emoji": "👍", "token": "not-a-real-token",
-    }
-    return World(users=users, clients=clients, tokens=tokens, ids=ids, room=room, org_room=org_room,
-                 national=national, thread=thread, reply=reply, meeting=meeting, org_thread=org_thread,
-                 nat_thread=nat_thread, muted=muted)
+    common = {"deck_id": 999_999, "page": 1, "session_id": session_id, "notification_id": notification_id,
+              "user_id": muted.id, "emoji": "👍", "token": "not-a-real-token"}
+    ids = dict(private["ids"], **common)
+    kind_ids = {kind: dict(seeded["ids"], **common) for kind, seeded in kinds.items()}
+    return World(users=users, clients=clients, tokens=tokens, ids=ids, room=room, kind_ids=kind_ids,
+                 org_room=kinds["organisation"]["room"], national=kinds["national"]["room"], thread=thread,
+                 reply=reply, meeting=meeting, muted=muted)
 
 
 class Snapshot:
@@ -347,15 +367,18 @@ def _request(w: World, role: str, method: str, url: str):
     return c.open(url, method=method, data=dict(FORM, file=(io.BytesIO(png_bytes()), "matrix.png")))
 
 
-def _walk(app, w: World, *, only_get: bool):
-    """(method, endpoint) -> {role: outcome} for every route, and the routes with no matrix entry."""
+def _walk(app, w: World, *, only_get: bool, ids: dict | None = None, room_scoped: bool = False):
+    """(method, endpoint) -> {role: outcome} for every route (only those that name something in
+    the room when `room_scoped`), and the routes with no matrix entry."""
     snap = Snapshot(app, w["clients"])
+    ids = ids or w["ids"]
     actual: dict[tuple[str, str], dict[str, str]] = {}
     missing = []
-    cells = sorted(((m, r) for r in app.url_map.iter_rules() for m in methods_of(r)),
+    cells = sorted(((m, r) for r in app.url_map.iter_rules() for m in methods_of(r)
+                    if not room_scoped or set(r.arguments) & ROOM_PARAMS),
                    key=lambda mr: (mr[0] != "GET", mr[1].rule, mr[0]))   # reads first
     for method, rule in cells:
-        url = url_for_rule(rule, dict(w["ids"], filename="css/app.css") if rule.endpoint == "static" else w["ids"])
+        url = url_for_rule(rule, dict(ids, filename="css/app.css") if rule.endpoint == "static" else ids)
         if True:
             key = (method, rule.endpoint)
             if key not in MATRIX and not os.environ.get("AUTHZ_DISCOVER"):
@@ -394,6 +417,88 @@ def test_every_route_has_a_matrix_entry_and_every_caller_gets_its_outcome(app, w
     problems = _diff(MATRIX, actual)
     assert not problems, "\n".join(problems)
 
+
+
+# -- the same routes in an organisation-wide, a national and a non-attributed room ----------------------
+#
+# The callers keep their places (observer, member, moderator and owner are members of each room); what
+# changes is who else may read and write. In an organisation room the staff colleague and the
+# administrator (a staff account of the same organisation) read without being members, post (joining
+# by posting) and, for the administrator, manage the room; guests and IAG volunteers still see nothing.
+# In a national room every signed-in account reads and posts. A non-attributed room is private: the
+# same outcomes as the private room (what differs is what is shown: tests/test_non_attributed.py).
+
+# What a non-member who may read an open room gets (in the private room: 404 for all of these).
+OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meeting, join it
+    ("GET", "api.get_meeting"), ("GET", "api.get_post"), ("GET", "api.get_room"), ("GET", "api.get_thread"),
+    ("GET", "api.list_members"), ("GET", "api.list_threads"), ("GET", "api.meeting_ics"),
+    ("GET", "api.meeting_state"), ("GET", "live.mention_json"), ("GET", "live.thread_reactions_json"),
+    ("GET", "meetings.ics"), ("GET", "meetings.meeting"), ("GET", "meetings.minutes_pdf"),
+    ("GET", "meetings.schedule_page"), ("GET", "meetings.state_json"), ("GET", "rooms.attachment"),
+    ("GET", "rooms.attachment_thumb"), ("GET", "rooms.history"), ("GET", "rooms.members"),
+    ("GET", "rooms.new_thread"), ("GET", "rooms.post_link"), ("GET", "rooms.reply"), ("GET", "rooms.room"),
+    ("GET", "rooms.thread"), ("POST", "api.create_post"), ("POST", "api.create_thread"),
+    ("POST", "api.meeting_token"), ("POST", "api.start_meeting"), ("POST", "api.vote"), ("POST", "live.react"),
+    ("POST", "meetings.start"), ("POST", "meetings.token"), ("POST", "rooms.join"), ("POST", "rooms.new_thread"),
+    ("POST", "rooms.reply"), ("PUT", "api.api_react"), ("PUT", "api.api_room_level"),
+    ("DELETE", "api.api_unreact")}
+OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the moderators' actions
+    ("DELETE", "api.delete_post"), ("GET", "meetings.edit_page"), ("GET", "rooms.edit"),
+    ("PATCH", "api.edit_meeting"), ("PATCH", "api.edit_post"), ("POST", "api.add_attachments"),
+    ("POST", "api.cancel_meeting"), ("POST", "api.draft_key_message"), ("POST", "api.post_minutes"),
+    ("POST", "api.upload_deck"), ("POST", "meetings.cancel"), ("POST", "meetings.deck_delete"),
+    ("POST", "meetings.deck_upload"), ("POST", "meetings.edit_page"), ("POST", "meetings.end"),
+    ("POST", "meetings.finish"), ("POST", "meetings.post_minutes"), ("POST", "rooms.delete"),
+    ("POST", "rooms.edit"), ("DELETE", "api.remove_member"), ("POST", "api.add_member"),
+    ("POST", "security.room_retention"), ("POST", "rooms.members")}
+OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
+             ("POST", "rooms.leave")}              # not a member: nothing to leave (said on the form)
+# A site administrator who may read a room manages it (auth/permissions.py can_manage_room).
+ADMIN_MANAGES = {("DELETE", "api.remove_member"): "ok", ("POST", "api.add_member"): "ok",
+                 ("POST", "security.room_retention"): "ok", ("GET", "rooms.room_trust"): "ok",
+                 ("GET", "rooms.settings"): "ok", ("POST", "rooms.members"): "form",
+                 ("POST", "rooms.room_trust"): "form", ("POST", "rooms.settings"): "form"}
+READERS = {"organisation": ("staff", "admin"),              # staff of the room's organisation (admin is one)
+           "national": ("guest", "iag", "staff", "admin"),  # every signed-in account
+           "non_attributed": ()}                            # private: nobody else reads it
+
+
+def _overrides(kind: str) -> dict[tuple[str, str], dict[str, str]]:
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for role in READERS[kind]:
+        for key in OPEN_MAY:
+            out.setdefault(key, {})[role] = "ok"
+        for key in OPEN_MAY_NOT:
+            out.setdefault(key, {})[role] = "403"
+        for key in OPEN_FORM:
+            out.setdefault(key, {})[role] = "form"
+        if role == "admin":
+            for key, outcome in ADMIN_MANAGES.items():
+                out.setdefault(key, {})[role] = outcome
+    return out
+
+
+KIND_OVERRIDES = {kind: _overrides(kind) for kind in READERS}
+
+
+def expected_for(kind: str) -> dict[tuple[str, str], dict[str, str]]:
+    out = {}
+    for key, want in MATRIX.items():
+        out[key] = dict(want, **KIND_OVERRIDES[kind].get(key, {}))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["organisation", "national", "non_attributed"])
+def test_open_and_non_attributed_rooms_give_each_caller_its_outcome(app, world, kind):
+    actual, missing = _walk(app, world, only_get=app.config["DATABASE_URL"].startswith("postgres"),
+                            ids=world["kind_ids"][kind], room_scoped=True)
+    if os.environ.get("AUTHZ_DISCOVER"):
+        with open(f"{os.environ['AUTHZ_DISCOVER']}.{kind}", "w") as f:
+            f.writelines(f"{key[0]} {key[1]} {got}\n" for key, got in sorted(actual.items()))
+    assert not missing, f"routes with no entry in the authorization matrix: {missing}"
+    assert len(actual) > 40 or app.config["DATABASE_URL"].startswith("postgres")
+    problems = _diff(expected_for(kind), actual)
+    assert not problems, "\n".join(problems)
 
 
 # -- Socket.IO events ------------------------------------------------------------------------------

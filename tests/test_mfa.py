@@ -253,12 +253,12 @@ def test_turning_it_off_needs_a_current_code_and_ends_other_sessions(app, make):
     assert there.post("/login/code", data={"code": phone.code()}).status_code == 302
     s = sock(app, there)
     assert s.is_connected()
-    r = here.post("/account/two-step/off", data={"code": "000000"})
+    r = here.post("/account/two-step/off", data={"code": "000000", "password": PASSWORD})
     assert r.status_code == 422
     from auth import mfa
 
     assert mfa.enabled(user) and signed_in(there)
-    r = here.post("/account/two-step/off", data={"code": phone.code()})
+    r = here.post("/account/two-step/off", data={"code": phone.code(), "password": PASSWORD})
     assert r.status_code == 302
     assert not mfa.enabled(user)
     assert signed_in(here) and not signed_in(there)
@@ -344,7 +344,7 @@ def test_required_accounts_enrol_after_the_password_before_anything_else(app, ma
     assert r.headers["Location"].endswith("/login/code")
     assert c2.post("/login/code", data={"code": phone.code()}).status_code == 302
     # Required: it cannot be turned off.
-    r = c2.post("/account/two-step/off", data={"code": phone.code()})
+    r = c2.post("/account/two-step/off", data={"code": phone.code(), "password": PASSWORD})
     assert r.status_code == 403
     from auth import mfa
 
@@ -390,3 +390,16 @@ def test_administrators_reset_someones_two_step_sign_in(app, make):
     other = make.user()
     oc, _ = login(app, other)
     assert oc.post(f"/admin/people/{user.id}/reset-two-step").status_code == 404
+
+
+def test_turning_it_off_asks_for_the_password_again(app, make):
+    user, here, phone, _codes = mfa_user(app, make)
+    from auth import mfa
+
+    r = here.post("/account/two-step/off", data={"code": phone.code()})
+    assert r.status_code == 422 and "Enter your current password" in r.get_data(as_text=True)
+    r = here.post("/account/two-step/off", data={"code": phone.code(), "password": "a wrong password, this"})
+    assert r.status_code == 422 and mfa.enabled(user)
+    assert query(action="auth.reauth_failed")[0].actor_id == user.id
+    assert here.post("/account/two-step/off", data={"code": phone.code(), "password": PASSWORD}).status_code == 302
+    assert not mfa.enabled(user)

@@ -2,8 +2,12 @@
 account. Seeds authors with distinctive names and e-mail addresses, then reads
 every page, API response, Socket.IO event and search result of the room as a
 non-moderator and greps each body for the authors' names, e-mail addresses and
-ids. Membership (the members page, the @-mention directory and member.* events)
-is not authorship and is not checked here."""
+ids: every GET route of the app is walked with the room's ids (a new route is
+walked without being listed here), and the real Socket.IO events are captured
+with the Flask-SocketIO test client while people post, react, type, join the
+room by posting, change role and leave. Membership is covered too: the members
+page and API, the @-mention suggestions and member.* events name nobody to a
+non-moderator (moderators still see the members)."""
 from __future__ import annotations
 
 import json
@@ -169,3 +173,163 @@ def test_attribution_cannot_change_once_people_have_written(app, make, frank):
     with pytest.raises(Invalid):
         labels.set_non_attributed(frank["owner"], frank["room"].id, False)
     assert rs.get_room(frank["owner"], frank["room"].id).non_attributed is True
+
+
+# -- every GET route, membership, mentions, joining by posting ------------------------------------------
+
+SKIP_ENDPOINTS = {"static"}   # CSS/JS files: no room data
+
+
+def _ids_in_html(text: str, ids: set[int]) -> list[str]:
+    """Account ids written into a page as data-user-id / user_id= / "user_id": n."""
+    import re
+
+    found = re.findall(r"user[-_]id(?:s)?[\"']?\s*[=:]\s*[\"'\[]?\s*(\d+)", text)
+    return [i for i in found if int(i) in ids]
+
+
+@pytest.fixture
+def frank_full(app, make, frank):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(buf, "PNG")
+    buf.seek(0)
+    post, _ = rs.create_post(frank["zeb"], frank["thread"].id, body="A stopwatch chart, attached.",
+                             uploads=[("zeb-chart.png", buf)])
+    from sqlalchemy import select
+
+    from collab.extensions import db
+    from rooms.models import Attachment
+
+    att = db.session.scalar(select(Attachment).where(Attachment.post_id == post.id))
+    frank["attachment"] = att
+    frank["chart_post"] = post
+    return frank
+
+
+def test_every_get_route_of_the_room_names_no_author(app, make, frank_full):
+    """Walks app.url_map: every GET route, filled with this room's ids, as a plain member."""
+    import re
+
+    from sqlalchemy import select
+
+    from collab.extensions import db
+
+    f = frank_full
+    n_id = db.session.scalar(select(Notification.id).where(Notification.user_id == f["reader"].id))
+    assert n_id, "Philomena's reply mentions the reader"
+    ids = {"room_id": f["room"].id, "thread_id": f["thread"].id, "post_id": f["posts"][1].id,
+           "attachment_id": f["attachment"].id, "filename": f["attachment"].filename, "notification_id": n_id,
+           "session_id": 1, "user_id": f["reader"].id, "emoji": "👍", "token": "x", "meeting_id": 999_999,
+           "deck_id": 999_999, "page": 1, "key_message_id": 999_999, "mute_id": 999_999}
+    authors = {f["zeb"].id, f["phil"].id}
+    c = login_client(app, f["reader"])
+    tok = make.token(f["reader"])
+    api = app.test_client()
+    walked = 0
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint in SKIP_ENDPOINTS:
+            continue
+        url = rule.rule
+        for name in rule.arguments:
+            url = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?" + name + ">", str(ids[name]), url)
+        variants = [url]
+        if rule.endpoint in ("rooms.search", "api.search"):
+            variants = [f"{url}?q=stopwatch", f"{url}?q=stopwatch&room_id={f['room'].id}",
+                        f"{url}?q=Quillfeather", f"{url}?q=author%3AQuillfeather", f"{url}?q=zeb-chart"]
+        elif rule.endpoint == "live.mention_json":
+            variants = [f"{url}?q=", f"{url}?q=Ze", f"{url}?q=Phil", f"{url}?q=&thread_id={f['thread'].id}",
+                        f"{url}?q=P&thread_id={f['thread'].id}"]
+        elif rule.endpoint in ("rooms.thread",):
+            variants = [url, f"{url}?view=flat"]
+        for v in variants:
+            if v.startswith("/api/"):
+                r = api.get(v, headers=bearer(tok))
+            else:
+                r = c.get(v)
+            assert r.status_code < 500, (v, r.status_code)
+            if r.status_code != 200:
+                continue
+            walked += 1
+            text = r.get_data(as_text=True) if not r.mimetype.startswith("image/") else ""
+            assert _leaks(text) == [], (v, _leaks(text))
+            if r.is_json:
+                assert _ids_in(r.json) & authors == set(), v
+            else:
+                assert _ids_in_html(text, authors) == [], v
+    assert walked >= 25, walked
+    # the suggestions of a non-attributed thread are its participants' pseudonyms
+    people = c.get(f"/rooms/{f['room'].id}/mentions.json?q=&thread_id={f['thread'].id}").json["people"]
+    assert people == [{"name": "Participant 1", "pseudonym": True}, {"name": "Participant 2", "pseudonym": True}]
+    assert c.get(f"/rooms/{f['room'].id}/mentions.json?q=Ze").json["people"] == []
+    # members: a plain member sees only themselves, with a word why; a moderator sees everyone
+    page = c.get(f"/rooms/{f['room'].id}/members").get_data(as_text=True)
+    assert "Rhea Reader" in page and 'id="members-hidden"' in page
+    r = api.get(f"/api/v1/rooms/{f['room'].id}/members", headers=bearer(tok))
+    assert [m["user"]["id"] for m in r.json["members"]] == [f["reader"].id]
+    owner_page = login_client(app, f["owner"]).get(f"/rooms/{f['room'].id}/members").get_data(as_text=True)
+    assert "Zebediah Quillfeather" in owner_page and "members-hidden" not in owner_page
+
+
+def test_mentioning_a_participant_by_pseudonym_notifies_them_without_naming_them(app, make, frank):
+    from sqlalchemy import select
+
+    from collab.extensions import db
+
+    t = frank["thread"]
+    rs.create_post(frank["reader"], t.id, body="@Participant 1 could you share the stopwatch figures?")
+    n = db.session.scalar(select(Notification).where(Notification.user_id == frank["zeb"].id,
+                                                     Notification.kind == "mention"))
+    assert n is not None
+    page = login_client(app, frank["zeb"]).get("/notifications").get_data(as_text=True)
+    assert "Participant 3 mentioned you" in page and "Rhea Reader mentioned you" not in page
+    assert db.session.scalar(select(Notification).where(Notification.user_id == frank["phil"].id,
+                                                        Notification.kind == "mention")) is None
+
+
+def test_membership_changes_and_joining_by_posting_name_nobody_on_the_socket(app, make):
+    """An organisation-wide non-attributed room: a colleague joins it by posting (member.added),
+    an owner changes a role (member.updated) and removes someone (member.removed). A member
+    following the room live, and one catching up with `sync`, learn nobody's name or id."""
+    org = make.org()
+    owner = make.user(name="Olive Owner", org=org)
+    zeb = make.user(name="Zebediah Quillfeather", email="zebediah.quillfeather@example.org", org=org)
+    phil = make.user(name="Philomena Vexbright", email="philomena.vexbright@example.org", org=org)
+    reader = make.user(name="Rhea Reader", org=org)
+    room = make.room(owner, visibility="organisation", name="Force-wide frank room", members=[reader])
+    labels.set_non_attributed(owner, room.id, True)
+    thread = make.thread(owner, room, title="Open question", body="What should we stop doing?")
+    live = Collector(sock(app, token=make.token(reader)))
+    assert live.sc.emit("subscribe", {"room_id": room.id}, callback=True)["ok"]
+    live.sc.emit("subscribe_thread", {"thread_id": thread.id}, callback=True)
+    zs = Collector(sock(app, token=make.token(zeb)))
+    ack = zs.sc.emit("post", {"thread_id": thread.id, "body": "Stop stopwatch stops.", "client_id": "zj"},
+                     callback=True)
+    assert ack["ok"] and ack["post"]["author"]["name"] == "Participant 2"
+    rs.create_post(phil, thread.id, body="Agree, with a caveat.")                # phil joins by posting too
+    rs.add_member(owner, room.id, user_id=zeb.id, role="moderator")             # member.updated
+    rs.remove_member(owner, room.id, phil.id)                                    # member.removed (still reads)
+    assert live.wait("member.removed")
+    assert len(live.named("member.added")) == 2 and live.named("member.updated")
+    owner_view = login_client(app, owner).get(f"/rooms/{room.id}/members").get_data(as_text=True)
+    assert "Zebediah Quillfeather" in owner_view    # the room's managers still see who belongs
+    sync = live.sc.emit("sync", {"room_id": room.id, "after_seq": 0}, callback=True)
+    assert any(e["event"].startswith("member.") for e in sync["events"])
+    authors = {zeb.id, phil.id}
+    events = live.pull() + [{"name": e["event"], "args": [e["data"]]} for e in sync["events"]]
+    for e in events:
+        text = json.dumps(e, ensure_ascii=False)
+        assert _leaks(text) == [], e
+        assert _ids_in(e["args"]) & authors == set(), e
+    member_events = [e for e in events if e["name"].startswith("member.")]
+    assert member_events and all(e["args"][0]["user"] == {"name": "A member", "pseudonym": True}
+                                 for e in member_events)
+    # the same room, attributed: the events do name people (so the check above can fail)
+    plain = make.room(owner, visibility="organisation", name="Attributed room")
+    live.sc.emit("subscribe", {"room_id": plain.id}, callback=True)
+    rs.create_thread(zeb, plain.id, title="Named", body="Named post")
+    added = live.wait("member.added", lambda d: d["room_id"] == plain.id)
+    assert added["user"]["name"] == "Zebediah Quillfeather"

@@ -99,7 +99,7 @@ def test_ending_one_session_signs_that_browser_out_only(app, make):
     third = browser(app, user, CHROME_MAC, "192.0.2.44")
     rows = session_rows(here)
     target = next(r for r in rows if "Safari on iPhone" in row_text(r))
-    r = here.post(f"/account/sessions/{target.get('data-session')}/end")
+    r = here.post(f"/account/sessions/{target.get('data-session')}/end", data={"password": PASSWORD})
     assert r.status_code == 302
     assert not signed_in(phone)
     assert signed_in(here) and signed_in(third)
@@ -113,7 +113,7 @@ def test_nobody_can_end_someone_elses_session(app, make):
     a = browser(app, alice)
     b = browser(app, bob)
     bobs = live_rows(bob.id)[0]
-    assert a.post(f"/account/sessions/{bobs.id}/end").status_code == 404
+    assert a.post(f"/account/sessions/{bobs.id}/end", data={"password": PASSWORD}).status_code == 404
     assert signed_in(b)
     assert app.test_client().post(f"/account/sessions/{bobs.id}/end").status_code == 302  # to sign in
     assert signed_in(b)
@@ -124,7 +124,7 @@ def test_sign_out_everywhere_else_keeps_this_browser(app, make):
     here = browser(app, user)
     others = [browser(app, user, SAFARI_IPHONE), browser(app, user, CHROME_MAC, remember=True)]
     remember_cookie = others[1].get_cookie("remember_token").value
-    r = here.post("/account/sessions/end-others")
+    r = here.post("/account/sessions/end-others", data={"password": PASSWORD})
     assert r.status_code == 302
     assert signed_in(here)
     assert not any(signed_in(c) for c in others)
@@ -161,7 +161,7 @@ def test_remember_me_restores_the_same_session_and_ends_with_it(app, make):
     rec = live_rows(user.id)[0]
     assert rec.remember
     other = browser(app, user)
-    other.post(f"/account/sessions/{rec.id}/end")
+    assert other.post(f"/account/sessions/{rec.id}/end", data={"password": PASSWORD}).status_code == 302
     c3 = app.test_client()
     c3.set_cookie("remember_token", cookie.value, domain="localhost")
     assert not signed_in(c3)
@@ -263,7 +263,7 @@ def test_ending_a_session_disconnects_its_socket_connections_only(app, make):
     token_socket = sock(app, token=make.token(user))
     assert phone_socket.sc.is_connected() and here_socket.is_connected()
     phone_row = next(r for r in session_rows(here) if "Safari" in row_text(r))
-    here.post(f"/account/sessions/{phone_row.get('data-session')}/end")
+    here.post(f"/account/sessions/{phone_row.get('data-session')}/end", data={"password": PASSWORD})
     assert wait_for(lambda: not phone_socket.sc.is_connected(), timeout=5)
     assert phone_socket.named("session.ended")[0]["reason"] == "session_ended"
     assert here_socket.is_connected() and token_socket.is_connected()
@@ -373,7 +373,7 @@ with app.app_context():
         time.sleep(0.05)
     rec = sessions.live_sessions(user)[0]
     started = time.time()
-    sessions.end_session(user, rec.id)
+    sessions.end_session(user, rec.id, password=PASSWORD)
     db.session.remove()
 print(started)
 """
@@ -423,7 +423,8 @@ def test_ending_a_session_disconnects_it_on_another_server_process(tmp_path, sql
         assert client.connected
 
         # Another process of the same installation (same database, Redis and settings) ends the session.
-        result = subprocess.run([sys.executable, "-c", END_SESSION_ELSEWHERE], check=False, cwd=ROOT,
+        script = f"PASSWORD = {PASSWORD!r}\n" + END_SESSION_ELSEWHERE
+        result = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT,
                                 env=server.env,
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -436,3 +437,75 @@ def test_ending_a_session_disconnects_it_on_another_server_process(tmp_path, sql
         if client.connected:
             client.disconnect()
         server.kill()
+
+
+# -- re-authentication for sensitive changes (auth/reauth.py) -----------------------------------------------
+
+def _reauth_mark(c):
+    with c.session_transaction() as s:
+        return dict(s["reauth"]) if "reauth" in s else None
+
+
+def test_ending_sessions_asks_for_the_password_again(app, make):
+    user = make.user()
+    here = browser(app, user)
+    phone = browser(app, user, SAFARI_IPHONE)
+    laptop = browser(app, user, CHROME_MAC)
+    page = here.get("/account").get_data(as_text=True)
+    assert 'id="sessions-password"' in page    # signed in a moment ago, and still asked
+    # no password, or a wrong one: refused with a message, nothing ended
+    r = here.post("/account/sessions/end-others")
+    assert r.status_code == 422 and "Enter your current password" in r.get_data(as_text=True)
+    r = here.post("/account/sessions/end-others", data={"password": "not my password at all"})
+    assert r.status_code == 422 and "That is not your password" in r.get_data(as_text=True)
+    rows = {row_text(r): r.get("data-session") for r in session_rows(here)}
+    phone_id = next(v for k, v in rows.items() if "Safari" in k)
+    assert here.post(f"/account/sessions/{phone_id}/end").status_code == 422
+    assert signed_in(phone) and signed_in(laptop) and len(live_rows(user.id)) == 3
+    failed = query(action="auth.reauth_failed")
+    assert failed and failed[0].actor_id == user.id
+    # the right password: done; for five minutes this browser session is not asked again
+    assert here.post(f"/account/sessions/{phone_id}/end", data={"password": PASSWORD}).status_code == 302
+    assert not signed_in(phone) and signed_in(laptop)
+    assert 'id="sessions-password"' not in here.get("/account").get_data(as_text=True)
+    # ... but not in another browser session of the same account
+    other = browser(app, user, FIREFOX, "192.0.2.9")
+    assert other.post("/account/sessions/end-others").status_code == 422
+    # and not once the five minutes are over
+    mark = _reauth_mark(here)
+    with here.session_transaction() as s:
+        s["reauth"] = dict(mark, t=mark["t"] - 301)
+    assert here.post("/account/sessions/end-others").status_code == 422
+    assert signed_in(laptop)
+    assert here.post("/account/sessions/end-others", data={"password": PASSWORD}).status_code == 302
+    assert not signed_in(laptop) and not signed_in(other) and signed_in(here)
+
+
+def test_changing_the_email_address_asks_for_the_password(app, make):
+    user = make.user(email="old.address@example.org")
+    here = browser(app, user)
+    phone = browser(app, user, SAFARI_IPHONE)
+    s = sock(app, phone)
+    # (the account page answers its forms' mistakes with 200 and the message by the field)
+    r = here.post("/account", data={"action": "email", "email": "new.address@example.org"})
+    assert r.status_code == 200 and "Enter your current password" in r.get_data(as_text=True)
+    r = here.post("/account", data={"action": "email", "email": "new.address@example.org",
+                                     "password": "wrong password here"})
+    assert r.status_code == 200 and "That is not your password" in r.get_data(as_text=True)
+    db.session.remove()
+    from auth.models import User
+
+    assert db.session.get(User, user.id).email == "old.address@example.org"
+    taken = make.user(email="taken@example.org")
+    r = here.post("/account", data={"action": "email", "email": taken.email, "password": PASSWORD})
+    assert r.status_code == 200 and "already uses" in r.get_data(as_text=True)
+    r = here.post("/account", data={"action": "email", "email": "new.address@example.org", "password": PASSWORD})
+    assert r.status_code == 302
+    db.session.remove()
+    assert db.session.get(User, user.id).email == "new.address@example.org"
+    ev = query(action="account.email_changed")[0]
+    assert ev.actor_id == user.id and "old.address@example.org" in ev.detail
+    assert signed_in(here) and not signed_in(phone)        # other devices signed out
+    assert wait_for(lambda: not s.is_connected(), timeout=5)
+    c = app.test_client()
+    assert c.post("/login", data={"email": "new.address@example.org", "password": PASSWORD}).status_code == 302

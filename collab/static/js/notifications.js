@@ -119,7 +119,8 @@ function initMentions(roomId) {
     const q = (m[1] || "").trim();
     const mine = ++seq;
     try {
-      const resp = await fetch(`/rooms/${roomId}/mentions.json?q=${encodeURIComponent(q)}`, { headers: { Accept: "application/json" } });
+      const thread = document.body.dataset.threadId ? `&thread_id=${document.body.dataset.threadId}` : "";
+      const resp = await fetch(`/rooms/${roomId}/mentions.json?q=${encodeURIComponent(q)}${thread}`, { headers: { Accept: "application/json" } });
       if (!resp.ok || mine !== seq) return;
       open(textarea, (await resp.json()).people);
     } catch { close(); }
