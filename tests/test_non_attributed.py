@@ -333,3 +333,32 @@ def test_membership_changes_and_joining_by_posting_name_nobody_on_the_socket(app
     rs.create_thread(zeb, plain.id, title="Named", body="Named post")
     added = live.wait("member.added", lambda d: d["room_id"] == plain.id)
     assert added["user"]["name"] == "Zebediah Quillfeather"
+
+
+def test_notification_emails_name_no_author(app, make, frank):
+    """Mention e-mails (sent at once) and the daily digest of a non-attributed room say
+    "Participant n", never the author's name or address."""
+    from rooms import notifications as nt
+    from tests.live_support import SmtpSink
+
+    sink = SmtpSink()
+    try:
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port)
+        t = frank["thread"]
+        rs.create_post(frank["zeb"], t.id, body="@Participant 2 and @Rhea Reader: see the stopwatch annex.")
+        realtime.settle(app)
+        mails = sink.wait(2)
+        assert {m["to"][0] for m in mails} >= {"philomena.vexbright@example.org", frank["reader"].email}
+        assert nt.send_due_digests() >= 1
+        mails = sink.wait(3)
+        assert any("digest" in m["subject"].lower() for m in mails)
+        for m in mails:
+            text = m["subject"] + "\n" + m["body"]
+            # each mail goes to its own recipient; the author's name or address is in none of them
+            assert "Zebediah" not in text and "zebediah.quillfeather" not in text, m
+            if m["to"] != ["philomena.vexbright@example.org"]:
+                assert _leaks(text) == [], m
+        assert any("Participant 1 mentioned you" in m["body"] for m in mails)
+    finally:
+        app.config.update(SMTP_HOST=None)
+        sink.stop()
