@@ -229,6 +229,70 @@ def test_api_schedules_with_agenda_and_times_and_still_starts_on_the_spot(app, m
     assert client.get(f"/api/v1/meetings/{r.json['id']}.ics", headers=bearer(make.token(make.user()))).status_code == 404
 
 
+def test_schedule_edit_cancel_through_the_pages_room_listing_my_meetings_and_ics(app, make):
+    import icalendar
+
+    chair, ann, bob = make.user(name="Chair Person"), make.user(name="Ann Able"), make.user(name="Bob Baker")
+    room = make.room(chair, members=[ann, bob])
+    c = login_client(app, chair)
+    form = c.get(f"/rooms/{room.id}/meetings/schedule")
+    assert form.status_code == 200 and "Schedule a meeting in" in form.data.decode()
+    # bad input: the form comes back with the message, nothing is scheduled
+    r = c.post(f"/rooms/{room.id}/meetings/schedule", data={"title": "Plenary", "starts_at": "2030-05-01T10:00",
+                                                             "ends_at": "2030-05-01T09:00", "audience": "all"})
+    assert r.status_code == 200 and "must end after it starts" in r.data.decode()
+    r = c.post(f"/rooms/{room.id}/meetings/schedule", data={"title": "Plenary", "starts_at": "2030-05-01T10:00",
+                                                             "audience": "some"})
+    assert r.status_code == 200 and "Choose at least one person" in r.data.decode()
+    assert schedule.room_meetings(chair, room) == []
+    r = c.post(f"/rooms/{room.id}/meetings/schedule",
+               data={"title": "Plenary", "agenda": "1. Welcome\n2. Stop and search", "starts_at": "2030-05-01T10:00",
+                     "audience": "some", "invitees": [str(ann.id)]})
+    assert r.status_code == 302, r.data[:500]
+    mid = int(r.headers["Location"].rsplit("/", 1)[1])
+    page = c.get(f"/meetings/{mid}").data.decode()
+    assert "<li>Stop and search</li>" in page and "Invited: Ann Able, Chair Person" in page
+    assert "Plenary" in c.get(f"/rooms/{room.id}").data.decode()
+    ann_c, bob_c = login_client(app, ann), login_client(app, bob)
+    assert "Plenary" in ann_c.get("/meetings").data.decode()
+    assert "Plenary" not in bob_c.get("/meetings").data.decode()     # in the room, but not invited
+    ics = ann_c.get(f"/meetings/{mid}.ics")
+    assert ics.status_code == 200 and ics.mimetype == "text/calendar"
+    ev = icalendar.Calendar.from_ical(ics.data).walk("VEVENT")[0]
+    assert ev.decoded("dtstart").isoformat() == "2030-05-01T10:00:00+00:00"
+    assert ev.decoded("dtend").isoformat() == "2030-05-01T12:00:00+00:00" and int(ev["sequence"]) == 0
+    assert login_client(app, make.user()).get(f"/meetings/{mid}.ics").status_code == 404
+    # only the chair may change it; a change and a cancellation show in the invitation
+    assert ann_c.get(f"/meetings/{mid}/edit").status_code == 403
+    r = c.post(f"/meetings/{mid}/edit", data={"title": "Plenary (moved)", "agenda": "1. Welcome",
+                                              "starts_at": "2030-05-02T14:00", "ends_at": ""})
+    assert r.status_code == 302
+    ev = icalendar.Calendar.from_ical(ann_c.get(f"/meetings/{mid}.ics").data).walk("VEVENT")[0]
+    assert str(ev["summary"]) == "Plenary (moved)" and ev.decoded("dtstart").hour == 14 and int(ev["sequence"]) == 1
+    assert ann_c.post(f"/meetings/{mid}/cancel").status_code == 403
+    assert c.post(f"/meetings/{mid}/cancel").status_code == 302
+    ev = icalendar.Calendar.from_ical(ann_c.get(f"/meetings/{mid}.ics").data).walk("VEVENT")[0]
+    assert str(ev["status"]) == "CANCELLED" and int(ev["sequence"]) == 2
+    assert "Plenary (moved)" in ann_c.get("/meetings").data.decode()          # under "past and cancelled"
+
+
+def test_api_edit_and_cancel(app, make, client):
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    tok, ann_tok = make.token(chair), make.token(ann)
+    r = client.patch(f"/api/v1/meetings/{meeting.id}", headers=bearer(tok),
+                     json={"starts_at": "2030-01-10T12:00:00Z", "agenda": "- new"})
+    assert r.status_code == 200 and r.json["starts_at"] == "2030-01-10T12:00:00Z"
+    assert r.json["ends_at"] == "2030-01-10T14:00:00Z" and "<li>new</li>" in r.json["agenda_html"]
+    bad = client.patch(f"/api/v1/meetings/{meeting.id}", headers=bearer(tok), json={"ends_at": "2030-01-10T11:00:00Z"})
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "ends_at"
+    assert client.patch(f"/api/v1/meetings/{meeting.id}", headers=bearer(ann_tok), json={"title": "x"}).status_code == 403
+    assert client.post(f"/api/v1/meetings/{meeting.id}/cancel", headers=bearer(ann_tok)).status_code == 403
+    r = client.post(f"/api/v1/meetings/{meeting.id}/cancel", headers=bearer(tok))
+    assert r.status_code == 200 and r.json["status"] == "cancelled"
+    mine = client.get("/api/v1/meetings", headers=bearer(ann_tok)).json
+    assert [m["id"] for m in mine["past"]] == [meeting.id] and mine["upcoming"] == []
+
+
 # -- decks ---------------------------------------------------------------------------------------------------
 
 def test_pdf_deck_renders_pages_served_to_members_only(app, make):
@@ -273,12 +337,46 @@ def test_corrupt_and_encrypted_pdfs_fail_cleanly(app, make):
     assert page.status_code == 200
 
 
-def test_too_many_pages_is_refused(app, make, monkeypatch):
-    chair, _ann, _bob, _room, meeting = setup_meeting(make)
-    monkeypatch.setattr(decks, "MAX_PAGES", 2)   # the limit itself (300) would make a slow test
-    d = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(3)), "long.pdf", background=False)
+def test_more_than_300_pages_is_refused(app, make):
+    """A real 301-page PDF: refused after counting its pages (none is drawn), with a message."""
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    d = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(301)), "everything.pdf", background=False)
+    t0 = time.monotonic()
     assert decks.convert(d.id) == "failed"
-    assert "3 pages" in db.session.get(Deck, d.id, populate_existing=True).message
+    deck = state.get_state(ann, meeting.id)["decks"][0]
+    assert "301 pages; at most 300" in deck["message"] and deck["pages"] == 0
+    assert list(decks.slides_root().iterdir()) == []
+    assert time.monotonic() - t0 < 60
+    ok = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(2)), "short.pdf", background=False)
+    assert decks.convert(ok.id) == "ready"                      # the meeting goes on with the next file
+
+
+def test_drawing_that_runs_too_long_is_stopped(app, make, monkeypatch):
+    monkeypatch.setattr(decks, "RENDER_TIMEOUT", 0.05)   # the child cannot even start in that time
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    d = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(3)), "slow.pdf", background=False)
+    assert decks.convert(d.id) == "failed"
+    assert "took longer than 0.05 seconds and was stopped" in state.get_state(ann, meeting.id)["decks"][0]["message"]
+    assert list(decks.slides_root().iterdir()) == []
+    assert _processes_with(f".work-{d.id}-") == []
+
+
+def test_progress_is_sent_live_while_the_slides_are_drawn(app, make, monkeypatch):
+    monkeypatch.setattr(decks, "PROGRESS_EVERY", 0)
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    sc, _ = _joined(app, ann, meeting.id)
+    d = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(4)), "plenary.pdf", background=False)
+    decks.start(app, d.id).join(timeout=60)
+    seen = [(x["status"], x["done"], x["pages"]) for e in sc.get_received() if e["name"] == "meeting.state"
+            for x in e["args"][0]["decks"]]
+    assert seen[0] == ("queued", 0, 0) and seen[-1] == ("ready", 4, 4)
+    steps = [done for status, done, pages in seen if status == "converting" and pages == 4]
+    assert steps == sorted(steps) and len(set(steps)) >= 3, seen   # 0, 1, 2, 3 … of 4 as they are drawn
+    # this test's session still holds the deck as it was before the background job: read it again
+    assert db.session.get(Deck, d.id, populate_existing=True).status == "ready"
+    r = login_client(app, ann).get(f"/meetings/{meeting.id}/decks/{d.id}/pages/1.png")
+    assert r.status_code == 200, r.data[:300]
+    assert r.headers["Cache-Control"] == "private, max-age=3600"   # cached by the browser, never by a proxy
 
 
 def test_office_file_without_soffice_is_a_download(app, make, monkeypatch):
