@@ -200,6 +200,7 @@ def worker_alive(worker: str) -> bool | None:
 def start(app: Flask, deck_id: int):
     from collab.extensions import socketio
 
+    _mine.add(deck_id)   # at once, so the jobs loop never takes it for a stuck one meanwhile
     return socketio.start_background_task(_convert_in_context, app, deck_id)
 
 
@@ -304,6 +305,9 @@ def _convert_claimed(deck_id: int, kind: str, sha: str) -> str:
             _finish(deck_id, "failed", result, pages=0, done=0)
             return "failed"
         n = len(list(out.glob("*.png")))
+        db.session.rollback()
+        if db.session.get(Deck, deck_id, populate_existing=True) is None:   # removed while it was drawn
+            return "gone"
         final = deck_dir(deck_id)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(out, final)
