@@ -903,6 +903,33 @@ def test_reconnect_restores_votes_attendance_chat_lock_and_a_second_chair_takes_
     assert _last_state(sc_ann2)["key_messages"][0]["outcome"] == "not_agreed"
 
 
+def test_meeting_room_device_head_count_and_the_chair_lowering_hands(app, make):
+    chair, ann, bob, _room, meeting = setup_meeting(make)
+    dev = sock(app, login_client(app, bob))          # Bob's laptop on the table is the meeting room
+    st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 12}, callback=True)
+    assert st["ok"] and st["state"]["attendance"]["device"][0]["head_count"] == 12
+    r = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 15}, callback=True)
+    assert r["ok"], r
+    bad = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": "lots"}, callback=True)
+    assert bad["ok"] is False and bad["error"]["field"] == "head_count"
+    bad = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 501}, callback=True)
+    assert bad["ok"] is False and bad["error"]["field"] == "head_count"
+    sc_ann, _ = _joined(app, ann, meeting.id)
+    no = sc_ann.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 1}, callback=True)
+    assert no["ok"] is False and no["error"]["code"] == "forbidden"
+    device = state.get_state(chair, meeting.id)["attendance"]["device"]
+    assert [(d["name"], d["head_count"]) for d in device] == [("Meeting room", 15)]
+    # the chair lowers anyone's hand, a room hand included; others only their own
+    sc_ann.emit("meeting_hand", {"meeting_id": meeting.id, "up": True}, callback=True)
+    state.add_room_hand(chair, meeting.id, name="Carol at the table")
+    hands = state.get_state(chair, meeting.id)["hands"]
+    sc_chair, _ = _joined(app, chair, meeting.id)
+    for h in hands:
+        assert sc_chair.emit("meeting_hand_lower", {"meeting_id": meeting.id, "hand_id": h["id"]},
+                             callback=True)["ok"]
+    assert state.get_state(ann, meeting.id)["hands"] == []
+
+
 def test_minutes_thread_is_editable_by_the_chair_with_history(app, make):
     from rooms import services as rs
     from rooms.models import PostRevision
