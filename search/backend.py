@@ -13,6 +13,7 @@ from search.documents import Doc
 from search.query import Query
 
 Progress = Optional[Callable[[int], None]]
+PROBE_GRACE = 0.05  # seconds an acquire keeps trying even with timeout 0
 
 
 @dataclass
@@ -98,7 +99,8 @@ class FileLock:
     def acquire(self, timeout: float) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + timeout
+        # (at least a moment: another thread's held_elsewhere() holds a shared lock for microseconds)
+        deadline = time.monotonic() + max(timeout, PROBE_GRACE)
         delay = 0.005
         while True:
             try:
@@ -121,12 +123,19 @@ class FileLock:
                 self._fd = None
 
     def held_elsewhere(self) -> bool:
-        """True if another process (or open file) holds the lock right now."""
-        if not self.path.exists():
-            return False
-        fd = os.open(self.path, os.O_RDWR)
+        """True if another process (or open file) holds the lock right now.
+
+        The probe takes a *shared* lock for a moment: two probes at once (a search
+        asking "rebuilding?" while the indexer thread asks the same before it
+        rebuilds a missing index or drains the outbox) must not see each other
+        as a rebuild; with an exclusive probe one of them did, and the indexer
+        then skipped its work until the next commit."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             fcntl.flock(fd, fcntl.LOCK_UN)
             return False
         except BlockingIOError:

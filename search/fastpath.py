@@ -47,6 +47,7 @@ VERIFY_ALL = 800  # phrase candidates checked one by one for an exact count
 SAMPLE = 400  # ... beyond that, a spread sample estimates the count
 PHRASE_POOL = 200  # ... and the best are chosen among this many newest confirmed matches
 ESTIMATE_FROM = 300  # a word start's count is extrapolated from at least this many matches
+TIE = 1e-12  # per rank by created time: breaks ties between equal scores, newest first (< 1e-6 in all)
 CACHE_POSTINGS = 2_500_000  # postings kept decoded (all segments, all terms): ~110 bytes each
 _positions = FastPositions().decode_positions
 
@@ -260,6 +261,7 @@ class LeafView:
     pmax: object  # pmax[d]: the newest created time among documents before d
     allowed_sorted: Callable[[], list]  # the allowed documents in order (made on first use)
     norms: Callable[[str], list]  # field -> per-document BM25 length norm
+    ties: Callable[[], list]  # per document: TIE × its rank by created time in the segment
 
 
 class Engine:
@@ -377,12 +379,17 @@ class Engine:
 
         for n in plan.must:
             add(n)
+        # Equal scores (common: lengths are stored as one byte) go to the newest post: a tiny
+        # amount growing with the post's rank by created time in its segment is added, so the
+        # choice among ties never depends on the order a set happens to iterate in (nor on
+        # document numbers: a merge puts old posts after new ones).
+        tie = lv.ties()
         if len(parts) == 1:
             tf1, w1, norm1 = parts[0]
-            return lambda d: w1 * (tf := tf1[d]) / (tf + norm1[d])
+            return lambda d: w1 * (tf := tf1[d]) / (tf + norm1[d]) + tie[d]
 
         def score(d: int) -> float:
-            s = 0.0
+            s = tie[d]
             for tfs, w, norm in parts:
                 tf = tfs.get(d)
                 if tf:
@@ -457,16 +464,17 @@ class Engine:
         single = (newest and not checks and not plan.filters and not plan.must_not and plan.lo is None
                   and plan.hi is None and len(plan.must) == 1 and isinstance(plan.must[0], Terms))
         for lv in leaves:
+            created = lv.created
             if single and len(plan.must[0].terms) == 1:  # newest first, one word: walk back, stop early
                 best, n = self._newest_walk(lv, plan.must[0], need)
                 total += n
-                found.extend((float(lv.created[d]), lv.offset + d) for d in best)
+                found.extend((float(created[d]), created[d], lv.offset + d) for d in best)
                 continue
             if single:  # a word start (many words): the same walk over their merged postings
                 best, n, est = self._newest_walk_many(lv, plan.must[0], need)
                 total += n
                 estimated = estimated or est
-                found.extend((float(lv.created[d]), lv.offset + d) for d in best)
+                found.extend((float(created[d]), created[d], lv.offset + d) for d in best)
                 continue
             cands = lv.allowed if plan.everything and not plan.filters and plan.lo is None and plan.hi is None \
                 and not plan.must_not else self.candidates(lv, plan)
@@ -507,6 +515,10 @@ class Engine:
                     hit = sum(1 for d in sample if ok(d))
                     total += max(len(best), round(hit / len(sample) * len(ordered)))
                     estimated = True
-            found.extend((float(key(d)), lv.offset + d) for d in best)
+            if newest or plan.everything:
+                found.extend((float(created[d]), created[d], lv.offset + d) for d in best)
+            else:  # (the score without its tie-breaker, to 9 places; then the newest first)
+                tie = lv.ties()
+                found.extend((round(key(d) - tie[d], 9), created[d], lv.offset + d) for d in best)
         found.sort(reverse=True)
-        return found[:need], total, estimated
+        return [(score, g) for score, _c, g in found[:need]], total, estimated

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 200
 LOCK_TIMEOUT = 10.0
+CATCH_UP_WAIT = 2.0  # a search waits at most this long for this process's own index changes
 INLINE_REBUILD_MAX = 1000  # a missing index over fewer posts is rebuilt in-process
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,8 +41,11 @@ class Indexer:
         self.app = app
         self.backend = backend
         self._mutex = threading.Lock()
+        self._done = threading.Condition(self._mutex)
         self._worker: Optional[threading.Thread] = None
         self._pending = False
+        self._kicks = 0  # kicks so far; a pass of the worker covers every kick made before it began
+        self._covered = 0  # ... the kicks covered by the last finished pass
         self._sweeper: Optional[threading.Thread] = None
         self._started = False
         self._checked = False
@@ -58,6 +62,7 @@ class Indexer:
             return
         with self._mutex:
             self._pending = True
+            self._kicks += 1
             if self._worker is not None and self._worker.is_alive():
                 return
             self._worker = threading.Thread(target=self._work, name="search-indexer", daemon=True)
@@ -70,8 +75,10 @@ class Indexer:
                     with self._mutex:
                         if not self._pending:
                             self._worker = None
+                            self._done.notify_all()
                             return
                         self._pending = False
+                        covers = self._kicks
                     try:
                         if not self._checked or self.suspect or self.backend.gone():
                             self.check()
@@ -79,8 +86,33 @@ class Indexer:
                     except Exception:
                         log.exception("search indexing failed; the sweep will retry")
                         db.session.rollback()
+                    with self._mutex:
+                        self._covered = max(self._covered, covers)
+                        self._done.notify_all()
             finally:
                 db.session.remove()
+                with self._mutex:
+                    if self._worker is threading.current_thread():
+                        self._worker = None
+                    self._done.notify_all()
+
+    def catch_up(self, timeout: float = CATCH_UP_WAIT) -> bool:
+        """Wait (at most `timeout` seconds) until the changes this process committed
+        before the call are applied to the index, or found impossible to apply now
+        (another process holds the writer lock: the outbox keeps them). A search
+        calls this first, so whoever just wrote a post finds it (read-your-writes),
+        also right after start-up, when the first pass checks the index and rebuilds
+        a missing one. Returns at once when nothing is pending."""
+        deadline = time.monotonic() + timeout
+        with self._mutex:
+            target = self._kicks
+            while self._covered < target:
+                alive = self._worker is not None and self._worker.is_alive()
+                left = deadline - time.monotonic()
+                if not alive or left <= 0:
+                    return False
+                self._done.wait(min(left, 0.05))
+            return True
 
     def idle(self) -> bool:
         with self._mutex:

@@ -117,9 +117,11 @@ def search(actor: User, q: object, *, room_id: object = None, sort: object = "re
         out.room = db.session.get(Room, rid)
         rooms = [rid]
     st = state()
-    out.rebuilding = st.indexer.rebuilding()
     if not parsed.searchable:
+        out.rebuilding = st.indexer.rebuilding()
         return _finish(out)
+    st.indexer.catch_up()  # what this process just committed (or a small index it is rebuilding) first
+    out.rebuilding = st.indexer.rebuilding()
     if parsed.rooms:
         rooms = _resolve_rooms(parsed.rooms, rooms, out.notices)
     authors = _resolve_authors(parsed.authors, out.notices) if parsed.authors else None

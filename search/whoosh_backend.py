@@ -567,21 +567,42 @@ class WhooshBackend(Backend):
         plan.everything = not plan.must
         return plan
 
-    def _norms_for(self, reader, segid: str, field_: str) -> list:
+    @staticmethod
+    def _avg_length(reader, field_: str) -> float:
+        """The whole index's average field length, to 3 significant digits. BM25
+        normalises by it; taking each segment's own average instead made the same
+        post score differently depending on which segment it landed in (which
+        depends on how index updates happened to be batched)."""
+        avg = max(reader.field_length(field_) / max(reader.doc_count(), 1), 1.0)
+        return float(f"{avg:.3g}")
+
+    def _norms_for(self, reader, segid: str, field_: str, avg: float) -> list:
         key = (segid, field_)
         got = self._norms.get(key)
-        if got is None:
-            n = reader.doc_count_all()
-            avg = max(reader.field_length(field_) / max(reader.doc_count(), 1), 1.0)
-            try:
-                from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
-                from whoosh.util.numeric import byte_to_length
+        if got is not None and got[0] == avg:
+            return got[1]
+        n = reader.doc_count_all()
+        try:
+            from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+            from whoosh.util.numeric import byte_to_length
 
-                col = reader._perdoc._cached_reader(_lenfield(field_), LENGTHS_COLUMN)
-                lengths = [byte_to_length(b) for b in col] if col is not None else [0] * n
-            except AttributeError:
-                lengths = [reader.doc_field_length(d, field_, 0) for d in range(n)]
-            got = self._norms[key] = [fastpath.K1 * ((1 - fastpath.B) + fastpath.B * dl / avg) for dl in lengths]
+            col = reader._perdoc._cached_reader(_lenfield(field_), LENGTHS_COLUMN)
+            lengths = [byte_to_length(b) for b in col] if col is not None else [0] * n
+        except AttributeError:
+            lengths = [reader.doc_field_length(d, field_, 0) for d in range(n)]
+        got = [fastpath.K1 * ((1 - fastpath.B) + fastpath.B * dl / avg) for dl in lengths]
+        self._norms[key] = (avg, got)
+        return got
+
+    def _ties(self, segid: str, created) -> list:
+        """Per document of a segment: fastpath.TIE × its rank by created time (ties by number)."""
+        key = (segid, "ties")
+        got = self._norms.get(key)
+        if got is None:
+            got = [0.0] * len(created)
+            for rank, d in enumerate(sorted(range(len(created)), key=created.__getitem__)):
+                got[d] = rank * fastpath.TIE
+            self._norms[key] = got
         return got
 
     def _allowed_set(self, reader, segid: str, rooms: tuple) -> frozenset:
@@ -622,6 +643,13 @@ class WhooshBackend(Backend):
         if plan is None:
             return Found([], 0)
         rooms = tuple(sorted(set(req.rooms)))
+        avgs: dict[str, float] = {}
+
+        def avg(f: str) -> float:
+            if f not in avgs:
+                avgs[f] = self._avg_length(reader, f)
+            return avgs[f]
+
         views = []
         for sub, offset in s.leaf_searchers():
             r = sub.reader()
@@ -634,7 +662,8 @@ class WhooshBackend(Backend):
             views.append(fastpath.LeafView(
                 reader=r, segid=segid, offset=offset, allowed=allowed, created=created, pmax=pmax,
                 allowed_sorted=lambda r=r, segid=segid, allowed=allowed: self._sorted_allowed(r, segid, rooms, allowed),
-                norms=lambda f, r=r, segid=segid: self._norms_for(r, segid, f)))
+                norms=lambda f, r=r, segid=segid: self._norms_for(r, segid, f, avg(f)),
+                ties=lambda segid=segid, created=created: self._ties(segid, created)))
         must = req.query.must
         newest = req.sort == "newest" or not must or all(isinstance(n, Prefix) for n in must)
         engine = fastpath.Engine(self._postings, s.idf)

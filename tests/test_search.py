@@ -432,3 +432,61 @@ def test_missing_or_broken_index_is_rebuilt_in_the_background(app, make, combo):
     app.config["SEARCH_INLINE_REBUILD_MAX"] = 1000
     make.reply(u, t, "second kestrel")  # the commit wakes the indexer, which finds no index
     wait_until(lambda: len(search_ids(u, "kestrel")) == 2, timeout=10, step=0.05)
+
+
+# -- consistency regressions ---------------------------------------------------------------
+
+def test_a_search_right_after_a_write_finds_it_even_when_the_index_was_missing(app, make):
+    """No index yet (a fresh install): the first commit wakes the indexer, which must
+    build one before indexing. A search straight after the write (no waiting in the
+    test) finds the post: the search first lets this process's indexer catch up."""
+    svc = _service()
+    u = make.user()
+    room = make.room(u, visibility="national")
+    t = make.thread(u, room, title="Stopwatch", body="the stopwatch banner words")
+    page = svc.search(u, "stopwatch")
+    assert [r.post_id for r in page.results] == [_opening(t)] and not page.rebuilding
+    p = make.reply(u, t, "a second stopwatch, straight away")
+    assert sorted(search_ids(u, "stopwatch")) == sorted([_opening(t), p.id])
+
+
+def test_asking_whether_a_rebuild_runs_never_looks_like_one(app, make):
+    """`rebuilding()` is asked by every search and by the indexer before it rebuilds or
+    drains; two such questions at the same moment must not take each other for a rebuild
+    (they did: the indexer then skipped rebuilding a missing index until the next write)."""
+    import fcntl
+    import os
+
+    from search import state
+
+    st = state(app)
+    path = st.indexer.rebuild_lock.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # another probe, caught mid-question
+        assert not st.indexer.rebuilding()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a real rebuild elsewhere
+        assert st.indexer.rebuilding()
+    finally:
+        os.close(fd)
+    assert not st.indexer.rebuilding()
+
+
+def test_equal_relevance_goes_to_the_newest_whatever_the_segments(app, make):
+    """Posts with the same text score the same wherever the index keeps them, and among
+    equal scores the newest come first (page 1 of many equal matches shows the newest)."""
+    svc = _service()
+    u = make.user()
+    room = make.room(u, visibility="national")
+    t = make.thread(u, room, title="Long", body=" ".join(f"filler{i}" for i in range(120)))
+    ids = []
+    for batch in range(3):  # separate index updates (segments), with longer posts beside them
+        for i in range(9):
+            ids.append(make.reply(u, t, "wombat crossing").id)
+        make.reply(u, t, "wombat " + " ".join(f"padding{batch}x{i}" for i in range(150)))
+        settle(app)
+    page = svc.search(u, "wombat crossing")
+    assert page.total == 27
+    assert [r.post_id for r in page.results] == sorted(ids, reverse=True)[:20]
