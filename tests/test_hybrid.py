@@ -458,13 +458,20 @@ needs_soffice = pytest.mark.skipif(not decks.soffice(), reason="LibreOffice (sof
 
 
 @needs_soffice
-def test_pptx_and_docx_are_converted_by_libreoffice_side_by_side(app, make):
-    """A real PPTX and DOCX, converted at the same time (each LibreOffice run has its own profile)."""
-    import pypdfium2  # noqa: F401
+def test_pptx_odp_and_docx_are_converted_by_libreoffice_side_by_side(app, make, tmp_path):
+    """A real PPTX, ODP and DOCX, converted at the same time (each LibreOffice run has its own profile)."""
+    import subprocess
 
+    files = _office_files()
+    # an OpenDocument presentation: the PPTX saved as ODP by LibreOffice itself
+    (tmp_path / "plenary.pptx").write_bytes(files["plenary.pptx"])
+    subprocess.run([decks.soffice(), f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}", "--headless",
+                    "--convert-to", "odp", "--outdir", str(tmp_path), str(tmp_path / "plenary.pptx")],
+                   check=True, capture_output=True, timeout=120)
+    files["agenda.odp"] = (tmp_path / "plenary.odp").read_bytes()
     chair, ann, _bob, _room, meeting = setup_meeting(make)
     ids = {}
-    for name, data in _office_files().items():
+    for name, data in files.items():
         ids[name] = decks.upload(chair, meeting.id, io.BytesIO(data), name, background=False).id
     tasks = [decks.start(app, did) for did in ids.values()]
     for t in tasks:
@@ -472,6 +479,7 @@ def test_pptx_and_docx_are_converted_by_libreoffice_side_by_side(app, make):
     got = {d["filename"]: d for d in state.get_state(ann, meeting.id)["decks"]}
     assert (got["plenary.pptx"]["status"], got["plenary.pptx"]["pages"]) == ("ready", 2), got
     assert got["briefing.docx"]["status"] == "ready" and got["briefing.docx"]["pages"] >= 1, got
+    assert (got["agenda.odp"]["status"], got["agenda.odp"]["pages"]) == ("ready", 2), got
     c = login_client(app, ann)
     png = c.get(f"/meetings/{meeting.id}/decks/{ids['plenary.pptx']}/pages/2.png")
     assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -730,7 +738,7 @@ def test_socket_slide_follow_reconnect_and_refusals(app, make):
     for sc in (sc_ann, sc_bob):
         got = _last_state(sc)
         assert got and (got["deck_id"], got["page"]) == (deck.id, 2)
-    assert time.monotonic() - t0 < 0.3 * 3   # generous on a loaded machine; the browser test measures the page
+    assert time.monotonic() - t0 < 10   # only that it arrives; the 300 ms target is measured by bench/slides.py
     # a participant cannot drive; the refusal is an ack and an error event
     ack = sc_ann.emit("meeting_slide", {"meeting_id": meeting.id, "deck_id": deck.id, "page": 3}, callback=True)
     assert ack["ok"] is False and ack["error"]["code"] == "forbidden"
