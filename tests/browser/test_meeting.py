@@ -211,3 +211,127 @@ def test_pages_reconnect_by_themselves_when_the_media_worker_crashes(site, media
         after = inbound(page)
         (mid,) = [v["mid"] for v in remote_videos(page, me)]
         assert after[mid]["frames"] > before[me].get(mid, {}).get("frames", 0) + 5
+
+
+SUBSCRIBE_JS = """async ({url, token}) => {
+  const pc = new RTCPeerConnection({bundlePolicy: "max-bundle"});
+  const ws = new WebSocket(url);
+  window.__pc = pc;
+  window.__slots = {};
+  pc.onicecandidate = (ev) => {
+    if (ev.candidate) ws.send(JSON.stringify({type: "candidate", candidate: ev.candidate.toJSON()}));
+  };
+  ws.onmessage = async (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === "offer") {
+      await pc.setRemoteDescription({type: "offer", sdp: msg.sdp});
+      await pc.setLocalDescription();
+      ws.send(JSON.stringify({type: "answer", sdp: pc.localDescription.sdp}));
+    } else if (msg.type === "slots") {
+      window.__slots = msg.slots;
+    }
+  };
+  await new Promise((resolve) => { ws.onopen = resolve; });
+  ws.send(JSON.stringify({type: "join", token, audio: false, video: false}));
+}"""
+
+VIDEO_STATS_JS = """async () => {
+  const out = [];
+  for (const s of (await window.__pc.getStats()).values()) {
+    if (s.type === "inbound-rtp" && s.kind === "video") {
+      out.push({mid: s.mid, ssrc: s.ssrc, frames: s.framesDecoded || 0, keyframes: s.keyFramesDecoded || 0,
+                width: s.frameWidth || 0, lost: s.packetsLost || 0});
+    }
+  }
+  return out;
+}"""
+
+
+def test_chromium_keeps_decoding_one_slot_across_speaker_switches(media_browser):
+    """The SFU forwards RTP packets and rewrites them per subscriber. One video slot (video_slots=1)
+    switches between two publishers' cameras as the active speaker changes: Chromium sees one continuous
+    stream (same SSRC; sequence numbers, timestamps and VP8 picture ids carried on) and keeps decoding
+    after every switch, starting at a keyframe of the new camera."""
+    import asyncio
+    import threading
+
+    from media import tokens, worker
+    from media.client import SyntheticParticipant
+    from media.config import WorkerConfig
+    from media.synthetic import opus_clip, vp8_clip
+
+    secret = "switch-test-secret"
+    loop = asyncio.new_event_loop()
+    started: dict = {}
+    ready = threading.Event()
+
+    async def run_worker():
+        config = WorkerConfig(secret_key=secret, host="127.0.0.1", port=0, addresses=["127.0.0.1"],
+                              self_test=False, video_slots=1)
+        started["stop"] = loop.create_future()
+        await worker.serve(config, stop=started["stop"], on_ready=lambda port: (started.update(port=port),
+                                                                                  ready.set()))
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(run_worker()), daemon=True)
+    thread.start()
+    assert ready.wait(20), "the media worker did not start"
+    url = f"ws://127.0.0.1:{started['port']}/"
+
+    def mint(account, role="member"):
+        return tokens.mint(secret, meeting=7, account=account, name=f"Person {account}", role=role, ttl=120)
+
+    def on_loop(coro, timeout=30):
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+    video, audio = vp8_clip(), opus_clip()
+
+    async def publishers():
+        a = await SyntheticParticipant(url, mint(1), video=video, audio=audio, speaking=True).start()
+        b = await SyntheticParticipant(url, mint(2), video=video, audio=audio).start()
+        return a, b
+
+    a, b = on_loop(publishers())
+    context = media_browser.new_context()
+    page = context.new_page()
+    try:
+        page.evaluate(SUBSCRIBE_JS, {"url": url, "token": mint(3, role="observer")})
+
+        def showing(member):
+            page.wait_for_function("""(m) => Object.values(window.__slots)
+                .some((s) => s && s.participant === m && s.source === "video")""", arg=member, timeout=20_000)
+
+        def video_stats():
+            stats = page.evaluate(VIDEO_STATS_JS)
+            assert len(stats) == 1, stats  # one video slot, one stream
+            return stats[0]
+
+        def decodes_more(before, frames=15, timeout=20):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                now = video_stats()
+                if now["frames"] >= before["frames"] + frames and now["keyframes"] > before["keyframes"]:
+                    return now
+                time.sleep(0.3)
+            raise AssertionError(f"Chromium stopped decoding after the switch: {before} → {video_stats()}")
+
+        showing(1)
+        deadline = time.monotonic() + 30
+        while not [s for s in page.evaluate(VIDEO_STATS_JS) if s["frames"] > 10]:
+            assert time.monotonic() < deadline, "Chromium decoded no forwarded video"
+            time.sleep(0.3)
+        first = video_stats()
+        assert first["width"] == 320
+        for speaker, silent in ((b, a), (a, b), (b, a)):  # the active speaker changes three times
+            silent.speaking, speaker.speaking = False, True
+            showing(2 if speaker is b else 1)
+            before = video_stats()
+            after = decodes_more(before)
+            assert after["ssrc"] == first["ssrc"] and after["width"] == 320
+    finally:
+        context.close()
+        async def leave():
+            await asyncio.gather(a.leave(), b.leave())
+
+        on_loop(leave())
+        loop.call_soon_threadsafe(lambda: started["stop"].done() or started["stop"].set_result(None))
+        thread.join(20)
