@@ -43,7 +43,7 @@ CLOCK_RATE = {"video": 90000, "audio": 48000}
 STEP = {"video": 3000, "audio": 960}
 CODECS = {"video": "video/vp8", "audio": "audio/opus"}
 KEYFRAME_INTERVAL = 0.3  # at most one keyframe request per source per 300 ms
-HISTORY = 512            # sent video packets kept per slot for retransmission (about 15 s of a camera)
+HISTORY = 128            # sent video packets kept per slot for retransmission (about 4 s of a camera), as aiortc
 
 RTP_HEAD = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence number, timestamp, SSRC
 PICTURE_ID = struct.Struct("!H")

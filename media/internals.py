@@ -54,11 +54,10 @@ VIDEO_JITTER_CAPACITY = 512  # aiortc's own value for video
 DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 
 FrameCallback = Callable[[object, object], None]  # (codec parameters, JitterFrame)
-LevelCallback = Callable[[int], None]              # audio level in -dBov: 0 loudest … 127 silence
 
 
 class FrameTap(queue.Queue):
-    """Stands in for a receiver's decoder queue (see module docstring, item 1)."""
+    """Stands in for a receiver's decoder queue (clients and tests: see the module docstring)."""
 
     def __init__(self, on_frame: FrameCallback) -> None:
         super().__init__()
@@ -73,7 +72,7 @@ class FrameTap(queue.Queue):
         try:
             self.on_frame(*item)
         except Exception:
-            log.exception("forwarding an encoded frame failed")
+            log.exception("handling an encoded frame failed")
 
 
 def tap_receiver(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> FrameTap:

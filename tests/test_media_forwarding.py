@@ -9,7 +9,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from media import internals, net, selftest
-from media.forwarding import IdleTrack, Pkt, RtpForwarder, Source, is_vp8_keyframe, vp8_descriptor
+from media.forwarding import HISTORY, IdleTrack, Pkt, RtpForwarder, Source, is_vp8_keyframe, vp8_descriptor
 from media.synthetic import ClipTrack, vp8_clip
 
 
@@ -225,7 +225,7 @@ def test_nack_is_answered_with_rtx_from_the_history():
         assert rtx[12:20] == sent[0][12:20]
         assert rtx[20:22] == (500).to_bytes(2, "big") and rtx[22:] == sent[0][20:]  # OSN + original payload
         f.retransmit(502)  # never sent: nothing
-        f.retransmit(500 + 512)  # an older packet in the same history cell: not confused with it
+        f.retransmit(500 + HISTORY)  # an older packet in the same history cell: not confused with it
         assert len(sent) == 3 and f.retransmitted == 1
         f.stop()
         src.close()
