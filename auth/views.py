@@ -189,17 +189,22 @@ def admin_people():
             if created:
                 invite_link = created[1]
         elif action in ("deactivate", "activate"):
+            # An account this administrator may not manage is a 404, like one that does not exist.
             try:
                 target = services.set_active(current_user, int(field("user_id") or 0), action == "activate")
                 flash_ok(f"{target.name} has been {'reactivated' if action == 'activate' else 'deactivated'}.")
                 return redirect(url_for("auth.admin_people"))
-            except (ValueError, NotFound):
+            except ValueError:
                 errors["_form"] = "That account was not found."
+            except NotFound:
+                raise NotFound("That account was not found.") from None
         elif action == "reset":
             try:
                 reset_link = services.issue_password_reset(current_user, int(field("user_id") or 0))
-            except (ValueError, NotFound):
+            except ValueError:
                 errors["_form"] = "That account was not found."
+            except NotFound:
+                raise NotFound("That account was not found.") from None
         elif action == "organisation":
             if attempt(lambda: services.create_organisation(current_user, field("org_name"),
                                                             field("org_kind", "force")), errors,

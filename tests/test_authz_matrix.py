@@ -602,3 +602,40 @@ def test_every_socket_event_has_a_matrix_entry_and_every_caller_gets_its_outcome
     problems = [f"{event} as {role}: expected {SOCKET_MATRIX[event][role]}, got {got[role]}"
                 for event, got in actual.items() for role in ROLES if SOCKET_MATRIX[event][role] != got[role]]
     assert not problems, "\n".join(problems)
+
+
+# -- refusals on forms are 403/404, never the form again (collab/forms.py) -------------------------------
+
+def test_forms_refused_for_permission_reasons_answer_403_or_404(app, make):
+    """A member may see the members page but not change it (403); a guest may not create rooms
+    (403); an organisation administrator may not deactivate someone of another organisation
+    (404, as for an account that does not exist). Nothing changes."""
+    from auth.models import User
+    from rooms.models import Membership, Room
+
+    org, other = make.org(), make.org()
+    owner, member = make.user(org=org), make.user(org=org)
+    guest = make.user(org=org, kind="guest")
+    outsider = make.user(org=other)
+    org_admin = make.user(org=org, org_admin=True)
+    room = make.room(owner, members=[member])
+    rooms_before = db.session.query(Room).count()
+
+    def client(u):
+        c = app.test_client()
+        assert c.post("/login", data={"email": u.email, "password": PASSWORD}).status_code == 302
+        return c
+
+    m = client(member)
+    r = m.post(f"/rooms/{room.id}/members", data={"action": "remove", "user_id": str(owner.id)})
+    assert r.status_code == 403 and "owners and moderators" in r.get_data(as_text=True)
+    r = m.post(f"/rooms/{room.id}/members", data={"action": "add", "email": outsider.email, "role": "member"})
+    assert r.status_code == 403
+    r = client(guest).post("/rooms/new", data={"name": "Guest room", "visibility": "private"})
+    assert r.status_code == 403
+    r = client(org_admin).post("/admin/people", data={"action": "deactivate", "user_id": str(outsider.id)})
+    assert r.status_code == 404 and "not found" in r.get_data(as_text=True)
+    db.session.remove()
+    assert db.session.get(User, outsider.id).active
+    assert db.session.query(Membership).filter_by(room_id=room.id).count() == 2
+    assert db.session.query(Room).count() == rooms_before
