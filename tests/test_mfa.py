@@ -379,11 +379,14 @@ def test_signed_in_accounts_can_do_nothing_else_until_enrolled(app, make):
 def test_administrators_reset_someones_two_step_sign_in(app, make):
     admin, ac = admin_client(app, make)
     user, uc, _phone, _codes = mfa_user(app, make)
+    s = sock(app, uc)
+    assert s.is_connected()
     r = ac.post(f"/admin/people/{user.id}/reset-two-step")
     assert r.status_code == 302
     from auth import mfa
 
     assert not mfa.enabled(user)
+    assert wait_for(lambda: not s.is_connected(), timeout=5)   # its live connection ends too
     assert not signed_in(uc)
     ev = query(action="auth.mfa_disabled")[0]
     assert ev.actor_id == admin.id and ev.target_id == user.id
