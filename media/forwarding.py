@@ -19,9 +19,10 @@ SRTP-protected (in C, by pylibsrtp) and sent.
   attached; a subscriber's own PLI/FIR is passed to the publisher; requests are rate
   limited per source. A subscriber's NACK is answered from a short per-slot history
   of sent packets, as an RTX retransmission.
-- aiortc's `RTCRtpSender` of the slot still exists: it owns the SSRC, is in the SDP
-  and sends RTCP sender reports (we keep its counters current). Its track
-  (`IdleTrack`) never yields anything, so aiortc's own packetiser stays idle.
+- aiortc's `RTCRtpSender` of the slot still exists: it owns the SSRC and is in the SDP,
+  and it receives the subscriber's RTCP. Its track (`IdleTrack`) never yields anything,
+  so aiortc's own packetiser stays idle; sender reports for all of a participant's slots
+  go out together once a second (`media.internals.sender_reports`).
 """
 from __future__ import annotations
 
@@ -219,6 +220,7 @@ class RtpForwarder:
         self.rtx_pt: int | None = None
         self.rtx_ssrc = 0
         self.rtx_seq = random.randrange(32768)
+        self.cname = ""
         # the continuous outgoing stream
         self._fresh = True          # the next forwarded packet starts a new source epoch
         self.seq_off = self.ts_off = self.pid_off = 0

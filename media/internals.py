@@ -21,9 +21,10 @@ packets, the way Janus does it:
    per sender to ask the publisher. `RTCRtpSender._retransmit(seq)`: called for each
    sequence number a subscriber NACKs; overridden per sender to answer from the slot's
    history.
-5. The sender's RTCP sender-report counters (`_RTCRtpSender__ntp_timestamp`,
-   `__rtp_timestamp`, `__packet_count`, `__octet_count`), which aiortc's own RTCP loop
-   sends: kept current by `set_sender_report` since aiortc's packetiser sends nothing.
+5. `RTCRtpSender._run_rtcp()`: the sender's RTCP loop, started by `send()`, sends a sender
+   report per slot every 0.5–1.5 s. It is replaced per sender by one that only sets the
+   events `stop()` waits for (`_RTCRtpSender__rtcp_started`, `__rtcp_exited`); each
+   participant sends one compound report for all its slots instead (`sender_reports`).
 6. `RTCRtpReceiver._send_rtcp_pli(media_ssrc)`: asks the publisher for a keyframe.
 
 For the synthetic clients and tests (which receive whole frames) the decoder queue
@@ -35,6 +36,7 @@ them; the worker refuses to start when they have changed.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import time
@@ -43,7 +45,7 @@ from collections.abc import Callable
 from aioice.ice import StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender, clock
 from aiortc.codecs import is_rtx
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import HeaderExtensionsMap, RtcpSdesPacket, RtcpSenderInfo, RtcpSourceInfo, RtcpSrPacket, RtpPacket
 from aiortc.jitterbuffer import JitterBuffer
 
 log = logging.getLogger(__name__)
@@ -198,8 +200,9 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
 
 # -- RTP-level forwarding -------------------------------------------------------------------------
 
-SENDER_REPORT = ("_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp",
-                 "_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count")
+RTCP_STARTED = "_RTCRtpSender__rtcp_started"
+RTCP_EXITED = "_RTCRtpSender__rtcp_exited"
+SR_PER_PACKET = 10  # sender reports per RTCP compound packet (10 × 28 bytes + CNAMEs stays under 1200 bytes)
 
 
 class PacketTap:
@@ -278,7 +281,19 @@ def forward_through(sender: RTCRtpSender, forwarder) -> None:
     sender, pass the subscriber's PLI/FIR and NACKs to it."""
     original_send = sender.send
 
+    async def quiet_rtcp() -> None:
+        """Stands in for the sender's own RTCP loop (a sender report per slot every 0.5–1.5 s):
+        the participant sends one compound report for all its slots (`sender_reports`)."""
+        getattr(sender, RTCP_STARTED).set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        getattr(sender, RTCP_EXITED).set()
+
     async def send(parameters) -> None:
+        sender._run_rtcp = quiet_rtcp  # type: ignore[method-assign]
+        forwarder.cname = parameters.rtcp.cname or ""
         await original_send(parameters)
         codec = parameters.codecs[0]
         pt = codec.payloadType
@@ -300,9 +315,38 @@ def forward_through(sender: RTCRtpSender, forwarder) -> None:
     sender._retransmit = retransmit  # type: ignore[method-assign]
 
 
-def set_sender_report(sender: RTCRtpSender, rtp_timestamp: int, packets: int, octets: int) -> None:
-    """What aiortc's RTCP loop of `sender` puts in its next sender report: now (NTP) is
-    `rtp_timestamp` on the RTP clock, and so many packets and payload octets were sent."""
-    values = (clock.current_ntp_time(), rtp_timestamp, packets, octets)
-    for name, value in zip(SENDER_REPORT, values):
-        setattr(sender, name, value)
+def sender_reports(forwarders) -> list[bytes]:
+    """RTCP compound packets (at most `SR_PER_PACKET` sender reports each, then the CNAMEs) that
+    describe what `forwarders` (media.forwarding.RtpForwarder) have sent, as of now."""
+    ntp = clock.current_ntp_time()
+    out = []
+    batch = [f for f in forwarders if f.ready and f.report() is not None]
+    for i in range(0, len(batch), SR_PER_PACKET):
+        part = batch[i:i + SR_PER_PACKET]
+        data = b""
+        for f in part:
+            rtp_ts, packets, octets, _ = f.report()
+            data += bytes(RtcpSrPacket(ssrc=f.ssrc, sender_info=RtcpSenderInfo(
+                ntp_timestamp=ntp, rtp_timestamp=rtp_ts, packet_count=packets & 0xFFFFFFFF,
+                octet_count=octets & 0xFFFFFFFF)))
+        data += bytes(RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=f.ssrc, items=[(1, f.cname.encode())])
+                                             for f in part]))
+        out.append(data)
+    return out
+
+
+def rtcp_writer(dtls) -> Callable[[bytes], None]:
+    """Sends one RTCP compound packet on `dtls` at once (`RTCDtlsTransport._send_rtp`, which SRTCP-protects
+    it, run to completion). Raises ConnectionError while not connected."""
+    send_rtp = dtls._send_rtp
+
+    def write(data: bytes) -> None:
+        coro = send_rtp(data)
+        try:
+            coro.send(None)
+        except StopIteration:
+            return
+        coro.close()
+        raise RuntimeError("aiortc changed: RTCDtlsTransport._send_rtp suspended")
+
+    return write

@@ -139,12 +139,6 @@ class Slot:
         self.key = key
         self.forwarder.set_source(source)
 
-    def report(self) -> None:
-        """Keep the sender's RTCP sender reports true to what the forwarder sent."""
-        r = self.forwarder.report()
-        if r is not None:
-            internals.set_sender_report(self.transceiver.sender, r[0], r[1], r[2])
-
     def stop(self) -> None:
         self.forwarder.stop()
         self.track.stop()
@@ -255,6 +249,17 @@ class Participant(Member):
         slot = Slot(kind, forwarder, track, transceiver)
         self.slots.append(slot)
         return slot
+
+    def send_reports(self) -> None:
+        """One RTCP compound packet with a sender report for each slot (instead of one packet per slot)."""
+        if self.closed or not self.slots:
+            return
+        try:
+            write = internals.rtcp_writer(self.slots[0].transceiver.sender.transport)
+            for packet in internals.sender_reports([s.forwarder for s in self.slots]):
+                write(packet)
+        except ConnectionError:
+            pass
 
     def assign(self, wanted_video: list[tuple[int, str]], wanted_audio: list[tuple[int, str]]) -> None:
         """Point the slots at the wanted streams, adding transceivers only when all are busy."""
@@ -534,10 +539,9 @@ class Meeting:
             await asyncio.sleep(TICK)
             now = time.monotonic()
             ticks += 1
-            if ticks % 4 == 0:  # once a second: aiortc sends a sender report every 0.5–1.5 s
+            if ticks % 4 == 0:  # once a second, as aiortc's own RTCP loop (on average)
                 for p in self.participants():
-                    for slot in p.slots:
-                        slot.report()
+                    p.send_reports()
             for m in list(self.members.values()):
                 if m.speaking and not m.remote and now - m.last_spoke > SPEAKING_HOLD:
                     m.speaking = False

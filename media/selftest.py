@@ -91,14 +91,19 @@ def check_structure() -> None:
         if needle not in inspect.getsource(fn):
             _fail(f"aiortc/aioice no longer send RTP the way media.internals.rtp_writer does ({needle})")
     src = inspect.getsource(RTCRtpSender.__init__)
-    for name in ("self._ssrc =", "self._rtx_ssrc =", *(f"self.__{n.split('__', 1)[1]} ="
-                                                       for n in internals.SENDER_REPORT)):
+    for name in ("self._ssrc =", "self._rtx_ssrc =", *(f"self.__{n.split('__', 1)[1]} = asyncio.Event()"
+                                                       for n in (internals.RTCP_STARTED, internals.RTCP_EXITED))):
         if name not in src:
             _fail(f"RTCRtpSender no longer sets {name.split()[0]}")
-    src = inspect.getsource(RTCRtpSender._run_rtcp)
-    for n in internals.SENDER_REPORT:
-        if f"self.__{n.split('__', 1)[1]}" not in src:
-            _fail(f"RTCRtpSender's sender reports no longer use {n}")
+    fn = getattr(RTCRtpSender, "_run_rtcp", None)
+    if fn is None or not inspect.iscoroutinefunction(fn) or list(inspect.signature(fn).parameters) != ["self"]:
+        _fail("RTCRtpSender._run_rtcp is missing or has a new signature")
+    src = inspect.getsource(RTCRtpSender.send)
+    if "asyncio.ensure_future(self._run_rtcp())" not in src or "parameters.rtcp.cname" not in src:
+        _fail("RTCRtpSender.send no longer starts its RTCP loop as we replace it")
+    src = inspect.getsource(RTCRtpSender.stop)
+    if "self.__rtcp_started.wait()" not in src or "self.__rtcp_exited.wait()" not in src:
+        _fail("RTCRtpSender.stop no longer waits for the RTCP loop's events")
     src = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
     if "await self._retransmit(seq)" not in src:
         _fail("RTCRtpSender no longer answers NACKs through _retransmit")
@@ -270,20 +275,31 @@ async def run(timeout: float = 15.0) -> Report:
         await _wait(lambda: fwd_video.retransmitted >= 1, timeout, "a subscriber's NACK reached _retransmit")
         report.checks.append("subscriber NACK answered")
 
-        # -- sender reports carry our counters ---------------------------------------------------------
-        r = fwd_video.report()
-        internals.set_sender_report(senders["video"], r[0], r[1], r[2])
+        # -- one compound packet of sender reports for all slots reaches the subscriber -------------------
+        packets = internals.sender_reports([fwd_video, fwd_audio])
+        if len(packets) != 1:
+            _fail("sender reports for two slots did not make one compound packet")
+        counts = {f.ssrc: f.report()[1] for f in (fwd_video, fwd_audio)}
+        internals.rtcp_writer(senders["video"].transport)(packets[0])
 
         async def reported() -> bool:
-            stats = await sub_receivers["video"].getStats()
-            return any(s.type == "remote-outbound-rtp" and s.packetsSent >= r[1] for s in stats.values())
+            seen = {}
+            for r in sub_receivers.values():
+                for s in (await r.getStats()).values():
+                    if s.type == "remote-outbound-rtp":
+                        seen[s.ssrc] = s.packetsSent
+            return all(seen.get(ssrc, -1) >= n for ssrc, n in counts.items())
 
         deadline = time.monotonic() + timeout
         while not await reported():
             if time.monotonic() > deadline:
-                _fail("sender reports do not carry the counters we set")
+                _fail("our sender reports did not reach the subscriber")
             await asyncio.sleep(0.1)
-        report.checks.append("sender reports")
+        try:
+            await asyncio.wait_for(senders["audio"].stop(), 5)
+        except TimeoutError:
+            _fail("a sender with our RTCP loop does not stop")
+        report.checks.append("sender reports, one compound packet per participant")
     finally:
         for fwd, track in slots:
             fwd.stop()
