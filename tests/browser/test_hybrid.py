@@ -60,7 +60,9 @@ def plenary(site):
     start = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     meeting = api(site, tok, "POST", f"/rooms/{room['id']}/meetings",
                   {"title": "Quarterly IAG plenary", "agenda": "1. Welcome\n2. Stop and search", "starts_at": start})
-    return {"room": room, "meeting": meeting}
+    soon = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    follow_up = api(site, tok, "POST", f"/rooms/{room['id']}/meetings", {"title": "Plenary follow-up", "starts_at": soon})
+    return {"room": room, "meeting": meeting, "next": follow_up}
 
 
 def test_plenary_slides_hands_votes_minutes(site, pages, plenary, tmp_path):
@@ -137,17 +139,6 @@ def test_plenary_slides_hands_votes_minutes(site, pages, plenary, tmp_path):
     expect(body).to_contain_text("2 agree")
     expect(body).to_contain_text("plenary-deck.pdf")
 
-    # the server sent the reminder by itself (the meeting starts within 30 minutes), once
-    tok = new_token(site, PEOPLE[1][1])
-    thread_id = plenary["meeting"]["announcement_thread_id"]
-    deadline = time.monotonic() + 90
-    while True:
-        text = json.dumps(api(site, tok, "GET", f"/threads/{thread_id}"))
-        if "Reminder" in text or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert text.count("**Reminder**") == 1, text[:2000]
-
 
 def test_mute_everyone_and_give_the_floor(site, pages, plenary):
     from tests.browser.test_meeting import wait_for_media_worker
@@ -201,3 +192,15 @@ def test_mute_everyone_and_give_the_floor(site, pages, plenary):
     expect(tile.locator(".tile-mic")).to_be_hidden()
     expect(ann.locator("#floor-prompt")).to_be_hidden()
     expect(chair.locator("#hand-list li").first).to_contain_text("has the floor")
+
+    # meanwhile the server itself sent the reminder of the meeting starting in 10 minutes, once
+    tok = new_token(site, PEOPLE[1][1])
+    thread_id = plenary["next"]["announcement_thread_id"]
+    deadline = time.monotonic() + 90
+    while True:
+        text = json.dumps(api(site, tok, "GET", f"/threads/{thread_id}"))
+        if "Reminder" in text or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert text.count("**Reminder**") == 1, text[:2000]
+    assert "@Ann Able" in text.split("**Reminder**")[1]
