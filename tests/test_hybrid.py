@@ -166,6 +166,24 @@ def test_reminder_through_the_cron_command_once_only_and_never_for_cancelled_or_
     assert len(reminders(soon)) == 2
 
 
+def test_reminder_is_posted_by_a_chair_who_can_still_post(app, make):
+    from datetime import timedelta
+
+    from collab.db import utcnow
+
+    organiser, deputy, ann = make.user(name="Olive Organiser"), make.user(name="Dee Deputy"), make.user(name="Ann Able")
+    room = make.room(organiser, members=[deputy, ann])
+    m = schedule.schedule_meeting(organiser, room.id, title="Soon", chairs=[deputy.id],
+                                  starts_at=(utcnow() + timedelta(minutes=5)).isoformat())
+    db.begin_write()
+    db.session.get(type(organiser), organiser.id).active = False     # the organiser has left the force
+    db.session.commit()
+    assert schedule.send_due_reminders() == 1
+    post = db.session.scalars(select(Post).where(Post.thread_id == schedule.plan_for(m).announce_thread_id)
+                              .order_by(Post.id.desc())).first()
+    assert "**Reminder**" in post.body and post.author_id == deputy.id and "@Ann Able" in post.body
+
+
 class TestEmail:
     """Invitees offline are e-mailed: the invitation, a change, the reminder and a cancellation."""
 

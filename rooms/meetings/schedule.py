@@ -247,17 +247,28 @@ def _announcement(meeting: Meeting, plan: MeetingPlan) -> str:
     return "\n".join(lines)
 
 
-def _notice(actor: User, meeting: Meeting, plan: MeetingPlan, text: str) -> None:
+def _notice(actor: User, meeting: Meeting, plan: MeetingPlan, text: str) -> bool:
     """A reply in the announcement thread that mentions the invitees (so they are notified)."""
     thread_id = plan.announce_thread_id
     if thread_id is None:
-        return
+        return False
     line = _invitee_line(meeting, plan, actor.id)
     who = "\n\n" + line if line else ""
     try:
         room_services.create_post(actor, thread_id, body=text + who)
     except Exception:
         log.exception("could not post the meeting notice")
+        db.session.rollback()
+        return False
+    return True
+
+
+def _reminder_author(meeting: Meeting) -> User | None:
+    """Who the reminder is posted as: the first chair still able to post in the room, else the organiser."""
+    for u in [*people(meeting.id, "chair"), meeting.created_by]:
+        if u is not None and u.active and perm.can_post(u, meeting.room):
+            return u
+    return None
 
 
 def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: object = "", starts_at: object = None,
@@ -422,11 +433,17 @@ def send_due_reminders(now: datetime | None = None) -> int:
             continue
         meeting = db.session.get(Meeting, mid)
         plan = db.session.get(MeetingPlan, mid)
-        author = meeting.created_by if meeting else None
-        if meeting is None or meeting.ended or author is None or not author.active:
+        author = _reminder_author(meeting) if meeting else None
+        if meeting is None or meeting.ended or author is None or plan.announce_thread_id is None:
             continue
         minutes = max(1, int((plan.starts_at - now).total_seconds() // 60))
-        _notice(author, meeting, plan, f"**Reminder**: “{meeting.title}” starts in {minutes} minutes "
-                                       f"({plan.starts_at:%H:%M} UTC). [Join]({_path('meetings.meeting', meeting_id=mid)})")
-        sent += 1
+        if _notice(author, meeting, plan, f"**Reminder**: “{meeting.title}” starts in {minutes} minutes "
+                                          f"({plan.starts_at:%H:%M} UTC). "
+                                          f"[Join]({_path('meetings.meeting', meeting_id=mid)})"):
+            sent += 1
+        else:   # not sent (the thread is gone, or the database failed): a later run tries again
+            db.begin_write()
+            db.session.execute(update(MeetingPlan).where(MeetingPlan.meeting_id == mid,
+                                                         MeetingPlan.reminded_at == now).values(reminded_at=None))
+            db.session.commit()
     return sent
