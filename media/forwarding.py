@@ -240,10 +240,11 @@ class RtpForwarder:
     # -- set-up -------------------------------------------------------------------
     def configure(self, send: Callable[[bytes], None], *, b0: int, pt: int, ssrc: int, ext: bytes,
                   rtx_pt: int | None, rtx_ssrc: int) -> None:
+        if self.closed:
+            return
         self.b0, self.pt, self.ssrc, self.ext = b0, pt, ssrc, ext
         self.rtx_pt, self.rtx_ssrc = rtx_pt, rtx_ssrc
         self._send = send
-        self._fresh = True
         if self.source is not None:
             self.source.request_keyframe()
 

@@ -292,9 +292,12 @@ def forward_through(sender: RTCRtpSender, forwarder) -> None:
         getattr(sender, RTCP_EXITED).set()
 
     async def send(parameters) -> None:
+        # aiortc calls this again after every renegotiation; only the first call starts the sender
         sender._run_rtcp = quiet_rtcp  # type: ignore[method-assign]
-        forwarder.cname = parameters.rtcp.cname or ""
         await original_send(parameters)
+        if forwarder.ready:
+            return
+        forwarder.cname = parameters.rtcp.cname or ""
         codec = parameters.codecs[0]
         pt = codec.payloadType
         rtx_pt = next((c.payloadType for c in parameters.codecs

@@ -71,8 +71,9 @@ def test_rtp_packets_in_same_frames_out_and_keyframe_on_subscribe():
 
             @subscriber.on("track")
             def _(track):
-                r = subscriber.getTransceivers()[0].receiver
-                internals.tap_receiver(r, lambda codec, frame: got.append(frame.data))
+                r = next(t.receiver for t in subscriber.getTransceivers() if t.receiver.track is track)
+                if r is subscriber.getTransceivers()[0].receiver:
+                    internals.tap_receiver(r, lambda codec, frame: got.append(frame.data))
 
             await _negotiate(sfu_out, subscriber)
             assert await _until(lambda: forward.ready and sfu_out.connectionState == "connected")
@@ -89,6 +90,15 @@ def test_rtp_packets_in_same_frames_out_and_keyframe_on_subscribe():
             assert all((b - a) % len(clip) == 1 or b == 0 for a, b in zip(idx, idx[1:])), idx
             assert forward.keyframe_starts == 1
             assert forward.packets >= 10 and forward.octets > 0
+            # a renegotiation (another slot for a newcomer) leaves the running stream alone
+            dropped = forward.dropped
+            other = IdleTrack("video")
+            internals.forward_through(sfu_out.addTransceiver(other, direction="sendonly").sender, RtpForwarder("video"))
+            await _negotiate(sfu_out, subscriber)
+            count = len(got)
+            assert await _until(lambda: len(got) >= count + 10)
+            assert forward.keyframe_starts == 1 and forward.dropped == dropped, "the stream restarted"
+            other.stop()
         finally:
             forward.stop()
             idle.stop()
