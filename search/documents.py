@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -131,3 +131,48 @@ def iter_all(batch: int = 2000, lo: int = 0, hi: Optional[int] = None) -> Iterat
         docs = _docs(rows, _attachment_texts(has_files))
         db.session.rollback()  # end the read transaction between batches
         yield docs
+
+
+def prefetched(make: Callable[[], Iterator[list[Doc]]], depth: int = 2) -> Iterator[list[Doc]]:
+    """The batches of `make()`, read one or two ahead in a thread with its own app context
+    and session: while the caller indexes a batch (CPU), the next is read (mostly waiting for
+    the database, which releases the GIL). Errors in the reader are raised here."""
+    import queue
+    import threading
+
+    app = current_app._get_current_object()
+    q: "queue.Queue" = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def read() -> None:
+        with app.app_context():
+            try:
+                for batch in make():
+                    while not stop.is_set():
+                        try:
+                            q.put(batch, timeout=0.5)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(done)
+            except BaseException as err:  # handed to the consumer
+                q.put(err)
+            finally:
+                db.session.remove()
+
+    t = threading.Thread(target=read, name="search-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)

@@ -255,7 +255,8 @@ def rebuild(app: Flask, *, progress=None, procs: int = 1, quiet: bool = False, b
                 if not locked:
                     raise RuntimeError("the search index writer lock is held by another process")
                 ranges = documents.id_ranges(procs if total >= 2000 else 1)
-                parts = [(lambda lo=lo, hi=hi: documents.iter_all(lo=lo, hi=hi)) for lo, hi in ranges]
+                parts = [(lambda lo=lo, hi=hi: documents.prefetched(lambda: documents.iter_all(lo=lo, hi=hi)))
+                         for lo, hi in ranges]
                 n = backend.rebuild(parts, progress, child_init=_forked_child)
                 while drain_batch(backend) > 0:
                     pass

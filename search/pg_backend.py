@@ -29,7 +29,7 @@ from search.text import fold
 
 LOCK_KEY = 0x5EA4C4  # pg_advisory_xact_lock key of the search writer
 COUNT_CAP = 1000
-SAMPLE = 1000
+SAMPLE = 500
 RANK_CANDIDATES = 500
 RANK_CANDIDATES_PHRASE = 60
 PHRASE_WINDOW = 400  # a phrase is looked for among the newest this many posts with all its words first
@@ -207,49 +207,78 @@ class PostgresBackend(Backend):
         return rows
 
     def _count(self, where: str, params: dict, got: int, req: Request) -> tuple[int, bool]:
+        """Matches the caller may see: exact when the page was not full or there are at most
+        COUNT_CAP; otherwise estimated from the caller's own newest posts ("about N"):
+        the share of the newest SAMPLE allowed posts that match, times the allowed posts
+        (nothing about other rooms enters). The sample comes first (one short index walk):
+        when it already shows far more than COUNT_CAP matches no exact count is tried
+        (a capped count of a common word must still build its whole bitmap)."""
         if got < req.limit and (got > 0 or req.offset == 0):
             return req.offset + got, False
         sess = db.session
-        p = dict(params, cap=COUNT_CAP + 1)
-        # The GIN index finds a word's rows without reading them; with LIMIT the planner
-        # tends to a sequential scan that decompresses every row's tsvector instead.
-        sess.execute(text("SET LOCAL enable_seqscan = off"))
-        qs = params.get("qs", "")
-        if "<->" in qs:
-            # A phrase is confirmed row by row (positions live in each row's tsvector). Count
-            # the rows with all its words (the index alone answers that), and scale by the share
-            # of those that hold the phrase among the newest SAMPLE of them.
+        low = req.offset + got
+        qs = params.get("qs")
+        p = dict(params, cap=COUNT_CAP + 1, sample=SAMPLE)
+        if qs is None:  # no words: every allowed post that passes the filters
+            n = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents d WHERE {where} "
+                                 f"LIMIT :cap) s"), p)
+            if n <= COUNT_CAP:
+                return n, False
+            return max(self._allowed(where, p), n), True
+        base = where.split(" AND d.tsv @@ ")[0]
+        phrase = "<->" in qs
+        if phrase:
             p["words"] = qs.replace("<->", "&")
-            words_where = where.replace("to_tsquery('" + CONFIG + "', :qs)", "to_tsquery('" + CONFIG + "', :words)")
-            n_words = sess.scalar(text(f"SELECT count(*) FROM search_documents d WHERE {words_where}"), p) or 0
-            p["sample"] = PHRASE_SAMPLE
-            matched, sampled = sess.execute(text(
+        words_where = where.replace(f"to_tsquery('{CONFIG}', :qs)", f"to_tsquery('{CONFIG}', :words)")
+        extra = f", count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :words))" if phrase else ""
+        row = sess.execute(text(
+            f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*){extra} FROM "
+            f"(SELECT d.tsv FROM search_documents d WHERE {base} ORDER BY d.created_at DESC LIMIT :sample) s"),
+            p).one()
+        matched, sampled = row[0], row[1]
+        if sampled < SAMPLE:  # the sample was every allowed post
+            return max(matched, low), False
+        allowed = self._allowed(base, p)
+        est = round(matched / sampled * allowed)
+        if est > 2 * COUNT_CAP and matched >= 10:
+            return max(est, low), True
+        # Not clearly many: count exactly, up to COUNT_CAP.
+        if phrase:
+            # Positions live in each row's tsvector. The phrase's share among the newest
+            # PHRASE_SAMPLE posts with all its words (all of them, when there are fewer: exact).
+            p["psample"] = PHRASE_SAMPLE
+            m2, s2 = sess.execute(text(
                 f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
                 f"(SELECT d.tsv FROM search_documents d WHERE {words_where} "
-                f"ORDER BY d.created_at DESC LIMIT :sample) s"), p).one()
-            exact = sampled < PHRASE_SAMPLE  # every row with the words was looked at
-            est = matched if exact else round(matched / max(sampled, 1) * n_words)
-            return max(est, req.offset + got), not exact
+                f"ORDER BY d.created_at DESC LIMIT :psample) s"), p).one()
+            if s2 < PHRASE_SAMPLE:
+                return max(m2, low), False
+            words_est = round(row[2] / sampled * allowed)
+            est = round(m2 / s2 * words_est)
+            if est > 2 * COUNT_CAP:
+                return max(est, low), True
+            sess.execute(text("SET LOCAL enable_seqscan = off"))  # the GIN index finds the rows with the words
+            n_phrase, n_words = sess.execute(text(
+                f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
+                f"(SELECT d.tsv FROM search_documents d WHERE {words_where} LIMIT :cap) s"), p).one()
+            sess.execute(text("SET LOCAL enable_seqscan = on"))
+            if n_words <= COUNT_CAP:
+                return max(n_phrase, low), False
+            return max(round(m2 / s2 * max(words_est, n_words)), low), True
+        sess.execute(text("SET LOCAL enable_seqscan = off"))  # the GIN index, not a scan of every row
         n = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents d WHERE {where} "
                              f"LIMIT :cap) s"), p)
+        sess.execute(text("SET LOCAL enable_seqscan = on"))
         if n <= COUNT_CAP:
             return n, False
-        # Estimate from the caller's own newest allowed posts: the share that match,
-        # times how many allowed posts there are (nothing about other rooms enters).
-        base = where.split(" AND d.tsv @@ ")[0]
-        p["sample"] = SAMPLE
-        row = sess.execute(text(
-            f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
-            f"(SELECT d.tsv FROM search_documents d WHERE {base} ORDER BY d.created_at DESC LIMIT :sample) s"),
-            p).one() if "qs" in p else (SAMPLE, SAMPLE)
+        return max(est, n), True
+
+    def _allowed(self, base: str, params: dict) -> int:
+        """Posts passing the caller's room (and other non-word) conditions."""
         if base == "d.room_id = ANY(:rooms)":
             per_room = self._room_counts()
-            allowed = sum(per_room.get(r, 0) for r in params["rooms"])
-        else:
-            allowed = sess.scalar(text(f"SELECT count(*) FROM search_documents d WHERE {base}"), p) or 0
-        matched, sampled = row
-        est = round(matched / sampled * allowed) if sampled else n
-        return max(est, n), True
+            return sum(per_room.get(r, 0) for r in params["rooms"])
+        return db.session.scalar(text(f"SELECT count(*) FROM search_documents d WHERE {base}"), params) or 0
 
     def _room_counts(self) -> dict[int, int]:
         """Documents per room, recounted at most every ROOM_COUNTS_TTL seconds (only the

@@ -286,6 +286,7 @@ class WhooshBackend(Backend):
         self._postings = fastpath.PostingsCache()
         self._norms: dict[tuple, list] = {}
         self._allowed_sets: "OrderedDict[tuple, frozenset]" = OrderedDict()
+        self._prefixes: "OrderedDict[tuple, dict]" = OrderedDict()  # (segment, field, prefix) -> {term: df}
         self.fast = True  # set operations over decoded postings (search.fastpath); False: Whoosh matchers
 
     # -- where the live index is --------------------------------------------------
@@ -353,6 +354,7 @@ class WhooshBackend(Backend):
             self._allowed_sets.clear()
             self._norms.clear()
             self._postings.clear()
+            self._prefixes.clear()
         self._checked = now
         self._seen_writes = self._writes
         if self._searcher is not None and self._ix.latest_generation() == self._generation:
@@ -371,7 +373,7 @@ class WhooshBackend(Backend):
                 r.close()
         self._readers = fresh
         live = {segid for segid, _deleted in fresh}
-        for cache in (self._created_cache, self._norms):  # forget merged-away segments
+        for cache in (self._created_cache, self._norms, self._prefixes):  # forget merged-away segments
             for key in [k for k in cache if (k if isinstance(k, str) else k[0]) not in live]:
                 del cache[key]
         if not readers:
@@ -524,12 +526,27 @@ class WhooshBackend(Backend):
     # -- the fast path (search.fastpath) -------------------------------------------------
 
     def _expand(self, reader, field: str, n: Prefix) -> list[str]:
+        """The PREFIX_CAP most frequent index terms starting with the prefixes. Each segment's
+        terms and frequencies for a prefix are read once and kept (a segment never changes;
+        a short prefix can start a thousand terms, and looking up each one's frequency through
+        every segment took 30 ms)."""
         found: dict[str, int] = {}
-        for p in n.prefixes:
-            for t in reader.expand_prefix(field, p):
-                t = t.decode("utf-8") if isinstance(t, bytes) else t
-                if t not in found:
-                    found[t] = reader.doc_frequency(field, t)
+        for r, _offset in reader.leaf_readers():
+            seg = r.segment() if hasattr(r, "segment") else None
+            for p in n.prefixes:
+                key = (seg.segment_id() if seg is not None else id(r), field, p)
+                got = self._prefixes.get(key) if seg is not None else None
+                if got is None:
+                    got = {}
+                    for t in r.expand_prefix(field, p):
+                        t = t.decode("utf-8") if isinstance(t, bytes) else t
+                        got[t] = r.doc_frequency(field, t)
+                    if seg is not None:
+                        self._prefixes[key] = got
+                        while len(self._prefixes) > 2000:
+                            self._prefixes.popitem(last=False)
+                for t, df in got.items():
+                    found[t] = found.get(t, 0) + df
         return sorted(found, key=found.get, reverse=True)[:PREFIX_CAP]
 
     def _fp_node(self, n, field: str, reader):
