@@ -240,7 +240,7 @@ class PostgresBackend(Backend):
             return max(matched, low), False
         allowed = self._allowed(base, p)
         est = round(matched / sampled * allowed)
-        if est > 2 * COUNT_CAP and matched >= 10:
+        if _clearly_above(est, matched):
             return max(est, low), True
         # Not clearly many: count exactly, up to COUNT_CAP.
         if phrase:
@@ -255,7 +255,7 @@ class PostgresBackend(Backend):
                 return max(m2, low), False
             words_est = round(row[2] / sampled * allowed)
             est = round(m2 / s2 * words_est)
-            if est > 2 * COUNT_CAP:
+            if _clearly_above(est, m2):
                 return max(est, low), True
             sess.execute(text("SET LOCAL enable_seqscan = off"))  # the GIN index finds the rows with the words
             n_phrase, n_words = sess.execute(text(
@@ -320,6 +320,12 @@ class PostgresBackend(Backend):
         n = db.session.scalar(text("SELECT count(*) FROM search_documents")) or 0
         db.session.rollback()
         return n
+
+
+def _clearly_above(est: int, matched: int) -> bool:
+    """Is an estimate made from `matched` sampled matches above COUNT_CAP beyond doubt
+    (2.5 standard deviations, the relative one being about 1/sqrt(matched))?"""
+    return matched >= 10 and est * (1 - 2.5 / matched ** 0.5) > COUNT_CAP
 
 
 def _row(d: Doc) -> dict:
