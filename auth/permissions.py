@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import Select, event, false, or_, select
+from sqlalchemy import Select, bindparam, event, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from auth.models import User
@@ -30,10 +30,13 @@ def membership(user: Optional[User], room: Room) -> Optional[Membership]:
     memo = db.session().info.setdefault(_MEMO, {})
     key = (user.id, room.id)
     if key not in memo:
-        memo[key] = db.session.scalar(
-            select(Membership).where(Membership.room_id == room.id, Membership.user_id == user.id)
-        )
+        memo[key] = db.session.scalar(_MEMBERSHIP, {"room_id": room.id, "user_id": user.id})
     return memo[key]
+
+
+# Built once (asked on every post and page): building a statement costs as much as running it.
+_MEMBERSHIP = select(Membership).where(Membership.room_id == bindparam("room_id"),
+                                       Membership.user_id == bindparam("user_id"))
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -79,6 +82,19 @@ def readable_rooms_clause(user: Optional[User]):
     if user.kind == "staff" and user.organisation_id is not None:
         clauses.append((Room.visibility == "organisation") & (Room.organisation_id == user.organisation_id))
     return or_(*clauses)
+
+
+def room_readers_clause(room: Room):
+    """A WHERE clause on User for the accounts that may read `room`: can_read_room for many people
+    in one query (who of them hears about a post)."""
+    member = User.id.in_(select(Membership.user_id).where(Membership.room_id == room.id))
+    if room.visibility == "national":
+        sees = true()
+    elif room.visibility == "organisation" and room.organisation_id is not None:
+        sees = (User.kind == "staff") & (User.organisation_id == room.organisation_id)
+    else:
+        sees = false()
+    return User.active.is_(True) & or_(sees, member)
 
 
 def readable_room_ids(user: Optional[User]) -> Select:
@@ -157,11 +173,23 @@ def muted_until(user: Optional[User], room: Room):
     if not _signed_in(user):
         return None
     from collab.db import utcnow
-    from rooms.trust_models import RoomMute
 
-    return db.session.scalar(select(RoomMute.until).where(
-        RoomMute.room_id == room.id, RoomMute.user_id == user.id, RoomMute.lifted_at.is_(None),
-        RoomMute.until > utcnow()).order_by(RoomMute.until.desc()).limit(1))
+    return db.session.scalar(_muted_stmt(), {"room_id": room.id, "user_id": user.id, "now": utcnow()})
+
+
+_MUTED: Optional[Select] = None
+
+
+def _muted_stmt() -> Select:
+    global _MUTED
+    if _MUTED is None:
+        from rooms.trust_models import RoomMute
+
+        _MUTED = (select(RoomMute.until)
+                  .where(RoomMute.room_id == bindparam("room_id"), RoomMute.user_id == bindparam("user_id"),
+                         RoomMute.lifted_at.is_(None), RoomMute.until > bindparam("now"))
+                  .order_by(RoomMute.until.desc()).limit(1))
+    return _MUTED
 
 
 def can_flag_post(user: Optional[User], post: Post) -> bool:

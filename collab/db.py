@@ -89,6 +89,17 @@ def _begin_immediate(conn) -> None:
         raw.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
 
 
+def _nothing_begun(sess: Session) -> bool:
+    """True if the session's transaction has not reached the database yet and holds nothing to write or
+    announce (e.g. it only took in an already loaded account): committing it would do nothing but run
+    the commit hooks, so the write transaction can simply start in it."""
+    from collab import events
+
+    trans = sess.get_transaction()
+    return (trans is not None and trans.parent is None and not getattr(trans, "_connections", True)
+            and not (sess.new or sess.dirty or sess.deleted) and not events.pending(sess))
+
+
 class Database:
     """Holds the engine and the request-scoped session of one app."""
 
@@ -109,7 +120,7 @@ class Database:
     def begin_write(self) -> None:
         """Start a write transaction (IMMEDIATE on SQLite), ending any read-only one."""
         sess = self.session()
-        if sess.in_transaction():
+        if sess.in_transaction() and not _nothing_begun(sess):
             sess.commit()
         sess.connection(execution_options={"sqlite_immediate": True})
 

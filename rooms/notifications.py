@@ -9,10 +9,12 @@ commit, in the background.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from flask import current_app, has_request_context, url_for
@@ -23,8 +25,11 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Select,
     UniqueConstraint,
+    bindparam,
     func,
+    insert,
     select,
     update,
 )
@@ -146,11 +151,6 @@ def mention_candidates(actor: User, room_id: object, query: object = "", limit: 
 
 # -- creating notifications (inside the post's own transaction) -------------------
 
-def _levels(session: Session, room_id: int) -> dict[int, str]:
-    return dict(session.execute(
-        select(Membership.user_id, Membership.notify_level).where(Membership.room_id == room_id)).all())
-
-
 def _plan(session: Session, post: Post, new_thread: bool) -> dict[int, str]:
     """Who hears about this post, and why (mention beats reply beats new thread)."""
     room = post.thread.room
@@ -171,29 +171,47 @@ def _plan(session: Session, post: Post, new_thread: bool) -> dict[int, str]:
         mentioned = find_mentions(post.body, people) - {post.author_id}
     if not new_thread and replied_to is None and not mentioned:
         return {}  # the common case (answering your own thread): nothing more to ask the database
-    levels = _levels(session, room.id)
+    named = ({replied_to} if replied_to is not None else set()) | mentioned
+    # One query: of the people named (and, for a new thread, of the room's members), those who may read
+    # the room, each with their level in it (not a member: "all").
+    q = _readers_query(room.id, room.visibility, room.organisation_id, new_thread)
+    readers = {uid: (level if mid is not None else "all")
+               for uid, mid, level in session.execute(q, {"named": sorted(named)})}
     kinds: dict[int, str] = {}
     if new_thread:
-        for uid, level in levels.items():
+        for uid, level in readers.items():
             if level == "all":
                 kinds[uid] = "thread"
-    if replied_to is not None and levels.get(replied_to, "all") == "all":
+    if replied_to in readers and readers[replied_to] == "all":
         kinds[replied_to] = "reply"
     for uid in mentioned:
-        if levels.get(uid, "all") != "mute":
+        if uid in readers and readers[uid] != "mute":
             kinds[uid] = "mention"
     kinds.pop(post.author_id, None)
-    allowed: dict[int, str] = {}
-    for uid, kind in kinds.items():
-        user = session.get(User, uid)
-        if user is not None and perm.can_read_room(user, room):
-            allowed[uid] = kind
-    return allowed
+    return kinds
+
+
+@functools.lru_cache(maxsize=256)
+def _readers_query(room_id: int, visibility: str, organisation_id: int | None, new_thread: bool) -> Select:
+    """Built once per room (and kept while the room's visibility stays the same)."""
+    room = SimpleNamespace(id=room_id, visibility=visibility, organisation_id=organisation_id)
+    named = User.id.in_(bindparam("named", expanding=True))
+    return (select(User.id, Membership.id, Membership.notify_level)
+            .outerjoin(Membership, (Membership.user_id == User.id) & (Membership.room_id == room_id))
+            .where(perm.room_readers_clause(room), (Membership.id.is_not(None) | named) if new_thread else named))
 
 
 def _unread(session: Session, user_id: int) -> int:
     return session.scalar(select(func.count(Notification.id)).where(
         Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
+
+
+_notifications = Notification.__table__
+_INSERT = insert(_notifications).returning(_notifications.c.id, sort_by_parameter_order=True)
+_UNREAD = (select(_notifications.c.user_id, func.count(_notifications.c.id))
+           .where(_notifications.c.user_id.in_(bindparam("uids", expanding=True)),
+                  _notifications.c.read_at.is_(None))
+           .group_by(_notifications.c.user_id))
 
 
 @sa_event.listens_for(Session, "before_commit")
@@ -216,21 +234,26 @@ def _notify_before_commit(session: Session) -> None:
                     plans.append((post, plan))
         if not plans:
             return
-        with session.begin_nested():  # a failed insert must not take the post with it
-            for post, plan in plans:
-                for uid, kind in plan.items():
-                    n = Notification(user_id=uid, kind=kind, room_id=post.thread.room_id, thread_id=post.thread_id,
-                                     post_id=post.id, actor_id=post.author_id, created_at=post.created_at)
-                    session.add(n)
-                    session.flush()
-                    events.queue(session, "notification.created",
-                                 {"notification": notification_dict(n), "unread": _unread(session, uid)},
-                                 user_id=uid, notification_id=n.id, kind=kind)
+        rows = [dict(user_id=uid, kind=kind, room_id=post.thread.room_id, thread_id=post.thread_id,
+                     post_id=post.id, actor_id=post.author_id, created_at=post.created_at, read_at=None,
+                     emailed_at=None)
+                for post, plan in plans for uid, kind in plan.items()]
+        conn = session.connection()
+        # All rows in one INSERT, in a savepoint of the connection's own: a failed insert must not take the
+        # post with it, and the session (its queued events) never sees it.
+        with conn.begin_nested():
+            ids = list(conn.execute(_INSERT, rows).scalars())
+            unread = dict(conn.execute(_UNREAD, {"uids": sorted({r["user_id"] for r in rows})}).all())
+        posts = {post.id: post for post, _plan in plans}
+        for row, nid in zip(rows, ids):
+            post = posts[row["post_id"]]
+            # What notification_dict() reads of a Notification, without making one the session would track.
+            n = SimpleNamespace(id=nid, room=post.thread.room, thread=post.thread, post=post, actor=post.author, **row)
+            events.queue(session, "notification.created",
+                         {"notification": notification_dict(n), "unread": unread.get(row["user_id"], 0)},
+                         user_id=row["user_id"], notification_id=nid, kind=row["kind"])
     except Exception:  # never lose a post because a notification could not be written
         log.exception("could not write notifications")
-        # Rolling back the savepoint dropped the queued events too: put the post's back.
-        for ev in queued if not events.pending(session) else ():
-            events.queue(session, ev.name, ev.payload, ev.room_id, **ev.meta)
     finally:
         session.info.pop("collab_notifying", None)
 

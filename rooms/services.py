@@ -10,16 +10,18 @@ import json
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable, Optional
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from auth import audit
 from auth import permissions as perm
 from auth.models import Organisation, User
 from collab import events, validate
 from collab.db import utcnow
-from collab.errors import Forbidden, Invalid, NotFound
+from collab.errors import Forbidden, Invalid, NotFound, ServiceError
 from collab.extensions import db
 from rooms import attachments as files
 from rooms.markdown import render
@@ -265,13 +267,34 @@ def revisions(actor: User, post_id: object) -> tuple[Post, list[PostRevision]]:
 
 # -- events -----------------------------------------------------------------------
 
+# Built once: the bookkeeping every write does goes to the connection as plain SQL (no ORM unit of work).
+_rooms, _threads, _posts = Room.__table__, Thread.__table__, Post.__table__
+_NEXT_SEQ = (update(_rooms).where(_rooms.c.id == bindparam("rid"))
+             .values(last_seq=_rooms.c.last_seq + 1).returning(_rooms.c.last_seq))
+_ADD_EVENT = insert(RoomEvent.__table__)
+_SET_PATH = update(_posts).where(_posts.c.id == bindparam("pid")).values(path=bindparam("new_path"))
+_BUMP_THREAD = (update(_threads).where(_threads.c.id == bindparam("tid"))
+                .values(post_count=_threads.c.post_count + 1, last_post_at=bindparam("now"),
+                        last_post_id=bindparam("last_id"))
+                .returning(_threads.c.post_count))
+
+
+def _set_loaded(obj: object, **values: Any) -> None:
+    """Tell the session an object's row now holds these values (after a plain-SQL UPDATE of it)."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
+
+
 def _record(room_id: int, name: str, payload: dict[str, Any]) -> int:
     """Number the event in its room and queue it for delivery after commit."""
-    seq = db.session.execute(
-        update(Room).where(Room.id == room_id).values(last_seq=Room.last_seq + 1).returning(Room.last_seq)
-    ).scalar_one()
+    conn = db.session.connection()
+    seq = conn.execute(_NEXT_SEQ, {"rid": room_id}).scalar_one()
+    room = db.session.identity_map.get(identity_key(Room, room_id))
+    if room is not None:
+        _set_loaded(room, last_seq=seq)
     body = dict(payload, room_id=room_id, seq=seq)
-    db.session.add(RoomEvent(room_id=room_id, seq=seq, name=name, payload=json.dumps(body)))
+    conn.execute(_ADD_EVENT, {"room_id": room_id, "seq": seq, "name": name, "payload": json.dumps(body),
+                              "created_at": utcnow()})
     events.queue(db.session, name, body, room_id=room_id)
     return seq
 
@@ -500,14 +523,18 @@ def _insert_post(actor: User, thread: Thread, parent: Optional[Post], body: str,
         from rooms import pseudonyms
 
         pseudonyms.assign(thread.id, actor.id)
-    post.path = f"{parent.path}/{path_segment(post.id)}" if parent else path_segment(post.id)
+    path = f"{parent.path}/{path_segment(post.id)}" if parent else path_segment(post.id)
+    conn = db.session.connection()
+    conn.execute(_SET_PATH, {"pid": post.id, "new_path": path})
+    _set_loaded(post, path=path)
     for f in stored:  # appended to the loaded collection, so post_dict() needs no query to list them
         post.attachments.append(Attachment(uploader_id=actor.id, sha256=f.sha256, filename=f.filename,
                                            content_type=f.content_type, size=f.size, is_image=f.is_image,
                                            width=f.width, height=f.height))
-    db.session.execute(
-        update(Thread).where(Thread.id == thread.id)
-        .values(post_count=Thread.post_count + 1, last_post_at=now, last_post_id=post.id))
+    if stored:
+        db.session.flush()  # the attachments' ids, for post_dict()
+    count = conn.execute(_BUMP_THREAD, {"tid": thread.id, "now": now, "last_id": post.id}).scalar_one()
+    _set_loaded(thread, post_count=count, last_post_at=now, last_post_id=post.id)
     return post
 
 
@@ -539,38 +566,91 @@ def create_thread(actor: User, room_id: object, *, title: object, body: object, 
 
 def create_post(actor: User, thread_id: object, *, body: object, parent_id: object = None, client_id: object = None,
                 uploads: Iterable[Upload] = ()) -> tuple[Post, bool]:
-    """Reply in a thread. Returns (post, created); a repeated client_id returns the first post."""
-    thread = get_thread(actor, thread_id)
-    body_v = _body(body)
-    cid = _client_id(client_id)
-    pid = validate.int_id(parent_id, "parent_id", required=False)
-    existing = _existing_by_client_id(actor, cid)
-    if existing is not None:
-        return existing, False
-    _check_can_post(actor, thread.room)
-    # Only the parent's own columns are needed here: its relationships load lazily if ever used.
-    parent = opening_post(thread, lazyload("*")) if pid is None else db.session.get(Post, pid, options=[lazyload("*")])
-    if parent is None or parent.thread_id != thread.id:
-        raise Invalid("parent_id is not a post in this thread.", "parent_id")
-    if parent.deleted:
-        raise Invalid("You cannot reply to a removed post.", "parent_id")
-    stored = _store_uploads(uploads)
-    db.begin_write()
-    existing = _existing_by_client_id(actor, cid)
-    if existing is not None:
-        db.session.rollback()
-        return existing, False
-    _join_on_post(actor, thread.room)
+    """Reply in a thread. Returns (post, created); a repeated client_id returns the first post.
+
+    Without files (the usual case) everything happens in one write transaction: the checks read what the
+    insert relies on, nothing is asked twice, and a repeated client_id is found by the unique index
+    (author_id, client_id) rather than by a query before every post. Files are stored first, outside
+    the write lock, and the checks are repeated inside it."""
+    uploads = [u for u in uploads if u and u[1] is not None]
+    one_transaction = not uploads
+    if one_transaction:
+        db.begin_write()
     try:
-        post = _insert_post(actor, thread, parent, body_v, cid, stored)
-        _record(thread.room_id, "post.created", {"post": post_dict(post)})
-        db.session.commit()
+        return _create_post(actor, thread_id, body, parent_id, client_id, uploads, one_transaction)
     except IntegrityError:
         db.session.rollback()
-        existing = _existing_by_client_id(actor, cid)
+        existing = _existing_by_client_id(actor, _client_id(client_id))
         if existing is None:
             raise
         return existing, False
+    except ServiceError:
+        # Refused before anything was written: end the transaction (never leave the write lock held) by a
+        # commit of nothing, which unlike a rollback leaves the caller's loaded objects as they are.
+        db.session.commit()
+        raise
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+# Built once, for posting: the thread with its room (not the author's or organisations' rows), and the
+# parent's own columns (its relationships load lazily if ever used).
+_THREAD_FOR_POST = (select(Thread).where(Thread.id == bindparam("tid"))
+                    .options(lazyload(Thread.author), joinedload(Thread.room).lazyload(Room.organisation)))
+_PARENT = select(Post).where(Post.id == bindparam("pid")).options(lazyload("*"))
+_OPENING = select(Post).where(Post.thread_id == bindparam("tid"), Post.parent_id.is_(None)).options(lazyload("*"))
+
+
+def _thread_for_post(actor: User, thread_id: object) -> Thread:
+    """get_thread(), loading only what posting needs."""
+    tid = validate.int_id(thread_id, "thread_id")
+    thread = db.session.scalar(_THREAD_FOR_POST, {"tid": tid})
+    if thread is None or not perm.can_read_room(actor, thread.room):
+        raise NotFound("Thread not found.")
+    return thread
+
+
+def _create_post(actor: User, thread_id: object, body: object, parent_id: object, client_id: object,
+                 uploads: list[Upload], in_write: bool) -> tuple[Post, bool]:
+    thread = _thread_for_post(actor, thread_id)
+    body_v = _body(body)
+    cid = _client_id(client_id)
+    pid = validate.int_id(parent_id, "parent_id", required=False)
+    if not in_write:
+        existing = _existing_by_client_id(actor, cid)
+        if existing is not None:
+            return existing, False
+    try:
+        _check_can_post(actor, thread.room)
+        parent = (db.session.scalar(_OPENING, {"tid": thread.id}) if pid is None
+                  else db.session.scalar(_PARENT, {"pid": pid}))
+        if parent is None or parent.thread_id != thread.id:
+            raise Invalid("parent_id is not a post in this thread.", "parent_id")
+        if parent.deleted:
+            raise Invalid("You cannot reply to a removed post.", "parent_id")
+    except ServiceError:
+        # A post sent again is answered with the first one, even if it could not be sent now.
+        existing = _existing_by_client_id(actor, cid) if in_write else None
+        if existing is not None:
+            db.session.commit()  # nothing written
+            return existing, False
+        raise
+    stored: list[files.StoredFile] = []
+    if not in_write:
+        stored = _store_uploads(uploads)
+        db.begin_write()
+        existing = _existing_by_client_id(actor, cid)
+        if existing is not None:
+            db.session.rollback()
+            return existing, False
+        _check_can_post(actor, thread.room)  # again, inside the write
+    if perm.membership(actor, thread.room) is None:  # a reader of an open room joins by posting
+        db.session.add(Membership(room_id=thread.room_id, user_id=actor.id, role="member"))
+        _record(thread.room_id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
+    post = _insert_post(actor, thread, parent, body_v, cid, stored)
+    _record(thread.room_id, "post.created", {"post": post_dict(post)})
+    db.session.commit()
     return post, True
 
 

@@ -266,6 +266,101 @@ def test_too_large(app, world):
     assert table_counts() == before
 
 
+def test_a_repeated_post_is_answered_even_where_a_new_one_is_refused(app, world, make):
+    """The one-transaction post checks permission and parent before it looks for the client_id: a
+    resent post is still answered with the first one after the room was archived or the parent removed."""
+    api = world["api"]
+    room_id = api.post("/rooms", json={"name": "R", "visibility": "national"}).json["id"]
+    thread = api.post(f"/rooms/{room_id}/threads", json={"title": "T", "body": "B"}).json
+    first = api.post(f"/threads/{thread['id']}/posts", json={"body": "Sent once", "client_id": "k-1"})
+    assert first.status_code == 201
+    reply = api.post(f"/threads/{thread['id']}/posts", json={"body": "To remove", "client_id": "k-2"}).json
+    assert api.delete(f"/posts/{reply['id']}").status_code == 200
+    again = api.post(f"/threads/{thread['id']}/posts",
+                     json={"body": "Sent once", "client_id": "k-1", "parent_id": reply["id"]})
+    assert again.status_code == 200 and again.json["id"] == first.json["id"]
+    assert_error(api.post(f"/threads/{thread['id']}/posts", json={"body": "x", "parent_id": reply["id"]}),
+                 422, "invalid", "parent_id")
+    assert api.post(f"/rooms/{room_id}/threads", json={"title": "U", "body": "B"}).status_code == 201
+    from rooms import services
+
+    services.set_archived(world["owner"], room_id, True)
+    before = table_counts()
+    again = api.post(f"/threads/{thread['id']}/posts", json={"body": "Sent once", "client_id": "k-1"})
+    assert again.status_code == 200 and again.json == first.json
+    assert_error(api.post(f"/threads/{thread['id']}/posts", json={"body": "New", "client_id": "k-3"}),
+                 403, "forbidden")
+    assert table_counts() == before
+
+
+def _statements(app):
+    """Collects the SQL the app sends while the returned list is alive (a listener on the engine)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda _c, _cur, stmt, *_a: seen.append(stmt))
+    return seen
+
+
+def test_a_checked_token_is_remembered_and_every_change_is_seen_at_once(app, world, make):
+    from sqlalchemy import update
+
+    from auth import mfa
+    from auth import services as accounts
+    from auth.models import ApiToken, User
+    from collab.tokens import digest
+
+    owner, admin = world["owner"], make.user(admin=True)
+    api = world["api"]
+    assert api.get("/me").status_code == 200
+    seen = _statements(app)
+    assert api.get("/me").json["id"] == owner.id
+    assert not [s for s in seen if "api_tokens" in s]  # remembered: the token is not looked up again
+    # A change to the account (here a bulk UPDATE through the session) is seen by the very next request ...
+    db.session.execute(update(User).where(User.id == owner.id).values(name="Olive Renamed"))
+    db.session.commit()
+    assert api.get("/me").json["name"] == "Olive Renamed"
+    # ... a revoked token is refused at once, the account's other tokens still work ...
+    raw2 = make.token(owner)
+    api2 = Api(app, raw2)
+    assert api2.get("/me").status_code == 200
+    tok = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(raw2)))
+    accounts.revoke_token(owner, tok.id)
+    assert_error(api2.get("/me"), 401, "unauthorized")
+    assert api.get("/me").status_code == 200
+    # ... as is a new two-step sign-in rule ...
+    mfa.set_policy(admin, "all")
+    assert_error(api.get("/me"), 403, "mfa_required")
+    mfa.set_policy(admin, "off")
+    assert api.get("/me").status_code == 200
+    # ... and a deactivated account.
+    accounts.set_active(admin, owner.id, False)
+    assert_error(api.get("/me"), 401, "unauthorized")
+    accounts.set_active(admin, owner.id, True)
+    assert api.get("/me").status_code == 200
+
+
+def test_a_token_revoked_by_another_process_is_refused_within_the_trust_window(app, world):
+    """Another process (a second server on the same database) changes the row behind this one's back:
+    this process hears nothing, and stops trusting what it remembered after TOKEN_TRUST_SECONDS."""
+    import time
+
+    from sqlalchemy import update
+
+    from auth.models import ApiToken
+    from collab.api import TOKEN_TRUST_SECONDS
+    from collab.db import utcnow
+
+    api = world["api"]
+    assert api.get("/me").status_code == 200
+    with db.engine.begin() as other:  # a connection of its own, outside every session (another process)
+        other.execute(update(ApiToken.__table__).where(ApiToken.__table__.c.user_id == world["owner"].id)
+                      .values(revoked_at=utcnow()))
+    db.session.remove()  # the test's own session must not keep reading its older snapshot
+    time.sleep(TOKEN_TRUST_SECONDS + 0.2)
+    assert_error(api.get("/me"), 401, "unauthorized")
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 def test_401_without_a_valid_token(app, world):

@@ -89,6 +89,56 @@ def test_mentions_replies_and_new_threads_notify_the_right_people(app, make):
     assert [n.kind for n in notes(carol)] == ["mention"]
 
 
+def test_a_reply_reaches_a_former_member_only_if_they_can_still_read_the_room(app, make):
+    """Who hears of a reply is decided for everyone at once (one query): the same rule as
+    permissions.can_read_room, checked here room kind by room kind."""
+    from auth import services as accounts
+
+    org, other_org = make.org(), make.org()
+    owner = make.user(name="Olga Owner", org=org)
+    admin = make.user(admin=True)
+    cases = {  # room visibility, who wrote the post replied to, whether they still hear of the reply
+        "national": (make.user(name="Nat Left", org=other_org, kind="iag"), True),
+        "organisation": (make.user(name="Staff Left", org=org), True),
+        "organisation-iag": (make.user(name="Iag Left", org=org, kind="iag"), False),
+        "organisation-other": (make.user(name="Other Left", org=other_org), False),
+        "private": (make.user(name="Priv Left", org=org), False),
+    }
+    for case, (author, hears) in cases.items():
+        room = make.room(owner, visibility=case.split("-")[0])
+        t = make.thread(owner, room)  # before they join: no "new thread" notification
+        rs.add_member(owner, room.id, user_id=author.id)
+        p = make.reply(author, t, "My point")
+        rs.leave_room(author, room.id)
+        make.reply(owner, t, "An answer", parent=p)
+        assert [n.kind for n in notes(author)] == (["reply"] if hears else []), case
+    # A deactivated account hears nothing, member or not; the others in the room still do.
+    gone, stays = make.user(name="Dee Gone", org=org), make.user(name="Stu Stays", org=org)
+    _room, t = room_and_thread(make, owner, members=[gone, stays])
+    p, q = make.reply(gone, t, "Before I go"), make.reply(stays, t, "Still here")
+    accounts.set_active(admin, gone.id, False)
+    make.reply(owner, t, "To Dee", parent=p)
+    make.reply(owner, t, "To Stu, and @Dee Gone", parent=q)
+    assert notes(gone) == [] and [n.kind for n in notes(stays)] == ["reply"]
+
+
+def test_a_new_thread_tells_every_follower_in_one_go_with_their_own_unread_count(app, make):
+    owner = make.user(name="Olga Owner")
+    people = [make.user(name=f"Reader {i}") for i in range(4)]
+    room = make.room(owner, members=people)
+    first = make.thread(owner, room)  # one notification each already
+    make.reply(owner, first, "Hello @Reader 0")  # and a second one for Reader 0
+    nt.set_room_level(people[3], room.id, "mentions")
+    cols = [Collector(sock(app, login_client(app, u))) for u in people[:3]]
+    t = make.thread(owner, room, body="New, with a word for @Reader 3")
+    got = [c.wait("notification.created") for c in cols]
+    assert [e["unread"] for e in got] == [3, 2, 2]
+    assert {e["notification"]["kind"] for e in got} == {"thread"} and {e["notification"]["thread"]["id"] for e in got} == {t.id}
+    assert len({e["notification"]["id"] for e in got}) == 3
+    assert [n.kind for n in notes(people[3])] == ["thread", "mention"]  # "mentions only": the mention
+    assert [n.post_id for n in notes(people[1])][-1] == rs.opening_post(t).id
+
+
 def test_notifications_arrive_live_with_the_unread_count(app, make):
     owner, alice = make.user(name="Olga Owner"), make.user(name="Alice Ash")
     room = make.room(owner, members=[alice])

@@ -167,6 +167,52 @@ def test_roles(app, make):
     assert services.create_post(observer, thread.id, body="Now I can")[1]
 
 
+def _room_row_is_free(room_id: int) -> bool:
+    """Can another connection write the room's row right now (no transaction of ours holds a lock)?"""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    with db.engine.connect() as other:
+        try:
+            # fail at once instead of waiting for the lock
+            other.exec_driver_sql("PRAGMA busy_timeout=0" if db.is_sqlite else "SET lock_timeout = '200ms'")
+            other.commit()
+            with other.begin():
+                other.execute(text("UPDATE rooms SET last_seq = last_seq WHERE id = :id"), {"id": room_id})
+            return True
+        except OperationalError:
+            return False
+        finally:
+            other.invalidate()  # not back to the pool with those settings
+
+
+def test_a_refused_post_leaves_no_transaction_and_no_lock_behind(app, make):
+    """create_post checks inside its write transaction; whatever it refuses, it ends that transaction
+    (the write lock is free for the next writer) and leaves the caller's loaded objects loaded."""
+    owner, observer = make.user(), make.user()
+    room = make.room(owner, observer=[observer])
+    thread = make.thread(owner, room)
+    refusals = [
+        (Forbidden, dict(actor=observer, thread_id=thread.id, body="May I?")),
+        (NotFound, dict(actor=make.user(), thread_id=thread.id, body="Not my room")),
+        (Invalid, dict(actor=owner, thread_id=thread.id, body="")),
+        (Invalid, dict(actor=owner, thread_id=thread.id, body="x", parent_id=10**9)),
+    ]
+    for error, kw in refusals:
+        with pytest.raises(error):
+            services.create_post(kw.pop("actor"), kw.pop("thread_id"), **kw)
+        assert not db.session().in_transaction(), error
+        assert _room_row_is_free(room.id), error
+        assert thread.title == "A thread"  # still loaded (a rollback would have expired it)
+    assert count(Post, Post.thread_id == thread.id) == 1
+    # The lock test itself can fail: a write transaction that is still open holds the row.
+    db.begin_write()
+    db.session.execute(services._NEXT_SEQ, {"rid": room.id})
+    assert not _room_row_is_free(room.id)
+    db.session.rollback()
+    assert _room_row_is_free(room.id)
+
+
 def test_member_page_add_and_change_roles(app, make):
     owner, person = make.user(), make.user()
     room = make.room(owner)
