@@ -650,18 +650,22 @@ HEAD = (
 NOTES = """How the Whoosh backend gets these times (search/fastpath.py, search/whoosh_backend.py): queries are
 evaluated as C-speed set operations over posting lists decoded once per segment (kept in an LRU of ~2.5M
 postings), so the permission filter is one intersection and counts are exact; only the surviving candidates
-are scored (BM25) in Python; newest-first walks a word's postings backwards using the created-time column and
-stops as soon as nothing older can enter the top 20; word starts expand to at most 12 terms and are listed
-newest first with an extrapolated count ("about N", computed from the caller's own posts only); a phrase of
-common words is ranked among its newest 200 confirmed matches and its count estimated from a sample.
+are scored (BM25, normalised by the whole index's average length; equal scores go to the newest post) in
+Python; newest-first walks a word's postings backwards using the created-time column and stops as soon as
+nothing older can enter the top 20; word starts expand to at most 12 terms (each segment's expansions kept)
+and are listed newest first with an extrapolated count ("about N", computed from the caller's own posts
+only); phrase candidates are confirmed in document order (each posting block decoded once): all of them up
+to 800, else from the newest down until 200 hold the phrase, ranked among those, the count extrapolated from
+the share confirmed.
 Indexing: one-pass analysis, positions packed as arrays, uncompressed non-compound segments (whoosh-reloaded
 copied a compound segment into memory at every open: 0.6 s per index update at 100k posts), postings pooled
 per term, field lengths read once, one segment per process and no merge pass.
 
-PostgreSQL ranks the newest 500 matches of a query (60 for phrases) with ts_rank rather than every match, so
-the cost of a common word does not grow with the table; counts are exact up to 1,000 and beyond that
-estimated from the caller's own newest posts (phrases: the index-only count of posts with all the words,
-scaled by the phrase's share among the newest 300 of them).
+PostgreSQL ranks the newest 500 matches of a query (phrases: the newest 400 posts with all the words are
+checked for the phrase first) with ts_rank rather than every match, so the cost of a common word does not
+grow with the table. Counts: the caller's newest 500 allowed posts are sampled first; when the sample shows
+more than 1,000 matches beyond doubt, the count is that share of the caller's posts ("about N"); otherwise it
+is counted exactly up to 1,000 (phrases: among the posts with all the words, via the GIN index).
 
 Targets (at 100k): every kind p95 < 50 ms for both backends, newest-first < 20 ms, each Whoosh kind within
 3× of FTS5, a Whoosh rebuild < 90 s on both cores — see the report of issue 4 for which were met on this
