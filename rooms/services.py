@@ -287,6 +287,7 @@ def _set_loaded(obj: object, **values: Any) -> None:
 
 def _record(room_id: int, name: str, payload: dict[str, Any]) -> int:
     """Number the event in its room and queue it for delivery after commit."""
+    db.session.flush()  # what the caller changed is written first (and, e.g., remembered memberships forgotten)
     conn = db.session.connection()
     seq = conn.execute(_NEXT_SEQ, {"rid": room_id}).scalar_one()
     room = db.session.identity_map.get(identity_key(Room, room_id))
