@@ -150,6 +150,7 @@ class PostgresBackend(Backend):
         params["n"] = SNIPPET_ATTACHMENT_CHARS
         cols = ("x.post_id, x.thread_id, x.room_id, x.author_id, x.created_at, x.body, "
                 "left(x.attachments, :n)")
+        window = None
         if req.sort == "newest" or qs is None:
             rows = sess.execute(text(
                 f"SELECT {cols}, 0.0 FROM search_documents x WHERE x.post_id IN "
@@ -157,7 +158,7 @@ class PostgresBackend(Backend):
                 f" ORDER BY d.created_at DESC, d.post_id DESC LIMIT :limit OFFSET :offset) "
                 f"ORDER BY x.created_at DESC, x.post_id DESC"), params).all()
         elif "<->" in qs:
-            rows = self._phrase_page(where, params, req)
+            rows, window = self._phrase_page(where, params, req)
         else:
             # Rank the newest RANK_CANDIDATES matches: ranking reads (and decompresses) each
             # match's tsvector, so ranking every match of a common word would grow with the table.
@@ -172,14 +173,15 @@ class PostgresBackend(Backend):
                 f"ORDER BY c.score DESC, c.created_at DESC"), params).all()
         hits = [Hit(r[0], r[1], r[2], r[3], r[4], float(r[7]), r[5] or "", r[6] or "") for r in rows]
         ids = rows
-        total, estimated = self._count(where, params, len(ids), req)
+        total, estimated = self._count(where, params, len(ids), req, window)
         return Found(hits, total, estimated)
 
-    def _phrase_page(self, where: str, params: dict, req: Request) -> list:
+    def _phrase_page(self, where: str, params: dict, req: Request) -> tuple[list, Optional[tuple[int, int]]]:
         """A phrase is confirmed row by row from each row's positions, and the planner cannot
         tell how rare it is. So take the newest PHRASE_WINDOW rows with all its words (the
         index finds those without reading rows), keep those with the phrase, and rank them;
-        if that leaves too few, do the full search."""
+        if that leaves too few, do the full search. Also returns (rows of the window holding
+        the phrase, rows in the window) when the page came from the window: the count uses it."""
         sess = db.session
         p = dict(params, words=params["qs"].replace("<->", "&"), window=max(PHRASE_WINDOW, params["need"] * 4))
         words_where = where.replace(f"to_tsquery('{CONFIG}', :qs)", f"to_tsquery('{CONFIG}', :words)")
@@ -188,15 +190,18 @@ class PostgresBackend(Backend):
 
         def page(inner: str) -> list:
             return sess.execute(text(
-                f"SELECT {cols}, c.score FROM "
-                f"(SELECT w.post_id, w.created_at, ts_rank(w.tsv, to_tsquery('{CONFIG}', :qs), 1) AS score "
-                f" FROM ({inner}) w WHERE w.tsv @@ to_tsquery('{CONFIG}', :qs) "
+                f"SELECT {cols}, c.score, c.n_phrase, c.n_window FROM "
+                f"(SELECT w.post_id, w.created_at, ts_rank(w.tsv, to_tsquery('{CONFIG}', :qs), 1) AS score, "
+                f"  count(*) OVER () AS n_phrase, max(w.n_window) OVER () AS n_window "
+                f" FROM (SELECT t.*, count(*) OVER () AS n_window FROM ({inner}) t) w "
+                f" WHERE w.tsv @@ to_tsquery('{CONFIG}', :qs) "
                 f" ORDER BY score DESC, w.created_at DESC LIMIT :limit OFFSET :offset) c "
                 f"JOIN search_documents x ON x.post_id = c.post_id "
                 f"ORDER BY c.score DESC, c.created_at DESC"), p).all()
 
         rows = page(f"SELECT d.post_id, d.tsv, d.created_at FROM search_documents d WHERE {words_where} "
                     f"ORDER BY d.created_at DESC LIMIT :window")
+        window = (int(rows[0][8]), int(rows[0][9])) if rows else None
         if len(rows) < req.limit:
             n_words = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents d WHERE "
                                        f"{words_where} LIMIT :window) s"), p)
@@ -204,9 +209,13 @@ class PostgresBackend(Backend):
                 p["cand"] = max(RANK_CANDIDATES_PHRASE, params["need"])
                 rows = page(f"SELECT d.post_id, d.tsv, d.created_at FROM search_documents d WHERE {where} "
                             f"ORDER BY d.created_at DESC LIMIT :cand")
-        return rows
+                window = None
+            elif window is not None:  # every post with the words was in the window
+                window = (window[0], n_words)
+        return rows, window
 
-    def _count(self, where: str, params: dict, got: int, req: Request) -> tuple[int, bool]:
+    def _count(self, where: str, params: dict, got: int, req: Request,
+               window: Optional[tuple[int, int]] = None) -> tuple[int, bool]:
         """Matches the caller may see: exact when the page was not full or there are at most
         COUNT_CAP; otherwise estimated from the caller's own newest posts ("about N"):
         the share of the newest SAMPLE allowed posts that match, times the allowed posts
@@ -246,12 +255,18 @@ class PostgresBackend(Backend):
         if phrase:
             # Positions live in each row's tsvector. The phrase's share among the newest
             # PHRASE_SAMPLE posts with all its words (all of them, when there are fewer: exact).
-            p["psample"] = PHRASE_SAMPLE
-            m2, s2 = sess.execute(text(
-                f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
-                f"(SELECT d.tsv FROM search_documents d WHERE {words_where} "
-                f"ORDER BY d.created_at DESC LIMIT :psample) s"), p).one()
-            if s2 < PHRASE_SAMPLE:
+            # (The page's window of the newest posts with the words gives that share already.)
+            if window is not None:
+                m2, s2 = window
+                full = s2 >= max(PHRASE_WINDOW, params["need"] * 4)
+            else:
+                p["psample"] = PHRASE_SAMPLE
+                m2, s2 = sess.execute(text(
+                    f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
+                    f"(SELECT d.tsv FROM search_documents d WHERE {words_where} "
+                    f"ORDER BY d.created_at DESC LIMIT :psample) s"), p).one()
+                full = s2 >= PHRASE_SAMPLE
+            if not full:
                 return max(m2, low), False
             words_est = round(row[2] / sampled * allowed)
             est = round(m2 / s2 * words_est)
