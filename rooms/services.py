@@ -7,7 +7,6 @@ one transaction, records a numbered room event, and commits; listeners
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable, Optional
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
@@ -148,23 +147,6 @@ ROOTS_PER_PAGE = 25
 FLAT_PER_PAGE = 50
 
 
-@dataclass
-class PostNode:
-    post: Post
-    children: list["PostNode"]
-
-
-@dataclass
-class ThreadPage:
-    opening: Post
-    nodes: list[PostNode]  # replies to the opening post, with their subtrees
-    flat: list[Post]
-    page: int
-    pages: int
-    view: str
-    first_unread_id: Optional[int]
-
-
 def opening_post(thread: Thread, *options) -> Post:
     return db.session.scalar(
         select(Post).where(Post.thread_id == thread.id, Post.parent_id.is_(None)).options(*options))
@@ -189,54 +171,6 @@ def first_unread_page(actor: User, thread: Thread) -> tuple[Optional[int], int]:
         select(func.count(Post.id)).where(Post.thread_id == thread.id, Post.depth == 1, Post.path < post.path[: len(root_seg) * 2 + 1])
     ) or 0
     return post.id, before // ROOTS_PER_PAGE + 1
-
-
-# A page's posts all belong to the thread already loaded (found in the session, no join needed), and the
-# page shows each author's name but not their organisation.
-_PAGE_LOADS = (lazyload(Post.thread), joinedload(Post.author).lazyload(User.organisation))
-
-
-def thread_page(actor: User, thread: Thread, *, page: int = 1, view: str = "tree") -> ThreadPage:
-    opening = opening_post(thread)
-    last_read = _last_read(actor, thread)
-    if view == "flat":
-        total = max(thread.post_count - 1, 0)
-        pages = max(1, -(-total // FLAT_PER_PAGE))
-        page = min(max(page, 1), pages)
-        flat = list(db.session.scalars(
-            select(Post).where(Post.thread_id == thread.id, Post.parent_id.is_not(None))
-            .order_by(Post.id.desc()).offset((page - 1) * FLAT_PER_PAGE).limit(FLAT_PER_PAGE).options(*_PAGE_LOADS)))
-        shown = flat + ([opening] if page == 1 else [])
-        first_unread = min((p.id for p in shown if p.id > last_read and p.author_id != actor.id), default=None)
-        return ThreadPage(opening, [], flat, page, pages, view, first_unread)
-
-    roots_total = db.session.scalar(
-        select(func.count(Post.id)).where(Post.thread_id == thread.id, Post.depth == 1)) or 0
-    pages = max(1, -(-roots_total // ROOTS_PER_PAGE))
-    page = min(max(page, 1), pages)
-    roots = list(db.session.scalars(
-        select(Post.path).where(Post.thread_id == thread.id, Post.depth == 1)
-        .order_by(Post.path).offset((page - 1) * ROOTS_PER_PAGE).limit(ROOTS_PER_PAGE + 1)))
-    nodes: list[PostNode] = []
-    posts: list[Post] = []
-    if roots:
-        lo = roots[0]
-        q = select(Post).where(Post.thread_id == thread.id, Post.path >= lo).options(*_PAGE_LOADS)
-        if len(roots) > ROOTS_PER_PAGE:
-            q = q.where(Post.path < roots[ROOTS_PER_PAGE])
-        posts = list(db.session.scalars(q.order_by(Post.path)))
-        by_id: dict[int, PostNode] = {}
-        for p in posts:
-            node = PostNode(p, [])
-            by_id[p.id] = node
-            parent = by_id.get(p.parent_id) if p.parent_id else None
-            if parent is not None:
-                parent.children.append(node)
-            elif p.depth == 1:
-                nodes.append(node)
-    shown = posts + ([opening] if page == 1 else [])
-    first_unread = min((p.id for p in shown if p.id > last_read and p.author_id != actor.id), default=None)
-    return ThreadPage(opening, nodes, [], page, pages, view, first_unread)
 
 
 def mark_read(actor: User, thread: Thread, up_to: int) -> None:
