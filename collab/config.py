@@ -34,6 +34,7 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("COLLAB_MEDIA_HOST", "<COLLAB_HOST>", "Address the media worker's signalling (WebSocket) listens on."),
     ("COLLAB_MEDIA_PORT", "<COLLAB_PORT + 1>", "Port the media worker's signalling (WebSocket) listens on."),
     ("COLLAB_MEDIA_PROCESSES", "1", "Processes of one media worker, sharing its port and spreading each meeting between them (`auto`: one per CPU core)."),
+    ("COLLAB_MEDIA_FILL", "16", "With several processes: participants a process takes before the next one is used (a small meeting then needs no cross-process pipes); after that they are spread evenly."),
     ("COLLAB_MEDIA_ADDRESSES", "every interface (127.0.0.1 if the worker listens on loopback)", "IP addresses the media worker offers browsers for audio and video (ICE host candidates), comma-separated."),
     ("COLLAB_MEDIA_UDP_PORTS", "(any)", "UDP port range for meeting media, e.g. `40000-40999`, to open in a firewall."),
     ("COLLAB_MEDIA_ICE_SERVERS", "(none)", "STUN/TURN servers given to browsers, e.g. `stun:turn.example.org:3478,turn:turn.example.org:443?transport=tcp`."),

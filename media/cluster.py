@@ -2,12 +2,14 @@
 more than one CPU core — the way mediasoup pipes a room between workers.
 
     browser ──WebSocket──▶ node (parent: TCP port, supervision)
-                              │ proxies each connection to the shard with the fewest
+                              │ proxies each connection to the first shard with fewer than
+                              │ `fill` (COLLAB_MEDIA_FILL, 16), else to the one with the fewest
                               ▼
                   shard 0 ◀──pipes──▶ shard 1 ◀──▶ …   (Unix sockets in a private folder)
 
 - The parent accepts signalling connections on the public port and relays the
-  bytes to the shard with the fewest open connections (signalling is a few
+  bytes to the first shard with fewer than `fill` open connections (so a small meeting
+  stays in one process and needs no pipes), else to the one with the fewest (signalling is a few
   messages a second; media never passes through the parent). It answers
   `/status` and `/health` itself and restarts a shard that dies.
 - Each shard runs the ordinary worker (`media.worker.serve`) for the
@@ -494,7 +496,11 @@ class Node:
             await writer.drain()
             writer.close()
             return
-        order = sorted(range(self.count), key=lambda i: self.connections[i])
+        # Fill a process before using the next (a meeting in one process needs no pipes; one process
+        # forwards for `fill` participants well within a core), then spread evenly.
+        fill = self.config.fill
+        order = sorted(range(self.count), key=lambda i: (self.connections[i] >= fill, self.connections[i] if
+                                                         self.connections[i] >= fill else -self.connections[i], i))
         for i in order:
             try:
                 r2, w2 = await asyncio.open_unix_connection(self.signal_path(i))

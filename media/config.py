@@ -50,6 +50,7 @@ class WorkerConfig:
     video_slots: int = 9
     audio_slots: int = 3
     processes: int = 1
+    fill: int = 16                               # participants a process takes before the next one is used
     origins: list[str] | None = None             # allowed WebSocket Origin headers (None: any)
     self_test: bool | str = True                    # True: full, "quick": names and signatures only
 
@@ -76,6 +77,7 @@ class WorkerConfig:
             video_slots=int(env.get("COLLAB_MEDIA_VIDEO_SLOTS", "9")),
             audio_slots=int(env.get("COLLAB_MEDIA_AUDIO_SLOTS", "3")),
             processes=_processes(env.get("COLLAB_MEDIA_PROCESSES", "1")),
+            fill=int(env.get("COLLAB_MEDIA_FILL", "16")),
             origins=[public] if public else None,
         )
         for k, v in overrides.items():
@@ -91,6 +93,8 @@ class WorkerConfig:
             raise ValueError("COLLAB_MEDIA_AUDIO_SLOTS must be from 1 to 10")
         if not 1 <= self.processes <= 64:
             raise ValueError("COLLAB_MEDIA_PROCESSES must be from 1 to 64")
+        if not 1 <= self.fill <= 1000:
+            raise ValueError("COLLAB_MEDIA_FILL must be from 1 to 1000")
         if self.stun and not self.stun.startswith("stun:"):
             raise ValueError("COLLAB_MEDIA_STUN must look like stun:host:3478")
 
