@@ -34,6 +34,8 @@ from array import array
 from bisect import bisect_left
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import add, mul, truediv
 from typing import Callable, Optional
 
 from whoosh.codec.whoosh3 import W3LeafMatcher
@@ -261,6 +263,7 @@ class LeafView:
     allowed_sorted: Callable[[], list]  # the allowed documents in order (made on first use)
     norms: Callable[[str], list]  # field -> per-document BM25 length norm
     ties: Callable[[], list]  # per document: TIE × its rank by created time in the segment
+    denied: Optional[Callable[[], frozenset]] = None  # the other documents (deleted ones included)
 
 
 class Engine:
@@ -337,12 +340,15 @@ class Engine:
         return any(self._has_any(lv, c, d) for c in node.children)
 
     def candidates(self, lv: LeafView, plan: Plan) -> set | frozenset:
-        cands: frozenset | set = lv.allowed
+        # Smallest set first, the allowed documents among the others (usually last: words together
+        # are rarer than the rooms a caller may read, and each intersection walks the smaller side).
         parts = [self._docs(lv, n) for n in plan.must] + [self._docs(lv, f) for f in plan.filters]
-        for s in sorted(parts, key=len):
-            cands = s.intersection(cands) if len(s) < len(cands) else cands.intersection(s)
+        sets = sorted(parts + [lv.allowed], key=len)
+        cands: frozenset | set = sets[0]
+        for s in sets[1:]:
             if not cands:
                 return cands
+            cands = cands.intersection(s)
         for n in plan.must_not:
             if isinstance(n, Terms):
                 cands = cands - self._docs(lv, n)
@@ -355,6 +361,45 @@ class Engine:
             created = lv.created
             cands = {d for d in cands if lo <= created[d] < hi}
         return cands
+
+    def scores(self, lv: LeafView, plan: Plan, docs: list) -> list[float]:
+        """scorer(lv, plan)(d) for each of `docs`, with the same float operations in the same order,
+        but looped in C (map over operator functions): scoring one candidate in Python was most of
+        the time of a two-word AND."""
+        parts = self._parts(lv, plan)
+        tie = list(map(lv.ties().__getitem__, docs))
+        if len(parts) == 1:
+            tfs, w, norm = parts[0]
+            tf = list(map(tfs.get, docs, repeat(0)))
+            return list(map(add, map(truediv, map(mul, repeat(w), tf), map(add, tf, map(norm.__getitem__, docs))),
+                            tie))
+        out = tie
+        for tfs, w, norm in parts:
+            tf = list(map(tfs.get, docs, repeat(0)))  # (absent: adds w·0/norm = 0.0, as skipping it)
+            out = list(map(add, out, map(truediv, map(mul, repeat(w), tf), map(add, tf, map(norm.__getitem__, docs)))))
+        return out
+
+    def top_scored(self, lv: LeafView, plan: Plan, cands, need: int) -> list[int]:
+        """heapq.nlargest(need, cands, key=scorer(lv, plan)), scores computed by `scores`."""
+        docs = list(cands)
+        sc = self.scores(lv, plan, docs)
+        return [docs[i] for i in heapq.nlargest(need, range(len(docs)), key=sc.__getitem__)]
+
+    def _parts(self, lv: LeafView, plan: Plan) -> list:
+        parts = []
+
+        def add_(node) -> None:
+            if isinstance(node, (Terms, PhraseQ)):
+                norm = lv.norms(node.field)
+                for t in dict.fromkeys(node.terms):
+                    parts.append((self._p(lv, node.field, t).tf, self.idf(node.field, t) * (K1 + 1), norm))
+            else:
+                for c in node.children:
+                    add_(c)
+
+        for n in plan.must:
+            add_(n)
+        return parts
 
     def scorer(self, lv: LeafView, plan: Plan) -> Callable[[int], float]:
         """BM25 summed over the query's words (phrase words, word-start expansions included)."""
@@ -409,8 +454,18 @@ class Engine:
                     heapq.heapreplace(heap, item)
             if len(heap) >= need and heap[0][0] >= pmax[d]:
                 break
-        count = len(postings.idset & allowed)
-        return [d for _c, d in sorted(heap, reverse=True)], count
+        return [d for _c, d in sorted(heap, reverse=True)], self.count_allowed(lv, postings.idset)
+
+    @staticmethod
+    def count_allowed(lv: LeafView, docs: frozenset) -> int:
+        """len(docs & lv.allowed), from the smaller of the allowed and the denied documents: an
+        intersection's cost grows with what it keeps, and most callers may read most rooms."""
+        allowed = lv.allowed
+        if lv.denied is not None and len(docs) > 64:
+            denied = lv.denied()
+            if len(denied) < len(allowed):
+                return len(docs) - len(docs & denied)
+        return len(docs & allowed)
 
     def _newest_walk_many(self, lv: LeafView, node: Terms, need: int) -> tuple[list[int], int, bool]:
         """As _newest_walk for documents with any of several words (a word start):
@@ -475,7 +530,10 @@ class Engine:
             key = lv.created.__getitem__ if (newest or plan.everything) else self.scorer(lv, plan)
             if not checks:
                 total += len(cands)
-                best = heapq.nlargest(need, cands, key=key)
+                if newest or plan.everything:
+                    best = heapq.nlargest(need, cands, key=key)
+                else:
+                    best = self.top_scored(lv, plan, cands, need)
             else:
                 ok = self._checker(lv, checks)
                 if len(cands) <= VERIFY_ALL:

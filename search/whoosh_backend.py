@@ -643,8 +643,16 @@ class WhooshBackend(Backend):
         if reader.has_deletions():
             got = got - frozenset(reader.deleted_docs_set)
         self._allowed_sets[key] = got
-        while len(self._allowed_sets) > 16:
+        while len(self._allowed_sets) > 48:  # (allowed, sorted and denied sets of a few room sets × segments)
             self._allowed_sets.popitem(last=False)
+        return got
+
+    def _denied(self, reader, segid: str, rooms: tuple, allowed: frozenset) -> frozenset:
+        """The segment's documents not in `allowed` (deleted documents included)."""
+        key = ("denied", segid, reader.doc_count_all() - reader.doc_count(), rooms)
+        got = self._allowed_sets.get(key)
+        if got is None:
+            got = self._allowed_sets[key] = frozenset(range(reader.doc_count_all())).difference(allowed)
         return got
 
     def _sorted_allowed(self, reader, segid: str, rooms: tuple, allowed: frozenset) -> list:
@@ -680,7 +688,8 @@ class WhooshBackend(Backend):
                 reader=r, segid=segid, offset=offset, allowed=allowed, created=created, pmax=pmax,
                 allowed_sorted=lambda r=r, segid=segid, allowed=allowed: self._sorted_allowed(r, segid, rooms, allowed),
                 norms=lambda f, r=r, segid=segid: self._norms_for(r, segid, f, avg(f)),
-                ties=lambda segid=segid, created=created: self._ties(segid, created)))
+                ties=lambda segid=segid, created=created: self._ties(segid, created),
+                denied=lambda r=r, segid=segid, allowed=allowed: self._denied(r, segid, rooms, allowed)))
         must = req.query.must
         newest = req.sort == "newest" or not must or all(isinstance(n, Prefix) for n in must)
         engine = fastpath.Engine(self._postings, s.idf)
