@@ -101,6 +101,22 @@ def readable_room_ids(user: Optional[User]) -> Select:
     return select(Room.id).where(readable_rooms_clause(user))
 
 
+# readable_rooms_clause as one statement built once, with the account as parameters (asked by every
+# search: building the statement cost as much as running it). organisation_id NULL matches no room.
+_READABLE_IDS = select(Room.id).where(or_(
+    Room.visibility == "national",
+    Room.id.in_(select(Membership.room_id).where(Membership.user_id == bindparam("user_id"))),
+    (Room.visibility == "organisation") & (Room.organisation_id == bindparam("org_id"))))
+
+
+def readable_room_id_list(user: Optional[User]) -> list[int]:
+    """The ids of the rooms `user` may read (as readable_room_ids), in one compact query."""
+    if not _signed_in(user):
+        return []
+    org = user.organisation_id if user.kind == "staff" else None
+    return list(db.session.scalars(_READABLE_IDS, {"user_id": user.id, "org_id": org}))
+
+
 def can_join_room(user: Optional[User], room: Room) -> bool:
     """Open rooms (organisation, national) can be joined by anyone who may read them."""
     return _signed_in(user) and not room.archived and _sees_without_membership(user, room)

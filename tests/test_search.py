@@ -204,6 +204,32 @@ def test_organisation_rooms_follow_permissions(app, make):
     assert search_ids(iag, "quartermaster") == [] and search_ids(foreign, "quartermaster") == []
 
 
+def test_readable_room_list_is_the_permission_clause(app, make):
+    """search.service asks auth.permissions.readable_room_id_list (one prepared statement) for the rooms
+    it searches: the same rooms as readable_rooms_clause for every kind of account."""
+    from auth import permissions as perm
+    from collab.extensions import db
+
+    org, other_org = make.org(), make.org()
+    staff, iag, foreign = make.user(org=org), make.user(kind="iag", org=org), make.user(org=other_org)
+    loner, gone = make.user(), make.user(org=org)
+    rooms = [make.room(staff, visibility="organisation"), make.room(foreign, visibility="organisation"),
+             make.room(staff, visibility="national"), make.room(staff, members=[iag]),
+             make.room(foreign, members=[loner]), make.room(foreign)]
+    gone.active = False
+    db.session.commit()
+    expected = {
+        staff: {rooms[0].id, rooms[2].id, rooms[3].id}, iag: {rooms[2].id, rooms[3].id},
+        foreign: {rooms[1].id, rooms[2].id, rooms[4].id, rooms[5].id}, loner: {rooms[2].id, rooms[4].id},
+        gone: set(),
+    }
+    for user, want in expected.items():
+        got = perm.readable_room_id_list(user)
+        assert sorted(got) == sorted(db.session.scalars(perm.readable_room_ids(user)))
+        assert set(got) == want, user.name
+    assert perm.readable_room_id_list(None) == []
+
+
 # -- freshness -------------------------------------------------------------------------
 
 def test_searchable_within_a_second_of_create_edit_delete(app, make):
