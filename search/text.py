@@ -176,8 +176,11 @@ def _is_hit(term: Optional[str], wanted: set[str], prefixes: tuple[str, ...]) ->
 
 @lru_cache(maxsize=256)
 def _starts_regex(keys: tuple[str, ...]) -> re.Pattern:
-    """Words starting with one of `keys` (folded text): the only candidates for a hit."""
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(k) for k in keys) + r")\w*(?:\.\w+)*")
+    """Words starting with one of `keys` (folded text): the only candidates for a hit. Each key is
+    followed by its own look-behind (no word character just before the key) rather than one look-behind
+    first: a pattern that starts with a literal lets the regex engine jump between occurrences of it
+    (20× faster over a post for one key)."""
+    return re.compile(r"(?s:" + "|".join(f"{re.escape(k)}(?<!\\w.{{{len(k)}}})" for k in keys) + r")\w*(?:\.\w+)*")
 
 
 def _hits(text: str, wanted: set[str], prefixes: tuple[str, ...]) -> list[tuple[int, int]]:

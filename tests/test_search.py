@@ -127,6 +127,16 @@ def test_sort_pagination_counts(app, make):
         svc.search(u, "patrol", sort="sideways")
 
 
+def test_highlight_marks_whole_words_only():
+    """Words are found by their folded start (search.text._starts_regex): never inside another word,
+    whatever the case or accents."""
+    from search.text import highlight_all
+
+    got = highlight_all("Police xpolice police, .police _police 1police poliCE. Pólice", set(), ("poli",))
+    assert got == ("<mark>Police</mark> xpolice <mark>police</mark>, .<mark>police</mark> _police 1police "
+                   "<mark>poliCE</mark>. <mark>Pólice</mark>")
+
+
 def test_snippets_escape_and_highlight(app, make):
     svc = _service()
     u = make.user()
