@@ -801,10 +801,12 @@ HEAD = (
 )
 NOTES = """How the Whoosh backend gets these times (search/fastpath.py, search/whoosh_backend.py): queries are
 evaluated as C-speed set operations over posting lists decoded once per segment (kept in an LRU of ~2.5M
-postings), so the permission filter is one intersection and counts are exact; only the surviving candidates
-are scored (BM25, normalised by the whole index's average length; equal scores go to the newest post) in
-Python; newest-first walks a word's postings backwards using the created-time column and stops as soon as
-nothing older can enter the top 20; word starts expand to at most 12 terms (each segment's expansions kept)
+postings), so the permission filter is one intersection (smallest set first) and counts are exact; only the
+surviving candidates are scored (BM25, normalised by the whole index's average length; equal scores go to
+the newest post), with C-level maps over operator functions rather than a Python call per candidate;
+newest-first walks a word's postings backwards using the created-time column and stops as soon as
+nothing older can enter the top 20, and counts from the smaller of the caller's allowed and denied
+documents; word starts expand to at most 12 terms (each segment's expansions kept)
 and are listed newest first with an extrapolated count ("about N", computed from the caller's own posts
 only); phrase candidates are confirmed in document order (each posting block decoded once): all of them up
 to 800, else from the newest down until 200 hold the phrase, ranked among those, the count extrapolated from
