@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.conftest import bearer
-from tests.test_search_support import (combo_fixtures, docx_bytes, pdf_bytes, search_ids, settle,
+from tests.test_search_support import (WHOOSH_COMBOS, combo_fixtures, only, docx_bytes, pdf_bytes, search_ids, settle,
                                        wait_until)
 
 combo, backend, app_config = combo_fixtures()
@@ -286,11 +286,10 @@ def test_renamed_thread_and_hidden_post_follow_within_a_second(app, make):
         wait_until(lambda: search_ids(u, "lamplighter") == [], timeout=1.0)
 
 
+@only(WHOOSH_COMBOS)
 def test_whoosh_matcher_fallback_agrees_with_the_fast_path(app, make, combo):
     """The set-operation evaluation (search.fastpath) and Whoosh's own matchers, which the
     backend falls back to, find the same posts."""
-    if combo[1] != "whoosh":
-        pytest.skip("Whoosh only")
     from search import state
 
     u, other = make.user(), make.user()
@@ -435,9 +434,8 @@ def test_rebuild_command_and_status(app, make, runner):
     assert "health: ok" in res.output and "documents: 6" in res.output and "outbox: 0" in res.output
 
 
+@only(WHOOSH_COMBOS)  # a Whoosh index folder to break
 def test_missing_or_broken_index_is_rebuilt_in_the_background(app, make, combo):
-    if combo[1] != "whoosh":
-        pytest.skip("a Whoosh index folder to break")
     from search import state, service
 
     u = make.user()

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from tests.conftest import PASSWORD
 from tests.liveserver import make_server
-from tests.test_search_support import combo_fixtures, search_ids, settle, wait_until
+from tests.test_search_support import combo_fixtures, only, search_ids, settle, wait_until
 
 combo, backend, app_config = combo_fixtures()
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,9 +108,8 @@ def test_concurrent_writer_processes_lose_nothing(app, make):
 
 
 @pytest.mark.slow
+@only([("sqlite", "whoosh")])  # the embedded install is the one whose server sweeps an index file
 def test_production_server_sweeps_what_a_killed_process_left(app, combo, tmp_path):
-    if combo != ("sqlite", "whoosh"):
-        pytest.skip("the embedded install is the one whose server sweeps an index file (one run is enough)")
     db_url = None if combo[0] == "sqlite" else app.config["DATABASE_URL"]
     server = make_server(tmp_path / "live", database_url=db_url,
                          extra_env={"COLLAB_SEARCH_BACKEND": combo[1], "COLLAB_SEARCH_SWEEP_SECONDS": "0.5"})

@@ -11,6 +11,12 @@ from tests.conftest import PG_URL
 
 # Whoosh on both databases; the PostgreSQL backend needs PostgreSQL.
 COMBOS = [("sqlite", "whoosh")] + ([("postgres", "whoosh"), ("postgres", "postgres")] if PG_URL else [])
+WHOOSH_COMBOS = [c for c in COMBOS if c[1] == "whoosh"]
+
+
+def only(combos: list[tuple[str, str]]):
+    """Run a test for these (database, backend) combinations only, instead of skipping the others."""
+    return pytest.mark.parametrize("combo", combos, ids=[f"{db}-{se}" for db, se in combos], indirect=True)
 
 
 def combo_fixtures():
