@@ -783,9 +783,8 @@ def main() -> int:
 
 HEAD = (
     "`bench/search.py` on {cores} cores ({cpu}), Python {py}, SQLite {sqlite}, the PostgreSQL 15 server on the "
-    "same machine. **The machine was shared with other engineers' test runs and benchmarks while this ran** "
-    "(load averages at the end of each table; 2 cores): absolute times are inflated and noisy, by a factor "
-    "that changed during the run. p50 / p95 in milliseconds of one query with its top 20 highlighted snippets, "
+    "same machine; the load averages before and after each size are under its table (anything well above "
+    "the benchmark's own 1–2 means other work shared the cores and the times are inflated). p50 / p95 in milliseconds of one query with its top 20 highlighted snippets, "
     "asked by an account that may read 150 of the 200 rooms, 10 different queries per kind, each run once "
     "(\"first run\") and then 3 more times (the p50/p95 rows). Bulk indexing = a full rebuild as `flask search "
     "rebuild` does it (Whoosh: 2 forked processes).\n\n"
