@@ -403,19 +403,7 @@ class Engine:
 
     def scorer(self, lv: LeafView, plan: Plan) -> Callable[[int], float]:
         """BM25 summed over the query's words (phrase words, word-start expansions included)."""
-        parts = []
-
-        def add(node) -> None:
-            if isinstance(node, (Terms, PhraseQ)):
-                norm = lv.norms(node.field)
-                for t in dict.fromkeys(node.terms):
-                    parts.append((self._p(lv, node.field, t).tf, self.idf(node.field, t) * (K1 + 1), norm))
-            else:
-                for c in node.children:
-                    add(c)
-
-        for n in plan.must:
-            add(n)
+        parts = self._parts(lv, plan)
         # Equal scores (common: lengths are stored as one byte) go to the newest post: a tiny
         # amount growing with the post's rank by created time in its segment is added, so the
         # choice among ties never depends on the order a set happens to iterate in (nor on
