@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, or_, select, update
 
 from auth import audit
 from auth import permissions as perm
+from rooms import policy
 from auth.account_models import UserSession
 from auth.models import Invitation, User
 from collab import events, validate
@@ -84,7 +85,7 @@ def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
 
     def can_read(room: Room) -> bool:
         if room.id not in readable:
-            readable[room.id] = perm.can_read_room(user, room)
+            readable[room.id] = policy.can_read_room(user, room)
         return readable[room.id]
 
     posts, blobs = [], []

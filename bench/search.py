@@ -575,13 +575,13 @@ def fts5_full_path(app, user_id: int, conn, queries: dict, count: bool = True) -
     capped at FTS5_COUNT_CAP (what the page shows as "more than 1,000"; cheaper than the other
     backends' "about N" estimates), and the 20 results' thread/room/author lookup through the
     same query the service uses."""
-    from auth import permissions as perm
+    from rooms import policy
     from auth.models import User
     from collab.extensions import db
     from search import service
 
     def run(q, room_id, sort):
-        rooms = perm.readable_room_id_list(user)
+        rooms = policy.readable_room_id_list(user)
         if room_id is not None:
             if room_id not in rooms:
                 raise LookupError("Room not found.")
@@ -794,7 +794,7 @@ HEAD = (
     "(the caller's readable rooms from the database, the permission filter inside the engine query, the "
     "count or \"about N\", the 20 results' thread/room/author lookup, snippets). FTS5: the same surrounding "
     "work a real FTS5 backend would do (`fts5_full_path` in the script): the readable rooms through the same "
-    "permission code (`auth.permissions.readable_room_id_list`), the SELECT with bm25 order, the room filter "
+    "permission code (`auth.policy.readable_room_id_list`), the SELECT with bm25 order, the room filter "
     "and `snippet()`, a count capped at 1,000 when the page is full (the line under each table gives FTS5's full "
     "path without it), and the 20 results' lookup through the "
     "same query the service uses (`search.service.lookup`). Each query starts a fresh database transaction, "

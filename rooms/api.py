@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import request
 
-from auth import permissions as perm
+from rooms import policy
 from collab.api import api_user, bp, json_body, ok, query_int
 from collab.errors import Invalid
 from rooms import services
@@ -30,7 +30,7 @@ def create_room():
 def get_room(room_id: int):
     user = api_user()
     room = services.get_room(user, room_id)
-    m = perm.membership(user, room)
+    m = policy.membership(user, room)
     return ok(room_dict(room, role=m.role if m else None))
 
 

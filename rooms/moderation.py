@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from auth import audit
-from auth import permissions as perm
+from rooms import policy
+from auth import permissions as account_rules
 from auth.models import User
 from collab import events, validate
 from collab.db import utcnow
@@ -31,7 +32,7 @@ def _moderated_post(actor: User, post_id: object) -> Post:
     from rooms import services
 
     post = services.get_post(actor, post_id)
-    if not perm.can_moderate(actor, post.thread.room):
+    if not policy.can_moderate(actor, post.thread.room):
         raise NotFound("Post not found.")
     return post
 
@@ -79,7 +80,7 @@ def flag_post(actor: User, post_id: object, reason: object) -> PostFlag:
     from rooms import services
 
     post = services.get_post(actor, post_id)
-    if not perm.can_flag_post(actor, post):
+    if not policy.can_flag_post(actor, post):
         raise Forbidden("Only members of this room can report its posts.")
     reason_v = _reason(reason)
     db.begin_write()
@@ -116,7 +117,7 @@ def queue(actor: User, room_id: object) -> Queue:
     from rooms import services
 
     room = services.get_room(actor, room_id)
-    if not perm.can_moderate(actor, room):
+    if not policy.can_moderate(actor, room):
         raise NotFound("Room not found.")
     items: dict[int, QueueItem] = {}
     for f in db.session.scalars(select(PostFlag).where(PostFlag.room_id == room.id, PostFlag.resolved_at.is_(None))
@@ -230,13 +231,13 @@ def mute_member(actor: User, room_id: object, user_id: object, hours: object, re
     from rooms import services
 
     room = services.get_room(actor, room_id)
-    if not perm.can_moderate(actor, room):
+    if not policy.can_moderate(actor, room):
         raise NotFound("Room not found.")
     uid = validate.int_id(user_id, "user_id")
     target = db.session.get(User, uid)
-    if target is None or perm.membership(target, room) is None:
+    if target is None or policy.membership(target, room) is None:
         raise Invalid("That account is not a member of this room.", "user_id")
-    if not perm.can_mute(actor, room, target):
+    if not policy.can_mute(actor, room, target):
         raise Forbidden("Owners and moderators cannot be muted.", "user_id")
     hours_v, reason_v = _hours(hours), _reason(reason)
     pid = validate.int_id(post_id, "post_id", required=False)
@@ -260,7 +261,7 @@ def lift_mute(actor: User, room_id: object, mute_id: object) -> None:
     from rooms import services
 
     room = services.get_room(actor, room_id)
-    if not perm.can_moderate(actor, room):
+    if not policy.can_moderate(actor, room):
         raise NotFound("Room not found.")
     mute = db.session.get(RoomMute, validate.int_id(mute_id, "mute_id"))
     if mute is None or mute.room_id != room.id or mute.lifted_at is not None:
@@ -285,7 +286,7 @@ def suspend_account(actor: User, user_id: object, days: object, reason: object) 
     from auth import sessions as user_sessions
 
     target = db.session.get(User, validate.int_id(user_id, "user_id"))
-    if target is None or not perm.can_suspend_account(actor, target):
+    if target is None or not account_rules.can_suspend_account(actor, target):
         raise NotFound()
     raw = days.strip() if isinstance(days, str) else days
     if isinstance(raw, str) and raw.isdigit():

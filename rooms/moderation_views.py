@@ -7,10 +7,11 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from auth import permissions as perm
+from rooms import policy
+from auth import permissions as account_rules
 from collab.errors import NotFound
 from collab.forms import attempt, field, flash_ok
-from rooms import labels, moderation, pseudonyms, services
+from rooms import labels, moderation, pseudonyms, services, trust_settings
 from rooms.views import bp
 
 
@@ -37,11 +38,11 @@ def _trust_helpers() -> dict:
         "label_is_sensitive": labels.is_sensitive,
         "author_label": author_label,
         "notice_actor": notice_actor,
-        "can_see_hidden": lambda p: perm.can_see_hidden_post(me(), p),
-        "can_flag": lambda p: p.author_id != getattr(me(), "id", None) and perm.can_flag_post(me(), p),
-        "can_moderate_post": lambda p: not p.deleted and perm.can_moderate(me(), p.thread.room),
-        "can_moderate_room": lambda r: perm.can_moderate(me(), r),
-        "can_download": lambda r: perm.can_download_attachments(me(), r),
+        "can_see_hidden": lambda p: policy.can_see_hidden_post(me(), p),
+        "can_flag": lambda p: p.author_id != getattr(me(), "id", None) and policy.can_flag_post(me(), p),
+        "can_moderate_post": lambda p: not p.deleted and policy.can_moderate(me(), p.thread.room),
+        "can_moderate_room": lambda r: policy.can_moderate(me(), r),
+        "can_download": lambda r: policy.can_download_attachments(me(), r),
     }
 
 
@@ -49,7 +50,7 @@ def _trust_helpers() -> dict:
 @login_required
 def flag_post(post_id: int):
     post = services.get_post(current_user, post_id)
-    if not perm.can_flag_post(current_user, post):
+    if not policy.can_flag_post(current_user, post):
         raise NotFound("Post not found.")
     errors: dict = {}
     if request.method == "POST" and attempt(lambda: moderation.flag_post(current_user, post_id, field("reason")),
@@ -72,7 +73,7 @@ def moderation_queue(room_id: int):
 def moderate_post(post_id: int):
     post = services.get_post(current_user, post_id)
     room = post.thread.room
-    if not perm.can_moderate(current_user, room):
+    if not policy.can_moderate(current_user, room):
         raise NotFound("Post not found.")
     errors: dict = {}
     revealed = None
@@ -106,7 +107,7 @@ def moderate_post(post_id: int):
             return redirect(url_for("rooms.moderation_queue", room_id=room.id))
     return render_template("rooms/moderate_post.html", post=post, thread=post.thread, room=room, errors=errors,
                            form=request.form, revealed=revealed,
-                           muted_until=perm.muted_until(post.author, room) if post.author else None), (
+                           muted_until=policy.muted_until(post.author, room) if post.author else None), (
         422 if errors else 200)
 
 
@@ -123,17 +124,17 @@ def lift_mute(room_id: int, mute_id: int):
 def room_trust(room_id: int):
     """The room's confidentiality label and whether posts are attributed (owners)."""
     room = services.get_room(current_user, room_id)
-    if not perm.can_manage_room(current_user, room):
+    if not policy.can_manage_room(current_user, room):
         raise NotFound("Room not found.")
     errors: dict = {}
     if request.method == "POST":
         if field("action") == "label":
-            if attempt(lambda: labels.set_label(current_user, room_id, field("label")), errors):
+            if attempt(lambda: trust_settings.set_label(current_user, room_id, field("label")), errors):
                 flash_ok(f"The room is now labelled {labels.label_of(services.get_room(current_user, room_id))}.")
                 return redirect(url_for("rooms.room", room_id=room_id))
         elif field("action") == "attribution":
             on = field("non_attributed") == "on"
-            if attempt(lambda: labels.set_non_attributed(current_user, room_id, on), errors):
+            if attempt(lambda: trust_settings.set_non_attributed(current_user, room_id, on), errors):
                 flash_ok("Posts in this room will appear as “Participant n”." if on
                          else "Posts in this room will show their authors' names.")
                 return redirect(url_for("rooms.room", room_id=room_id))
@@ -150,7 +151,7 @@ def suspend_account(user_id: int):
     from collab.extensions import db
 
     target = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
-    if target is None or not perm.can_suspend_account(current_user, target):
+    if target is None or not account_rules.can_suspend_account(current_user, target):
         raise NotFound()
     errors: dict = {}
     if request.method == "POST" and attempt(

@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from auth import permissions as perm
+from rooms import policy
 from auth.models import User
 from collab import events, mail, validate
 from collab.db import Base, utcnow
@@ -198,7 +198,7 @@ def _readers_query(room_id: int, visibility: str, organisation_id: int | None, n
     named = User.id.in_(bindparam("named", expanding=True))
     return (select(User.id, Membership.id, Membership.notify_level)
             .outerjoin(Membership, (Membership.user_id == User.id) & (Membership.room_id == room_id))
-            .where(perm.room_readers_clause(room), (Membership.id.is_not(None) | named) if new_thread else named))
+            .where(policy.room_readers_clause(room), (Membership.id.is_not(None) | named) if new_thread else named))
 
 
 def _unread(session: Session, user_id: int) -> int:
@@ -310,7 +310,7 @@ def unread_count(user: User) -> int:
 
 def visible_clause(user: User):
     """Notifications the account may still see (a room it can no longer read drops out)."""
-    return (Notification.user_id == user.id) & Notification.room_id.in_(perm.readable_room_ids(user))
+    return (Notification.user_id == user.id) & Notification.room_id.in_(policy.readable_room_ids(user))
 
 
 def list_for(user: User, *, page: int = 1, unread_only: bool = False) -> tuple[list[Notification], int]:
@@ -353,7 +353,7 @@ def open_notification(user: User, notification_id: object) -> Notification:
     """Mark one notification read and return it (for following its link)."""
     nid = validate.int_id(notification_id, "notification_id")
     n = db.session.get(Notification, nid)
-    if n is None or n.user_id != user.id or not perm.can_read_room(user, n.room):
+    if n is None or n.user_id != user.id or not policy.can_read_room(user, n.room):
         raise NotFound("Notification not found.")
     if n.read_at is None:
         mark_read(user, [n.id])
@@ -385,7 +385,7 @@ def room_levels(user: User) -> list[tuple[Room, str]]:
     rows = db.session.execute(
         select(Room, Membership.notify_level).join(Membership, Membership.room_id == Room.id)
         .where(Membership.user_id == user.id, Room.archived_at.is_(None)).order_by(Room.name)).all()
-    return [(room, level) for room, level in rows if perm.can_read_room(user, room)]
+    return [(room, level) for room, level in rows if policy.can_read_room(user, room)]
 
 
 def set_room_level(user: User, room_id: object, level: object) -> Membership:
@@ -393,7 +393,7 @@ def set_room_level(user: User, room_id: object, level: object) -> Membership:
 
     room = services.get_room(user, room_id)
     level_v = validate.choice(level, "level", NOTIFY_LEVELS, label="Notification level")
-    m = perm.membership(user, room)
+    m = policy.membership(user, room)
     if m is None:
         raise Invalid("Join the room first to choose how it notifies you.", "level")
     db.begin_write()
@@ -417,7 +417,7 @@ def send_mention_email(notification_id: int, is_online) -> bool:
     user = db.session.get(User, n.user_id)
     if user is None or not user.active or not prefs(user).email_mentions or not mail.enabled():
         return False
-    if is_online(user.id) or not perm.can_read_room(user, n.room):
+    if is_online(user.id) or not policy.can_read_room(user, n.room):
         return False
     db.begin_write()
     claimed = db.session.execute(update(Notification).where(
@@ -460,7 +460,7 @@ def send_due_digests(*, now: datetime | None = None, is_online=lambda _uid: Fals
             continue
         items = [n for n in db.session.scalars(select(Notification).where(
             Notification.user_id == uid, Notification.read_at.is_(None), Notification.emailed_at.is_(None),
-            Notification.created_at <= now).order_by(Notification.id)) if perm.can_read_room(user, n.room)]
+            Notification.created_at <= now).order_by(Notification.id)) if policy.can_read_room(user, n.room)]
         if not items:
             continue
         db.begin_write()

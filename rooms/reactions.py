@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from auth import permissions as perm
+from rooms import policy
 from auth.models import User
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
@@ -64,7 +64,7 @@ def set_reaction(actor: User, post_id: object, emoji: object, on: bool) -> list[
     room = post.thread.room
     if post.deleted:
         raise Invalid("You cannot react to a removed post.", "post_id")
-    if not perm.can_post(actor, room):
+    if not policy.can_post(actor, room):
         raise Forbidden("You can read this room but not react in it.")
     db.begin_write()
     mine = db.session.scalar(select(Reaction.id).where(

@@ -48,7 +48,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from auth import permissions as perm
+from rooms import policy
 from auth.models import ApiToken, User
 from collab import events
 from collab.errors import Forbidden, Invalid, ServiceError
@@ -407,7 +407,7 @@ def _update_presence(conn: Conn, user: User) -> None:
     store = state().get_store()
     for room_id in list(conn.rooms):
         room = db.session.get(Room, room_id)
-        if room is None or not perm.can_read_room(user, room):
+        if room is None or not policy.can_read_room(user, room):
             _forget_room(conn, room_id)
             continue
         store.presence_put(room_id, conn.sid, _entry(conn, room_id))
@@ -491,7 +491,7 @@ def _recheck_room(app: Flask, room_id: int) -> None:
     store = state(app).get_store()
     for uid in {e["u"] for e in store.presence_entries(room_id)}:
         user = db.session.get(User, uid)
-        if room is None or user is None or not perm.can_read_room(user, room):
+        if room is None or user is None or not policy.can_read_room(user, room):
             revoke(uid, room_id, app)
 
 
@@ -537,7 +537,7 @@ def _before_commit(session: Session) -> None:
         if ev.name == "member.removed" and "still_reads" not in ev.meta:
             user = session.get(User, ev.payload["user"]["id"])
             room = session.get(Room, ev.room_id)
-            ev.meta["still_reads"] = bool(user and room and perm.can_read_room(user, room))
+            ev.meta["still_reads"] = bool(user and room and policy.can_read_room(user, room))
 
 
 def _account_changed(target, reason: str, **extra: Any) -> None:
@@ -767,8 +767,8 @@ def on_subscribe(conn: Conn, user: User, data: dict) -> dict:
     _schedule_presence(room.id)
     # Read after joining: any event numbered above this reaches the client live.
     seq = db.session.scalar(select(Room.last_seq).where(Room.id == room.id))
-    return {"room_id": room.id, "seq": seq, "me": _me(user), "can_post": perm.can_post(user, room),
-            "can_moderate": perm.can_moderate(user, room), "presence": presence_snapshot(room.id)}
+    return {"room_id": room.id, "seq": seq, "me": _me(user), "can_post": policy.can_post(user, room),
+            "can_moderate": policy.can_moderate(user, room), "presence": presence_snapshot(room.id)}
 
 
 @handler("unsubscribe", rate=SUBSCRIBE_LIMIT)
@@ -847,7 +847,7 @@ def on_post(conn: Conn, user: User, data: dict) -> dict:
 @handler("typing", rate=TYPING_LIMIT)
 def on_typing(conn: Conn, user: User, data: dict) -> dict:
     thread = services.get_thread(user, _int_field(data, "thread_id"))
-    if not perm.can_post(user, thread.room):
+    if not policy.can_post(user, thread.room):
         raise Forbidden("You can read this thread but not write in it.")
     from rooms import pseudonyms
 

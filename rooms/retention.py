@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, func, or_, select
 
 from auth import audit
-from auth import permissions as perm
+from rooms import policy
 from auth.models import User
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid
@@ -79,7 +79,7 @@ def rooms_with_retention() -> list[Room]:
 
 def preview(actor: User, room: Room) -> Due | None:
     """For the room's settings page: owners (and administrators) only."""
-    if not perm.can_manage_room(actor, room):
+    if not policy.can_manage_room(actor, room):
         return None
     return due(room)
 
@@ -88,7 +88,7 @@ def set_retention(actor: User, room_id: object, days: object) -> Room:
     from rooms import services
 
     room = services.get_room(actor, room_id)
-    if not perm.can_manage_room(actor, room):
+    if not policy.can_manage_room(actor, room):
         raise Forbidden("Only the room's owners can change how long it keeps posts.")
     raw = days.strip() if isinstance(days, str) else days
     if raw in ("", None, "0", 0):

@@ -60,9 +60,9 @@ def post_dict(post: Post, *, viewer: Any = None) -> dict[str, Any]:
     deleted = post.deleted
     hidden = post.hidden_at is not None and not deleted
     if hidden and viewer is not None:
-        from auth import permissions as perm
+        from rooms import policy
 
-        text_shown = perm.can_see_hidden_post(viewer, post)
+        text_shown = policy.can_see_hidden_post(viewer, post)
     else:
         text_shown = not hidden
     return {

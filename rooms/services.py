@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from auth import audit
-from auth import permissions as perm
+from rooms import policy
 from auth.models import Organisation, User
 from collab import events, validate
 from collab.db import utcnow
@@ -49,7 +49,7 @@ Upload = tuple[str, BinaryIO]  # (filename, stream)
 def get_room(actor: Optional[User], room_id: object) -> Room:
     rid = validate.int_id(room_id, "room_id")
     room = db.session.get(Room, rid)
-    if room is None or not perm.can_read_room(actor, room):
+    if room is None or not policy.can_read_room(actor, room):
         raise NotFound("Room not found.")
     return room
 
@@ -57,7 +57,7 @@ def get_room(actor: Optional[User], room_id: object) -> Room:
 def get_thread(actor: Optional[User], thread_id: object) -> Thread:
     tid = validate.int_id(thread_id, "thread_id")
     thread = db.session.get(Thread, tid)
-    if thread is None or not perm.can_read_room(actor, thread.room):
+    if thread is None or not policy.can_read_room(actor, thread.room):
         raise NotFound("Thread not found.")
     return thread
 
@@ -65,7 +65,7 @@ def get_thread(actor: Optional[User], thread_id: object) -> Thread:
 def get_post(actor: Optional[User], post_id: object) -> Post:
     pid = validate.int_id(post_id, "post_id")
     post = db.session.get(Post, pid)
-    if post is None or not perm.can_read_room(actor, post.thread.room):
+    if post is None or not policy.can_read_room(actor, post.thread.room):
         raise NotFound("Post not found.")
     return post
 
@@ -73,18 +73,18 @@ def get_post(actor: Optional[User], post_id: object) -> Post:
 def get_attachment(actor: Optional[User], attachment_id: object) -> Attachment:
     aid = validate.int_id(attachment_id, "attachment_id")
     att = db.session.get(Attachment, aid)
-    if att is None or att.post.deleted or not perm.can_read_room(actor, att.post.thread.room):
+    if att is None or att.post.deleted or not policy.can_read_room(actor, att.post.thread.room):
         raise NotFound("Attachment not found.")
-    if att.post.hidden_at is not None and not perm.can_see_hidden_post(actor, att.post):
+    if att.post.hidden_at is not None and not policy.can_see_hidden_post(actor, att.post):
         raise NotFound("Attachment not found.")
-    if not perm.can_download_attachments(actor, att.post.thread.room):
+    if not policy.can_download_attachments(actor, att.post.thread.room):
         raise Forbidden("Guests cannot download attachments in rooms with this confidentiality label.")
     return att
 
 
 def readable_rooms(actor: User) -> list[Room]:
     return list(db.session.scalars(
-        select(Room).where(perm.readable_rooms_clause(actor)).order_by(Room.archived_at.is_not(None), Room.name)))
+        select(Room).where(policy.readable_rooms_clause(actor)).order_by(Room.archived_at.is_not(None), Room.name)))
 
 
 def my_roles(actor: User) -> dict[int, str]:
@@ -136,7 +136,7 @@ def room_threads(actor: User, room: Room, *, page: int = 1, per_page: int = 30) 
 
 def room_members(actor: User, room: Room) -> list[Membership]:
     q = select(Membership).join(User, User.id == Membership.user_id).where(Membership.room_id == room.id)
-    if actor is not None and not perm.can_see_members(actor, room):  # non-attributed room: only your own
+    if actor is not None and not policy.sees_names(actor, room):  # non-attributed room: only your own
         q = q.where(Membership.user_id == actor.id)
     return list(db.session.scalars(q.order_by(User.name)))
 
@@ -258,7 +258,7 @@ def _room_fields(name: object, description: object, visibility: object) -> tuple
 def create_room(actor: User, *, name: object, description: object = "", visibility: object = "private",
                 organisation_id: object = None) -> Room:
     name_v, desc_v, vis = _room_fields(name, description, visibility)
-    if not perm.can_create_room(actor, vis):
+    if not policy.can_create_room(actor, vis):
         raise Forbidden("Your account may not create rooms of that kind.", "visibility")
     org_id = validate.int_id(organisation_id, "organisation_id", required=False) or actor.organisation_id
     if vis == "organisation" and org_id is None:
@@ -282,7 +282,7 @@ def create_room(actor: User, *, name: object, description: object = "", visibili
 
 def update_room(actor: User, room_id: object, *, name: object, description: object, visibility: object) -> Room:
     room = get_room(actor, room_id)
-    if not perm.can_manage_room(actor, room):
+    if not policy.can_manage_room(actor, room):
         raise Forbidden("Only the room's owners can change its settings.")
     name_v, desc_v, vis = _room_fields(name, description, visibility)
     if vis == "organisation" and room.organisation_id is None:
@@ -299,7 +299,7 @@ def update_room(actor: User, room_id: object, *, name: object, description: obje
 
 def set_archived(actor: User, room_id: object, archived: bool) -> Room:
     room = get_room(actor, room_id)
-    if not perm.can_manage_room(actor, room):
+    if not policy.can_manage_room(actor, room):
         raise Forbidden("Only the room's owners can archive it.")
     db.begin_write()
     room.archived_at = utcnow() if archived else None
@@ -312,10 +312,10 @@ def set_archived(actor: User, room_id: object, archived: bool) -> Room:
 
 def join_room(actor: User, room_id: object) -> Membership:
     room = get_room(actor, room_id)
-    existing = perm.membership(actor, room)
+    existing = policy.membership(actor, room)
     if existing:
         return existing
-    if not perm.can_join_room(actor, room):
+    if not policy.can_join_room(actor, room):
         raise Forbidden("This room is by invitation only.")
     db.begin_write()
     m = Membership(room_id=room.id, user_id=actor.id, role="member")
@@ -332,7 +332,7 @@ def _owners(room: Room) -> int:
 
 def leave_room(actor: User, room_id: object) -> None:
     room = get_room(actor, room_id)
-    m = perm.membership(actor, room)
+    m = policy.membership(actor, room)
     if m is None:
         raise Invalid("You are not a member of this room.")
     if m.role == "owner" and _owners(room) == 1:
@@ -348,11 +348,11 @@ def leave_room(actor: User, room_id: object) -> None:
 def add_member(actor: User, room_id: object, *, user_id: object, role: object = "member") -> Membership:
     """Invite an existing account into a room, or change its role there."""
     room = get_room(actor, room_id)
-    if not perm.can_invite_to_room(actor, room):
+    if not policy.can_invite_to_room(actor, room):
         raise Forbidden("Only the room's owners and moderators can add members.")
     uid = validate.int_id(user_id, "user_id")
     role_v = validate.choice(role, "role", ROOM_ROLES)
-    if role_v in ("owner",) and not perm.can_manage_room(actor, room):
+    if role_v in ("owner",) and not policy.can_manage_room(actor, room):
         raise Forbidden("Only owners can make owners.", "role")
     target = db.session.get(User, uid)
     if target is None or not target.active:
@@ -368,7 +368,7 @@ def add_member(actor: User, room_id: object, *, user_id: object, role: object = 
     else:
         if m.role == "owner" and role_v != "owner" and _owners(room) == 1:
             raise Invalid("A room needs at least one owner.", "role")
-        if m.role == "owner" and not perm.can_manage_room(actor, room):
+        if m.role == "owner" and not policy.can_manage_room(actor, room):
             raise Forbidden("Only owners can change an owner's role.", "role")
         audit.record("member.role_changed", actor=actor, target_type="user", target_id=target.id, room_id=room.id,
                      detail={"from": m.role, "to": role_v})
@@ -380,13 +380,13 @@ def add_member(actor: User, room_id: object, *, user_id: object, role: object = 
 
 def remove_member(actor: User, room_id: object, user_id: object) -> None:
     room = get_room(actor, room_id)
-    if not perm.can_invite_to_room(actor, room):
+    if not policy.can_invite_to_room(actor, room):
         raise Forbidden("Only the room's owners and moderators can remove members.")
     uid = validate.int_id(user_id, "user_id")
     m = db.session.scalar(select(Membership).where(Membership.room_id == room.id, Membership.user_id == uid))
     if m is None:
         raise NotFound("That account is not a member of this room.")
-    if m.role == "owner" and not perm.can_manage_room(actor, room):
+    if m.role == "owner" and not policy.can_manage_room(actor, room):
         raise Forbidden("Only owners can remove an owner.")
     if m.role == "owner" and _owners(room) == 1:
         raise Invalid("A room needs at least one owner.")
@@ -420,8 +420,8 @@ def _existing_by_client_id(actor: User, client_id: Optional[str]) -> Optional[Po
 
 
 def _check_can_post(actor: User, room: Room) -> None:
-    if not perm.can_post(actor, room):
-        until = perm.muted_until(actor, room)
+    if not policy.can_post(actor, room):
+        until = policy.muted_until(actor, room)
         if until is not None and not room.archived:
             from rooms.moderation import mute_message
 
@@ -434,7 +434,7 @@ def _check_can_post(actor: User, room: Room) -> None:
 def _join_on_post(actor: User, room: Room) -> None:
     """Inside the write: re-check, and let a reader of an open room join by posting."""
     _check_can_post(actor, room)
-    if perm.membership(actor, room) is None:
+    if policy.membership(actor, room) is None:
         db.session.add(Membership(room_id=room.id, user_id=actor.id, role="member"))
         _record(room.id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
 
@@ -541,7 +541,7 @@ def _thread_for_post(actor: User, thread_id: object) -> Thread:
     """get_thread(), loading only what posting needs."""
     tid = validate.int_id(thread_id, "thread_id")
     thread = db.session.scalar(_THREAD_FOR_POST, {"tid": tid})
-    if thread is None or not perm.can_read_room(actor, thread.room):
+    if thread is None or not policy.can_read_room(actor, thread.room):
         raise NotFound("Thread not found.")
     return thread
 
@@ -580,7 +580,7 @@ def _create_post(actor: User, thread_id: object, body: object, parent_id: object
             db.session.rollback()
             return existing, False
         _check_can_post(actor, thread.room)  # again, inside the write
-    if perm.membership(actor, thread.room) is None:  # a reader of an open room joins by posting
+    if policy.membership(actor, thread.room) is None:  # a reader of an open room joins by posting
         db.session.add(Membership(room_id=thread.room_id, user_id=actor.id, role="member"))
         _record(thread.room_id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
     post = _insert_post(actor, thread, parent, body_v, cid, stored)
@@ -591,7 +591,7 @@ def _create_post(actor: User, thread_id: object, body: object, parent_id: object
 
 def add_attachments(actor: User, post_id: object, uploads: Iterable[Upload]) -> list[Attachment]:
     post = get_post(actor, post_id)
-    if not perm.can_edit_post(actor, post):
+    if not policy.can_edit_post(actor, post):
         raise Forbidden("Only the author can attach files to a post.")
     stored = _store_uploads(uploads)
     if not stored:
@@ -610,7 +610,7 @@ def add_attachments(actor: User, post_id: object, uploads: Iterable[Upload]) -> 
 
 def edit_post(actor: User, post_id: object, *, body: object) -> Post:
     post = get_post(actor, post_id)
-    if not perm.can_edit_post(actor, post):
+    if not policy.can_edit_post(actor, post):
         raise Forbidden("Only the author can edit this post.")
     body_v = _body(body)
     if body_v == post.body:
@@ -627,7 +627,7 @@ def edit_post(actor: User, post_id: object, *, body: object) -> Post:
 def delete_post(actor: User, post_id: object) -> Post:
     """Leave a tombstone so the reply tree stays whole; the text and history go."""
     post = get_post(actor, post_id)
-    if not perm.can_delete_post(actor, post):
+    if not policy.can_delete_post(actor, post):
         raise Forbidden("You may not remove this post.")
     db.begin_write()
     audit.record("post.deleted" if post.author_id == actor.id else "moderation.deleted", actor=actor,

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, lazyload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
-from auth import permissions as perm
+from rooms import policy
 from auth.models import User
 from collab.extensions import db
 from rooms import pseudonyms
@@ -101,8 +101,8 @@ class _Viewer:
         self.me = me
         self.my_id = getattr(me, "id", None)
         self.non_attributed = pseudonyms.applies(room)
-        self.can_reply = perm.can_post(me, room) if can_reply is None else can_reply
-        self.can_moderate = perm.can_moderate(me, room)
+        self.can_reply = policy.can_post(me, room) if can_reply is None else can_reply
+        self.can_moderate = policy.can_moderate(me, room)
         self.allow_edit = allow_edit
         self._names: dict[Optional[int], str] = {}  # author id -> name as shown (the same for a whole thread)
 
@@ -116,7 +116,7 @@ class _Viewer:
         me = self.me
         deleted = p.deleted_at is not None
         hidden = p.hidden_at is not None
-        text_shown = not deleted and (not hidden or perm.can_see_hidden_post(me, p))
+        text_shown = not deleted and (not hidden or policy.can_see_hidden_post(me, p))
         author = p.author
         created = p.created_at
         return PostView(
@@ -134,10 +134,10 @@ class _Viewer:
             html=Markup(p.html),  # sanitised by nh3 when written (rooms/markdown.py), never rendered again
             attachments=[_attachment_view(a) for a in atts] if text_shown and atts else [],
             can_reply=text_shown and self.can_reply,
-            can_edit=text_shown and self.allow_edit and perm.can_edit_post(me, p),
-            can_flag=text_shown and p.author_id != self.my_id and perm.can_flag_post(me, p),
+            can_edit=text_shown and self.allow_edit and policy.can_edit_post(me, p),
+            can_flag=text_shown and p.author_id != self.my_id and policy.can_flag_post(me, p),
             can_moderate=text_shown and self.can_moderate,
-            can_delete=text_shown and self.allow_edit and perm.can_delete_post(me, p),
+            can_delete=text_shown and self.allow_edit and policy.can_delete_post(me, p),
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from auth import permissions as perm
+from rooms import policy
 from collab.errors import Forbidden
 from collab.extensions import db
 from collab.forms import attempt, field, flash_ok
@@ -50,7 +50,7 @@ def new_room():
         if room:
             flash_ok(f"Room “{room.name}” created. Invite members from its Members page.")
             return redirect(url_for("rooms.room", room_id=room.id))
-    allowed = {k: v for k, v in VISIBILITIES.items() if perm.can_create_room(current_user, k)}
+    allowed = {k: v for k, v in VISIBILITIES.items() if policy.can_create_room(current_user, k)}
     return render_template("rooms/new.html", errors=errors, form=request.form, visibilities=allowed)
 
 
@@ -61,11 +61,11 @@ def room(room_id: int):
     page = _page_arg()
     threads, total = services.room_threads(current_user, r, page=page)
     unread = services.thread_unread_counts(current_user, [t.id for t in threads])
-    m = perm.membership(current_user, r)
+    m = policy.membership(current_user, r)
     return render_template("rooms/room.html", room=r, threads=threads, total=total, page=page, per_page=30,
-                           unread=unread, membership=m, can_post=perm.can_post(current_user, r),
-                           can_manage=perm.can_manage_room(current_user, r),
-                           can_join=m is None and perm.can_join_room(current_user, r), visibilities=VISIBILITIES)
+                           unread=unread, membership=m, can_post=policy.can_post(current_user, r),
+                           can_manage=policy.can_manage_room(current_user, r),
+                           can_join=m is None and policy.can_join_room(current_user, r), visibilities=VISIBILITIES)
 
 
 @bp.post("/rooms/<int:room_id>/join")
@@ -91,7 +91,7 @@ def leave(room_id: int):
 @login_required
 def settings(room_id: int):
     r = services.get_room(current_user, room_id)
-    if not perm.can_manage_room(current_user, r):
+    if not policy.can_manage_room(current_user, r):
         abort(404)
     errors: dict = {}
     if request.method == "POST":
@@ -115,7 +115,7 @@ def members(room_id: int):
     r = services.get_room(current_user, room_id)
     errors: dict = {}
     if request.method == "POST":
-        if not (perm.can_moderate(current_user, r) or perm.can_manage_room(current_user, r)):
+        if not (policy.can_moderate(current_user, r) or policy.can_manage_room(current_user, r)):
             raise Forbidden("Only the room's owners and moderators can change who belongs to it.")
         action = field("action")
         if action == "add":
@@ -145,16 +145,16 @@ def members(room_id: int):
             errors["_form"] = "Unknown action."
     return render_template("rooms/members.html", room=r, members=services.room_members(current_user, r),
                            errors=errors, form=request.form, roles=ROOM_ROLES,
-                           can_invite=perm.can_invite_to_room(current_user, r),
-                           members_hidden=not perm.can_see_members(current_user, r),
-                           can_manage=perm.can_manage_room(current_user, r)), (422 if errors else 200)
+                           can_invite=policy.can_invite_to_room(current_user, r),
+                           members_hidden=not policy.sees_names(current_user, r),
+                           can_manage=policy.can_manage_room(current_user, r)), (422 if errors else 200)
 
 
 @bp.route("/rooms/<int:room_id>/threads/new", methods=["GET", "POST"])
 @login_required
 def new_thread(room_id: int):
     r = services.get_room(current_user, room_id)
-    if not perm.can_post(current_user, r):
+    if not policy.can_post(current_user, r):
         raise Forbidden("You can read this room but not start threads in it.")
     errors: dict = {}
     if request.method == "POST":
@@ -195,7 +195,7 @@ def _posts_url() -> str:
 @login_required
 def reply(post_id: int):
     parent = services.get_post(current_user, post_id)
-    if not perm.can_post(current_user, parent.thread.room):
+    if not policy.can_post(current_user, parent.thread.room):
         raise Forbidden("You can read this room but not post in it.")
     errors: dict = {}
     if request.method == "POST":
@@ -232,7 +232,7 @@ def post_link(post_id: int):
 @login_required
 def edit(post_id: int):
     post = services.get_post(current_user, post_id)
-    if not perm.can_edit_post(current_user, post):
+    if not policy.can_edit_post(current_user, post):
         raise Forbidden("Only the author can edit this post.")
     errors: dict = {}
     if request.method == "POST":

@@ -12,7 +12,7 @@ from typing import Optional
 
 from sqlalchemy import bindparam, func, select
 
-from auth import permissions as perm
+from rooms import policy
 from auth.models import User
 from collab import validate
 from collab.errors import Invalid, NotFound
@@ -108,7 +108,7 @@ def search(actor: User, q: object, *, room_id: object = None, sort: object = "re
         raise Invalid(f"page must be a whole number from 1 to {MAX_PAGE}.", "page")
     parsed = qmod.parse(q if isinstance(q, str) else "")
     out = Page(q=parsed.raw, page=page_v, sort=sort_v, notices=list(parsed.notices))
-    readable = perm.readable_room_id_list(actor)
+    readable = policy.readable_room_id_list(actor)
     rooms = readable
     if room_id not in (None, ""):
         rid = validate.int_id(room_id, "room_id")

@@ -259,7 +259,7 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     """A room with the nine callers in their places (observer, member, moderator, owner), a
     thread, a reply by the member with an attachment, a muted member, a running meeting
     and an open key-message vote; returns the ids the walk fills routes with."""
-    from rooms import labels, moderation
+    from rooms import moderation, trust_settings
     from rooms import services as rs
     from rooms.meetings import services as ms
     from rooms.meetings import votes
@@ -269,7 +269,7 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     room = make.room(owner, visibility=visibility, name=name, members=[users["member"], muted],
                      moderator=[users["moderator"]], observer=[users["observer"]])
     if non_attributed:
-        labels.set_non_attributed(owner, room.id, True)
+        trust_settings.set_non_attributed(owner, room.id, True)
     thread = make.thread(owner, room, title=f"{name} thread", body=f"{name} opening @Member Person")
     reply, _ = rs.create_post(users["member"], thread.id, body=f"{name} reply @Owner Person",
                               uploads=[("photo.png", io.BytesIO(png_bytes()))])
@@ -453,7 +453,7 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("POST", "security.room_retention"), ("POST", "rooms.members")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
              ("POST", "rooms.leave")}              # not a member: nothing to leave (said on the form)
-# A site administrator who may read a room manages it (auth/permissions.py can_manage_room).
+# A site administrator who may read a room manages it (rooms/policy.py can_manage_room).
 ADMIN_MANAGES = {("DELETE", "api.remove_member"): "ok", ("POST", "api.add_member"): "ok",
                  ("POST", "security.room_retention"): "ok", ("GET", "rooms.room_trust"): "ok",
                  ("GET", "rooms.settings"): "ok", ("POST", "rooms.members"): "form",

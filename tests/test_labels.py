@@ -8,7 +8,7 @@ import pytest
 
 from auth import audit
 from collab.errors import Forbidden, Invalid
-from rooms import labels, realtime
+from rooms import realtime, trust_settings
 from rooms import services as rs
 from tests.live_support import SmtpSink, login_client
 
@@ -51,9 +51,9 @@ def test_raising_a_label_is_audited_and_members_are_told(app, make, smtp):
     owner, member = make.user(name="Olga Owner"), make.user(email="mia.member@example.org")
     room = make.room(owner, name="Force policy", members=[member])
     with pytest.raises(Forbidden):
-        labels.set_label(member, room.id, "OFFICIAL-SENSITIVE")
+        trust_settings.set_label(member, room.id, "OFFICIAL-SENSITIVE")
     with pytest.raises(Invalid):
-        labels.set_label(owner, room.id, "TOP SECRET")
+        trust_settings.set_label(owner, room.id, "TOP SECRET")
     c = login_client(app, owner)
     assert c.post(f"/rooms/{room.id}/trust", data={"action": "label", "label": "OFFICIAL-SENSITIVE"}).status_code == 302
     ev = audit.query(action="room.label_changed")[0]
@@ -75,7 +75,7 @@ def test_sensitive_rooms_keep_attachments_from_guests_and_text_out_of_mail(app, 
     url = f"/attachments/{att.id}/notes.txt"
     gc = login_client(app, guest)
     assert gc.get(url).status_code == 200  # OFFICIAL: guests may download
-    labels.set_label(owner, room.id, "OFFICIAL-SENSITIVE")
+    trust_settings.set_label(owner, room.id, "OFFICIAL-SENSITIVE")
     smtp.wait(1)
     smtp.messages.clear()
     assert gc.get(url).status_code == 403

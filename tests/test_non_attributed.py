@@ -16,7 +16,7 @@ import pytest
 
 from auth import audit
 from collab.errors import NotFound
-from rooms import labels, moderation, reactions, realtime
+from rooms import moderation, reactions, realtime, trust_settings
 from rooms import services as rs
 from rooms.notifications import Notification
 from tests.conftest import bearer
@@ -66,7 +66,7 @@ def frank(app, make):
     phil = make.user(name="Philomena Vexbright", email="philomena.vexbright@example.org", kind="iag")
     reader = make.user(name="Rhea Reader")
     room = make.room(owner, name="Stop and search policy", members=[zeb, phil, reader])
-    labels.set_non_attributed(owner, room.id, True)
+    trust_settings.set_non_attributed(owner, room.id, True)
     thread = make.thread(zeb, room, title="Draft policy", body="The draft ignores stopwatch evidence entirely.")
     first = make.reply(phil, thread, body="I disagree about the stopwatch data, @Rhea Reader.")
     second = make.reply(zeb, thread, body="Zebediah's second stopwatch point.", parent=first)
@@ -171,7 +171,7 @@ def test_attribution_cannot_change_once_people_have_written(app, make, frank):
     from collab.errors import Invalid
 
     with pytest.raises(Invalid):
-        labels.set_non_attributed(frank["owner"], frank["room"].id, False)
+        trust_settings.set_non_attributed(frank["owner"], frank["room"].id, False)
     assert rs.get_room(frank["owner"], frank["room"].id).non_attributed is True
 
 
@@ -300,7 +300,7 @@ def test_membership_changes_and_joining_by_posting_name_nobody_on_the_socket(app
     phil = make.user(name="Philomena Vexbright", email="philomena.vexbright@example.org", org=org)
     reader = make.user(name="Rhea Reader", org=org)
     room = make.room(owner, visibility="organisation", name="Force-wide frank room", members=[reader])
-    labels.set_non_attributed(owner, room.id, True)
+    trust_settings.set_non_attributed(owner, room.id, True)
     thread = make.thread(owner, room, title="Open question", body="What should we stop doing?")
     live = Collector(sock(app, token=make.token(reader)))
     assert live.sc.emit("subscribe", {"room_id": room.id}, callback=True)["ok"]

@@ -91,7 +91,7 @@ def test_mentions_replies_and_new_threads_notify_the_right_people(app, make):
 
 def test_a_reply_reaches_a_former_member_only_if_they_can_still_read_the_room(app, make):
     """Who hears of a reply is decided for everyone at once (one query): the same rule as
-    permissions.can_read_room, checked here room kind by room kind."""
+    policy.can_read_room, checked here room kind by room kind."""
     from auth import services as accounts
 
     org, other_org = make.org(), make.org()

@@ -215,9 +215,9 @@ def test_organisation_rooms_follow_permissions(app, make):
 
 
 def test_readable_room_list_is_the_permission_clause(app, make):
-    """search.service asks auth.permissions.readable_room_id_list (one prepared statement) for the rooms
+    """search.service asks auth.policy.readable_room_id_list (one prepared statement) for the rooms
     it searches: the same rooms as readable_rooms_clause for every kind of account."""
-    from auth import permissions as perm
+    from rooms import policy
     from collab.extensions import db
 
     org, other_org = make.org(), make.org()
@@ -234,10 +234,10 @@ def test_readable_room_list_is_the_permission_clause(app, make):
         gone: set(),
     }
     for user, want in expected.items():
-        got = perm.readable_room_id_list(user)
-        assert sorted(got) == sorted(db.session.scalars(perm.readable_room_ids(user)))
+        got = policy.readable_room_id_list(user)
+        assert sorted(got) == sorted(db.session.scalars(policy.readable_room_ids(user)))
         assert set(got) == want, user.name
-    assert perm.readable_room_id_list(None) == []
+    assert policy.readable_room_id_list(None) == []
 
 
 # -- freshness -------------------------------------------------------------------------

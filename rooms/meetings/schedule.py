@@ -19,7 +19,7 @@ from typing import Any
 from flask import current_app, has_request_context, url_for
 from sqlalchemy import select
 
-from auth import permissions as perm
+from rooms import policy
 from auth.models import User
 from collab import validate
 from collab.db import utcnow
@@ -74,11 +74,11 @@ def is_chair(user: User | None, meeting: Meeting) -> bool:
     meeting up when it has no named chair."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
-    if perm.can_moderate(user, meeting.room):
+    if policy.can_moderate(user, meeting.room):
         return True
     chairs = chair_ids(meeting)
     if user.id in chairs:
-        return perm.can_post(user, meeting.room)
+        return policy.can_post(user, meeting.room)
     return not chairs and meeting.created_by_id == user.id
 
 
@@ -131,7 +131,7 @@ def schedule_dict(meeting: Meeting) -> dict[str, Any]:
 
 def room_meetings(actor: User, room: Room, *, limit: int = 10) -> list[tuple[Meeting, MeetingPlan]]:
     """Upcoming and recent scheduled meetings of a room (the room page lists them)."""
-    if not perm.can_read_room(actor, room):
+    if not policy.can_read_room(actor, room):
         return []
     since = utcnow() - timedelta(days=14)
     rows = db.session.execute(
@@ -143,7 +143,7 @@ def room_meetings(actor: User, room: Room, *, limit: int = 10) -> list[tuple[Mee
 
 def my_meetings(actor: User) -> tuple[list[tuple[Meeting, MeetingPlan]], list[tuple[Meeting, MeetingPlan]]]:
     """(upcoming, past) scheduled meetings the account is invited to or chairs."""
-    rooms = perm.readable_room_ids(actor)
+    rooms = policy.readable_room_ids(actor)
     since = utcnow() - timedelta(days=90)
     rows = db.session.execute(
         select(Meeting, MeetingPlan).join(MeetingPlan, MeetingPlan.meeting_id == Meeting.id)
@@ -197,7 +197,7 @@ def _user_ids(value: object, field: str, room: Room) -> list[int]:
     for v in value:
         uid = validate.int_id(v, field)
         user = db.session.get(User, uid)
-        if user is None or not user.active or not perm.can_read_room(user, room):
+        if user is None or not user.active or not policy.can_read_room(user, room):
             raise Invalid("Everyone chosen must be able to read this room.", field)
         if uid not in ids:
             ids.append(uid)
@@ -266,7 +266,7 @@ def _notice(actor: User, meeting: Meeting, plan: MeetingPlan, text: str) -> bool
 def _reminder_author(meeting: Meeting) -> User | None:
     """Who the reminder is posted as: the first chair still able to post in the room, else the organiser."""
     for u in [*people(meeting.id, "chair"), meeting.created_by]:
-        if u is not None and u.active and perm.can_post(u, meeting.room):
+        if u is not None and u.active and policy.can_post(u, meeting.room):
             return u
     return None
 
@@ -275,7 +275,7 @@ def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: obj
                      ends_at: object = None, chairs: object = None, invitees_: object = None) -> Meeting:
     """Schedule a meeting. `invitees_` None or empty means everyone in the room."""
     room = room_services.get_room(actor, room_id)
-    if not perm.can_post(actor, room):
+    if not policy.can_post(actor, room):
         raise Forbidden("Only people who may post in this room can schedule a meeting in it.")
     title_v = validate.text(title, "title", max_len=200)
     agenda_v = validate.text(agenda or "", "agenda", max_len=MAX_AGENDA, required=False, multiline=True) or ""
@@ -283,7 +283,7 @@ def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: obj
     chair_v = _user_ids(chairs, "chairs", room) or [actor.id]
     for uid in chair_v:
         u = db.session.get(User, uid)
-        if not perm.can_post(u, room):
+        if not policy.can_post(u, room):
             raise Invalid("A chair must be able to post in this room.", "chairs")
     invite_v = _user_ids(invitees_, "invitees", room)
     url = meetings.pick_worker()

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import current_app
 from sqlalchemy import func, select
 
-from auth import permissions as perm
+from rooms import policy
 from auth.models import User
 from collab import validate
 from collab.db import utcnow
@@ -48,7 +48,7 @@ def meeting_dict(m: Meeting) -> dict[str, Any]:
 def get_meeting(actor: User | None, meeting_id: object) -> Meeting:
     mid = validate.int_id(meeting_id, "meeting_id")
     meeting = db.session.get(Meeting, mid)
-    if meeting is None or not perm.can_read_room(actor, meeting.room):
+    if meeting is None or not policy.can_read_room(actor, meeting.room):
         raise NotFound("Meeting not found.")
     return meeting
 
@@ -56,7 +56,7 @@ def get_meeting(actor: User | None, meeting_id: object) -> Meeting:
 def open_meetings(actor: User | None, room_id: int) -> list[Meeting]:
     """Meetings of a room in progress, newest first (empty if the room is not visible)."""
     room = db.session.get(Room, room_id)
-    if room is None or not perm.can_read_room(actor, room):
+    if room is None or not policy.can_read_room(actor, room):
         return []
     from rooms.meetings.hybrid_models import (
         MeetingPlan,  # issue 6: a scheduled meeting opens shortly before it starts
@@ -73,9 +73,9 @@ def open_meetings(actor: User | None, room_id: int) -> list[Meeting]:
 
 def meeting_role(actor: User, meeting: Meeting) -> str:
     room = meeting.room
-    if perm.can_moderate(actor, room):
+    if policy.can_moderate(actor, room):
         return "host"
-    if perm.can_post(actor, room):
+    if policy.can_post(actor, room):
         return "member"
     return "observer"
 
@@ -84,7 +84,7 @@ def meeting_role(actor: User, meeting: Meeting) -> str:
 
 def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meeting:
     room = room_services.get_room(actor, room_id)
-    if not perm.can_post(actor, room):
+    if not policy.can_post(actor, room):
         raise Forbidden("Only people who may post in this room can start a meeting in it.")
     title_v = validate.text(title, "title", max_len=200, required=False) or f"Meeting in {room.name}"[:200]
     url = pick_worker()
@@ -99,7 +99,7 @@ def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meet
 
 def end_meeting(actor: User, meeting_id: object) -> Meeting:
     meeting = get_meeting(actor, meeting_id)
-    if not (perm.can_moderate(actor, meeting.room) or meeting.created_by_id == actor.id):
+    if not (policy.can_moderate(actor, meeting.room) or meeting.created_by_id == actor.id):
         raise Forbidden("Only the room's moderators or whoever started the meeting can end it.")
     if meeting.ended_at is None:
         db.begin_write()

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from auth import permissions as perm
+from rooms import policy
 from auth.models import User
 from collab import events, validate
 from collab.db import utcnow
@@ -68,7 +68,7 @@ def _chair(actor: User, meeting_id: object) -> Meeting:
 
 
 def _participant(actor: User, meeting: Meeting) -> None:
-    if not perm.can_post(actor, meeting.room):
+    if not policy.can_post(actor, meeting.room):
         raise Forbidden("Observers follow the meeting but cannot raise a hand, vote or chat.")
     if _removed(meeting.id, actor.id):
         raise Forbidden("The chair removed you from this meeting.")
@@ -160,7 +160,7 @@ def me(actor: User, meeting: Meeting) -> dict[str, Any]:
     chair = schedule.is_chair(actor, meeting)
     return {"id": actor.id, "name": actor.name, "chair": chair,
             "presenter": chair or bool(plan and plan.presenter_id == actor.id),
-            "participant": perm.can_post(actor, meeting.room) and not _removed(meeting.id, actor.id),
+            "participant": policy.can_post(actor, meeting.room) and not _removed(meeting.id, actor.id),
             "votes": {str(k): v for k, v in votes.items()}}
 
 
@@ -215,7 +215,7 @@ def set_presenter(actor: User, meeting_id: object, *, user_id: object) -> dict[s
     uid = validate.int_id(user_id, "user_id", required=False)
     if uid is not None:
         user = db.session.get(User, uid)
-        if user is None or not user.active or not perm.can_post(user, meeting.room):
+        if user is None or not user.active or not policy.can_post(user, meeting.room):
             raise Invalid("The presenter must be able to post in this room.", "user_id")
     db.begin_write()
     plan = schedule.ensure_plan(meeting)
@@ -243,7 +243,7 @@ def join(actor: User, meeting_id: object, *, device: bool = False, head_count: o
         .order_by(Attendance.id.desc()).limit(1))
     if plan is not None and plan.locked and mine is None and not schedule.is_chair(actor, meeting):
         raise Forbidden("The chair has locked this meeting: nobody new can join.")
-    if not perm.can_post(actor, meeting.room) and not device:
+    if not policy.can_post(actor, meeting.room) and not device:
         # observers follow; they are listed too, so the register is complete
         pass
     now = utcnow()
@@ -344,7 +344,7 @@ def mark_in_room(actor: User, meeting_id: object, *, user_id: object = None, nam
         user = None
     else:
         user = db.session.get(User, uid)
-        if user is None or not perm.can_read_room(user, meeting.room):
+        if user is None or not policy.can_read_room(user, meeting.room):
             raise Invalid("Tick someone who may read this room, or add them by name.", "user_id")
         label = user.name
     db.begin_write()

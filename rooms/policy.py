@@ -1,0 +1,319 @@
+"""Who may see or do what with a room and everything derived from it: the one place.
+
+Every route, API endpoint, socket handler, search result and file response asks a
+function here (flaskbb's `utils/requirements.py` is the model: small named checks
+that compose). Rules about accounts themselves (who may administer, invite or
+suspend an account) live in `auth/permissions.py`.
+
+Two rules are decided once here and nowhere else:
+- guests in a room labelled above the lowest label (`_guest_kept_out`) get no
+  attachment, deck file, slide image or minutes PDF, and no text drawn from any of
+  them (search snippets);
+- in a non-attributed room only moderators see who is who (`sees_names`).
+
+Services call these and turn a "no" into NotFound (cannot see) or Forbidden (can
+see, may not act).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+from sqlalchemy import Select, bindparam, event, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from auth import mfa
+from auth.models import User
+from collab.db import utcnow
+from collab.extensions import db
+from rooms import labels
+from rooms.models import Attachment, Membership, Post, Room
+from rooms.trust_models import RoomMute
+
+if TYPE_CHECKING:  # pragma: no cover - meetings depend on rooms, never the other way at run time
+    from rooms.meetings.models import Meeting
+
+POSTING_ROLES = ("owner", "moderator", "member")
+MODERATING_ROLES = ("owner", "moderator")
+
+
+_MEMO = "perm_memberships"
+_ENROL_MEMO = "perm_enrolment"
+
+
+def membership(user: Optional[User], room: Room) -> Optional[Membership]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    # Remembered for the rest of the session's transaction (a thread page asks once per post); any write,
+    # commit or rollback forgets it, so a check inside a write transaction always reads the database.
+    memo = db.session().info.setdefault(_MEMO, {})
+    key = (user.id, room.id)
+    if key not in memo:
+        memo[key] = db.session.scalar(_MEMBERSHIP, {"room_id": room.id, "user_id": user.id})
+    return memo[key]
+
+
+# Built once (asked on every post and page): building a statement costs as much as running it.
+_MEMBERSHIP = select(Membership).where(Membership.room_id == bindparam("room_id"),
+                                       Membership.user_id == bindparam("user_id"))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_memberships(session: Session, _transaction) -> None:
+    session.info.pop(_MEMO, None)
+    session.info.pop(_ENROL_MEMO, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_memberships_on_flush(session: Session, _context) -> None:
+    session.info.pop(_MEMO, None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_memberships_on_write(state) -> None:
+    if not state.is_select:
+        state.session.info.pop(_MEMO, None)
+
+
+def _signed_in(user: Optional[User]) -> bool:
+    """An active account that has done what the site requires of it: one that must set up two-step
+    sign-in and has not reads nothing, over any channel (its pages lead it to set-up)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.active:
+        return False
+    memo = db.session().info.setdefault(_ENROL_MEMO, {})
+    if user.id not in memo:
+        memo[user.id] = not mfa.must_enrol(user)
+    return memo[user.id]
+
+
+def _sees_without_membership(user: User, room: Room) -> bool:
+    if room.visibility == "national":
+        return True
+    if room.visibility == "organisation":
+        return user.kind == "staff" and user.organisation_id is not None and user.organisation_id == room.organisation_id
+    return False
+
+
+def can_read_room(user: Optional[User], room: Room) -> bool:
+    if not _signed_in(user):
+        return False
+    return _sees_without_membership(user, room) or membership(user, room) is not None
+
+
+def readable_rooms_clause(user: Optional[User]):
+    """A WHERE clause on Room for the rooms `user` may read (used by lists and search)."""
+    if not _signed_in(user):
+        return false()
+    member_rooms = select(Membership.room_id).where(Membership.user_id == user.id)
+    clauses = [Room.visibility == "national", Room.id.in_(member_rooms)]
+    if user.kind == "staff" and user.organisation_id is not None:
+        clauses.append((Room.visibility == "organisation") & (Room.organisation_id == user.organisation_id))
+    return or_(*clauses)
+
+
+def room_readers_clause(room: Room):
+    """A WHERE clause on User for the accounts that may read `room`: can_read_room for many people
+    in one query (who of them hears about a post)."""
+    member = User.id.in_(select(Membership.user_id).where(Membership.room_id == room.id))
+    if room.visibility == "national":
+        sees = true()
+    elif room.visibility == "organisation" and room.organisation_id is not None:
+        sees = (User.kind == "staff") & (User.organisation_id == room.organisation_id)
+    else:
+        sees = false()
+    return User.active.is_(True) & or_(sees, member)
+
+
+def readable_room_ids(user: Optional[User]) -> Select:
+    return select(Room.id).where(readable_rooms_clause(user))
+
+
+# readable_rooms_clause as one statement built once, with the account as parameters (asked by every
+# search: building the statement cost as much as running it). organisation_id NULL matches no room.
+_READABLE_IDS = select(Room.id).where(or_(
+    Room.visibility == "national",
+    Room.id.in_(select(Membership.room_id).where(Membership.user_id == bindparam("user_id"))),
+    (Room.visibility == "organisation") & (Room.organisation_id == bindparam("org_id"))))
+
+
+def readable_room_id_list(user: Optional[User]) -> list[int]:
+    """The ids of the rooms `user` may read (as readable_room_ids), in one compact query."""
+    if not _signed_in(user):
+        return []
+    org = user.organisation_id if user.kind == "staff" else None
+    return list(db.session.scalars(_READABLE_IDS, {"user_id": user.id, "org_id": org}))
+
+
+def can_join_room(user: Optional[User], room: Room) -> bool:
+    """Open rooms (organisation, national) can be joined by anyone who may read them."""
+    return _signed_in(user) and not room.archived and _sees_without_membership(user, room)
+
+
+def can_post(user: Optional[User], room: Room) -> bool:
+    """Members post; readers of open rooms may post too (they join on first post)."""
+    if not _signed_in(user) or room.archived:
+        return False
+    if room.id is not None and muted_until(user, room) is not None:
+        return False
+    m = membership(user, room)
+    if m is not None:
+        return m.role in POSTING_ROLES
+    return can_join_room(user, room)
+
+
+def can_moderate(user: Optional[User], room: Room) -> bool:
+    if not _signed_in(user):
+        return False
+    m = membership(user, room)
+    return m is not None and m.role in MODERATING_ROLES
+
+
+def can_manage_room(user: Optional[User], room: Room) -> bool:
+    """Edit settings, archive, change roles: room owners and site administrators who can read it."""
+    if not _signed_in(user):
+        return False
+    m = membership(user, room)
+    if m is not None and m.role == "owner":
+        return True
+    return user.is_admin and can_read_room(user, room)
+
+
+def can_invite_to_room(user: Optional[User], room: Room) -> bool:
+    return not room.archived and (can_moderate(user, room) or can_manage_room(user, room))
+
+
+def can_edit_post(user: Optional[User], post: Post) -> bool:
+    return (
+        _signed_in(user)
+        and not post.deleted
+        and post.author_id == user.id
+        and not post.thread.room.archived
+        and can_read_room(user, post.thread.room)
+    )
+
+
+def can_delete_post(user: Optional[User], post: Post) -> bool:
+    if not _signed_in(user) or post.deleted or post.thread.room.archived:
+        return False
+    if post.author_id == user.id and can_read_room(user, post.thread.room):
+        return True
+    return can_moderate(user, post.thread.room)
+
+
+# -- trust and safety (issue 7) ----------------------------------------------------------
+
+def muted_until(user: Optional[User], room: Room):
+    """When a moderator's mute of `user` in `room` ends (None: not muted)."""
+    if not _signed_in(user):
+        return None
+    return db.session.scalar(_MUTED, {"room_id": room.id, "user_id": user.id, "now": utcnow()})
+
+
+_MUTED = (select(RoomMute.until)
+          .where(RoomMute.room_id == bindparam("room_id"), RoomMute.user_id == bindparam("user_id"),
+                 RoomMute.lifted_at.is_(None), RoomMute.until > bindparam("now"))
+          .order_by(RoomMute.until.desc()).limit(1))
+
+
+def can_flag_post(user: Optional[User], post: Post) -> bool:
+    """Any member (observers too) may report a post that is still there."""
+    return _signed_in(user) and not post.deleted and membership(user, post.thread.room) is not None
+
+
+def can_see_hidden_post(user: Optional[User], post: Post) -> bool:
+    """A hidden post's text: its author and the room's moderators."""
+    if not _signed_in(user) or not can_read_room(user, post.thread.room):
+        return False
+    return post.author_id == user.id or can_moderate(user, post.thread.room)
+
+
+def can_mute(user: Optional[User], room: Room, target: User) -> bool:
+    """Moderators mute members and observers; owners and moderators cannot be muted."""
+    if not can_moderate(user, room) or target.id == user.id:
+        return False
+    m = membership(target, room)
+    return m is None or m.role not in MODERATING_ROLES
+
+
+def can_change_label(user: Optional[User], room: Room) -> bool:
+    return can_manage_room(user, room) and not room.archived
+
+
+def can_download_attachments(user: Optional[User], room: Room) -> bool:
+    """Guests cannot download attachments of rooms labelled above the lowest label (OFFICIAL-SENSITIVE)."""
+    return can_read_room(user, room) and not _guest_kept_out(user, room)
+
+
+def can_create_room(user: Optional[User], visibility: str) -> bool:
+    if not _signed_in(user) or user.kind == "guest":
+        return False
+    if visibility == "national":
+        return user.is_admin or user.kind == "staff"
+    if visibility == "organisation":
+        return user.is_admin or (user.kind == "staff" and user.organisation_id is not None)
+    return True
+
+
+# -- things derived from a room --------------------------------------------------------------------
+# One function per kind of thing; each starts from can_read_room, so whatever cuts reading a room
+# (removal, the room made private, suspension, two-step sign-in not set up) cuts all of them.
+
+def _guest_kept_out(user: User, room: Room) -> bool:
+    """Guests are kept from files (and text drawn from files) of rooms labelled above the lowest label."""
+    return user.kind == "guest" and labels.is_sensitive(room)
+
+
+def may_read_post(user: Optional[User], post: Post) -> bool:
+    """A post's text: readers of its room; a hidden one only its author and the moderators."""
+    if not can_read_room(user, post.thread.room):
+        return False
+    return post.hidden_at is None or can_see_hidden_post(user, post)
+
+
+def may_read_post_history(user: Optional[User], post: Post) -> bool:
+    """Earlier versions of a post: like its text, and never once it is removed or hidden from the
+    reader (the history would hand back what the tombstone took away)."""
+    return not post.deleted and may_read_post(user, post)
+
+
+def may_download_attachment(user: Optional[User], attachment: Attachment) -> bool:
+    return can_download_attachments(user, attachment.post.thread.room)
+
+
+def may_read_attachment_text(user: Optional[User], room: Room) -> bool:
+    """Text extracted from a room's attachments (search hits and snippets): as the files themselves."""
+    return can_download_attachments(user, room)
+
+
+def may_see_meeting(user: Optional[User], meeting: Meeting) -> bool:
+    """A meeting's page, state, chat, hands, votes and the minutes thread: readers of its room."""
+    return can_read_room(user, meeting.room)
+
+
+def may_download_deck(user: Optional[User], meeting: Meeting) -> bool:
+    """A meeting's pre-read files and their slide images: as the room's attachments."""
+    return can_download_attachments(user, meeting.room)
+
+
+def may_download_minutes_pdf(user: Optional[User], meeting: Meeting) -> bool:
+    return can_download_attachments(user, meeting.room)
+
+
+def may_join_meeting(user: Optional[User], meeting: Meeting) -> bool:
+    """The meeting's audio and video: readers of an open room, while the meeting has not ended.
+    (The chair's removals and locks are checked by the meeting itself, rooms/meetings/state.py.)"""
+    return meeting.ended_at is None and not meeting.room.archived and can_read_room(user, meeting.room)
+
+
+def may_act_in_meeting(user: Optional[User], meeting: Meeting) -> bool:
+    """Anything that changes a meeting's record (hands, chat, votes, attendance, chair tools):
+    never in an archived room, which is read-only everywhere."""
+    return not meeting.room.archived and can_read_room(user, meeting.room)
+
+
+def sees_names(user: Optional[User], room: Room) -> bool:
+    """Whether `user` sees who wrote, chaired, attended or voted in `room`: everyone who reads it,
+    except in a non-attributed room, where only its moderators and managers do (and the reveal is
+    audited by the caller)."""
+    if not room.non_attributed:
+        return can_read_room(user, room)
+    return can_moderate(user, room) or can_manage_room(user, room)
