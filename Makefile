@@ -41,6 +41,15 @@ chromium:
 # LibreOffice turns PowerPoint/Word/OpenDocument pre-reads into slides (optional for `make run`; the
 # conversion tests need it). Installed from Debian when missing and we are root; otherwise a note.
 soffice:
+	@if ! command -v bwrap >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing Debian's bubblewrap (the sandbox office files are converted in)…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      bubblewrap >/dev/null || echo "bubblewrap could not be installed."; \
+	  else \
+	    echo "Note: without bwrap office files are converted under unshare, or not at all (sudo apt-get install bubblewrap)."; \
+	  fi; \
+	fi
 	@if ! command -v soffice >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    echo "Installing Debian's LibreOffice (impress, writer) for the slide conversion tests…"; \

@@ -32,6 +32,15 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return render_template("error.html", status=status, message=message), status
 
 
+def confidential(resp):
+    """A file drawn from a room (attachment, thumbnail, deck, slide image, minutes PDF): never stored by the
+    browser or anything between (Cache-Control: no-store, replacing send_file's cacheable default, so it is
+    not left on a shared computer after the reader signs out or loses access), never sniffed as another type."""
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _headers(resp):

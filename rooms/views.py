@@ -9,6 +9,7 @@ from rooms import policy
 from collab.errors import Forbidden
 from collab.extensions import db
 from collab.forms import attempt, field, flash_ok
+from collab.http import confidential
 from rooms import attachments as files
 from rooms import services, thread_page
 from rooms.models import ROOM_ROLES, VISIBILITIES
@@ -269,8 +270,7 @@ def attachment(attachment_id: int, filename: str):
     if not path.exists():
         abort(404)
     mimetype = att.content_type if att.is_image else "application/octet-stream"
-    resp = send_file(path, mimetype=mimetype, as_attachment=True, download_name=att.filename, max_age=0)
-    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp = confidential(send_file(path, mimetype=mimetype, as_attachment=True, download_name=att.filename))
     resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox; frame-ancestors 'none'"
     return resp
 
@@ -282,7 +282,7 @@ def attachment_thumb(attachment_id: int):
     path = files.thumb_path(att.sha256)
     if not att.is_image or not path.exists():
         abort(404)
-    return send_file(path, mimetype="image/png", max_age=0)
+    return confidential(send_file(path, mimetype="image/png"))
 
 
 @bp.get("/search")

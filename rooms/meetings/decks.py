@@ -47,8 +47,8 @@ from collab import validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms import attachments
-from rooms.meetings import schedule, state
+from rooms import attachments, policy
+from rooms.meetings import convert_sandbox, schedule, state
 from rooms.meetings.hybrid_models import Deck, MeetingPlan
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ ZIP_MAGIC = b"PK\x03\x04"                          # .pptx .docx .odp .odt are Z
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"    # .ppt .doc are OLE2 compound files
 INTERRUPTED = ("Preparing the slides was interrupted {n} times (the server restarted). "
                "Attach the file again, or attach a PDF.")
+GUEST_KEPT_OUT = "Guests cannot download papers or see slides in rooms with this confidentiality label."
 SOFFICE_NOTE = ("This {what} file is offered as a download: slides are made from it only when LibreOffice is "
                 "installed on the server (see README, “Meetings”). Attach a PDF to page through it here.")
 
@@ -294,6 +295,9 @@ def _convert_claimed(deck_id: int, kind: str, sha: str) -> str:
                 _finish(deck_id, "download", SOFFICE_NOTE.format(what=OFFICE[kind]))
                 return "download"
             pdf = _to_pdf(exe, source, kind, work, deck_id)
+            if isinstance(pdf, Refused):
+                _finish(deck_id, "download", str(pdf))
+                return "download"
             if isinstance(pdf, str):
                 _finish(deck_id, "failed", pdf)
                 return "failed"
@@ -330,16 +334,44 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+class Refused(str):
+    """The conversion was not tried (no sandbox here): the file is offered as a download, with this note."""
+
+
 def _to_pdf(exe: str, source: Path, kind: str, work: Path, deck_id: int | None = None) -> Path | str:
-    """LibreOffice headless, with a profile folder of its own: the file as a PDF, or a message saying why not."""
-    src = work / f"deck.{kind}"
-    shutil.copyfile(source, src)
-    profile = work / "profile"
-    cmd = [exe, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--invisible", "--norestore",
-           "--nolockcheck", "--nodefault", f"--infilter={IN_FILTER[kind]}",
-           "--convert-to", "pdf", "--outdir", str(work), str(src)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work,
-                            env=dict(os.environ, HOME=str(work)), start_new_session=True)
+    """LibreOffice headless on a copy of the file, isolated (rooms/meetings/convert_sandbox.py: links blocked,
+    no network, no view of the data folder), with a profile folder of its own: the file as a PDF in `work`,
+    or a message saying why not."""
+    folder = convert_sandbox.new_folder(deck_id)
+    try:
+        shutil.copyfile(source, folder / f"deck.{kind}")
+        try:
+            plan = convert_sandbox.plan(
+                exe, lambda inside, profile: [
+                    f"-env:UserInstallation={Path(profile).as_uri()}", "--headless", "--invisible", "--norestore",
+                    "--nolockcheck", "--nodefault", f"--infilter={IN_FILTER[kind]}",
+                    "--convert-to", "pdf", "--outdir", inside, f"{inside}/deck.{kind}"],
+                folder, Path(current_app.config["DATA_DIR"]), current_app.config.get("DECK_SANDBOX", "auto"))
+        except convert_sandbox.SandboxRefused as refused:
+            return Refused(str(refused))
+        failed = _run_converter(plan.cmd, plan.env, folder, kind, deck_id)
+        if failed:
+            return failed
+        pdf = folder / "deck.pdf"
+        if not pdf.is_file() or pdf.stat().st_size == 0:
+            return (f"LibreOffice could not read this {OFFICE[kind]} file (it may be damaged, protected by a "
+                    f"password, or not really a .{kind} file). Save it again, or attach a PDF.")
+        shutil.copyfile(pdf, work / "deck.pdf")
+        return work / "deck.pdf"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_converter(cmd: list[str], env: dict[str, str], folder: Path, kind: str, deck_id: int | None) -> str | None:
+    """Run the converter in a process group of its own, killed with everything it started at the time limit.
+    None when it ended by itself with success, else the message."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=folder, env=env, start_new_session=True)
     deadline = time.monotonic() + CONVERT_TIMEOUT
     try:
         while True:
@@ -362,11 +394,10 @@ def _to_pdf(exe: str, source: Path, kind: str, work: Path, deck_id: int | None =
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-    pdf = work / "deck.pdf"
-    if proc.returncode != 0 or not pdf.exists() or pdf.stat().st_size == 0:
-        return (f"LibreOffice could not read this {OFFICE[kind]} file (it may be damaged, protected by a password, "
-                "or not really a .{kind} file). Save it again, or attach a PDF.").replace("{kind}", kind)
-    return pdf
+    if proc.returncode != 0:
+        return (f"LibreOffice could not read this {OFFICE[kind]} file (it may be damaged, protected by a "
+                f"password, or not really a .{kind} file). Save it again, or attach a PDF.")
+    return None
 
 
 def _render(deck_id: int, pdf: Path, out: Path) -> str | None:
@@ -451,7 +482,7 @@ def resume_stuck(app: Flask | None = None, *, now: datetime | None = None, backg
         db.session.commit()
         if not taken:
             continue
-        for left in slides_root().glob(f".work-{did}-*"):
+        for left in [*slides_root().glob(f".work-{did}-*"), *convert_sandbox.left_behind(did)]:
             shutil.rmtree(left, ignore_errors=True)
         log.warning("deck %s: %s after an interrupted conversion", did, "failed" if give_up else "queued again")
         if give_up:
@@ -470,7 +501,11 @@ _mine: set[int] = set()   # decks whose conversion runs in this process (not stu
 # -- reading ----------------------------------------------------------------------------
 
 def get_deck(actor: User, meeting_id: object, deck_id: object) -> Deck:
-    meeting = state._meeting(actor, meeting_id)
+    """A deck of a meeting `actor` may see (its name, status and pages; not its file)."""
+    return _deck_of(state._meeting(actor, meeting_id), deck_id)
+
+
+def _deck_of(meeting, deck_id: object) -> Deck:
     did = validate.int_id(deck_id, "deck_id")
     deck = db.session.get(Deck, did)
     if deck is None or deck.meeting_id != meeting.id:
@@ -478,8 +513,18 @@ def get_deck(actor: User, meeting_id: object, deck_id: object) -> Deck:
     return deck
 
 
+def _downloadable(actor: User, meeting_id: object, deck_id: object) -> Deck:
+    """A deck whose file and slide images `actor` may have (rooms.policy.may_download_deck): a guest in a
+    room labelled above the lowest label sees that the deck exists (get_deck) but gets neither."""
+    meeting = state._meeting(actor, meeting_id)
+    deck = _deck_of(meeting, deck_id)
+    if not policy.may_download_deck(actor, meeting):
+        raise Forbidden(GUEST_KEPT_OUT)
+    return deck
+
+
 def page_path(actor: User, meeting_id: object, deck_id: object, page: object) -> Path:
-    deck = get_deck(actor, meeting_id, deck_id)
+    deck = _downloadable(actor, meeting_id, deck_id)
     n = validate.int_id(page, "page")
     if deck.status != "ready" or not 1 <= n <= deck.pages:
         raise NotFound("Slide not found.")
@@ -490,7 +535,7 @@ def page_path(actor: User, meeting_id: object, deck_id: object, page: object) ->
 
 
 def file_path(actor: User, meeting_id: object, deck_id: object) -> tuple[Deck, Path]:
-    deck = get_deck(actor, meeting_id, deck_id)
+    deck = _downloadable(actor, meeting_id, deck_id)
     path = attachments.blob_path(deck.sha256)
     if not path.exists():
         raise NotFound("The file is missing.")

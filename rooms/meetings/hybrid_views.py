@@ -24,6 +24,8 @@ import rooms.meetings.realtime  # noqa: F401  (registers the Socket.IO events)
 from collab.db import utcnow
 from collab.errors import ServiceError
 from collab.forms import attempt, field, flash_ok
+from collab.http import confidential
+from rooms import policy
 from rooms import services as room_services
 from rooms.meetings import decks, jobs, minutes, schedule, state
 from rooms.meetings.views import bp
@@ -45,7 +47,8 @@ def _meeting_extras(meeting):
     return {"plan": plan, "chair": schedule.is_chair(current_user, meeting),
             "status": schedule.status(meeting, plan), "chairs": schedule.people(meeting.id, "chair"),
             "invitees": schedule.invitees(meeting), "agenda_html": _agenda(plan),
-            "soffice": decks.soffice() is not None}
+            "soffice": decks.soffice() is not None,
+            "files": policy.may_download_deck(current_user, meeting)}
 
 
 @bp.app_template_global("room_schedule")
@@ -176,16 +179,15 @@ def deck_delete(meeting_id: int, deck_id: int):
 @login_required
 def deck_page(meeting_id: int, deck_id: int, page: int):
     path = decks.page_path(current_user, meeting_id, deck_id, page)
-    resp = send_file(path, mimetype="image/png", max_age=3600, conditional=True)
-    resp.headers["Cache-Control"] = "private, max-age=3600"
-    return resp
+    return confidential(send_file(path, mimetype="image/png"))
 
 
 @bp.get("/meetings/<int:meeting_id>/decks/<int:deck_id>/file")
 @login_required
 def deck_file(meeting_id: int, deck_id: int):
     deck, path = decks.file_path(current_user, meeting_id, deck_id)
-    return send_file(path, as_attachment=True, download_name=deck.filename, mimetype="application/octet-stream")
+    return confidential(send_file(path, as_attachment=True, download_name=deck.filename,
+                                  mimetype="application/octet-stream"))
 
 
 # -- minutes ---------------------------------------------------------------------------------------
@@ -210,7 +212,8 @@ def finish(meeting_id: int):
 @login_required
 def minutes_pdf(meeting_id: int):
     name, data = minutes.pdf(current_user, meeting_id)
-    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=name)
+    return confidential(send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
+                                  download_name=name))
 
 
 @bp.get("/meetings/<int:meeting_id>/state")

@@ -14,6 +14,7 @@ from auth.models import User
 from collab.db import utcnow
 from collab.errors import Forbidden
 from collab.extensions import db
+from rooms import policy
 from rooms import services as room_services
 from rooms.meetings import schedule, state
 from rooms.meetings.hybrid_models import MeetingPlan
@@ -145,6 +146,8 @@ def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
     from fpdf import FPDF
 
     meeting = state._meeting(actor, meeting_id)
+    if not policy.may_download_minutes_pdf(actor, meeting):
+        raise Forbidden("Guests cannot download the minutes PDF in rooms with this confidentiality label.")
     c = content(meeting)
     class _Labelled(FPDF):
         """Every page carries the room's confidentiality label, top and bottom."""

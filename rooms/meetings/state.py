@@ -161,6 +161,7 @@ def me(actor: User, meeting: Meeting) -> dict[str, Any]:
     return {"id": actor.id, "name": actor.name, "chair": chair,
             "presenter": chair or bool(plan and plan.presenter_id == actor.id),
             "participant": policy.can_post(actor, meeting.room) and not _removed(meeting.id, actor.id),
+            "files": policy.may_download_deck(actor, meeting),   # deck files and slide images (guests: not always)
             "votes": {str(k): v for k, v in votes.items()}}
 
 

@@ -15,6 +15,9 @@ function init() {
   const meetingId = Number(root.dataset.meetingId);
   const ended = !!root.dataset.ended;
   const slidesBase = root.dataset.slidesBase;
+  // A guest in a room labelled above the lowest label sees which papers exist, never their files or slides.
+  const noFiles = !!root.dataset.noFiles;
+  const NO_SLIDES = "Slides are not shown to guests in OFFICIAL-SENSITIVE rooms.";
   const view = { following: true, deckId: null, page: 1 };
   let snap = null;
   let me = { chair: !!root.dataset.chair, presenter: !!root.dataset.chair, participant: false, votes: {} };
@@ -175,12 +178,14 @@ function init() {
       }
       if (d.message) li.append(el("p", { class: d.status === "failed" ? "field-error" : "hint", text: d.message }));
       const tools = el("span", { class: "deck-tools" });
-      if (d.status === "ready") {
+      if (d.status === "ready" && !noFiles) {
         tools.append(el("button", { type: "button", text: "Page through", "aria-label": `Page through ${d.filename}`,
                                     onclick: () => { browse(d.id, 1); $("slide-img").focus?.(); } }), " ");
       }
-      tools.append(el("a", { class: "button", href: `${slidesBase}${d.id}/file`, text: "Download",
-                             "aria-label": `Download ${d.filename}` }));
+      if (!noFiles) {
+        tools.append(el("a", { class: "button", href: `${slidesBase}${d.id}/file`, text: "Download",
+                               "aria-label": `Download ${d.filename}` }));
+      }
       if (me.chair) {
         const form = el("form", { method: "post", action: `${slidesBase}${d.id}/delete`, class: "inline",
                                   "data-confirm": `Remove ${d.filename} from this meeting?` },
@@ -229,6 +234,14 @@ function init() {
       return;
     }
     const deck = deckById(s.deckId);
+    if (noFiles) {   // the deck and slide number only: no image is asked for
+      img.hidden = true;
+      img.removeAttribute("src");
+      $("slide-number").textContent = `Slide ${s.page} of ${deck.pages}`;
+      $("slide-status").textContent = NO_SLIDES;
+      ["slide-prev", "slide-next"].forEach((id) => { $(id).disabled = true; });
+      return;
+    }
     const src = `${slidesBase}${s.deckId}/pages/${s.page}.png`;
     if (img.getAttribute("src") !== src) img.setAttribute("src", src);
     img.hidden = false;
