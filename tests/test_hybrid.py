@@ -359,24 +359,28 @@ def test_more_than_300_pages_is_refused(app, make):
     """A real 301-page PDF: refused after counting its pages (none is drawn), with a message."""
     chair, ann, _bob, _room, meeting = setup_meeting(make)
     d = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(301)), "everything.pdf", background=False)
-    t0 = time.monotonic()
     assert decks.convert(d.id) == "failed"
     deck = state.get_state(ann, meeting.id)["decks"][0]
     assert "301 pages; at most 300" in deck["message"] and deck["pages"] == 0
     assert list(decks.slides_root().iterdir()) == []
-    assert time.monotonic() - t0 < 60
     ok = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(2)), "short.pdf", background=False)
     assert decks.convert(ok.id) == "ready"                      # the meeting goes on with the next file
 
 
-def test_drawing_that_runs_too_long_is_stopped(app, make, monkeypatch):
-    monkeypatch.setattr(decks, "RENDER_TIMEOUT", 0.05)   # the child cannot even start in that time
+def test_drawing_that_runs_too_long_is_stopped(app, make, monkeypatch, tmp_path_factory):
+    """A drawing child that never ends (a script that sleeps, in place of render.py): stopped at the limit
+    with everything it started, however fast the machine is."""
+    hang = tmp_path_factory.mktemp("hang-render") / "render"
+    hang.write_text("#!/bin/sh\nsleep 3600 &\nwait\n")
+    hang.chmod(0o755)
+    monkeypatch.setattr(decks, "RENDERER", [str(hang)])
+    monkeypatch.setattr(decks, "RENDER_TIMEOUT", 1)
     chair, ann, _bob, _room, meeting = setup_meeting(make)
     d = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(3)), "slow.pdf", background=False)
     assert decks.convert(d.id) == "failed"
-    assert "took longer than 0.05 seconds and was stopped" in state.get_state(ann, meeting.id)["decks"][0]["message"]
+    assert "took longer than 1 seconds and was stopped" in state.get_state(ann, meeting.id)["decks"][0]["message"]
     assert list(decks.slides_root().iterdir()) == []
-    assert _processes_with(f".work-{d.id}-") == []
+    assert _gone(str(hang)) and _gone(f".work-{d.id}-")
 
 
 def test_progress_is_sent_live_while_the_slides_are_drawn(app, make, monkeypatch):
@@ -394,7 +398,7 @@ def test_progress_is_sent_live_while_the_slides_are_drawn(app, make, monkeypatch
     assert db.session.get(Deck, d.id, populate_existing=True).status == "ready"
     r = login_client(app, ann).get(f"/meetings/{meeting.id}/decks/{d.id}/pages/1.png")
     assert r.status_code == 200, r.data[:300]
-    assert r.headers["Cache-Control"] == "private, max-age=3600"   # cached by the browser, never by a proxy
+    assert r.headers["Cache-Control"] == "no-store"   # room content: stored by neither browser nor proxy
 
 
 def test_office_file_without_soffice_is_a_download(app, make, monkeypatch):
@@ -453,6 +457,14 @@ def _office_files() -> dict[str, bytes]:
     return {"plenary.pptx": pptx.getvalue(), "briefing.docx": docx_buf.getvalue()}
 
 
+def _gone(fragment: str) -> bool:
+    """Wait (generously) until no process mentions `fragment`: a killed process may take a moment to be reaped."""
+    deadline = time.monotonic() + 30
+    while _processes_with(fragment) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _processes_with(fragment) == []
+
+
 def _processes_with(fragment: str) -> list[str]:
     """Command lines of running processes that mention `fragment` (e.g. a deck's work folder)."""
     import os
@@ -507,7 +519,7 @@ def test_pptx_odp_and_docx_are_converted_by_libreoffice_side_by_side(app, make, 
     # nothing but the finished folders is left, and no LibreOffice is still running for them
     assert sorted(p.name for p in decks.slides_root().iterdir()) == sorted(str(i) for i in ids.values())
     for did in ids.values():
-        assert _processes_with(f".work-{did}-") == []
+        assert _gone(f".work-{did}-") and _gone(f"collab-convert-{did}-")
 
 
 @needs_soffice
@@ -527,22 +539,8 @@ def test_damaged_office_file_fails_with_a_message(app, make):
     assert login_client(app, ann).get(f"/meetings/{meeting.id}").status_code == 200
 
 
-@needs_soffice
-def test_a_hanging_conversion_is_killed_after_the_time_limit(app, make, monkeypatch):
-    """LibreOffice takes seconds to start; with a one-second limit the conversion is stopped,
-    every process it started is gone, and the deck says why."""
-    monkeypatch.setattr(decks, "CONVERT_TIMEOUT", 1)
-    chair, ann, _bob, _room, meeting = setup_meeting(make)
-    data = _office_files()["plenary.pptx"]
-    d = decks.upload(chair, meeting.id, io.BytesIO(data), "slow.pptx", background=False)
-    t0 = time.monotonic()
-    assert decks.convert(d.id) == "failed"
-    assert time.monotonic() - t0 < 10
-    deck = state.get_state(ann, meeting.id)["decks"][0]
-    assert "took longer than 1 seconds and was stopped" in deck["message"]
-    time.sleep(0.2)
-    assert _processes_with(f".work-{d.id}-") == []     # soffice.bin and its helpers included
-    assert list(decks.slides_root().iterdir()) == []
+# The converter's time limit: tests/test_deck_safety.py::test_a_hanging_converter_is_killed_at_the_time_limit
+# (a converter that really hangs, so the kill path is proven on any machine).
 
 
 # -- decks left half-done by a stopped server --------------------------------------------------------------
@@ -750,13 +748,11 @@ def test_socket_slide_follow_reconnect_and_refusals(app, make):
     sc_ann, _ = _joined(app, ann, meeting.id)
     sc_bob, _ = _joined(app, bob, meeting.id)
     sc_ann.get_received(), sc_bob.get_received()
-    t0 = time.monotonic()
     ack = sc_chair.emit("meeting_slide", {"meeting_id": meeting.id, "deck_id": deck.id, "page": 2}, callback=True)
     assert ack["ok"], ack
-    for sc in (sc_ann, sc_bob):
+    for sc in (sc_ann, sc_bob):   # only that it arrives; the 300 ms target is measured by bench/slides.py
         got = _last_state(sc)
         assert got and (got["deck_id"], got["page"]) == (deck.id, 2)
-    assert time.monotonic() - t0 < 10   # only that it arrives; the 300 ms target is measured by bench/slides.py
     # a participant cannot drive; the refusal is an ack and an error event
     ack = sc_ann.emit("meeting_slide", {"meeting_id": meeting.id, "deck_id": deck.id, "page": 3}, callback=True)
     assert ack["ok"] is False and ack["error"]["code"] == "forbidden"

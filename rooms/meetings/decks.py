@@ -57,6 +57,7 @@ MAX_PAGES = 300
 PAGE_WIDTH = 1600           # pixels: sharp on a projector, ~100-300 kB a slide
 RENDER_TIMEOUT = 300        # seconds for drawing every page of one PDF
 CONVERT_TIMEOUT = 180       # seconds for LibreOffice to turn one file into a PDF
+RENDERER = [sys.executable, "-m", "rooms.meetings.render"]   # the child that draws a PDF's pages (render.py)
 PROGRESS_EVERY = 0.5        # seconds between progress broadcasts
 HEARTBEAT = 30              # seconds between "still converting" marks on the deck while LibreOffice runs
 CONVERT_SLOTS = 2           # conversions one process runs at once (the others wait their turn)
@@ -402,7 +403,7 @@ def _run_converter(cmd: list[str], env: dict[str, str], folder: Path, kind: str,
 
 def _render(deck_id: int, pdf: Path, out: Path) -> str | None:
     """Draw the pages in a child process, reporting progress; None on success, else the message."""
-    cmd = [sys.executable, "-m", "rooms.meetings.render", str(pdf), str(out), str(MAX_PAGES), str(PAGE_WIDTH)]
+    cmd = [*RENDERER, str(pdf), str(out), str(MAX_PAGES), str(PAGE_WIDTH)]
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=root,
                             start_new_session=True)
