@@ -176,8 +176,22 @@ def magenta_pixels(path) -> int:
     return sum(1 for i in range(0, len(raw), 3) if raw[i] > 200 and raw[i + 1] < 80 and raw[i + 2] > 200)
 
 
+@pytest.fixture(params=["bwrap", "unshare"])
+def sandbox(request, monkeypatch, tmp_path_factory) -> str:
+    """Convert in bubblewrap, or (PATH offering no bwrap, only unshare and LibreOffice) in the fallback."""
+    tool = shutil.which(request.param)
+    if tool is None:
+        pytest.skip(f"{request.param} is not installed: make soffice")
+    if request.param == "unshare":
+        only = tmp_path_factory.mktemp("path")
+        for name, target in (("unshare", tool), ("soffice", decks.soffice())):
+            (only / name).symlink_to(target)
+        monkeypatch.setenv("PATH", str(only))
+    return request.param
+
+
 @needs_soffice
-def test_a_document_cannot_draw_another_rooms_slide_into_its_deck(app, make):
+def test_a_document_cannot_draw_another_rooms_slide_into_its_deck(app, make, sandbox):
     # another room's deck: every slide solid magenta, stored under <data dir>/slides/<id>/1.png
     victim = make.user()
     secret_meeting = schedule.schedule_meeting(victim, make.room(victim).id, title="Closed",
@@ -217,7 +231,7 @@ class _Probe(http.server.BaseHTTPRequestHandler):
 
 
 @needs_soffice
-def test_a_document_cannot_make_the_server_fetch_an_address(app, make):
+def test_a_document_cannot_make_the_server_fetch_an_address(app, make, sandbox):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Probe)
     _Probe.seen = []
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -43,6 +43,7 @@ INSIDE = "/convert"         # where the conversion folder appears inside bubblew
 HOME = "/tmp/home"          # the tmpfs home inside bubblewrap
 RO_BINDS = ("/usr", "/etc")
 TOP_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+PROBE = ["/bin/sh", "-c", "exit 0"]   # what a sandbox must be able to start
 PROBE_TIMEOUT = 20          # seconds for `bwrap … true` to answer (it answers at once where it works)
 
 REFUSED = ("Slides were not made from this file: the server cannot convert office documents in isolation "
@@ -83,18 +84,19 @@ def left_behind(deck_id: int) -> list[Path]:
     return list(Path(tempfile.gettempdir()).glob(f"collab-convert-{deck_id}-*"))
 
 
-_probed: dict[str, bool] = {}
+_probed: dict[tuple[str, ...], bool] = {}
 
 
-def _works(name: str, cmd: list[str]) -> bool:
-    """Can this sandbox start a process on this machine? Asked once per process."""
-    if name not in _probed:
+def _works(cmd: list[str]) -> bool:
+    """Can this sandbox start a process on this machine? Asked once per process (per command)."""
+    key = tuple(cmd)
+    if key not in _probed:
         try:
-            _probed[name] = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL, timeout=PROBE_TIMEOUT).returncode == 0
+            _probed[key] = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, timeout=PROBE_TIMEOUT).returncode == 0
         except (OSError, subprocess.SubprocessError):
-            _probed[name] = False
-    return _probed[name]
+            _probed[key] = False
+    return _probed[key]
 
 
 def _system_binds() -> list[str]:
@@ -141,14 +143,13 @@ def plan(exe: str, args: Callable[[str, str], list[str]], folder: Path, data_dir
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "SAL_USE_VCLPLUGIN": "svp"}
     if sys.platform.startswith("linux") and mode != "off":
         root = _exe_root(exe, data_dir)
-        if shutil.which("bwrap") and _works("bwrap", _bwrap_base(None) + ["true"]):
+        if shutil.which("bwrap") and _works(_bwrap_base(None) + PROBE):
             cmd = _bwrap_base(root) + ["--bind", str(folder), INSIDE, "--chdir", INSIDE, "--",
                                        exe, *args(INSIDE, f"{INSIDE}/profile")]
             return Plan(cmd, dict(env, HOME=HOME), "bwrap")
         unshare = shutil.which("unshare")
-        if unshare and _works("unshare", [unshare, "-rnm", "true"]):
-            # lay an empty tmpfs over the data folder, then start the converter
-            hide = 'mount -t tmpfs -o size=1m collab-hidden "$0" && exec "$@"'
+        hide = 'PATH=/usr/bin:/bin:/usr/sbin:/sbin; mount -t tmpfs -o size=1m collab-hidden "$0" && exec "$@"'
+        if unshare and _works([unshare, "-rnm", "/bin/sh", "-c", hide, tempfile.gettempdir(), *PROBE]):
             cmd = [unshare, "-rnm", "/bin/sh", "-c", hide, str(data_dir.resolve()),
                    exe, *args(str(folder), str(folder / "profile"))]
             return Plan(cmd, dict(env, HOME=str(folder)), "unshare")
