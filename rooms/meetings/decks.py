@@ -19,8 +19,14 @@ runs. A deck left "queued" or "converting" by a server that stopped is found by
 or by `flask --app wsgi meetings jobs`): it is converted again, or, after
 MAX_ATTEMPTS interrupted tries, failed with a message.
 
-Images are served only to people who may read the meeting's room (404 to
-everyone else), like every attachment.
+An uploaded office document is untrusted: LibreOffice reads a copy of it in a
+folder of its own, with links blocked and inside a sandbox with no network and no
+view of the data folder (rooms/meetings/convert_sandbox.py); where no sandbox can
+run, the file is offered as a download instead.
+
+Files and images are served like attachments (rooms.policy.may_download_deck):
+404 to people who may not read the meeting's room, 403 to a guest in a room
+labelled above the lowest label (who still sees that the deck exists).
 """
 from __future__ import annotations
 
