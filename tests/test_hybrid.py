@@ -812,11 +812,11 @@ def test_socket_votes_give_floor_and_remove(app, make):
     db.session.commit()
     refused = sock(app, login_client(app, late_comer)).emit("meeting_join", {"meeting_id": meeting.id}, callback=True)
     assert refused["ok"] is False and "locked" in refused["error"]["message"]
-    # a meeting-room device with its head-count
+    # a meeting-room device with its head-count (at most the room's four members)
     dev = sock(app, login_client(app, chair))
-    st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 12}, callback=True)
+    st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 4}, callback=True)
     assert st["state"]["attendance"]["device"][0]["name"] == "Meeting room"
-    assert st["state"]["attendance"]["device"][0]["head_count"] == 12
+    assert st["state"]["attendance"]["device"][0]["head_count"] == 4
 
 
 def test_socket_mute_all_reaches_everyone_but_the_chair_and_give_floor_asks_one_person(app, make):
@@ -930,21 +930,29 @@ def test_reconnect_restores_votes_attendance_chat_lock_and_a_second_chair_takes_
 
 
 def test_meeting_room_device_head_count_and_the_chair_lowering_hands(app, make):
+    """Only a chair registers the meeting-room device, and its head-count is at most the room's size
+    (here three members), so nobody can put 500 people in the minutes."""
     chair, ann, bob, _room, meeting = setup_meeting(make)
-    dev = sock(app, login_client(app, bob))          # Bob's laptop on the table is the meeting room
-    st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 12}, callback=True)
-    assert st["ok"] and st["state"]["attendance"]["device"][0]["head_count"] == 12
-    r = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 15}, callback=True)
+    bobs = sock(app, login_client(app, bob))         # a participant cannot make their laptop the meeting room
+    no = bobs.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 2}, callback=True)
+    assert no["ok"] is False and no["error"]["code"] == "forbidden" and "chair" in no["error"]["message"]
+    assert state.get_state(chair, meeting.id)["attendance"]["device"] == []
+    dev = sock(app, login_client(app, chair))        # the chair's laptop on the table is the meeting room
+    big = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 500}, callback=True)
+    assert big["ok"] is False and big["error"]["field"] == "head_count" and "from 0 to 3" in big["error"]["message"]
+    st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 2}, callback=True)
+    assert st["ok"] and st["state"]["attendance"]["device"][0]["head_count"] == 2
+    r = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 3}, callback=True)
     assert r["ok"], r
     bad = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": "lots"}, callback=True)
     assert bad["ok"] is False and bad["error"]["field"] == "head_count"
-    bad = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 501}, callback=True)
+    bad = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 4}, callback=True)
     assert bad["ok"] is False and bad["error"]["field"] == "head_count"
     sc_ann, _ = _joined(app, ann, meeting.id)
     no = sc_ann.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 1}, callback=True)
     assert no["ok"] is False and no["error"]["code"] == "forbidden"
     device = state.get_state(chair, meeting.id)["attendance"]["device"]
-    assert [(d["name"], d["head_count"]) for d in device] == [("Meeting room", 15)]
+    assert [(d["name"], d["head_count"]) for d in device] == [("Meeting room", 3)]
     # the chair lowers anyone's hand, a room hand included; others only their own
     sc_ann.emit("meeting_hand", {"meeting_id": meeting.id, "up": True}, callback=True)
     state.add_room_hand(chair, meeting.id, name="Carol at the table")
