@@ -1001,3 +1001,56 @@ def test_removed_participant_gets_no_media_token(app, make):
     state.remove_participant(chair, meeting.id, user_id=ann.id)
     with pytest.raises(Forbidden):
         meetings.join(ann, meeting.id)
+
+
+def test_an_archived_room_s_meetings_are_read_only_for_chairs_too(app, make):
+    """Archived means read-only everywhere: the chair (a moderator) can no longer draft key messages,
+    mute everyone, vote, tick attendance, raise hands, chat, move slides, record actions, post
+    minutes, attach papers or change the meeting; each answer is a 403 that says why, and nothing
+    is recorded. The state can still be read."""
+    from rooms import services as rs
+
+    chair, ann, _bob, room, meeting = setup_meeting(make)
+    sc_chair, _ = _joined(app, chair, meeting.id)
+    sc_ann, _ = _joined(app, ann, meeting.id)
+    kid = sc_chair.emit("km_draft", {"meeting_id": meeting.id, "text": "Before the archive"},
+                        callback=True)["key_message_id"]
+    sc_chair.emit("km_open", {"meeting_id": meeting.id, "key_message_id": kid}, callback=True)
+    before = state.get_state(chair, meeting.id)
+    rs.set_archived(chair, room.id, True)
+    m = {"meeting_id": meeting.id}
+    attempts = [
+        (sc_chair, "km_draft", dict(m, text="After the archive")),
+        (sc_chair, "km_close", dict(m, key_message_id=kid, outcome="agreed")),
+        (sc_chair, "km_room", dict(m, key_message_id=kid, agree=1, disagree=0, abstain=0)),
+        (sc_ann, "km_vote", dict(m, key_message_id=kid, choice="agree")),
+        (sc_chair, "meeting_mute_all", m),
+        (sc_chair, "meeting_attend", dict(m, name="Someone at the table", present=True)),
+        (sc_ann, "meeting_hand", dict(m, up=True)),
+        (sc_chair, "meeting_hand_add", dict(m, name="Carol")),
+        (sc_ann, "meeting_chat", dict(m, body="Still here?")),
+        (sc_chair, "meeting_lock", dict(m, locked=True)),
+        (sc_chair, "meeting_action", dict(m, text="An action")),
+        (sc_chair, "meeting_minutes", m),
+        (sc_chair, "meeting_join", dict(m, device=True, head_count=1)),
+    ]
+    for sc, event, data in attempts:
+        ack = sc.emit(event, data, callback=True)
+        assert ack["ok"] is False and ack["error"]["code"] == "forbidden", (event, ack)
+        assert "archived" in ack["error"]["message"], (event, ack)
+    api = app.test_client()
+    tok = make.token(chair)
+    r = api.post(f"/api/v1/meetings/{meeting.id}/key-messages", headers=bearer(tok), json={"text": "Via the API"})
+    assert r.status_code == 403 and "archived" in r.json["error"]["message"]
+    r = api.patch(f"/api/v1/meetings/{meeting.id}", headers=bearer(tok), json={"title": "Renamed"})
+    assert r.status_code == 403
+    r = api.post(f"/api/v1/meetings/{meeting.id}/decks", headers=bearer(tok),
+                 data={"file": (io.BytesIO(b"%PDF-1.4"), "late.pdf")}, content_type="multipart/form-data")
+    assert r.status_code == 403
+    assert login_client(app, chair).post(f"/meetings/{meeting.id}/minutes").status_code == 403
+    # nothing changed, and the state still reads (joining only reads it now)
+    after = state.get_state(chair, meeting.id)
+    for key in ("key_messages", "hands", "attendance", "chat", "actions", "locked", "minutes_thread_id"):
+        assert after[key] == before[key], key
+    again = sc_ann.emit("meeting_join", m, callback=True)
+    assert again["ok"] and again["state"]["me"]["writable"] is False and again["state"]["me"]["chair"] is False

@@ -72,7 +72,8 @@ def ensure_plan(meeting: Meeting) -> MeetingPlan:
 
 def people(meeting_id: int, role: str) -> list[User]:
     return [p.user for p in db.session.scalars(
-        select(MeetingPerson).where(MeetingPerson.meeting_id == meeting_id, MeetingPerson.role == role))]
+        select(MeetingPerson).where(MeetingPerson.meeting_id == meeting_id, MeetingPerson.role == role)
+        .order_by(MeetingPerson.id))]
 
 
 def chair_ids(meeting: Meeting) -> set[int]:

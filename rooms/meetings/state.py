@@ -153,7 +153,9 @@ def snapshot(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         "deck_id": plan.deck_id if plan else None,
         "page": plan.page if plan else 1,
         "non_attributed": pseudonyms.applies(meeting),
-        "presenter": pseudonyms.person(meeting, plan.presenter, names) if plan and plan.presenter else None,
+        # by id, not the relationship: it is not refreshed when presenter_id changes in this session
+        "presenter": pseudonyms.person(meeting, db.session.get(User, plan.presenter_id), names)
+        if plan and plan.presenter_id else None,
         "chairs": [pseudonyms.person(meeting, u, names) for u in schedule.people(meeting.id, "chair")],
         "decks": [deck_dict(d) for d in decks],
         "hands": hands(meeting, names),
