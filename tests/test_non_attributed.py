@@ -453,7 +453,7 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
                  json={"title": "Stopwatch plenary", "agenda": "1. Figures", "starts_at": "2030-01-10T10:00:00Z",
                        "chairs": [zeb.id, owner.id], "invitees": [phil.id, reader.id]})
     assert r.status_code == 201, r.json
-    assert [c["name"] for c in r.json["chairs"]] == ["Zebediah Quillfeather", "Olive Owner"]   # the moderator
+    assert [c["name"] for c in r.json["chairs"]] == ["Zebediah Quillfeather", "Olive Owner"]   # the moderator sees names
     mid = r.json["id"]
     plan = db.session.get(MeetingPlan, mid)
     announce = plan.announce_thread_id
