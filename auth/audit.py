@@ -52,6 +52,7 @@ ACTIONS = {
     "moderation.deleted": "Deleted a post as moderator",
     "moderation.muted": "Muted a member in a room",
     "moderation.identity_revealed": "Revealed an author in a non-attributed room",
+    "meeting.names_shown": "Was shown who is who in a meeting of a non-attributed room",
     "post.deleted": "Deleted own post",
     "retention.purged": "Deleted posts past the room's retention period",
     "audit.exported": "Exported the audit log",

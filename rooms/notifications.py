@@ -151,15 +151,16 @@ def mention_candidates(actor: User, room_id: object, query: object = "", limit: 
 
 # -- creating notifications (inside the post's own transaction) -------------------
 
-def _plan(session: Session, post: Post, new_thread: bool) -> dict[int, str]:
-    """Who hears about this post, and why (mention beats reply beats new thread)."""
+def _plan(session: Session, post: Post, new_thread: bool, notify: Iterable[int] = ()) -> dict[int, str]:
+    """Who hears about this post, and why (mention beats reply beats new thread). `notify`: people
+    the post concerns without naming them (create_thread's `notify`), heard as mentions."""
     room = post.thread.room
     replied_to = None
     if post.parent_id:
         parent = session.get(Post, post.parent_id)
         if parent is not None and parent.author_id and not parent.deleted and parent.author_id != post.author_id:
             replied_to = parent.author_id
-    mentioned: set[int] = set()
+    mentioned: set[int] = set(notify) - {post.author_id}
     if "@" in post.body:
         people = session.execute(
             select(User.id, User.name).join(Membership, Membership.user_id == User.id)
@@ -168,7 +169,7 @@ def _plan(session: Session, post: Post, new_thread: bool) -> dict[int, str]:
             from rooms import pseudonyms
 
             people = list(people) + pseudonyms.mention_names(post.thread_id)
-        mentioned = find_mentions(post.body, people) - {post.author_id}
+        mentioned |= find_mentions(post.body, people) - {post.author_id}
     if not new_thread and replied_to is None and not mentioned:
         return {}  # the common case (answering your own thread): nothing more to ask the database
     named = ({replied_to} if replied_to is not None else set()) | mentioned
@@ -229,7 +230,7 @@ def _notify_before_commit(session: Session) -> None:
             ev.meta["notified"] = True
             post = session.get(Post, ev.payload["post"]["id"])
             if post is not None and not post.deleted:
-                plan = _plan(session, post, ev.name == "thread.created")
+                plan = _plan(session, post, ev.name == "thread.created", ev.meta.get("notify", ()))
                 if plan:
                     plans.append((post, plan))
         if not plans:

@@ -219,8 +219,9 @@ def _set_loaded(obj: object, **values: Any) -> None:
         set_committed_value(obj, key, value)
 
 
-def _record(room_id: int, name: str, payload: dict[str, Any]) -> int:
-    """Number the event in its room and queue it for delivery after commit."""
+def _record(room_id: int, name: str, payload: dict[str, Any], **meta: Any) -> int:
+    """Number the event in its room and queue it for delivery after commit (`meta` goes with the
+    queued event only, never to readers: e.g. `notify`, see create_thread)."""
     db.session.flush()  # what the caller changed is written first (and, e.g., remembered memberships forgotten)
     conn = db.session.connection()
     seq = conn.execute(_NEXT_SEQ, {"rid": room_id}).scalar_one()
@@ -230,7 +231,7 @@ def _record(room_id: int, name: str, payload: dict[str, Any]) -> int:
     body = dict(payload, room_id=room_id, seq=seq)
     conn.execute(_ADD_EVENT, {"room_id": room_id, "seq": seq, "name": name, "payload": json.dumps(body),
                               "created_at": utcnow()})
-    events.queue(db.session, name, body, room_id=room_id)
+    events.queue(db.session, name, body, room_id=room_id, **meta)
     return seq
 
 
@@ -474,7 +475,9 @@ def _insert_post(actor: User, thread: Thread, parent: Optional[Post], body: str,
 
 
 def create_thread(actor: User, room_id: object, *, title: object, body: object, client_id: object = None,
-                  uploads: Iterable[Upload] = ()) -> Thread:
+                  uploads: Iterable[Upload] = (), notify: Iterable[int] = ()) -> Thread:
+    """Start a thread. `notify`: accounts to notify as if mentioned, without naming them in the text
+    (a meeting's invitees in a non-attributed room, rooms/meetings/schedule.py)."""
     room = get_room(actor, room_id)
     title_v = validate.text(title, "title", max_len=200)
     body_v = _body(body)
@@ -494,14 +497,16 @@ def create_thread(actor: User, room_id: object, *, title: object, body: object, 
     post = _insert_post(actor, thread, None, body_v, cid, stored)
     db.session.flush()
     db.session.refresh(thread)
-    _record(room.id, "thread.created", {"thread": thread_dict(thread), "post": post_dict(post)})
+    _record(room.id, "thread.created", {"thread": thread_dict(thread), "post": post_dict(post)},
+            notify=tuple(notify))
     db.session.commit()
     return thread
 
 
 def create_post(actor: User, thread_id: object, *, body: object, parent_id: object = None, client_id: object = None,
-                uploads: Iterable[Upload] = ()) -> tuple[Post, bool]:
+                uploads: Iterable[Upload] = (), notify: Iterable[int] = ()) -> tuple[Post, bool]:
     """Reply in a thread. Returns (post, created); a repeated client_id returns the first post.
+    `notify`: as create_thread's.
 
     Without files (the usual case) everything happens in one write transaction: the checks read what the
     insert relies on, nothing is asked twice, and a repeated client_id is found by the unique index
@@ -512,7 +517,7 @@ def create_post(actor: User, thread_id: object, *, body: object, parent_id: obje
     if one_transaction:
         db.begin_write()
     try:
-        return _create_post(actor, thread_id, body, parent_id, client_id, uploads, one_transaction)
+        return _create_post(actor, thread_id, body, parent_id, client_id, uploads, one_transaction, tuple(notify))
     except IntegrityError:
         db.session.rollback()
         existing = _existing_by_client_id(actor, _client_id(client_id))
@@ -547,7 +552,7 @@ def _thread_for_post(actor: User, thread_id: object) -> Thread:
 
 
 def _create_post(actor: User, thread_id: object, body: object, parent_id: object, client_id: object,
-                 uploads: list[Upload], in_write: bool) -> tuple[Post, bool]:
+                 uploads: list[Upload], in_write: bool, notify: tuple[int, ...] = ()) -> tuple[Post, bool]:
     thread = _thread_for_post(actor, thread_id)
     body_v = _body(body)
     cid = _client_id(client_id)
@@ -584,7 +589,7 @@ def _create_post(actor: User, thread_id: object, body: object, parent_id: object
         db.session.add(Membership(room_id=thread.room_id, user_id=actor.id, role="member"))
         _record(thread.room_id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
     post = _insert_post(actor, thread, parent, body_v, cid, stored)
-    _record(thread.room_id, "post.created", {"post": post_dict(post)})
+    _record(thread.room_id, "post.created", {"post": post_dict(post)}, notify=notify)
     db.session.commit()
     return post, True
 

@@ -808,11 +808,11 @@ def test_socket_votes_give_floor_and_remove(app, make):
     db.session.commit()
     refused = sock(app, login_client(app, late_comer)).emit("meeting_join", {"meeting_id": meeting.id}, callback=True)
     assert refused["ok"] is False and "locked" in refused["error"]["message"]
-    # a meeting-room device with its head-count
+    # a meeting-room device with its head-count (at most the room's four members)
     dev = sock(app, login_client(app, chair))
-    st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 12}, callback=True)
+    st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 4}, callback=True)
     assert st["state"]["attendance"]["device"][0]["name"] == "Meeting room"
-    assert st["state"]["attendance"]["device"][0]["head_count"] == 12
+    assert st["state"]["attendance"]["device"][0]["head_count"] == 4
 
 
 def test_socket_mute_all_reaches_everyone_but_the_chair_and_give_floor_asks_one_person(app, make):
@@ -926,21 +926,29 @@ def test_reconnect_restores_votes_attendance_chat_lock_and_a_second_chair_takes_
 
 
 def test_meeting_room_device_head_count_and_the_chair_lowering_hands(app, make):
+    """Only a chair registers the meeting-room device, and its head-count is at most the room's size
+    (here three members), so nobody can put 500 people in the minutes."""
     chair, ann, bob, _room, meeting = setup_meeting(make)
-    dev = sock(app, login_client(app, bob))          # Bob's laptop on the table is the meeting room
-    st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 12}, callback=True)
-    assert st["ok"] and st["state"]["attendance"]["device"][0]["head_count"] == 12
-    r = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 15}, callback=True)
+    bobs = sock(app, login_client(app, bob))         # a participant cannot make their laptop the meeting room
+    no = bobs.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 2}, callback=True)
+    assert no["ok"] is False and no["error"]["code"] == "forbidden" and "chair" in no["error"]["message"]
+    assert state.get_state(chair, meeting.id)["attendance"]["device"] == []
+    dev = sock(app, login_client(app, chair))        # the chair's laptop on the table is the meeting room
+    big = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 500}, callback=True)
+    assert big["ok"] is False and big["error"]["field"] == "head_count" and "from 0 to 3" in big["error"]["message"]
+    st = dev.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 2}, callback=True)
+    assert st["ok"] and st["state"]["attendance"]["device"][0]["head_count"] == 2
+    r = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 3}, callback=True)
     assert r["ok"], r
     bad = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": "lots"}, callback=True)
     assert bad["ok"] is False and bad["error"]["field"] == "head_count"
-    bad = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 501}, callback=True)
+    bad = dev.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 4}, callback=True)
     assert bad["ok"] is False and bad["error"]["field"] == "head_count"
     sc_ann, _ = _joined(app, ann, meeting.id)
     no = sc_ann.emit("meeting_head_count", {"meeting_id": meeting.id, "head_count": 1}, callback=True)
     assert no["ok"] is False and no["error"]["code"] == "forbidden"
     device = state.get_state(chair, meeting.id)["attendance"]["device"]
-    assert [(d["name"], d["head_count"]) for d in device] == [("Meeting room", 15)]
+    assert [(d["name"], d["head_count"]) for d in device] == [("Meeting room", 3)]
     # the chair lowers anyone's hand, a room hand included; others only their own
     sc_ann.emit("meeting_hand", {"meeting_id": meeting.id, "up": True}, callback=True)
     state.add_room_hand(chair, meeting.id, name="Carol at the table")
@@ -989,3 +997,56 @@ def test_removed_participant_gets_no_media_token(app, make):
     state.remove_participant(chair, meeting.id, user_id=ann.id)
     with pytest.raises(Forbidden):
         meetings.join(ann, meeting.id)
+
+
+def test_an_archived_room_s_meetings_are_read_only_for_chairs_too(app, make):
+    """Archived means read-only everywhere: the chair (a moderator) can no longer draft key messages,
+    mute everyone, vote, tick attendance, raise hands, chat, move slides, record actions, post
+    minutes, attach papers or change the meeting; each answer is a 403 that says why, and nothing
+    is recorded. The state can still be read."""
+    from rooms import services as rs
+
+    chair, ann, _bob, room, meeting = setup_meeting(make)
+    sc_chair, _ = _joined(app, chair, meeting.id)
+    sc_ann, _ = _joined(app, ann, meeting.id)
+    kid = sc_chair.emit("km_draft", {"meeting_id": meeting.id, "text": "Before the archive"},
+                        callback=True)["key_message_id"]
+    sc_chair.emit("km_open", {"meeting_id": meeting.id, "key_message_id": kid}, callback=True)
+    before = state.get_state(chair, meeting.id)
+    rs.set_archived(chair, room.id, True)
+    m = {"meeting_id": meeting.id}
+    attempts = [
+        (sc_chair, "km_draft", dict(m, text="After the archive")),
+        (sc_chair, "km_close", dict(m, key_message_id=kid, outcome="agreed")),
+        (sc_chair, "km_room", dict(m, key_message_id=kid, agree=1, disagree=0, abstain=0)),
+        (sc_ann, "km_vote", dict(m, key_message_id=kid, choice="agree")),
+        (sc_chair, "meeting_mute_all", m),
+        (sc_chair, "meeting_attend", dict(m, name="Someone at the table", present=True)),
+        (sc_ann, "meeting_hand", dict(m, up=True)),
+        (sc_chair, "meeting_hand_add", dict(m, name="Carol")),
+        (sc_ann, "meeting_chat", dict(m, body="Still here?")),
+        (sc_chair, "meeting_lock", dict(m, locked=True)),
+        (sc_chair, "meeting_action", dict(m, text="An action")),
+        (sc_chair, "meeting_minutes", m),
+        (sc_chair, "meeting_join", dict(m, device=True, head_count=1)),
+    ]
+    for sc, event, data in attempts:
+        ack = sc.emit(event, data, callback=True)
+        assert ack["ok"] is False and ack["error"]["code"] == "forbidden", (event, ack)
+        assert "archived" in ack["error"]["message"], (event, ack)
+    api = app.test_client()
+    tok = make.token(chair)
+    r = api.post(f"/api/v1/meetings/{meeting.id}/key-messages", headers=bearer(tok), json={"text": "Via the API"})
+    assert r.status_code == 403 and "archived" in r.json["error"]["message"]
+    r = api.patch(f"/api/v1/meetings/{meeting.id}", headers=bearer(tok), json={"title": "Renamed"})
+    assert r.status_code == 403
+    r = api.post(f"/api/v1/meetings/{meeting.id}/decks", headers=bearer(tok),
+                 data={"file": (io.BytesIO(b"%PDF-1.4"), "late.pdf")}, content_type="multipart/form-data")
+    assert r.status_code == 403
+    assert login_client(app, chair).post(f"/meetings/{meeting.id}/minutes").status_code == 403
+    # nothing changed, and the state still reads (joining only reads it now)
+    after = state.get_state(chair, meeting.id)
+    for key in ("key_messages", "hands", "attendance", "chat", "actions", "locked", "minutes_thread_id"):
+        assert after[key] == before[key], key
+    again = sc_ann.emit("meeting_join", m, callback=True)
+    assert again["ok"] and again["state"]["me"]["writable"] is False and again["state"]["me"]["chair"] is False

@@ -17,6 +17,8 @@ import pytest
 from auth import audit
 from collab.errors import NotFound
 from rooms import moderation, reactions, realtime, trust_settings
+from rooms.meetings import realtime as _meeting_events  # noqa: F401  (registers the meeting socket events
+#   before the first app starts Socket.IO: create_app imports them only after socketio.init_app)
 from rooms import services as rs
 from rooms.notifications import Notification
 from tests.conftest import bearer
@@ -58,6 +60,25 @@ def _ids_in(obj, keys=("author", "user", "actor")) -> set[int]:
             found |= _ids_in(v, keys)
     return found
 
+
+
+def _person_ids(obj) -> set[int]:
+    """Account ids anywhere a meeting's JSON carries a person: user_id, except, created_by, presenter,
+    chairs and invitees."""
+    found: set[int] = set()
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in ("user_id", "except") and isinstance(v, int) and not isinstance(v, bool):
+                found.add(v)
+            if k in ("created_by", "presenter") and isinstance(v, dict) and isinstance(v.get("id"), int):
+                found.add(v["id"])
+            if k in ("chairs", "invitees") and isinstance(v, list):
+                found.update(p["id"] for p in v if isinstance(p, dict) and isinstance(p.get("id"), int))
+            found |= _person_ids(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            found |= _person_ids(v)
+    return found
 
 @pytest.fixture
 def frank(app, make):
@@ -188,6 +209,60 @@ def _ids_in_html(text: str, ids: set[int]) -> list[str]:
     return [i for i in found if int(i) in ids]
 
 
+def _text_of(r) -> str:
+    """What a response says: a PDF's text (pypdf), nothing of an image, any other body as text."""
+    if r.mimetype == "application/pdf":
+        import io
+
+        from pypdf import PdfReader
+
+        return "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(r.data)).pages)
+    if r.mimetype.startswith("image/"):
+        return ""
+    return r.data.decode("utf-8", "replace")
+
+
+def _walk_get_routes(app, c, api, tok, ids, authors, room_id, thread_id, queries=("stopwatch", "Quillfeather")) -> int:
+    """Every GET route of app.url_map filled with `ids`, read as a plain member (HTML with the signed-in
+    client `c`, the API with the token); fails on any author's name, e-mail address or account id.
+    Returns how many answered 200."""
+    import re
+
+    walked = 0
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint in SKIP_ENDPOINTS:
+            continue
+        url = rule.rule
+        for name in rule.arguments:
+            url = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?" + name + ">", str(ids[name]), url)
+        variants = [url]
+        if rule.endpoint in ("rooms.search", "api.search"):
+            variants = [f"{url}?q={q}" for q in queries] + [f"{url}?q={queries[0]}&room_id={room_id}",
+                                                              f"{url}?q=author%3AQuillfeather", f"{url}?q=zeb-chart"]
+        elif rule.endpoint == "live.mention_json":
+            variants = [f"{url}?q=", f"{url}?q=Ze", f"{url}?q=Phil", f"{url}?q=&thread_id={thread_id}",
+                        f"{url}?q=P&thread_id={thread_id}"]
+        elif rule.endpoint in ("rooms.thread",):
+            variants = [url, f"{url}?view=flat"]
+        for v in variants:
+            if v.startswith("/api/"):
+                r = api.get(v, headers=bearer(tok))
+            else:
+                r = c.get(v)
+            assert r.status_code < 500, (v, r.status_code)
+            if r.status_code != 200:
+                continue
+            walked += 1
+            text = _text_of(r)
+            assert _leaks(text) == [], (v, _leaks(text))
+            if r.is_json:
+                assert _ids_in(r.json) & authors == set(), v
+                assert _person_ids(r.json) & authors == set(), v
+            else:
+                assert _ids_in_html(text, authors) == [], v
+    return walked
+
+
 @pytest.fixture
 def frank_full(app, make, frank):
     import io
@@ -212,8 +287,6 @@ def frank_full(app, make, frank):
 
 def test_every_get_route_of_the_room_names_no_author(app, make, frank_full):
     """Walks app.url_map: every GET route, filled with this room's ids, as a plain member."""
-    import re
-
     from sqlalchemy import select
 
     from collab.extensions import db
@@ -229,37 +302,7 @@ def test_every_get_route_of_the_room_names_no_author(app, make, frank_full):
     c = login_client(app, f["reader"])
     tok = make.token(f["reader"])
     api = app.test_client()
-    walked = 0
-    for rule in app.url_map.iter_rules():
-        if "GET" not in rule.methods or rule.endpoint in SKIP_ENDPOINTS:
-            continue
-        url = rule.rule
-        for name in rule.arguments:
-            url = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?" + name + ">", str(ids[name]), url)
-        variants = [url]
-        if rule.endpoint in ("rooms.search", "api.search"):
-            variants = [f"{url}?q=stopwatch", f"{url}?q=stopwatch&room_id={f['room'].id}",
-                        f"{url}?q=Quillfeather", f"{url}?q=author%3AQuillfeather", f"{url}?q=zeb-chart"]
-        elif rule.endpoint == "live.mention_json":
-            variants = [f"{url}?q=", f"{url}?q=Ze", f"{url}?q=Phil", f"{url}?q=&thread_id={f['thread'].id}",
-                        f"{url}?q=P&thread_id={f['thread'].id}"]
-        elif rule.endpoint in ("rooms.thread",):
-            variants = [url, f"{url}?view=flat"]
-        for v in variants:
-            if v.startswith("/api/"):
-                r = api.get(v, headers=bearer(tok))
-            else:
-                r = c.get(v)
-            assert r.status_code < 500, (v, r.status_code)
-            if r.status_code != 200:
-                continue
-            walked += 1
-            text = r.get_data(as_text=True) if not r.mimetype.startswith("image/") else ""
-            assert _leaks(text) == [], (v, _leaks(text))
-            if r.is_json:
-                assert _ids_in(r.json) & authors == set(), v
-            else:
-                assert _ids_in_html(text, authors) == [], v
+    walked = _walk_get_routes(app, c, api, tok, ids, authors, f["room"].id, f["thread"].id)
     assert walked >= 25, walked
     # the suggestions of a non-attributed thread are its participants' pseudonyms
     people = c.get(f"/rooms/{f['room'].id}/mentions.json?q=&thread_id={f['thread'].id}").json["people"]
@@ -362,3 +405,155 @@ def test_notification_emails_name_no_author(app, make, frank):
     finally:
         app.config.update(SMTP_HOST=None)
         sink.stop()
+
+
+# -- meetings (issue 10, leak 3) ----------------------------------------------------------------------------
+
+def test_scheduling_in_a_non_attributed_room_is_no_membership_oracle(app, make, frank):
+    """A member who is not a moderator may name only themself as chair or invitee; any other id
+    (a member, an account outside the room, no account at all) gets the very same answer."""
+    room, zeb = frank["room"], frank["zeb"]
+    outsider = make.user(name="Otto Outsider")
+    api = app.test_client()
+    tok = make.token(zeb)
+    answers = set()
+    for field in ("chairs", "invitees"):
+        for uid in (frank["phil"].id, outsider.id, 9_999_999):
+            r = api.post(f"/api/v1/rooms/{room.id}/meetings", headers=bearer(tok),
+                         json={"title": "Probe", "starts_at": "2030-01-10T10:00:00Z", field: [uid]})
+            assert r.status_code == 422, r.json
+            answers.add((field, r.json["error"]["message"], r.json["error"].get("field")))
+    assert len({(m, f) for _field, m, f in answers if _field == "chairs"}) == 1, answers
+    assert len({(m, f) for _field, m, f in answers if _field == "invitees"}) == 1, answers
+    r = api.post(f"/api/v1/rooms/{room.id}/meetings", headers=bearer(tok),
+                 json={"title": "Mine", "starts_at": "2030-01-10T10:00:00Z", "chairs": [zeb.id]})
+    assert r.status_code == 201, r.json
+    assert r.json["chairs"] == [{"name": "Participant 1", "number": 1, "pseudonym": True}]
+
+
+def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, make, frank):
+    """A moderator schedules a meeting with two chairs and invitees; Zebediah (a chair, not a
+    moderator) runs it; Philomena joins, raises a hand, chats and votes; the minutes are posted.
+    The reader follows everything live and then walks every GET route of the app: no name, e-mail
+    or account id of Zebediah or Philomena reaches them. The moderator sees names, audited."""
+    import io
+
+    from pypdf import PdfReader
+    from sqlalchemy import select
+
+    from collab.extensions import db
+    from rooms.meetings.hybrid_models import MeetingPlan
+
+    owner, zeb, phil, reader, room = frank["owner"], frank["zeb"], frank["phil"], frank["reader"], frank["room"]
+    authors = {zeb.id, phil.id}
+    api = app.test_client()
+    live = Collector(sock(app, token=make.token(reader)))
+    assert live.sc.emit("subscribe", {"room_id": room.id}, callback=True)["ok"]
+    r = api.post(f"/api/v1/rooms/{room.id}/meetings", headers=bearer(make.token(owner)),
+                 json={"title": "Stopwatch plenary", "agenda": "1. Figures", "starts_at": "2030-01-10T10:00:00Z",
+                       "chairs": [zeb.id, owner.id], "invitees": [phil.id, reader.id]})
+    assert r.status_code == 201, r.json
+    assert [c["name"] for c in r.json["chairs"]] == ["Zebediah Quillfeather", "Olive Owner"]   # the moderator sees names
+    mid = r.json["id"]
+    plan = db.session.get(MeetingPlan, mid)
+    announce = plan.announce_thread_id
+    # the invitees hear of it without being named
+    assert db.session.scalar(select(Notification.id).where(Notification.user_id == phil.id,
+                                                           Notification.thread_id == announce))
+
+    rc = Collector(sock(app, token=make.token(reader)))
+    joined = rc.sc.emit("meeting_join", {"meeting_id": mid}, callback=True)
+    assert joined["ok"], joined
+    zs = sock(app, token=make.token(zeb))
+    ps = sock(app, token=make.token(phil))
+    assert zs.emit("meeting_join", {"meeting_id": mid}, callback=True)["ok"]
+    pj = ps.emit("meeting_join", {"meeting_id": mid}, callback=True)
+    assert pj["ok"] and pj["state"]["me"]["sees_names"] is False
+    mod = Collector(sock(app, token=make.token(owner)))
+    mj = mod.sc.emit("meeting_join", {"meeting_id": mid}, callback=True)
+    assert mj["ok"] and mj["state"]["me"]["sees_names"] is True
+
+    def ok(sc, event, **data):
+        ack = sc.emit(event, dict(data, meeting_id=mid), callback=True)
+        assert ack["ok"], (event, ack)
+        return ack
+
+    ok(ps, "meeting_hand", up=True)
+    ok(ps, "meeting_chat", body="Philomena's stopwatch remark in the chat")
+    ok(zs, "meeting_chat", body="The chair's stopwatch answer")
+    kid = ok(zs, "km_draft", text="We ask for the stopwatch figures")["key_message_id"]
+    ok(zs, "km_open", key_message_id=kid)
+    ok(ps, "km_vote", key_message_id=kid, choice="agree", comment="Long overdue")
+    ok(zs, "km_close", key_message_id=kid, outcome="agreed")
+    zstate = ok(zs, "meeting_state")["state"]      # the chair (not a moderator) works by numbers
+    assert _person_ids(zstate) & {phil.id, owner.id, reader.id} == set()
+    phil_no = next(r["number"] for r in zstate["attendance"]["remote"] if r["name"] != "Participant 1"
+                   and r["number"] == pj["state"]["me"]["number"])
+    hand = zstate["hands"][0]
+    ok(zs, "meeting_floor", hand_id=hand["id"])
+    ok(zs, "meeting_attend", participant=phil_no, present=True)
+    ok(zs, "meeting_presenter", participant=phil_no)
+    ok(zs, "meeting_mute_all")
+    ok(zs, "meeting_action", text="Publish the stopwatch annex")
+    minutes_thread = ok(zs, "meeting_minutes")["thread_id"]
+    realtime.settle(app)
+
+    # what the reader received live, and what `sync` replays
+    assert rc.wait("meeting.chat") and rc.wait("meeting.mute")
+    last = rc.wait("meeting.state", lambda d: d["minutes_thread_id"] is not None)
+    assert last is not None
+    assert [c["name"] for c in last["chairs"]] == ["Participant 1", "Participant 2"]
+    assert {m["name"] for m in last["chat"]} == {"Participant 1", f"Participant {phil_no}"}
+    assert last["presenter"]["name"] == f"Participant {phil_no}"
+    sync = live.sc.emit("sync", {"room_id": room.id, "after_seq": 0}, callback=True)
+    events = rc.pull() + live.pull() + [{"name": e["event"], "args": [e["data"]]} for e in sync["events"]]
+    assert any(e["name"] == "meeting.scheduled" for e in events)
+    assert len([e for e in events if e["name"].startswith("meeting.")]) > 8
+    for e in events:
+        text = json.dumps(e, ensure_ascii=False)
+        assert _leaks(text) == [], e
+        assert (_ids_in(e["args"]) | _person_ids(e["args"])) & authors == set(), e
+    # the moderator followed with names, on a channel of their own
+    named = mod.wait("meeting.state", lambda d: d["minutes_thread_id"] is not None)
+    assert "Zebediah Quillfeather" in [c["name"] for c in named["chairs"]]
+    assert not any("Zebediah" in json.dumps(d) for d in rc.named("meeting.state"))
+
+    # every GET route, with this meeting's ids, as the reader
+    c = login_client(app, reader)
+    tok = make.token(reader)
+    n_id = db.session.scalar(select(Notification.id).where(Notification.user_id == reader.id))
+    ids = {"room_id": room.id, "thread_id": announce, "post_id": frank["posts"][1].id, "attachment_id": 999_999,
+           "filename": "x.png", "notification_id": n_id or 999_999, "session_id": 1, "user_id": reader.id,
+           "emoji": "👍", "token": "x", "meeting_id": mid, "deck_id": 999_999, "page": 1, "key_message_id": kid,
+           "mute_id": 999_999}
+    walked = _walk_get_routes(app, c, api, tok, ids, authors, room.id, announce, queries=("stopwatch", "plenary"))
+    assert walked >= 25, walked
+    for path in (f"/meetings/{mid}", f"/threads/{announce}", f"/threads/{minutes_thread}",
+                 f"/api/v1/threads/{minutes_thread}", f"/api/v1/meetings/{mid}", f"/api/v1/meetings/{mid}/state",
+                 f"/meetings/{mid}/state", "/api/v1/meetings", f"/meetings/{mid}.ics"):
+        r = api.get(path, headers=bearer(tok)) if path.startswith("/api/") else c.get(path)
+        assert r.status_code == 200, (path, r.status_code)
+        text = r.get_data(as_text=True)
+        assert _leaks(text) == [], (path, _leaks(text))
+        if r.is_json:
+            assert (_ids_in(r.json) | _person_ids(r.json)) & authors == set(), path
+    assert "Participant 1" in c.get(f"/threads/{minutes_thread}").get_data(as_text=True)
+    meeting_json = api.get(f"/api/v1/meetings/{mid}", headers=bearer(tok)).json
+    assert meeting_json["created_by"] == {"name": "Participant 2", "number": 2, "pseudonym": True}
+    pdf = c.get(f"/meetings/{mid}/minutes.pdf")
+    assert pdf.status_code == 200
+    pdf_text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert "Participant 1" in pdf_text and "Publish the stopwatch annex" in pdf_text
+    assert _leaks(pdf_text) == [], _leaks(pdf_text)
+
+    # the moderator sees names (page, API, PDF), and each reveal is in the audit log
+    before = len(audit.query(action="meeting.names_shown", actor_id=owner.id))
+    oc = login_client(app, owner)
+    assert "Zebediah Quillfeather" in oc.get(f"/meetings/{mid}").get_data(as_text=True)
+    full = api.get(f"/api/v1/meetings/{mid}/state", headers=bearer(make.token(owner))).json
+    assert "Philomena Vexbright" in [m["name"] for m in full["chat"]]
+    opdf = oc.get(f"/meetings/{mid}/minutes.pdf")
+    assert "Zebediah Quillfeather" in "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(opdf.data)).pages)
+    shown = audit.query(action="meeting.names_shown", actor_id=owner.id)
+    assert len(shown) >= before + 3 and all(e.target_id == mid and e.room_id == room.id for e in shown)
+    assert audit.query(action="meeting.names_shown", actor_id=reader.id) == []

@@ -8,7 +8,8 @@ from rooms.meetings import services
 
 
 def _full(meeting) -> dict:
-    return dict(services.meeting_dict(meeting), url=url_for("meetings.meeting", meeting_id=meeting.id))
+    """The meeting as the caller may see it (names only where rooms.policy.sees_names allows)."""
+    return dict(services.meeting_view(api_user(), meeting), url=url_for("meetings.meeting", meeting_id=meeting.id))
 
 
 @bp.post("/rooms/<int:room_id>/meetings")
@@ -20,7 +21,8 @@ def start_meeting(room_id: int):
         meeting = schedule.schedule_meeting(api_user(), room_id, title=data.get("title"), agenda=data.get("agenda"),
                                             starts_at=data.get("starts_at"), ends_at=data.get("ends_at"),
                                             chairs=data.get("chairs"), invitees_=data.get("invitees"))
-        return ok(dict(schedule.schedule_dict(meeting), url=_full(meeting)["url"]), 201)
+        return ok(dict(schedule.schedule_view(api_user(), meeting),
+                       url=url_for("meetings.meeting", meeting_id=meeting.id)), 201)
     meeting = services.start_meeting(api_user(), room_id, title=data.get("title"))
     return ok(_full(meeting), 201)
 

@@ -108,7 +108,7 @@ def _kind(filename: str) -> str:
 def upload(actor: User, meeting_id: object, stream: BinaryIO | None, filename: object, *,
            background: bool = True) -> Deck:
     """Attach a pre-read. The chair attaches; conversion starts in the background."""
-    meeting = state._meeting(actor, meeting_id)
+    meeting = state._writable(actor, meeting_id)
     if not schedule.is_chair(actor, meeting):
         raise Forbidden("Only the chair can attach decks and papers to this meeting.")
     if stream is None:
@@ -155,7 +155,7 @@ def _check_magic(stream: BinaryIO, name: str, kind: str) -> None:
 
 
 def remove(actor: User, meeting_id: object, deck_id: object) -> None:
-    meeting = state._meeting(actor, meeting_id)
+    meeting = state._writable(actor, meeting_id)
     if not schedule.is_chair(actor, meeting):
         raise Forbidden("Only the chair can remove decks.")
     did = validate.int_id(deck_id, "deck_id")

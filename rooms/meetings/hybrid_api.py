@@ -12,9 +12,10 @@ from rooms.meetings import decks, minutes, schedule, state, votes
 
 @bp.get("/meetings")
 def my_meetings():
-    upcoming, past = schedule.my_meetings(api_user())
-    return ok({"upcoming": [schedule.schedule_dict(m) for m, _ in upcoming],
-               "past": [schedule.schedule_dict(m) for m, _ in past]})
+    actor = api_user()
+    upcoming, past = schedule.my_meetings(actor)
+    return ok({"upcoming": [schedule.schedule_view(actor, m) for m, _ in upcoming],
+               "past": [schedule.schedule_view(actor, m) for m, _ in past]})
 
 
 @bp.get("/meetings/<int:meeting_id>.ics")
@@ -27,12 +28,12 @@ def edit_meeting(meeting_id: int):
     data = json_body()
     m = schedule.edit_meeting(api_user(), meeting_id, title=data.get("title"), agenda=data.get("agenda"),
                               starts_at=data.get("starts_at"), ends_at=data.get("ends_at"))
-    return ok(schedule.schedule_dict(m))
+    return ok(schedule.schedule_view(api_user(), m))
 
 
 @bp.post("/meetings/<int:meeting_id>/cancel")
 def cancel_meeting(meeting_id: int):
-    return ok(schedule.schedule_dict(schedule.cancel_meeting(api_user(), meeting_id)))
+    return ok(schedule.schedule_view(api_user(), schedule.cancel_meeting(api_user(), meeting_id)))
 
 
 @bp.get("/meetings/<int:meeting_id>/state")

@@ -175,3 +175,17 @@ class MeetingAction(Base):
     text: Mapped[str] = mapped_column(String(500))
     owner: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MeetingPseudonym(Base):
+    """"Participant <number>" of one person in one meeting of a non-attributed room, numbered
+    in the order the meeting first recorded them, never reused (rooms/meetings/pseudonyms.py)."""
+
+    __tablename__ = "meeting_pseudonyms"
+    __table_args__ = (UniqueConstraint("meeting_id", "user_id"),
+                      UniqueConstraint("meeting_id", "number", name="uq_meeting_pseudonyms_meeting_id_number"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)

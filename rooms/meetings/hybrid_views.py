@@ -27,7 +27,7 @@ from collab.forms import attempt, field, flash_ok
 from collab.http import confidential
 from rooms import policy
 from rooms import services as room_services
-from rooms.meetings import decks, jobs, minutes, schedule, state
+from rooms.meetings import decks, jobs, minutes, pseudonyms, schedule, state
 from rooms.meetings.views import bp
 
 
@@ -42,12 +42,18 @@ def _start_jobs(setup_state) -> None:
 
 @bp.app_template_global("meeting_extras")
 def _meeting_extras(meeting):
-    """For the meeting page: its schedule, pre-reads and what the viewer may do."""
+    """For the meeting page: its schedule, pre-reads and what the viewer may do. Chairs and
+    invitees as pseudonyms.person dicts ("Participant n" unless the viewer sees names)."""
     plan = schedule.plan_for(meeting)
+    names = pseudonyms.names_for(current_user, meeting, "page")
+    chairs = [pseudonyms.person(meeting, u, names) for u in schedule.people(meeting.id, "chair")]
     return {"plan": plan, "chair": schedule.is_chair(current_user, meeting),
-            "status": schedule.status(meeting, plan), "chairs": schedule.people(meeting.id, "chair"),
-            "invitees": schedule.invitees(meeting), "agenda_html": _agenda(plan),
-            "soffice": decks.soffice() is not None,
+            "writable": policy.may_act_in_meeting(current_user, meeting),
+            "status": schedule.status(meeting, plan),
+            "chairs": chairs or [p for p in [pseudonyms.person(meeting, meeting.created_by, names)] if p],
+            "invitees": [pseudonyms.person(meeting, u, names) for u in schedule.invitees(meeting)],
+            "agenda_html": _agenda(plan), "soffice": decks.soffice() is not None,
+            "heads_bound": state.heads_bound(meeting),
             "files": policy.may_download_deck(current_user, meeting)}
 
 

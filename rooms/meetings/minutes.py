@@ -2,7 +2,12 @@
 key messages with outcomes and tallies, and actions. Posted by the chair as a
 thread in the room (rooms.services.create_thread), so the chair can edit it and
 its history is kept like any post's; posting again updates that same post.
-Also made as a PDF (fpdf2, with DejaVu Sans when installed for any script)."""
+Also made as a PDF (fpdf2, with DejaVu Sans when installed for any script).
+
+In a non-attributed room the minutes name nobody: the thread, which every reader
+of the room sees, numbers people as the meeting does ("Participant n",
+rooms/meetings/pseudonyms.py); the PDF shows names only to those who see names
+there (a moderator's download is audited)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +21,7 @@ from collab.errors import Forbidden
 from collab.extensions import db
 from rooms import policy
 from rooms import services as room_services
-from rooms.meetings import schedule, state
+from rooms.meetings import pseudonyms, schedule, state
 from rooms.meetings.hybrid_models import MeetingPlan
 from rooms.meetings.models import Meeting
 from rooms.models import Post, Thread
@@ -28,15 +33,16 @@ def _dt(iso: str | None) -> str:
     return (iso or "").replace("T", " ").replace("Z", " UTC")
 
 
-def content(meeting: Meeting) -> dict[str, Any]:
-    """Everything the minutes say, as data (the thread text and the PDF are made from it)."""
+def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
+    """Everything the minutes say, as data (the thread text and the PDF are made from it).
+    `names`: for a reader who sees who is who (pseudonyms.names_for)."""
     plan = schedule.plan_for(meeting)
-    snap = state.snapshot(meeting)
+    snap = state.snapshot(meeting, names)
     att = snap["attendance"]
     start = plan.starts_at if plan and plan.starts_at else meeting.created_at
     remote: dict[str, dict] = {}
     for a in att["remote"]:
-        key = str(a["user_id"] or a["name"])
+        key = str(a["number"] or a["user_id"] or a["name"])
         entry = remote.setdefault(key, {"name": a["name"], "spans": []})
         entry["spans"].append((a["joined_at"], a["left_at"]))
     from rooms.labels import label_of
@@ -47,7 +53,9 @@ def content(meeting: Meeting) -> dict[str, Any]:
         "room": meeting.room.name,
         "date": start.strftime("%A %d %B %Y"),
         "time": f"{start:%H:%M}" + (f"–{plan.ends_at:%H:%M}" if plan and plan.ends_at else "") + " UTC",
-        "chairs": [c["name"] for c in snap["chairs"]] or ([meeting.created_by.name] if meeting.created_by else []),
+        "chairs": [c["name"] for c in snap["chairs"]] or ([pseudonyms.display(meeting, meeting.created_by, names)]
+                                                          if meeting.created_by else []),
+        "pseudonymous": pseudonyms.applies(meeting) and not names,
         "in_room": [a["name"] for a in att["in_room"]],
         "devices": [(a["name"], a["head_count"]) for a in att["device"]],
         "remote": list(remote.values()),
@@ -74,10 +82,17 @@ def _tally_text(km: dict) -> str:
     return "; ".join(parts)
 
 
+NUMBERED = "Names are not shown in this room: people are numbered for this meeting."
+
+
 def markdown(meeting: Meeting) -> str:
+    """The minutes thread's text: every reader of the room sees it, so it is made without names."""
     c = content(meeting)
     out = [f"**{c['label']}**", "", f"Minutes of **{c['title']}** ({c['room']}), {c['date']}, {c['time']}.", "",
-           f"Chair: {', '.join(c['chairs']) or '—'}", "", "## Attendance", ""]
+           f"Chair: {', '.join(c['chairs']) or '—'}", ""]
+    if c["pseudonymous"]:
+        out += [NUMBERED, ""]
+    out += ["## Attendance", ""]
     out.append(f"In the room: {', '.join(c['in_room']) or 'nobody recorded'}")
     for name, heads in c["devices"]:
         out.append(f"{name}: head-count {heads}")
@@ -102,7 +117,7 @@ def markdown(meeting: Meeting) -> str:
 
 def post_minutes(actor: User, meeting_id: object) -> Thread:
     """Post (or update) the minutes thread in the room. The chair only."""
-    meeting = state._meeting(actor, meeting_id)
+    meeting = state._writable(actor, meeting_id)
     if not schedule.is_chair(actor, meeting):
         raise Forbidden("Only the chair can post the minutes.")
     body = markdown(meeting)
@@ -129,7 +144,7 @@ def end_with_minutes(actor: User, meeting_id: object) -> Thread:
     """The chair ends the meeting and the minutes are posted."""
     from rooms.meetings import services as meetings
 
-    meeting = state._meeting(actor, meeting_id)
+    meeting = state._writable(actor, meeting_id)
     if not schedule.is_chair(actor, meeting):
         raise Forbidden("Only the chair can end the meeting.")
     if not meeting.ended:
@@ -148,7 +163,7 @@ def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
     meeting = state._meeting(actor, meeting_id)
     if not policy.may_download_minutes_pdf(actor, meeting):
         raise Forbidden("Guests cannot download the minutes PDF in rooms with this confidentiality label.")
-    c = content(meeting)
+    c = content(meeting, pseudonyms.names_for(actor, meeting, "minutes_pdf"))
     class _Labelled(FPDF):
         """Every page carries the room's confidentiality label, top and bottom."""
 
@@ -193,6 +208,8 @@ def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
     head(f"Minutes: {c['title']}", 18)
     para(f"{c['room']} · {c['date']}, {c['time']}")
     para(f"Chair: {', '.join(c['chairs']) or '-'}")
+    if c["pseudonymous"]:
+        para(NUMBERED)
     head("Attendance")
     para(f"In the room: {', '.join(c['in_room']) or 'nobody recorded'}")
     for name, heads in c["devices"]:

@@ -7,10 +7,10 @@ client -> server (each answered through the ack, `{"ok": true, ...}` or
   meeting_join {device?, head_count?} -> the whole state and `me`; the
       connection then receives `meeting.state` of this meeting
   meeting_state -> the state again; meeting_here (every 25 s); meeting_leave
-  meeting_slide {deck_id, page}; meeting_presenter {user_id|null}
+  meeting_slide {deck_id, page}; meeting_presenter {user_id|participant|null}
   meeting_hand {up: bool}; meeting_hand_add {name}; meeting_hand_lower {hand_id}
-  meeting_floor {hand_id}; meeting_mute_all; meeting_remove {user_id}
-  meeting_lock {locked}; meeting_attend {user_id | name, present}
+  meeting_floor {hand_id}; meeting_mute_all; meeting_remove {user_id | participant}
+  meeting_lock {locked}; meeting_attend {user_id | participant | name, present}
   meeting_head_count {head_count}; meeting_chat {body}; meeting_action {text, owner}
   km_draft {text}; km_edit {key_message_id, text}; km_open {key_message_id}
   km_vote {key_message_id, choice, comment}; km_room {key_message_id, agree, disagree, abstain}
@@ -18,6 +18,13 @@ client -> server (each answered through the ack, `{"ok": true, ...}` or
 
 server -> client: `meeting.state` (the whole state, with `version`), `meeting.chat`,
 `meeting.mute` to the meeting; `meeting.floor` and `meeting.removed` to one account.
+
+A meeting of a non-attributed room has two channels: `meeting-<id>` gets the state
+and chat with "Participant n" (rooms/meetings/pseudonyms.py), and
+`meeting-<id>-names` gets them with names; `meeting_join` puts a connection in the
+one its account may follow (rooms.policy.sees_names, the reveal audited).
+Anything that takes someone out of a meeting's live feed leaves both
+(`meeting_keys`).
 """
 from __future__ import annotations
 
@@ -38,6 +45,16 @@ def meeting_key(meeting_id: int) -> str:
     return f"meeting-{meeting_id}"
 
 
+def names_key(meeting_id: int) -> str:
+    """The channel of those who see names in a non-attributed room's meeting."""
+    return f"meeting-{meeting_id}-names"
+
+
+def meeting_keys(meeting_id: int) -> tuple[str, str]:
+    """Every channel of a meeting (to leave them all)."""
+    return meeting_key(meeting_id), names_key(meeting_id)
+
+
 # -- after the commit: send ----------------------------------------------------------------
 
 @events.listen
@@ -51,14 +68,16 @@ def _on_event(ev: events.Event) -> None:
         if ev.name == "meeting.removed":
             _leave_user(to_user, mid)
         return
-    socketio.emit(ev.name, ev.payload, to=meeting_key(mid), namespace=NS)
+    socketio.emit(ev.name, ev.payload, to=names_key(mid) if ev.meta.get("names") else meeting_key(mid),
+                  namespace=NS)
 
 
 def _leave_user(user_id: int, meeting_id: int) -> None:
     from rooms.realtime import state as live_state
 
     for sid in live_state(current_app._get_current_object()).get_store().user_sids(user_id):
-        socketio.server.manager.leave_room(sid, NS, meeting_key(meeting_id))
+        for key in meeting_keys(meeting_id):
+            socketio.server.manager.leave_room(sid, NS, key)
 
 
 @events.listen
@@ -89,7 +108,10 @@ def _mid(data: dict) -> int:
 @handler("meeting_join", rate=MEETING_LIMIT)
 def on_join(conn: Conn, user, data: dict) -> dict:
     snap = state.join(user, _mid(data), device=data.get("device") is True, head_count=data.get("head_count"))
-    socketio.server.enter_room(conn.sid, meeting_key(snap["meeting_id"]), namespace=NS)
+    mid = snap["meeting_id"]
+    names = snap["non_attributed"] and snap["me"]["sees_names"]
+    socketio.server.leave_room(conn.sid, meeting_key(mid) if names else names_key(mid), namespace=NS)
+    socketio.server.enter_room(conn.sid, names_key(mid) if names else meeting_key(mid), namespace=NS)
     return {"state": snap}
 
 
@@ -108,7 +130,8 @@ def on_here(conn: Conn, user, data: dict) -> dict:
 def on_leave(conn: Conn, user, data: dict) -> dict:
     mid = _mid(data)
     state.leave(user, mid)
-    socketio.server.leave_room(conn.sid, meeting_key(mid), namespace=NS)
+    for key in meeting_keys(mid):
+        socketio.server.leave_room(conn.sid, key, namespace=NS)
     return {}
 
 
@@ -158,13 +181,13 @@ def on_minutes(conn: Conn, user, data: dict) -> dict:
 
 
 _simple("meeting_slide", state.set_slide, "deck_id", "page")
-_simple("meeting_presenter", state.set_presenter, "user_id")
+_simple("meeting_presenter", state.set_presenter, "user_id", "participant")
 _simple("meeting_hand_add", state.add_room_hand, "name")
 _simple("meeting_hand_lower", state.lower_hand, "hand_id")
 _simple("meeting_floor", state.give_floor, "hand_id")
-_simple("meeting_remove", state.remove_participant, "user_id")
+_simple("meeting_remove", state.remove_participant, "user_id", "participant")
 _simple("meeting_lock", state.set_locked, "locked")
-_simple("meeting_attend", state.mark_in_room, "user_id", "name", "present")
+_simple("meeting_attend", state.mark_in_room, "user_id", "name", "present", "participant")
 _simple("meeting_head_count", state.set_head_count, "head_count")
 _simple("meeting_chat", state.chat, "body")
 _simple("meeting_action", state.add_action, "text", "owner")

@@ -8,6 +8,15 @@ starts an announcement thread in the room that @mentions the invitees (or, for
 cancellation and reminder is a reply there that mentions them again. So they
 get the bell, and an e-mail when SMTP is set and they are not online
 (rooms/notifications.py), and the discussion of the pre-reads has a home.
+
+In a non-attributed room nothing here names anyone to the room: the announcement
+and notices say how many chairs and invitees there are and notify the invitees
+without @naming them; the JSON shows "Participant n" of the meeting
+(rooms/meetings/pseudonyms.py) unless the reader sees names. Chairs and invitees
+are chosen from the member list the scheduler is shown (rooms.services.room_members:
+in a non-attributed room only moderators see the others), and any other id gets
+the same answer whether or not it is an account or a member, so scheduling tells
+nobody who belongs to a room.
 """
 from __future__ import annotations
 
@@ -27,6 +36,7 @@ from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import services as room_services
 from rooms.markdown import render
+from rooms.meetings import pseudonyms
 from rooms.meetings import services as meetings
 from rooms.meetings.hybrid_models import MeetingPerson, MeetingPlan
 from rooms.meetings.models import Meeting
@@ -62,7 +72,8 @@ def ensure_plan(meeting: Meeting) -> MeetingPlan:
 
 def people(meeting_id: int, role: str) -> list[User]:
     return [p.user for p in db.session.scalars(
-        select(MeetingPerson).where(MeetingPerson.meeting_id == meeting_id, MeetingPerson.role == role))]
+        select(MeetingPerson).where(MeetingPerson.meeting_id == meeting_id, MeetingPerson.role == role)
+        .order_by(MeetingPerson.id))]
 
 
 def chair_ids(meeting: Meeting) -> set[int]:
@@ -109,9 +120,14 @@ def status(meeting: Meeting, plan: MeetingPlan | None = None, now: datetime | No
     return "open"
 
 
-def schedule_dict(meeting: Meeting) -> dict[str, Any]:
+def schedule_view(actor: User | None, meeting: Meeting, what: str = "api") -> dict[str, Any]:
+    """schedule_dict as `actor` may see it (an audited reveal for a moderator of a non-attributed room)."""
+    return schedule_dict(meeting, pseudonyms.names_for(actor, meeting, what))
+
+
+def schedule_dict(meeting: Meeting, names: bool = False) -> dict[str, Any]:
     plan = plan_for(meeting)
-    base = meetings.meeting_dict(meeting)
+    base = meetings.meeting_dict(meeting, names)
     base.update({
         "status": status(meeting, plan),
         "agenda": plan.agenda if plan else "",
@@ -120,9 +136,9 @@ def schedule_dict(meeting: Meeting) -> dict[str, Any]:
         "ends_at": iso(plan.ends_at) if plan else None,
         "cancelled_at": iso(plan.cancelled_at) if plan else None,
         "all_members": plan.all_members if plan else True,
-        "chairs": [{"id": u.id, "name": u.name} for u in people(meeting.id, "chair")],
+        "chairs": [pseudonyms.person(meeting, u, names) for u in people(meeting.id, "chair")],
         "invitees": None if (plan is None or plan.all_members)
-        else [{"id": u.id, "name": u.name} for u in people(meeting.id, "invitee")],
+        else [pseudonyms.person(meeting, u, names) for u in people(meeting.id, "invitee")],
         "announcement_thread_id": plan.announce_thread_id if plan else None,
         "minutes_thread_id": plan.minutes_thread_id if plan else None,
     })
@@ -186,19 +202,32 @@ def _times(starts_at: object, ends_at: object, *, default_start: datetime | None
     return start, end
 
 
-def _user_ids(value: object, field: str, room: Room) -> list[int]:
+CHOOSE_FROM_LIST = ("Choose chairs and invitees from this room's member list (in a room where names are not "
+                    "shown, only its moderators can choose people other than themselves).")
+
+
+def choosable(actor: User, room: Room) -> dict[int, User]:
+    """Whom `actor` may name as chair or invitee: the active members they are shown
+    (rooms.services.room_members, which asks rooms.policy.sees_names), and themselves."""
+    out = {m.user_id: m.user for m in room_services.room_members(actor, room) if m.user.active}
+    out.setdefault(actor.id, actor)
+    return out
+
+
+def _user_ids(value: object, field: str, room: Room, actor: User) -> list[int]:
     if value is None or value == "":
         return []
     if isinstance(value, (str, int)):
         value = [value]
     if not isinstance(value, (list, tuple)) or len(value) > MAX_PEOPLE:
         raise Invalid(f"{field} must be a list of at most {MAX_PEOPLE} account ids.", field)
+    allowed = choosable(actor, room)
     ids: list[int] = []
     for v in value:
         uid = validate.int_id(v, field)
-        user = db.session.get(User, uid)
-        if user is None or not user.active or not policy.can_read_room(user, room):
-            raise Invalid("Everyone chosen must be able to read this room.", field)
+        # One answer for "no such account", "not a member" and "a member you are not shown": no oracle.
+        if uid not in allowed or not policy.can_read_room(allowed[uid], room):
+            raise Invalid(CHOOSE_FROM_LIST, field)
         if uid not in ids:
             ids.append(uid)
     return ids
@@ -213,10 +242,15 @@ def _mentions(users: Iterable[User]) -> str:
 
 def _invitee_line(meeting: Meeting, plan: MeetingPlan, exclude: int | None) -> str:
     """The invitees as @mentions, so every one of them is notified (and e-mailed when SMTP is set
-    and they are not online), whether the meeting is for everyone in the room or for some."""
+    and they are not online), whether the meeting is for everyone in the room or for some. In a
+    non-attributed room only how many (they are notified by `_notify_ids` instead)."""
     people = [u for u in invitees(meeting) if u.id != exclude]
     if not people:
         return ""
+    if pseudonyms.applies(meeting):
+        return ("Invited: everyone in this room." if plan.all_members
+                else f"Invited: {len(people)} {'person' if len(people) == 1 else 'people'} (names are not shown "
+                     "in this room; each invitee is notified).")
     if len(people) > MENTION_LIMIT:
         return f"Invited: everyone in this room ({len(people)} people)."
     head = "Invited: everyone in this room: " if plan.all_members else "Invited: "
@@ -234,12 +268,25 @@ def _path(endpoint: str, **kw: Any) -> str:
         .format(**kw)
 
 
-def _announcement(meeting: Meeting, plan: MeetingPlan) -> str:
+def _notify_ids(meeting: Meeting, exclude: int | None) -> list[int]:
+    """In a non-attributed room: the invitees to notify without naming them in the text."""
+    if not pseudonyms.applies(meeting):
+        return []
+    return [u.id for u in invitees(meeting) if u.id != exclude][:MENTION_LIMIT]
+
+
+def _chair_line(meeting: Meeting) -> str:
     chairs = people(meeting.id, "chair")
+    if pseudonyms.applies(meeting):
+        n = len(chairs) or 1
+        return f"Chair: {n} {'person' if n == 1 else 'people'} (names are not shown in this room)."
+    return f"Chair: {', '.join(u.name for u in chairs) or (meeting.created_by.name if meeting.created_by else '—')}"
+
+
+def _announcement(meeting: Meeting, plan: MeetingPlan) -> str:
     who = _invitee_line(meeting, plan, meeting.created_by_id) or "Invited: everyone in this room"
     lines = [f"**{meeting.title}** is scheduled for {_fmt(plan.starts_at)} until {plan.ends_at:%H:%M} UTC.", "",
-             f"Chair: {', '.join(u.name for u in chairs) or (meeting.created_by.name if meeting.created_by else '—')}",
-             "", who, "",
+             _chair_line(meeting), "", who, "",
              (f"[Open the meeting page]({_path('meetings.meeting', meeting_id=meeting.id)}) · "
               f"[Add to your calendar (.ics)]({_path('meetings.ics', meeting_id=meeting.id)})")]
     if plan.agenda:
@@ -255,7 +302,7 @@ def _notice(actor: User, meeting: Meeting, plan: MeetingPlan, text: str) -> bool
     line = _invitee_line(meeting, plan, actor.id)
     who = "\n\n" + line if line else ""
     try:
-        room_services.create_post(actor, thread_id, body=text + who)
+        room_services.create_post(actor, thread_id, body=text + who, notify=_notify_ids(meeting, actor.id))
     except Exception:
         log.exception("could not post the meeting notice")
         db.session.rollback()
@@ -280,12 +327,12 @@ def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: obj
     title_v = validate.text(title, "title", max_len=200)
     agenda_v = validate.text(agenda or "", "agenda", max_len=MAX_AGENDA, required=False, multiline=True) or ""
     start, end = _times(starts_at, ends_at)
-    chair_v = _user_ids(chairs, "chairs", room) or [actor.id]
+    chair_v = _user_ids(chairs, "chairs", room, actor) or [actor.id]
     for uid in chair_v:
         u = db.session.get(User, uid)
         if not policy.can_post(u, room):
             raise Invalid("A chair must be able to post in this room.", "chairs")
-    invite_v = _user_ids(invitees_, "invitees", room)
+    invite_v = _user_ids(invitees_, "invitees", room, actor)
     url = meetings.pick_worker()
     db.begin_write()
     meeting = Meeting(room_id=room.id, title=title_v, created_by_id=actor.id, media_url=url)
@@ -300,6 +347,7 @@ def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: obj
     for uid in invite_v:
         db.session.add(MeetingPerson(meeting_id=meeting.id, user_id=uid, role="invitee"))
     db.session.flush()
+    pseudonyms.assign(meeting, [*chair_v, *invite_v, actor.id])
     room_services._record(room.id, "meeting.scheduled", {"meeting": meetings.meeting_dict(meeting)})
     db.session.commit()
     _announce(actor, meeting)
@@ -310,7 +358,8 @@ def _announce(actor: User, meeting: Meeting) -> None:
     plan = plan_for(meeting)
     try:
         thread = room_services.create_thread(actor, meeting.room_id, title=f"Meeting: {meeting.title}"[:200],
-                                             body=_announcement(meeting, plan))
+                                             body=_announcement(meeting, plan),
+                                             notify=_notify_ids(meeting, actor.id))
     except Exception:
         log.exception("could not announce the meeting")
         return
@@ -330,6 +379,7 @@ def get_scheduled(actor: User, meeting_id: object) -> tuple[Meeting, MeetingPlan
 def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agenda: object = None,
                  starts_at: object = None, ends_at: object = None) -> Meeting:
     meeting = meetings.get_meeting(actor, meeting_id)
+    meetings.check_writable(actor, meeting)
     if not is_chair(actor, meeting):
         raise Forbidden("Only the chair can change this meeting.")
     if meeting.ended:
@@ -359,6 +409,7 @@ def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agend
 
 def cancel_meeting(actor: User, meeting_id: object) -> Meeting:
     meeting = meetings.get_meeting(actor, meeting_id)
+    meetings.check_writable(actor, meeting)
     if not is_chair(actor, meeting):
         raise Forbidden("Only the chair can cancel this meeting.")
     if meeting.ended:

@@ -27,6 +27,7 @@ from collab.errors import Forbidden, NotFound
 from collab.extensions import db
 from media import tokens
 from rooms import services as room_services
+from rooms.meetings import pseudonyms
 from rooms.meetings.models import Meeting
 from rooms.models import Room
 from rooms.serialize import iso
@@ -37,10 +38,18 @@ OPEN_HOURS = 12  # a meeting started less than this long ago (and not ended) is 
 STATUS_TIMEOUT = 0.5
 
 
-def meeting_dict(m: Meeting) -> dict[str, Any]:
+def meeting_dict(m: Meeting, names: bool = False) -> dict[str, Any]:
+    """The meeting as JSON. `names`: the reader sees who is who (pseudonyms.names_for); without
+    it, a meeting of a non-attributed room shows its organiser as "Participant n" (room events,
+    which go to every reader, never name anyone there)."""
     return {"id": m.id, "room_id": m.room_id, "title": m.title,
-            "created_by": {"id": m.created_by.id, "name": m.created_by.name} if m.created_by else None,
+            "created_by": pseudonyms.person(m, m.created_by, names),
             "created_at": iso(m.created_at), "ended_at": iso(m.ended_at)}
+
+
+def meeting_view(actor: User | None, m: Meeting, what: str = "api") -> dict[str, Any]:
+    """meeting_dict as `actor` may see it (an audited reveal for a moderator of a non-attributed room)."""
+    return meeting_dict(m, names=pseudonyms.names_for(actor, m, what))
 
 
 # -- reading ---------------------------------------------------------------------
@@ -82,6 +91,13 @@ def meeting_role(actor: User, meeting: Meeting) -> str:
 
 # -- writing ---------------------------------------------------------------------
 
+def check_writable(actor: User, meeting: Meeting) -> None:
+    """Every change to a meeting's record asks this first: an archived room is read-only, its
+    meetings too (rooms.policy.may_act_in_meeting)."""
+    if not policy.may_act_in_meeting(actor, meeting):
+        raise Forbidden("This room is archived, so its meetings are read-only: nothing can be changed.")
+
+
 def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meeting:
     room = room_services.get_room(actor, room_id)
     if not policy.can_post(actor, room):
@@ -92,6 +108,7 @@ def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meet
     meeting = Meeting(room_id=room.id, title=title_v, created_by_id=actor.id, media_url=url)
     db.session.add(meeting)
     db.session.flush()
+    pseudonyms.assign(meeting, [actor.id])
     room_services._record(room.id, "meeting.started", {"meeting": meeting_dict(meeting)})
     db.session.commit()
     return meeting
@@ -126,9 +143,14 @@ def join(actor: User, meeting_id: object) -> dict[str, Any]:
         db.begin_write()
         meeting.media_url = pick_worker()
         db.session.commit()
+    if pseudonyms.applies(meeting) and pseudonyms.number(meeting, actor.id) is None:
+        db.begin_write()   # the name on this person's video tile is their number in the meeting
+        pseudonyms.assign(meeting, [actor.id])
+        db.session.commit()
     role = meeting_role(actor, meeting)
     ttl = tokens.DEFAULT_TTL
-    token = tokens.mint(current_app.config["SECRET_KEY"], meeting=meeting.id, account=actor.id, name=actor.name,
+    shown = actor.name if not pseudonyms.applies(meeting) else pseudonyms.label(meeting, actor.id)
+    token = tokens.mint(current_app.config["SECRET_KEY"], meeting=meeting.id, account=actor.id, name=shown,
                         role=role, ttl=ttl)
     return {"meeting": meeting_dict(meeting), "url": meeting.media_url, "token": token, "role": role,
             "expires_in": ttl}

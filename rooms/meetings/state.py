@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rooms import policy
 from auth.models import User
@@ -25,7 +25,7 @@ from collab import events, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms.meetings import schedule
+from rooms.meetings import pseudonyms, schedule
 from rooms.meetings import services as meetings
 from rooms.meetings.hybrid_models import (
     Attendance,
@@ -53,8 +53,17 @@ def _meeting(actor: User, meeting_id: object) -> Meeting:
     return meetings.get_meeting(actor, meeting_id)
 
 
-def _running(actor: User, meeting_id: object) -> Meeting:
+check_writable = meetings.check_writable
+
+
+def _writable(actor: User, meeting_id: object) -> Meeting:
     meeting = _meeting(actor, meeting_id)
+    check_writable(actor, meeting)
+    return meeting
+
+
+def _running(actor: User, meeting_id: object) -> Meeting:
+    meeting = _writable(actor, meeting_id)
     if meeting.ended:
         raise Forbidden("This meeting has ended.")
     return meeting
@@ -97,27 +106,37 @@ def deck_dict(d: Deck) -> dict[str, Any]:
             "done": d.done, "message": d.message, "size": d.size}
 
 
-def attendance(meeting_id: int) -> dict[str, list[dict[str, Any]]]:
+def attendance(meeting: Meeting, names: bool = False) -> dict[str, list[dict[str, Any]]]:
     now = utcnow()
     out: dict[str, list[dict[str, Any]]] = {"remote": [], "in_room": [], "device": []}
-    for a in db.session.scalars(select(Attendance).where(Attendance.meeting_id == meeting_id)
+    for a in db.session.scalars(select(Attendance).where(Attendance.meeting_id == meeting.id)
                                 .order_by(Attendance.joined_at, Attendance.id)):
         left = a.left_at or (a.seen_at if a.mode != "in_room" and now - a.seen_at > STALE_AFTER else None)
-        out[a.mode].append({"id": a.id, "user_id": a.user_id, "name": a.name, "head_count": a.head_count,
+        person = pseudonyms.who(meeting, a.user_id, a.name, names)
+        if a.mode == "device":   # "Meeting room": the laptop, not a person; who registered it is not said
+            person = dict(person, name=a.name) if names or not pseudonyms.applies(meeting) else \
+                {"user_id": None, "name": a.name, "number": None}
+        out[a.mode].append({"id": a.id, **person, "head_count": a.head_count,
                             "joined_at": iso(a.joined_at), "left_at": iso(left), "present": left is None,
                             "removed": a.removed})
     return out
 
 
-def hands(meeting_id: int) -> list[dict[str, Any]]:
+def hands(meeting: Meeting, names: bool = False) -> list[dict[str, Any]]:
     """Raised hands, first raised first (ties by id, the order they reached the database)."""
-    return [{"id": h.id, "user_id": h.user_id, "name": h.name, "in_room": h.in_room, "raised_at": iso(h.raised_at),
-             "floor": h.floor_at is not None}
-            for h in db.session.scalars(select(Hand).where(Hand.meeting_id == meeting_id, Hand.lowered_at.is_(None))
+    return [{"id": h.id, **pseudonyms.who(meeting, h.user_id, h.name, names), "in_room": h.in_room,
+             "raised_at": iso(h.raised_at), "floor": h.floor_at is not None}
+            for h in db.session.scalars(select(Hand).where(Hand.meeting_id == meeting.id, Hand.lowered_at.is_(None))
                                         .order_by(Hand.raised_at, Hand.id))]
 
 
-def snapshot(meeting: Meeting) -> dict[str, Any]:
+def chat_dict(meeting: Meeting, c: ChatMessage, names: bool = False) -> dict[str, Any]:
+    return {"id": c.id, **pseudonyms.who(meeting, c.user_id, c.name, names), "body": c.body, "at": iso(c.created_at)}
+
+
+def snapshot(meeting: Meeting, names: bool = False) -> dict[str, Any]:
+    """The whole state. `names`: for a reader who sees who is who (pseudonyms.names_for); the
+    state sent to the meeting channel of a non-attributed room is made without."""
     plan = schedule.plan_for(meeting)
     decks = list(db.session.scalars(select(Deck).where(Deck.meeting_id == meeting.id).order_by(Deck.id)))
     kms = list(db.session.scalars(select(KeyMessage).where(KeyMessage.meeting_id == meeting.id)
@@ -133,35 +152,42 @@ def snapshot(meeting: Meeting) -> dict[str, Any]:
         "locked": bool(plan and plan.locked),
         "deck_id": plan.deck_id if plan else None,
         "page": plan.page if plan else 1,
-        "presenter": {"id": plan.presenter.id, "name": plan.presenter.name} if plan and plan.presenter else None,
-        "chairs": [{"id": u.id, "name": u.name} for u in schedule.people(meeting.id, "chair")],
+        "non_attributed": pseudonyms.applies(meeting),
+        # by id, not the relationship: it is not refreshed when presenter_id changes in this session
+        "presenter": pseudonyms.person(meeting, db.session.get(User, plan.presenter_id), names)
+        if plan and plan.presenter_id else None,
+        "chairs": [pseudonyms.person(meeting, u, names) for u in schedule.people(meeting.id, "chair")],
         "decks": [deck_dict(d) for d in decks],
-        "hands": hands(meeting.id),
-        "attendance": attendance(meeting.id),
+        "hands": hands(meeting, names),
+        "attendance": attendance(meeting, names),
         "key_messages": [key_message_dict(k) for k in kms],
         "actions": [{"id": a.id, "text": a.text, "owner": a.owner} for a in actions],
-        "chat": [{"id": c.id, "name": c.name, "user_id": c.user_id, "body": c.body, "at": iso(c.created_at)}
-                 for c in reversed(chat)],
+        "chat": [chat_dict(meeting, c, names) for c in reversed(chat)],
         "minutes_thread_id": plan.minutes_thread_id if plan else None,
     }
 
 
 def get_state(actor: User, meeting_id: object) -> dict[str, Any]:
     meeting = _meeting(actor, meeting_id)
-    return dict(snapshot(meeting), me=me(actor, meeting))
+    names = pseudonyms.names_for(actor, meeting, "state")
+    return dict(snapshot(meeting, names), me=me(actor, meeting, names))
 
 
-def me(actor: User, meeting: Meeting) -> dict[str, Any]:
-    """What this account may do, and its own votes (the state itself is the same for all)."""
+def me(actor: User, meeting: Meeting, names: bool = False) -> dict[str, Any]:
+    """What this account may do, its own votes, its number in a non-attributed room's meeting and
+    whether it sees names (the state itself is the same for everyone on the same channel)."""
     kms = select(KeyMessage.id).where(KeyMessage.meeting_id == meeting.id)
     votes = {v.key_message_id: {"choice": v.choice, "comment": v.comment}
              for v in db.session.scalars(select(Vote).where(Vote.user_id == actor.id, Vote.key_message_id.in_(kms)))}
     plan = schedule.plan_for(meeting)
-    chair = schedule.is_chair(actor, meeting)
+    writable = policy.may_act_in_meeting(actor, meeting)
+    chair = schedule.is_chair(actor, meeting) and writable
     return {"id": actor.id, "name": actor.name, "chair": chair,
             "presenter": chair or bool(plan and plan.presenter_id == actor.id),
             "participant": policy.can_post(actor, meeting.room) and not _removed(meeting.id, actor.id),
             "files": policy.may_download_deck(actor, meeting),   # deck files and slide images (guests: not always)
+            "number": pseudonyms.number(meeting, actor.id), "sees_names": names,
+            "writable": writable,
             "votes": {str(k): v for k, v in votes.items()}}
 
 
@@ -175,6 +201,9 @@ def publish(meeting: Meeting, **extra: Any) -> dict[str, Any]:
     db.session.flush()
     snap = snapshot(meeting)
     events.queue(db.session, "meeting.state", snap, None, meeting_id=meeting.id, **extra)
+    if pseudonyms.applies(meeting):   # those who see names follow on a channel of their own
+        events.queue(db.session, "meeting.state", snapshot(meeting, names=True), None, meeting_id=meeting.id,
+                     names=True, **extra)
     return snap
 
 
@@ -183,8 +212,14 @@ def notify_user(meeting: Meeting, user_id: int, name: str, payload: dict[str, An
                  to_user=user_id)
 
 
-def notify_all(meeting: Meeting, name: str, payload: dict[str, Any]) -> None:
+def notify_all(meeting: Meeting, name: str, payload: dict[str, Any],
+               named: dict[str, Any] | None = None) -> None:
+    """To everyone following the meeting. `named`: the payload for those who see names, when it
+    differs (a non-attributed room's meeting channel gets `payload`)."""
     events.queue(db.session, name, dict(payload, meeting_id=meeting.id), None, meeting_id=meeting.id)
+    if pseudonyms.applies(meeting):
+        events.queue(db.session, name, dict(named or payload, meeting_id=meeting.id), None,
+                     meeting_id=meeting.id, names=True)
 
 
 # -- slides ---------------------------------------------------------------------------
@@ -210,15 +245,29 @@ def set_slide(actor: User, meeting_id: object, *, deck_id: object, page: object)
     return snap
 
 
-def set_presenter(actor: User, meeting_id: object, *, user_id: object) -> dict[str, Any]:
+def person_id(meeting: Meeting, user_id: object, participant: object, field: str = "user_id") -> int | None:
+    """The account a chair's tool names: by account id, or (where names are not shown, in a
+    non-attributed room) by its number in the meeting, `participant`."""
+    if participant not in (None, ""):
+        n = validate.int_id(participant, "participant")
+        uid = pseudonyms.user_of(meeting, n)
+        if uid is None:
+            raise Invalid("Nobody has that number in this meeting.", "participant")
+        return uid
+    return validate.int_id(user_id, field, required=False)
+
+
+def set_presenter(actor: User, meeting_id: object, *, user_id: object = None,
+                  participant: object = None) -> dict[str, Any]:
     """The chair names who drives the slides (None: the chairs only). A chair may name themself to take over."""
     meeting = _chair(actor, meeting_id)
-    uid = validate.int_id(user_id, "user_id", required=False)
+    uid = person_id(meeting, user_id, participant)
     if uid is not None:
         user = db.session.get(User, uid)
         if user is None or not user.active or not policy.can_post(user, meeting.room):
             raise Invalid("The presenter must be able to post in this room.", "user_id")
     db.begin_write()
+    pseudonyms.assign(meeting, [uid])
     plan = schedule.ensure_plan(meeting)
     plan.presenter_id = uid
     snap = publish(meeting)
@@ -230,25 +279,32 @@ def set_presenter(actor: User, meeting_id: object, *, user_id: object) -> dict[s
 
 def join(actor: User, meeting_id: object, *, device: bool = False, head_count: object = None) -> dict[str, Any]:
     """Someone opens the meeting: remote attendees are registered automatically (with the
-    time); a meeting-room device registers as "Meeting room" with its head-count."""
+    time); a chair registers a laptop as the meeting-room device, "Meeting room", with its
+    head-count. In a meeting that has ended, or of an archived room (read-only), nothing is
+    recorded: the state is only read."""
     meeting = _meeting(actor, meeting_id)
-    if meeting.ended:
-        return dict(snapshot(meeting), me=me(actor, meeting))
+    if device:
+        check_writable(actor, meeting)
+    if meeting.ended or not policy.may_act_in_meeting(actor, meeting):
+        names = pseudonyms.names_for(actor, meeting, "join")
+        return dict(snapshot(meeting, names), me=me(actor, meeting, names))
     if _removed(meeting.id, actor.id):
         raise Forbidden("The chair removed you from this meeting.")
+    if device and not schedule.is_chair(actor, meeting):
+        raise Forbidden("Only a chair can register this laptop as the meeting room.")
     mode = "device" if device else "remote"
-    heads = _heads(head_count) if device else 0
+    heads = _heads(head_count, meeting) if device else 0
     plan = schedule.plan_for(meeting)
     mine = db.session.scalar(select(Attendance).where(
         Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id, Attendance.mode == mode)
         .order_by(Attendance.id.desc()).limit(1))
     if plan is not None and plan.locked and mine is None and not schedule.is_chair(actor, meeting):
         raise Forbidden("The chair has locked this meeting: nobody new can join.")
-    if not policy.can_post(actor, meeting.room) and not device:
-        # observers follow; they are listed too, so the register is complete
-        pass
+    # observers follow; they are listed too, so the register is complete
     now = utcnow()
     db.begin_write()
+    pseudonyms.assign(meeting, [actor.id])
+    names = pseudonyms.names_for(actor, meeting, "join", in_write=True)
     fresh = mine is None or mine.left_at is not None or now - mine.seen_at > STALE_AFTER
     if fresh:
         db.session.add(Attendance(meeting_id=meeting.id, user_id=actor.id,
@@ -259,9 +315,11 @@ def join(actor: User, meeting_id: object, *, device: bool = False, head_count: o
         mine.seen_at = now
         if device and head_count is not None:
             mine.head_count = heads
-    snap = publish(meeting) if fresh or device else snapshot(meeting)
+    if fresh or device:
+        publish(meeting)
+    snap = snapshot(meeting, names)
     db.session.commit()
-    return dict(snap, me=me(actor, meeting))
+    return dict(snap, me=me(actor, meeting, names))
 
 
 def check_may_join(actor: User, meeting: Meeting) -> None:
@@ -275,22 +333,34 @@ def check_may_join(actor: User, meeting: Meeting) -> None:
         raise Forbidden("The chair has locked this meeting: nobody new can join.")
 
 
-def _heads(value: object) -> int:
+def heads_bound(meeting: Meeting) -> int:
+    """The largest head-count the meeting-room device may report: the room's size, that is the
+    number of active accounts that may read the room (its members, for a private room; for an
+    organisation or national room everyone it is open to, rooms.policy.room_readers_clause),
+    and never more than MAX_HEADS, so a typo cannot put 5,000 people in the minutes."""
+    readers = db.session.scalar(select(func.count()).select_from(User)
+                                .where(policy.room_readers_clause(meeting.room))) or 0
+    return max(1, min(MAX_HEADS, readers))
+
+
+def _heads(value: object, meeting: Meeting) -> int:
     if value in (None, ""):
         return 0
+    bound = heads_bound(meeting)
     try:
         n = int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise Invalid("The head-count must be a whole number.", "head_count") from None
-    if isinstance(value, bool) or not 0 <= n <= MAX_HEADS:
-        raise Invalid(f"The head-count must be from 0 to {MAX_HEADS}.", "head_count")
+    if isinstance(value, bool) or not 0 <= n <= bound:
+        raise Invalid(f"The head-count must be from 0 to {bound}, the number of people who may read this room.",
+                      "head_count")
     return n
 
 
 def here(actor: User, meeting_id: object) -> None:
     """The page is still open (sent every 25 s); a stale attendee shows as left."""
     meeting = _meeting(actor, meeting_id)
-    if meeting.ended:
+    if meeting.ended or not policy.may_act_in_meeting(actor, meeting):   # archived: nothing is recorded
         return
     db.begin_write()
     rows = list(db.session.scalars(select(Attendance).where(
@@ -303,6 +373,8 @@ def here(actor: User, meeting_id: object) -> None:
 
 def leave(actor: User, meeting_id: object) -> None:
     meeting = _meeting(actor, meeting_id)
+    if not policy.may_act_in_meeting(actor, meeting):   # archived: nothing is recorded
+        return
     db.begin_write()
     rows = list(db.session.scalars(select(Attendance).where(
         Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id, Attendance.left_at.is_(None),
@@ -316,7 +388,7 @@ def leave(actor: User, meeting_id: object) -> None:
 
 def set_head_count(actor: User, meeting_id: object, *, head_count: object) -> dict[str, Any]:
     meeting = _running(actor, meeting_id)
-    heads = _heads(head_count)
+    heads = _heads(head_count, meeting)
     row = db.session.scalar(select(Attendance).where(
         Attendance.meeting_id == meeting.id, Attendance.mode == "device", Attendance.left_at.is_(None),
         Attendance.user_id == actor.id).order_by(Attendance.id.desc()).limit(1))
@@ -336,10 +408,10 @@ def set_head_count(actor: User, meeting_id: object, *, head_count: object) -> di
 
 
 def mark_in_room(actor: User, meeting_id: object, *, user_id: object = None, name: object = None,
-                 present: object = True) -> dict[str, Any]:
+                 present: object = True, participant: object = None) -> dict[str, Any]:
     """The chair ticks an invitee as in the room (or un-ticks), or adds someone by name."""
     meeting = _chair(actor, meeting_id)
-    uid = validate.int_id(user_id, "user_id", required=False)
+    uid = person_id(meeting, user_id, participant)
     if uid is None:
         label = validate.text(name, "name", max_len=MAX_NAME)
         user = None
@@ -349,6 +421,7 @@ def mark_in_room(actor: User, meeting_id: object, *, user_id: object = None, nam
             raise Invalid("Tick someone who may read this room, or add them by name.", "user_id")
         label = user.name
     db.begin_write()
+    pseudonyms.assign(meeting, [uid])
     q = select(Attendance).where(Attendance.meeting_id == meeting.id, Attendance.mode == "in_room")
     q = q.where(Attendance.user_id == uid) if uid is not None else q.where(Attendance.name == label,
                                                                           Attendance.user_id.is_(None))
@@ -366,9 +439,12 @@ def mark_in_room(actor: User, meeting_id: object, *, user_id: object = None, nam
     return snap
 
 
-def remove_participant(actor: User, meeting_id: object, *, user_id: object) -> dict[str, Any]:
+def remove_participant(actor: User, meeting_id: object, *, user_id: object = None,
+                       participant: object = None) -> dict[str, Any]:
     meeting = _chair(actor, meeting_id)
-    uid = validate.int_id(user_id, "user_id")
+    uid = person_id(meeting, user_id, participant)
+    if uid is None:
+        raise Invalid("Choose who to remove.", "user_id")
     if uid == actor.id:
         raise Invalid("You cannot remove yourself; leave the meeting instead.", "user_id")
     target = db.session.get(User, uid)
@@ -378,6 +454,7 @@ def remove_participant(actor: User, meeting_id: object, *, user_id: object) -> d
         raise Forbidden("A chair cannot be removed from the meeting.")
     now = utcnow()
     db.begin_write()
+    pseudonyms.assign(meeting, [uid])
     rows = list(db.session.scalars(select(Attendance).where(
         Attendance.meeting_id == meeting.id, Attendance.user_id == uid, Attendance.mode != "in_room")))
     if not rows:
@@ -410,8 +487,14 @@ def mute_all(actor: User, meeting_id: object) -> None:
     """Ask every remote participant's page to mute its microphone (the chair's stays on)."""
     meeting = _chair(actor, meeting_id)
     db.begin_write()
-    notify_all(meeting, "meeting.mute", {"by": actor.name, "except": actor.id,
-                                         "message": f"{actor.name} muted everyone."})
+    pseudonyms.assign(meeting, [actor.id])
+    shown = pseudonyms.display(meeting, actor, names=False)
+    named = {"by": actor.name, "except": actor.id, "message": f"{actor.name} muted everyone."}
+    if pseudonyms.applies(meeting):   # the chair's own page knows itself by its number
+        notify_all(meeting, "meeting.mute", {"by": shown, "except_number": pseudonyms.number(meeting, actor.id),
+                                             "message": f"{shown} (the chair) muted everyone."}, named=named)
+    else:
+        notify_all(meeting, "meeting.mute", named)
     db.session.commit()
 
 
@@ -421,6 +504,7 @@ def raise_hand(actor: User, meeting_id: object) -> dict[str, Any]:
     meeting = _running(actor, meeting_id)
     _participant(actor, meeting)
     db.begin_write()
+    pseudonyms.assign(meeting, [actor.id])
     up = db.session.scalar(select(Hand).where(Hand.meeting_id == meeting.id, Hand.user_id == actor.id,
                                               Hand.lowered_at.is_(None)).limit(1))
     if up is None:
@@ -472,14 +556,17 @@ def give_floor(actor: User, meeting_id: object, *, hand_id: object) -> dict[str,
     if h is None or h.meeting_id != meeting.id or h.lowered_at is not None:
         raise NotFound("That hand is not raised in this meeting.")
     db.begin_write()
+    pseudonyms.assign(meeting, [actor.id])
     h = db.session.get(Hand, hid)
     for other in db.session.scalars(select(Hand).where(Hand.meeting_id == meeting.id, Hand.floor_at.is_not(None),
                                                        Hand.lowered_at.is_(None), Hand.id != h.id)):
         other.lowered_at = utcnow()   # whoever had the floor before is done
     h.floor_at = utcnow()
     if h.user_id:
+        by = pseudonyms.display(meeting, actor, names=policy.sees_names(db.session.get(User, h.user_id),
+                                                                       meeting.room))
         notify_user(meeting, h.user_id, "meeting.floor",
-                    {"message": f"{actor.name} gives you the floor. Please unmute your microphone and speak."})
+                    {"message": f"{by} gives you the floor. Please unmute your microphone and speak."})
     snap = publish(meeting)
     db.session.commit()
     return snap
@@ -492,11 +579,12 @@ def chat(actor: User, meeting_id: object, *, body: object) -> dict[str, Any]:
     _participant(actor, meeting)
     text = validate.text(body, "body", max_len=MAX_CHAT, multiline=True, label="Message")
     db.begin_write()
+    pseudonyms.assign(meeting, [actor.id])
     msg = ChatMessage(meeting_id=meeting.id, user_id=actor.id, name=actor.name, body=text, created_at=utcnow())
     db.session.add(msg)
     db.session.flush()
-    out = {"id": msg.id, "name": msg.name, "user_id": actor.id, "body": msg.body, "at": iso(msg.created_at)}
-    notify_all(meeting, "meeting.chat", {"message": out})
+    out = chat_dict(meeting, msg)
+    notify_all(meeting, "meeting.chat", {"message": out}, named={"message": chat_dict(meeting, msg, names=True)})
     db.session.commit()
     return out
 
@@ -504,7 +592,7 @@ def chat(actor: User, meeting_id: object, *, body: object) -> dict[str, Any]:
 # -- actions (for the minutes) ----------------------------------------------------------------------
 
 def add_action(actor: User, meeting_id: object, *, text: object, owner: object = "") -> dict[str, Any]:
-    meeting = _meeting(actor, meeting_id)
+    meeting = _writable(actor, meeting_id)
     if not schedule.is_chair(actor, meeting):
         raise Forbidden("Only the chair can record actions.")
     text_v = validate.text(text, "text", max_len=500, label="Action")

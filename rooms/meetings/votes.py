@@ -17,7 +17,7 @@ from collab import validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms.meetings import state
+from rooms.meetings import pseudonyms, state
 from rooms.meetings.hybrid_models import KeyMessage, Vote
 
 CHOICES = ("agree", "disagree", "abstain")
@@ -89,6 +89,7 @@ def open_vote(actor: User, key_message_id: object) -> dict[str, Any]:
 def cast(actor: User, key_message_id: object, *, choice: object, comment: object = "") -> dict[str, Any]:
     """Vote, or change your vote, while the vote is open."""
     km, meeting = _km(actor, key_message_id)
+    state.check_writable(actor, meeting)
     state._participant(actor, meeting)
     choice_v = validate.choice(choice, "choice", CHOICES, label="Vote")
     comment_v = validate.text(comment or "", "comment", max_len=MAX_COMMENT, required=False, multiline=True) or ""
@@ -97,6 +98,7 @@ def cast(actor: User, key_message_id: object, *, choice: object, comment: object
     if km.status != "open" or meeting.ended:
         raise Forbidden("This key message has not been put to the vote yet.")
     db.begin_write()
+    pseudonyms.assign(meeting, [actor.id])
     km = db.session.get(KeyMessage, km.id)   # re-read inside the write: the chair may have just closed it
     if km.status != "open":
         raise VoteClosed("The vote on this key message has closed; your vote was not counted.")

@@ -22,6 +22,12 @@ function init() {
   let snap = null;
   let me = { chair: !!root.dataset.chair, presenter: !!root.dataset.chair, participant: false, votes: {} };
   let device = null; // {head_count} once this laptop joined as the meeting room
+  // People in the state: by account id where names are shown, else by their number in the meeting
+  // ("Participant n" of a non-attributed room). A key is "u<id>" or "p<number>".
+  const personKey = (p) => (p.user_id ? `u${p.user_id}` : (p.number ? `p${p.number}` : null));
+  const boxKey = (box) => (box.dataset.userId ? `u${box.dataset.userId}` : `p${box.dataset.participant}`);
+  const personRef = (key) => (key[0] === "u" ? { user_id: Number(key.slice(1)) } : { participant: Number(key.slice(1)) });
+  const isMe = (p) => (p.user_id != null && p.user_id === me.id) || (p.number != null && p.number === me.number);
   let removed = false;
   let knownHands = new Set();
   let chatShown = 0;
@@ -119,7 +125,7 @@ function init() {
     $("floor-unmute").focus();
   });
   socket.on("meeting.mute", (m) => {
-    if (m.meeting_id !== meetingId || m.except === me.id) return;
+    if (m.meeting_id !== meetingId || m.except === me.id || (m.except_number && m.except_number === me.number)) return;
     const notice = $("mute-notice");
     $("floor-prompt").hidden = true;
     if (inCall()) {
@@ -300,7 +306,7 @@ function init() {
     } else browse(id, 1);
   });
   $("take-over")?.addEventListener("click", () => send("meeting_presenter", { user_id: me.id }));
-  $("presenter-select")?.addEventListener("change", (e) => send("meeting_presenter", { user_id: e.target.value ? Number(e.target.value) : null }));
+  $("presenter-select")?.addEventListener("change", (e) => send("meeting_presenter", e.target.value ? personRef(e.target.value) : { user_id: null }));
   document.addEventListener("keydown", (e) => {
     if (!e.altKey || !e.shiftKey) return;
     if (e.key === "ArrowLeft") { e.preventDefault(); step(-1); }
@@ -338,7 +344,7 @@ function init() {
     knownHands = new Set(snap.hands.map((h) => h.id));
     const b = $("hand-button");
     if (b) {
-      const up = snap.hands.some((h) => h.user_id === me.id);
+      const up = snap.hands.some(isMe);
       b.setAttribute("aria-pressed", String(up));
       b.firstChild.textContent = up ? "Lower my hand " : "Raise hand ";
       b.disabled = !me.participant || ended;
@@ -470,15 +476,15 @@ function init() {
       ...a.device.map((d) => el("li", { text: `${d.name} (head-count ${d.head_count}${d.present ? "" : `, left ${time(d.left_at)}`})` })));
     $("att-remote").replaceChildren(...a.remote.map((r) => el("li", {
       text: `${r.name} · joined ${time(r.joined_at)}${r.left_at ? `, left ${time(r.left_at)}` : ""}${r.removed ? " (removed by the chair)" : ""}` })));
-    const ticked = new Set(a.in_room.filter((r) => r.user_id).map((r) => r.user_id));
-    document.querySelectorAll("#att-invitees input[data-user-id]").forEach((box) => {
-      box.checked = ticked.has(Number(box.dataset.userId));
+    const ticked = new Set(a.in_room.map(personKey).filter(Boolean));
+    document.querySelectorAll("#att-invitees input[data-user-id], #att-invitees input[data-participant]").forEach((box) => {
+      box.checked = ticked.has(boxKey(box));
     });
   }
 
   $("att-invitees")?.addEventListener("change", (e) => {
-    const box = e.target.closest("input[data-user-id]");
-    if (box) send("meeting_attend", { user_id: Number(box.dataset.userId), present: box.checked });
+    const box = e.target.closest("input[data-user-id], input[data-participant]");
+    if (box) send("meeting_attend", { ...personRef(boxKey(box)), present: box.checked });
   });
   $("att-add")?.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -525,18 +531,19 @@ function init() {
     const sel = $("presenter-select");
     if (sel) {
       const people = new Map();
-      for (const r of snap.attendance.remote) if (r.user_id && r.present && !r.removed) people.set(r.user_id, r.name);
-      if (snap.presenter) people.set(snap.presenter.id, snap.presenter.name);
+      for (const r of snap.attendance.remote) if (personKey(r) && r.present && !r.removed) people.set(personKey(r), r.name);
+      const presenter = snap.presenter ? personKey({ user_id: snap.presenter.id, number: snap.presenter.number }) : null;
+      if (presenter) people.set(presenter, snap.presenter.name);
       sel.replaceChildren(el("option", { value: "", text: "The chairs" }),
-        ...[...people].map(([id, name]) => el("option", { value: String(id), text: name })));
-      sel.value = snap.presenter ? String(snap.presenter.id) : "";
+        ...[...people].map(([key, name]) => el("option", { value: key, text: name })));
+      sel.value = presenter || "";
     }
     const who = $("remove-who");
     if (who) {
       const keep = who.value;
-      const people = snap.attendance.remote.filter((r) => r.user_id && r.present && !r.removed && r.user_id !== me.id);
+      const people = snap.attendance.remote.filter((r) => personKey(r) && r.present && !r.removed && !isMe(r));
       who.replaceChildren(el("option", { value: "", text: "Choose…" }),
-        ...people.map((r) => el("option", { value: String(r.user_id), text: r.name })));
+        ...people.map((r) => el("option", { value: personKey(r), text: r.name })));
       who.value = keep;
     }
     const actions = $("action-list");
@@ -552,8 +559,8 @@ function init() {
   $("lock-button")?.addEventListener("click", () => send("meeting_lock", { locked: !snap?.locked }));
   $("remove-form")?.addEventListener("submit", (e) => {
     e.preventDefault();
-    const id = Number($("remove-who").value);
-    if (id && window.confirm("Remove this person from the meeting? They cannot join again.")) send("meeting_remove", { user_id: id });
+    const key = $("remove-who").value;
+    if (key && window.confirm("Remove this person from the meeting? They cannot join again.")) send("meeting_remove", personRef(key));
   });
   $("action-form")?.addEventListener("submit", async (e) => {
     e.preventDefault();
