@@ -21,6 +21,7 @@ from rooms import labels, pseudonyms
 from rooms.models import Post, Room, Thread
 from search import query as qmod
 from search.backend import Found, Request
+from search.documents import indexable
 from search.text import fold, highlight, highlight_all, html_text
 
 log = logging.getLogger(__name__)
@@ -85,14 +86,21 @@ def _resolve_rooms(names: list[str], rooms: list[int], notices: list[str]) -> li
     return [r for r in rooms if r in chosen]
 
 
-def _resolve_authors(names: list[str], notices: list[str]) -> Optional[list[int]]:
+def _resolve_authors(names: list[str], rooms: list[int], notices: list[str]) -> list[int]:
+    """Accounts called like `names` among the authors of posts the caller can read (in `rooms`, where
+    names are shown): whether an account of that name exists anywhere else is never told, so the
+    answer for a name nobody has and for one nobody wrote in these rooms is the same."""
     found: set[int] = set()
     for name in names:
         like = "%" + re.sub(r"([%_\\])", r"\\\1", name.lower()) + "%"
+        wrote_here = (select(Post.id).join(Thread, Thread.id == Post.thread_id)
+                      .where(Post.author_id == User.id, Thread.room_id.in_(rooms), indexable())
+                      .exists())
         ids = set(db.session.scalars(
-            select(User.id).where(func.lower(User.name).like(like, escape="\\")).limit(50)))
+            select(User.id).where(func.lower(User.name).like(like, escape="\\"), wrote_here).limit(50))) \
+            if rooms else set()
         if not ids:
-            notices.append(f"Nobody called “{name}” has an account here.")
+            notices.append(f"No posts you can search were written by anyone called “{name}”.")
             return []
         found.update(ids)
     return sorted(found)
@@ -124,21 +132,25 @@ def search(actor: User, q: object, *, room_id: object = None, sort: object = "re
     out.rebuilding = st.indexer.rebuilding()
     if parsed.rooms:
         rooms = _resolve_rooms(parsed.rooms, rooms, out.notices)
-    authors = _resolve_authors(parsed.authors, out.notices) if parsed.authors else None
-    if authors and rooms:  # who wrote what stays unknown in non-attributed rooms (rooms/pseudonyms.py)
-        unnamed = set(db.session.scalars(select(Room.id).where(Room.id.in_(rooms), Room.non_attributed.is_(True))))
-        if unnamed:
-            rooms = [r for r in rooms if r not in unnamed]
-            out.notices.append("author: does not search non-attributed rooms.")
+    authors = None
+    if parsed.authors:
+        if rooms:  # who wrote what stays unknown in non-attributed rooms (rooms/pseudonyms.py)
+            unnamed = set(db.session.scalars(select(Room.id).where(Room.id.in_(rooms),
+                                                                   Room.non_attributed.is_(True))))
+            if unnamed:
+                rooms = [r for r in rooms if r not in unnamed]
+                out.notices.append("author: does not search non-attributed rooms.")
+        authors = _resolve_authors(parsed.authors, rooms, out.notices)
     out.searched = True
     if not rooms or authors == []:
         return _finish(out)
-    req = Request(query=parsed, rooms=rooms, authors=authors, sort=sort_v,
-                  offset=(page_v - 1) * per_page, limit=per_page)
+    text_only = policy.rooms_without_attachment_text(actor, rooms)
+    req = Request(query=parsed, rooms=[r for r in rooms if r not in text_only], authors=authors, sort=sort_v,
+                  offset=(page_v - 1) * per_page, limit=per_page, text_rooms=[r for r in rooms if r in text_only])
     try:
         found = st.backend.search(req)
         if found.total == 0 and parsed.must:
-            out.suggestion = suggest(parsed, rooms)
+            out.suggestion = suggest(parsed, req.rooms, req.text_rooms)
     except Exception:
         log.exception("search failed; checking the index")
         db.session.rollback()
@@ -148,7 +160,7 @@ def search(actor: User, q: object, *, room_id: object = None, sort: object = "re
         out.rebuilding = True
     out.total, out.estimated = found.total, found.estimated
     out.pages = min(MAX_PAGE, -(-found.total // per_page))
-    out.results = _dress(found, parsed)
+    out.results = _dress(found, parsed, text_only)
     return _finish(out)
 
 
@@ -185,7 +197,8 @@ def lookup(ids: list[int], with_html: bool = False) -> dict[int, tuple]:
     return {r[0]: r for r in rows}
 
 
-def _dress(found: Found, parsed: qmod.Query) -> list[Result]:
+def _dress(found: Found, parsed: qmod.Query, text_only: set[int] = frozenset()) -> list[Result]:
+    """Results with snippets; in `text_only` rooms (attachment text not the caller's) never from files."""
     if not found.hits:
         return []
     info = lookup([h.post_id for h in found.hits], with_html=any(h.body is None for h in found.hits))
@@ -199,7 +212,7 @@ def _dress(found: Found, parsed: qmod.Query) -> list[Result]:
         body = h.body if h.body is not None else html_text(r[11] or "")
         snippet, hit = highlight(body, wanted, prefixes)
         in_att = False
-        if not hit and h.attachments:
+        if not hit and h.attachments and h.room_id not in text_only:
             att_snip, att_hit = highlight(h.attachments, wanted, prefixes)
             if att_hit:
                 snippet, in_att = att_snip, True
@@ -226,21 +239,22 @@ def _edits1(word: str) -> set[str]:
     return set(deletes + transposes + replaces + inserts) - {word}
 
 
-def suggest(parsed: qmod.Query, rooms: list[int]) -> Optional[str]:
-    """A corrected query, using only words found in posts of `rooms` (the caller's)."""
+def suggest(parsed: qmod.Query, rooms: list[int], text_rooms: list[int] = ()) -> Optional[str]:
+    """A corrected query, using only words found in posts of `rooms` (the caller's), and in the
+    posts' own text of `text_rooms` (Request.text_rooms)."""
     from search import state
 
     backend = state().backend
     words = [w for w in dict.fromkeys(parsed.words()) if re.fullmatch(r"[^\W\d_]{3,30}", w)]
     if not words:
         return None
-    have = backend.allowed_counts([fold(w) for w in words], rooms)
+    have = backend.allowed_counts([fold(w) for w in words], rooms, text_rooms=text_rooms)
     fixes: dict[str, str] = {}
     for w in words:
         if have.get(fold(w), 0) > 0:
             continue
         cands = sorted(_edits1(fold(w)))
-        counts = backend.allowed_counts(cands, rooms)
+        counts = backend.allowed_counts(cands, rooms, text_rooms=text_rooms)
         best = max((c for c in cands if counts.get(c, 0) > 0), key=lambda c: (counts[c], c[0] == fold(w)[0]),
                    default=None)
         if best:

@@ -1,0 +1,136 @@
+"""Search and what a caller may not learn through it (issue 10): text drawn from the
+attachments of a room whose files are kept from the caller (guests in a room labelled
+above the lowest label) is no hit, no count, no suggestion and no snippet; `author:`
+answers the same whether or not an account of that name exists. Run on Whoosh
+(SQLite and PostgreSQL) and on the PostgreSQL full-text backend."""
+from __future__ import annotations
+
+import io
+
+from tests.conftest import bearer
+from tests.test_search_support import WHOOSH_COMBOS, combo_fixtures, only, pdf_bytes, search_ids, settle
+
+combo, backend, app_config = combo_fixtures()
+
+
+def _labelled_room_with_a_file(make):
+    from rooms import services, trust_settings
+
+    owner, guest, member = make.user(), make.user(kind="guest"), make.user()
+    room = make.room(owner, visibility="private", members=[guest, member])
+    trust_settings.set_label(owner, room.id, "OFFICIAL-SENSITIVE")
+    t = make.thread(owner, room, title="Custody review", body="Notes attached for the panel.")
+    p, _ = services.create_post(owner, t.id, body="The review of the harbour incident is attached.",
+                                uploads=[("review.pdf", io.BytesIO(pdf_bytes(
+                                    "The officer named Quillfeather restrained the detainee harbour")))])
+    return owner, guest, member, room, t, p
+
+
+def test_guest_gets_no_hit_count_or_snippet_from_a_labelled_rooms_attachment(app, make, combo):
+    from search import service
+
+    owner, guest, member, room, t, p = _labelled_room_with_a_file(make)
+    settle(app)
+    # The member (not a guest) finds the file's words, with the file's sentence as the snippet.
+    (r,) = service.search(member, "quillfeather").results
+    assert r.post_id == p.id and r.in_attachment and "Quillfeather" in r.snippet_html
+    # The guest: a word only in the file is no hit at all, in any form of query.
+    for q in ("quillfeather", "quillfeath*", '"officer named"', "quillfeather harbour", "review.pdf",
+              "detainee OR nonsenseword", f"room:{room.id} quillfeather", "quillfeather has:attachment"):
+        res = service.search(guest, q)
+        assert res.results == [] and res.total == 0, q
+    assert service.search(guest, "quillfeathr").suggestion is None  # nor a spelling learnt from the file
+    assert service.search(member, "quillfeathr").suggestion  # (the member is helped)
+    # ... nor does a file's word take a post away: "-word" reads the post's own text only.
+    assert search_ids(guest, "incident -quillfeather") == [p.id]
+    # A hit on the post's own text shows that text only.
+    (r,) = service.search(guest, "harbour").results
+    assert r.post_id == p.id and not r.in_attachment
+    assert "incident" in r.snippet_html and "detainee" not in r.snippet_html and "Quillfeather" not in r.snippet_html
+    assert service.search(guest, "harbour").total == 1
+    # The same over the API.
+    c = app.test_client()
+    body = c.get("/api/v1/search", query_string={"q": "quillfeather"}, headers=bearer(make.token(guest))).json
+    assert body["total"] == 0 and body["results"] == []
+    body = c.get("/api/v1/search", query_string={"q": "detainee harbour"},
+                 headers=bearer(make.token(guest))).json
+    assert body["total"] == 0
+    # Once the room is back at the lowest label the guest may read the files, and search them.
+    from rooms import trust_settings
+
+    trust_settings.set_label(owner, room.id, "OFFICIAL")
+    assert search_ids(guest, "quillfeather") == [p.id]
+
+
+def test_guest_in_an_unlabelled_room_searches_its_attachments(app, make):
+    from rooms import services
+
+    owner, guest = make.user(), make.user(kind="guest")
+    room = make.room(owner, visibility="private", members=[guest])
+    t = make.thread(owner, room, title="Agenda", body="see file")
+    p, _ = services.create_post(owner, t.id, body="Attached.",
+                                uploads=[("a.pdf", io.BytesIO(pdf_bytes("Zephyrine estate patrols")))])
+    settle(app)
+    assert search_ids(guest, "zephyrine") == [p.id]
+
+
+@only(WHOOSH_COMBOS)
+def test_whoosh_matchers_keep_a_guest_from_attachment_text_too(app, make, combo):
+    """The fallback (Whoosh's own matchers) applies the same rule as the fast path."""
+    from search import service, state
+
+    owner, guest, member, room, t, p = _labelled_room_with_a_file(make)
+    settle(app)
+    backend = state(app).backend
+    backend.fast = False
+    try:
+        for q in ("quillfeather", "quillfeath*", '"officer named"', "incident -quillfeather", "harbour"):
+            fast_off = sorted(search_ids(guest, q))
+            assert fast_off == ([p.id] if q in ("harbour", "incident -quillfeather") else []), q
+        assert search_ids(member, "quillfeather") == [p.id]
+        assert service.search(guest, "quillfeathr").suggestion is None
+    finally:
+        backend.fast = True
+
+
+def test_author_filter_answers_the_same_whether_or_not_the_name_exists(app, make, client, auth):
+    from search import service
+
+    org, elsewhere = make.org(), make.org()
+    me = make.user(org=org)
+    make.user(name="Bartholomew Quince", org=elsewhere)  # exists, but wrote nothing I can read
+    room = make.room(me, visibility="private")
+    make.thread(me, room, title="Patrol", body="evening patrol plans")
+    settle(app)
+    real = service.search(me, 'author:"Bartholomew Quince" patrol')
+    made_up = service.search(me, 'author:"Bartholomew Quincy" patrol')
+    assert (real.total, [n.replace("Quince", "X") for n in real.notices], real.results) == \
+        (made_up.total, [n.replace("Quincy", "X") for n in made_up.notices], made_up.results)
+    assert real.total == 0
+    auth.login(me)
+    a = client.get("/search", query_string={"q": 'author:"Bartholomew Quince"'}).get_data(as_text=True)
+    b = client.get("/search", query_string={"q": 'author:"Bartholomew Quincy"'}).get_data(as_text=True)
+    assert a.replace("Quince", "X") == b.replace("Quincy", "X")
+    # A name the searcher can read posts of is still found.
+    assert len(search_ids(me, f'author:"{me.name}" patrol')) == 1
+
+
+def test_author_names_in_non_attributed_rooms_never_match(app, make):
+    from rooms import trust_settings
+    from search import service
+
+    owner, member = make.user(), make.user(name="Wilhelmina Strand")
+    room = make.room(owner, visibility="private", members=[member])
+    trust_settings.set_non_attributed(owner, room.id, True)
+    t = make.thread(owner, room, title="Frank views", body="opening")
+    make.reply(member, t, "candid remarks about staffing")
+    settle(app)
+    other = make.user()
+    make.room(owner, visibility="private", members=[other])
+    a = service.search(other, 'author:"Wilhelmina Strand" staffing')
+    b = service.search(other, 'author:"Wilhelmina Strandx" staffing')
+    assert (a.total, [n.replace("Strand”", "X”") for n in a.notices]) == \
+        (b.total, [n.replace("Strandx”", "X”") for n in b.notices]) and a.total == 0
+    # A fellow member learns nothing either: names do not match in a non-attributed room.
+    c = service.search(owner, 'author:"Wilhelmina Strand" staffing')
+    assert c.total == 0
