@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
@@ -15,7 +16,7 @@ from sqlalchemy import bindparam, func, select
 from rooms import policy
 from auth.models import User
 from collab import validate
-from collab.errors import Invalid, NotFound
+from collab.errors import Invalid, NotFound, ServiceError
 from collab.extensions import db
 from rooms import labels, pseudonyms
 from rooms.models import Post, Room, Thread
@@ -30,6 +31,19 @@ PER_PAGE = 20
 MAX_PAGE = 50
 SORTS = ("relevance", "newest")
 REBUILDING = "The search index is being rebuilt: results may be incomplete."
+SUGGEST_WORDS = 3  # words "did you mean" tries to correct (each costs a few thousand look-ups)
+SUGGEST_LETTERS = 20  # ... of at most this many letters
+
+
+class SearchTooBig(ServiceError):
+    """A search beyond the bounds of search.query (length, words, word starts): refused, not cut."""
+    status = 400
+    code = "search_too_big"
+
+
+def _yield() -> None:
+    """Let other requests run (under gevent, time.sleep is the hub's: one greenlet serves everyone)."""
+    time.sleep(0)
 
 
 @dataclass
@@ -115,6 +129,8 @@ def search(actor: User, q: object, *, room_id: object = None, sort: object = "re
     if not 1 <= page_v <= MAX_PAGE:
         raise Invalid(f"page must be a whole number from 1 to {MAX_PAGE}.", "page")
     parsed = qmod.parse(q if isinstance(q, str) else "")
+    if parsed.too_big:
+        raise SearchTooBig(parsed.too_big, "q")
     out = Page(q=parsed.raw, page=page_v, sort=sort_v, notices=list(parsed.notices))
     readable = policy.readable_room_id_list(actor)
     rooms = readable
@@ -149,6 +165,7 @@ def search(actor: User, q: object, *, room_id: object = None, sort: object = "re
                   offset=(page_v - 1) * per_page, limit=per_page, text_rooms=[r for r in rooms if r in text_only])
     try:
         found = st.backend.search(req)
+        _yield()
         if found.total == 0 and parsed.must:
             out.suggestion = suggest(parsed, req.rooms, req.text_rooms)
     except Exception:
@@ -245,14 +262,13 @@ def suggest(parsed: qmod.Query, rooms: list[int], text_rooms: list[int] = ()) ->
     from search import state
 
     backend = state().backend
-    words = [w for w in dict.fromkeys(parsed.words()) if re.fullmatch(r"[^\W\d_]{3,30}", w)]
+    words = [w for w in dict.fromkeys(parsed.words()) if re.fullmatch(rf"[^\W\d_]{{3,{SUGGEST_LETTERS}}}", w)]
     if not words:
         return None
     have = backend.allowed_counts([fold(w) for w in words], rooms, text_rooms=text_rooms)
     fixes: dict[str, str] = {}
-    for w in words:
-        if have.get(fold(w), 0) > 0:
-            continue
+    for w in [w for w in words if have.get(fold(w), 0) == 0][:SUGGEST_WORDS]:
+        _yield()
         cands = sorted(_edits1(fold(w)))
         counts = backend.allowed_counts(cands, rooms, text_rooms=text_rooms)
         best = max((c for c in cands if counts.get(c, 0) > 0), key=lambda c: (counts[c], c[0] == fold(w)[0]),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 
+
 from tests.conftest import bearer
 from tests.test_search_support import WHOOSH_COMBOS, combo_fixtures, only, pdf_bytes, search_ids, settle
 
@@ -134,3 +135,63 @@ def test_author_names_in_non_attributed_rooms_never_match(app, make):
     # A fellow member learns nothing either: names do not match in a non-attributed room.
     c = service.search(owner, 'author:"Wilhelmina Strand" staffing')
     assert c.total == 0
+
+
+# -- bounds on what one search may cost (issue 10, leak 10) ------------------------------------------
+
+def test_searches_beyond_the_bounds_are_refused_with_a_clear_400(app, make, client, auth):
+    from search.query import MAX_CLAUSES, MAX_PREFIXES, MAX_QUERY_CHARS
+
+    u = make.user()
+    room = make.room(u, visibility="national")
+    make.thread(u, room, title="Moorings", body="The moorings need inspecting.")
+    settle(app)
+    too_long = " ".join(["éléphantàçüñœ" + str(i) for i in range(60)])
+    assert len(too_long) > MAX_QUERY_CHARS
+    too_many = " ".join(f"word{i}" for i in range(MAX_CLAUSES + 1))
+    many_ors = " OR ".join(f"word{i}" for i in range(MAX_CLAUSES + 1))
+    many_starts = " ".join(f"abc{i}*" for i in range(MAX_PREFIXES + 1))
+    tok = make.token(u)
+    c = app.test_client()
+    for q, says in ((too_long, "characters"), (too_many, "words"), (many_ors, "words"), (many_starts, "word starts")):
+        r = c.get("/api/v1/search", query_string={"q": q}, headers=bearer(tok))
+        assert r.status_code == 400 and says in r.json["error"]["message"], q
+        assert r.json["error"]["field"] == "q"
+    auth.login(u)
+    r = client.get("/search", query_string={"q": too_many})
+    assert r.status_code == 400 and "at most" in r.get_data(as_text=True)
+    # Within the bounds: fine.
+    ok = " ".join(f"word{i}" for i in range(MAX_CLAUSES - 1)) + " moorings"
+    assert c.get("/api/v1/search", query_string={"q": ok}, headers=bearer(tok)).status_code == 200
+
+
+@only([("sqlite", "whoosh")])
+def test_search_is_rate_limited_per_account(tmp_path, sqlite_template, combo):
+    """The page and the API share one per-account budget; another account is not affected."""
+    import shutil
+
+    from tests.conftest import Factory, RequestClient, make_test_app
+
+    shutil.copy(sqlite_template, tmp_path / "collab.db")
+    app = make_test_app(tmp_path, f"sqlite:///{tmp_path / 'collab.db'}", SEARCH_LIMIT="5 per minute",
+                        SEARCH_SWEEP_SECONDS=0)
+    app.test_client_class = RequestClient
+    with app.app_context():
+        make = Factory(app)
+        u, other = make.user(), make.user()
+        tu, to = make.token(u), make.token(other)
+        c = app.test_client()
+        codes = [c.get("/api/v1/search", query_string={"q": "anything"}, headers=bearer(tu)).status_code
+                 for _ in range(5)]
+        assert codes == [200] * 5
+        r = c.get("/api/v1/search", query_string={"q": "anything"}, headers=bearer(tu))
+        assert r.status_code == 429 and "Too many searches" in r.json["error"]["message"]
+        assert c.get("/api/v1/search", query_string={"q": "anything"}, headers=bearer(to)).status_code == 200
+        page = app.test_client()
+        page.post("/login", data={"email": u.email, "password": "a long enough test passphrase"})
+        r = page.get("/search", query_string={"q": "anything"})
+        assert r.status_code == 429 and "Too many searches" in r.get_data(as_text=True)
+        from collab.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()

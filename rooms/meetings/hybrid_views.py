@@ -24,6 +24,7 @@ import rooms.meetings.realtime  # noqa: F401  (registers the Socket.IO events)
 from collab.db import utcnow
 from collab.errors import ServiceError
 from collab.forms import attempt, field, flash_ok
+from collab.limits import upload_limit
 from rooms import services as room_services
 from rooms.meetings import decks, jobs, minutes, schedule, state
 from rooms.meetings.views import bp
@@ -149,6 +150,7 @@ def ics(meeting_id: int):
 
 @bp.post("/meetings/<int:meeting_id>/decks")
 @login_required
+@upload_limit
 def deck_upload(meeting_id: int):
     f = request.files.get("file")
     try:
