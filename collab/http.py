@@ -71,7 +71,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(429)
     def _rate(err):
-        return error_response(429, "rate_limited", "Too many attempts. Please wait a minute and try again.")
+        # (a limit with its own message, collab/limits.py, says what was limited)
+        own = getattr(getattr(err, "limit", None), "error_message", None)
+        return error_response(429, "rate_limited",
+                              err.description if own else "Too many attempts. Please wait a minute and try again.")
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

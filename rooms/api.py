@@ -6,6 +6,7 @@ from flask import request
 from rooms import policy
 from collab.api import api_user, bp, json_body, ok, query_int
 from collab.errors import Invalid
+from collab.limits import upload_limit
 from rooms import services
 from rooms.serialize import post_dict, room_dict, thread_dict
 
@@ -91,6 +92,7 @@ def delete_post(post_id: int):
 
 
 @bp.post("/posts/<int:post_id>/attachments")
+@upload_limit
 def add_attachments(post_id: int):
     uploads = [(f.filename, f.stream) for f in request.files.getlist("file") if f]
     if not uploads:

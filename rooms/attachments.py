@@ -1,5 +1,8 @@
 """Attachment files: stored once by SHA-256 under the data folder, never by
-their uploaded name; images get a small PNG thumbnail made by Pillow."""
+their uploaded name; images get a small PNG thumbnail, made by Pillow in a
+bounded child process (rooms/untrusted_files.py): an image declaring more than
+MAX_THUMB_PIXELS pixels, or one the child cannot finish within its bounds, is
+kept as a plain file (a download link, no thumbnail)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,14 +13,11 @@ from pathlib import Path
 from typing import BinaryIO, Optional
 
 from flask import current_app
-from PIL import Image, UnidentifiedImageError
-
 from collab import validate
 from collab.errors import Invalid, TooLarge
+from rooms import untrusted_files
 
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
-THUMB_SIZE = (480, 480)
-Image.MAX_IMAGE_PIXELS = 60_000_000  # refuse decompression bombs
 
 
 @dataclass
@@ -91,25 +91,15 @@ def store(stream: BinaryIO, filename: object) -> StoredFile:
 
 
 def _inspect_image(info: StoredFile) -> None:
+    """An image of a known format whose thumbnail could be made is shown as an image; anything else
+    (too many pixels, damaged, past the child's bounds) is a plain file."""
     path = blob_path(info.sha256)
-    try:
-        with Image.open(path) as img:
-            fmt = img.format
-            if fmt not in IMAGE_TYPES:
-                return
-            img.verify()
-        with Image.open(path) as img:
-            info.width, info.height = img.size
-            thumb = thumb_path(info.sha256)
-            if not thumb.exists():
-                thumb.parent.mkdir(parents=True, exist_ok=True)
-                img.thumbnail(THUMB_SIZE)
-                if img.mode not in ("RGB", "RGBA"):
-                    img = img.convert("RGBA")
-                tmp = thumb.with_suffix(".tmp")
-                img.save(tmp, "PNG")
-                os.replace(tmp, thumb)
-        info.is_image = True
-        info.content_type = IMAGE_TYPES[fmt]
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError):
-        info.is_image = False
+    head = untrusted_files.image_header(path)
+    if head is None or head[0] not in IMAGE_TYPES:
+        return
+    thumb = thumb_path(info.sha256)
+    if not thumb.exists() and not untrusted_files.make_thumbnail(path, thumb):
+        return
+    info.is_image = True
+    info.content_type = IMAGE_TYPES[head[0]]
+    info.width, info.height = head[1], head[2]

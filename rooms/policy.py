@@ -257,9 +257,14 @@ def can_create_room(user: Optional[User], visibility: str) -> bool:
 # One function per kind of thing; each starts from can_read_room, so whatever cuts reading a room
 # (removal, the room made private, suspension, two-step sign-in not set up) cuts all of them.
 
+def _kept_from_some_files(user: User) -> bool:
+    """Whether any room's files (and text drawn from them) can be kept from `user`: guests only."""
+    return user.kind == "guest"
+
+
 def _guest_kept_out(user: User, room: Room) -> bool:
     """Guests are kept from files (and text drawn from files) of rooms labelled above the lowest label."""
-    return user.kind == "guest" and labels.is_sensitive(room)
+    return _kept_from_some_files(user) and labels.is_sensitive(room)
 
 
 def may_read_post(user: Optional[User], post: Post) -> bool:
@@ -282,6 +287,16 @@ def may_download_attachment(user: Optional[User], attachment: Attachment) -> boo
 def may_read_attachment_text(user: Optional[User], room: Room) -> bool:
     """Text extracted from a room's attachments (search hits and snippets): as the files themselves."""
     return can_download_attachments(user, room)
+
+
+def rooms_without_attachment_text(user: Optional[User], room_ids: list[int]) -> set[int]:
+    """Of `room_ids`, those whose attachment text `user` may not read (may_read_attachment_text for
+    many rooms): search looks there in the posts' own text only, so a word found only in a file is
+    no hit, no count and no snippet. Costs no query for anyone who can never be kept from files."""
+    if not room_ids or not _signed_in(user) or not _kept_from_some_files(user):
+        return set()
+    rooms = db.session.scalars(select(Room).where(Room.id.in_(room_ids))).all()
+    return {r.id for r in rooms if not may_read_attachment_text(user, r)}
 
 
 def may_see_meeting(user: Optional[User], meeting: Meeting) -> bool:

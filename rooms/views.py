@@ -10,6 +10,7 @@ from collab.errors import Forbidden
 from collab.extensions import db
 from collab.forms import attempt, field, flash_ok
 from collab.http import confidential
+from collab.limits import search_limit, upload_limit
 from rooms import attachments as files
 from rooms import services, thread_page
 from rooms.models import ROOM_ROLES, VISIBILITIES
@@ -153,6 +154,7 @@ def members(room_id: int):
 
 @bp.route("/rooms/<int:room_id>/threads/new", methods=["GET", "POST"])
 @login_required
+@upload_limit
 def new_thread(room_id: int):
     r = services.get_room(current_user, room_id)
     if not policy.can_post(current_user, r):
@@ -194,6 +196,7 @@ def _posts_url() -> str:
 
 @bp.route("/posts/<int:post_id>/reply", methods=["GET", "POST"])
 @login_required
+@upload_limit
 def reply(post_id: int):
     parent = services.get_post(current_user, post_id)
     if not policy.can_post(current_user, parent.thread.room):
@@ -287,6 +290,7 @@ def attachment_thumb(attachment_id: int):
 
 @bp.get("/search")
 @login_required
+@search_limit
 def search():
     from search import service as search_service
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 from flask import request
 
 from collab.api import api_user, bp, ok, query_int
+from collab.limits import search_limit
 from rooms.serialize import iso
 from search import service
 
 
 @bp.get("/search")
+@search_limit
 def search():
     page = query_int("page", 1, hi=service.MAX_PAGE)
     res = service.search(api_user(), request.args.get("q", ""), room_id=request.args.get("room_id"),

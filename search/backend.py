@@ -19,11 +19,15 @@ PROBE_GRACE = 0.05  # seconds an acquire keeps trying even with timeout 0
 @dataclass
 class Request:
     query: Query
-    rooms: list[int]  # rooms searched: readable by the caller (and chosen); never empty
+    rooms: list[int]  # rooms searched: readable by the caller (and chosen); with text_rooms never empty
     authors: Optional[list[int]] = None  # None: anyone
     sort: str = "relevance"  # or "newest"
     offset: int = 0
     limit: int = 20
+    # Rooms searched too, but by the posts' own text only: the caller may not read their attachments'
+    # text (rooms.policy.may_read_attachment_text), so a word found only in a post's files is no hit
+    # there, counts nothing and suggests nothing. Decided inside the engine, like the rooms.
+    text_rooms: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -72,8 +76,10 @@ class Backend:
     def search(self, req: Request) -> Found:
         raise NotImplementedError
 
-    def allowed_counts(self, words: list[str], rooms: list[int], cap: int = 50) -> dict[str, int]:
-        """For each word, how many posts in `rooms` contain it (up to `cap`)."""
+    def allowed_counts(self, words: list[str], rooms: list[int], cap: int = 50,
+                       text_rooms: list[int] = ()) -> dict[str, int]:
+        """For each word, how many posts in `rooms` (and by their own text in `text_rooms`,
+        as Request.text_rooms) contain it (up to `cap`)."""
         raise NotImplementedError
 
     def health(self) -> Health:

@@ -264,6 +264,12 @@ class LeafView:
     norms: Callable[[str], list]  # field -> per-document BM25 length norm
     ties: Callable[[], list]  # per document: TIE × its rank by created time in the segment
     denied: Optional[Callable[[], frozenset]] = None  # the other documents (deleted ones included)
+    # Fields read instead of the plan's ones for this view: {"content": "post"} searches a post's own text
+    # only (not its attachments') in the rooms whose attachment text the caller may not read.
+    fields: dict = field(default_factory=dict)
+
+    def f(self, name: str) -> str:
+        return self.fields.get(name, name) if self.fields else name
 
 
 class Engine:
@@ -272,7 +278,7 @@ class Engine:
         self.idf = idf
 
     def _p(self, lv: LeafView, field_: str, term: str) -> Postings:
-        return self.cache.get(lv.reader, lv.segid, field_, term)
+        return self.cache.get(lv.reader, lv.segid, lv.f(field_), term)
 
     def _docs(self, lv: LeafView, node) -> frozenset | set:
         """Documents that may match `node` (phrases: all their words)."""
@@ -289,7 +295,7 @@ class Engine:
     def _phrase_tf(self, lv: LeafView, ph: PhraseQ, d: int) -> int:
         starts = None
         for k, t in enumerate(ph.terms):
-            here = {p - k for p in self.cache.positions(lv.reader, lv.segid, ph.field, t).positions(d)}
+            here = {p - k for p in self.cache.positions(lv.reader, lv.segid, lv.f(ph.field), t).positions(d)}
             starts = here if starts is None else starts & here
             if not starts:
                 return 0
@@ -297,7 +303,7 @@ class Engine:
 
     def _phrase_test(self, lv: LeafView, ph: PhraseQ) -> Callable[[int], bool]:
         """A fast test "does document d hold the phrase" (its words' postings fetched once)."""
-        plist = [self.cache.positions(lv.reader, lv.segid, ph.field, t) for t in ph.terms]
+        plist = [self.cache.positions(lv.reader, lv.segid, lv.f(ph.field), t) for t in ph.terms]
         if len(plist) == 2:
             a, b = plist
 
@@ -390,9 +396,10 @@ class Engine:
 
         def add_(node) -> None:
             if isinstance(node, (Terms, PhraseQ)):
-                norm = lv.norms(node.field)
+                f = lv.f(node.field)
+                norm = lv.norms(f)
                 for t in dict.fromkeys(node.terms):
-                    parts.append((self._p(lv, node.field, t).tf, self.idf(node.field, t) * (K1 + 1), norm))
+                    parts.append((self._p(lv, node.field, t).tf, self.idf(f, t) * (K1 + 1), norm))
             else:
                 for c in node.children:
                     add_(c)
@@ -462,7 +469,7 @@ class Engine:
         walked (only the caller's documents enter it)."""
         tails = []
         for t in node.terms:
-            r = self.cache.positions(lv.reader, lv.segid, node.field, t)
+            r = self.cache.positions(lv.reader, lv.segid, lv.f(node.field), t)
             tails.append(r.ids_desc() if isinstance(r, BlockPositions) else reversed(r.ids))
         allowed, created, pmax = lv.allowed, lv.created, lv.pmax
         heap: list[tuple[int, int]] = []

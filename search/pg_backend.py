@@ -110,7 +110,11 @@ class PostgresBackend(Backend):
 
     # -- reading -------------------------------------------------------------------
 
-    def _where(self, req: Request, params: dict) -> tuple[str, Optional[str]]:
+    def _where(self, req: Request, params: dict, part: str = "") -> tuple[str, Optional[str]]:
+        """(WHERE clause, tsquery) of one search; `part` for a caller with text-only rooms
+        (Request.text_rooms): "main" searches `rooms` and the posts without files of the
+        text-only rooms (their tsv), "text" the posts with files of the text-only rooms
+        (searched in tsv_post, see _source)."""
         q = req.query
         weight = "A" if q.in_title else ""
         must = [p for p in (tsquery(n, weight) for n in q.must) if p]
@@ -123,6 +127,10 @@ class PostgresBackend(Backend):
             expr = f"({expr}) & {neg}" if expr else neg
         conds = ["d.room_id = ANY(:rooms)"]
         params["rooms"] = list(req.rooms)
+        if part:
+            params["text_rooms"] = list(req.text_rooms)
+            conds = (["(d.room_id = ANY(:rooms) OR (d.room_id = ANY(:text_rooms) AND NOT d.has_attachment))"]
+                     if part == "main" else ["d.room_id = ANY(:text_rooms) AND d.has_attachment"])
         if req.authors is not None:
             conds.append("d.author_id = ANY(:authors)")
             params["authors"] = list(req.authors)
@@ -140,8 +148,25 @@ class PostgresBackend(Backend):
         return " AND ".join(conds), (expr if q.must else None)
 
     def search(self, req: Request) -> Found:
+        if not req.text_rooms:
+            return self._search(req)
+        # The caller may not read the files of some rooms: two searches inside the database, each
+        # restricted there, merged (each gives its best `offset + limit`).
+        need = req.offset + req.limit
+        whole = Request(query=req.query, rooms=req.rooms, authors=req.authors, sort=req.sort, offset=0,
+                        limit=need, text_rooms=req.text_rooms)
+        a, b = self._search(whole, "main"), self._search(whole, "text")
+        if req.sort == "newest" or not req.query.must:
+            key = lambda h: (h.created_at, h.post_id)  # noqa: E731
+        else:
+            key = lambda h: (h.score, h.created_at)  # noqa: E731
+        hits = sorted(a.hits + b.hits, key=key, reverse=True)[req.offset:need]
+        return Found(hits, a.total + b.total, a.estimated or b.estimated)
+
+    def _search(self, req: Request, part: str = "") -> Found:
         params: dict = {}
-        where, qs = self._where(req, params)
+        where, qs = self._where(req, params, part)
+        src = _source(part)
         if not where or (req.authors is not None and not req.authors):
             return Found([], 0)
         need = req.offset + req.limit
@@ -154,11 +179,11 @@ class PostgresBackend(Backend):
         if req.sort == "newest" or qs is None:
             rows = sess.execute(text(
                 f"SELECT {cols}, 0.0 FROM search_documents x WHERE x.post_id IN "
-                f"(SELECT d.post_id FROM search_documents d WHERE {where} "
+                f"(SELECT d.post_id FROM {src} d WHERE {where} "
                 f" ORDER BY d.created_at DESC, d.post_id DESC LIMIT :limit OFFSET :offset) "
                 f"ORDER BY x.created_at DESC, x.post_id DESC"), params).all()
         elif "<->" in qs:
-            rows, window = self._phrase_page(where, params, req)
+            rows, window = self._phrase_page(where, params, req, src)
         else:
             # Rank the newest RANK_CANDIDATES matches: ranking reads (and decompresses) each
             # match's tsvector, so ranking every match of a common word would grow with the table.
@@ -166,17 +191,18 @@ class PostgresBackend(Backend):
             rows = sess.execute(text(
                 f"SELECT {cols}, c.score FROM "
                 f"(SELECT d.post_id, d.created_at, ts_rank(d.tsv, to_tsquery('{CONFIG}', :qs), 1) AS score FROM "
-                f" (SELECT d.post_id, d.tsv, d.created_at FROM search_documents d WHERE {where} "
+                f" (SELECT d.post_id, d.tsv, d.created_at FROM {src} d WHERE {where} "
                 f"  ORDER BY d.created_at DESC LIMIT :cand) d "
                 f" ORDER BY score DESC, d.created_at DESC LIMIT :limit OFFSET :offset) c "
                 f"JOIN search_documents x ON x.post_id = c.post_id "
                 f"ORDER BY c.score DESC, c.created_at DESC"), params).all()
         hits = [Hit(r[0], r[1], r[2], r[3], r[4], float(r[7]), r[5] or "", r[6] or "") for r in rows]
         ids = rows
-        total, estimated = self._count(where, params, len(ids), req, window)
+        total, estimated = self._count(where, params, len(ids), req, window, src)
         return Found(hits, total, estimated)
 
-    def _phrase_page(self, where: str, params: dict, req: Request) -> tuple[list, Optional[tuple[int, int]]]:
+    def _phrase_page(self, where: str, params: dict, req: Request,
+                     src: str = "search_documents") -> tuple[list, Optional[tuple[int, int]]]:
         """A phrase is confirmed row by row from each row's positions, and the planner cannot
         tell how rare it is. So take the newest PHRASE_WINDOW rows with all its words (the
         index finds those without reading rows), keep those with the phrase, and rank them;
@@ -199,15 +225,15 @@ class PostgresBackend(Backend):
                 f"JOIN search_documents x ON x.post_id = c.post_id "
                 f"ORDER BY c.score DESC, c.created_at DESC"), p).all()
 
-        rows = page(f"SELECT d.post_id, d.tsv, d.created_at FROM search_documents d WHERE {words_where} "
+        rows = page(f"SELECT d.post_id, d.tsv, d.created_at FROM {src} d WHERE {words_where} "
                     f"ORDER BY d.created_at DESC LIMIT :window")
         window = (int(rows[0][8]), int(rows[0][9])) if rows else None
         if len(rows) < req.limit:
-            n_words = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents d WHERE "
+            n_words = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM {src} d WHERE "
                                        f"{words_where} LIMIT :window) s"), p)
             if n_words >= p["window"]:  # there were more rows with the words than we looked at
                 p["cand"] = max(RANK_CANDIDATES_PHRASE, params["need"])
-                rows = page(f"SELECT d.post_id, d.tsv, d.created_at FROM search_documents d WHERE {where} "
+                rows = page(f"SELECT d.post_id, d.tsv, d.created_at FROM {src} d WHERE {where} "
                             f"ORDER BY d.created_at DESC LIMIT :cand")
                 window = None
             elif window is not None:  # every post with the words was in the window
@@ -215,7 +241,7 @@ class PostgresBackend(Backend):
         return rows, window
 
     def _count(self, where: str, params: dict, got: int, req: Request,
-               window: Optional[tuple[int, int]] = None) -> tuple[int, bool]:
+               window: Optional[tuple[int, int]] = None, src: str = "search_documents") -> tuple[int, bool]:
         """Matches the caller may see: exact when the page was not full or there are at most
         COUNT_CAP; otherwise estimated from the caller's own newest posts ("about N"):
         the share of the newest SAMPLE allowed posts that match, times the allowed posts
@@ -229,11 +255,11 @@ class PostgresBackend(Backend):
         qs = params.get("qs")
         p = dict(params, cap=COUNT_CAP + 1, sample=SAMPLE)
         if qs is None:  # no words: every allowed post that passes the filters
-            n = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents d WHERE {where} "
+            n = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM {src} d WHERE {where} "
                                  f"LIMIT :cap) s"), p)
             if n <= COUNT_CAP:
                 return n, False
-            return max(self._allowed(where, p), n), True
+            return max(self._allowed(where, p, src), n), True
         base = where.split(" AND d.tsv @@ ")[0]
         phrase = "<->" in qs
         if phrase:
@@ -242,12 +268,12 @@ class PostgresBackend(Backend):
         extra = f", count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :words))" if phrase else ""
         row = sess.execute(text(
             f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*){extra} FROM "
-            f"(SELECT d.tsv FROM search_documents d WHERE {base} ORDER BY d.created_at DESC LIMIT :sample) s"),
+            f"(SELECT d.tsv FROM {src} d WHERE {base} ORDER BY d.created_at DESC LIMIT :sample) s"),
             p).one()
         matched, sampled = row[0], row[1]
         if sampled < SAMPLE:  # the sample was every allowed post
             return max(matched, low), False
-        allowed = self._allowed(base, p)
+        allowed = self._allowed(base, p, src)
         est = round(matched / sampled * allowed)
         if _clearly_above(est, matched):
             return max(est, low), True
@@ -263,7 +289,7 @@ class PostgresBackend(Backend):
                 p["psample"] = PHRASE_SAMPLE
                 m2, s2 = sess.execute(text(
                     f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
-                    f"(SELECT d.tsv FROM search_documents d WHERE {words_where} "
+                    f"(SELECT d.tsv FROM {src} d WHERE {words_where} "
                     f"ORDER BY d.created_at DESC LIMIT :psample) s"), p).one()
                 full = s2 >= PHRASE_SAMPLE
             if not full:
@@ -275,25 +301,25 @@ class PostgresBackend(Backend):
             sess.execute(text("SET LOCAL enable_seqscan = off"))  # the GIN index finds the rows with the words
             n_phrase, n_words = sess.execute(text(
                 f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
-                f"(SELECT d.tsv FROM search_documents d WHERE {words_where} LIMIT :cap) s"), p).one()
+                f"(SELECT d.tsv FROM {src} d WHERE {words_where} LIMIT :cap) s"), p).one()
             sess.execute(text("SET LOCAL enable_seqscan = on"))
             if n_words <= COUNT_CAP:
                 return max(n_phrase, low), False
             return max(round(m2 / s2 * max(words_est, n_words)), low), True
         sess.execute(text("SET LOCAL enable_seqscan = off"))  # the GIN index, not a scan of every row
-        n = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM search_documents d WHERE {where} "
+        n = sess.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM {src} d WHERE {where} "
                              f"LIMIT :cap) s"), p)
         sess.execute(text("SET LOCAL enable_seqscan = on"))
         if n <= COUNT_CAP:
             return n, False
         return max(est, n), True
 
-    def _allowed(self, base: str, params: dict) -> int:
+    def _allowed(self, base: str, params: dict, src: str = "search_documents") -> int:
         """Posts passing the caller's room (and other non-word) conditions."""
         if base == "d.room_id = ANY(:rooms)":
             per_room = self._room_counts()
             return sum(per_room.get(r, 0) for r in params["rooms"])
-        return db.session.scalar(text(f"SELECT count(*) FROM search_documents d WHERE {base}"), params) or 0
+        return db.session.scalar(text(f"SELECT count(*) FROM {src} d WHERE {base}"), params) or 0
 
     def _room_counts(self) -> dict[int, int]:
         """Documents per room, recounted at most every ROOM_COUNTS_TTL seconds (only the
@@ -304,14 +330,19 @@ class PostgresBackend(Backend):
             self._counts = (now, dict(rows))
         return self._counts[1]
 
-    def allowed_counts(self, words: list[str], rooms: list[int], cap: int = 50) -> dict[str, int]:
+    def allowed_counts(self, words: list[str], rooms: list[int], cap: int = 50,
+                       text_rooms: list[int] = ()) -> dict[str, int]:
         words = [w for w in words if _TOKEN.fullmatch(w)]
         if not words:
             return {}
+        # (in text-only rooms a post with files counts by its own text: tsv_post)
         rows = db.session.execute(text(
             f"SELECT w, (SELECT count(*) FROM (SELECT 1 FROM search_documents d "
-            f"  WHERE d.tsv @@ to_tsquery('{CONFIG}', w) AND d.room_id = ANY(:rooms) LIMIT :cap) x) "
-            f"FROM unnest(CAST(:words AS text[])) AS w"), {"words": words, "rooms": list(rooms), "cap": cap}).all()
+            f"  WHERE (d.tsv @@ to_tsquery('{CONFIG}', w) AND (d.room_id = ANY(:rooms) OR "
+            f"         (d.room_id = ANY(:text_rooms) AND NOT d.has_attachment))) "
+            f"     OR (d.tsv_post @@ to_tsquery('{CONFIG}', w) AND d.room_id = ANY(:text_rooms)) LIMIT :cap) x) "
+            f"FROM unnest(CAST(:words AS text[])) AS w"),
+            {"words": words, "rooms": list(rooms), "text_rooms": list(text_rooms), "cap": cap}).all()
         return {w: int(c) for w, c in rows}
 
     def health(self) -> Health:
@@ -335,6 +366,16 @@ class PostgresBackend(Backend):
         n = db.session.scalar(text("SELECT count(*) FROM search_documents")) or 0
         db.session.rollback()
         return n
+
+
+def _source(part: str) -> str:
+    """The rows a search reads, as `d`: for the "text" part each row's tsv is its `tsv_post` (title and
+    text without the attachments, kept for posts with files by migration 0009). A plain subquery:
+    PostgreSQL flattens it, so the GIN index on tsv_post is used."""
+    if part != "text":
+        return "search_documents"
+    return ("(SELECT post_id, room_id, thread_id, author_id, created_at, is_opening, has_attachment, "
+            "tsv_post AS tsv FROM search_documents)")
 
 
 def _clearly_above(est: int, matched: int) -> bool:

@@ -9,7 +9,10 @@
     before:2024-03-01    after:2024-03        has:attachment      in:title
 
 Nothing here raises: anything odd (unbalanced quotes, a lone *, control
-characters, very long input) is repaired and explained in `notices`.
+characters) is repaired and explained in `notices`. A search too big to run
+cheaply (more than MAX_QUERY_CHARS characters, MAX_CLAUSES words or MAX_PREFIXES
+word starts) is marked in `too_big` with a message, and the service refuses it
+(400): any account may search, so no search may cost the server much.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from search.text import WORD_RE, fold, term_of
 
 MAX_QUERY_CHARS = 500
 MAX_CLAUSES = 24
+MAX_PREFIXES = 4  # word starts in one search (each expands to up to PREFIX_CAP index terms)
 MIN_PREFIX = 3
 FILTERS = ("room", "author", "before", "after", "has", "in")
 
@@ -65,6 +69,7 @@ class Query:
     has_attachment: bool = False
     in_title: bool = False
     notices: list[str] = field(default_factory=list)
+    too_big: Optional[str] = None  # why this search is refused (see the module docstring)
 
     @property
     def has_filters(self) -> bool:
@@ -112,8 +117,7 @@ def _clean(raw: str, notices: list[str]) -> str:
     if not isinstance(raw, str):
         raw = ""
     if len(raw) > MAX_QUERY_CHARS:
-        raw = raw[:MAX_QUERY_CHARS]
-        notices.append(f"Your search was shortened to its first {MAX_QUERY_CHARS} characters.")
+        raw = raw[:MAX_QUERY_CHARS]  # (and refused: too_big)
     out = []
     dropped = False
     for ch in raw:
@@ -185,6 +189,8 @@ def parse(raw: object) -> Query:
     notices: list[str] = []
     text = _clean(raw if isinstance(raw, str) else "", notices)
     q = Query(raw=text, notices=notices)
+    if isinstance(raw, str) and len(raw) > MAX_QUERY_CHARS:
+        q.too_big = f"A search can be at most {MAX_QUERY_CHARS} characters long: shorten it and try again."
     clauses: list[tuple[bool, Node]] = []
     pending_or = False
     lone_star = False
@@ -230,14 +236,23 @@ def parse(raw: object) -> Query:
     if lone_star:
         notices.append(f"A * on its own was ignored: put at least {MIN_PREFIX} letters before it "
                        f"to find words that start with them.")
-    if len(clauses) > MAX_CLAUSES:
+    leaves = [leaf for _neg, n in clauses for leaf in _leaves(n)]
+    if len(leaves) > MAX_CLAUSES:
         clauses = clauses[:MAX_CLAUSES]
-        notices.append(f"Only the first {MAX_CLAUSES} words were searched.")
+        q.too_big = q.too_big or (f"A search can hold at most {MAX_CLAUSES} words or phrases: "
+                                  f"leave some out and try again.")
+    if sum(isinstance(leaf, Prefix) for leaf in leaves) > MAX_PREFIXES:
+        q.too_big = q.too_big or (f"A search can hold at most {MAX_PREFIXES} word starts (words ending in *): "
+                                  f"leave some out and try again.")
     q.must = [n for neg, n in clauses if not neg]
     q.must_not = [n for neg, n in clauses if neg]
     if q.must_not and not q.must and not q.has_filters:
         notices.append("Add a word to look for: a search cannot only exclude words.")
     return q
+
+
+def _leaves(n: Node) -> list[Node]:
+    return [leaf for c in n.children for leaf in _leaves(c)] if isinstance(n, Or) else [n]
 
 
 def _filter(q: Query, name: str, value: str, negated: bool) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
@@ -15,12 +16,13 @@ from sqlalchemy import bindparam, func, select
 from rooms import policy
 from auth.models import User
 from collab import validate
-from collab.errors import Invalid, NotFound
+from collab.errors import Invalid, NotFound, ServiceError
 from collab.extensions import db
 from rooms import labels, pseudonyms
 from rooms.models import Post, Room, Thread
 from search import query as qmod
 from search.backend import Found, Request
+from search.documents import indexable
 from search.text import fold, highlight, highlight_all, html_text
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,19 @@ PER_PAGE = 20
 MAX_PAGE = 50
 SORTS = ("relevance", "newest")
 REBUILDING = "The search index is being rebuilt: results may be incomplete."
+SUGGEST_WORDS = 3  # words "did you mean" tries to correct (each costs a few thousand look-ups)
+SUGGEST_LETTERS = 20  # ... of at most this many letters
+
+
+class SearchTooBig(ServiceError):
+    """A search beyond the bounds of search.query (length, words, word starts): refused, not cut."""
+    status = 400
+    code = "search_too_big"
+
+
+def _yield() -> None:
+    """Let other requests run (under gevent, time.sleep is the hub's: one greenlet serves everyone)."""
+    time.sleep(0)
 
 
 @dataclass
@@ -85,14 +100,21 @@ def _resolve_rooms(names: list[str], rooms: list[int], notices: list[str]) -> li
     return [r for r in rooms if r in chosen]
 
 
-def _resolve_authors(names: list[str], notices: list[str]) -> Optional[list[int]]:
+def _resolve_authors(names: list[str], rooms: list[int], notices: list[str]) -> list[int]:
+    """Accounts called like `names` among the authors of posts the caller can read (in `rooms`, where
+    names are shown): whether an account of that name exists anywhere else is never told, so the
+    answer for a name nobody has and for one nobody wrote in these rooms is the same."""
     found: set[int] = set()
     for name in names:
         like = "%" + re.sub(r"([%_\\])", r"\\\1", name.lower()) + "%"
+        wrote_here = (select(Post.id).join(Thread, Thread.id == Post.thread_id)
+                      .where(Post.author_id == User.id, Thread.room_id.in_(rooms), indexable())
+                      .exists())
         ids = set(db.session.scalars(
-            select(User.id).where(func.lower(User.name).like(like, escape="\\")).limit(50)))
+            select(User.id).where(func.lower(User.name).like(like, escape="\\"), wrote_here).limit(50))) \
+            if rooms else set()
         if not ids:
-            notices.append(f"Nobody called “{name}” has an account here.")
+            notices.append(f"No posts you can search were written by anyone called “{name}”.")
             return []
         found.update(ids)
     return sorted(found)
@@ -107,6 +129,8 @@ def search(actor: User, q: object, *, room_id: object = None, sort: object = "re
     if not 1 <= page_v <= MAX_PAGE:
         raise Invalid(f"page must be a whole number from 1 to {MAX_PAGE}.", "page")
     parsed = qmod.parse(q if isinstance(q, str) else "")
+    if parsed.too_big:
+        raise SearchTooBig(parsed.too_big, "q")
     out = Page(q=parsed.raw, page=page_v, sort=sort_v, notices=list(parsed.notices))
     readable = policy.readable_room_id_list(actor)
     rooms = readable
@@ -124,21 +148,26 @@ def search(actor: User, q: object, *, room_id: object = None, sort: object = "re
     out.rebuilding = st.indexer.rebuilding()
     if parsed.rooms:
         rooms = _resolve_rooms(parsed.rooms, rooms, out.notices)
-    authors = _resolve_authors(parsed.authors, out.notices) if parsed.authors else None
-    if authors and rooms:  # who wrote what stays unknown in non-attributed rooms (rooms/pseudonyms.py)
-        unnamed = set(db.session.scalars(select(Room.id).where(Room.id.in_(rooms), Room.non_attributed.is_(True))))
-        if unnamed:
-            rooms = [r for r in rooms if r not in unnamed]
-            out.notices.append("author: does not search non-attributed rooms.")
+    authors = None
+    if parsed.authors:
+        if rooms:  # who wrote what stays unknown in non-attributed rooms (rooms/pseudonyms.py)
+            unnamed = set(db.session.scalars(select(Room.id).where(Room.id.in_(rooms),
+                                                                   Room.non_attributed.is_(True))))
+            if unnamed:
+                rooms = [r for r in rooms if r not in unnamed]
+                out.notices.append("author: does not search non-attributed rooms.")
+        authors = _resolve_authors(parsed.authors, rooms, out.notices)
     out.searched = True
     if not rooms or authors == []:
         return _finish(out)
-    req = Request(query=parsed, rooms=rooms, authors=authors, sort=sort_v,
-                  offset=(page_v - 1) * per_page, limit=per_page)
+    text_only = policy.rooms_without_attachment_text(actor, rooms)
+    req = Request(query=parsed, rooms=[r for r in rooms if r not in text_only], authors=authors, sort=sort_v,
+                  offset=(page_v - 1) * per_page, limit=per_page, text_rooms=[r for r in rooms if r in text_only])
     try:
         found = st.backend.search(req)
+        _yield()
         if found.total == 0 and parsed.must:
-            out.suggestion = suggest(parsed, rooms)
+            out.suggestion = suggest(parsed, req.rooms, req.text_rooms)
     except Exception:
         log.exception("search failed; checking the index")
         db.session.rollback()
@@ -148,7 +177,7 @@ def search(actor: User, q: object, *, room_id: object = None, sort: object = "re
         out.rebuilding = True
     out.total, out.estimated = found.total, found.estimated
     out.pages = min(MAX_PAGE, -(-found.total // per_page))
-    out.results = _dress(found, parsed)
+    out.results = _dress(found, parsed, text_only)
     return _finish(out)
 
 
@@ -185,7 +214,8 @@ def lookup(ids: list[int], with_html: bool = False) -> dict[int, tuple]:
     return {r[0]: r for r in rows}
 
 
-def _dress(found: Found, parsed: qmod.Query) -> list[Result]:
+def _dress(found: Found, parsed: qmod.Query, text_only: set[int] = frozenset()) -> list[Result]:
+    """Results with snippets; in `text_only` rooms (attachment text not the caller's) never from files."""
     if not found.hits:
         return []
     info = lookup([h.post_id for h in found.hits], with_html=any(h.body is None for h in found.hits))
@@ -199,7 +229,7 @@ def _dress(found: Found, parsed: qmod.Query) -> list[Result]:
         body = h.body if h.body is not None else html_text(r[11] or "")
         snippet, hit = highlight(body, wanted, prefixes)
         in_att = False
-        if not hit and h.attachments:
+        if not hit and h.attachments and h.room_id not in text_only:
             att_snip, att_hit = highlight(h.attachments, wanted, prefixes)
             if att_hit:
                 snippet, in_att = att_snip, True
@@ -226,21 +256,21 @@ def _edits1(word: str) -> set[str]:
     return set(deletes + transposes + replaces + inserts) - {word}
 
 
-def suggest(parsed: qmod.Query, rooms: list[int]) -> Optional[str]:
-    """A corrected query, using only words found in posts of `rooms` (the caller's)."""
+def suggest(parsed: qmod.Query, rooms: list[int], text_rooms: list[int] = ()) -> Optional[str]:
+    """A corrected query, using only words found in posts of `rooms` (the caller's), and in the
+    posts' own text of `text_rooms` (Request.text_rooms)."""
     from search import state
 
     backend = state().backend
-    words = [w for w in dict.fromkeys(parsed.words()) if re.fullmatch(r"[^\W\d_]{3,30}", w)]
+    words = [w for w in dict.fromkeys(parsed.words()) if re.fullmatch(rf"[^\W\d_]{{3,{SUGGEST_LETTERS}}}", w)]
     if not words:
         return None
-    have = backend.allowed_counts([fold(w) for w in words], rooms)
+    have = backend.allowed_counts([fold(w) for w in words], rooms, text_rooms=text_rooms)
     fixes: dict[str, str] = {}
-    for w in words:
-        if have.get(fold(w), 0) > 0:
-            continue
+    for w in [w for w in words if have.get(fold(w), 0) == 0][:SUGGEST_WORDS]:
+        _yield()
         cands = sorted(_edits1(fold(w)))
-        counts = backend.allowed_counts(cands, rooms)
+        counts = backend.allowed_counts(cands, rooms, text_rooms=text_rooms)
         best = max((c for c in cands if counts.get(c, 0) > 0), key=lambda c: (counts[c], c[0] == fold(w)[0]),
                    default=None)
         if best:

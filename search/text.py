@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import struct
-import zipfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -26,6 +25,8 @@ from whoosh.system import _INT_SIZE, pack_uint
 from whoosh.analysis.filters import STOP_WORDS
 from whoosh.lang.porter2 import stem  # Snowball English, as PostgreSQL's english_stem
 from whoosh.support.charset import accent_map
+
+from rooms import untrusted_files
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +255,7 @@ def highlight_all(text: str, wanted: set[str], prefixes: Iterable[str] = ()) -> 
 
 # -- attachments ----------------------------------------------------------------
 
-MAX_ATTACHMENT_CHARS = 200_000
-MAX_PDF_PAGES = 200
+MAX_ATTACHMENT_CHARS = untrusted_files.MAX_TEXT_CHARS
 
 
 def _kind(path: Path, filename: str) -> Optional[str]:
@@ -271,38 +271,10 @@ def _kind(path: Path, filename: str) -> Optional[str]:
     return None
 
 
-def _pdf_text(path: Path) -> str:
-    from pypdf import PdfReader
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    reader = PdfReader(str(path))
-    parts, size = [], 0
-    for i, page in enumerate(reader.pages):
-        if i >= MAX_PDF_PAGES or size > MAX_ATTACHMENT_CHARS:
-            break
-        t = page.extract_text() or ""
-        parts.append(t)
-        size += len(t)
-    return "\n".join(parts)
-
-
-def _docx_text(path: Path) -> str:
-    import docx
-
-    with zipfile.ZipFile(path) as zf:  # refuse zip bombs before python-docx unpacks
-        if sum(i.file_size for i in zf.infolist()) > 200 * 1024 * 1024:
-            return ""
-    d = docx.Document(str(path))
-    parts = [p.text for p in d.paragraphs]
-    for table in d.tables:
-        for row in table.rows:
-            parts.extend(c.text for c in row.cells)
-    return "\n".join(parts)
-
-
 def extract_text(path: Path, filename: str, cache_dir: Optional[Path] = None, sha256: str = "") -> str:
-    """Plain text of a PDF or DOCX attachment ("" for other files or on any error),
-    cached by content hash."""
+    """Plain text of a PDF or DOCX attachment ("" for other files, on any error, or past the bounds
+    of rooms.untrusted_files: read in a bounded child process, so a hostile file never holds up the
+    indexer), cached by content hash: each file is read once, whatever the number of re-indexings."""
     cached = cache_dir / sha256[:2] / f"{sha256}.txt" if cache_dir and sha256 else None
     if cached is not None and cached.exists():
         try:
@@ -312,11 +284,10 @@ def extract_text(path: Path, filename: str, cache_dir: Optional[Path] = None, sh
     kind = _kind(path, filename)
     text = ""
     if kind:
-        try:
-            text = _pdf_text(path) if kind == "pdf" else _docx_text(path)
-        except Exception as err:  # a damaged file is still a post; index its name only
-            log.info("no text from attachment %s (%s): %s", filename, kind, err)
-            text = ""
+        got = untrusted_files.document_text(path, kind)
+        if got is None:  # a damaged file, or one past the bounds, is still a post: index its name only
+            log.info("no text from attachment %s (%s)", filename, kind)
+        text = got or ""
     text = re.sub(r"\s+", " ", text).strip()[:MAX_ATTACHMENT_CHARS]
     if cached is not None and kind:
         try:

@@ -57,7 +57,7 @@ from search.text import CollabTokenizer, FastPositions
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6  # 6: `post`, the post's own text, beside `content` for posts with files
 PREFIX_CAP = 12
 COUNT_CAP = 1000
 PHRASE_POOL = 200  # phrase matches are looked for newest first until this many are found, then ranked
@@ -97,6 +97,7 @@ def make_schema() -> Schema:
         has_att=ID(),
         created=COLUMN(NumericColumn("q")),
         content=_text_field(),
+        post=_text_field(),  # title and text without the attachments (posts with attachments only)
         title=_text_field(),
         meta=STORED(),
         body=STORED(),
@@ -115,6 +116,9 @@ def doc_fields(d: Doc) -> dict:
     }
     if d.attachments:  # (the post text itself is not stored: snippets read it from the database)
         f["att"] = d.attachments[:SNIPPET_ATTACHMENT_CHARS]
+        own = "\n".join(p for p in (d.title, d.body) if p)
+        if own:  # what a caller who may not read the files searches (Request.text_rooms)
+            f["post"] = own
     if d.author_id is not None:
         f["author"] = str(d.author_id)
     if d.has_attachment:
@@ -425,7 +429,9 @@ class WhooshBackend(Backend):
             self._allowed_cache.popitem(last=False)
         return bm
 
-    def _leaves(self, s, rooms: list[int]) -> list[Leaf]:
+    def _leaves(self, s, rooms: list[int], part: Optional[tuple] = None) -> list[Leaf]:
+        """Segments with the documents allowed; `part` ((rooms, text_rooms), index into
+        _access_sets): one of the document sets of a caller with text-only rooms."""
         key = tuple(sorted(set(rooms)))
         out = []
         for sub, offset in s.leaf_searchers():
@@ -435,7 +441,13 @@ class WhooshBackend(Backend):
                 continue
             segid = seg.segment_id()
             created, pmax, cmax = self._created(r, segid)
-            out.append(Leaf(sub, offset, r.doc_count_all(), self._allowed(r, segid, key), created, pmax, cmax))
+            if part is None:
+                allowed = self._allowed(r, segid, key)
+            else:
+                allowed = bytearray(r.doc_count_all())
+                for d in self._access_sets(r, segid, *part[0])[part[1]][1]:
+                    allowed[d] = 1
+            out.append(Leaf(sub, offset, r.doc_count_all(), allowed, created, pmax, cmax))
         return out
 
     # -- queries ----------------------------------------------------------------------
@@ -460,13 +472,14 @@ class WhooshBackend(Backend):
             return wq.Or([self._node(c, field, reader) for c in n.children])
         raise TypeError(n)
 
-    def compile(self, req: Request, reader) -> tuple[object, tuple]:
+    def compile(self, req: Request, reader, words: str = "content") -> tuple[object, tuple]:
         """The Whoosh query, and the phrases the filter must check. A phrase
         that must match becomes an AND of its words (fast to intersect, scored
         by them) plus a positions check on the candidates; phrases inside OR or
-        after - stay Whoosh Phrase queries."""
+        after - stay Whoosh Phrase queries. `words`: the field searched for words
+        ("post": the post's own text, without its attachments)."""
         q = req.query
-        field = "title" if q.in_title else "content"
+        field = "title" if q.in_title else words
         parts = []
         phrases = []
         for n in q.must:
@@ -475,17 +488,20 @@ class WhooshBackend(Backend):
                 phrases.append((field, tuple(n.terms)))
             else:
                 parts.append(self._node(n, field, reader))
+        if any(p is wq.NullQuery for p in parts):
+            return wq.NullQuery, ()  # a word start that starts no word (And would drop it and match all)
         if req.authors is not None:
             parts.append(wq.Or([wq.Term("author", str(a)) for a in req.authors]) if req.authors else wq.NullQuery)
         if q.has_attachment:
             parts.append(wq.Term("has_att", "1"))
-        if len(req.rooms) <= FEW_ROOMS:
-            parts.append(wq.Or([wq.Term("room", str(r)) for r in req.rooms]))
+        rooms = list(req.rooms) + list(req.text_rooms)
+        if len(rooms) <= FEW_ROOMS:
+            parts.append(wq.Or([wq.Term("room", str(r)) for r in rooms]))
         if not parts:
             parts.append(wq.Every())  # (never inside an And: Whoosh would let it swallow the others)
         main = parts[0] if len(parts) == 1 else wq.And(parts)
         if q.must_not:
-            main = wq.AndNot(main, wq.Or([self._node(n, "content", reader) for n in q.must_not]))
+            main = wq.AndNot(main, wq.Or([self._node(n, words, reader) for n in q.must_not]))
         return main.normalize(), tuple(phrases)
 
     def search(self, req: Request) -> Found:
@@ -502,26 +518,38 @@ class WhooshBackend(Backend):
                 else:
                     if got is not None:
                         return got
-            q, phrases = self.compile(req, s.reader())
-            if q is wq.NullQuery or isinstance(q, wq.NullQuery.__class__):
-                return Found([], 0)
-            leaves = self._leaves(s, req.rooms)
-            lo = to_us(req.query.after) if req.query.after else None
-            hi = to_us(req.query.before) if req.query.before else None
-            filt = DocFilter(leaves, lo, hi, phrases)
             need = req.offset + req.limit
-            must = req.query.must
-            if req.sort == "newest" or not must or all(isinstance(n, Prefix) for n in must):
-                # (word starts alone: every match is as good as the next, so the newest come first)
-                ranked = self._newest(q, s, leaves, filt, need)
-            elif phrases:
-                ranked, total, estimated = self._recent_phrases(q, leaves, filt, need)
-                return Found(self._hits(s, ranked[req.offset:need]), total, estimated)
-            else:
-                res = s.search(q, limit=need, filter=filt, terms=False)
-                ranked = [(hit.score, hit.docnum) for hit in res]
-            total, estimated = self._count(q, s, leaves, DocFilter(leaves, lo, hi, phrases), len(ranked), need)
+            if not req.text_rooms:
+                ranked, total, estimated = self._slow(s, req, None, "content")
+            else:  # the caller's two sets of documents (see _access_sets), each searched in its fields
+                parts = (tuple(sorted(set(req.rooms))), tuple(sorted(set(req.text_rooms))))
+                a = self._slow(s, req, (parts, 0), "content")
+                b = self._slow(s, req, (parts, 1), "post")
+                ranked = sorted(a[0] + b[0], reverse=True)[:need]
+                total, estimated = a[1] + b[1], a[2] or b[2]
             return Found(self._hits(s, ranked[req.offset:need]), total, estimated)
+
+    def _slow(self, s, req: Request, part: Optional[tuple], words: str) -> tuple[list, int, bool]:
+        """Whoosh's own matchers (the fallback): ([(score, global docnum)] best first, total, estimated)."""
+        q, phrases = self.compile(req, s.reader(), words)
+        if q is wq.NullQuery or isinstance(q, wq.NullQuery.__class__):
+            return [], 0, False
+        leaves = self._leaves(s, list(req.rooms) + list(req.text_rooms), part)
+        lo = to_us(req.query.after) if req.query.after else None
+        hi = to_us(req.query.before) if req.query.before else None
+        filt = DocFilter(leaves, lo, hi, phrases)
+        need = req.offset + req.limit
+        must = req.query.must
+        if req.sort == "newest" or not must or all(isinstance(n, Prefix) for n in must):
+            # (word starts alone: every match is as good as the next, so the newest come first)
+            ranked = self._newest(q, s, leaves, filt, need)
+        elif phrases:
+            return self._recent_phrases(q, leaves, filt, need)
+        else:
+            res = s.search(q, limit=need, filter=filt, terms=False)
+            ranked = [(hit.score, hit.docnum) for hit in res]
+        total, estimated = self._count(q, s, leaves, DocFilter(leaves, lo, hi, phrases), len(ranked), need)
+        return ranked, total, estimated
 
     # -- the fast path (search.fastpath) -------------------------------------------------
 
@@ -647,6 +675,26 @@ class WhooshBackend(Backend):
             self._allowed_sets.popitem(last=False)
         return got
 
+    def _access_sets(self, reader, segid: str, rooms: tuple, text_rooms: tuple) -> list[tuple]:
+        """[(cache key, allowed documents, fields read instead of the plan's)] of one segment for a
+        caller: everything in `rooms`; in `text_rooms` (whose attachment text the caller may not
+        read, Request.text_rooms) a post without files as it is, and a post with files only by its
+        own text (the `post` field): a word found only in its files finds nothing."""
+        if not text_rooms:
+            return [(rooms, self._allowed_set(reader, segid, rooms), {})]
+        dels = reader.doc_count_all() - reader.doc_count()
+        main_key, text_key = ("main", rooms, text_rooms), ("text", rooms, text_rooms)
+        main = self._allowed_sets.get((main_key, segid, dels))
+        text = self._allowed_sets.get((text_key, segid, dels))
+        if main is None or text is None:
+            limited = self._allowed_set(reader, segid, text_rooms)
+            files = self._postings.get(reader, segid, "has_att", "1").idset
+            main = self._allowed_set(reader, segid, rooms) | (limited - files)
+            text = limited & files
+            self._allowed_sets[(main_key, segid, dels)] = main
+            self._allowed_sets[(text_key, segid, dels)] = text
+        return [(main_key, main, {}), (text_key, text, {"content": "post"})]
+
     def _denied(self, reader, segid: str, rooms: tuple, allowed: frozenset) -> frozenset:
         """The segment's documents not in `allowed` (deleted documents included)."""
         key = ("denied", segid, reader.doc_count_all() - reader.doc_count(), rooms)
@@ -668,6 +716,7 @@ class WhooshBackend(Backend):
         if plan is None:
             return Found([], 0)
         rooms = tuple(sorted(set(req.rooms)))
+        text_rooms = tuple(sorted(set(req.text_rooms)))
         avgs: dict[str, float] = {}
 
         def avg(f: str) -> float:
@@ -683,13 +732,16 @@ class WhooshBackend(Backend):
                 continue
             segid = seg.segment_id()
             created, pmax, _cmax = self._created(r, segid)
-            allowed = self._allowed_set(r, segid, rooms)
-            views.append(fastpath.LeafView(
-                reader=r, segid=segid, offset=offset, allowed=allowed, created=created, pmax=pmax,
-                allowed_sorted=lambda r=r, segid=segid, allowed=allowed: self._sorted_allowed(r, segid, rooms, allowed),
-                norms=lambda f, r=r, segid=segid: self._norms_for(r, segid, f, avg(f)),
-                ties=lambda segid=segid, created=created: self._ties(segid, created),
-                denied=lambda r=r, segid=segid, allowed=allowed: self._denied(r, segid, rooms, allowed)))
+            # One view of the segment per set of documents the caller may search, with the fields it reads.
+            for key, allowed, fields in self._access_sets(r, segid, rooms, text_rooms):
+                views.append(fastpath.LeafView(
+                    reader=r, segid=segid, offset=offset, allowed=allowed, created=created, pmax=pmax,
+                    allowed_sorted=lambda r=r, segid=segid, key=key, allowed=allowed:
+                        self._sorted_allowed(r, segid, key, allowed),
+                    norms=lambda f, r=r, segid=segid: self._norms_for(r, segid, f, avg(f)),
+                    ties=lambda segid=segid, created=created: self._ties(segid, created),
+                    denied=lambda r=r, segid=segid, key=key, allowed=allowed: self._denied(r, segid, key, allowed),
+                    fields=fields))
         must = req.query.must
         newest = req.sort == "newest" or not must or all(isinstance(n, Prefix) for n in must)
         engine = fastpath.Engine(self._postings, s.idf)
@@ -804,7 +856,8 @@ class WhooshBackend(Backend):
             seen_allowed += leaf.n_allowed
         return count, False
 
-    def allowed_counts(self, words: list[str], rooms: list[int], cap: int = 50) -> dict[str, int]:
+    def allowed_counts(self, words: list[str], rooms: list[int], cap: int = 50,
+                       text_rooms: list[int] = ()) -> dict[str, int]:
         from search.text import term_of
 
         out: dict[str, int] = {}
@@ -813,27 +866,25 @@ class WhooshBackend(Backend):
             if s is None:
                 return {w: 0 for w in words}
             reader = s.reader()
-            leaves = None
+            key, text_key = tuple(sorted(set(rooms))), tuple(sorted(set(text_rooms)))
+            segments = None
             for w in words:
                 t = term_of(w)
                 if t is None or reader.doc_frequency("content", t) == 0:
                     out[w] = 0
                     continue
-                if leaves is None:
-                    leaves = self._leaves(s, rooms)
+                if segments is None:
+                    segments = [(r, seg.segment_id()) for r, _o in reader.leaf_readers()
+                                if (seg := (r.segment() if hasattr(r, "segment") else None)) is not None]
                 c = 0
-                for leaf in leaves:
-                    r = leaf.searcher.reader()
-                    if (("content", t)) not in r:
-                        continue
-                    for d in r.postings("content", t).all_ids():
-                        if leaf.allowed[d]:
-                            c += 1
-                            if c >= cap:
-                                break
+                for r, segid in segments:
+                    for _k, allowed, fields in self._access_sets(r, segid, key, text_key):
+                        f = fields.get("content", "content")
+                        if (f, t) in r:
+                            c += len(self._postings.get(r, segid, f, t).idset & allowed)
                     if c >= cap:
                         break
-                out[w] = c
+                out[w] = min(c, cap)
         return out
 
     # -- writing ------------------------------------------------------------------

@@ -42,7 +42,8 @@ def _searchable(url: str, headers: dict, word: str, within: float) -> float:
 
 
 def test_serve_indexes_in_its_own_process(tmp_path):
-    server = make_server(tmp_path / "data")
+    # (it polls the search API every 50 ms: more than the default per-account search limit allows)
+    server = make_server(tmp_path / "data", extra_env={"COLLAB_SEARCH_LIMIT": "10000 per minute"})
     server.flask("users", "create", "--email", "idx@example.org", "--name", "Indexer Test", input="a long enough passphrase\n")
     token = server.flask("tokens", "create", "--email", "idx@example.org").stdout.strip().splitlines()[-1]
     headers = {"Authorization": f"Bearer {token}"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Response, request
 
 from collab.api import api_user, bp, json_body, ok
+from collab.limits import upload_limit
 from rooms.meetings import decks, minutes, schedule, state, votes
 
 
@@ -42,6 +43,7 @@ def meeting_state(meeting_id: int):
 
 
 @bp.post("/meetings/<int:meeting_id>/decks")
+@upload_limit
 def upload_deck(meeting_id: int):
     f = request.files.get("file")
     deck = decks.upload(api_user(), meeting_id, f.stream if f and f.filename else None, f.filename if f else "")

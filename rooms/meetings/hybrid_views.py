@@ -26,6 +26,7 @@ from collab.errors import ServiceError
 from collab.forms import attempt, field, flash_ok
 from collab.http import confidential
 from rooms import policy
+from collab.limits import upload_limit
 from rooms import services as room_services
 from rooms.meetings import decks, jobs, minutes, pseudonyms, schedule, state
 from rooms.meetings.views import bp
@@ -158,6 +159,7 @@ def ics(meeting_id: int):
 
 @bp.post("/meetings/<int:meeting_id>/decks")
 @login_required
+@upload_limit
 def deck_upload(meeting_id: int):
     f = request.files.get("file")
     try:
