@@ -55,6 +55,7 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("COLLAB_ARGON2_TIME_COST", "2", "Argon2id passes per password hash (at least 1)."),
     ("COLLAB_ARGON2_PARALLELISM", "2", "Argon2id lanes per password hash."),
     ("COLLAB_LIVE_POST_LIMIT", "20 per 10 seconds", "Posts one live (Socket.IO) connection may send."),
+    ("COLLAB_LIVE_HEARTBEAT_SECONDS", "20", "With Redis: how often each process re-writes its live presence there (heals a restarted Redis)."),
     ("COLLAB_LABELS", "OFFICIAL,OFFICIAL-SENSITIVE", "Confidentiality labels a room can carry, lowest first, comma-separated; the first is the default, and rooms with any higher label keep attachments from guests and post text out of e-mail."),
 ]
 
@@ -146,6 +147,7 @@ def from_env(overrides: dict | None = None) -> dict:
         "LOCKOUT_MINUTES": float(os.environ.get("COLLAB_LOCKOUT_MINUTES", "15")),
         **_argon2_settings(),
         "LIVE_POST_LIMIT": os.environ.get("COLLAB_LIVE_POST_LIMIT", "20 per 10 seconds"),
+        "LIVE_HEARTBEAT_SECONDS": float(os.environ.get("COLLAB_LIVE_HEARTBEAT_SECONDS", "20")),
         "LABELS": [x.strip() for x in os.environ.get("COLLAB_LABELS", "OFFICIAL,OFFICIAL-SENSITIVE").split(",") if x.strip()] or ["OFFICIAL"],
         "ASYNC_MODE": os.environ.get("COLLAB_ASYNC_MODE", "threading"),
     }
