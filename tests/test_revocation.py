@@ -306,6 +306,9 @@ def _revocations_reach_both_processes(setup, a, b, toks, ids) -> None:
                 _follow_remote(c, ids)
         assert wait_for(lambda: _queue_works(a, b, toks, ids, control, f"probe {time.monotonic()}"), timeout=40), \
             "the Socket.IO message queue never routed again"
+        # presence heals by itself: each process writes its own connections again (3 people online)
+        assert wait_for(lambda: control.call("subscribe", {"room_id": ids["room"]})["presence"]["count"] == 3,
+                        timeout=10, interval=0.5), control.call("subscribe", {"room_id": ids["room"]})["presence"]
 
         h = {"Authorization": f"Bearer {toks['owner']}"}
         r = requests.delete(b.url + f"/api/v1/rooms/{ids['room']}/members/{ids['member']}", headers=h, timeout=10)
