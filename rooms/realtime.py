@@ -20,7 +20,7 @@ Contract (docs/realtime.md has the full version for integrators):
   ``access.revoked``, ``session.ended``, ``error``.
 
 Every handler re-reads the account (deactivated, signed out everywhere or
-token revoked = the connection ends) and asks `auth.permissions`, through the
+token revoked = the connection ends) and asks `rooms.policy`, through the
 room services, whether the account may do what it asks.
 
 Each process keeps its own connections in memory (`LiveState.conns`: account,

@@ -1,6 +1,6 @@
 """Socket.IO events of hybrid meetings, on the same connection, authentication and
 checks as the live rooms (rooms/realtime.py: `handler` re-reads the account,
-rate-limits and validates each event; the services ask auth.permissions).
+rate-limits and validates each event; the services ask rooms.policy).
 
 client -> server (each answered through the ack, `{"ok": true, ...}` or
 `{"ok": false, "error": {...}}`); every one carries `meeting_id`:
