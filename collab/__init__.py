@@ -63,6 +63,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
 def _init_extensions(app: Flask) -> None:
     from auth.services import load_session_user
+    from collab import live_queue
     from collab.extensions import csrf, db, limiter, login_manager, socketio
 
     db.init_app(app)
@@ -84,10 +85,12 @@ def _init_extensions(app: Flask) -> None:
         app,
         async_mode=app.config.get("ASYNC_MODE", "threading"),
         cors_allowed_origins=[app.config["PUBLIC_URL"]],
-        message_queue=app.config.get("REDIS_URL"),
-        # Redis pub/sub ignores database numbers: name the channel after ours, so that
-        # installs sharing one Redis server (on different databases) never hear each other.
-        channel="collab-socketio-" + ((app.config.get("REDIS_URL") or "").rsplit("/", 1)[-1] or "0"),
+        # With Redis: the message queue between server processes, which also carries their notes to
+        # each other (revocations, collab/live_queue.py). Redis pub/sub ignores database numbers: the
+        # channel is named after ours, so installs sharing one Redis server never hear each other.
+        client_manager=live_queue.client_manager(
+            app, app.config.get("REDIS_URL"),
+            channel="collab-socketio-" + ((app.config.get("REDIS_URL") or "").rsplit("/", 1)[-1] or "0")),
         manage_session=False,
         ping_interval=25,
         ping_timeout=20,

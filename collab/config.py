@@ -58,6 +58,7 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("COLLAB_ARGON2_PARALLELISM", "2", "Argon2id lanes per password hash."),
     ("COLLAB_LIVE_POST_LIMIT", "20 per 10 seconds", "Posts one live (Socket.IO) connection may send."),
     ("COLLAB_DECK_SANDBOX", "auto", "`auto`: office files (PPTX, DOCX, ODP, ODT) are converted to slides by LibreOffice inside a sandbox with no network and no view of the data folder (bubblewrap, else `unshare`); where neither runs, conversion is refused and the file offered as a download. `off`: convert without a sandbox (LibreOffice's own link blocking only); only for machines where every uploader is trusted."),
+    ("COLLAB_LIVE_HEARTBEAT_SECONDS", "20", "With Redis: how often each process re-writes its live presence there (heals a restarted Redis)."),
     ("COLLAB_LABELS", "OFFICIAL,OFFICIAL-SENSITIVE", "Confidentiality labels a room can carry, lowest first, comma-separated; the first is the default, and rooms with any higher label keep attachments from guests and post text out of e-mail."),
 ]
 
@@ -151,6 +152,7 @@ def from_env(overrides: dict | None = None) -> dict:
         "LOCKOUT_MINUTES": float(os.environ.get("COLLAB_LOCKOUT_MINUTES", "15")),
         **_argon2_settings(),
         "LIVE_POST_LIMIT": os.environ.get("COLLAB_LIVE_POST_LIMIT", "20 per 10 seconds"),
+        "LIVE_HEARTBEAT_SECONDS": float(os.environ.get("COLLAB_LIVE_HEARTBEAT_SECONDS", "20")),
         "LABELS": [x.strip() for x in os.environ.get("COLLAB_LABELS", "OFFICIAL,OFFICIAL-SENSITIVE").split(",") if x.strip()] or ["OFFICIAL"],
         "ASYNC_MODE": os.environ.get("COLLAB_ASYNC_MODE", "threading"),
         "DECK_SANDBOX": "off" if os.environ.get("COLLAB_DECK_SANDBOX", "auto").lower() in ("off", "0", "no", "false")

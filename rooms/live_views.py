@@ -144,7 +144,7 @@ def send_digests_command() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from rooms import realtime
+    from rooms import realtime, revocation  # noqa: F401  (revocation: its listeners; imported late like realtime)
 
     app.register_blueprint(bp)
     app.cli.add_command(send_digests_command)

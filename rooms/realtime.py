@@ -20,14 +20,17 @@ Contract (docs/realtime.md has the full version for integrators):
   ``access.revoked``, ``session.ended``, ``error``.
 
 Every handler re-reads the account (deactivated, signed out everywhere or
-token revoked = the connection ends) and asks `auth.permissions`, through the
+token revoked = the connection ends) and asks `rooms.policy`, through the
 room services, whether the account may do what it asks.
 
-Who is connected where is kept in a store: in process memory, or in Redis when
-COLLAB_REDIS_URL is set, so that a member removed through one server process is
-taken out of the Socket.IO room on every process at once (through the
-Socket.IO message queue, which carries `leave_room`/`disconnect` to the
-process holding the connection, in order with the emits).
+Each process keeps its own connections in memory (`LiveState.conns`: account,
+rooms, threads, meetings); losing access is rooms/revocation.py, which reaches
+every process through the Socket.IO message queue and lets each act on its own
+connections. Who is online where (presence, and whether an account is online at
+all, for e-mail) is kept in a store: in process memory, or in Redis when
+COLLAB_REDIS_URL is set. The store is only for showing and counting: every
+process re-writes its own entries periodically (`_heartbeat_loop`), so a Redis
+that restarted empty, or started after the web processes, heals by itself.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,13 +51,13 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from rooms import policy
+from auth import mfa
 from auth.models import ApiToken, User
 from collab import events
 from collab.errors import Forbidden, Invalid, ServiceError
 from collab.extensions import db, limiter, socketio
 from collab.tokens import digest
-from rooms import services
+from rooms import policy, services
 from rooms.models import Post, Room
 from rooms.serialize import post_dict
 
@@ -84,6 +87,20 @@ def user_key(user_id: int) -> str:
     return f"user-{user_id}"
 
 
+def meeting_key(meeting_id: int) -> str:
+    return f"meeting-{meeting_id}"
+
+
+def names_key(meeting_id: int) -> str:
+    """The channel of those who see names in a non-attributed room's meeting (rooms/meetings/pseudonyms.py)."""
+    return f"meeting-{meeting_id}-names"
+
+
+def meeting_keys(meeting_id: int) -> tuple[str, str]:
+    """Every channel of a meeting: losing access leaves them all."""
+    return meeting_key(meeting_id), names_key(meeting_id)
+
+
 class RateLimited(ServiceError):
     status = 429
     code = "rate_limited"
@@ -106,7 +123,13 @@ class Conn:
     token_id: int | None = None
     rooms: set[int] = field(default_factory=set)
     threads: dict[int, int] = field(default_factory=dict)   # thread id -> room id
+    meetings: dict[int, int] = field(default_factory=dict)  # meeting id -> room id (its channel joined)
+    entries: dict[int, dict] = field(default_factory=dict)  # room id -> this connection's presence entry
     idle: bool = False
+
+    def details(self) -> dict[str, Any]:
+        """What the store keeps about an online connection."""
+        return {"via": self.via, "st": self.stoken, "tid": self.token_id}
 
 
 class MemoryStore:
@@ -161,27 +184,46 @@ class MemoryStore:
     def heartbeat(self) -> None:
         pass
 
+    def rewrite(self, conns: list[Conn]) -> None:
+        pass  # process memory is never lost while the process lives
+
 
 class RedisStore:
     """The same, shared by every server process through Redis. Fields are
     "<host>|<sid>"; a host that stops refreshing its heartbeat key (killed) is
-    ignored and its entries are cleaned up by whoever reads them."""
+    ignored and its entries are cleaned up by whoever reads them.
+
+    Nothing here is needed to cut anyone off (rooms/revocation.py uses each
+    process's own connections): a Redis that is down or lost its keys only makes
+    presence and "is online" wrong until the next heartbeat re-writes them."""
 
     HOST_TTL = 60
 
     def __init__(self, url: str) -> None:
-        import redis
+        import redis  # optional dependency: only with COLLAB_REDIS_URL
 
-        self.r = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, health_check_interval=30)
+        # No network here: Redis may be down while this process starts; the heartbeat writes the host key.
+        self.r = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5,
+                                      health_check_interval=30)
         self.host = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._alive: dict[str, tuple[bool, float]] = {}
-        self.heartbeat()
 
     def _f(self, sid: str) -> str:
         return f"{self.host}|{sid}"
 
     def heartbeat(self) -> None:
         self.r.set(f"collab:live-host:{self.host}", "1", ex=self.HOST_TTL)
+
+    def rewrite(self, conns: list[Conn]) -> None:
+        """Write this process's host key and the entries of all its connections again (a restarted
+        Redis has none of them)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(f"collab:live-host:{self.host}", "1", ex=self.HOST_TTL)
+        for c in conns:
+            pipe.hset(f"collab:online:{c.user_id}", self._f(c.sid), json.dumps(c.details()))
+            for room_id, entry in c.entries.items():
+                pipe.hset(f"collab:presence:{room_id}", self._f(c.sid), json.dumps(entry))
+        pipe.execute()
 
     def _host_alive(self, host: str) -> bool:
         if host == self.host:
@@ -214,19 +256,10 @@ class RedisStore:
     def presence_put(self, room_id: int, sid: str, entry: dict) -> None:
         self.r.hset(f"collab:presence:{room_id}", self._f(sid), json.dumps(entry))
 
-    def _find(self, room_id: int, sid: str) -> str | None:
-        for f in self.r.hkeys(f"collab:presence:{room_id}"):
-            if f.endswith("|" + sid):
-                return f
-        return None
-
     def presence_drop(self, room_id: int, sid: str) -> dict | None:
         key = f"collab:presence:{room_id}"
-        f = self._f(sid) if self.r.hexists(key, self._f(sid)) else self._find(room_id, sid)
-        if f is None:
-            return None
-        raw = self.r.hget(key, f)
-        self.r.hdel(key, f)
+        raw = self.r.hget(key, self._f(sid))
+        self.r.hdel(key, self._f(sid))
         return json.loads(raw) if raw else None
 
     def presence_get(self, room_id: int, sid: str) -> dict | None:
@@ -237,7 +270,14 @@ class RedisStore:
         return [json.loads(v) for v in self._live(f"collab:presence:{room_id}").values()]
 
 
+_STORE_DEFAULTS: dict[str, Any] = {"user_sids": {}, "is_online": False, "presence_entries": [], "presence_get": None,
+                                   "presence_drop": None}
+
+
 class LiveState:
+    """One server process's live state: its own connections (`conns`, the registry revocation uses),
+    the presence store, and its background tasks."""
+
     def __init__(self, app: Flask) -> None:
         self.app = app
         url = app.config.get("REDIS_URL")
@@ -248,6 +288,8 @@ class LiveState:
         self.flush_pending: set[int] = set()
         self.tasks: list[Any] = []
         self.started_pid: int | None = None
+        self.store_failing = False
+        self.unsaved_drops: list[tuple[str, tuple]] = []   # drops Redis missed, tried again at the heartbeat
 
     def get_store(self) -> MemoryStore | RedisStore:
         if self.store is None:
@@ -255,6 +297,23 @@ class LiveState:
                 if self.store is None:
                     self.store = RedisStore(self.redis_url) if self.redis_url else MemoryStore()
         return self.store
+
+    def store_safely(self, method: str, *args: Any) -> Any:
+        """Call a store method; if Redis does not answer, log once per outage and carry on (presence
+        is for showing; the heartbeat re-writes it). A missed drop is tried again later."""
+        try:
+            result = getattr(self.get_store(), method)(*args)
+        except Exception as exc:  # noqa: BLE001 - redis errors of any kind: presence is best effort
+            if not self.store_failing:
+                log.warning("presence store unavailable (%s): live rooms carry on, presence heals later", exc)
+            self.store_failing = True
+            if method.endswith("_drop"):
+                with self.lock:
+                    self.unsaved_drops = self.unsaved_drops[-10_000:] + [(method, args)]
+            return _STORE_DEFAULTS.get(method)
+        self.store_failing = False
+        return result
+
 
 
 def state(app: Flask | None = None) -> LiveState:
@@ -306,7 +365,7 @@ def settle(app: Flask | None = None, timeout: float = 10.0) -> None:
 
 
 def is_online(user_id: int, app: Flask | None = None) -> bool:
-    return state(app).get_store().is_online(user_id)
+    return bool(state(app).store_safely("is_online", user_id))
 
 
 # -- background loops (one set per server process) -----------------------------------------
@@ -328,13 +387,29 @@ def start_background(app: Flask) -> None:
 
 
 def _heartbeat_loop(app: Flask) -> None:
-    store = state(app).get_store()
+    """Every LIVE_HEARTBEAT_SECONDS, re-write this process's host key and the online and presence
+    entries of all its connections, from its own registry: a Redis that restarted empty, or that was
+    down while this process started, heals by itself. Never ends: a Redis that does not answer is
+    tried again next time (and missed drops with it)."""
+    st = state(app)
+    every = float(app.config.get("LIVE_HEARTBEAT_SECONDS", RedisStore.HOST_TTL / 3))
     while True:
-        socketio.sleep(RedisStore.HOST_TTL / 3)
         try:
-            store.heartbeat()
-        except Exception:
-            log.exception("presence heartbeat failed")
+            store = st.get_store()
+            with st.lock:
+                conns = list(st.conns.values())
+                drops, st.unsaved_drops = st.unsaved_drops, []
+            for method, args in drops:
+                st.store_safely(method, *args)
+            store.rewrite(conns)
+            if st.store_failing:
+                log.info("presence store answers again: %d connections written back", len(conns))
+            st.store_failing = False
+        except Exception as exc:  # noqa: BLE001 - Redis down: try again at the next beat
+            if not st.store_failing:
+                log.warning("presence heartbeat failed (%s); trying again every %s s", exc, every)
+            st.store_failing = True
+        socketio.sleep(every)
 
 
 def _digest_loop(app: Flask) -> None:
@@ -360,7 +435,7 @@ def presence_snapshot(room_id: int, app: Flask | None = None) -> dict[str, Any]:
     """Who is online in a room: one entry per person (idle only if every tab is
     idle; the threads they are viewing), active people first."""
     people: dict[int, dict[str, Any]] = {}
-    for e in state(app).get_store().presence_entries(room_id):
+    for e in state(app).store_safely("presence_entries", room_id) or []:
         person = {"name": e["n"], "pseudonym": True} if e.get("a") else {"id": e["u"], "name": e["n"]}
         p = people.setdefault(e["u"], {"user": person, "idle": True, "thread_ids": set()})
         p["idle"] = p["idle"] and bool(e.get("i"))
@@ -380,7 +455,7 @@ def _entry(conn: Conn, room_id: int) -> dict[str, Any]:
             "t": sorted(t for t, r in conn.threads.items() if r == room_id)}
 
 
-def _schedule_presence(room_id: int) -> None:
+def schedule_presence(room_id: int) -> None:
     """Coalesce presence changes: at most one `presence` message per room per
     LIVE_PRESENCE_DELAY seconds (1 s), so 1,000 people arriving is not 1,000²
     messages."""
@@ -401,101 +476,47 @@ def _flush_presence(app: Flask, room_id: int) -> None:
     socketio.emit("presence", presence_snapshot(room_id, app), to=room_key(room_id), namespace=NS)
 
 
+def _put_presence(conn: Conn, room_id: int) -> None:
+    """Write (and remember, for the heartbeat) this connection's presence in a room."""
+    conn.entries[room_id] = _entry(conn, room_id)
+    state().store_safely("presence_put", room_id, conn.sid, conn.entries[room_id])
+    schedule_presence(room_id)
+
+
 def _update_presence(conn: Conn, user: User) -> None:
     """Re-write this connection's presence in each room it follows, dropping any
     room the account may no longer read."""
-    store = state().get_store()
     for room_id in list(conn.rooms):
         room = db.session.get(Room, room_id)
         if room is None or not policy.can_read_room(user, room):
-            _forget_room(conn, room_id)
+            forget_room(conn, room_id, meetings=True)
             continue
-        store.presence_put(room_id, conn.sid, _entry(conn, room_id))
-        _schedule_presence(room_id)
+        _put_presence(conn, room_id)
 
 
-def _forget_room(conn: Conn, room_id: int) -> None:
-    """Take a local connection out of a room and its threads."""
-    socketio.server.leave_room(conn.sid, room_key(room_id), namespace=NS)
+def forget_room(conn: Conn, room_id: int, *, meetings: bool = False, also: Iterable[int] = ()) -> None:
+    """Take a connection of this process out of a room and its threads (and, when access is lost,
+    `meetings`: its meetings' channels, with the meeting ids `also` gathered before a commit)."""
+    server = socketio.server
+    server.leave_room(conn.sid, room_key(room_id), namespace=NS)
     for tid in [t for t, r in conn.threads.items() if r == room_id]:
-        socketio.server.leave_room(conn.sid, thread_key(tid), namespace=NS)
+        server.leave_room(conn.sid, thread_key(tid), namespace=NS)
         conn.threads.pop(tid, None)
+    if meetings:
+        for mid in {m for m, r in conn.meetings.items() if r == room_id} | set(also):
+            for key in meeting_keys(mid):
+                server.leave_room(conn.sid, key, namespace=NS)
+            conn.meetings.pop(mid, None)
+    followed = room_id in conn.rooms
     conn.rooms.discard(room_id)
-    state().get_store().presence_drop(room_id, conn.sid)
-    _schedule_presence(room_id)
+    conn.entries.pop(room_id, None)
+    if followed:
+        state().store_safely("presence_drop", room_id, conn.sid)
+        schedule_presence(room_id)
 
 
-# -- revoking access (any process) ------------------------------------------------------------
-
-def revoke(user_id: int, room_id: int, app: Flask | None = None) -> int:
-    """Take every connection of an account, on every server process, out of a
-    room and its threads now. Needs no database. Returns how many connections."""
-    app = app or current_app._get_current_object()
-    store = state(app).get_store()
-    mgr = socketio.server.manager
-    n = 0
-    for sid in store.user_sids(user_id):
-        entry = store.presence_drop(room_id, sid)
-        socketio.emit("access.revoked", {"room_id": room_id, "message": "You no longer have access to this room."},
-                      to=sid, namespace=NS)
-        mgr.leave_room(sid, NS, room_key(room_id))
-        for tid in (entry or {}).get("t", []):
-            mgr.leave_room(sid, NS, thread_key(tid))
-        conn = state(app).conns.get(sid)
-        if conn is not None:
-            conn.rooms.discard(room_id)
-            for tid in [t for t, r in conn.threads.items() if r == room_id]:
-                mgr.leave_room(sid, NS, thread_key(tid))
-                conn.threads.pop(tid, None)
-        n += 1
-    if n:
-        if has_app_context():
-            _schedule_presence(room_id)
-        else:
-            with app.app_context():
-                _schedule_presence(room_id)
-    return n
-
-
-def end_sessions(user_id: int, *, reason: str, stoken: str | None = None, token_id: int | None = None,
-                 app: Flask | None = None) -> int:
-    """Disconnect an account's connections on every process: all of them
-    (deactivated), the cookie ones of every session but `stoken` (signed out
-    everywhere else), the cookie ones of session `stoken` (session_ended), every
-    cookie one (mfa_required), or those opened with one revoked token."""
-    app = app or current_app._get_current_object()
-    messages = {"deactivated": "Your account has been deactivated.",
-                "signed_out": "You have been signed out. Sign in again to continue.",
-                "session_ended": "This session was ended. Sign in again to continue.",
-                "mfa_required": "Two-step sign-in is now required for your account: reload to set it up.",
-                "token_revoked": "The access token of this connection was revoked."}
-    n = 0
-    for sid, d in state(app).get_store().user_sids(user_id).items():
-        if reason == "signed_out" and (d.get("via") != "cookie" or d.get("st") == stoken):
-            continue
-        if reason in ("session_ended", "mfa_required") and (d.get("via") != "cookie" or
-                                                            (reason == "session_ended" and d.get("st") != stoken)):
-            continue
-        if reason == "token_revoked" and d.get("tid") != token_id:
-            continue
-        socketio.emit("session.ended", {"reason": reason, "message": messages.get(reason, reason)}, to=sid,
-                      namespace=NS)
-        socketio.server.disconnect(sid, namespace=NS)
-        n += 1
-    return n
-
-
-def _recheck_room(app: Flask, room_id: int) -> None:
-    """After a room's settings change: anyone following it who may no longer read it leaves."""
-    room = db.session.get(Room, room_id)
-    store = state(app).get_store()
-    for uid in {e["u"] for e in store.presence_entries(room_id)}:
-        user = db.session.get(User, uid)
-        if room is None or user is None or not policy.can_read_room(user, room):
-            revoke(uid, room_id, app)
-
-
-# -- after-commit: broadcast and consequences -----------------------------------------------------
+# -- after-commit: broadcast -------------------------------------------------------------------
+# (Losing access after a commit -- member.removed, room.updated, account.changed -- is rooms/revocation.py.)
 
 @events.listen
 def _on_event(ev: events.Event) -> None:
@@ -512,14 +533,7 @@ def _on_event(ev: events.Event) -> None:
     if ev.name.startswith("notification.") and uid:
         socketio.emit(ev.name, ev.payload, to=user_key(uid), namespace=NS)
     app = current_app._get_current_object()
-    if ev.name == "member.removed" and not ev.meta.get("still_reads", False):
-        revoke(ev.payload["user"]["id"], ev.room_id, app)
-    elif ev.name == "room.updated":
-        spawn(app, _recheck_room, app, ev.room_id)
-    elif ev.name == "account.changed":
-        end_sessions(ev.payload["user_id"], reason=ev.payload["reason"], stoken=ev.payload.get("stoken"),
-                     token_id=ev.payload.get("token_id"), app=app)
-    elif ev.name == "notification.created" and ev.meta.get("kind") == "mention" and app.config.get("SMTP_HOST"):
+    if ev.name == "notification.created" and ev.meta.get("kind") == "mention" and app.config.get("SMTP_HOST"):
         from rooms import notifications
 
         spawn(app, notifications.send_mention_email, ev.meta["notification_id"],
@@ -528,16 +542,12 @@ def _on_event(ev: events.Event) -> None:
 
 @sa_event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    """A member removed from a room may still read it (an open room): decide now,
-    while the database can be asked, so the after-commit step needs none."""
+    """Is the room of a member.* event non-attributed? Decided now, while the database
+    can be asked, so the after-commit broadcast needs none."""
     for ev in events.pending(session):
         if ev.name.startswith("member.") and ev.room_id is not None and "anonymous" not in ev.meta:
             room = session.get(Room, ev.room_id)
             ev.meta["anonymous"] = bool(room is not None and room.non_attributed)
-        if ev.name == "member.removed" and "still_reads" not in ev.meta:
-            user = session.get(User, ev.payload["user"]["id"])
-            room = session.get(Room, ev.room_id)
-            ev.meta["still_reads"] = bool(user and room and policy.can_read_room(user, room))
 
 
 def _account_changed(target, reason: str, **extra: Any) -> None:
@@ -567,6 +577,10 @@ def _on_token_revoked(target: ApiToken, value, oldvalue, _initiator) -> None:
 
 # -- connecting ------------------------------------------------------------------------------------
 
+_MFA_MESSAGE = ("Two-step sign-in is required for this account and is not set up yet: sign in to Collab in a "
+                "browser to set it up, then connect again.")
+
+
 def _refuse(code: str, message: str) -> ConnectionRefusedError:
     return ConnectionRefusedError({"code": code, "message": message})
 
@@ -588,6 +602,8 @@ def _authenticate(auth: Any) -> Conn:
         if user is None:
             raise _refuse("unauthorized", "That access token is not valid (unknown, revoked or its account is "
                                           "deactivated).")
+        if mfa.must_enrol(user):  # refused by the REST API too (collab/api.py)
+            raise _refuse("mfa_required", _MFA_MESSAGE)
         tok = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
         return Conn(sid=request.sid, user_id=user.id, name=user.name, via="token", token_id=tok.id)
     if not current_user.is_authenticated:
@@ -598,6 +614,8 @@ def _authenticate(auth: Any) -> Conn:
     if origin != allowed:
         raise _refuse("bad_origin", f"Connections signed in with a browser session must come from {allowed}.")
     user = current_user._get_current_object()
+    if mfa.must_enrol(user):
+        raise _refuse("mfa_required", _MFA_MESSAGE)
     from auth import sessions as user_sessions
 
     skey = user_sessions.connection_key(user)  # this browser's server-side session (auth/sessions.py)
@@ -623,7 +641,7 @@ def _connect(auth=None):
     with st.lock:
         st.conns[conn.sid] = conn
     socketio.server.enter_room(conn.sid, user_key(conn.user_id), namespace=NS)
-    st.get_store().online_put(conn.sid, conn.user_id, {"via": conn.via, "st": conn.stoken, "tid": conn.token_id})
+    st.store_safely("online_put", conn.sid, conn.user_id, conn.details())
 
 
 @socketio.on("disconnect")
@@ -633,11 +651,10 @@ def _disconnect(reason=None):
         conn = st.conns.pop(request.sid, None)
     if conn is None:
         return
-    store = st.get_store()
-    store.online_drop(conn.sid, conn.user_id)
+    st.store_safely("online_drop", conn.sid, conn.user_id)
     for room_id in conn.rooms:
-        store.presence_drop(room_id, conn.sid)
-        _schedule_presence(room_id)
+        st.store_safely("presence_drop", room_id, conn.sid)
+        schedule_presence(room_id)
 
 
 # -- event handlers ---------------------------------------------------------------------------------
@@ -673,7 +690,7 @@ def _fresh_user(conn: Conn) -> User | None:
             return None
     if conn.via == "token":
         tok = db.session.get(ApiToken, conn.token_id, populate_existing=True)
-        if tok is None or tok.revoked_at is not None:
+        if tok is None or tok.revoked_at is not None or mfa.must_enrol(user):
             return None
     return user
 
@@ -763,8 +780,7 @@ def on_subscribe(conn: Conn, user: User, data: dict) -> dict:
     room = services.get_room(user, _int_field(data, "room_id"))
     socketio.server.enter_room(conn.sid, room_key(room.id), namespace=NS)
     conn.rooms.add(room.id)
-    state().get_store().presence_put(room.id, conn.sid, _entry(conn, room.id))
-    _schedule_presence(room.id)
+    _put_presence(conn, room.id)
     # Read after joining: any event numbered above this reaches the client live.
     seq = db.session.scalar(select(Room.last_seq).where(Room.id == room.id))
     return {"room_id": room.id, "seq": seq, "me": _me(user), "can_post": policy.can_post(user, room),
@@ -775,7 +791,7 @@ def on_subscribe(conn: Conn, user: User, data: dict) -> dict:
 def on_unsubscribe(conn: Conn, user: User, data: dict) -> dict:
     room_id = _int_field(data, "room_id")
     if room_id in conn.rooms:
-        _forget_room(conn, room_id)
+        forget_room(conn, room_id)
     return {"room_id": room_id}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rooms import reactions, realtime
+from rooms import reactions, realtime, revocation
 from rooms import services as rs
 from tests.conftest import bearer
 from tests.live_support import Collector, login_client, sock
@@ -288,7 +288,8 @@ def test_removed_member_stops_receiving_at_once(app, make):
     m.sc.emit("subscribe_thread", {"thread_id": t.id}, callback=True)
     rs.remove_member(owner, room.id, member.id)
     # the revocation happens inside the commit's listener, before anything else is sent
-    assert m.named("access.revoked") == [{"room_id": room.id, "message": "You no longer have access to this room."}]
+    assert m.named("access.revoked") == [{"room_id": room.id, "reason": "removed",
+                                          "message": revocation.ROOM_MESSAGES["removed"]}]
     make.reply(owner, t, "secret after removal")
     o = sock(app, token=make.token(owner))
     o.emit("typing", {"thread_id": t.id}, callback=True)

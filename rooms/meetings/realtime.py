@@ -1,6 +1,6 @@
 """Socket.IO events of hybrid meetings, on the same connection, authentication and
 checks as the live rooms (rooms/realtime.py: `handler` re-reads the account,
-rate-limits and validates each event; the services ask auth.permissions).
+rate-limits and validates each event; the services ask rooms.policy).
 
 client -> server (each answered through the ack, `{"ok": true, ...}` or
 `{"ok": false, "error": {...}}`); every one carries `meeting_id`:
@@ -25,34 +25,30 @@ and chat with "Participant n" (rooms/meetings/pseudonyms.py), and
 one its account may follow (rooms.policy.sees_names, the reveal audited).
 Anything that takes someone out of a meeting's live feed leaves both
 (`meeting_keys`).
+
+Losing access (removed from the room, the room made private, the account ended, or the
+chair's "remove" for one meeting) takes the connection out of the meeting's channel through
+rooms/revocation.py, which asks `_live_meetings` here, before the commit, which meetings of a
+room are not over and where their media is.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import has_app_context
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from collab import events
-from collab.extensions import socketio
+from collab.extensions import db, socketio
+from rooms import revocation
 from rooms.meetings import decks, minutes, state, votes  # noqa: F401  (decks: imported for the app)
-from rooms.realtime import NS, Conn, _int_field, handler, user_key
+from rooms.meetings.hybrid_models import Attendance
+from rooms.meetings.models import Meeting
+from rooms.realtime import NS, Conn, _int_field, handler, meeting_key, meeting_keys, names_key, user_key
 
 MEETING_LIMIT = "120 per 10 seconds"
 HERE_LIMIT = "10 per minute"
-
-
-def meeting_key(meeting_id: int) -> str:
-    return f"meeting-{meeting_id}"
-
-
-def names_key(meeting_id: int) -> str:
-    """The channel of those who see names in a non-attributed room's meeting."""
-    return f"meeting-{meeting_id}-names"
-
-
-def meeting_keys(meeting_id: int) -> tuple[str, str]:
-    """Every channel of a meeting (to leave them all)."""
-    return meeting_key(meeting_id), names_key(meeting_id)
 
 
 # -- after the commit: send ----------------------------------------------------------------
@@ -63,40 +59,35 @@ def _on_event(ev: events.Event) -> None:
     if mid is None or not ev.name.startswith("meeting.") or not socketio.server or not has_app_context():
         return
     to_user = ev.meta.get("to_user")
-    if to_user:
+    if to_user:  # meeting.removed also takes them out of the channel: rooms/revocation.py
         socketio.emit(ev.name, ev.payload, to=user_key(to_user), namespace=NS)
-        if ev.name == "meeting.removed":
-            _leave_user(to_user, mid)
         return
     socketio.emit(ev.name, ev.payload, to=names_key(mid) if ev.meta.get("names") else meeting_key(mid),
                   namespace=NS)
 
 
-def _leave_user(user_id: int, meeting_id: int) -> None:
-    from rooms.realtime import state as live_state
+# -- losing access: which meetings (asked before a commit, rooms/revocation.py) --------------------
 
-    for sid in live_state(current_app._get_current_object()).get_store().user_sids(user_id):
-        for key in meeting_keys(meeting_id):
-            socketio.server.manager.leave_room(sid, NS, key)
-
-
-@events.listen
-def _on_member_removed(ev: events.Event) -> None:
-    """Someone who loses the room loses its meetings' live state too."""
-    if ev.name != "member.removed" or ev.meta.get("still_reads") or not socketio.server or not has_app_context():
-        return
-    from sqlalchemy import select
-
-    from collab.extensions import db
-    from rooms.meetings.models import Meeting
-
-    try:
-        ids = list(db.session.scalars(select(Meeting.id).where(Meeting.room_id == ev.room_id,
-                                                               Meeting.ended_at.is_(None))))
-    finally:
-        db.session.rollback()
-    for mid in ids:
-        _leave_user(ev.payload["user"]["id"], mid)
+@revocation.meeting_finder
+def _live_meetings(session: Session, *, room_id: int | None = None, user_ids: set[int] | None = None,
+                   meeting_id: int | None = None) -> list[revocation.LiveMeeting]:
+    """Meetings not over: of a room, attended by any of `user_ids`, or one; with their attendees."""
+    q = select(Meeting.id, Meeting.room_id, Meeting.media_url).where(Meeting.ended_at.is_(None))
+    if room_id is not None:
+        q = q.where(Meeting.room_id == room_id)
+    if meeting_id is not None:
+        q = q.where(Meeting.id == meeting_id)
+    if user_ids is not None:
+        q = q.where(Meeting.id.in_(select(Attendance.meeting_id).where(Attendance.user_id.in_(user_ids))))
+    rows = session.execute(q).all()
+    if not rows:
+        return []
+    people: dict[int, set[int]] = {}
+    for mid, uid in session.execute(select(Attendance.meeting_id, Attendance.user_id).where(
+            Attendance.meeting_id.in_([r.id for r in rows]), Attendance.user_id.is_not(None))):
+        people.setdefault(mid, set()).add(uid)
+    return [revocation.LiveMeeting(id=r.id, room_id=r.room_id, media_url=r.media_url or "",
+                                   attendees=frozenset(people.get(r.id, ()))) for r in rows]
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -110,6 +101,7 @@ def on_join(conn: Conn, user, data: dict) -> dict:
     snap = state.join(user, _mid(data), device=data.get("device") is True, head_count=data.get("head_count"))
     mid = snap["meeting_id"]
     names = snap["non_attributed"] and snap["me"]["sees_names"]
+    conn.meetings[mid] = db.session.scalar(select(Meeting.room_id).where(Meeting.id == mid))  # losing the room
     socketio.server.leave_room(conn.sid, meeting_key(mid) if names else names_key(mid), namespace=NS)
     socketio.server.enter_room(conn.sid, names_key(mid) if names else meeting_key(mid), namespace=NS)
     return {"state": snap}
@@ -130,6 +122,7 @@ def on_here(conn: Conn, user, data: dict) -> dict:
 def on_leave(conn: Conn, user, data: dict) -> dict:
     mid = _mid(data)
     state.leave(user, mid)
+    conn.meetings.pop(mid, None)
     for key in meeting_keys(mid):
         socketio.server.leave_room(conn.sid, key, namespace=NS)
     return {}

@@ -139,14 +139,17 @@ function init() {
     }
     notice.hidden = false;
   });
-  socket.on("meeting.removed", (m) => {
-    if (m.meeting_id !== meetingId) return;
+  // Removed from this meeting by the chair, or no longer allowed to read its room (rooms/revocation.py):
+  // the server has already taken this page out of the meeting's channel; say why and stop.
+  function cutOff(message) {
     removed = true;
-    showError(m.message);
+    showError(message);
     const leave = $("leave-button");
     if (leave && !$("call")?.hidden) leave.click();
     root.querySelectorAll("button, input, select, textarea").forEach((b) => { b.disabled = true; });
-  });
+  }
+  socket.on("meeting.removed", (m) => { if (m.meeting_id === meetingId) cutOff(m.message); });
+  socket.on("access.revoked", (m) => { if (m.room_id === Number(root.dataset.roomId)) cutOff(m.message); });
   $("floor-unmute")?.addEventListener("click", () => {
     $("floor-prompt").hidden = true;
     $("mute-notice").hidden = true;
