@@ -86,11 +86,15 @@ class Gate:
     def check(self, query: str, *, op: str | tuple[str, ...], now: float | None = None) -> dict:
         """The message carried by `query` if it is authentic, fresh, new and of the operation `op`."""
         now = time.time() if now is None else now
+        if not query:
+            raise Refused(403)  # no credentials
         try:
-            params = parse_qs(query or "", strict_parsing=True, max_num_fields=4)
+            params = parse_qs(query, strict_parsing=True, max_num_fields=4)
         except ValueError:
             raise Refused(400) from None
         ms, ss = params.get("m"), params.get("s")
+        if not ms or not ss:
+            raise Refused(403)  # no credentials
         if set(params) != {"m", "s"} or len(ms) != 1 or len(ss) != 1 or len(ms[0]) > MAX_MESSAGE:
             raise Refused(400)
         m, s = ms[0], ss[0]
