@@ -11,7 +11,11 @@ more than one CPU core — the way mediasoup pipes a room between workers.
   bytes to the first shard with fewer than `fill` open connections (so a small meeting
   stays in one process and needs no pipes), else to the one with the fewest (signalling is a few
   messages a second; media never passes through the parent). It answers
-  `/status` and `/health` itself and restarts a shard that dies.
+  `/status` and `/health` itself and restarts a shard that dies. A signed `/control`
+  request (media/control.py: drop someone, end a meeting) is checked, then passed to
+  every shard, since a meeting's participants and its next joiners may be on any of
+  them; the revocations are also written to the private folder, where a restarted
+  shard reads them back.
 - Each shard runs the ordinary worker (`media.worker.serve`) for the
   participants it was given, plus a `Cluster` that links it to every other
   shard: who joined or left, their state, who is speaking, and which streams
@@ -23,6 +27,7 @@ more than one CPU core — the way mediasoup pipes a room between workers.
 from __future__ import annotations
 
 import asyncio
+import http
 import json
 import logging
 import os
@@ -34,6 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from media import control
 from media.forwarding import Pkt, Source
 
 log = logging.getLogger(__name__)
@@ -191,6 +197,11 @@ class Cluster:
 
     async def start(self, worker) -> None:
         self.worker = worker
+        for msg in read_revocations(self.rundir):  # those sent before this shard (re)started
+            if msg["op"] == "drop":
+                worker.revocations.drop(msg["meeting"], msg["account"], msg["at"], msg["message"])
+            else:
+                worker.revocations.end(msg["meeting"], msg["at"], msg["message"])
         loop = asyncio.get_running_loop()
         path = self.pipe_path(self.index)
         if os.path.exists(path):
@@ -450,6 +461,16 @@ def run_shard(index: int, count: int, rundir: str) -> int:
     return 0
 
 
+REVOKED = "revoked.json"
+
+
+def read_revocations(rundir: Path) -> list[dict]:
+    try:
+        return json.loads((rundir / REVOKED).read_text())
+    except (OSError, ValueError):
+        return []
+
+
 # -- the node (parent) ----------------------------------------------------------------------------
 
 class Node:
@@ -464,6 +485,8 @@ class Node:
         self.connections = [0] * count
         self.started = [0.0] * count
         self.stopping = False
+        self.gate = control.Gate(config.secret_key)
+        self.revoked: list[dict] = []
 
     def spawn(self, i: int) -> None:
         self.started[i] = time.monotonic()
@@ -485,13 +508,12 @@ class Node:
             writer.close()
             return
         first = head.split(b"\r\n", 1)[0].split()
-        path = first[1].split(b"?")[0] if len(first) > 1 else b""
-        if b"upgrade: websocket" not in head.lower() and path in (b"/status", b"/health"):
-            ready = self.ready()
-            body = json.dumps({"participants": sum(self.connections), "processes": self.count, "ready": ready,
-                               "connections": self.connections} if path == b"/status" else {"ok": ready}).encode()
-            code = b"200 OK" if ready or path == b"/status" else b"503 Service Unavailable"
-            writer.write(b"HTTP/1.1 " + code + b"\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+        path, _, query = (first[1] if len(first) > 1 else b"").partition(b"?")
+        if b"upgrade: websocket" not in head.lower() and path in (b"/status", b"/health", b"/control"):
+            code, answer = await self.answer(path, query.decode("latin-1"), head)
+            body = json.dumps(answer).encode()
+            writer.write(f"HTTP/1.1 {code} {http.HTTPStatus(code).phrase}\r\n".encode() +
+                         b"Content-Type: application/json\r\nCache-Control: no-store\r\n"
                          b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
             await writer.drain()
             writer.close()
@@ -534,6 +556,49 @@ class Node:
             await asyncio.gather(pump(reader, w2), pump(r2, writer))
         finally:
             self.connections[i] -= 1
+
+    async def answer(self, path: bytes, query: str, head: bytes) -> tuple[int, dict]:
+        """/health (open), /status and /control (signed by the web app)."""
+        ready = self.ready()
+        if path == b"/health":
+            return (200 if ready else 503), {"ok": ready}
+        try:
+            msg = self.gate.check(query, op="status" if path == b"/status" else ("drop", "end"))
+        except control.Refused as err:
+            return err.status, {}
+        if path == b"/status":
+            return 200, {"participants": sum(self.connections), "processes": self.count, "ready": ready,
+                         "connections": self.connections}
+        self.remember(msg)
+        answers = await asyncio.gather(*(self.ask_shard(i, head) for i in range(self.count)))
+        ok = all(code == 200 for code, _ in answers)
+        return (200 if ok else 502), {"ok": ok, "closed": sum(a.get("closed", 0) for _, a in answers)}
+
+    def remember(self, msg: dict) -> None:
+        """Keep a revocation where a shard that starts later finds it (the folder is this node's own)."""
+        now = time.time()
+        keep = [m for m in self.revoked if m["at"] + control.Revocations.KEEP >= now]
+        self.revoked = keep + [{k: msg.get(k) for k in ("op", "meeting", "account", "at", "message")}]
+        tmp = self.rundir / (REVOKED + ".tmp")
+        tmp.write_text(json.dumps(self.revoked))
+        os.replace(tmp, self.rundir / REVOKED)
+
+    async def ask_shard(self, i: int, head: bytes) -> tuple[int, dict]:
+        """Pass a checked control request to shard `i` (which checks it again); its status and answer."""
+        try:
+            reader, writer = await asyncio.open_unix_connection(self.signal_path(i))
+            try:
+                writer.write(head)
+                data = await asyncio.wait_for(reader.read(), 5)
+            finally:
+                writer.close()
+            status_line, _, rest = data.partition(b"\r\n")
+            body = rest.partition(b"\r\n\r\n")[2]
+            return int(status_line.split()[1]), json.loads(body or b"{}")
+        except (OSError, TimeoutError, ValueError, IndexError):
+            # a shard that is not running holds no sessions, and reads the revocation when it starts
+            proc = self.procs[i]
+            return (200, {}) if proc is None or proc.poll() is not None else (502, {})
 
     async def supervise(self) -> None:
         while not self.stopping:

@@ -152,6 +152,7 @@ class Participant(Member):
         super().__init__(meeting, account, name, role)
         self.audio, self.video = audio, video
         self._send = send
+        self.hang_up: Callable[[], None] | None = None  # closes the signalling connection (set by signalling)
         self.worker = meeting.worker
         cfg = self.worker.config
         servers = [RTCIceServer(urls=cfg.stun)] if cfg.stun else []
@@ -398,6 +399,8 @@ class Participant(Member):
         for slot in self.slots:
             slot.stop()
         self.close_sources()
+        if self.hang_up is not None:
+            self.hang_up()  # after anything already queued for the page (a "bye")
         await self.pc.close()
 
 
@@ -442,7 +445,11 @@ class Meeting:
         self.broadcast({"type": "joined", "participant": m.public()})
         self.schedule_update()
 
-    async def remove(self, m: Member, reason: str | None = "You left the meeting.") -> None:
+    async def remove(self, m: Member, reason: str | None = "You left the meeting.", *,
+                     code: str | None = None) -> None:
+        """Take `m` out of the meeting. A participant of this process is told `reason` first (a "bye");
+        with a `code` (the web app revoked their place: "removed", "ended", …) the bye carries
+        {"reason": code, "message": reason} and the page does not offer to rejoin."""
         current = self.members.get(m.id) is m
         if current:
             del self.members[m.id]
@@ -450,7 +457,8 @@ class Meeting:
             self.source_removed(m, name)
         if isinstance(m, Participant):
             if reason and not m.closed:
-                m.send({"type": "bye", "reason": reason})
+                m.send({"type": "bye", "reason": code, "message": reason} if code else
+                       {"type": "bye", "reason": reason})
             await m.close()
             if current:
                 self.worker.announce(self, "leave", m)

@@ -12,11 +12,14 @@ Browser → worker
 
 Worker → browser
   welcome (you, participants, iceServers), offer (sdp, publish mids), slots (mid → participant/source),
-  joined, left, state, speaking (ids), error (code, message), bye (reason).
+  joined, left, state, speaking (ids), error (code, message), bye (reason[, message]).
+  A bye with a `message` means the web app revoked this person's place ("removed", "ended", …:
+  media/control.py); the worker then closes the connection and the page should not rejoin.
 
 Bad input (unparseable JSON, unknown message, malformed SDP or candidate) gets an
 `error` for that participant only; the connection and the meeting carry on. A
-missing, forged or expired token is refused and the connection closed.
+missing, forged or expired token is refused and the connection closed; so is a
+token issued before the web app revoked it (error code "revoked", with the reason).
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ BURST = 200          # … with this much burst (ICE candidates come in bursts)
 OUTBOX_LIMIT = 2000  # a browser that reads nothing for this long is dropped
 CLOSE_BAD_TOKEN = 4001
 CLOSE_PROTOCOL = 4002
+CLOSE_REVOKED = 4003
 CLOSE_SLOW = 4008
 
 
@@ -97,8 +101,14 @@ async def handle(worker: Worker, ws) -> None:
         await ws.send(_error(SignallingError("bad_token", err.reason)))
         await ws.close(CLOSE_BAD_TOKEN, "bad token")
         return
+    refusal = worker.revocations.refusal(grant)
+    if refusal is not None:
+        log.info("refused a revoked meeting token of %s for meeting %s", grant.account, grant.meeting)
+        await ws.send(_error(SignallingError("revoked", refusal)))
+        await ws.close(CLOSE_REVOKED, "revoked")
+        return
 
-    outbox: asyncio.Queue = asyncio.Queue()
+    outbox: asyncio.Queue = asyncio.Queue()  # JSON texts; None: close the connection after what is queued
 
     def send(message: dict) -> None:
         if outbox.qsize() > OUTBOX_LIMIT:
@@ -110,6 +120,9 @@ async def handle(worker: Worker, ws) -> None:
         try:
             while True:
                 text = await outbox.get()
+                if text is None:
+                    await ws.close()
+                    return
                 await ws.send(text)
         except ConnectionClosed:
             pass
@@ -118,10 +131,14 @@ async def handle(worker: Worker, ws) -> None:
     meeting = worker.meeting(grant.meeting)
     participant = Participant(meeting, grant.account, grant.name, grant.role, send,
                               audio=msg.get("audio") is not False, video=msg.get("video") is not False)
+    participant.hang_up = lambda: outbox.put_nowait(None)
     log.info("participant %s joined meeting %s", grant.account, grant.meeting)
     bucket = _Bucket()
     try:
         await meeting.add(participant)
+        refusal = worker.revocations.refusal(grant)
+        if refusal is not None:  # revoked while joining (add waited for an earlier window to close)
+            await meeting.remove(participant, refusal, code="revoked")
         async for raw in ws:
             if participant.closed:
                 break

@@ -2,7 +2,10 @@
 
 `serve()` runs the start-up self-test, configures where media sockets live,
 then accepts participants until stopped. A plain HTTP GET on the same port
-answers `/status` (load, for the web app's choice of worker) and `/health`.
+answers `/health` (open: it says nothing but "up"), and two requests signed by
+the web app (media/control.py): `/status` (load, for the web app's choice of
+worker) and `/control` ("drop" one account from a meeting, "end" a meeting:
+their sessions close now and their older tokens are refused from then on).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from media import internals, net, selftest, signalling
+from media import control, internals, net, selftest, signalling
 from media.config import WorkerConfig
 from media.meeting import Meeting
 
@@ -32,6 +35,8 @@ class Worker:
         self.config = config
         self.meetings: dict[int, Meeting] = {}
         self.cluster = cluster
+        self.gate = control.Gate(config.secret_key)
+        self.revocations = control.Revocations()
 
     def meeting(self, meeting_id: int) -> Meeting:
         m = self.meetings.get(meeting_id)
@@ -62,17 +67,45 @@ class Worker:
         local = sum(len(m.participants()) for m in self.meetings.values())
         return {"meetings": len(self.meetings), "participants": local}
 
+    async def obey(self, msg: dict) -> int:
+        """Carry out a checked control message ("drop" or "end"); the number of sessions closed here."""
+        meeting_id, at, message = msg["meeting"], float(msg["at"]), msg["message"]
+        if msg["op"] == "drop":
+            self.revocations.drop(meeting_id, msg["account"], at, message)
+        else:
+            self.revocations.end(meeting_id, at, message)
+        meeting = self.meetings.get(meeting_id)
+        if meeting is None:
+            return 0
+        gone = [p for p in meeting.participants() if msg["op"] == "end" or p.id == msg["account"]]
+        for p in gone:
+            await meeting.remove(p, message, code=msg["reason"])
+        log.info("%s for meeting %s: closed %s session(s)", msg["op"], meeting_id, len(gone))
+        return len(gone)
+
+
+def _answer(status: int, body: dict | None = None) -> Response:
+    data = json.dumps(body if body is not None else {}).encode()
+    return Response(status, http.HTTPStatus(status).phrase, Headers([("Content-Type", "application/json"),
+                                                                     ("Content-Length", str(len(data))),
+                                                                     ("Cache-Control", "no-store")]), data)
+
 
 def _process_request(worker: Worker, status: Callable[[], dict]):
-    def process_request(connection, request):
+    async def process_request(connection, request):
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None
-        path = request.path.split("?", 1)[0]
-        if path in ("/status", "/health"):
-            body = json.dumps(status() if path == "/status" else {"ok": True}).encode()
-            return Response(http.HTTPStatus.OK.value, "OK", Headers([("Content-Type", "application/json"),
-                                                                      ("Content-Length", str(len(body))),
-                                                                      ("Cache-Control", "no-store")]), body)
+        path, _, query = request.path.partition("?")
+        if path == "/health":
+            return _answer(200, {"ok": True})
+        if path in ("/status", "/control"):
+            try:
+                msg = worker.gate.check(query, op="status" if path == "/status" else ("drop", "end"))
+            except control.Refused as err:
+                return _answer(err.status)
+            if path == "/status":
+                return _answer(200, status())
+            return _answer(200, {"ok": True, "closed": await worker.obey(msg)})
         return None  # websockets answers 426 Upgrade Required
     return process_request
 

@@ -12,12 +12,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from media import net, tokens
+from media import control, net, tokens
 from media.client import SyntheticParticipant
 from media.synthetic import opus_clip, vp8_clip
 
@@ -41,7 +42,7 @@ def node():
     deadline = time.time() + 30
     while True:
         try:
-            status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=1).read())
+            status = signed_status(port)
             if status["processes"] == 2 and status["ready"]:
                 break
         except OSError:
@@ -51,6 +52,12 @@ def node():
     yield port, proc
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(15)
+
+
+def signed_status(port: int) -> dict:
+    """The node's /status, asked as the web app does (signed with the shared key)."""
+    query = control.signed_query(SECRET, {"op": "status"})
+    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/status?{query}", timeout=1).read())
 
 
 def shard_pids(node_pid: int) -> list[int]:
@@ -89,7 +96,7 @@ def test_a_meeting_spread_over_two_processes(node):
         for i in range(1, 5):
             ps.append(await SyntheticParticipant(url, tok(i), video=video, audio=audio, speaking=(i == 1)).start())
             await asyncio.sleep(0.2)
-        status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/status").read())
+        status = signed_status(port)
         assert status["connections"] == [2, 2], status  # the node spread them evenly
         ids = {1, 2, 3, 4}
         assert await until(lambda: all(set(p.members) == ids - {p.me["id"]} for p in ps if p.me))
@@ -121,6 +128,67 @@ def test_a_meeting_spread_over_two_processes(node):
         other = alive[0].me["id"]
         assert await until(lambda: back.video_frames_from(other) > 10, timeout=30)
         for p in victims + [back]:  # (also stops their idle decoder threads)
+            await p.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
+def test_drop_and_end_reach_every_process_and_a_restarted_one_remembers(node):
+    """The web app's signed "drop" and "end" (rooms/meetings/media_control.py) go to the node's public
+    port; the node passes them to every process: participants on either are told and cut off, and a
+    token minted before is refused by every process, including one started after the message."""
+    from rooms.meetings import media_control
+
+    port, proc = node
+    url = f"ws://127.0.0.1:{port}/"
+    video, audio = vp8_clip(), opus_clip()
+    old = {i: tokens.mint(SECRET, meeting=5, account=i, name=f"P{i}", role="member") for i in (1, 2, 3)}
+
+    async def refused(token: str) -> dict:
+        p = await SyntheticParticipant(url, token).start()
+        assert await until(lambda: p.errors or p.me is not None)
+        await p.close()
+        return p.errors[0] if p.errors else {}
+
+    async def scenario():
+        net.use_addresses(["127.0.0.1"])
+        ps = []
+        for i in (1, 2, 3):
+            ps.append(await SyntheticParticipant(url, old[i], video=video, audio=audio, speaking=(i == 1)).start())
+            await asyncio.sleep(0.2)
+        assert signed_status(port)["connections"] in ([2, 1], [1, 2])  # on both processes
+        one, two, three = ps
+        assert await until(lambda: all(p.video_frames_from(1) > 5 for p in (two, three)), timeout=30)
+        ok = await asyncio.to_thread(media_control.drop, url, SECRET, meeting_id=5, account_id=2,
+                                     reason="removed", message="You were removed.")
+        assert ok
+        assert await until(lambda: two.bye is not None)
+        assert next(m for m in two.messages if m["type"] == "bye")["message"] == "You were removed."
+        assert await until(lambda: 2 not in one.members and 2 not in three.members)
+        assert one.bye is None and three.bye is None
+        for _ in range(2):  # whichever process takes the join refuses the old token
+            assert (await refused(old[2]))["code"] == "revoked"
+        ok = await asyncio.to_thread(media_control.end, url, SECRET, meeting_id=5, reason="ended",
+                                     message="The chair ended the meeting.")
+        assert ok
+        assert await until(lambda: one.bye is not None and three.bye is not None)
+        # a process that starts after the message (here: restarted after a crash) knows it too:
+        # with nobody connected, the node gives the next join to process 0
+        pids = shard_pids(proc.pid)
+        os.kill(pids[0], signal.SIGKILL)
+        assert await until(lambda: len(shard_pids(proc.pid)) == 2 and shard_pids(proc.pid) != pids, timeout=15)
+        assert await until(lambda: signed_status(port)["ready"], timeout=15)
+        for i in (1, 3):
+            assert (await refused(old[i]))["code"] == "revoked"
+        # a forged message reaches no process
+        forged = media_control.control_url(url, "not the key", {"op": "end", "meeting": 6, "reason": "ended",
+                                                                  "message": "x"})
+        try:
+            urllib.request.urlopen(forged, timeout=5)
+            raise AssertionError("a forged control message was accepted")
+        except urllib.error.HTTPError as err:
+            assert err.code == 403
+        for p in ps:
             await p.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 120))

@@ -2,61 +2,56 @@
 
 The web app decides who loses access (rooms/policy.py, the revocation path); the worker only obeys a
 signed control message. The message travels over the worker's own HTTP endpoint (the one that answers
-`/status`), as a GET whose query carries the message and its signature:
+`/status`, which is signed the same way), as a GET whose query carries the message and its signature:
 
-    GET /control?m=<urlsafe base64 of the JSON message>&s=<hex HMAC-SHA256 of m>
+    GET /control?m=<urlsafe base64 of the JSON message>&s=<hex HMAC-SHA256(control_key(SECRET_KEY), m)>
 
     {"op": "drop", "meeting": 12, "account": 34, "reason": "removed", "message": "…", "at": 1733490000.1,
      "nonce": "…"}
     {"op": "end",  "meeting": 12, "reason": "ended", "message": "…", "at": …, "nonce": …}
 
-The key is derived from SECRET_KEY (`control_key`), shared by the web app and the worker like the
-meeting-token key. The worker refuses a bad signature, a message older than MAX_AGE seconds and a nonce
-it has seen. On "drop" it closes that account's sessions in the meeting (the page is told `message`) and
-refuses any meeting token for them issued at or before `at`; on "end" it closes everyone and refuses
-every token of that meeting issued at or before `at`.
+The protocol (key, encoding, checks) lives in media/control.py, shared with the worker as
+media/tokens.py is. The worker refuses a bad signature, a message more than MAX_AGE seconds old and a
+nonce it has seen. On "drop" it closes that account's sessions in the meeting (the page is sent
+`{"type": "bye", "reason": reason, "message": message}`) and refuses any meeting token for them issued
+at or before `at`; on "end" it closes everyone and refuses every token of that meeting issued at or
+before `at`.
+
+Call these after the commit and off the request (rooms.realtime.spawn): each waits up to TIMEOUT
+seconds for the worker.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
-import secrets
-import time
 import urllib.request
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
+
+from media.control import MAX_AGE, control_key, signed_query
+
+__all__ = ["MAX_AGE", "control_key", "control_url", "drop", "end", "status_url"]
 
 log = logging.getLogger(__name__)
 
-SALT = b"collab.media.control"
-MAX_AGE = 30.0     # seconds a control message stays acceptable (clocks of web and worker hosts agree)
 TIMEOUT = 2.0
 
 
-def control_key(secret_key: str) -> bytes:
-    if not secret_key:
-        raise ValueError("a secret key is required to sign media control messages")
-    return hmac.new(secret_key.encode(), SALT, hashlib.sha256).digest()
-
-
-def sign(secret_key: str, message: dict) -> tuple[str, str]:
-    """(m, s): the encoded message and its signature, as sent in the query."""
-    m = base64.urlsafe_b64encode(json.dumps(message, separators=(",", ":")).encode()).decode()
-    s = hmac.new(control_key(secret_key), m.encode(), hashlib.sha256).hexdigest()
-    return m, s
+def _url(ws_url: str, path: str, query: str) -> str:
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + path, query, ""))
 
 
 def control_url(ws_url: str, secret_key: str, message: dict) -> str:
-    parts = urlsplit(ws_url)
-    scheme = "https" if parts.scheme == "wss" else "http"
-    m, s = sign(secret_key, message)
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/control", urlencode({"m": m, "s": s}), ""))
+    """The signed `/control` URL for `message` (a fresh time and nonce are added)."""
+    return _url(ws_url, "/control", signed_query(secret_key, message))
+
+
+def status_url(ws_url: str, secret_key: str) -> str:
+    """A signed, single-use `/status` URL of the worker at `ws_url` (its load)."""
+    return _url(ws_url, "/status", signed_query(secret_key, {"op": "status"}))
 
 
 def _send(ws_url: str, secret_key: str, message: dict) -> bool:
-    message = dict(message, at=time.time(), nonce=secrets.token_hex(12))
     try:
         with urllib.request.urlopen(control_url(ws_url, secret_key, message), timeout=TIMEOUT) as resp:
             return resp.status == 200

@@ -154,6 +154,7 @@ def end_with_minutes(actor: User, meeting_id: object) -> Thread:
         room_services._record(m.room_id, "meeting.ended", {"meeting": meetings.meeting_dict(m)})
         state.publish(m)
         db.session.commit()
+        meetings.revoke_media(m, reason="ended", message=meetings.ENDED_MESSAGE)
     return post_minutes(actor, meeting_id)
 
 

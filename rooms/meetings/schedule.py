@@ -422,6 +422,7 @@ def cancel_meeting(actor: User, meeting_id: object) -> Meeting:
     meeting.ended_at = now
     room_services._record(meeting.room_id, "meeting.ended", {"meeting": meetings.meeting_dict(meeting)})
     db.session.commit()
+    meetings.revoke_media(meeting, reason="ended", message="The chair cancelled the meeting.")
     _notice(actor, meeting, plan, f"**Cancelled**: “{meeting.title}” on {_fmt(plan.starts_at)} will not take place.")
     return meeting
 

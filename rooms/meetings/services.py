@@ -5,16 +5,19 @@
   may post as members, read-only observers as observers (they see and hear but
   do not send);
 - the web app mints the short-lived token the browser presents to the media
-  worker, and picks that worker when the meeting starts.
+  worker, and picks that worker when the meeting starts;
+- when a meeting ends or someone loses their place in it, the web app tells the
+  workers after the commit (`revoke_media`): their sessions close at once and
+  the tokens minted before are refused (media/control.py).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import urllib.request
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -26,8 +29,9 @@ from collab.db import utcnow
 from collab.errors import Forbidden, NotFound
 from collab.extensions import db
 from media import tokens
+from rooms import realtime
 from rooms import services as room_services
-from rooms.meetings import pseudonyms
+from rooms.meetings import media_control, pseudonyms
 from rooms.meetings.models import Meeting
 from rooms.models import Room
 from rooms.serialize import iso
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 
 OPEN_HOURS = 12  # a meeting started less than this long ago (and not ended) is listed as in progress
 STATUS_TIMEOUT = 0.5
+ENDED_MESSAGE = "The chair ended the meeting."
+REMOVED_MESSAGE = "You were removed from this meeting by the chair."
 
 
 def meeting_dict(m: Meeting, names: bool = False) -> dict[str, Any]:
@@ -123,7 +129,27 @@ def end_meeting(actor: User, meeting_id: object) -> Meeting:
         meeting.ended_at = utcnow()
         room_services._record(meeting.room_id, "meeting.ended", {"meeting": meeting_dict(meeting)})
         db.session.commit()
+        revoke_media(meeting, reason="ended", message=ENDED_MESSAGE)
     return meeting
+
+
+def revoke_media(meeting: Meeting, *, reason: str, message: str, account_id: int | None = None) -> None:
+    """After the commit that ended `meeting` (or took `account_id`'s place in it): tell the media
+    workers, in the background, to close those sessions now (the page shows `message`) and to refuse
+    the tokens minted so far. Every configured worker is told, not only the meeting's own: a token
+    names a meeting, not a worker. Needs no database: call it after the commit, never in a hook."""
+    app = current_app._get_current_object()
+    key = app.config["SECRET_KEY"]
+    for url in dict.fromkeys([meeting.media_url, *app.config["MEDIA_URLS"]]):
+        if not url:
+            continue
+        if account_id is None:
+            task = functools.partial(media_control.end, url, key, meeting_id=meeting.id, reason=reason,
+                                     message=message)
+        else:
+            task = functools.partial(media_control.drop, url, key, meeting_id=meeting.id, account_id=account_id,
+                                     reason=reason, message=message)
+        realtime.spawn(app, task)
 
 
 def join(actor: User, meeting_id: object) -> dict[str, Any]:
@@ -133,6 +159,8 @@ def join(actor: User, meeting_id: object) -> dict[str, Any]:
         raise Forbidden("This meeting has ended.")
     if meeting.room.archived:
         raise Forbidden("This room is archived, so its meetings are closed.")
+    if not policy.may_join_meeting(actor, meeting):
+        raise Forbidden("You may not join this meeting.")
     from rooms.meetings import (
         state as live,  # issue 6: the chair removed or locked out this person
     )
@@ -140,8 +168,9 @@ def join(actor: User, meeting_id: object) -> dict[str, Any]:
     live.check_may_join(actor, meeting)
     urls = current_app.config["MEDIA_URLS"]
     if meeting.media_url not in urls:  # the workers were reconfigured since the meeting started
+        url = pick_worker()  # asks the workers over HTTP: never while holding the write lock
         db.begin_write()
-        meeting.media_url = pick_worker()
+        meeting.media_url = url
         db.session.commit()
     if pseudonyms.applies(meeting) and pseudonyms.number(meeting, actor.id) is None:
         db.begin_write()   # the name on this person's video tile is their number in the meeting
@@ -159,9 +188,8 @@ def join(actor: User, meeting_id: object) -> dict[str, Any]:
 # -- choosing a worker --------------------------------------------------------------
 
 def status_url(ws_url: str) -> str:
-    parts = urlsplit(ws_url)
-    scheme = "https" if parts.scheme == "wss" else "http"
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/status", "", ""))
+    """The worker's `/status`, signed with the app's key (the worker answers nobody else)."""
+    return media_control.status_url(ws_url, current_app.config["SECRET_KEY"])
 
 
 def worker_load(ws_url: str) -> int | None:

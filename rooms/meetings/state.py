@@ -466,9 +466,10 @@ def remove_participant(actor: User, meeting_id: object, *, user_id: object = Non
     for h in db.session.scalars(select(Hand).where(Hand.meeting_id == meeting.id, Hand.user_id == uid,
                                                    Hand.lowered_at.is_(None))):
         h.lowered_at = now
-    notify_user(meeting, uid, "meeting.removed", {"message": "The chair removed you from this meeting."})
+    notify_user(meeting, uid, "meeting.removed", {"message": meetings.REMOVED_MESSAGE})
     snap = publish(meeting)
     db.session.commit()
+    meetings.revoke_media(meeting, account_id=uid, reason="removed", message=meetings.REMOVED_MESSAGE)
     return snap
 
 

@@ -441,10 +441,15 @@ async function handle(msg) {
     case "error":
       console.warn("meeting worker:", msg.code, msg.message);
       if (msg.code === "bad_token") { state.join = null; lost("The meeting pass expired."); }
+      // The web app revoked this pass (removed, meeting ended, no longer in the room): do not retry.
+      if (msg.code === "revoked") { state.bye = true; finish(msg.message, /* canRejoin */ false); }
       break;
     case "bye":
+      // {reason: text} when the worker closes the call (restart, another window); {reason: code,
+      // message: text} when the web app took this person's place: removed, meeting ended, access lost.
       state.bye = true;
-      finish(msg.reason || "The meeting closed your connection.", /* canRejoin */ true);
+      if (msg.message) finish(msg.message, /* canRejoin */ false);
+      else finish(msg.reason || "The meeting closed your connection.", /* canRejoin */ true);
       break;
     default:
       break;
