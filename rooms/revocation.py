@@ -27,6 +27,8 @@ which meetings are live through `meeting_finder`.
 """
 from __future__ import annotations
 
+import functools
+
 import logging
 from contextlib import nullcontext
 from collections.abc import Callable, Iterable
@@ -185,14 +187,26 @@ def recheck_room(app: Flask, room_id: int, *, lost_media: Iterable[tuple[int, in
 
 
 def _drop_media(app: Flask, user_id: int, meetings: list[tuple[int, str]], reason: str, message: str) -> None:
-    targets = [(mid, url) for mid, url in meetings if url]
-    if targets:
-        spawn(app, _drop_all, app.config["SECRET_KEY"], user_id, targets, reason, message)
+    drop_media(app, user_id, meetings, reason=reason, message=message)
 
 
-def _drop_all(secret: str, user_id: int, targets: list[tuple[int, str]], reason: str, message: str) -> None:
-    for mid, url in targets:
-        media_control.drop(url, secret, meeting_id=mid, account_id=user_id, reason=reason, message=message)
+def drop_media(app: Flask, user_id: int, meetings: Iterable[tuple[int, str]], *, reason: str, message: str) -> None:
+    """In the background: close `user_id`'s media sessions in each (meeting id, media_url) and void
+    their older tokens. Every configured worker is told, not only the meeting's own: a token names a
+    meeting, not a worker. Needs no database (call it after the commit)."""
+    secret, urls = app.config["SECRET_KEY"], app.config["MEDIA_URLS"]
+    for mid, url in meetings:
+        for worker in media_control.workers(url, urls):
+            spawn(app, functools.partial(media_control.drop, worker, secret, meeting_id=mid, account_id=user_id,
+                                         reason=reason, message=message))
+
+
+def end_media(app: Flask, meeting_id: int, url: str | None, *, reason: str, message: str) -> None:
+    """In the background: close every media session of a meeting and void every token minted for it."""
+    secret = app.config["SECRET_KEY"]
+    for worker in media_control.workers(url, app.config["MEDIA_URLS"]):
+        spawn(app, functools.partial(media_control.end, worker, secret, meeting_id=meeting_id, reason=reason,
+                                     message=message))
 
 
 # -- every process: act on its own connections ----------------------------------------------------

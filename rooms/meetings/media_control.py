@@ -60,6 +60,12 @@ def _send(ws_url: str, secret_key: str, message: dict) -> bool:
         return False
 
 
+def workers(meeting_url: str | None, configured: list[str]) -> list[str]:
+    """Whom to tell about a meeting: its own worker first, then every configured one (a token names a
+    meeting, not a worker, so any of them could be asked to take it)."""
+    return list(dict.fromkeys(u for u in [meeting_url, *configured] if u))
+
+
 def drop(ws_url: str, secret_key: str, *, meeting_id: int, account_id: int, reason: str, message: str) -> bool:
     """Close `account_id`'s media sessions in `meeting_id` now, and refuse their older tokens."""
     return _send(ws_url, secret_key, {"op": "drop", "meeting": int(meeting_id), "account": int(account_id),

@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import urllib.request
@@ -29,7 +28,7 @@ from collab.db import utcnow
 from collab.errors import Forbidden, NotFound
 from collab.extensions import db
 from media import tokens
-from rooms import realtime
+from rooms import revocation
 from rooms import services as room_services
 from rooms.meetings import media_control, pseudonyms
 from rooms.meetings.models import Meeting
@@ -134,22 +133,14 @@ def end_meeting(actor: User, meeting_id: object) -> Meeting:
 
 
 def revoke_media(meeting: Meeting, *, reason: str, message: str, account_id: int | None = None) -> None:
-    """After the commit that ended `meeting` (or took `account_id`'s place in it): tell the media
-    workers, in the background, to close those sessions now (the page shows `message`) and to refuse
-    the tokens minted so far. Every configured worker is told, not only the meeting's own: a token
-    names a meeting, not a worker. Needs no database: call it after the commit, never in a hook."""
+    """After the commit that ended `meeting` (or took `account_id`'s place in it): the media workers
+    close those sessions now (the page shows `message`) and refuse the tokens minted so far, through
+    the one revocation path (rooms/revocation.py). Needs no database: call it after the commit."""
     app = current_app._get_current_object()
-    key = app.config["SECRET_KEY"]
-    for url in dict.fromkeys([meeting.media_url, *app.config["MEDIA_URLS"]]):
-        if not url:
-            continue
-        if account_id is None:
-            task = functools.partial(media_control.end, url, key, meeting_id=meeting.id, reason=reason,
-                                     message=message)
-        else:
-            task = functools.partial(media_control.drop, url, key, meeting_id=meeting.id, account_id=account_id,
-                                     reason=reason, message=message)
-        realtime.spawn(app, task)
+    if account_id is None:
+        revocation.end_media(app, meeting.id, meeting.media_url, reason=reason, message=message)
+    else:
+        revocation.drop_media(app, account_id, [(meeting.id, meeting.media_url)], reason=reason, message=message)
 
 
 def join(actor: User, meeting_id: object) -> dict[str, Any]:
