@@ -191,9 +191,13 @@ def mark_read(actor: User, thread: Thread, up_to: int) -> None:
 
 
 def revisions(actor: User, post_id: object) -> tuple[Post, list[PostRevision]]:
+    """A post's earlier versions, newest first. A removed post has none (the page says so); a hidden
+    one's history is for whoever may still read its text (`policy.may_read_post_history`)."""
     post = get_post(actor, post_id)
     if post.deleted:
         return post, []
+    if not policy.may_read_post_history(actor, post):
+        raise NotFound("This post was hidden by moderators; its history is not shown.")
     revs = list(db.session.scalars(
         select(PostRevision).where(PostRevision.post_id == post.id).order_by(PostRevision.id.desc())))
     return post, revs

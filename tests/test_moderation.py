@@ -137,3 +137,25 @@ def test_suspended_accounts_cannot_open_sockets(app, make):
     tok = make.token(victim)
     moderation.suspend_account(admin, victim.id, 1, "Spam")
     assert not sock(app, token=tok).is_connected()
+
+
+def test_history_of_a_hidden_post_is_kept_from_members(app, make, room_setup):
+    """Hiding takes a post's text away from members; its edit history must not hand it back."""
+    from rooms import services
+
+    s = room_setup
+    post = s["post"]
+    services.edit_post(s["author"], post.id, body="Second thoughts about the superintendent")
+    moderation.hide_post(s["mod"], post.id, "Keep it civil")
+    mc = login_client(app, s["member"])
+    r = mc.get(f"/posts/{post.id}/history")
+    text = r.get_data(as_text=True)
+    assert r.status_code == 404
+    assert "Something rude" not in text and "Second thoughts" not in text
+    # its author and the moderators still see every version
+    for who in ("author", "mod", "owner"):
+        text = login_client(app, s[who]).get(f"/posts/{post.id}/history").get_data(as_text=True)
+        assert "Something rude" in text and "Second thoughts" in text, who
+    # and once restored, members see it again
+    moderation.restore_post(s["mod"], post.id)
+    assert "Something rude" in mc.get(f"/posts/{post.id}/history").get_data(as_text=True)
