@@ -64,6 +64,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     from auth.services import load_session_user
     from collab.extensions import csrf, db, limiter, login_manager, socketio
+    from collab.socket_packets import SafePacket
 
     db.init_app(app)
     csrf.init_app(app)
@@ -92,6 +93,7 @@ def _init_extensions(app: Flask) -> None:
         ping_interval=25,
         ping_timeout=20,
         max_http_buffer_size=1_000_000,
+        serializer=SafePacket,  # nesting too deep to parse reaches the handler, which refuses it clearly
     )
 
 

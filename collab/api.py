@@ -160,11 +160,23 @@ def api_user() -> User:
     return g.api_user
 
 
+MAX_JSON_BYTES = 1024 * 1024  # the longest post (50,000 characters) fits many times over, even escaped
+
+
 def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong."""
+    """The request's JSON object, or a 400 that says what is wrong: not JSON, not an object, larger than
+    MAX_JSON_BYTES, or nested too deeply to read (the parser gives up with RecursionError, not ValueError)."""
     if request.mimetype != "application/json":
         raise ServiceError("Send a JSON object with Content-Type: application/json.", "body")
-    data = request.get_json(silent=True)
+    size = request.content_length
+    if size is None or size > MAX_JSON_BYTES:  # no length: a chunked body of unknown size is not read
+        raise ServiceError(f"The request body must be a JSON object of at most {MAX_JSON_BYTES // 1024} KB, "
+                           "sent with a Content-Length.", "body")
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise ServiceError("The request body is nested too deeply to read; send a flat JSON object.",
+                           "body") from None
     if not isinstance(data, dict):
         raise ServiceError("The request body must be a JSON object.", "body")
     return data

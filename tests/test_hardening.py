@@ -1,0 +1,50 @@
+"""Bad input at the seams (issue 10, weaker spots): hostile Socket.IO payloads, ids in other scripts'
+digits, names carrying invisible format characters. Each gets a clear 4xx-style answer and changes nothing."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rooms import realtime
+from tests.live_support import Collector, sock
+
+
+@pytest.fixture(autouse=True)
+def _settle(app):
+    yield
+    realtime.settle(app)  # the live-room state of this app ends with it (as in tests/test_realtime.py)
+
+
+def _raw_emit(sc, ack_id: int, encoded_args: str):
+    """Send an EVENT packet as the wire carries it (the test client's own encoder cannot build these)."""
+    sc.acks = None
+    sc.socketio.server._handle_eio_message(sc.eio_sid, f"2{ack_id}{encoded_args}")
+    ack = sc.acks
+    sc.acks = None
+    return ack["args"][0] if ack and len(ack["args"]) == 1 else ack
+
+
+def test_deeply_nested_socket_payloads_are_refused_clearly(app, make):
+    owner = make.user()
+    room = make.room(owner)
+    thread = make.thread(owner, room)
+    c = Collector(sock(app, token=make.token(owner)))
+    deep = 5_000
+    for event in ("post", "subscribe", "sync", "typing"):
+        for args in ('["%s", %s%s]' % (event, "[" * deep, "]" * deep),
+                     '["%s", {"thread_id": %d, "body": %s1%s}]' % (event, thread.id, '{"a":' * deep, "}" * deep)):
+            ack = _raw_emit(c.sc, 7, args)
+            assert ack is not None, (event, args[:40])
+            assert ack["ok"] is False and ack["error"]["code"] == "invalid", (event, ack)
+            assert "nested" in ack["error"]["message"] or "JSON object" in ack["error"]["message"], ack
+    # around the parser's own limit: readable on the wire, maybe too deep for the checks further up the stack
+    for depth in range(900, 1001, 4):
+        args = '["post", {"thread_id": %d, "client_id": "d", "body": %s%s}]' % (thread.id, "[" * depth, "]" * depth)
+        ack = _raw_emit(c.sc, 8, args)
+        assert ack["ok"] is False and ack["error"]["code"] == "invalid" and ack["error"]["message"], (depth, ack)
+    assert c.sc.is_connected()
+    # an ordinary message still works on the same connection
+    ok = c.sc.emit("post", {"thread_id": thread.id, "body": "still here", "client_id": "c-1"}, callback=True)
+    assert ok["ok"] is True, ok
+    json.dumps(ok)
