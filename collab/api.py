@@ -169,9 +169,11 @@ def json_body() -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise ServiceError("Send a JSON object with Content-Type: application/json.", "body")
     size = request.content_length
-    if size is None or size > MAX_JSON_BYTES:  # no length: a chunked body of unknown size is not read
-        raise ServiceError(f"The request body must be a JSON object of at most {MAX_JSON_BYTES // 1024} KB, "
-                           "sent with a Content-Length.", "body")
+    if size is None:  # chunked: read (as far as MAX_CONTENT_LENGTH allows) to know
+        size = len(request.get_data(cache=True))
+    if size > MAX_JSON_BYTES:
+        raise ServiceError(f"The request body must be a JSON object of at most {MAX_JSON_BYTES // 1024} KB.",
+                           "body")
     try:
         data = request.get_json(silent=True)
     except RecursionError:
