@@ -85,7 +85,16 @@ def create_user(*, organisation_name: object = None, **fields) -> User:
     return user
 
 
+# Every refused sign-in gets this one answer (401): wrong password, unknown address, inactive or locked account.
+# A locked account answering differently would tell anyone which addresses have accounts; its owner learns of
+# the lock by e-mail instead (auth/lockout.py).
+SIGN_IN_REFUSED = ("Those details do not match an active account, or there were too many attempts. Try again later, "
+                   "or ask your administrator for a password reset link.")
+
+
 def authenticate(email: object, password: object) -> Optional[User]:
+    """The account these details sign in to, or None (see SIGN_IN_REFUSED) - locked accounts included, after the
+    same password-hashing work as any other refusal, so neither the answer nor its timing tells them apart."""
     if not isinstance(email, str) or not isinstance(password, str) or len(password) > passwords.MAX_LENGTH:
         passwords.dummy_verify()
         return None
@@ -98,7 +107,11 @@ def authenticate(email: object, password: object) -> Optional[User]:
         passwords.dummy_verify()
         audit.record_now("auth.login_failed", detail={"email": email.strip().lower()[:254], "reason": "no active account"})
         return None
-    lockout.check(user)  # raises AccountLocked
+    if lockout.locked_until(user):  # the password is not checked while locked, but the time is spent alike
+        passwords.dummy_verify()
+        audit.record_now("auth.login_failed", target_type="user", target_id=user.id,
+                         detail={"email": user.email, "reason": "locked"})
+        return None
     ok, new_hash = passwords.verify_password(user.password_hash, password)
     if not ok:
         lockout.failed(user, "wrong password")
