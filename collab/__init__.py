@@ -46,6 +46,9 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
         n = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
+    from collab.urls import AsciiIntConverter
+
+    app.url_map.converters["int"] = AsciiIntConverter  # before any route is added
     _register_blueprints(app)
     from rooms import live_views
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm.util import identity_key
 from werkzeug.exceptions import HTTPException
 
 from auth.models import User
+from collab import validate
 from collab.errors import Invalid, ServiceError
 from collab.extensions import csrf, db
 from collab.http import error_response
@@ -188,7 +189,7 @@ def query_int(name: str, default: int, *, lo: int = 1, hi: int = 10_000) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
+    if not validate.digits(raw) or len(raw) > 9 or not lo <= int(raw) <= hi:
         raise Invalid(f"{name} must be a whole number from {lo} to {hi}.", name)
     return int(raw)
 

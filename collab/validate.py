@@ -54,6 +54,12 @@ def choice(value: Any, field: str, options: Iterable[str], *, label: str | None 
     return value
 
 
+def digits(value: str) -> bool:
+    """Only the ASCII digits 0-9 (str.isdigit also takes "١", "²" and other scripts' digits, which int() reads:
+    an id written that way would name a different object than it shows)."""
+    return value.isascii() and value.isdigit()
+
+
 def int_id(value: Any, field: str, *, required: bool = True) -> int | None:
     if value is None or value == "":
         if required:
@@ -62,7 +68,8 @@ def int_id(value: Any, field: str, *, required: bool = True) -> int | None:
     if isinstance(value, bool):
         raise Invalid(f"{field} must be a whole number.", field)
     if isinstance(value, str):
-        if not value.strip().isdigit():
+        value = value.strip()
+        if not digits(value) or len(value) > 10:
             raise Invalid(f"{field} must be a whole number.", field)
         value = int(value)
     if not isinstance(value, int) or value < 1 or value > MAX_ID:

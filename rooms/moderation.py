@@ -219,7 +219,7 @@ def reveal_author(actor: User, post_id: object, reason: object) -> User | None:
 
 def _hours(value: object) -> int:
     raw = value.strip() if isinstance(value, str) else value
-    if isinstance(raw, str) and raw.isdigit():
+    if isinstance(raw, str) and validate.digits(raw) and len(raw) < 9:
         raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_MUTE_HOURS:
         raise Invalid(f"Choose a mute of 1 to {MAX_MUTE_HOURS} hours.", "hours")
@@ -289,7 +289,7 @@ def suspend_account(actor: User, user_id: object, days: object, reason: object) 
     if target is None or not account_rules.can_suspend_account(actor, target):
         raise NotFound()
     raw = days.strip() if isinstance(days, str) else days
-    if isinstance(raw, str) and raw.isdigit():
+    if isinstance(raw, str) and validate.digits(raw) and len(raw) < 9:
         raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_SUSPEND_DAYS:
         raise Invalid(f"Choose a suspension of 1 to {MAX_SUSPEND_DAYS} days.", "days")

@@ -48,3 +48,48 @@ def test_deeply_nested_socket_payloads_are_refused_clearly(app, make):
     ok = c.sc.emit("post", {"thread_id": thread.id, "body": "still here", "client_id": "c-1"}, callback=True)
     assert ok["ok"] is True, ok
     json.dumps(ok)
+
+
+# -- ids: ASCII digits only ------------------------------------------------------------------------------------
+
+OTHER_DIGITS = ["\u0661", "\u0967", "\uff11", "\u00b9", "\U0001d7cf"]  # Arabic-Indic, Devanagari, full-width 1, ¹, 𝟏
+
+
+def test_ids_in_other_scripts_digits_name_nothing(app, make):
+    from collab import validate
+    from collab.errors import Invalid
+    from tests.conftest import bearer
+    from tests.live_support import login_client
+
+    owner = make.user()
+    room = make.room(owner, name="Room one")
+    thread = make.thread(owner, room)
+    assert room.id == 1 and thread.id == 1
+    headers = bearer(make.token(owner))
+    client = app.test_client()
+    web = login_client(app, owner)
+    assert client.get("/api/v1/rooms/1", headers=headers).status_code == 200
+    assert web.get("/rooms/1").status_code == 200
+    for d in OTHER_DIGITS:
+        for url in (f"/api/v1/rooms/{d}", f"/api/v1/threads/{d}"):
+            r = client.get(url, headers=headers)
+            assert r.status_code == 404 and r.is_json, (url, r.status_code)
+        assert web.get(f"/rooms/{d}").status_code == 404
+        assert web.get(f"/threads/{d}").status_code == 404
+        r = client.get(f"/api/v1/rooms/1/threads?page={d}", headers=headers)
+        assert r.status_code == 422, (d, r.status_code)
+        try:
+            validate.int_id(d, "room_id")
+        except Invalid:
+            pass
+        else:
+            raise AssertionError(f"int_id accepted {d!r}")
+    # a body naming a room by such digits is refused, not read as room 1
+    r = client.post("/api/v1/rooms/1/threads", headers=headers, json={"title": "t", "body": "b"})
+    assert r.status_code == 201
+    sc = Collector(sock(app, token=make.token(owner)))
+    ack = sc.sc.emit("subscribe", {"room_id": "\u0661"}, callback=True)
+    assert ack["ok"] is False and ack["error"]["field"] == "room_id", ack
+    # ids past the database's 32-bit range are plain "not found", not a server error
+    assert client.get("/api/v1/rooms/99999999999999999999", headers=headers).status_code == 404
+    assert web.get("/rooms/99999999999999999999").status_code == 404
