@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from auth.models import User
 from collab import validate
-from collab.errors import Invalid, ServiceError
+from collab.errors import Invalid, ServiceError, TooLarge
 from collab.extensions import csrf, db
 from collab.http import error_response
 
@@ -165,16 +165,16 @@ MAX_JSON_BYTES = 1024 * 1024  # the longest post (50,000 characters) fits many t
 
 
 def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong: not JSON, not an object, larger than
-    MAX_JSON_BYTES, or nested too deeply to read (the parser gives up with RecursionError, not ValueError)."""
+    """The request's JSON object, or a 4xx that says what is wrong: 400 for not JSON, not an object, or nested too
+    deeply to read (the parser gives up with RecursionError, not ValueError); 413 past MAX_JSON_BYTES."""
     if request.mimetype != "application/json":
         raise ServiceError("Send a JSON object with Content-Type: application/json.", "body")
     size = request.content_length
     if size is None:  # chunked: read (as far as MAX_CONTENT_LENGTH allows) to know
         size = len(request.get_data(cache=True))
     if size > MAX_JSON_BYTES:
-        raise ServiceError(f"The request body must be a JSON object of at most {MAX_JSON_BYTES // 1024} KB.",
-                           "body")
+        raise TooLarge(f"The request body is too large: send a JSON object of at most {MAX_JSON_BYTES // 1024} KB.",
+                       "body")
     try:
         data = request.get_json(silent=True)
     except RecursionError:

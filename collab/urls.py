@@ -5,18 +5,13 @@ from __future__ import annotations
 from flask import current_app, has_request_context, url_for
 from werkzeug.routing import IntegerConverter
 
-from collab.validate import MAX_ID
-
 
 class AsciiIntConverter(IntegerConverter):
-    """`<int:...>` in every route: ASCII digits only, 1 to MAX_ID. Werkzeug's own matches `\\d`, which takes any
-    script's digits ("/rooms/١" was room 1), and any size (past the database's 32-bit ids)."""
+    """`<int:...>` in every route: ASCII digits only. Werkzeug's own matches `\\d`, which takes any script's
+    digits ("/rooms/١" was room 1). The range is the services' to check (validate.int_id): refusing a large
+    number here would make Werkzeug answer 405 where another method has the same path."""
 
-    regex = r"[0-9]{1,10}"
-
-    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = MAX_ID,
-                 signed: bool = False) -> None:
-        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+    regex = r"[0-9]+"
 
 
 def path_for(endpoint: str, **values) -> str:
