@@ -31,7 +31,7 @@ def _new_user(*, email: str, name: str, password: str, kind: str = "staff", role
               organisation_id: Optional[int] = None, job_title: Optional[str] = None,
               org_admin: bool = False) -> User:
     email = validate.email(email)
-    name = validate.text(name, "name", max_len=120)
+    name = validate.display_name(name, "name", max_len=120)
     job_title = validate.text(job_title, "job_title", max_len=120, required=False, label="Rank or job title") or None
     kind = validate.choice(kind, "kind", ACCOUNT_KINDS)
     role = validate.choice(role, "role", SITE_ROLES)
@@ -70,7 +70,7 @@ def create_user(*, organisation_name: object = None, **fields) -> User:
     db.begin_write()
     try:
         if organisation_name:
-            name = validate.text(organisation_name, "organisation", max_len=200, label="Organisation")
+            name = validate.display_name(organisation_name, "organisation", max_len=200, label="Organisation")
             org = db.session.scalar(select(Organisation).where(Organisation.name == name))
             if org is None:
                 org = Organisation(name=name, kind="force")
@@ -131,7 +131,7 @@ def authenticate(email: object, password: object) -> Optional[User]:
 def create_organisation(actor: User, name: object, kind: object = "force") -> Organisation:
     if not perm.can_administer(actor):
         raise NotFound()
-    name = validate.text(name, "name", max_len=200)
+    name = validate.display_name(name, "name", max_len=200)
     kind = validate.choice(kind, "kind", ORG_KINDS)
     db.begin_write()
     if db.session.scalar(select(Organisation).where(func.lower(Organisation.name) == name.lower())):
@@ -321,7 +321,7 @@ def set_active(actor: User, target_id: int, active: bool) -> User:
 
 
 def update_profile(user: User, *, name: object, job_title: object) -> User:
-    name_v = validate.text(name, "name", max_len=120)
+    name_v = validate.display_name(name, "name", max_len=120)
     title_v = validate.text(job_title, "job_title", max_len=120, required=False, label="Rank or job title") or None
     db.begin_write()
     user = db.session.merge(user)

@@ -253,7 +253,7 @@ def events_after(actor: User, room_id: object, after_seq: object, limit: int = 1
 
 def _room_fields(name: object, description: object, visibility: object) -> tuple[str, str, str]:
     return (
-        validate.text(name, "name", max_len=120),
+        validate.display_name(name, "name", max_len=120),
         validate.text(description, "description", max_len=2000, required=False, multiline=True),
         validate.choice(visibility, "visibility", VISIBILITIES),
     )

@@ -93,3 +93,68 @@ def test_ids_in_other_scripts_digits_name_nothing(app, make):
     # ids past the database's 32-bit range are refused, not a server error
     assert client.get("/api/v1/rooms/99999999999999999999", headers=headers).status_code in (404, 422)
     assert web.get("/rooms/99999999999999999999").status_code in (404, 422)
+
+
+# -- names: no invisible characters ------------------------------------------------------------------------------
+
+SPOOFS = ["Ada\u202eecirtaP", "Ad\u200bam", "Ada\u2066Smith\u2069", "Ada\u00adSmith", "Ada\u0007Smith", "Ada\u2028Smith"]
+
+
+def _refused(r, field="name") -> bool:
+    text = r.get_data(as_text=True)
+    return r.status_code in (200, 422) and "invisible control or formatting characters" in text
+
+
+def test_names_with_invisible_characters_are_refused_everywhere(app, make):
+    from sqlalchemy import func, select
+
+    from auth import services as auth_services
+    from auth.models import User
+    from collab.errors import Invalid
+    from collab.extensions import db
+    from tests.conftest import PASSWORD, bearer
+    from tests.live_support import login_client
+
+    admin = make.user(admin=True, name="Admin Person")
+    users_before = db.session.scalar(select(func.count(User.id)))
+    for spoof in SPOOFS:
+        # account creation (the service every way of making an account goes through)
+        try:
+            auth_services.create_user(email=f"s{len(spoof)}@example.org", name=spoof, password=PASSWORD)
+        except Invalid as err:
+            assert err.field == "name" and "invisible" in err.message
+        else:
+            raise AssertionError(f"create_user accepted {spoof!r}")
+    assert db.session.scalar(select(func.count(User.id))) == users_before
+
+    # invitation acceptance: the invitation stays usable
+    ac = login_client(app, admin)
+    with app.test_request_context():
+        inv_link = auth_services.create_invitation(admin, kind="iag")[1]
+    link = "/invite/" + inv_link.rsplit("/", 1)[1]
+    guest = app.test_client()
+    for spoof in SPOOFS:
+        r = guest.post(link, data={"name": spoof, "email": "ivy@example.org", "password": "a new long passphrase 1"})
+        assert _refused(r), (spoof, r.status_code)
+    assert db.session.scalar(select(func.count(User.id))) == users_before
+    r = guest.post(link, data={"name": "Ivy", "email": "ivy@example.org", "password": "a new long passphrase 1"})
+    assert r.status_code == 302
+
+    # profile change: the name stays as it was
+    for spoof in SPOOFS:
+        r = ac.post("/account", data={"action": "profile", "name": spoof, "job_title": ""})
+        assert _refused(r), spoof
+    db.session.expire_all()
+    assert db.session.get(User, admin.id).name == "Admin Person"
+
+    # room names, over the API
+    headers = bearer(make.token(admin))
+    for spoof in SPOOFS:
+        r = app.test_client().post("/api/v1/rooms", json={"name": spoof}, headers=headers)
+        assert r.status_code == 422 and r.json["error"]["field"] == "name", r.json
+
+    # names are stored composed (NFC): "é" typed as e + combining accent is the same name as "é"
+    r = ac.post("/account", data={"action": "profile", "name": "Rene\u0301 Dupont", "job_title": ""})
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, admin.id).name == "Ren\u00e9 Dupont"
