@@ -17,7 +17,8 @@ from collab import events, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms.models import Post, PostRevision, Room
+from rooms import post_removal
+from rooms.models import Post, Room
 from rooms.trust_models import AccountSuspension, PostFlag, RoomMute
 
 MAX_MUTE_HOURS = 24 * 90
@@ -187,14 +188,13 @@ def delete_post(actor: User, post_id: object, reason: object) -> Post:
     db.begin_write()
     audit.record("moderation.deleted", actor=actor, target_type="post", target_id=post.id,
                  room_id=post.thread.room_id, detail={"author_id": post.author_id, "reason": reason_v})
-    post.deleted_at, post.deleted_by_id = utcnow(), actor.id
-    post.body, post.html = "", ""
-    for rev in db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)):
-        db.session.delete(rev)
+    shas = post_removal.remove_content(post, by_id=actor.id)
+    post_removal.scrub_events(post.thread.room_id, [post])
     _resolve_flags(post, actor, "deleted")
     notice_in_tx("removed", post, actor)
     _post_event(post, "post.deleted")
     db.session.commit()
+    post_removal.forget_files(shas)
     return post
 
 

@@ -159,3 +159,18 @@ def test_history_of_a_hidden_post_is_kept_from_members(app, make, room_setup):
     # and once restored, members see it again
     moderation.restore_post(s["mod"], post.id)
     assert "Something rude" in mc.get(f"/posts/{post.id}/history").get_data(as_text=True)
+
+
+def test_a_post_removed_by_a_moderator_leaves_no_text_in_the_stored_events(app, make, room_setup):
+    """`sync` replays the room's stored events: a removal must rewrite them (rooms/post_removal.py), whoever removes."""
+    from rooms.models import PostRevision, RoomEvent
+    from rooms import services
+
+    s = room_setup
+    services.edit_post(s["author"], s["post"].id, body="Second thoughts about the superintendent")
+    moderation.delete_post(s["mod"], s["post"].id, "Abuse")
+    payloads = " ".join(db.session.scalars(select(RoomEvent.payload).where(RoomEvent.room_id == s["room"].id)))
+    assert "Something rude" not in payloads and "Second thoughts" not in payloads
+    assert '"post.deleted"' not in payloads  # names are columns; the tombstone is there:
+    assert db.session.scalar(select(RoomEvent).where(RoomEvent.name == "post.deleted")) is not None
+    assert not db.session.scalars(select(PostRevision).where(PostRevision.post_id == s["post"].id)).all()
