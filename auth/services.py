@@ -1,11 +1,13 @@
 """Account operations. Views, the API and the CLI all call these."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Optional
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from auth import audit, lockout, mfa, notices, passwords
 from auth import permissions as perm
@@ -17,6 +19,8 @@ from collab.errors import Conflict, Invalid, NotFound
 from collab.extensions import db
 from collab.tokens import digest, new_secret
 from collab.urls import external_url
+
+log = logging.getLogger(__name__)
 
 
 def setup_needed() -> bool:
@@ -369,13 +373,54 @@ def revoke_token(user: User, token_id: object) -> None:
 
 
 def user_for_token(raw: object) -> Optional[User]:
+    """The account a personal access token signs in (API and Socket.IO), its use noted (`note_token_use`)."""
     if not isinstance(raw, str) or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     token = db.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == digest(raw), ApiToken.revoked_at.is_(None)))
     if token is None or not token.user.active:
         return None
+    note_token_use(token.token_hash)
     return token.user
+
+
+TOKEN_USE_EVERY = timedelta(minutes=1)
+_TOKEN_USES = "collab_token_uses"  # app.extensions: token hash -> when this process last wrote its use
+
+
+def note_token_use(token_hash: str) -> None:
+    """Record that a token was just used, so its owner can see whether a leaked token is in use ("Last used"
+    on the account page). Cheap: at most once a minute per token and process (remembered here, no query
+    otherwise), and the UPDATE changes the row only if its mark is older than a minute (other processes).
+    It runs in its own short transaction on its own connection, not the request's: the request may be
+    read-only, and it must not look like a change to tokens (collab/api.py forgets remembered tokens on
+    those). Best effort: a failure to write the mark never refuses the request. Call it before the caller
+    has changed anything (it ends the session's read-only transaction)."""
+    now = utcnow()
+    seen: dict[str, object] = current_app.extensions.setdefault(_TOKEN_USES, {})
+    last = seen.get(token_hash)
+    if last is not None and now - last < TOKEN_USE_EVERY:
+        return
+    sess = db.session()
+    if sess.new or sess.dirty or sess.deleted:  # called at the start of a request or connection: never so
+        return
+    if len(seen) >= 10_000:
+        seen.clear()
+    seen[token_hash] = now
+    # End the caller's read-only transaction first (objects stay loaded: expire_on_commit is off). On SQLite
+    # a read snapshot older than this write could not later become a write transaction of its own.
+    sess.commit()
+    table = ApiToken.__table__
+    stmt = (update(table).where(table.c.token_hash == token_hash,
+                                or_(table.c.last_used_at.is_(None), table.c.last_used_at < now - TOKEN_USE_EVERY))
+            .values(last_used_at=now))
+    try:
+        with db.engine.connect() as conn:
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                conn.execute(stmt)
+    except SQLAlchemyError:
+        log.warning("could not record the use of a personal access token", exc_info=True)
 
 
 def load_session_user(session_id: str) -> Optional[User]:

@@ -108,7 +108,7 @@ def _remember(cache: dict, key: str, user: User, generation: int) -> None:
 def _token_user(raw: str) -> tuple[Optional[User], bool]:
     """(account, must set up two-step sign-in first) for a bearer token; (None, False) if it is not valid."""
     from auth import mfa
-    from auth.services import user_for_token
+    from auth.services import note_token_use, user_for_token
     from collab.tokens import digest
 
     if not raw:
@@ -117,6 +117,7 @@ def _token_user(raw: str) -> tuple[Optional[User], bool]:
     key = digest(raw)
     hit = cache.get(key)
     if hit is not None and hit[0] == _generation and hit[1] > time.monotonic():
+        note_token_use(key)  # the database is not asked, but the use is still noted (at most once a minute)
         sess = db.session()
         user = sess.identity_map.get(identity_key(User, hit[2].id))
         return (user if user is not None else sess.merge(hit[2], load=False)), False
