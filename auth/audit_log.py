@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from auth import audit
 from auth.audit import ACTIONS, AuditEvent
+from collab import validate
 from collab.errors import Invalid
 from collab.extensions import db
 
@@ -50,7 +51,7 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
         raise Invalid("Choose an action from the list.", "action")
     actor = (args.get("actor") or "").strip()[:254]
     room_raw = (args.get("room") or "").strip()
-    if room_raw and (not room_raw.isdigit() or len(room_raw) > 12):
+    if room_raw and (not validate.digits(room_raw) or len(room_raw) > 12):
         raise Invalid("Room must be a room number.", "room")
     f = Filters(action=action, actor=actor, room=int(room_raw) if room_raw else None,
                 since=_date((args.get("since") or "").strip(), "since", "From"),
@@ -65,7 +66,7 @@ def _select(f: Filters):
     if f.action:
         q = q.where(AuditEvent.action == f.action)
     if f.actor:
-        if f.actor.isdigit():
+        if validate.digits(f.actor):
             q = q.where(AuditEvent.actor_id == int(f.actor))
         else:
             like = "%" + f.actor.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -91,7 +92,7 @@ def page_of(f: Filters, page_raw: str | None) -> Page:
     q = _select(f)
     total = db.session.scalar(select(func.count()).select_from(q.subquery())) or 0
     pages = max(1, -(-total // PER_PAGE))
-    number = int(page_raw) if page_raw and page_raw.isdigit() and len(page_raw) < 9 else 1
+    number = int(page_raw) if page_raw and validate.digits(page_raw) and len(page_raw) < 9 else 1
     number = min(max(1, number), pages)
     events = list(db.session.scalars(q.order_by(AuditEvent.id.desc()).offset((number - 1) * PER_PAGE)
                                      .limit(PER_PAGE)))

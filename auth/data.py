@@ -12,7 +12,6 @@ The audit log keeps its entries (it is append-only; see docs/security.md).
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import zipfile
 from datetime import datetime
@@ -22,7 +21,9 @@ from sqlalchemy import delete, func, or_, select, update
 
 from auth import audit
 from auth import permissions as perm
-from rooms import policy
+from rooms import policy, post_removal
+from rooms import services as room_services
+from rooms.models import RoomEvent
 from auth.account_models import UserSession
 from auth.models import Invitation, User
 from collab import events, validate
@@ -198,9 +199,6 @@ def _scrub(obj: Any, uid: int) -> tuple[Any, bool]:
 
 
 def erase_account(actor: User, target_id: object, *, posts: object, confirm: object) -> dict[str, Any]:
-    from rooms import attachments as files
-    from rooms.models import Attachment, Post, PostRevision, RoomEvent
-
     try:
         uid = validate.int_id(target_id, "user_id")
     except Invalid:
@@ -214,21 +212,7 @@ def erase_account(actor: User, target_id: object, *, posts: object, confirm: obj
         raise Invalid("Type the account's e-mail address exactly, to confirm.", "confirm")
     db.begin_write()
     target = db.session.get(User, uid, populate_existing=True)
-    now = utcnow()
-    shas: set[str] = set()
-    n_posts = 0
-    for post in db.session.scalars(select(Post).where(Post.author_id == uid)).all():
-        n_posts += 0 if post.deleted else 1
-        post.author_id, post.client_id = None, None
-        if posts == "remove" and not post.deleted:
-            post.deleted_at, post.deleted_by_id = now, actor.id
-            post.body, post.html = "", ""
-            for rev in db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)):
-                db.session.delete(rev)
-            for att in list(post.attachments):
-                shas.add(att.sha256)
-                db.session.delete(att)
-    db.session.flush()
+    n_posts, shas = room_services.erase_author_posts(uid, remove_text=posts == "remove", by_id=actor.id)
     # Invitations that were used to create this account carried its address.
     db.session.execute(update(Invitation).where(Invitation.used_by_id == uid).values(email=None))
     for table, column in _user_references():
@@ -248,12 +232,5 @@ def erase_account(actor: User, target_id: object, *, posts: object, confirm: obj
     db.session.expunge(target)
     db.session.commit()
     db.session.expire_all()  # rows the database changed (cascades, SET NULL) are read afresh
-    # Files no other attachment uses.
-    for sha in shas:
-        if not db.session.scalar(select(func.count(Attachment.id)).where(Attachment.sha256 == sha)):
-            for path in (files.blob_path(sha), files.thumb_path(sha)):
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
+    post_removal.forget_files(shas)
     return {"posts": n_posts, "content": posts}

@@ -3,7 +3,12 @@ wrong second-step code) an account is locked; each lockout lasts twice as long
 as the one before (COLLAB_LOCKOUT_MINUTES, then double, ...), until a
 successful sign-in clears the count. The account holder is e-mailed when SMTP
 is set. The per-address and per-account request limits (Flask-Limiter,
-COLLAB_LOGIN_LIMIT) stay in force as well."""
+COLLAB_LOGIN_LIMIT) stay in force as well.
+
+The sign-in page never says an account is locked: it gives every refusal the same
+answer (auth.services.SIGN_IN_REFUSED), or anyone could learn which addresses have
+accounts by locking them. Only the second step (/login/code, reached with the right
+password) says so, with AccountLocked; the e-mail tells the owner."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -85,9 +90,11 @@ def failed(user: User, reason: str) -> datetime | None:
         mail.send(user.email, "Your Collab account has been locked",
                   f"Hello {user.name},\n\nThere were {LOCK_AFTER} failed attempts to sign in to your Collab account, "
                   f"so it is locked until {until:%H:%M} UTC on {until:%d %B %Y}.\n\n"
-                  "If this was you, wait until then and sign in again. If it was not, someone may be trying "
-                  "to guess your password: tell your administrator, and change your password once you are "
-                  "signed in.\n")
+                  "Until then the sign-in page answers \"Those details do not match an active account, or there "
+                  "were too many attempts\", even to the right password. If this was you, wait until then and "
+                  "sign in again, or ask your administrator for a password reset link, which ends the lock. "
+                  "If it was not, someone may be trying to guess your password: tell your administrator, and "
+                  "change your password once you are signed in.\n")
     return until
 
 

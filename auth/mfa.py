@@ -154,7 +154,7 @@ def _clean(code: object) -> str:
 
 def _matching_step(secret: str, code: str, after: int) -> int | None:
     """The time-step (now ± drift, later than `after`) whose code is `code`."""
-    if len(code) != 6 or not code.isdigit():
+    if len(code) != 6 or not code.isascii() or not code.isdigit():
         return None
     totp = _totp(secret)
     now = _step()

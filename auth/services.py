@@ -1,11 +1,13 @@
 """Account operations. Views, the API and the CLI all call these."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Optional
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from auth import audit, lockout, mfa, notices, passwords
 from auth import permissions as perm
@@ -17,6 +19,8 @@ from collab.errors import Conflict, Invalid, NotFound
 from collab.extensions import db
 from collab.tokens import digest, new_secret
 from collab.urls import external_url
+
+log = logging.getLogger(__name__)
 
 
 def setup_needed() -> bool:
@@ -31,7 +35,7 @@ def _new_user(*, email: str, name: str, password: str, kind: str = "staff", role
               organisation_id: Optional[int] = None, job_title: Optional[str] = None,
               org_admin: bool = False) -> User:
     email = validate.email(email)
-    name = validate.text(name, "name", max_len=120)
+    name = validate.display_name(name, "name", max_len=120)
     job_title = validate.text(job_title, "job_title", max_len=120, required=False, label="Rank or job title") or None
     kind = validate.choice(kind, "kind", ACCOUNT_KINDS)
     role = validate.choice(role, "role", SITE_ROLES)
@@ -70,7 +74,7 @@ def create_user(*, organisation_name: object = None, **fields) -> User:
     db.begin_write()
     try:
         if organisation_name:
-            name = validate.text(organisation_name, "organisation", max_len=200, label="Organisation")
+            name = validate.display_name(organisation_name, "organisation", max_len=200, label="Organisation")
             org = db.session.scalar(select(Organisation).where(Organisation.name == name))
             if org is None:
                 org = Organisation(name=name, kind="force")
@@ -85,7 +89,16 @@ def create_user(*, organisation_name: object = None, **fields) -> User:
     return user
 
 
+# Every refused sign-in gets this one answer (401): wrong password, unknown address, inactive or locked account.
+# A locked account answering differently would tell anyone which addresses have accounts; its owner learns of
+# the lock by e-mail instead (auth/lockout.py).
+SIGN_IN_REFUSED = ("Those details do not match an active account, or there were too many attempts. Try again later, "
+                   "or ask your administrator for a password reset link.")
+
+
 def authenticate(email: object, password: object) -> Optional[User]:
+    """The account these details sign in to, or None (see SIGN_IN_REFUSED) - locked accounts included, after the
+    same password-hashing work as any other refusal, so neither the answer nor its timing tells them apart."""
     if not isinstance(email, str) or not isinstance(password, str) or len(password) > passwords.MAX_LENGTH:
         passwords.dummy_verify()
         return None
@@ -98,7 +111,11 @@ def authenticate(email: object, password: object) -> Optional[User]:
         passwords.dummy_verify()
         audit.record_now("auth.login_failed", detail={"email": email.strip().lower()[:254], "reason": "no active account"})
         return None
-    lockout.check(user)  # raises AccountLocked
+    if lockout.locked_until(user):  # the password is not checked while locked, but the time is spent alike
+        passwords.dummy_verify()
+        audit.record_now("auth.login_failed", target_type="user", target_id=user.id,
+                         detail={"email": user.email, "reason": "locked"})
+        return None
     ok, new_hash = passwords.verify_password(user.password_hash, password)
     if not ok:
         lockout.failed(user, "wrong password")
@@ -118,7 +135,7 @@ def authenticate(email: object, password: object) -> Optional[User]:
 def create_organisation(actor: User, name: object, kind: object = "force") -> Organisation:
     if not perm.can_administer(actor):
         raise NotFound()
-    name = validate.text(name, "name", max_len=200)
+    name = validate.display_name(name, "name", max_len=200)
     kind = validate.choice(kind, "kind", ORG_KINDS)
     db.begin_write()
     if db.session.scalar(select(Organisation).where(func.lower(Organisation.name) == name.lower())):
@@ -308,7 +325,7 @@ def set_active(actor: User, target_id: int, active: bool) -> User:
 
 
 def update_profile(user: User, *, name: object, job_title: object) -> User:
-    name_v = validate.text(name, "name", max_len=120)
+    name_v = validate.display_name(name, "name", max_len=120)
     title_v = validate.text(job_title, "job_title", max_len=120, required=False, label="Rank or job title") or None
     db.begin_write()
     user = db.session.merge(user)
@@ -356,13 +373,54 @@ def revoke_token(user: User, token_id: object) -> None:
 
 
 def user_for_token(raw: object) -> Optional[User]:
+    """The account a personal access token signs in (API and Socket.IO), its use noted (`note_token_use`)."""
     if not isinstance(raw, str) or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     token = db.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == digest(raw), ApiToken.revoked_at.is_(None)))
     if token is None or not token.user.active:
         return None
+    note_token_use(token.token_hash)
     return token.user
+
+
+TOKEN_USE_EVERY = timedelta(minutes=1)
+_TOKEN_USES = "collab_token_uses"  # app.extensions: token hash -> when this process last wrote its use
+
+
+def note_token_use(token_hash: str) -> None:
+    """Record that a token was just used, so its owner can see whether a leaked token is in use ("Last used"
+    on the account page). Cheap: at most once a minute per token and process (remembered here, no query
+    otherwise), and the UPDATE changes the row only if its mark is older than a minute (other processes).
+    It runs in its own short transaction on its own connection, not the request's: the request may be
+    read-only, and it must not look like a change to tokens (collab/api.py forgets remembered tokens on
+    those). Best effort: a failure to write the mark never refuses the request. Call it before the caller
+    has changed anything (it ends the session's read-only transaction)."""
+    now = utcnow()
+    seen: dict[str, object] = current_app.extensions.setdefault(_TOKEN_USES, {})
+    last = seen.get(token_hash)
+    if last is not None and now - last < TOKEN_USE_EVERY:
+        return
+    sess = db.session()
+    if sess.new or sess.dirty or sess.deleted:  # called at the start of a request or connection: never so
+        return
+    if len(seen) >= 10_000:
+        seen.clear()
+    seen[token_hash] = now
+    # End the caller's read-only transaction first (objects stay loaded: expire_on_commit is off). On SQLite
+    # a read snapshot older than this write could not later become a write transaction of its own.
+    sess.commit()
+    table = ApiToken.__table__
+    stmt = (update(table).where(table.c.token_hash == token_hash,
+                                or_(table.c.last_used_at.is_(None), table.c.last_used_at < now - TOKEN_USE_EVERY))
+            .values(last_used_at=now))
+    try:
+        with db.engine.connect() as conn:
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                conn.execute(stmt)
+    except SQLAlchemyError:
+        log.warning("could not record the use of a personal access token", exc_info=True)
 
 
 def load_session_user(session_id: str) -> Optional[User]:

@@ -85,7 +85,7 @@ def _parse(session_id: object) -> tuple[int, str] | None:
     if not isinstance(session_id, str):
         return None
     uid, _, raw = session_id.partition(":")
-    if not uid.isdigit() or not raw or len(raw) > 200 or len(uid) > 12:
+    if not validate.digits(uid) or not raw or len(raw) > 200 or len(uid) > 12:
         return None
     return int(uid), raw
 

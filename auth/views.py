@@ -8,7 +8,6 @@ from flask_login import current_user, login_required, login_user, logout_user
 from auth import mfa, services
 from auth import permissions as perm
 from auth import sessions as user_sessions
-from auth.lockout import AccountLocked
 from auth.models import ACCOUNT_KINDS, ORG_KINDS
 from auth.security_views import begin_second_step
 from collab.errors import NotFound, ServiceError
@@ -58,13 +57,10 @@ def login():
         return redirect(_safe_next(request.args.get("next")))
     errors: dict = {}
     if request.method == "POST":
-        try:
-            user = services.authenticate(request.form.get("email"), request.form.get("password"))
-        except AccountLocked as err:
-            return render_template("auth/login.html", errors={"_form": err.message}, form=request.form), 423
+        user = services.authenticate(request.form.get("email"), request.form.get("password"))
         remember = request.form.get("remember") == "on"
         if user is None:
-            errors["_form"] = "That e-mail address and password do not match an active account."
+            errors["_form"] = services.SIGN_IN_REFUSED
         elif mfa.second_step_needed(user):  # a code, or setting up two-step sign-in, comes first
             return begin_second_step(user, remember=remember, next_url=request.args.get("next"))
         else:

@@ -46,6 +46,9 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
         n = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
+    from collab.urls import AsciiIntConverter
+
+    app.url_map.converters["int"] = AsciiIntConverter  # before any route is added
     _register_blueprints(app)
     from rooms import live_views
 
@@ -65,6 +68,7 @@ def _init_extensions(app: Flask) -> None:
     from auth.services import load_session_user
     from collab import live_queue
     from collab.extensions import csrf, db, limiter, login_manager, socketio
+    from collab.socket_packets import SafePacket
 
     db.init_app(app)
     csrf.init_app(app)
@@ -95,6 +99,7 @@ def _init_extensions(app: Flask) -> None:
         ping_interval=25,
         ping_timeout=20,
         max_http_buffer_size=1_000_000,
+        serializer=SafePacket,  # nesting too deep to parse reaches the handler, which refuses it clearly
     )
 
 

@@ -15,7 +15,8 @@ from sqlalchemy.orm.util import identity_key
 from werkzeug.exceptions import HTTPException
 
 from auth.models import User
-from collab.errors import Invalid, ServiceError
+from collab import validate
+from collab.errors import Invalid, ServiceError, TooLarge
 from collab.extensions import csrf, db
 from collab.http import error_response
 
@@ -107,7 +108,7 @@ def _remember(cache: dict, key: str, user: User, generation: int) -> None:
 def _token_user(raw: str) -> tuple[Optional[User], bool]:
     """(account, must set up two-step sign-in first) for a bearer token; (None, False) if it is not valid."""
     from auth import mfa
-    from auth.services import user_for_token
+    from auth.services import note_token_use, user_for_token
     from collab.tokens import digest
 
     if not raw:
@@ -116,6 +117,7 @@ def _token_user(raw: str) -> tuple[Optional[User], bool]:
     key = digest(raw)
     hit = cache.get(key)
     if hit is not None and hit[0] == _generation and hit[1] > time.monotonic():
+        note_token_use(key)  # the database is not asked, but the use is still noted (at most once a minute)
         sess = db.session()
         user = sess.identity_map.get(identity_key(User, hit[2].id))
         return (user if user is not None else sess.merge(hit[2], load=False)), False
@@ -160,11 +162,25 @@ def api_user() -> User:
     return g.api_user
 
 
+MAX_JSON_BYTES = 1024 * 1024  # the longest post (50,000 characters) fits many times over, even escaped
+
+
 def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong."""
+    """The request's JSON object, or a 4xx that says what is wrong: 400 for not JSON, not an object, or nested too
+    deeply to read (the parser gives up with RecursionError, not ValueError); 413 past MAX_JSON_BYTES."""
     if request.mimetype != "application/json":
         raise ServiceError("Send a JSON object with Content-Type: application/json.", "body")
-    data = request.get_json(silent=True)
+    size = request.content_length
+    if size is None:  # chunked: read (as far as MAX_CONTENT_LENGTH allows) to know
+        size = len(request.get_data(cache=True))
+    if size > MAX_JSON_BYTES:
+        raise TooLarge(f"The request body is too large: send a JSON object of at most {MAX_JSON_BYTES // 1024} KB.",
+                       "body")
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise ServiceError("The request body is nested too deeply to read; send a flat JSON object.",
+                           "body") from None
     if not isinstance(data, dict):
         raise ServiceError("The request body must be a JSON object.", "body")
     return data
@@ -174,7 +190,7 @@ def query_int(name: str, default: int, *, lo: int = 1, hi: int = 10_000) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
+    if not validate.digits(raw) or len(raw) > 9 or not lo <= int(raw) <= hi:
         raise Invalid(f"{name} must be a whole number from {lo} to {hi}.", name)
     return int(raw)
 

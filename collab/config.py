@@ -109,7 +109,7 @@ def _argon2_settings() -> dict:
 
 def _trusted_proxies() -> int:
     raw = os.environ.get("COLLAB_TRUSTED_PROXIES", "0").strip() or "0"
-    if not raw.isdigit() or int(raw) > 10:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 10:
         raise ValueError("COLLAB_TRUSTED_PROXIES must be a whole number from 0 to 10 (the reverse proxies in front "
                          "of the server).")
     return int(raw)

@@ -190,6 +190,8 @@ SCHEMAS.update({
 
 def _op(summary: str, ok_status: str, ok_schema: dict, *errors: int, body: str | None = None,
         params: list | None = None) -> dict:
+    if body and 413 not in errors:  # every JSON body has a size limit (collab.api.MAX_JSON_BYTES)
+        errors = (*errors, 413)
     op: dict[str, Any] = {"summary": summary, "responses": {ok_status: {"description": "OK", **_json(ok_schema)},
                                                             **_errors(401, *errors)}}
     if body:

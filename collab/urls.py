@@ -1,8 +1,17 @@
-"""Build the site's paths with or without a request (CLI commands and
-background jobs serialise posts too)."""
+"""The site's paths: the `int` URL converter, and building paths with or without a
+request (CLI commands and background jobs serialise posts too)."""
 from __future__ import annotations
 
 from flask import current_app, has_request_context, url_for
+from werkzeug.routing import IntegerConverter
+
+
+class AsciiIntConverter(IntegerConverter):
+    """`<int:...>` in every route: ASCII digits only. Werkzeug's own matches `\\d`, which takes any script's
+    digits ("/rooms/١" was room 1). The range is the services' to check (validate.int_id): refusing a large
+    number here would make Werkzeug answer 405 where another method has the same path."""
+
+    regex = r"[0-9]+"
 
 
 def path_for(endpoint: str, **values) -> str:

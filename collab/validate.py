@@ -39,6 +39,24 @@ def text(value: Any, field: str, *, max_len: int, required: bool = True, multili
     return value
 
 
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def display_name(value: Any, field: str, *, max_len: int, label: str | None = None) -> str:
+    """A name others see as who someone is (a person's or a room's): one line in NFC, refused with a clear
+    message if it holds a control or format character (category Cf: right-to-left overrides and isolates,
+    zero-width joiners and spaces, soft hyphens...), which can make one name show as another. Dropping them
+    silently would still let "Adam" and "Ad\u200bam" be two accounts that look the same."""
+    label = label or field.replace("_", " ").capitalize()
+    if isinstance(value, str):
+        value = unicodedata.normalize("NFC", value)
+        bad = sorted({f"U+{ord(ch):04X}" for ch in value if unicodedata.category(ch) in _INVISIBLE})
+        if bad:
+            raise Invalid(f"{label} cannot contain invisible control or formatting characters (such as "
+                          f"right-to-left overrides); remove {', '.join(bad[:5])}.", field)
+    return text(value, field, max_len=max_len, label=label)
+
+
 def email(value: Any, field: str = "email") -> str:
     value = text(value, field, max_len=254, label="Email").lower()
     if not EMAIL_RE.match(value):
@@ -54,6 +72,12 @@ def choice(value: Any, field: str, options: Iterable[str], *, label: str | None 
     return value
 
 
+def digits(value: str) -> bool:
+    """Only the ASCII digits 0-9 (str.isdigit also takes "١", "²" and other scripts' digits, which int() reads:
+    an id written that way would name a different object than it shows)."""
+    return value.isascii() and value.isdigit()
+
+
 def int_id(value: Any, field: str, *, required: bool = True) -> int | None:
     if value is None or value == "":
         if required:
@@ -62,7 +86,8 @@ def int_id(value: Any, field: str, *, required: bool = True) -> int | None:
     if isinstance(value, bool):
         raise Invalid(f"{field} must be a whole number.", field)
     if isinstance(value, str):
-        if not value.strip().isdigit():
+        value = value.strip()
+        if not digits(value) or len(value) > 10:
             raise Invalid(f"{field} must be a whole number.", field)
         value = int(value)
     if not isinstance(value, int) or value < 1 or value > MAX_ID:

@@ -8,6 +8,7 @@ import click
 from flask import Blueprint, Flask, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from collab import validate
 from collab.api import api_user, json_body, ok, query_int
 from collab.api import bp as api_bp
 from collab.forms import attempt, field, flash_ok
@@ -18,7 +19,7 @@ bp = Blueprint("live", __name__)
 
 def _page() -> int:
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    return int(raw) if validate.digits(raw) and len(raw) < 9 and 0 < int(raw) < 100_000 else 1
 
 
 # -- notifications page ------------------------------------------------------------------

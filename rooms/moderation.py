@@ -17,7 +17,8 @@ from collab import events, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms.models import Post, PostRevision, Room
+from rooms import post_removal
+from rooms.models import Post, Room
 from rooms.trust_models import AccountSuspension, PostFlag, RoomMute
 
 MAX_MUTE_HOURS = 24 * 90
@@ -187,14 +188,13 @@ def delete_post(actor: User, post_id: object, reason: object) -> Post:
     db.begin_write()
     audit.record("moderation.deleted", actor=actor, target_type="post", target_id=post.id,
                  room_id=post.thread.room_id, detail={"author_id": post.author_id, "reason": reason_v})
-    post.deleted_at, post.deleted_by_id = utcnow(), actor.id
-    post.body, post.html = "", ""
-    for rev in db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)):
-        db.session.delete(rev)
+    shas = post_removal.remove_content(post, by_id=actor.id)
+    post_removal.scrub_events(post.thread.room_id, [post])
     _resolve_flags(post, actor, "deleted")
     notice_in_tx("removed", post, actor)
     _post_event(post, "post.deleted")
     db.session.commit()
+    post_removal.forget_files(shas)
     return post
 
 
@@ -219,7 +219,7 @@ def reveal_author(actor: User, post_id: object, reason: object) -> User | None:
 
 def _hours(value: object) -> int:
     raw = value.strip() if isinstance(value, str) else value
-    if isinstance(raw, str) and raw.isdigit():
+    if isinstance(raw, str) and validate.digits(raw) and len(raw) < 9:
         raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_MUTE_HOURS:
         raise Invalid(f"Choose a mute of 1 to {MAX_MUTE_HOURS} hours.", "hours")
@@ -289,7 +289,7 @@ def suspend_account(actor: User, user_id: object, days: object, reason: object) 
     if target is None or not account_rules.can_suspend_account(actor, target):
         raise NotFound()
     raw = days.strip() if isinstance(days, str) else days
-    if isinstance(raw, str) and raw.isdigit():
+    if isinstance(raw, str) and validate.digits(raw) and len(raw) < 9:
         raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_SUSPEND_DAYS:
         raise Invalid(f"Choose a suspension of 1 to {MAX_SUSPEND_DAYS} days.", "days")

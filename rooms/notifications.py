@@ -131,7 +131,7 @@ def mention_candidates(actor: User, room_id: object, query: object = "", limit: 
     q = validate.clean_text(q)[:60].strip().casefold()
     if room.non_attributed:
         tid = thread_id if isinstance(thread_id, int) else (int(thread_id) if isinstance(thread_id, str)
-                                                             and thread_id.isdigit() and len(thread_id) < 12 else None)
+                                                             and validate.digits(thread_id) and len(thread_id) < 12 else None)
         thread = db.session.get(Thread, tid) if tid else None
         if thread is None or thread.room_id != room.id:
             return []

@@ -57,6 +57,7 @@ from collab import events
 from collab.errors import Forbidden, Invalid, ServiceError
 from collab.extensions import db, limiter, socketio
 from collab.tokens import digest
+from collab.socket_packets import TOO_DEEP
 from rooms import policy, services
 from rooms.models import Post, Room
 from rooms.serialize import post_dict
@@ -710,12 +711,17 @@ def _limit(rule: str, event: str, sid: str) -> None:
 def _payload(data: Any, event: str, max_bytes: int) -> dict[str, Any]:
     if data is None:
         data = {}
+    if data is TOO_DEEP:  # see collab/socket_packets.py
+        raise Invalid(f"The {event} message is nested too deeply to read; send a flat JSON object.", "payload")
     if not isinstance(data, dict):
         raise Invalid(f"The {event} message must be a JSON object.", "payload")
     try:
         size = len(json.dumps(data))
     except (TypeError, ValueError):
         raise Invalid(f"The {event} message is not valid JSON.", "payload") from None
+    except RecursionError:  # readable on the wire, but deeper than this point of the stack can walk
+        raise Invalid(f"The {event} message is nested too deeply to read; send a flat JSON object.",
+                      "payload") from None
     if size > max_bytes:
         raise Invalid(f"The {event} message is too large ({size} bytes; at most {max_bytes}).", "payload")
     return data

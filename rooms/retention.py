@@ -10,8 +10,6 @@ what the next run would delete on the room's settings page.
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,7 +21,7 @@ from auth.models import User
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
-from rooms import attachments as files
+from rooms import post_removal
 from rooms.models import Attachment, Post, PostRevision, Room, RoomEvent, Thread
 
 MAX_DAYS = 36_500
@@ -111,25 +109,6 @@ def set_retention(actor: User, room_id: object, days: object) -> Room:
     return room
 
 
-def _redact_events(room_id: int, cutoff: datetime, gone: dict[int, Post], titles: dict[int, str]) -> None:
-    from rooms.serialize import post_dict
-
-    db.session.execute(delete(RoomEvent).where(RoomEvent.room_id == room_id, RoomEvent.created_at < cutoff))
-    for ev in db.session.scalars(select(RoomEvent).where(RoomEvent.room_id == room_id)).all():
-        data = json.loads(ev.payload)
-        changed = False
-        post = data.get("post")
-        if isinstance(post, dict) and post.get("id") in gone:
-            data["post"] = dict(post_dict(gone[post["id"]]), room_id=room_id)
-            changed = True
-        thread = data.get("thread")
-        if isinstance(thread, dict) and thread.get("id") in titles:
-            thread["title"] = titles[thread["id"]]
-            changed = True
-        if changed:
-            ev.payload = json.dumps(data)
-
-
 def purge_room(room: Room, now: datetime | None = None) -> Due:
     """Delete what is due in one room (one transaction); returns what went."""
     from rooms import services
@@ -143,38 +122,18 @@ def purge_room(room: Room, now: datetime | None = None) -> Due:
         return d or Due(room=room, cutoff=utcnow())
     stamp = utcnow()
     shas: set[str] = set()
-    gone: dict[int, Post] = {}
-    titles: dict[int, str] = {}
     for post in d.posts:
-        for att in list(post.attachments):
-            shas.add(att.sha256)
-            db.session.delete(att)
-        for rev in db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)).all():
-            db.session.delete(rev)
-        if post.deleted_at is None:
-            post.deleted_at, post.deleted_by_id = stamp, None
-        post.body, post.html = "", ""
-        gone[post.id] = post
-        if post.parent_id is None and post.thread.title != REMOVED_TITLE:
-            post.thread.title = REMOVED_TITLE
-            titles[post.thread_id] = REMOVED_TITLE
-    db.session.flush()
-    for post in gone.values():
-        db.session.expire(post, ["attachments"])
-    _redact_events(room.id, d.cutoff, gone, titles)
-    for post in gone.values():
+        shas |= post_removal.remove_content(post, by_id=None, now=stamp, title=REMOVED_TITLE)
+    # Events from before the period go; later ones that carried a removed post or title are rewritten.
+    db.session.execute(delete(RoomEvent).where(RoomEvent.room_id == room.id, RoomEvent.created_at < d.cutoff))
+    post_removal.scrub_events(room.id, d.posts)
+    for post in d.posts:
         services._record(room.id, "post.deleted", {"post": post_dict(post)})
     audit.record("retention.purged", target_type="room", target_id=room.id, room_id=room.id,
                  detail={"posts": d.count, "attachments": d.attachments, "days": room.retention_days,
                          "before": d.cutoff.isoformat(timespec="seconds")})
     db.session.commit()
-    for sha in shas:
-        if not db.session.scalar(select(func.count(Attachment.id)).where(Attachment.sha256 == sha)):
-            for path in (files.blob_path(sha), files.thumb_path(sha)):
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
+    post_removal.forget_files(shas)
     return d
 
 

@@ -23,6 +23,7 @@ from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound, ServiceError
 from collab.extensions import db
 from rooms import attachments as files
+from rooms import post_removal
 from rooms.markdown import render
 from rooms.models import (
     ROOM_ROLES,
@@ -191,9 +192,13 @@ def mark_read(actor: User, thread: Thread, up_to: int) -> None:
 
 
 def revisions(actor: User, post_id: object) -> tuple[Post, list[PostRevision]]:
+    """A post's earlier versions, newest first. A removed post has none (the page says so); a hidden
+    one's history is for whoever may still read its text (`policy.may_read_post_history`)."""
     post = get_post(actor, post_id)
     if post.deleted:
         return post, []
+    if not policy.may_read_post_history(actor, post):
+        raise NotFound("This post was hidden by moderators; its history is not shown.")
     revs = list(db.session.scalars(
         select(PostRevision).where(PostRevision.post_id == post.id).order_by(PostRevision.id.desc())))
     return post, revs
@@ -250,7 +255,7 @@ def events_after(actor: User, room_id: object, after_seq: object, limit: int = 1
 
 def _room_fields(name: object, description: object, visibility: object) -> tuple[str, str, str]:
     return (
-        validate.text(name, "name", max_len=120),
+        validate.display_name(name, "name", max_len=120),
         validate.text(description, "description", max_len=2000, required=False, multiline=True),
         validate.choice(visibility, "visibility", VISIBILITIES),
     )
@@ -630,7 +635,7 @@ def edit_post(actor: User, post_id: object, *, body: object) -> Post:
 
 
 def delete_post(actor: User, post_id: object) -> Post:
-    """Leave a tombstone so the reply tree stays whole; the text and history go."""
+    """Leave a tombstone so the reply tree stays whole; the text, history and files go (rooms/post_removal.py)."""
     post = get_post(actor, post_id)
     if not policy.can_delete_post(actor, post):
         raise Forbidden("You may not remove this post.")
@@ -638,24 +643,35 @@ def delete_post(actor: User, post_id: object) -> Post:
     audit.record("post.deleted" if post.author_id == actor.id else "moderation.deleted", actor=actor,
                  target_type="post", target_id=post.id, room_id=post.thread.room_id,
                  detail={"author_id": post.author_id})
-    post.deleted_at, post.deleted_by_id = utcnow(), actor.id
-    post.body, post.html = "", ""
-    for rev in db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)):
-        db.session.delete(rev)
-    scrub_post_events(post)
+    shas = post_removal.remove_content(post, by_id=actor.id)
+    post_removal.scrub_events(post.thread.room_id, [post])
     _record(post.thread.room_id, "post.deleted", {"post": post_dict(post)})
     db.session.commit()
+    post_removal.forget_files(shas)
     return post
 
 
-def scrub_post_events(post: Post) -> None:
-    """Replace the post in the room's earlier events by its current (removed) form,
-    so deleted text does not live on in the replay log. Call inside the write."""
-    marker = f'"post": {{"id": {post.id}, "thread_id": {post.thread_id},'
-    tombstone = post_dict(post)
-    for ev in db.session.scalars(select(RoomEvent).where(RoomEvent.room_id == post.thread.room_id,
-                                                         RoomEvent.payload.contains(marker))):
-        data = json.loads(ev.payload)
-        if isinstance(data.get("post"), dict) and data["post"].get("id") == post.id:
-            data["post"] = dict(tombstone)
-            ev.payload = json.dumps(data)
+ERASED_TITLE = "Removed when its author's account was erased"
+
+
+def erase_author_posts(author_id: int, *, remove_text: bool, by_id: int) -> tuple[int, set[str]]:
+    """Account erasure's part in the rooms (auth/data.py), inside its write: the author's posts become posts
+    of a former member; with `remove_text` their content goes the one way posts are removed
+    (rooms/post_removal.py), the stored events are scrubbed and live pages told `post.deleted`.
+    Returns (how many posts were not already removed, file hashes for post_removal.forget_files after commit)."""
+    posts = list(db.session.scalars(select(Post).where(Post.author_id == author_id).order_by(Post.id)))
+    kept = sum(1 for p in posts if not p.deleted)
+    shas: set[str] = set()
+    gone: dict[int, list[Post]] = {}
+    now = utcnow()
+    for post in posts:
+        post.author_id, post.client_id = None, None
+        if remove_text and not post.deleted:
+            shas |= post_removal.remove_content(post, by_id=by_id, now=now, title=ERASED_TITLE)
+            gone.setdefault(post.thread.room_id, []).append(post)
+    db.session.flush()
+    for room_id, room_posts in gone.items():
+        post_removal.scrub_events(room_id, room_posts)
+        for post in room_posts:
+            _record(room_id, "post.deleted", {"post": post_dict(post)})
+    return kept, shas

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, redirect, render_template, request, send_fil
 from flask_login import current_user, login_required
 
 from rooms import policy
+from collab import validate
 from collab.errors import Forbidden
 from collab.extensions import db
 from collab.forms import attempt, field, flash_ok
@@ -20,7 +21,7 @@ bp = Blueprint("rooms", __name__)
 
 def _page_arg() -> int:
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    return int(raw) if validate.digits(raw) and len(raw) < 9 and 0 < int(raw) < 100_000 else 1
 
 
 def _uploads() -> list:
@@ -297,7 +298,7 @@ def search():
     sort = request.args.get("sort") if request.args.get("sort") in search_service.SORTS else "relevance"
     room_id = request.args.get("room_id", "")
     res = search_service.search(current_user, request.args.get("q", ""), sort=sort,
-                                room_id=room_id if room_id.isdigit() else None,
+                                room_id=room_id if validate.digits(room_id) else None,
                                 page=min(_page_arg(), search_service.MAX_PAGE))
     return render_template("search.html", q=request.args.get("q", "")[:500], res=res)
 

@@ -92,7 +92,7 @@ def _resolve_rooms(names: list[str], rooms: list[int], notices: list[str]) -> li
     for name in names:
         key = fold(name).strip()
         exact = [rid for rid, rname in rows if fold(rname) == key or str(rid) == key]
-        match = exact or ([] if key.isdigit() else [rid for rid, rname in rows if key in fold(rname)])
+        match = exact or ([] if validate.digits(key) else [rid for rid, rname in rows if key in fold(rname)])
         if not match:
             notices.append(f"No room you can read is called “{name}”.")
             return []

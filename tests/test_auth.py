@@ -573,3 +573,41 @@ def test_csrf_on_every_state_changing_form(app, make):
     assert signed_in(c)  # logout without a token did not sign out
     after = {m.__tablename__: count(m) for m in (User, Invitation, ApiToken, PasswordReset, Room, Thread, Post)}
     assert after == before
+
+
+def test_a_tokens_last_use_is_recorded_at_most_once_a_minute(app, make, auth, client):
+    """A user must be able to see whether a leaked token is being used: its uses set "Last used", without a
+    write on every request (once a minute per token). Socket.IO connections go through the same
+    auth.services.user_for_token as the API's first request."""
+    from sqlalchemy import update
+
+    user = make.user()
+    raw = make.token(user)
+    tok_id = db.session.scalar(select(ApiToken.id).where(ApiToken.token_hash == digest(raw)))
+
+    def last_used():
+        db.session.remove()
+        return db.session.get(ApiToken, tok_id).last_used_at
+
+    assert last_used() is None
+    api = app.test_client()
+    assert api.get("/api/v1/me", headers=bearer(raw)).status_code == 200
+    first = last_used()
+    assert first is not None and utcnow() - first < timedelta(minutes=1)
+    for _ in range(5):  # within the minute: no further writes
+        assert api.get("/api/v1/me", headers=bearer(raw)).status_code == 200
+    assert last_used() == first
+    # the owner sees it on the account page
+    auth.login(user)
+    row = page(client.get("/account")).xpath('//tr[td[contains(@class, "mono")]]')[0].text_content()
+    assert "never" not in row
+
+    # a minute later (the mark moved back, as if time had passed; this process's memory of it forgotten),
+    # the next use is noted again, though the API still trusts the token from its own memory
+    db.begin_write()
+    db.session.execute(update(ApiToken).where(ApiToken.id == tok_id).values(last_used_at=first - timedelta(minutes=5)))
+    db.session.commit()
+    app.extensions["collab_token_uses"].clear()
+    assert api.get("/api/v1/me", headers=bearer(raw)).status_code == 200
+    again = last_used()
+    assert again > first - timedelta(minutes=5) and utcnow() - again < timedelta(minutes=1)

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pyotp
 import pytest
 from argon2 import extract_parameters
+from lxml import html
 from sqlalchemy import update
 
 from auth.account_models import AccountLock
@@ -42,6 +43,17 @@ def attempt(app, email: str, password: str, ip: str = "198.51.100.10"):
     return c, c.post("/login", data={"email": email, "password": password})
 
 
+REFUSED = ("Those details do not match an active account, or there were too many attempts. Try again later, "
+           "or ask your administrator for a password reset link.")
+
+
+def form_error(r) -> str:
+    """The sign-in page's message, after checking the status every refusal shares."""
+    assert r.status_code == 401, r.status_code
+    doc = html.fromstring(r.get_data(as_text=True))
+    return " ".join(doc.xpath('//div[contains(@class, "error-summary")]//li')[0].text_content().split())
+
+
 def lock_row(user_id: int) -> AccountLock:
     db.session.remove()
     return db.session.get(AccountLock, user_id)
@@ -68,17 +80,16 @@ def test_ten_failed_sign_ins_lock_the_account_with_a_clear_message(app, make, sm
     minutes = (row.locked_until - utcnow()).total_seconds() / 60
     assert 14 < minutes <= 15
 
-    # Now even the right password is refused, with a message that says why and until when.
+    # Now even the right password is refused, with the answer anyone gets for wrong details (the e-mail below,
+    # sent to the account's own address, says why and until when).
     c, r = attempt(app, user.email, PASSWORD)
-    assert r.status_code == 423
-    text = r.get_data(as_text=True)
-    assert "locked after 10 failed sign-ins" in text
-    assert f"{row.locked_until:%H:%M} UTC" in text
+    assert r.status_code == 401
+    assert form_error(r) == REFUSED
     assert c.get("/account").status_code == 302
 
     locked = query(action="auth.locked")
     assert len(locked) == 1 and locked[0].target_id == user.id and locked[0].ip == "198.51.100.10"
-    assert len(query(action="auth.login_failed")) == 10
+    assert len(query(action="auth.login_failed")) == 11  # ten that counted, and the refused one during the lock
     assert query(action="auth.login") == []
 
     mails = smtp.wait(1)
@@ -142,18 +153,18 @@ def test_wrong_second_step_codes_count_too(app, make):
         r = c.post("/login/code", data={"code": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"})
         assert r.status_code == 401, i
     r = c.post("/login/code", data={"code": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"})
-    assert r.status_code == 423 and "locked" in r.get_data(as_text=True)
+    assert r.status_code == 423 and "locked" in r.get_data(as_text=True)  # they gave the password: no oracle
     assert lock_row(user.id).locked_until is not None
     # The pending sign-in is gone; even the right password and code do not get in now.
     assert c.get("/login/code").status_code == 302
-    assert attempt(app, user.email, PASSWORD)[1].status_code == 423
+    assert attempt(app, user.email, PASSWORD)[1].status_code == 401
 
 
 def test_locks_count_per_account_from_any_address(app, make):
     user = make.user()
     for i in range(10):
         attempt(app, user.email, WRONG, ip=f"203.0.113.{i + 1}")
-    assert attempt(app, user.email, PASSWORD, ip="203.0.113.200")[1].status_code == 423
+    assert attempt(app, user.email, PASSWORD, ip="203.0.113.200")[1].status_code == 401
     other = make.user()
     assert attempt(app, other.email, PASSWORD, ip="203.0.113.1")[1].status_code == 302
 
@@ -189,7 +200,7 @@ def test_without_smtp_the_lock_still_works(app, make):
     user = make.user()
     for _ in range(10):
         attempt(app, user.email, WRONG)
-    assert attempt(app, user.email, PASSWORD)[1].status_code == 423
+    assert form_error(attempt(app, user.email, PASSWORD)[1]) == REFUSED
 
 
 # -- password hashing -------------------------------------------------------------------------------
@@ -279,3 +290,23 @@ def test_account_holders_are_emailed_when_their_sign_in_details_change(app, make
                         "New Collab recovery codes", "An administrator turned off your two-step sign-in",
                         "Your Collab password was reset"]
     assert all("Nia Notice" in m["body"] and "tell your administrator" in m["body"] for m in mails)
+
+
+def test_a_locked_account_answers_exactly_like_an_unknown_address(app, make, smtp):
+    """After the lock, nothing in the answer tells an enumerator the address is a real account: same status,
+    same message as a wrong password and as an address nobody has. The account's owner is told by e-mail."""
+    user = make.user(name="Kim Real")
+    unknown = "nobody-here@example.org"
+    before = {form_error(attempt(app, user.email, WRONG)[1]), form_error(attempt(app, unknown, WRONG)[1])}
+    for _ in range(9):
+        attempt(app, user.email, WRONG)
+        attempt(app, unknown, WRONG)
+    assert lock_row(user.id).locked_until is not None
+    after = {form_error(attempt(app, user.email, WRONG)[1]), form_error(attempt(app, user.email, PASSWORD)[1]),
+             form_error(attempt(app, unknown, WRONG)[1]), form_error(attempt(app, unknown, PASSWORD)[1])}
+    assert before == after == {REFUSED}
+    mails = smtp.wait(1)
+    assert [m["to"] for m in mails] == [[user.email]] and "locked" in mails[0]["subject"].lower()
+    assert "password reset" in mails[0]["body"]
+    refused_while_locked = [e for e in query(action="auth.login_failed") if '"locked"' in (e.detail or "")]
+    assert len(refused_while_locked) == 2 and {e.target_id for e in refused_while_locked} == {user.id}

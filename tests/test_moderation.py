@@ -137,3 +137,40 @@ def test_suspended_accounts_cannot_open_sockets(app, make):
     tok = make.token(victim)
     moderation.suspend_account(admin, victim.id, 1, "Spam")
     assert not sock(app, token=tok).is_connected()
+
+
+def test_history_of_a_hidden_post_is_kept_from_members(app, make, room_setup):
+    """Hiding takes a post's text away from members; its edit history must not hand it back."""
+    from rooms import services
+
+    s = room_setup
+    post = s["post"]
+    services.edit_post(s["author"], post.id, body="Second thoughts about the superintendent")
+    moderation.hide_post(s["mod"], post.id, "Keep it civil")
+    mc = login_client(app, s["member"])
+    r = mc.get(f"/posts/{post.id}/history")
+    text = r.get_data(as_text=True)
+    assert r.status_code == 404
+    assert "Something rude" not in text and "Second thoughts" not in text
+    # its author and the moderators still see every version
+    for who in ("author", "mod", "owner"):
+        text = login_client(app, s[who]).get(f"/posts/{post.id}/history").get_data(as_text=True)
+        assert "Something rude" in text and "Second thoughts" in text, who
+    # and once restored, members see it again
+    moderation.restore_post(s["mod"], post.id)
+    assert "Something rude" in mc.get(f"/posts/{post.id}/history").get_data(as_text=True)
+
+
+def test_a_post_removed_by_a_moderator_leaves_no_text_in_the_stored_events(app, make, room_setup):
+    """`sync` replays the room's stored events: a removal must rewrite them (rooms/post_removal.py), whoever removes."""
+    from rooms.models import PostRevision, RoomEvent
+    from rooms import services
+
+    s = room_setup
+    services.edit_post(s["author"], s["post"].id, body="Second thoughts about the superintendent")
+    moderation.delete_post(s["mod"], s["post"].id, "Abuse")
+    payloads = " ".join(db.session.scalars(select(RoomEvent.payload).where(RoomEvent.room_id == s["room"].id)))
+    assert "Something rude" not in payloads and "Second thoughts" not in payloads
+    assert '"post.deleted"' not in payloads  # names are columns; the tombstone is there:
+    assert db.session.scalar(select(RoomEvent).where(RoomEvent.name == "post.deleted")) is not None
+    assert not db.session.scalars(select(PostRevision).where(PostRevision.post_id == s["post"].id)).all()

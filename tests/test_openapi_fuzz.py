@@ -122,3 +122,41 @@ def test_api_never_answers_5xx(app, fuzz_ctx):
             except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report them all
                 failures.append(f"{method} {path} ({mode.value}): {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+def _json_operations() -> list[tuple[str, str]]:
+    from collab.openapi import document
+
+    return [(path, method.upper()) for path, ops in document()["paths"].items() for method, op in ops.items()
+            if "application/json" in (op.get("requestBody") or {}).get("content", {})]
+
+
+def _hostile_bodies() -> dict[str, bytes]:
+    deep = 5_000
+    return {
+        "nested array": b"[" * deep + b"]" * deep,
+        "nested object": b'{"a":' * deep + b"1" + b"}" * deep,
+        "nested in a field": b'{"body": ' + b"[" * deep + b"]" * deep + b', "title": "t", "name": "n"}',
+        "long string": b'{"body": "' + b"x" * 3_000_000 + b'", "title": "t", "name": "n"}',
+        "long array": b'{"user_ids": [' + b",".join([b"1"] * 600_000) + b"]}",
+        "many keys": b"{" + b",".join(b'"k%d": 1' % i for i in range(200_000)) + b"}",
+    }
+
+
+def test_deeply_nested_and_very_large_json_is_a_clear_4xx_on_every_json_endpoint(app, fuzz_ctx):
+    """Hostile JSON bodies (5,000 levels deep; megabytes long) get a documented 4xx with a message, never a 5xx,
+    on every operation that takes JSON."""
+    operations = _json_operations()
+    assert len(operations) >= 10
+    client = app.test_client()
+    failures = []
+    for path, method in operations:
+        url = "/api/v1" + re.sub(r"{(\w+)}", lambda m: str(fuzz_ctx["ids"].get(m.group(1), [1])[0]), path)
+        for what, body in _hostile_bodies().items():
+            r = client.open(url, method=method, data=body, content_type="application/json",
+                            headers=fuzz_ctx["headers"])
+            documented = _response_validator(path, method, r.status_code)  # fails on an undocumented status
+            if not 400 <= r.status_code < 500 or not r.is_json or not r.json["error"]["message"]:
+                failures.append(f"{method} {path} {what}: {r.status_code} {r.get_data(as_text=True)[:200]}")
+            assert documented
+    assert not failures, "\n".join(failures)

@@ -195,7 +195,7 @@ def worker_alive(worker: str) -> bool | None:
     """Is the process that took a job still running? None when it cannot be told from here
     (another host, or no /proc): then only the age of the job's last report counts."""
     parts = worker.rsplit(":", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 3 or not validate.digits(parts[1]):
         return None
     host, pid, ticks = parts
     if host != socket.gethostname() or ticks == "?":

@@ -413,7 +413,7 @@ def mark_in_room(actor: User, meeting_id: object, *, user_id: object = None, nam
     meeting = _chair(actor, meeting_id)
     uid = person_id(meeting, user_id, participant)
     if uid is None:
-        label = validate.text(name, "name", max_len=MAX_NAME)
+        label = validate.display_name(name, "name", max_len=MAX_NAME)
         user = None
     else:
         user = db.session.get(User, uid)
@@ -519,7 +519,7 @@ def raise_hand(actor: User, meeting_id: object) -> dict[str, Any]:
 def add_room_hand(actor: User, meeting_id: object, *, name: object) -> dict[str, Any]:
     """The chair puts someone in the room in the queue, by name."""
     meeting = _chair(actor, meeting_id)
-    label = validate.text(name, "name", max_len=MAX_NAME)
+    label = validate.display_name(name, "name", max_len=MAX_NAME)
     db.begin_write()
     db.session.add(Hand(meeting_id=meeting.id, user_id=None, name=label, in_room=True, raised_at=utcnow()))
     snap = publish(meeting)
