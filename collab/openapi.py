@@ -16,7 +16,8 @@ def _json(schema: dict) -> dict:
 
 def _errors(*codes: int) -> dict:
     text = {400: "Bad input", 401: "No valid token", 404: "Not found or not visible to the caller",
-            403: "Visible, but the caller may not do this", 409: "Conflict", 413: "Too large", 422: "Invalid field"}
+            403: "Visible, but the caller may not do this", 409: "Conflict", 413: "Too large", 422: "Invalid field",
+            429: "Too many requests from this account: wait as the message says"}
     return {str(c): {"description": text[c], **_json(_ref("Error"))} for c in codes}
 
 
@@ -192,6 +193,8 @@ def _op(summary: str, ok_status: str, ok_schema: dict, *errors: int, body: str |
         params: list | None = None) -> dict:
     if body and 413 not in errors:  # every JSON body has a size limit (collab.api.MAX_JSON_BYTES)
         errors = (*errors, 413)
+    if 429 not in errors:  # every call counts against the account's rate limits (collab/limits.py)
+        errors = (*errors, 429)
     op: dict[str, Any] = {"summary": summary, "responses": {ok_status: {"description": "OK", **_json(ok_schema)},
                                                             **_errors(401, *errors)}}
     if body:

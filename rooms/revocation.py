@@ -52,9 +52,10 @@ log = logging.getLogger(__name__)
 ROOM_MESSAGES = {
     "removed": "You were removed from this room: you no longer have access to it.",
     "room_changed": "This room's settings changed: you no longer have access to it.",
+    "archived": "This room was archived, so its meetings are closed.",
 }
 MEETING_MESSAGES = {
-    "meeting_removed": "The chair removed you from this meeting.",
+    "meeting_removed": "You were removed from this meeting by the chair.",
 }
 SESSION_MESSAGES = {
     "deactivated": "Your account has been deactivated.",
@@ -111,7 +112,10 @@ def _before_commit(session: Session) -> None:
         elif ev.name == "room.updated" and ev.room_id is not None and "lost_media" not in ev.meta:
             room = session.get(Room, ev.room_id)
             lost = []
-            for m in _live_meetings(session, room_id=ev.room_id):
+            live = _live_meetings(session, room_id=ev.room_id)
+            if room is not None and room.archived:   # archived: read-only, its meetings' calls are over
+                ev.meta["closed_media"] = [(m.id, m.media_url) for m in live]
+            for m in live:
                 for uid in sorted(m.attendees):
                     user = session.get(User, uid)
                     if room is None or user is None or not policy.can_read_room(user, room):
@@ -141,6 +145,8 @@ def _after_commit(ev: events.Event) -> None:
         revoke_room(app, ev.payload["user"]["id"], ev.room_id, reason="removed", meetings=ev.meta.get("meetings", ()))
     elif ev.name == "room.updated" and ev.room_id is not None:
         recheck_room(app, ev.room_id, lost_media=ev.meta.get("lost_media", ()))
+        for mid, url in ev.meta.get("closed_media", ()):
+            end_media(app, mid, url, reason="archived", message=ROOM_MESSAGES["archived"])
     elif ev.name == "account.changed":
         p = ev.payload
         end_sessions(app, p["user_id"], reason=p["reason"], stoken=p.get("stoken"), token_id=p.get("token_id"),
@@ -164,7 +170,7 @@ def revoke_room(app: Flask, user_id: int, room_id: int, *, reason: str,
 def revoke_meeting(app: Flask, user_id: int, meeting_id: int, *, reason: str, media_url: str = "") -> None:
     """`user_id` may no longer take part in one meeting: its channel, and its media."""
     live_queue.send(app, {"op": "meeting", "user": user_id, "meeting": meeting_id, "reason": reason})
-    _drop_media(app, user_id, [(meeting_id, media_url)], reason, MEETING_MESSAGES.get(reason, reason))
+    _drop_media(app, user_id, [(meeting_id, media_url)], "removed", MEETING_MESSAGES.get(reason, reason))
 
 
 def end_sessions(app: Flask, user_id: int, *, reason: str, stoken: str | None = None, token_id: int | None = None,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from auth.models import User
@@ -30,3 +30,16 @@ class Meeting(Base):
     @property
     def ended(self) -> bool:
         return self.ended_at is not None
+
+
+class MediaGrant(Base):
+    """Who was given a media token for a meeting (the last time). Losing access must reach everyone who
+    may hold a media session, including API clients that never open the meeting page, so the
+    revocation path (rooms/revocation.py) asks this table as well as the attendance."""
+    __tablename__ = "meeting_media_grants"
+    __table_args__ = (UniqueConstraint("meeting_id", "user_id", name="uq_meeting_media_grants_meeting_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    minted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -44,7 +44,7 @@ from collab.extensions import db, socketio
 from rooms import revocation
 from rooms.meetings import decks, minutes, state, votes  # noqa: F401  (decks: imported for the app)
 from rooms.meetings.hybrid_models import Attendance
-from rooms.meetings.models import Meeting
+from rooms.meetings.models import MediaGrant, Meeting
 from rooms.realtime import NS, Conn, _int_field, handler, meeting_key, meeting_keys, names_key, user_key
 
 MEETING_LIMIT = "120 per 10 seconds"
@@ -71,20 +71,25 @@ def _on_event(ev: events.Event) -> None:
 @revocation.meeting_finder
 def _live_meetings(session: Session, *, room_id: int | None = None, user_ids: set[int] | None = None,
                    meeting_id: int | None = None) -> list[revocation.LiveMeeting]:
-    """Meetings not over: of a room, attended by any of `user_ids`, or one; with their attendees."""
+    """Meetings not over: of a room, attended by any of `user_ids`, or one; with the people who may be in
+    them (attendance, and everyone given a media token)."""
     q = select(Meeting.id, Meeting.room_id, Meeting.media_url).where(Meeting.ended_at.is_(None))
     if room_id is not None:
         q = q.where(Meeting.room_id == room_id)
     if meeting_id is not None:
         q = q.where(Meeting.id == meeting_id)
     if user_ids is not None:
-        q = q.where(Meeting.id.in_(select(Attendance.meeting_id).where(Attendance.user_id.in_(user_ids))))
+        q = q.where(Meeting.id.in_(select(Attendance.meeting_id).where(Attendance.user_id.in_(user_ids))
+                                   .union(select(MediaGrant.meeting_id).where(MediaGrant.user_id.in_(user_ids)))))
     rows = session.execute(q).all()
     if not rows:
         return []
     people: dict[int, set[int]] = {}
-    for mid, uid in session.execute(select(Attendance.meeting_id, Attendance.user_id).where(
-            Attendance.meeting_id.in_([r.id for r in rows]), Attendance.user_id.is_not(None))):
+    ids = [r.id for r in rows]
+    for mid, uid in session.execute(
+            select(Attendance.meeting_id, Attendance.user_id)
+            .where(Attendance.meeting_id.in_(ids), Attendance.user_id.is_not(None))
+            .union(select(MediaGrant.meeting_id, MediaGrant.user_id).where(MediaGrant.meeting_id.in_(ids)))):
         people.setdefault(mid, set()).add(uid)
     return [revocation.LiveMeeting(id=r.id, room_id=r.room_id, media_url=r.media_url or "",
                                    attendees=frozenset(people.get(r.id, ()))) for r in rows]

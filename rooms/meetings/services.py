@@ -31,7 +31,7 @@ from media import tokens
 from rooms import revocation
 from rooms import services as room_services
 from rooms.meetings import media_control, pseudonyms
-from rooms.meetings.models import Meeting
+from rooms.meetings.models import MediaGrant, Meeting
 from rooms.models import Room
 from rooms.serialize import iso
 
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 OPEN_HOURS = 12  # a meeting started less than this long ago (and not ended) is listed as in progress
 STATUS_TIMEOUT = 0.5
 ENDED_MESSAGE = "The chair ended the meeting."
-REMOVED_MESSAGE = "You were removed from this meeting by the chair."
+REMOVED_MESSAGE = revocation.MEETING_MESSAGES["meeting_removed"]
 
 
 def meeting_dict(m: Meeting, names: bool = False) -> dict[str, Any]:
@@ -163,10 +163,11 @@ def join(actor: User, meeting_id: object) -> dict[str, Any]:
         db.begin_write()
         meeting.media_url = url
         db.session.commit()
+    db.begin_write()
+    _record_grant(meeting.id, actor.id)   # losing access later must find this media session too
     if pseudonyms.applies(meeting) and pseudonyms.number(meeting, actor.id) is None:
-        db.begin_write()   # the name on this person's video tile is their number in the meeting
-        pseudonyms.assign(meeting, [actor.id])
-        db.session.commit()
+        pseudonyms.assign(meeting, [actor.id])   # the name on this person's video tile is their number
+    db.session.commit()
     role = meeting_role(actor, meeting)
     ttl = tokens.DEFAULT_TTL
     shown = actor.name if not pseudonyms.applies(meeting) else pseudonyms.label(meeting, actor.id)
@@ -174,6 +175,15 @@ def join(actor: User, meeting_id: object) -> dict[str, Any]:
                         role=role, ttl=ttl)
     return {"meeting": meeting_dict(meeting), "url": meeting.media_url, "token": token, "role": role,
             "expires_in": ttl}
+
+
+def _record_grant(meeting_id: int, user_id: int) -> None:
+    grant = db.session.scalar(select(MediaGrant).where(MediaGrant.meeting_id == meeting_id,
+                                                       MediaGrant.user_id == user_id))
+    if grant is None:
+        db.session.add(MediaGrant(meeting_id=meeting_id, user_id=user_id, minted_at=utcnow()))
+    else:
+        grant.minted_at = utcnow()
 
 
 # -- choosing a worker --------------------------------------------------------------

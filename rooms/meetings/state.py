@@ -468,8 +468,7 @@ def remove_participant(actor: User, meeting_id: object, *, user_id: object = Non
         h.lowered_at = now
     notify_user(meeting, uid, "meeting.removed", {"message": meetings.REMOVED_MESSAGE})
     snap = publish(meeting)
-    db.session.commit()
-    meetings.revoke_media(meeting, account_id=uid, reason="removed", message=meetings.REMOVED_MESSAGE)
+    db.session.commit()   # meeting.removed takes them out of the channel and the media (rooms/revocation.py)
     return snap
 
 
