@@ -127,3 +127,38 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine is not None and self.engine.dialect.name == "sqlite"
+
+
+# -- lookups remembered for one transaction ----------------------------------------------------------
+
+_TX_MEMOS: set[str] = set()
+
+
+def transaction_memo(session: Session, name: str) -> dict:
+    """A dict kept in `session.info` for the rest of its transaction, for a lookup asked many times
+    in one request (a thread page asks about each post's author and room). Every such dict is forgotten
+    at any flush, write statement, commit or rollback, so a check made inside a write transaction always
+    reads the database."""
+    _TX_MEMOS.add(name)
+    return session.info.setdefault(name, {})
+
+
+def _forget_memos(session: Session) -> None:
+    for name in _TX_MEMOS:
+        session.info.pop(name, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session: Session, _transaction) -> None:
+    _forget_memos(session)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_at_flush(session: Session, _context) -> None:
+    _forget_memos(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_at_write(state) -> None:
+    if not state.is_select:
+        _forget_memos(state.session)

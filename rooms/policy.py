@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-from sqlalchemy import Select, bindparam, event, false, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, false, or_, select, true
 
 from auth import mfa
 from auth.models import User
-from collab.db import utcnow
+from collab.db import transaction_memo, utcnow
 from collab.extensions import db
 from rooms import labels
 from rooms.models import Attachment, Membership, Post, Room
@@ -45,7 +44,7 @@ def membership(user: Optional[User], room: Room) -> Optional[Membership]:
         return None
     # Remembered for the rest of the session's transaction (a thread page asks once per post); any write,
     # commit or rollback forgets it, so a check inside a write transaction always reads the database.
-    memo = db.session().info.setdefault(_MEMO, {})
+    memo = transaction_memo(db.session(), _MEMO)
     key = (user.id, room.id)
     if key not in memo:
         memo[key] = db.session.scalar(_MEMBERSHIP, {"room_id": room.id, "user_id": user.id})
@@ -57,21 +56,7 @@ _MEMBERSHIP = select(Membership).where(Membership.room_id == bindparam("room_id"
                                        Membership.user_id == bindparam("user_id"))
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget_memberships(session: Session, _transaction) -> None:
-    session.info.pop(_MEMO, None)
-    session.info.pop(_ENROL_MEMO, None)
 
-
-@event.listens_for(Session, "after_flush")
-def _forget_memberships_on_flush(session: Session, _context) -> None:
-    session.info.pop(_MEMO, None)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _forget_memberships_on_write(state) -> None:
-    if not state.is_select:
-        state.session.info.pop(_MEMO, None)
 
 
 def _signed_in(user: Optional[User]) -> bool:
@@ -79,7 +64,7 @@ def _signed_in(user: Optional[User]) -> bool:
     sign-in and has not reads nothing, over any channel (its pages lead it to set-up)."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.active:
         return False
-    memo = db.session().info.setdefault(_ENROL_MEMO, {})
+    memo = transaction_memo(db.session(), _ENROL_MEMO)
     if user.id not in memo:
         memo[user.id] = not mfa.must_enrol(user)
     return memo[user.id]

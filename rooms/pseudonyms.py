@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
+from collab.db import transaction_memo
 from collab.extensions import db
 from rooms.models import Post, Room, Thread
 from rooms.trust_models import ThreadPseudonym
@@ -48,21 +48,13 @@ def assign(thread_id: int, user_id: int) -> int:
 
 def numbers(thread_id: int) -> dict[int, int]:
     """user id -> number in one thread (one query per thread per transaction)."""
-    memo = db.session().info.setdefault(_MEMO, {})
+    memo = transaction_memo(db.session(), _MEMO)
     if thread_id not in memo:
         memo[thread_id] = dict(db.session.execute(select(ThreadPseudonym.user_id, ThreadPseudonym.number)
                                                   .where(ThreadPseudonym.thread_id == thread_id)).all())
     return memo[thread_id]
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget(session: Session, _transaction) -> None:
-    session.info.pop(_MEMO, None)
-
-
-@event.listens_for(Session, "after_flush")
-def _forget_on_flush(session: Session, _context) -> None:
-    session.info.pop(_MEMO, None)
 
 
 def name(thread_id: int, user_id: int | None) -> str:

@@ -26,11 +26,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from auth import audit
 from auth.models import User
+from collab.db import transaction_memo
 from collab.extensions import db
 from rooms import policy
 from rooms.meetings.hybrid_models import MeetingPseudonym
@@ -72,7 +72,7 @@ def assign(meeting: Meeting, user_ids: Iterable[int | None]) -> None:
 
 def numbers(meeting_id: int) -> dict[int, int]:
     """user id -> number in one meeting (one query per meeting per transaction)."""
-    memo = db.session().info.setdefault(_MEMO, {})
+    memo = transaction_memo(db.session(), _MEMO)
     if meeting_id not in memo:
         memo[meeting_id] = dict(db.session.execute(
             select(MeetingPseudonym.user_id, MeetingPseudonym.number)
@@ -80,14 +80,6 @@ def numbers(meeting_id: int) -> dict[int, int]:
     return memo[meeting_id]
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget(session: Session, _transaction) -> None:
-    session.info.pop(_MEMO, None)
-
-
-@event.listens_for(Session, "after_flush")
-def _forget_on_flush(session: Session, _context) -> None:
-    session.info.pop(_MEMO, None)
 
 
 def number(meeting: Meeting, user_id: int | None) -> int | None:
