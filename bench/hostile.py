@@ -28,14 +28,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import io
 import os
 import shutil
-import struct
 import sys
 import tempfile
 import time
-import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -46,50 +43,12 @@ _spec = importlib.util.spec_from_file_location("bench_http", ROOT / "bench" / "h
 bh = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bh)  # (bench/http.py: seed, index build, login, percentiles)
 
+from tests.hostile_files import endless_pdf, huge_png  # noqa: E402
 from tests.liveserver import make_server  # noqa: E402
 
 SECTION = "## Hostile input (issue 10)"
 HOSTILE_EMAIL = "hostile.user@bench.example.org"
 TARGET = 1.5
-
-
-def huge_png(width: int = 20_000, height: int = 5_940) -> bytes:
-    """A valid greyscale PNG declaring width × height pixels (118.8 million) that compresses to ~120 KB."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    comp = zlib.compressobj(9)
-    row = b"\0" * (width + 1)
-    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
-
-
-def endless_pdf(pages: int = 200, salt: int = 0) -> bytes:
-    """A ~33 KB PDF whose text takes pypdf minutes: `pages` pages sharing one content stream that moves
-    the pen 150,000 times (each stream within pypdf's own parsing budget). `salt` makes each file new
-    (a file already read is never read again: its text is cached by content hash)."""
-    content = f"BT /F1 12 Tf 72 720 Td (zebrafish{salt}) Tj\n".encode() + b"0 0 Td\n" * 150_000 + b"ET"
-    comp = zlib.compress(content, 9)
-    kids = " ".join(f"{5 + i} 0 R" for i in range(pages)).encode()
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [" + kids + b"] /Count " + str(pages).encode() + b" >>",
-            b"<< /Length " + str(len(comp)).encode() + b" /Filter /FlateDecode >>\nstream\n" + comp + b"\nendstream",
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    objs += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
-             b"/Resources << /Font << /F1 4 0 R >> >> >>"] * pages
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objs, 1):
-        offsets.append(out.tell())
-        out.write(f"{i} 0 obj\n".encode() + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode())
-    for off in offsets:
-        out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
 
 
 WORDS = ["éléphantesquement", "übergangsbestimmungen", "anticonstitutionnellement", "désinstitutionnalisation",
@@ -153,7 +112,7 @@ async def hostile(base: str, token: str, post_id: int, stop: asyncio.Event, coun
     async def upload_stream(session, kind):
         i = 0
         while not stop.is_set():
-            data = png if kind == "png" else endless_pdf(salt=i)
+            data = png if kind == "png" else endless_pdf(word=f"zebrafish{i}")
             form = aiohttp.FormData()
             form.add_field("file", data, filename=f"hostile{i}.{kind}")
             async with session.post(f"{base}/api/v1/posts/{post_id}/attachments", data=form, headers=headers) as r:

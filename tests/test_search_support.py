@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.conftest import PG_URL
+from tests.hostile_files import text_pdf
 
 # Whoosh on both databases; the PostgreSQL backend needs PostgreSQL.
 COMBOS = [("sqlite", "whoosh")] + ([("postgres", "whoosh"), ("postgres", "postgres")] if PG_URL else [])
@@ -77,28 +78,7 @@ def search_ids(user, q, **kw) -> list[int]:
 
 def pdf_bytes(text: str) -> bytes:
     """A small valid one-page PDF showing `text` (Helvetica)."""
-    safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    content = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode("latin-1")
-    objs = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objs, 1):
-        offsets.append(out.tell())
-        out.write(f"{i} 0 obj\n".encode() + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode())
-    for off in offsets:
-        out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
+    return text_pdf(text)
 
 
 def docx_bytes(text: str) -> bytes:

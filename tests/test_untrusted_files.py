@@ -5,57 +5,14 @@ on; uploads are rate-limited per account. The hostile files are made here."""
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import bearer
+from tests.hostile_files import endless_pdf, huge_png
 from tests.test_search_support import search_ids, settle, wait_until
-
-
-def huge_png(width: int = 20_000, height: int = 5_940) -> bytes:
-    """A valid greyscale PNG of width × height pixels (118.8 million by default), all black, that
-    compresses to a few hundred KB: what a decompression-bomb upload looks like."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    comp = zlib.compressobj(9)
-    row = b"\0" * (width + 1)  # filter byte + one byte per pixel
-    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def endless_pdf(word: str = "zebrafish", pages: int = 200) -> bytes:
-    """A small PDF (a few KB) whose few words take pypdf minutes of CPU: `pages` pages all showing the
-    same compressed content stream, which shows `word` once and then moves the pen 150,000 times
-    (within pypdf's own parsing budget per stream, and with next to no text, so neither pypdf's
-    limits nor a cap on characters stop it: only a bound on time does)."""
-    content = f"BT /F1 12 Tf 72 720 Td ({word}) Tj\n".encode() + b"0 0 Td\n" * 150_000 + b"ET"
-    comp = zlib.compress(content, 9)
-    first_page = 5
-    kids = " ".join(f"{first_page + i} 0 R" for i in range(pages)).encode()
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [" + kids + b"] /Count " + str(pages).encode() + b" >>",
-            b"<< /Length " + str(len(comp)).encode() + b" /Filter /FlateDecode >>\nstream\n" + comp + b"\nendstream",
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    objs += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
-             b"/Resources << /Font << /F1 4 0 R >> >> >>"] * pages
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objs, 1):
-        offsets.append(out.tell())
-        out.write(f"{i} 0 obj\n".encode() + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode())
-    for off in offsets:
-        out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
 
 
 def test_huge_pixel_png_uploads_as_a_plain_file_without_a_thumbnail(app, make):
