@@ -1,20 +1,22 @@
-// Live rooms: one Socket.IO connection per page. Room and thread pages show new
+// Live rooms, over the page's one Socket.IO connection (socket.js). Room and thread pages show new
 // threads, posts, edits, removals, reactions and membership changes without a
 // reload; the composer sends over the socket, keeps what you wrote while
 // offline and sends it when the connection returns. Every page works without
 // this script (forms post as usual).
-import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
+import { csrfInput, csrfToken } from "./csrf.js";
+import { dateTime } from "./dates.js";
+import { el } from "./dom.js";
+import { forgetDraft, newClientId, readDraft, saveDraft } from "./drafts.js";
 import { initNotifications } from "./notifications.js";
+import { socket } from "./socket.js";
 
 const body = document.body;
 const roomId = Number(body.dataset.roomId) || null;
 const threadId = Number(body.dataset.threadId) || null;
 const OUTBOX = "collab-outbox";
-const DRAFT_PREFIX = "collab-draft:";
 const IDLE_MS = 5 * 60 * 1000;
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 let lastSeq = Number(body.dataset.roomSeq) || 0;
 let me = null;
@@ -24,32 +26,7 @@ let syncing = false;
 let resyncWanted = false;
 let revoked = false;
 
-export const socket = io({ transports: ["websocket"], reconnectionDelayMax: 5000, timeout: 10000 });
-
-// -- small helpers ---------------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c) node.append(c);
-  return node;
-}
-
-function csrfToken() {
-  return document.querySelector('meta[name="csrf-token"]')?.content || "";
-}
-
-function when(iso) {
-  const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${pad(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
-}
+// -- live regions in the page -------------------------------------------------------------------
 
 function region(id, className, live) {
   let node = document.getElementById(id);
@@ -109,17 +86,14 @@ function setStatus(form, text) {
 
 function confirmed(entry, post) {
   writeOutbox(readOutbox().filter((e) => e.client_id !== entry.client_id));
-  const key = DRAFT_PREFIX + entry.draft_key;
-  try {
-    const draft = JSON.parse(localStorage.getItem(key) || "null");
-    if (draft && draft.clientId === entry.client_id) localStorage.removeItem(key);
-  } catch { localStorage.removeItem(key); }
+  const draft = readDraft(entry.draft_key);
+  if (draft === null || draft.clientId === entry.client_id) forgetDraft(entry.draft_key); // none, unreadable, or this post's
   const form = formFor(entry.client_id);
   if (form) {
     const textarea = form.querySelector("textarea[name=body]");
     textarea.readOnly = false;
     textarea.value = "";
-    form.querySelector("[data-client-id]").value = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+    form.querySelector("[data-client-id]").value = newClientId();
     setStatus(form, "");
     const slot = form.closest("[data-reply-slot]");
     if (slot) slot.replaceChildren();
@@ -187,7 +161,7 @@ function initComposerSubmit() {
       client_id: cid.value, thread_id: threadId, parent_id: parentId, body: textarea.value,
       draft_key: form.dataset.draftKey || "",
     };
-    localStorage.setItem(DRAFT_PREFIX + entry.draft_key, JSON.stringify({ body: entry.body, clientId: entry.client_id }));
+    saveDraft(entry.draft_key, entry.body, entry.client_id);
     const items = readOutbox().filter((e) => e.client_id !== entry.client_id);
     items.push(entry);
     writeOutbox(items);
@@ -225,7 +199,7 @@ function postActions(post) {
   if (mine) actions.append(el("a", { class: "button small", href: `/posts/${post.id}/edit`, text: "Edit" }));
   if (mine || canModerate) {
     const form = el("form", { method: "post", action: `/posts/${post.id}/delete`, class: "inline", "data-confirm": "Remove this post? Replies to it stay." },
-      el("input", { type: "hidden", name: "csrf_token", value: csrfToken() }),
+      csrfInput(),
       el("button", { type: "submit", class: "small danger", text: "Remove" }));
     actions.append(form);
   }
@@ -254,7 +228,7 @@ function buildPost(post) {
   });
   const head = el("header", { class: "post-head" },
     el("span", { id: `post-${post.id}-by`, class: "author", text: post.deleted ? "Post removed" : (post.author ? post.author.name : "Former member") }),
-    el("a", { class: "permalink", href: `/posts/${post.id}` }, el("time", { datetime: post.created_at, text: when(post.created_at) })));
+    el("a", { class: "permalink", href: `/posts/${post.id}` }, el("time", { datetime: post.created_at, text: dateTime(post.created_at) })));
   if (post.edited_at && !post.deleted) head.append(el("a", { class: "hint", href: `/posts/${post.id}/history`, text: "edited" }));
   article.append(head);
   fillPost(article, post);
@@ -442,7 +416,7 @@ function addThread(thread, post) {
   const li = el("li", { class: "thread-item new-thread", "data-thread-id": String(thread.id) },
     el("a", { href: `/threads/${thread.id}`, class: "thread-link", text: thread.title }), " ",
     mine ? null : el("span", { class: "unread", text: "1 new" }),
-    el("p", { class: "hint", text: `Started by ${thread.author ? thread.author.name : "former member"} · 1 post · last activity ${when(post.created_at)}` }));
+    el("p", { class: "hint", text: `Started by ${thread.author ? thread.author.name : "former member"} · 1 post · last activity ${dateTime(post.created_at)}` }));
   list.prepend(li);
   threadCountBump();
   announce(`New thread: ${thread.title}`);
@@ -455,7 +429,7 @@ function bumpThread(post) {
   const m = hint && /· (\d+) posts? ·/.exec(hint.textContent);
   if (m) {
     const n = Number(m[1]) + 1;
-    hint.textContent = hint.textContent.replace(/· \d+ posts? · last activity .*$/, `· ${n} posts · last activity ${when(post.created_at)}`);
+    hint.textContent = hint.textContent.replace(/· \d+ posts? · last activity .*$/, `· ${n} posts · last activity ${dateTime(post.created_at)}`);
   }
   if (!(me && post.author && post.author.id === me.id)) {
     let badge = li.querySelector(".unread");

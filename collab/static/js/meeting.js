@@ -2,9 +2,10 @@
 // The worker always offers; we answer. It forwards the cameras of the most recent speakers
 // and the voices of the people speaking now through "slots" (transceivers) that it maps to
 // participants with `slots` messages. Reconnects by itself when the network or worker drops.
+import { csrfToken } from "./csrf.js";
+import { byId as $ } from "./dom.js";
 
-const root = document.getElementById("meeting");
-const $ = (id) => document.getElementById(id);
+const root = $("meeting");
 
 const RECONNECT_DELAYS = [250, 500, 750, 1000]; // then every second; every 3 s after 15 s
 const QUALITY_EVERY = 2000;
@@ -44,10 +45,6 @@ const state = {
 };
 
 // -- small helpers -------------------------------------------------------------------------
-
-function csrf() {
-  return document.querySelector('meta[name="csrf-token"]')?.content || "";
-}
 
 function say(text) {
   // Polite live region: joins, leaves, speakers, reconnecting.
@@ -299,7 +296,7 @@ async function fetchJoin() {
   if (state.join && Date.now() < state.join.validUntil) return state.join;
   const resp = await fetch(state.tokenUrl, {
     method: "POST", credentials: "same-origin",
-    headers: { "X-CSRFToken": csrf(), Accept: "application/json" },
+    headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
   });
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) {
