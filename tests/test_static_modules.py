@@ -12,7 +12,7 @@ JS = ROOT / "static" / "js"
 IMPORT = re.compile(r'^\s*import\s+(?:[^"\']*?\s+from\s+)?["\']([^"\']+)["\']', re.M)
 SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.I)
 SHARED = {"el": "dom.js", "byId": "dom.js", "csrfToken": "csrf.js", "csrfInput": "csrf.js", "dateTime": "dates.js",
-          "clockTime": "dates.js", "newClientId": "drafts.js", "socket": "socket.js"}
+          "clockTime": "dates.js", "newClientId": "drafts.js", "socket": "socket.js", "announce": "live_regions.js"}
 
 
 def _scripts_in_templates() -> set[str]:
