@@ -1,10 +1,6 @@
 // Composer: a client id per post (the server is idempotent on it), Ctrl+Enter
-// to send, and drafts kept in localStorage until the post is sent.
-const DRAFT_PREFIX = "collab-draft:";
-
-function newClientId() {
-  return (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
-}
+// to send, and drafts kept in localStorage until the post is sent (drafts.js).
+import { draftStorageKey, forgetDraft, newClientId, readDraft, saveDraft } from "./drafts.js";
 
 export function initComposers(root) {
   for (const form of root.querySelectorAll("form[data-composer]")) {
@@ -12,20 +8,19 @@ export function initComposers(root) {
     form.dataset.ready = "1";
     const textarea = form.querySelector("textarea[name=body]");
     const cid = form.querySelector("[data-client-id]");
-    const key = form.dataset.draftKey ? DRAFT_PREFIX + form.dataset.draftKey : null;
+    const name = form.dataset.draftKey || null;
     if (cid && !cid.value) cid.value = newClientId();
-    if (key && textarea && !textarea.value) {
-      const saved = localStorage.getItem(key);
-      if (saved) {
-        const draft = JSON.parse(saved);
+    if (name && textarea && !textarea.value) {
+      const draft = readDraft(name);
+      if (draft) {
         textarea.value = draft.body || "";
         if (cid && draft.clientId) cid.value = draft.clientId;
       }
     }
     textarea?.addEventListener("input", () => {
-      if (!key) return;
-      if (textarea.value) localStorage.setItem(key, JSON.stringify({ body: textarea.value, clientId: cid?.value }));
-      else localStorage.removeItem(key);
+      if (!name) return;
+      if (textarea.value) saveDraft(name, textarea.value, cid?.value);
+      else forgetDraft(name);
     });
     textarea?.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
@@ -37,7 +32,7 @@ export function initComposers(root) {
       if (ev.defaultPrevented) return; // sent live (live.js): the draft goes when the server confirms
       // The server answers a repeated client id with the first post, so a
       // resubmitted draft is never duplicated; the draft goes once the page moves on.
-      if (key) sessionStorage.setItem("collab-sent:" + key, cid?.value || "");
+      if (name) sessionStorage.setItem("collab-sent:" + draftStorageKey(name), cid?.value || "");
     });
   }
   // Drafts whose post was accepted (we navigated away after submitting) are cleared.

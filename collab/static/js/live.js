@@ -1,231 +1,49 @@
-// Live rooms: one Socket.IO connection per page. Room and thread pages show new
-// threads, posts, edits, removals, reactions and membership changes without a
-// reload; the composer sends over the socket, keeps what you wrote while
-// offline and sends it when the connection returns. Every page works without
-// this script (forms post as usual).
-import { io } from "../vendor/socket.io-client/socket.io.esm.min.js";
+// Live rooms, over the page's one Socket.IO connection (socket.js). Room and thread pages show new
+// threads, posts, edits, removals, reactions (reactions.js) and membership changes without a
+// reload; the composer sends over the socket, keeps what you wrote while offline and sends it
+// when the connection returns (outbox.js). Every page works without this script (forms post as usual).
+import { csrfInput } from "./csrf.js";
+import { dateTime } from "./dates.js";
+import { el } from "./dom.js";
+import { activity, announce, banner, connectionNote, region } from "./live_regions.js";
 import { initNotifications } from "./notifications.js";
+import { flushOutbox, initOutbox, outboxDisconnected } from "./outbox.js";
+import { initReactions, reactionsOf, redrawReactions, renderReactions, setReactions } from "./reactions.js";
+import { socket } from "./socket.js";
 
 const body = document.body;
 const roomId = Number(body.dataset.roomId) || null;
 const threadId = Number(body.dataset.threadId) || null;
-const OUTBOX = "collab-outbox";
-const DRAFT_PREFIX = "collab-draft:";
 const IDLE_MS = 5 * 60 * 1000;
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 let lastSeq = Number(body.dataset.roomSeq) || 0;
-let me = null;
-let canPost = !!document.querySelector("[data-reply-to]") || !!document.querySelector("form[data-composer]");
-let canModerate = false;
+// The person looking: filled in when the socket subscribes; shared with reactions.js and outbox.js.
+const viewer = {
+  me: null,
+  canPost: !!document.querySelector("[data-reply-to]") || !!document.querySelector("form[data-composer]"),
+  canModerate: false,
+  revoked: false,
+};
 let syncing = false;
 let resyncWanted = false;
-let revoked = false;
-
-export const socket = io({ transports: ["websocket"], reconnectionDelayMax: 5000, timeout: 10000 });
-
-// -- small helpers ---------------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c) node.append(c);
-  return node;
-}
-
-function csrfToken() {
-  return document.querySelector('meta[name="csrf-token"]')?.content || "";
-}
-
-function when(iso) {
-  const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${pad(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
-}
-
-function region(id, className, live) {
-  let node = document.getElementById(id);
-  if (!node) {
-    node = el("p", { id, class: className, role: live ? "status" : null, "aria-live": live || null });
-    const main = document.getElementById("main");
-    const anchor = main.querySelector(".page-head") || main.querySelector("h1");
-    (anchor || main.firstElementChild)?.after(node);
-  }
-  return node;
-}
-
-function announce(text) {
-  const node = document.getElementById("live-announcer") ||
-    document.getElementById("main").appendChild(el("div", { id: "live-announcer", class: "visually-hidden", role: "status", "aria-live": "polite" }));
-  node.textContent = "";
-  setTimeout(() => { node.textContent = text; }, 50);
-}
-
-function banner(text) {
-  const node = region("live-banner", "banner live-banner", "assertive");
-  node.textContent = text;
-}
-
-function activity(text) {
-  region("live-activity", "hint live-activity", "polite").textContent = text;
-}
-
-function connectionNote(text) {
-  const node = region("live-connection", "hint live-connection", "polite");
-  node.textContent = text;
-  node.hidden = !text;
-}
-
-// -- the outbox: posts written here, not yet confirmed by the server ---------------------------------
-
-function readOutbox() {
-  try { return JSON.parse(localStorage.getItem(OUTBOX) || "[]"); } catch { return []; }
-}
-
-function writeOutbox(items) {
-  if (items.length) localStorage.setItem(OUTBOX, JSON.stringify(items));
-  else localStorage.removeItem(OUTBOX);
-}
-
-function formFor(clientId) {
-  for (const form of document.querySelectorAll("form[data-composer]")) {
-    if (form.querySelector("[data-client-id]")?.value === clientId) return form;
-  }
-  return null;
-}
-
-function setStatus(form, text) {
-  const status = form?.querySelector("[data-composer-status]");
-  if (status) status.textContent = text;
-}
-
-function confirmed(entry, post) {
-  writeOutbox(readOutbox().filter((e) => e.client_id !== entry.client_id));
-  const key = DRAFT_PREFIX + entry.draft_key;
-  try {
-    const draft = JSON.parse(localStorage.getItem(key) || "null");
-    if (draft && draft.clientId === entry.client_id) localStorage.removeItem(key);
-  } catch { localStorage.removeItem(key); }
-  const form = formFor(entry.client_id);
-  if (form) {
-    const textarea = form.querySelector("textarea[name=body]");
-    textarea.readOnly = false;
-    textarea.value = "";
-    form.querySelector("[data-client-id]").value = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
-    setStatus(form, "");
-    const slot = form.closest("[data-reply-slot]");
-    if (slot) slot.replaceChildren();
-  }
-  if (post && post.thread_id === threadId) {
-    placePost(post, true);
-    document.getElementById(`post-${post.id}`)?.focus({ preventScroll: false });
-  }
-  announce("Your reply was posted.");
-}
-
-function refused(entry, error) {
-  const form = formFor(entry.client_id);
-  if (error.code === "rate_limited") {
-    setStatus(form, `${error.message} It will be sent automatically.`);
-    setTimeout(flushOutbox, 5000);
-    return;
-  }
-  writeOutbox(readOutbox().filter((e) => e.client_id !== entry.client_id));
-  if (form) {
-    form.querySelector("textarea[name=body]").readOnly = false;
-    setStatus(form, `Not sent: ${error.message}`);
-  } else {
-    banner(`A reply you wrote earlier could not be sent: ${error.message}`);
-  }
-}
-
-function send(entry) {
-  if (!socket.connected || entry.sending) return;
-  entry.sending = true;
-  socket.timeout(15000).emit("post", {
-    thread_id: entry.thread_id, body: entry.body, client_id: entry.client_id, parent_id: entry.parent_id,
-  }, (err, ack) => {
-    entry.sending = false;
-    if (err) return; // no answer: it stays in the outbox and goes again after reconnecting
-    if (ack.ok) confirmed(entry, ack.post);
-    else refused(entry, ack.error);
-  });
-}
-
-let outboxEntries = new Map();
-
-function flushOutbox() {
-  for (const item of readOutbox()) {
-    const entry = outboxEntries.get(item.client_id) || item;
-    outboxEntries.set(item.client_id, entry);
-    send(entry);
-  }
-}
-
-function initComposerSubmit() {
-  if (!threadId) return;
-  document.addEventListener("submit", (ev) => {
-    const form = ev.target.closest("form[data-composer]");
-    if (!form || revoked) return;
-    const files = form.querySelector("input[type=file]");
-    if (files && files.files.length) return; // attachments go with the ordinary form
-    const textarea = form.querySelector("textarea[name=body]");
-    const cid = form.querySelector("[data-client-id]");
-    const m = /\/posts\/(\d+)\/reply/.exec(form.getAttribute("action") || "");
-    const parentId = Number(form.dataset.parentId) || (m ? Number(m[1]) : null);
-    if (!textarea || !cid || !textarea.value.trim()) return;
-    ev.preventDefault();
-    const entry = {
-      client_id: cid.value, thread_id: threadId, parent_id: parentId, body: textarea.value,
-      draft_key: form.dataset.draftKey || "",
-    };
-    localStorage.setItem(DRAFT_PREFIX + entry.draft_key, JSON.stringify({ body: entry.body, clientId: entry.client_id }));
-    const items = readOutbox().filter((e) => e.client_id !== entry.client_id);
-    items.push(entry);
-    writeOutbox(items);
-    outboxEntries.set(entry.client_id, entry);
-    textarea.readOnly = true;
-    if (socket.connected) {
-      setStatus(form, "Sending…");
-      send(entry);
-    } else {
-      setStatus(form, "You are offline: your reply is kept and will be sent when reconnected.");
-    }
-  }, true);
-
-  // Restore a reply that was waiting to be sent when the page was left or reloaded.
-  for (const item of readOutbox()) {
-    const form = formFor(item.client_id);
-    if (form) {
-      form.querySelector("textarea[name=body]").readOnly = true;
-      setStatus(form, "Waiting for the connection: this reply will be sent when reconnected.");
-    }
-  }
-}
 
 // -- building posts --------------------------------------------------------------------------------
 
 function postActions(post) {
   const actions = el("div", { class: "post-actions" });
-  if (canPost) {
+  if (viewer.canPost) {
     actions.append(el("a", {
       class: "button small", href: `/posts/${post.id}/reply`, "data-reply-to": String(post.id),
       "aria-label": `Reply to ${post.author ? post.author.name : "this post"}`, text: "Reply",
     }));
   }
-  const mine = me && post.author && post.author.id === me.id;
+  const mine = viewer.me && post.author && post.author.id === viewer.me.id;
   if (mine) actions.append(el("a", { class: "button small", href: `/posts/${post.id}/edit`, text: "Edit" }));
-  if (mine || canModerate) {
+  if (mine || viewer.canModerate) {
     const form = el("form", { method: "post", action: `/posts/${post.id}/delete`, class: "inline", "data-confirm": "Remove this post? Replies to it stay." },
-      el("input", { type: "hidden", name: "csrf_token", value: csrfToken() }),
+      csrfInput(),
       el("button", { type: "submit", class: "small danger", text: "Remove" }));
     actions.append(form);
   }
@@ -254,7 +72,7 @@ function buildPost(post) {
   });
   const head = el("header", { class: "post-head" },
     el("span", { id: `post-${post.id}-by`, class: "author", text: post.deleted ? "Post removed" : (post.author ? post.author.name : "Former member") }),
-    el("a", { class: "permalink", href: `/posts/${post.id}` }, el("time", { datetime: post.created_at, text: when(post.created_at) })));
+    el("a", { class: "permalink", href: `/posts/${post.id}` }, el("time", { datetime: post.created_at, text: dateTime(post.created_at) })));
   if (post.edited_at && !post.deleted) head.append(el("a", { class: "hint", href: `/posts/${post.id}/history`, text: "edited" }));
   article.append(head);
   fillPost(article, post);
@@ -278,7 +96,7 @@ function fillPost(article, post) {
     parts.push(bodyDiv, attachmentList(post), postActions(post));
   }
   for (const p of parts) if (p) (slot ? slot.before(p) : article.append(p));
-  if (!post.deleted) renderReactions(article, reactionState.get(post.id) || []);
+  if (!post.deleted) renderReactions(article, reactionsOf(post.id));
 }
 
 function topList() {
@@ -325,101 +143,6 @@ function placePost(post, mine = false) {
   return true;
 }
 
-// -- reactions ----------------------------------------------------------------------------------------
-
-const reactionState = new Map();
-let emojiChoices = [];
-
-function renderReactions(article, list) {
-  article.querySelector(":scope > .reactions")?.remove();
-  const postId = Number(article.dataset.postId);
-  if (article.classList.contains("deleted")) return;
-  const bar = el("div", { class: "reactions", role: "group", "aria-label": "Reactions" });
-  for (const r of list) {
-    const mine = me && r.user_ids.includes(me.id);
-    bar.append(el("button", {
-      type: "button", class: `small reaction${mine ? " mine" : ""}`, "aria-pressed": mine ? "true" : "false",
-      "data-react": r.emoji, "data-post": String(postId), disabled: !canPost || null,
-      "aria-label": `${r.label}: ${r.count} ${r.count === 1 ? "person" : "people"}${mine ? ", including you" : ""}`,
-    }, el("span", { "aria-hidden": "true", text: `${r.emoji} ${r.count}` })));
-  }
-  if (canPost && emojiChoices.length) {
-    const menuId = `react-menu-${postId}`;
-    const toggle = el("button", { type: "button", class: "small add-reaction", "aria-expanded": "false", "aria-controls": menuId, text: "Add reaction" });
-    const menu = el("div", { id: menuId, class: "reaction-menu", hidden: true });
-    for (const c of emojiChoices) {
-      menu.append(el("button", { type: "button", class: "small", "data-react": c.emoji, "data-post": String(postId), "aria-label": c.label },
-        el("span", { "aria-hidden": "true", text: c.emoji })));
-    }
-    bar.append(toggle, menu);
-  }
-  if (!list.length && !(canPost && emojiChoices.length)) return;
-  const actions = article.querySelector(":scope > .post-actions");
-  (actions || article.querySelector(":scope > .reply-slot"))?.before(bar);
-}
-
-function setReactions(postId, list) {
-  reactionState.set(postId, list);
-  const article = document.getElementById(`post-${postId}`);
-  if (article) renderReactions(article, list);
-}
-
-async function loadReactions() {
-  if (!threadId) return;
-  try {
-    const resp = await fetch(`/threads/${threadId}/reactions.json`, { headers: { Accept: "application/json" } });
-    if (!resp.ok) return;
-    const data = await resp.json();
-    emojiChoices = data.emoji;
-    if (data.me && !me) me = data.me;
-    for (const article of document.querySelectorAll("article.post[data-post-id]")) {
-      const id = Number(article.dataset.postId);
-      setReactions(id, data.reactions[String(id)] || []);
-    }
-  } catch { /* reactions are an extra; the page works without them */ }
-}
-
-function initReactionClicks() {
-  document.addEventListener("click", async (ev) => {
-    const toggle = ev.target.closest(".add-reaction");
-    if (toggle) {
-      const menu = document.getElementById(toggle.getAttribute("aria-controls"));
-      const open = toggle.getAttribute("aria-expanded") !== "true";
-      toggle.setAttribute("aria-expanded", String(open));
-      menu.hidden = !open;
-      if (open) menu.querySelector("button")?.focus();
-      return;
-    }
-    const btn = ev.target.closest("[data-react]");
-    if (!btn) return;
-    const postId = Number(btn.dataset.post);
-    const list = reactionState.get(postId) || [];
-    const current = list.find((r) => r.emoji === btn.dataset.react);
-    const on = !(current && me && current.user_ids.includes(me.id));
-    const form = new FormData();
-    form.append("emoji", btn.dataset.react);
-    form.append("on", on ? "1" : "0");
-    const resp = await fetch(`/posts/${postId}/reactions`, {
-      method: "POST", body: form, headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-    });
-    if (resp.ok) {
-      setReactions(postId, (await resp.json()).reactions);
-      document.querySelector(`#post-${postId} [data-react="${CSS.escape(btn.dataset.react)}"].reaction`)?.focus();
-    } else {
-      announce("Your reaction could not be saved.");
-    }
-  });
-  document.addEventListener("keydown", (ev) => {
-    if (ev.key !== "Escape") return;
-    const menu = ev.target.closest(".reaction-menu");
-    if (!menu) return;
-    menu.hidden = true;
-    const toggle = document.querySelector(`[aria-controls="${menu.id}"]`);
-    toggle?.setAttribute("aria-expanded", "false");
-    toggle?.focus();
-  });
-}
-
 // -- room page ------------------------------------------------------------------------------------------
 
 function threadCountBump() {
@@ -438,11 +161,11 @@ function addThread(thread, post) {
     list = el("ol", { class: "threads", id: "thread-list" });
     section.append(list);
   }
-  const mine = me && thread.author && thread.author.id === me.id;
+  const mine = viewer.me && thread.author && thread.author.id === viewer.me.id;
   const li = el("li", { class: "thread-item new-thread", "data-thread-id": String(thread.id) },
     el("a", { href: `/threads/${thread.id}`, class: "thread-link", text: thread.title }), " ",
     mine ? null : el("span", { class: "unread", text: "1 new" }),
-    el("p", { class: "hint", text: `Started by ${thread.author ? thread.author.name : "former member"} · 1 post · last activity ${when(post.created_at)}` }));
+    el("p", { class: "hint", text: `Started by ${thread.author ? thread.author.name : "former member"} · 1 post · last activity ${dateTime(post.created_at)}` }));
   list.prepend(li);
   threadCountBump();
   announce(`New thread: ${thread.title}`);
@@ -455,9 +178,9 @@ function bumpThread(post) {
   const m = hint && /· (\d+) posts? ·/.exec(hint.textContent);
   if (m) {
     const n = Number(m[1]) + 1;
-    hint.textContent = hint.textContent.replace(/· \d+ posts? · last activity .*$/, `· ${n} posts · last activity ${when(post.created_at)}`);
+    hint.textContent = hint.textContent.replace(/· \d+ posts? · last activity .*$/, `· ${n} posts · last activity ${dateTime(post.created_at)}`);
   }
-  if (!(me && post.author && post.author.id === me.id)) {
+  if (!(viewer.me && post.author && post.author.id === viewer.me.id)) {
     let badge = li.querySelector(".unread");
     if (!badge) {
       badge = el("span", { class: "unread", text: "0 new" });
@@ -504,7 +227,7 @@ function apply(name, data) {
       activity(`${data.user.name} is now ${/^[aeiou]/.test(data.role) ? "an" : "a"} ${data.role} of this room.`);
       break;
     case "member.removed":
-      if (me && data.user.id === me.id) banner("You are no longer a member of this room.");
+      if (viewer.me && data.user.id === viewer.me.id) banner("You are no longer a member of this room.");
       else activity(`${data.user.name} is no longer a member of this room.`);
       break;
     case "room.updated":
@@ -552,7 +275,7 @@ function listNames(people) {
 function showPresence(snap) {
   if (!roomId || snap.room_id !== roomId) return;
   const node = region("presence", "presence hint", null);
-  const others = snap.online.filter((p) => !me || p.user.id !== me.id);
+  const others = snap.online.filter((p) => !viewer.me || p.user.id !== viewer.me.id);
   const more = snap.count - snap.online.length;
   let text = others.length ? `Online in this room: ${listNames(others)}` : "No one else is online in this room.";
   if (more > 0) text += ` and ${more} more`;
@@ -583,7 +306,7 @@ function showTyping() {
 const personKey = (user) => (user.id !== undefined && user.id !== null ? user.id : `p:${user.name}`);
 
 socket.on("typing", (data) => {
-  if (data.thread_id !== threadId || (me && data.user.id === me.id)) return;
+  if (data.thread_id !== threadId || (viewer.me && data.user.id === viewer.me.id)) return;
   const key = personKey(data.user);
   const prev = typists.get(key);
   if (prev) clearTimeout(prev.timer);
@@ -624,7 +347,7 @@ function initActivity() {
   }, 30000);
   if (threadId) {
     document.addEventListener("input", (ev) => {
-      if (!ev.target.closest("form[data-composer] textarea") || !socket.connected || !canPost) return;
+      if (!ev.target.closest("form[data-composer] textarea") || !socket.connected || !viewer.canPost) return;
       const now = Date.now();
       if (now - lastTyping > TYPING_EVERY_MS) {
         lastTyping = now;
@@ -637,20 +360,20 @@ function initActivity() {
 // -- connection lifecycle ---------------------------------------------------------------------------------
 
 function subscribe() {
-  if (!roomId || revoked) return;
+  if (!roomId || viewer.revoked) return;
   socket.emit("subscribe", { room_id: roomId }, (ack) => {
     if (!ack.ok) {
-      if (ack.error.code === "not_found") { revoked = true; banner("You no longer have access to this room."); }
+      if (ack.error.code === "not_found") { viewer.revoked = true; banner("You no longer have access to this room."); }
       return;
     }
-    me = ack.me;
-    canPost = ack.can_post;
-    canModerate = ack.can_moderate;
+    viewer.me = ack.me;
+    viewer.canPost = ack.can_post;
+    viewer.canModerate = ack.can_moderate;
     showPresence(ack.presence);
     if (ack.seq > lastSeq) sync();
     if (threadId) socket.emit("subscribe_thread", { thread_id: threadId });
     if (idle) socket.emit("activity", { idle: true });
-    for (const [id, list] of reactionState) setReactions(id, list);
+    redrawReactions();
   });
 }
 
@@ -663,10 +386,9 @@ socket.on("connect", () => {
 
 socket.on("disconnect", (reason) => {
   document.documentElement.dataset.live = "off";
-  for (const entry of outboxEntries.values()) entry.sending = false;
-  if (reason === "io server disconnect") return; // ended by the server: see session.ended
+  if (reason === "io server disconnect") { outboxDisconnected(true); return; } // ended by the server: see session.ended
   connectionNote("Connection lost: reconnecting… Anything you post is kept and sent when reconnected.");
-  for (const item of readOutbox()) setStatus(formFor(item.client_id), "You are offline: your reply is kept and will be sent when reconnected.");
+  outboxDisconnected(false);
 });
 
 socket.on("connect_error", () => {
@@ -676,13 +398,13 @@ socket.on("connect_error", () => {
 
 socket.on("access.revoked", (data) => {
   if (data.room_id !== roomId) return;
-  revoked = true;
+  viewer.revoked = true;
   banner(data.message);
   for (const ta of document.querySelectorAll("form[data-composer] textarea")) ta.readOnly = true;
 });
 
 socket.on("session.ended", (data) => {
-  revoked = true;
+  viewer.revoked = true;
   banner(`${data.message} Reload the page to sign in again.`);
 });
 
@@ -690,8 +412,10 @@ socket.on("error", (data) => {
   if (data && data.message) console.warn("Collab live:", data.event, data.code, data.message);
 });
 
-initComposerSubmit();
+initOutbox(threadId, viewer, (post) => {
+  placePost(post, true);
+  document.getElementById(`post-${post.id}`)?.focus({ preventScroll: false });
+});
 initActivity();
-initReactionClicks();
-loadReactions();
+initReactions(viewer, threadId);
 initNotifications(socket, { roomId, announce });

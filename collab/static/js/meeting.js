@@ -2,295 +2,14 @@
 // The worker always offers; we answer. It forwards the cameras of the most recent speakers
 // and the voices of the people speaking now through "slots" (transceivers) that it maps to
 // participants with `slots` messages. Reconnects by itself when the network or worker drops.
-
-const root = document.getElementById("meeting");
-const $ = (id) => document.getElementById(id);
+import { csrfToken } from "./csrf.js";
+import { byId as $ } from "./dom.js";
+import { root, say, send, state, status } from "./meeting_call.js";
+import { cameraConstraints, preview } from "./meeting_devices.js";
+import { applySlots, onSpeaking, removePerson, renderPerson, showOwnVideo, transceiverFor, updateCount } from "./meeting_tiles.js";
 
 const RECONNECT_DELAYS = [250, 500, 750, 1000]; // then every second; every 3 s after 15 s
 const QUALITY_EVERY = 2000;
-const SPEAKING_ANNOUNCE_GAP = 30000;
-
-const state = {
-  meId: Number(root?.dataset.meId),
-  meName: root?.dataset.meName || "You",
-  role: root?.dataset.role || "member",
-  tokenUrl: root?.dataset.tokenUrl,
-  join: null, // the last token and worker URL, reused while still valid
-  ws: null,
-  pc: null,
-  local: null, // MediaStream from the camera and microphone
-  screen: null, // MediaStream of a shared screen
-  muted: false,
-  cameraOff: false,
-  audioOnly: false,
-  joined: false,
-  leaving: false,
-  bye: false,
-  publish: {}, // "audio" | "video" | "screen" → mid
-  slots: {}, // mid → {participant, source} | null
-  attached: new Map(), // mid → "participant:source" currently shown
-  people: new Map(), // id → {id, name, audio, video, screen, speaking}
-  paused: {}, // "video" | "screen" → true while the worker has paused it (nobody is shown it)
-  pins: new Set(),
-  speaking: new Set(),
-  announcedSpeaking: new Map(),
-  reconnectAttempt: 0,
-  reconnectTimer: null,
-  lostAt: null,
-  queue: Promise.resolve(),
-  lastStats: null,
-  qualityTimer: null,
-  meterStop: null,
-};
-
-// -- small helpers -------------------------------------------------------------------------
-
-function csrf() {
-  return document.querySelector('meta[name="csrf-token"]')?.content || "";
-}
-
-function say(text) {
-  // Polite live region: joins, leaves, speakers, reconnecting.
-  const log = $("announcer");
-  if (!log) return;
-  const p = document.createElement("p");
-  p.textContent = text;
-  log.appendChild(p);
-  while (log.childElementCount > 5) log.firstElementChild.remove();
-}
-
-function status(text) {
-  const el = $("call-status");
-  if (el) el.textContent = text;
-}
-
-function send(message) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
-}
-
-function initials(name) {
-  return (name || "?").split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
-}
-
-// -- devices and the pre-join screen ----------------------------------------------------------
-
-async function listDevices() {
-  const cam = $("camera-select");
-  const mic = $("mic-select");
-  if (!cam || !mic || !navigator.mediaDevices?.enumerateDevices) return;
-  const devices = await navigator.mediaDevices.enumerateDevices();
-  for (const [select, kind, fallback] of [[cam, "videoinput", "Camera"], [mic, "audioinput", "Microphone"]]) {
-    const current = select.value;
-    select.replaceChildren();
-    const list = devices.filter((d) => d.kind === kind);
-    if (!list.length) select.append(new Option(`No ${fallback.toLowerCase()} found`, ""));
-    list.forEach((d, i) => select.append(new Option(d.label || `${fallback} ${i + 1}`, d.deviceId)));
-    if ([...select.options].some((o) => o.value === current)) select.value = current;
-  }
-}
-
-async function acquire() {
-  if (state.role === "observer") return null;
-  const cam = $("camera-select")?.value;
-  const mic = $("mic-select")?.value;
-  const wantVideo = !$("join-camera-off")?.checked;
-  const audio = mic ? { deviceId: { exact: mic } } : true;
-  const video = wantVideo ? { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15, max: 20 },
-    ...(cam ? { deviceId: { exact: cam } } : {}) } : false;
-  if (state.local) state.local.getTracks().forEach((t) => t.stop());
-  state.local = null;
-  try {
-    state.local = await navigator.mediaDevices.getUserMedia({ audio, video });
-  } catch (err) {
-    try {
-      state.local = await navigator.mediaDevices.getUserMedia({ audio, video: false });
-      $("preview-status").textContent = "No camera available: you can join with your microphone only.";
-    } catch (err2) {
-      $("preview-status").textContent = "We could not use your camera or microphone. You can still join to watch and listen.";
-      return null;
-    }
-  }
-  return state.local;
-}
-
-async function preview() {
-  const stream = await acquire();
-  const video = $("preview");
-  if (video) video.srcObject = stream && stream.getVideoTracks().length ? stream : null;
-  if (stream) {
-    const hasVideo = stream.getVideoTracks().length > 0;
-    $("preview-status").textContent = hasVideo ? "This is how you will look." : $("preview-status").textContent;
-    startMeter(stream);
-  }
-  await listDevices();
-}
-
-function startMeter(stream) {
-  state.meterStop?.();
-  const meter = $("mic-level");
-  const track = stream.getAudioTracks()[0];
-  if (!meter || !track || !window.AudioContext) return;
-  const ctx = new AudioContext();
-  const analyser = ctx.createAnalyser();
-  analyser.fftSize = 512;
-  ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-  const data = new Float32Array(analyser.fftSize);
-  const timer = setInterval(() => {
-    analyser.getFloatTimeDomainData(data);
-    let sum = 0;
-    for (const v of data) sum += v * v;
-    const level = Math.min(1, Math.sqrt(sum / data.length) * 4);
-    meter.value = level;
-    meter.textContent = level > 0.05 ? "sound" : "silent";
-  }, 150);
-  state.meterStop = () => { clearInterval(timer); ctx.close(); state.meterStop = null; };
-}
-
-// -- tiles ------------------------------------------------------------------------------
-
-function tileFor(id, { screen = false } = {}) {
-  const selector = screen ? `[data-screen-of="${id}"]` : `[data-participant-id="${id}"]`;
-  let tile = $("grid").querySelector(`.tile${selector}`);
-  if (tile) return tile;
-  const person = state.people.get(id) || { id, name: id === state.meId ? state.meName : "Someone" };
-  tile = $("tile-template").content.firstElementChild.cloneNode(true);
-  if (screen) {
-    tile.dataset.screenOf = String(id);
-    tile.classList.add("tile-screen");
-    tile.querySelector(".tile-pin").remove();
-  } else {
-    tile.dataset.participantId = String(id);
-  }
-  const name = id === state.meId ? `${state.meName} (you)` : person.name;
-  tile.querySelector(".tile-name").textContent = screen ? `${person.name}’s screen` : name;
-  tile.querySelector(".tile-initials").textContent = initials(person.name);
-  tile.setAttribute("aria-label", screen ? `${person.name}’s screen` : name);
-  const pin = tile.querySelector(".tile-pin");
-  if (pin) {
-    if (id === state.meId) pin.remove();
-    else {
-      pin.setAttribute("aria-label", `Pin ${person.name}`);
-      pin.addEventListener("click", () => togglePin(id));
-    }
-  }
-  if (id === state.meId && !screen) $("grid").prepend(tile);
-  else $("grid").append(tile);
-  return tile;
-}
-
-function renderPerson(p) {
-  const tile = tileFor(p.id);
-  tile.classList.toggle("speaking", !!p.speaking);
-  tile.querySelector(".tile-mic").hidden = p.audio !== false;
-  if (p.id === state.meId) return;
-  const pin = tile.querySelector(".tile-pin");
-  if (pin) {
-    pin.setAttribute("aria-pressed", String(state.pins.has(p.id)));
-    pin.textContent = state.pins.has(p.id) ? "Unpin" : "Pin";
-  }
-}
-
-function removePerson(id) {
-  for (const tile of $("grid").querySelectorAll(`[data-participant-id="${id}"], [data-screen-of="${id}"]`)) {
-    const v = tile.querySelector("video");
-    if (v) v.srcObject = null;
-    tile.remove();
-  }
-}
-
-function showOwnVideo() {
-  const tile = tileFor(state.meId);
-  const video = tile.querySelector("video");
-  const track = state.local?.getVideoTracks()[0];
-  if (track && !state.cameraOff) {
-    video.srcObject = new MediaStream([track]);
-    tile.classList.remove("no-video");
-  } else {
-    video.srcObject = null;
-    tile.classList.add("no-video");
-  }
-  tile.querySelector(".tile-mic").hidden = !state.muted;
-}
-
-function togglePin(id) {
-  if (state.pins.has(id)) state.pins.delete(id);
-  else state.pins.add(id);
-  send({ type: "pin", ids: [...state.pins] });
-  const p = state.people.get(id);
-  if (p) renderPerson(p);
-  say(state.pins.has(id) ? `${p?.name || "Participant"} pinned.` : `${p?.name || "Participant"} unpinned.`);
-}
-
-// -- slots: which incoming track shows whom ---------------------------------------------------
-
-function transceiverFor(mid) {
-  return state.pc?.getTransceivers().find((t) => t.mid === mid);
-}
-
-function applySlots() {
-  if (!state.pc) return;
-  const shown = new Set();
-  for (const [mid, slot] of Object.entries(state.slots)) {
-    const key = slot ? `${slot.participant}:${slot.source}` : null;
-    const t = transceiverFor(mid);
-    if (!t) continue;
-    if (state.attached.get(mid) === key) {
-      if (key) shown.add(key);
-      continue;
-    }
-    detach(mid);
-    if (!slot) continue;
-    const track = t.receiver.track;
-    if (slot.source === "audio") {
-      let el = document.querySelector(`#audio-sinks audio[data-mid="${mid}"]`);
-      if (!el) {
-        el = document.createElement("audio");
-        el.autoplay = true;
-        el.dataset.mid = mid;
-        $("audio-sinks").append(el);
-      }
-      el.srcObject = new MediaStream([track]);
-      el.play().catch(() => {});
-    } else {
-      const tile = tileFor(slot.participant, { screen: slot.source === "screen" });
-      const video = tile.querySelector("video");
-      video.srcObject = new MediaStream([track]);
-      video.play().catch(() => {});
-      tile.classList.remove("no-video");
-      tile.dataset.mid = mid;
-    }
-    state.attached.set(mid, key);
-    shown.add(key);
-  }
-  // tiles whose video is no longer forwarded become name tiles; ended screen shares disappear
-  for (const tile of $("grid").querySelectorAll(".tile")) {
-    const id = Number(tile.dataset.participantId || tile.dataset.screenOf);
-    if (id === state.meId && !tile.dataset.screenOf) continue;
-    const key = `${id}:${tile.dataset.screenOf ? "screen" : "video"}`;
-    if (!shown.has(key)) {
-      if (tile.dataset.screenOf) tile.remove();
-      else {
-        tile.querySelector("video").srcObject = null;
-        tile.classList.add("no-video");
-        delete tile.dataset.mid;
-      }
-    }
-  }
-}
-
-function detach(mid) {
-  const key = state.attached.get(mid);
-  state.attached.delete(mid);
-  if (!key) return;
-  const el = document.querySelector(`#audio-sinks audio[data-mid="${mid}"]`);
-  if (el && key.endsWith(":audio")) { el.srcObject = null; return; }
-  const tile = $("grid").querySelector(`.tile[data-mid="${mid}"]`);
-  if (tile) {
-    tile.querySelector("video").srcObject = null;
-    tile.classList.add("no-video");
-    delete tile.dataset.mid;
-  }
-}
 
 // -- signalling ------------------------------------------------------------------------------
 
@@ -299,7 +18,7 @@ async function fetchJoin() {
   if (state.join && Date.now() < state.join.validUntil) return state.join;
   const resp = await fetch(state.tokenUrl, {
     method: "POST", credentials: "same-origin",
-    headers: { "X-CSRFToken": csrf(), Accept: "application/json" },
+    headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
   });
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) {
@@ -484,29 +203,6 @@ function publishTrack(name, track) {
   if (t) t.sender.replaceTrack(track).catch((err) => console.warn("replaceTrack:", err));
 }
 
-function onSpeaking(ids) {
-  const now = Date.now();
-  for (const id of ids) {
-    if (!state.speaking.has(id) && id !== state.meId) {
-      const last = state.announcedSpeaking.get(id) || 0;
-      const p = state.people.get(id);
-      if (p && now - last > SPEAKING_ANNOUNCE_GAP) {
-        say(`${p.name} is speaking.`);
-        state.announcedSpeaking.set(id, now);
-      }
-    }
-  }
-  state.speaking = ids;
-  for (const tile of $("grid").querySelectorAll(".tile[data-participant-id]")) {
-    tile.classList.toggle("speaking", ids.has(Number(tile.dataset.participantId)));
-  }
-}
-
-function updateCount() {
-  const n = state.people.size + 1;
-  $("call-h").textContent = `Meeting in progress: ${n} ${n === 1 ? "person" : "people"}`;
-}
-
 // -- reconnecting -----------------------------------------------------------------------------
 
 function lost(reason) {
@@ -589,8 +285,7 @@ async function toggleCamera() {
   } else {
     try {
       const cam = $("camera-select")?.value;
-      const s = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 360 },
-        frameRate: { ideal: 15, max: 20 }, ...(cam ? { deviceId: { exact: cam } } : {}) } });
+      const s = await navigator.mediaDevices.getUserMedia({ video: cameraConstraints(cam) });
       const track = s.getVideoTracks()[0];
       if (!state.local) state.local = new MediaStream();
       state.local.addTrack(track);

@@ -4,10 +4,13 @@
 // (re)connect the page asks for it (`meeting_join`) and then applies each
 // `meeting.state` the server sends. Works beside meeting.js (audio/video), which it only
 // touches by pressing its mute button when the chair mutes everyone or gives the floor.
-import { socket } from "./live.js";
+// It talks over the page's one Socket.IO connection (socket.js), the one live.js uses too.
+import { csrfInput } from "./csrf.js";
+import { clockTime } from "./dates.js";
+import { byId as $, el } from "./dom.js";
+import { socket } from "./socket.js";
 
-const root = document.getElementById("hybrid");
-const $ = (id) => document.getElementById(id);
+const root = $("hybrid");
 
 if (root) init();
 
@@ -32,27 +35,7 @@ function init() {
   let knownHands = new Set();
   let chatShown = 0;
 
-  // -- helpers -------------------------------------------------------------------------------
-
-  function el(tag, attrs = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
-      else if (k === "dataset") Object.assign(node.dataset, v);
-      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? "" : v);
-    }
-    for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
-    return node;
-  }
-
-  function time(iso) {
-    if (!iso) return "";
-    const d = new Date(iso);
-    return `${String(d.getUTCHours()).padStart(2, "0")}:${String(d.getUTCMinutes()).padStart(2, "0")}`;
-  }
+  // -- talking to the server ------------------------------------------------------------------
 
   function showError(message) {
     const p = $("hybrid-error");
@@ -73,10 +56,6 @@ function init() {
         resolve(ack.ok ? ack : null);
       });
     });
-  }
-
-  function csrfToken() {
-    return document.querySelector('meta[name="csrf-token"]')?.content || "";
   }
 
   // -- joining and state ---------------------------------------------------------------------
@@ -198,7 +177,7 @@ function init() {
       if (me.chair) {
         const form = el("form", { method: "post", action: `${slidesBase}${d.id}/delete`, class: "inline",
                                   "data-confirm": `Remove ${d.filename} from this meeting?` },
-          el("input", { type: "hidden", name: "csrf_token", value: csrfToken() }),
+          csrfInput(),
           el("button", { type: "submit", class: "danger", text: "Remove", "aria-label": `Remove ${d.filename}` }));
         tools.append(" ", form);
       }
@@ -331,7 +310,7 @@ function init() {
         el("span", { class: "hand-name", text: h.name }),
         h.in_room ? el("span", { class: "badge", text: "in the room" }) : null,
         h.floor ? el("strong", { class: "floor", text: " has the floor" }) : null,
-        el("span", { class: "hint", text: ` raised ${time(h.raised_at)}` }));
+        el("span", { class: "hint", text: ` raised ${clockTime(h.raised_at)}` }));
       if (me.chair && !ended) {
         if (!h.floor) li.append(" ", el("button", { type: "button", text: "Give the floor", "aria-label": `Give the floor to ${h.name}`,
                                                      onclick: () => send("meeting_floor", { hand_id: h.id }) }));
@@ -476,9 +455,9 @@ function init() {
     const inRoom = a.in_room.length;
     $("att-summary").textContent = `${remotePresent.length} remote now · ${inRoom} ticked in the room` + (heads ? ` · meeting-room head-count ${heads}` : "");
     $("att-room").replaceChildren(...a.in_room.map((r) => el("li", { text: r.name })),
-      ...a.device.map((d) => el("li", { text: `${d.name} (head-count ${d.head_count}${d.present ? "" : `, left ${time(d.left_at)}`})` })));
+      ...a.device.map((d) => el("li", { text: `${d.name} (head-count ${d.head_count}${d.present ? "" : `, left ${clockTime(d.left_at)}`})` })));
     $("att-remote").replaceChildren(...a.remote.map((r) => el("li", {
-      text: `${r.name} · joined ${time(r.joined_at)}${r.left_at ? `, left ${time(r.left_at)}` : ""}${r.removed ? " (removed by the chair)" : ""}` })));
+      text: `${r.name} · joined ${clockTime(r.joined_at)}${r.left_at ? `, left ${clockTime(r.left_at)}` : ""}${r.removed ? " (removed by the chair)" : ""}` })));
     const ticked = new Set(a.in_room.map(personKey).filter(Boolean));
     document.querySelectorAll("#att-invitees input[data-user-id], #att-invitees input[data-participant]").forEach((box) => {
       box.checked = ticked.has(boxKey(box));
@@ -510,7 +489,7 @@ function init() {
     const log = $("chat-log");
     if (snap.chat.length === chatShown && log.childElementCount === chatShown) return;
     log.replaceChildren(...snap.chat.map((c) => el("li", {},
-      el("span", { class: "chat-name", text: c.name }), el("span", { class: "hint", text: ` ${time(c.at)} ` }),
+      el("span", { class: "chat-name", text: c.name }), el("span", { class: "hint", text: ` ${clockTime(c.at)} ` }),
       el("span", { class: "chat-body", text: c.body }))));
     chatShown = snap.chat.length;
     log.scrollTop = log.scrollHeight;

@@ -1,6 +1,7 @@
 // Notifications in the page: the bell's unread count follows the live
 // connection, the notifications page shows new ones as they come, and composers
 // suggest room members after "@" (a list you can use with the arrow keys).
+import { el } from "./dom.js";
 
 function bell(unread) {
   const count = document.querySelector("[data-bell-count]");
@@ -15,32 +16,15 @@ function prependToPage(n) {
   if (!list) {
     const empty = document.getElementById("notification-list-empty");
     if (!empty) return;
-    list = document.createElement("ol");
-    list.className = "notifications";
-    list.id = "notification-list";
+    list = el("ol", { class: "notifications", id: "notification-list" });
     empty.replaceWith(list);
   }
   if (list.querySelector(`[data-notification-id="${n.id}"]`)) return;
-  const li = document.createElement("li");
-  li.className = "notification is-unread";
-  li.dataset.notificationId = String(n.id);
-  const a = document.createElement("a");
-  a.className = "notification-link";
-  a.href = `/notifications/${n.id}`;
-  a.textContent = `${n.text} in “${n.thread.title}”`;
-  const badge = document.createElement("span");
-  badge.className = "badge";
-  badge.textContent = "New";
-  const meta = document.createElement("p");
-  meta.className = "hint";
-  meta.textContent = `${n.room.name} · just now`;
-  li.append(a, " ", badge, meta);
-  if (n.excerpt) {
-    const ex = document.createElement("p");
-    ex.className = "notification-excerpt";
-    ex.textContent = n.excerpt;
-    li.append(ex);
-  }
+  const li = el("li", { class: "notification is-unread", dataset: { notificationId: String(n.id) } },
+    el("a", { class: "notification-link", href: `/notifications/${n.id}`, text: `${n.text} in “${n.thread.title}”` }), " ",
+    el("span", { class: "badge", text: "New" }),
+    el("p", { class: "hint", text: `${n.room.name} · just now` }));
+  if (n.excerpt) li.append(el("p", { class: "notification-excerpt", text: n.excerpt }));
   list.prepend(li);
 }
 
@@ -90,19 +74,10 @@ function initMentions(roomId) {
     if (!list.length) return;
     target = textarea;
     people = list;
-    box = document.createElement("ul");
-    box.className = "mention-list";
-    box.id = `${textarea.id || "composer"}-mentions`;
-    box.setAttribute("role", "listbox");
-    box.setAttribute("aria-label", "People in this room");
-    list.forEach((p, i) => {
-      const li = document.createElement("li");
-      li.id = `${box.id}-${i}`;
-      li.setAttribute("role", "option");
-      li.textContent = p.name + (p.job_title ? ` · ${p.job_title}` : "");
-      li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(i); });
-      box.append(li);
-    });
+    const id = `${textarea.id || "composer"}-mentions`;
+    box = el("ul", { class: "mention-list", id, role: "listbox", "aria-label": "People in this room" },
+      ...list.map((p, i) => el("li", { id: `${id}-${i}`, role: "option", text: p.name + (p.job_title ? ` · ${p.job_title}` : ""),
+                                       onmousedown: (e) => { e.preventDefault(); choose(i); } })));
     textarea.setAttribute("aria-controls", box.id);
     textarea.after(box);
     highlight(0);
