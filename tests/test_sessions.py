@@ -18,7 +18,7 @@ from auth.account_models import UserSession
 from auth.audit import query
 from collab.db import utcnow
 from collab.extensions import db
-from rooms import realtime
+from collab import tasks
 from tests.conftest import PASSWORD
 from tests.live_support import Collector, sock, wait_for
 
@@ -35,7 +35,7 @@ def _settle(request):
     app = request.getfixturevalue("app") if "app" in request.fixturenames else None
     yield
     if app is not None:
-        realtime.settle(app)
+        tasks.settle(app)
 
 
 def browser(app, user, ua: str = FIREFOX, ip: str = "198.51.100.1", remember: bool = False):
@@ -363,13 +363,13 @@ from collab import create_app
 from collab.extensions import db
 from auth import sessions
 from auth.services import find_user_by_email
-from rooms import realtime
+from rooms.live import connections as live_connections
 
 app = create_app()
 with app.app_context():
     user = find_user_by_email("far@example.org")
     deadline = time.time() + 10
-    while not realtime.state(app).get_store().user_sids(user.id) and time.time() < deadline:
+    while not live_connections.state(app).get_store().user_sids(user.id) and time.time() < deadline:
         time.sleep(0.05)
     rec = sessions.live_sessions(user)[0]
     started = time.time()

@@ -45,7 +45,8 @@ from rooms import revocation
 from rooms.meetings import decks, minutes, state, votes  # noqa: F401  (decks: imported for the app)
 from rooms.meetings.hybrid_models import Attendance
 from rooms.meetings.models import MediaGrant, Meeting
-from rooms.realtime import NS, Conn, _int_field, handler, meeting_key, meeting_keys, names_key, user_key
+from rooms.live.connections import NS, Conn, meeting_key, meeting_keys, names_key, user_key
+from rooms.live.handlers import _int_field, handler
 
 MEETING_LIMIT = "120 per 10 seconds"
 HERE_LIMIT = "10 per minute"
