@@ -287,6 +287,24 @@ def test_password_change_disconnects_other_sessions_live_connections(app, make):
     assert '"reason": "password_changed"' in ended.detail
 
 
+def test_a_password_reset_link_disconnects_every_browser_connection_at_once(app, make):
+    """The reset rotates the session token through auth.sessions.rotate_in_tx, which queues the
+    disconnect itself (no model listener): every cookie connection ends, token ones stay."""
+    from auth import services
+
+    admin, user = make.user(admin=True), make.user()
+    a = Collector(sock(app, browser(app, user)))
+    b = sock(app, browser(app, user, SAFARI_IPHONE))
+    by_token = sock(app, token=make.token(user))
+    assert a.sc.is_connected() and b.is_connected() and by_token.is_connected()
+    with app.test_request_context():
+        link = services.issue_password_reset(admin, user.id)
+    services.reset_password(link.rsplit("/", 1)[1], NEW_PASSWORD)
+    assert wait_for(lambda: not (a.sc.is_connected() or b.is_connected()), timeout=5)
+    assert a.named("session.ended")[0]["reason"] == "signed_out"
+    assert by_token.is_connected()
+
+
 def test_signing_out_disconnects_that_browsers_connections(app, make):
     user = make.user()
     c = browser(app, user)

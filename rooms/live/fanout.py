@@ -8,17 +8,13 @@ rooms/revocation.py.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from flask import current_app, has_app_context
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
-from auth.models import ApiToken, User
 from collab import events
 from collab.extensions import socketio
 from collab.tasks import spawn
-from collab.tokens import digest
 from rooms import notifications, pseudonyms
 from rooms.live.connections import NS, room_key, user_key
 from rooms.live.presence import is_online
@@ -51,29 +47,3 @@ def _before_commit(session: Session) -> None:
         if ev.name.startswith("member.") and ev.room_id is not None and "anonymous" not in ev.meta:
             room = session.get(Room, ev.room_id)
             ev.meta["anonymous"] = bool(room is not None and room.non_attributed)
-
-
-def _account_changed(target, reason: str, **extra: Any) -> None:
-    session = object_session(target)
-    uid = target.id if isinstance(target, User) else target.user_id
-    if session is not None and uid is not None:
-        events.queue(session, "account.changed", {"user_id": uid, "reason": reason, **extra})
-
-
-@sa_event.listens_for(User.active, "set")
-def _on_active(target: User, value, oldvalue, _initiator) -> None:
-    if value is False and oldvalue is not False:
-        _account_changed(target, "deactivated")
-
-
-@sa_event.listens_for(User.session_token, "set")
-def _on_session_token(target: User, value, oldvalue, _initiator) -> None:
-    if value and value != oldvalue:
-        _account_changed(target, "signed_out", stoken=digest(value)[:16])
-
-
-@sa_event.listens_for(ApiToken.revoked_at, "set")
-def _on_token_revoked(target: ApiToken, value, oldvalue, _initiator) -> None:
-    if value is not None and oldvalue is None:
-        _account_changed(target, "token_revoked", token_id=target.id)
-
