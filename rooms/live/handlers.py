@@ -42,7 +42,7 @@ from auth import mfa
 from auth import sessions as user_sessions
 from auth.models import ApiToken, User
 from auth.services import user_for_token
-from collab.errors import Forbidden, Invalid, ServiceError
+from collab.errors import Forbidden, Invalid, RateLimited, ServiceError, Unauthorized
 from collab.extensions import db, limiter, socketio
 from collab.socket_packets import TOO_DEEP
 from collab.tokens import digest
@@ -69,16 +69,6 @@ SUBSCRIBE_LIMIT = "60 per minute"
 SYNC_LIMIT = "120 per minute"
 MAX_PAYLOAD = 4_000               # bytes of JSON for every event but `post`
 MAX_POST_PAYLOAD = 400_000        # a 50,000-character post, escaped
-
-
-class RateLimited(ServiceError):
-    status = 429
-    code = "rate_limited"
-
-
-class Unauthorized(ServiceError):
-    status = 401
-    code = "unauthorized"
 
 
 # -- connecting ------------------------------------------------------------------------------------
