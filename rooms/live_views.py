@@ -8,7 +8,7 @@ import click
 from flask import Blueprint, Flask, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from collab import validate
+from collab import tasks, validate
 from collab.api import api_user, json_body, ok, query_int
 from collab.api import bp as api_bp
 from collab.forms import attempt, field, flash_ok
@@ -144,12 +144,18 @@ def send_digests_command() -> None:
     click.echo(f"Sent {n} digest{'s' if n != 1 else ''}.")
 
 
+@tasks.loop("notification digests", first=30, every=900,
+            when=lambda app: app.config.get("LIVE_DIGEST_LOOP", tasks.server_process(app)))
+def _digests(app: Flask) -> None:
+    """What `send-digests` does, every 15 minutes in every server process; each account is claimed
+    in the database, so only one process sends it."""
+    notifications.send_due_digests(is_online=lambda uid: presence.is_online(uid, app))
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(send_digests_command)
     connections.state(app)
-    if app.config.get("ASYNC_MODE") == "gevent":  # the server process (`flask serve`), not CLI commands
-        presence.start_background(app)
 
     @app.context_processor
     def _bell():

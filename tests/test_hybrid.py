@@ -615,7 +615,8 @@ def test_the_server_jobs_loop_resumes_decks_and_sends_reminders_without_being_as
     _set_deck(did, status="converting", worker=f"{socket.gethostname()}:999999999:1", updated_at=utcnow())
     soon = schedule.schedule_meeting(chair, room.id, title="Soon", invitees_=[ann.id],
                                      starts_at=(utcnow() + timedelta(minutes=10)).isoformat())
-    jobs.ensure_loop(app)
+    app.config["MEETING_JOBS_LOOP"] = True
+    assert "meeting jobs" in tasks.start(app)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -628,7 +629,7 @@ def test_the_server_jobs_loop_resumes_decks_and_sends_reminders_without_being_as
             time.sleep(0.2)
         assert deck.status == "ready" and plan.reminded_at is not None
     finally:
-        app.extensions.pop("meeting_jobs_pid", None)   # the loop ends at its next turn
+        tasks.stop(app)   # the loop ends at its next turn
     tasks.settle(app)
 
 

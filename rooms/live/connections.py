@@ -87,7 +87,6 @@ class LiveState:
         self.conns: dict[str, Conn] = {}
         self.lock = threading.RLock()
         self.flush_pending: set[int] = set()
-        self.started_pid: int | None = None
         self.store_failing = False
         self.unsaved_drops: list[tuple[str, tuple]] = []   # drops Redis missed, tried again at the heartbeat
 

@@ -42,6 +42,7 @@ from auth import mfa
 from auth import sessions as user_sessions
 from auth.models import ApiToken, User
 from auth.services import user_for_token
+from collab import tasks
 from collab.errors import Forbidden, Invalid, RateLimited, ServiceError, Unauthorized
 from collab.extensions import db, limiter, socketio
 from collab.socket_packets import TOO_DEEP
@@ -53,7 +54,6 @@ from rooms.live.presence import (
     presence_snapshot,
     put_presence,
     schedule_presence,
-    start_background,
     update_presence,
 )
 from rooms.models import Post, Room
@@ -128,10 +128,10 @@ def _connect(auth=None):
     finally:
         _end_read()
     app = current_app._get_current_object()
-    start_background(app)
     st = state(app)
     with st.lock:
         st.conns[conn.sid] = conn
+    tasks.start(app)  # a process holding connections beats (with Redis; the server already does)
     socketio.server.enter_room(conn.sid, user_key(conn.user_id), namespace=NS)
     st.store_safely("online_put", conn.sid, conn.user_id, conn.details())
 

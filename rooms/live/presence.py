@@ -10,7 +10,6 @@ empty, or started after the web processes, heals by itself. Changes are coalesce
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,8 +17,9 @@ from flask import Flask, current_app
 
 from auth.models import User
 from collab.extensions import db, socketio
+from collab import tasks
 from collab.tasks import spawn
-from rooms import notifications, policy
+from rooms import policy
 from rooms.live.connections import NS, Conn, meeting_keys, room_key, state, thread_key
 from rooms.live.store import RedisStore
 from rooms.models import Room
@@ -33,65 +33,39 @@ def is_online(user_id: int, app: Flask | None = None) -> bool:
     return bool(state(app).store_safely("is_online", user_id))
 
 
+# -- the heartbeat (a loop of collab/tasks.py) ---------------------------------------------------
 
-# -- background loops (one set per server process) -----------------------------------------
+def _heartbeat_every(app: Flask) -> float:
+    return float(app.config.get("LIVE_HEARTBEAT_SECONDS", RedisStore.HOST_TTL / 3))
 
-def start_background(app: Flask) -> None:
-    """Once per server process: the presence heartbeat (with Redis) and the digest loop
-    (under `flask serve`, or when LIVE_DIGEST_LOOP is set)."""
+
+def _beats_here(app: Flask) -> bool:
+    """With Redis: in the server, and in any other process once it holds a connection."""
+    return bool(app.config.get("REDIS_URL")) and (tasks.server_process(app) or bool(state(app).conns))
+
+
+@tasks.loop("presence heartbeat", every=_heartbeat_every, when=_beats_here)
+def heartbeat(app: Flask) -> None:
+    """Re-write this process's host key and the online and presence entries of all its connections,
+    from its own registry: a Redis that restarted empty, or that was down while this process
+    started, heals by itself. A Redis that does not answer is tried again at the next beat (and
+    missed drops with it)."""
     st = state(app)
-    if st.started_pid == os.getpid():
-        return
-    with st.lock:
-        if st.started_pid == os.getpid():
-            return
-        st.started_pid = os.getpid()
-    if st.redis_url:
-        socketio.start_background_task(_heartbeat_loop, app)
-    if app.config.get("LIVE_DIGEST_LOOP", app.config.get("ASYNC_MODE") == "gevent"):
-        socketio.start_background_task(_digest_loop, app)
-
-
-def _heartbeat_loop(app: Flask) -> None:
-    """Every LIVE_HEARTBEAT_SECONDS, re-write this process's host key and the online and presence
-    entries of all its connections, from its own registry: a Redis that restarted empty, or that was
-    down while this process started, heals by itself. Never ends: a Redis that does not answer is
-    tried again next time (and missed drops with it)."""
-    st = state(app)
-    every = float(app.config.get("LIVE_HEARTBEAT_SECONDS", RedisStore.HOST_TTL / 3))
-    while True:
-        try:
-            store = st.get_store()
-            with st.lock:
-                conns = list(st.conns.values())
-                drops, st.unsaved_drops = st.unsaved_drops, []
-            for method, args in drops:
-                st.store_safely(method, *args)
-            store.rewrite(conns)
-            if st.store_failing:
-                log.info("presence store answers again: %d connections written back", len(conns))
-            st.store_failing = False
-        except Exception as exc:  # noqa: BLE001 - Redis down: try again at the next beat
-            if not st.store_failing:
-                log.warning("presence heartbeat failed (%s); trying again every %s s", exc, every)
-            st.store_failing = True
-        socketio.sleep(every)
-
-
-
-def _digest_loop(app: Flask) -> None:
-    """Daily digests: checked every 15 minutes by every process; each account is
-    claimed in the database, so only one process sends it."""
-    socketio.sleep(30)
-    while True:
-        with app.app_context():
-            try:
-                notifications.send_due_digests(is_online=lambda uid: is_online(uid, app))
-            except Exception:
-                log.exception("digest run failed")
-            finally:
-                db.session.remove()
-        socketio.sleep(900)
+    try:
+        store = st.get_store()
+        with st.lock:
+            conns = list(st.conns.values())
+            drops, st.unsaved_drops = st.unsaved_drops, []
+        for method, args in drops:
+            st.store_safely(method, *args)
+        store.rewrite(conns)
+        if st.store_failing:
+            log.info("presence store answers again: %d connections written back", len(conns))
+        st.store_failing = False
+    except Exception as exc:  # noqa: BLE001 - Redis down: try again at the next beat
+        if not st.store_failing:
+            log.warning("presence heartbeat failed (%s); trying again every %s s", exc, _heartbeat_every(app))
+        st.store_failing = True
 
 
 # -- presence ---------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Socket.IO events of hybrid meetings, on the same connection, authentication and
-checks as the live rooms (rooms/realtime.py: `handler` re-reads the account,
+checks as the live rooms (rooms/live/handlers.py: `handler` re-reads the account,
 rate-limits and validates each event; the services ask rooms.policy).
 
 client -> server (each answered through the ack, `{"ok": true, ...}` or
