@@ -13,7 +13,7 @@ from auth import audit, lockout, mfa, notices, passwords
 from auth import permissions as perm
 from auth import sessions as user_sessions
 from auth.models import ACCOUNT_KINDS, ORG_KINDS, SITE_ROLES, ApiToken, Invitation, Organisation, PasswordReset, User
-from collab import mail, validate
+from collab import events, mail, validate
 from collab.db import utcnow
 from collab.errors import Conflict, Invalid, NotFound
 from collab.extensions import db
@@ -300,7 +300,7 @@ def reset_password(token: object, new: object) -> User:
     reset = reset_for(token)
     reset.used_at = utcnow()
     reset.user.password_hash = passwords.hash_password(new)
-    reset.user.rotate_session_token()
+    user_sessions.rotate_in_tx(reset.user)
     lockout.unlock_in_tx(reset.user_id)
     audit.record("auth.password_reset", actor=reset.user, target_type="user", target_id=reset.user_id)
     db.session.commit()
@@ -314,8 +314,10 @@ def set_active(actor: User, target_id: int, active: bool) -> User:
     if target is None or not perm.can_manage_account(actor, target):
         raise NotFound()
     db.begin_write()
+    if target.active and not active:  # its live connections, token ones too, end after the commit
+        events.queue(db.session, "account.changed", {"user_id": target.id, "reason": "deactivated"})
     target.active = active
-    target.rotate_session_token()
+    user_sessions.rotate_in_tx(target)
     if not active:
         user_sessions.end_others_in_tx(target, keep=None, reason="deactivated", actor=actor, disconnect=False)
     audit.record("account.reactivated" if active else "account.deactivated", actor=actor, target_type="user",
@@ -369,6 +371,7 @@ def revoke_token(user: User, token_id: object) -> None:
     db.begin_write()
     token = db.session.get(ApiToken, tid)
     token.revoked_at = utcnow()
+    events.queue(db.session, "account.changed", {"user_id": user.id, "reason": "token_revoked", "token_id": tid})
     db.session.commit()
 
 

@@ -9,7 +9,8 @@ sessions are exempt), nor older than COLLAB_REMEMBER_DAYS (every session).
 
 Ending a session (from account settings, by signing out, or because the
 password or two-step sign-in changed) also disconnects its Socket.IO
-connections on every server process, through rooms.realtime after the commit.
+connections on every server process: the functions here queue `account.changed`,
+which rooms/revocation.py acts on after the commit.
 """
 from __future__ import annotations
 
@@ -199,6 +200,16 @@ def _end_in_tx(user_id: int, ids: list[int], reason: str) -> int:
                                                       "stoken": rec.key})
         n += 1
     return n
+
+
+def rotate_in_tx(user: User) -> None:
+    """Inside the caller's write transaction: rotate the account's session token, which ends every
+    browser session at once (their generation no longer matches), and queue `account.changed`
+    ("signed_out") so that after the commit its cookie connections end on every server process
+    (rooms/revocation.py)."""
+    user.rotate_session_token()
+    events.queue(db.session, "account.changed", {"user_id": user.id, "reason": "signed_out",
+                                                  "stoken": generation(user)})
 
 
 def end_others_in_tx(user: User, *, keep: str | None, reason: str, actor: User | None = None,

@@ -61,6 +61,9 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     import search
 
     search.init_app(app)  # outbox hooks, indexer, start-up index check
+    from collab import tasks
+
+    tasks.start(app)  # the background loops every package registered (collab/tasks.py), once per process
     return app
 
 

@@ -44,3 +44,15 @@ class Conflict(ServiceError):
 class TooLarge(ServiceError):
     status = 413
     code = "too_large"
+
+
+class Unauthorized(ServiceError):
+    """Not signed in, or the session behind the request has ended."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class RateLimited(ServiceError):
+    status = 429
+    code = "rate_limited"

@@ -1,7 +1,7 @@
 """Notes from one server process to every server process, in order with the Socket.IO emits.
 
 Each web process holds its own Socket.IO connections and is the only one that knows them
-(rooms/realtime.py keeps them in `LiveState.conns`). When something must happen to an account's
+(rooms/live/connections.py keeps them in `LiveState.conns`). When something must happen to an account's
 connections wherever they are — a revocation (rooms/revocation.py) — the process that decided it
 sends a *note*; every process, itself included, acts on its own connections.
 

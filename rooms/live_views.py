@@ -8,11 +8,13 @@ import click
 from flask import Blueprint, Flask, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from collab import validate
+from collab import tasks, validate
 from collab.api import api_user, json_body, ok, query_int
 from collab.api import bp as api_bp
 from collab.forms import attempt, field, flash_ok
 from rooms import notifications, reactions
+from rooms import revocation  # noqa: F401  (its commit listeners)
+from rooms.live import connections, fanout, handlers, presence  # noqa: F401  (fanout, handlers: listeners, events)
 
 bp = Blueprint("live", __name__)
 
@@ -138,20 +140,22 @@ def api_room_level(room_id: int):
 @click.command("send-digests")
 def send_digests_command() -> None:
     """E-mail the daily notification digests that are due (for cron; `flask serve` also runs this)."""
-    from rooms import realtime
-
-    n = notifications.send_due_digests(is_online=realtime.is_online)
+    n = notifications.send_due_digests(is_online=presence.is_online)
     click.echo(f"Sent {n} digest{'s' if n != 1 else ''}.")
 
 
-def init_app(app: Flask) -> None:
-    from rooms import realtime, revocation  # noqa: F401  (revocation: its listeners; imported late like realtime)
+@tasks.loop("notification digests", first=30, every=900,
+            when=lambda app: app.config.get("LIVE_DIGEST_LOOP", tasks.server_process(app)))
+def _digests(app: Flask) -> None:
+    """What `send-digests` does, every 15 minutes in every server process; each account is claimed
+    in the database, so only one process sends it."""
+    notifications.send_due_digests(is_online=lambda uid: presence.is_online(uid, app))
 
+
+def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(send_digests_command)
-    realtime.state(app)
-    if app.config.get("ASYNC_MODE") == "gevent":  # the server process (`flask serve`), not CLI commands
-        realtime.start_background(app)
+    connections.state(app)
 
     @app.context_processor
     def _bell():

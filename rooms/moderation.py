@@ -298,8 +298,10 @@ def suspend_account(actor: User, user_id: object, days: object, reason: object) 
     s = AccountSuspension(user_id=target.id, until=utcnow() + timedelta(days=raw), reason=reason_v,
                           created_by_id=actor.id)
     db.session.add(s)
+    if target.active:  # its live connections, token ones too, end after the commit
+        events.queue(db.session, "account.changed", {"user_id": target.id, "reason": "deactivated"})
     target.active = False
-    target.rotate_session_token()
+    user_sessions.rotate_in_tx(target)
     user_sessions.end_others_in_tx(target, keep=None, reason="suspended", actor=actor, disconnect=False)
     db.session.flush()
     audit.record("account.suspended", actor=actor, target_type="user", target_id=target.id,

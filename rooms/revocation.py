@@ -42,10 +42,12 @@ from sqlalchemy.orm import Session
 from auth.models import User
 from collab import events, live_queue
 from collab.extensions import db, socketio
+from collab.tasks import spawn
 from rooms import policy
+from rooms.live.connections import NS, Conn, meeting_keys, state
+from rooms.live.presence import forget_room
 from rooms.meetings import media_control
 from rooms.models import Room
-from rooms.realtime import NS, Conn, forget_room, meeting_keys, spawn, state
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ import pytest
 
 from auth import mfa
 from collab.extensions import db
-from rooms import moderation, policy, realtime, trust_settings
+from collab import tasks
+from rooms import moderation, policy, trust_settings
 from rooms import services as rs
 from rooms.meetings import decks, minutes, schedule, state, votes
 from rooms.meetings.hybrid_models import Deck
@@ -156,7 +157,7 @@ def world(app, make):
     rs.remove_member(p["owner"], room.id, p["removed"].id)
     moderation.suspend_account(admin, p["suspended"].id, 3, "Abusive messages")
     mfa.set_policy(admin, "staff")
-    realtime.settle(app)
+    tasks.settle(app)
     web["anonymous"], tokens["anonymous"] = app.test_client(), None
     return {"room": room, "thread": thread, "post": post, "hidden": hidden, "attachment": attachment,
             "meeting": meeting, "deck": deck, "km": km, "minutes_thread": minutes_thread,
@@ -265,7 +266,7 @@ def test_every_caller_gets_exactly_what_the_policy_allows_on_every_channel(app, 
                 if got(caller) != allowed[caller]:
                     wrong.append(f"{kind} via {channel} for {caller}: expected "
                                  f"{'allowed' if allowed[caller] else 'refused'}")
-    realtime.settle(app)
+    tasks.settle(app)
     assert not wrong, "\n".join(wrong)
 
 

@@ -43,7 +43,7 @@ import pytest
 from sqlalchemy import select
 
 import rooms.meetings.realtime  # noqa: F401  (register every socket handler before the first app is made)
-import rooms.realtime  # noqa: F401
+import rooms.live.handlers  # noqa: F401
 from collab.extensions import db, socketio
 from tests.conftest import PASSWORD, bearer
 
@@ -586,13 +586,13 @@ def _socket_walk(app, w: World, *, only_reads: bool = False) -> dict[str, dict[s
 
 
 def test_every_socket_event_has_a_matrix_entry_and_every_caller_gets_its_outcome(app, world):
-    from rooms import realtime
+    from collab import tasks
 
     on_postgres = app.config["DATABASE_URL"].startswith("postgres")
     try:   # on PostgreSQL only the events that write nothing (the SQLite run walks them all)
         actual = _socket_walk(app, world, only_reads=on_postgres)
     finally:
-        realtime.settle(app)
+        tasks.settle(app)
     assert len(actual) >= (len(SOCKET_READS) if on_postgres else 30)
     if os.environ.get("AUTHZ_DISCOVER"):
         with open(os.environ["AUTHZ_DISCOVER"] + ".sock", "w") as f:

@@ -19,7 +19,8 @@ from auth.audit import query
 from auth.models import User
 from collab.db import utcnow
 from collab.extensions import db
-from rooms import reactions, realtime
+from collab import tasks
+from rooms import reactions
 from rooms import services as rs
 from rooms.models import Attachment, Membership, Post, PostRevision, RoomEvent, Thread
 from tests.conftest import PASSWORD
@@ -29,7 +30,7 @@ from tests.live_support import Collector, sock, wait_for
 @pytest.fixture(autouse=True)
 def _settle(app):
     yield
-    realtime.settle(app)
+    tasks.settle(app)
 
 
 def login(app, user_or_email):

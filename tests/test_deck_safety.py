@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from collab.extensions import db
-from rooms import realtime
+from collab import tasks
 from rooms import services as room_services
 from rooms import trust_settings
 from rooms.meetings import convert_sandbox, decks, minutes, schedule, state
@@ -40,7 +40,7 @@ MAGENTA = (255, 0, 255)
 @pytest.fixture(autouse=True)
 def _settle(app):
     yield
-    realtime.settle(app)
+    tasks.settle(app)
 
 
 def pdf_bytes(pages: int = 2, fill: tuple[int, int, int] | None = None) -> bytes:

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from rooms import realtime
+from collab import tasks
 from tests.live_support import Collector, sock
 
 
 @pytest.fixture(autouse=True)
 def _settle(app):
     yield
-    realtime.settle(app)  # the live-room state of this app ends with it (as in tests/test_realtime.py)
+    tasks.settle(app)  # the live-room state of this app ends with it (as in tests/test_realtime.py)
 
 
 def _raw_emit(sc, ack_id: int, encoded_args: str):

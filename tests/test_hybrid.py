@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms import realtime
+from collab import tasks
 from rooms.meetings import decks, minutes, schedule, state, votes
 from rooms.meetings import realtime as meeting_realtime  # noqa: F401  (registers the events before any app exists)
 from rooms.meetings.hybrid_models import Deck
@@ -28,7 +28,7 @@ def app_config():
 @pytest.fixture(autouse=True)
 def _settle(app):
     yield
-    realtime.settle(app)
+    tasks.settle(app)
 
 
 def pdf_bytes(pages: int = 3) -> bytes:
@@ -210,16 +210,16 @@ class TestEmail:
         room = make.room(chair, members=[ann, bob])
         m = schedule.schedule_meeting(chair, room.id, title="IAG plenary",
                                       starts_at=(utcnow() + timedelta(minutes=20)).isoformat())
-        realtime.settle(app)
+        tasks.settle(app)
         smtp.wait(2)
         schedule.edit_meeting(chair, m.id, agenda="1. Welcome")
-        realtime.settle(app)
+        tasks.settle(app)
         smtp.wait(4)
         assert schedule.send_due_reminders() == 1
-        realtime.settle(app)
+        tasks.settle(app)
         smtp.wait(6)
         schedule.cancel_meeting(chair, m.id)
-        realtime.settle(app)
+        tasks.settle(app)
         msgs = smtp.wait(8)
         for who in ("ann.able@example.org", "bob.baker@example.org"):
             bodies = [x["body"] for x in msgs if x["to"] == [who]]
@@ -615,7 +615,8 @@ def test_the_server_jobs_loop_resumes_decks_and_sends_reminders_without_being_as
     _set_deck(did, status="converting", worker=f"{socket.gethostname()}:999999999:1", updated_at=utcnow())
     soon = schedule.schedule_meeting(chair, room.id, title="Soon", invitees_=[ann.id],
                                      starts_at=(utcnow() + timedelta(minutes=10)).isoformat())
-    jobs.ensure_loop(app)
+    app.config["MEETING_JOBS_LOOP"] = True
+    assert "meeting jobs" in tasks.start(app)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -628,8 +629,8 @@ def test_the_server_jobs_loop_resumes_decks_and_sends_reminders_without_being_as
             time.sleep(0.2)
         assert deck.status == "ready" and plan.reminded_at is not None
     finally:
-        app.extensions.pop("meeting_jobs_pid", None)   # the loop ends at its next turn
-    realtime.settle(app)
+        tasks.stop(app)   # the loop ends at its next turn
+    tasks.settle(app)
 
 
 # -- the live state machine ---------------------------------------------------------------------------------

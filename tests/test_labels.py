@@ -8,7 +8,8 @@ import pytest
 
 from auth import audit
 from collab.errors import Forbidden, Invalid
-from rooms import realtime, trust_settings
+from collab import tasks
+from rooms import trust_settings
 from rooms import services as rs
 from tests.live_support import SmtpSink, login_client
 
@@ -28,7 +29,7 @@ def app_config(smtp):
 @pytest.fixture(autouse=True)
 def _settle(app):
     yield
-    realtime.settle(app)
+    tasks.settle(app)
 
 
 def test_label_banner_on_every_room_page_and_search(app, make):
@@ -81,7 +82,7 @@ def test_sensitive_rooms_keep_attachments_from_guests_and_text_out_of_mail(app, 
     assert gc.get(url).status_code == 403
     assert login_client(app, owner).get(url).status_code == 200
     make.reply(owner, t, "Confidential detail for @Gus Guest")
-    realtime.settle(app)
+    tasks.settle(app)
     msgs = smtp.wait(1)
     assert msgs and msgs[0]["subject"].startswith("[OFFICIAL-SENSITIVE] ")
     assert "Confidential detail" not in msgs[0]["body"] and "/posts/" in msgs[0]["body"]

@@ -16,7 +16,7 @@ from auth.account_models import RecoveryCode, SiteSetting, UserMfa
 from auth.audit import query
 from collab.extensions import db
 from collab.tokens import digest
-from rooms import realtime
+from collab import tasks
 from tests.conftest import PASSWORD, bearer
 from tests.live_support import sock, wait_for
 
@@ -45,7 +45,7 @@ class Phone:
 @pytest.fixture(autouse=True)
 def _settle(app):
     yield
-    realtime.settle(app)
+    tasks.settle(app)
 
 
 def page(resp):

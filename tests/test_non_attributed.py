@@ -16,7 +16,8 @@ import pytest
 
 from auth import audit
 from collab.errors import NotFound
-from rooms import moderation, reactions, realtime, trust_settings
+from collab import tasks
+from rooms import moderation, reactions, trust_settings
 from rooms.meetings import realtime as _meeting_events  # noqa: F401  (registers the meeting socket events
 #   before the first app starts Socket.IO: create_app imports them only after socketio.init_app)
 from rooms import services as rs
@@ -33,7 +34,7 @@ def app_config():
 @pytest.fixture(autouse=True)
 def _settle(app):
     yield
-    realtime.settle(app)
+    tasks.settle(app)
 
 
 SECRETS = ("Zebediah Quillfeather", "zebediah.quillfeather@example.org", "Philomena Vexbright",
@@ -389,7 +390,7 @@ def test_notification_emails_name_no_author(app, make, frank):
         app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port)
         t = frank["thread"]
         rs.create_post(frank["zeb"], t.id, body="@Participant 2 and @Rhea Reader: see the stopwatch annex.")
-        realtime.settle(app)
+        tasks.settle(app)
         mails = sink.wait(2)
         assert {m["to"][0] for m in mails} >= {"philomena.vexbright@example.org", frank["reader"].email}
         assert nt.send_due_digests() >= 1
@@ -496,7 +497,7 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
     ok(zs, "meeting_mute_all")
     ok(zs, "meeting_action", text="Publish the stopwatch annex")
     minutes_thread = ok(zs, "meeting_minutes")["thread_id"]
-    realtime.settle(app)
+    tasks.settle(app)
 
     # what the reader received live, and what `sync` replays
     assert rc.wait("meeting.chat") and rc.wait("meeting.mute")

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from collab.db import utcnow
 from collab.extensions import db
 from rooms import notifications as nt
-from rooms import reactions, realtime
+from collab import tasks
+from rooms import reactions
 from rooms import services as rs
 from tests.conftest import bearer
 from tests.live_support import Collector, SmtpSink, login_client, sock
@@ -33,7 +34,7 @@ def app_config(smtp):
 @pytest.fixture(autouse=True)
 def _settle(app):
     yield
-    realtime.settle(app)
+    tasks.settle(app)
 
 
 def room_and_thread(make, owner, members=(), **kw):
@@ -232,7 +233,7 @@ def test_mention_email_goes_at_once_to_people_who_are_not_online(app, make, smtp
     online = sock(app, token=make.token(here))
     assert online.is_connected()
     make.reply(owner, t, "What do you think, @Alice Away and @Henry Here?")
-    realtime.settle(app)
+    tasks.settle(app)
     msgs = smtp.wait(1)
     assert len(msgs) == 1
     assert msgs[0]["to"] == ["alice@example.org"]
@@ -251,7 +252,7 @@ def test_mention_email_respects_the_account_setting(app, make, smtp):
     assert c.post("/notifications", data={"action": "email", "email_digest": "on"}).status_code == 302
     assert nt.prefs(alice).email_mentions is False and nt.prefs(alice).email_digest is True
     make.reply(owner, t, "@Alice Ash hello")
-    realtime.settle(app)
+    tasks.settle(app)
     assert smtp.messages == []
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from rooms import reactions, realtime, revocation
+from collab import tasks
+from rooms import reactions, revocation
+from rooms.live import handlers as live_events
 from rooms import services as rs
 from tests.conftest import bearer
 from tests.live_support import Collector, login_client, sock
@@ -19,7 +21,7 @@ def app_config():
 @pytest.fixture(autouse=True)
 def _settle(app):
     yield
-    realtime.settle(app)
+    tasks.settle(app)
 
 
 # -- connecting -------------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def test_sync_returns_exactly_the_missed_events_in_order(app, make):
 
 
 def test_sync_pages_long_gaps(app, make, monkeypatch):
-    monkeypatch.setattr(realtime, "SYNC_BATCH", 3)
+    monkeypatch.setattr(live_events, "SYNC_BATCH", 3)
     owner = make.user()
     room = make.room(owner)
     t = make.thread(owner, room)
@@ -322,7 +324,7 @@ def test_room_made_private_drops_readers_who_are_not_members(app, make):
     assert r.sc.emit("subscribe", {"room_id": room.id}, callback=True)["ok"]
     rs.update_room(owner, room.id, name=room.name, description="", visibility="private")
     assert r.wait("access.revoked")
-    realtime.settle(app)
+    tasks.settle(app)
     make.reply(owner, t, "members only now")
     assert "members only now" not in str(r.pull())
 

@@ -11,7 +11,8 @@ from sqlalchemy import update
 
 from auth.models import User
 from collab.extensions import db, socketio
-from rooms import realtime
+from collab import tasks
+from rooms.live import handlers as live_events
 from rooms import services as rs
 from tests.live_support import Collector, login_client, sock
 
@@ -24,7 +25,7 @@ def app_config():
 @pytest.fixture(autouse=True)
 def _settle(app):
     yield
-    realtime.settle(app)
+    tasks.settle(app)
 
 
 def payloads(room, thread, post) -> dict[str, dict]:
@@ -47,8 +48,8 @@ def test_every_handler_is_listed():
     # Meeting events are checked in tests/test_authz_matrix.py; whether they are registered yet
     # depends on which app was made first, so they are set aside here, not ignored.
     handlers = set(socketio.server.handlers["/"]) - set(meeting_realtime.EVENTS)
-    assert handlers == set(realtime.EVENTS) | {"connect", "disconnect", "*"}
-    assert set(payloads(1, 1, 1)) == set(realtime.EVENTS)
+    assert handlers == set(live_events.EVENTS) | {"connect", "disconnect", "*"}
+    assert set(payloads(1, 1, 1)) == set(live_events.EVENTS)
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_outsiders_get_not_found_for_every_event_and_see_nothing(app, make, worl
     real = payloads(world["room"].id, world["thread"].id, world["post"].id)
     missing = payloads(999_999, 999_999, 999_999)
     seq_before = rs.get_room(world["owner"], world["room"].id).last_seq
-    for event in realtime.EVENTS:
+    for event in live_events.EVENTS:
         ack = c.sc.emit(event, real[event], callback=True)
         if event in ("unsubscribe", "unsubscribe_thread", "activity"):
             # they touch only the caller's own subscriptions: the same answer whatever the id
@@ -112,7 +113,7 @@ def test_observer_may_follow_but_not_write(app, world):
 def test_member_may_do_everything(app, world):
     m = sock(app, login_client(app, world["member"]))
     p = payloads(world["room"].id, world["thread"].id, world["post"].id)
-    for event in realtime.EVENTS:
+    for event in live_events.EVENTS:
         ack = m.emit(event, p[event], callback=True)
         assert ack["ok"], (event, ack)
 
@@ -121,7 +122,7 @@ def test_each_event_rechecks_the_account(app, make, world):
     """Deactivated behind the connection's back (no live signal): the next event of
     any kind is refused and the connection closed."""
     p = payloads(world["room"].id, world["thread"].id, world["post"].id)
-    for event in realtime.EVENTS:
+    for event in live_events.EVENTS:
         u = make.user()
         rs.add_member(world["owner"], world["room"].id, user_id=u.id)
         c = Collector(sock(app, token=make.token(u)))

@@ -27,7 +27,8 @@ from auth import services as auth_services
 from auth.account_models import UserMfa
 from collab.db import utcnow
 from collab.extensions import db
-from rooms import moderation, realtime, trust_settings
+from collab import tasks
+from rooms import moderation, trust_settings
 from rooms import services as rs
 from rooms.meetings import schedule, state
 from rooms.meetings import realtime as meeting_realtime  # noqa: F401  (registers the meeting events)
@@ -49,7 +50,7 @@ def app_config():
 @pytest.fixture
 def settled(app):
     yield app
-    realtime.settle(app)
+    tasks.settle(app)
 
 
 def _enrolled(user) -> None:
@@ -112,7 +113,7 @@ def test_every_way_of_losing_access_cuts_room_thread_and_meeting_channels(settle
     else:                        # a token client and a browser
         victims = [_follow(app, sock(app, token=make.token(victim)), room, thread, meeting),
                    _follow(app, sock(app, login_client(app, victim)), room, thread, meeting)]
-    realtime.settle(app)
+    tasks.settle(app)
     for v in victims:
         v.pull()
         v.events.clear()
@@ -131,7 +132,7 @@ def test_every_way_of_losing_access_cuts_room_thread_and_meeting_channels(settle
         rs.create_post(owner, thread.id, body=f"after the loss {i}")
     for i in range(2):
         state.chat(owner, meeting.id, body=f"chat after the loss {i}")
-    realtime.settle(app)
+    tasks.settle(app)
     assert wait_for(lambda: len(control.named("post.created")) == 3 and len(control.named("meeting.chat")) == 2,
                     timeout=2), [e["name"] for e in control.pull()]
     time.sleep(0.2)

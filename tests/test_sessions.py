@@ -18,7 +18,7 @@ from auth.account_models import UserSession
 from auth.audit import query
 from collab.db import utcnow
 from collab.extensions import db
-from rooms import realtime
+from collab import tasks
 from tests.conftest import PASSWORD
 from tests.live_support import Collector, sock, wait_for
 
@@ -35,7 +35,7 @@ def _settle(request):
     app = request.getfixturevalue("app") if "app" in request.fixturenames else None
     yield
     if app is not None:
-        realtime.settle(app)
+        tasks.settle(app)
 
 
 def browser(app, user, ua: str = FIREFOX, ip: str = "198.51.100.1", remember: bool = False):
@@ -287,6 +287,24 @@ def test_password_change_disconnects_other_sessions_live_connections(app, make):
     assert '"reason": "password_changed"' in ended.detail
 
 
+def test_a_password_reset_link_disconnects_every_browser_connection_at_once(app, make):
+    """The reset rotates the session token through auth.sessions.rotate_in_tx, which queues the
+    disconnect itself (no model listener): every cookie connection ends, token ones stay."""
+    from auth import services
+
+    admin, user = make.user(admin=True), make.user()
+    a = Collector(sock(app, browser(app, user)))
+    b = sock(app, browser(app, user, SAFARI_IPHONE))
+    by_token = sock(app, token=make.token(user))
+    assert a.sc.is_connected() and b.is_connected() and by_token.is_connected()
+    with app.test_request_context():
+        link = services.issue_password_reset(admin, user.id)
+    services.reset_password(link.rsplit("/", 1)[1], NEW_PASSWORD)
+    assert wait_for(lambda: not (a.sc.is_connected() or b.is_connected()), timeout=5)
+    assert a.named("session.ended")[0]["reason"] == "signed_out"
+    assert by_token.is_connected()
+
+
 def test_signing_out_disconnects_that_browsers_connections(app, make):
     user = make.user()
     c = browser(app, user)
@@ -363,13 +381,13 @@ from collab import create_app
 from collab.extensions import db
 from auth import sessions
 from auth.services import find_user_by_email
-from rooms import realtime
+from rooms.live import connections as live_connections
 
 app = create_app()
 with app.app_context():
     user = find_user_by_email("far@example.org")
     deadline = time.time() + 10
-    while not realtime.state(app).get_store().user_sids(user.id) and time.time() < deadline:
+    while not live_connections.state(app).get_store().user_sids(user.id) and time.time() < deadline:
         time.sleep(0.05)
     rec = sessions.live_sessions(user)[0]
     started = time.time()

@@ -34,11 +34,10 @@ from rooms.meetings.views import bp
 
 @bp.record_once
 def _start_jobs(setup_state) -> None:
-    """Reminders and stuck decks: the server's web processes run them (cron may too)."""
+    """Reminders and stuck decks: the server's web processes run them (jobs.py registers the loop
+    with collab/tasks.py); cron may run them with this command too."""
     app = setup_state.app
     app.cli.add_command(jobs.meetings_cli)
-    if app.config.get("MEETING_JOBS_LOOP", app.config.get("ASYNC_MODE") == "gevent"):
-        jobs.ensure_loop(app)
 
 
 @bp.app_template_global("meeting_extras")

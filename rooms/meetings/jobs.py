@@ -2,7 +2,7 @@
 decks that a stopped server left half-converted.
 
 They run in three ways, all calling the same two functions:
-- inside the server (`flask --app wsgi serve`): `ensure_loop` starts one loop per
+- inside the server (`flask --app wsgi serve`): a loop of collab/tasks.py in each
   web process, which resumes stuck decks at once and then checks every minute;
 - from cron or by hand: `flask --app wsgi meetings jobs` (both), `meetings remind`;
 - in tests: call `run_once` (or the functions) directly, no server needed.
@@ -12,13 +12,12 @@ processes (or a cron job beside the server) never send or convert anything twice
 from __future__ import annotations
 
 import logging
-import os
-import threading
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from collab import tasks
 from collab.extensions import db
 from rooms.meetings import decks, schedule
 
@@ -26,8 +25,6 @@ log = logging.getLogger(__name__)
 
 FIRST_RUN = 2.0      # seconds after the process starts
 EVERY = 60.0         # seconds between runs
-
-_lock = threading.Lock()
 
 
 def run_once(app: Flask | None = None, *, background: bool = True) -> dict[str, int]:
@@ -47,25 +44,10 @@ def run_once(app: Flask | None = None, *, background: bool = True) -> dict[str, 
     return out
 
 
-def ensure_loop(app: Flask) -> None:
-    """Once per process and app: run the jobs now and then every EVERY seconds."""
-    with _lock:
-        if app.extensions.get("meeting_jobs_pid") == os.getpid():
-            return
-        app.extensions["meeting_jobs_pid"] = os.getpid()
-    from collab.extensions import socketio
-
-    def loop():
-        socketio.sleep(FIRST_RUN)
-        while app.extensions.get("meeting_jobs_pid") == os.getpid():
-            with app.app_context():
-                try:
-                    run_once(app)
-                finally:
-                    db.session.remove()
-            socketio.sleep(EVERY)
-
-    socketio.start_background_task(loop)
+@tasks.loop("meeting jobs", first=lambda app: FIRST_RUN, every=lambda app: EVERY,
+            when=lambda app: app.config.get("MEETING_JOBS_LOOP", tasks.server_process(app)))
+def _turn(app: Flask) -> None:
+    run_once(app)
 
 
 meetings_cli = AppGroup("meetings", help="Scheduled meetings: reminders and pre-read decks (for cron).")

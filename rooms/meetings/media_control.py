@@ -17,7 +17,7 @@ nonce it has seen. On "drop" it closes that account's sessions in the meeting (t
 at or before `at`; on "end" it closes everyone and refuses every token of that meeting issued at or
 before `at`.
 
-Call these after the commit and off the request (rooms.realtime.spawn): each waits up to TIMEOUT
+Call these after the commit and off the request (collab.tasks.spawn): each waits up to TIMEOUT
 seconds for the worker.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Socket.IO events of hybrid meetings, on the same connection, authentication and
-checks as the live rooms (rooms/realtime.py: `handler` re-reads the account,
+checks as the live rooms (rooms/live/handlers.py: `handler` re-reads the account,
 rate-limits and validates each event; the services ask rooms.policy).
 
 client -> server (each answered through the ack, `{"ok": true, ...}` or
@@ -45,7 +45,8 @@ from rooms import revocation
 from rooms.meetings import decks, minutes, state, votes  # noqa: F401  (decks: imported for the app)
 from rooms.meetings.hybrid_models import Attendance
 from rooms.meetings.models import MediaGrant, Meeting
-from rooms.realtime import NS, Conn, _int_field, handler, meeting_key, meeting_keys, names_key, user_key
+from rooms.live.connections import NS, Conn, meeting_key, meeting_keys, names_key, user_key
+from rooms.live.handlers import _int_field, handler
 
 MEETING_LIMIT = "120 per 10 seconds"
 HERE_LIMIT = "10 per minute"
