@@ -111,7 +111,7 @@ def _register_blueprints(app: Flask) -> None:
     from rooms.views import bp as rooms_bp
     import auth.api  # noqa: F401  (registers routes on the API blueprint)
     import rooms.api  # noqa: F401
-    from rooms.meetings.views import bp as meetings_bp  # its import also adds the meetings API
+    from rooms.meetings.pages import bp as meetings_bp  # its import also adds the meetings API
     import search.api  # noqa: F401
     import rooms.live_views  # noqa: F401
 

@@ -34,7 +34,7 @@ from collab.extensions import db
 from rooms import moderation, policy, realtime, trust_settings
 from rooms import services as rs
 from rooms.meetings import decks, minutes, schedule, state, votes
-from rooms.meetings.hybrid_models import Deck
+from rooms.meetings.models import Deck
 from tests.conftest import bearer
 from tests.live_support import login_client, sock
 

@@ -14,7 +14,7 @@ from collab.extensions import db
 from rooms import realtime
 from rooms.meetings import decks, minutes, schedule, state, votes
 from rooms.meetings import realtime as meeting_realtime  # noqa: F401  (registers the events before any app exists)
-from rooms.meetings.hybrid_models import Deck
+from rooms.meetings.models import Deck
 from rooms.models import Post, Thread
 from tests.conftest import bearer
 from tests.live_support import login_client, sock

@@ -442,7 +442,7 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
     from sqlalchemy import select
 
     from collab.extensions import db
-    from rooms.meetings.hybrid_models import MeetingPlan
+    from rooms.meetings.models import MeetingPlan
 
     owner, zeb, phil, reader, room = frank["owner"], frank["zeb"], frank["phil"], frank["reader"], frank["room"]
     authors = {zeb.id, phil.id}

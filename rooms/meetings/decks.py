@@ -55,7 +55,7 @@ from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import attachments, policy
 from rooms.meetings import convert_sandbox, schedule, state
-from rooms.meetings.hybrid_models import Deck, MeetingPlan
+from rooms.meetings.models import Deck, Meeting, MeetingPlan
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +241,6 @@ def _update(deck_id: int, *, publish: bool = True, **values) -> None:
         setattr(deck, k, v)
     deck.updated_at = utcnow()
     if publish:
-        from rooms.meetings.models import Meeting
-
         state.publish(db.session.get(Meeting, deck.meeting_id))
     db.session.commit()
 
@@ -258,8 +256,6 @@ def _finish(deck_id: int, status: str, message: str = "", **values) -> None:
 def _claim(deck_id: int) -> bool:
     """Take a queued deck for conversion in this process (one conditional UPDATE, so a deck
     is converted by one process only)."""
-    from rooms.meetings.models import Meeting
-
     db.begin_write()
     claimed = db.session.execute(
         update(Deck).where(Deck.id == deck_id, Deck.status == "queued")
@@ -460,8 +456,6 @@ def resume_stuck(app: Flask | None = None, *, now: datetime | None = None, backg
     DEAD_AFTER) and convert them again, or fail them with a message after MAX_ATTEMPTS tries.
     Each deck is taken with one conditional UPDATE, so one process resumes it. Returns the
     ids of the decks it queued again."""
-    from rooms.meetings.models import Meeting
-
     now = now or utcnow()
     rows = db.session.execute(select(Deck.id, Deck.status, Deck.worker, Deck.updated_at, Deck.attempts)
                               .where(Deck.status.in_(ACTIVE))).all()

@@ -22,8 +22,7 @@ from collab.extensions import db
 from rooms import policy
 from rooms import services as room_services
 from rooms.meetings import pseudonyms, schedule, state
-from rooms.meetings.hybrid_models import MeetingPlan
-from rooms.meetings.models import Meeting
+from rooms.meetings.models import Meeting, MeetingPlan
 from rooms.models import Post, Thread
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")

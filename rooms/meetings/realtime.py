@@ -43,8 +43,7 @@ from collab import events
 from collab.extensions import db, socketio
 from rooms import revocation
 from rooms.meetings import decks, minutes, state, votes  # noqa: F401  (decks: imported for the app)
-from rooms.meetings.hybrid_models import Attendance
-from rooms.meetings.models import MediaGrant, Meeting
+from rooms.meetings.models import Attendance, MediaGrant, Meeting
 from rooms.realtime import NS, Conn, _int_field, handler, meeting_key, meeting_keys, names_key, user_key
 
 MEETING_LIMIT = "120 per 10 seconds"

@@ -38,8 +38,7 @@ from rooms import services as room_services
 from rooms.markdown import render
 from rooms.meetings import pseudonyms
 from rooms.meetings import services as meetings
-from rooms.meetings.hybrid_models import MeetingPerson, MeetingPlan
-from rooms.meetings.models import Meeting
+from rooms.meetings.models import Meeting, MeetingPerson, MeetingPlan
 from rooms.models import Membership, Room
 from rooms.serialize import iso
 

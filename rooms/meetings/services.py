@@ -31,7 +31,7 @@ from media import tokens
 from rooms import revocation
 from rooms import services as room_services
 from rooms.meetings import media_control, pseudonyms
-from rooms.meetings.models import MediaGrant, Meeting
+from rooms.meetings.models import MediaGrant, Meeting, MeetingPlan
 from rooms.models import Room
 from rooms.serialize import iso
 
@@ -72,10 +72,6 @@ def open_meetings(actor: User | None, room_id: int) -> list[Meeting]:
     room = db.session.get(Room, room_id)
     if room is None or not policy.can_read_room(actor, room):
         return []
-    from rooms.meetings.hybrid_models import (
-        MeetingPlan,  # issue 6: a scheduled meeting opens shortly before it starts
-    )
-
     since = utcnow() - timedelta(hours=OPEN_HOURS)
     start = func.coalesce(MeetingPlan.starts_at, Meeting.created_at)
     return list(db.session.scalars(

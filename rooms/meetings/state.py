@@ -27,17 +27,17 @@ from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms.meetings import pseudonyms, schedule
 from rooms.meetings import services as meetings
-from rooms.meetings.hybrid_models import (
+from rooms.meetings.models import (
     Attendance,
     ChatMessage,
     Deck,
     Hand,
     KeyMessage,
+    Meeting,
     MeetingAction,
     MeetingPlan,
     Vote,
 )
-from rooms.meetings.models import Meeting
 from rooms.serialize import iso
 
 STALE_AFTER = timedelta(seconds=75)   # a remote attendee whose page stopped reporting this long ago has left

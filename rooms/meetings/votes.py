@@ -18,7 +18,7 @@ from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms.meetings import pseudonyms, state
-from rooms.meetings.hybrid_models import KeyMessage, Vote
+from rooms.meetings.models import KeyMessage, Vote
 
 CHOICES = ("agree", "disagree", "abstain")
 OUTCOMES = ("agreed", "not_agreed", "deferred")
