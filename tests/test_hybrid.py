@@ -12,7 +12,7 @@ from sqlalchemy import select
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import realtime
-from rooms.meetings import decks, minutes, schedule, state, votes
+from rooms.meetings import access, decks, minutes, schedule, state, votes
 from rooms.meetings import realtime as meeting_realtime  # noqa: F401  (registers the events before any app exists)
 from rooms.meetings.models import Deck
 from rooms.models import Post, Thread
@@ -61,9 +61,9 @@ def setup_meeting(make, **kw):
 
 def test_schedule_defaults_two_hours_announces_and_gives_ics(app, make):
     chair, ann, _bob, room, meeting = setup_meeting(make)
-    plan = schedule.plan_for(meeting)
+    plan = access.plan_for(meeting)
     assert (plan.ends_at - plan.starts_at).total_seconds() == 7200
-    assert schedule.is_chair(chair, meeting) and not schedule.is_chair(ann, meeting)
+    assert access.is_chair(chair, meeting) and not access.is_chair(ann, meeting)
     thread = db.session.get(Thread, plan.announce_thread_id)
     assert thread.room_id == room.id and "IAG plenary" in thread.title
     import icalendar
@@ -90,7 +90,7 @@ def test_invitee_subset_are_mentioned_and_notified_edit_and_cancel_notify(app, m
     assert n_ann is not None
     assert schedule.my_meetings(bob)[0] and m2.id not in [m.id for m, _ in schedule.my_meetings(bob)[0]]
     schedule.edit_meeting(chair, m2.id, starts_at="2030-02-01T11:00:00Z")
-    plan = schedule.plan_for(m2)
+    plan = access.plan_for(m2)
     assert plan.starts_at.hour == 11 and plan.ends_at.hour == 13 and plan.ics_sequence == 1
     with pytest.raises(Forbidden):
         schedule.edit_meeting(ann, m2.id, title="Mine now")
@@ -125,7 +125,7 @@ def test_reminder_is_sent_once(app, make):
     assert schedule.send_due_reminders() == 1
     assert schedule.send_due_reminders() == 0
     bodies = [p.body for p in db.session.scalars(select(Post).where(
-        Post.thread_id == schedule.plan_for(m).announce_thread_id))]
+        Post.thread_id == access.plan_for(m).announce_thread_id))]
     assert any("Reminder" in b and "@Ann Able" in b for b in bodies)
 
 
@@ -144,11 +144,11 @@ def test_reminder_through_the_cron_command_once_only_and_never_for_cancelled_or_
 
     def reminders(m):
         return [p.body for p in db.session.scalars(select(Post).where(
-            Post.thread_id == schedule.plan_for(m).announce_thread_id)) if "**Reminder**" in p.body]
+            Post.thread_id == access.plan_for(m).announce_thread_id)) if "**Reminder**" in p.body]
 
     def notes(user, m):
         return db.session.scalar(select(func.count()).select_from(Notification).where(
-            Notification.user_id == user.id, Notification.thread_id == schedule.plan_for(m).announce_thread_id))
+            Notification.user_id == user.id, Notification.thread_id == access.plan_for(m).announce_thread_id))
 
     from sqlalchemy import func
 
@@ -179,7 +179,7 @@ def test_reminder_is_posted_by_a_chair_who_can_still_post(app, make):
     db.session.get(type(organiser), organiser.id).active = False     # the organiser has left the force
     db.session.commit()
     assert schedule.send_due_reminders() == 1
-    post = db.session.scalars(select(Post).where(Post.thread_id == schedule.plan_for(m).announce_thread_id)
+    post = db.session.scalars(select(Post).where(Post.thread_id == access.plan_for(m).announce_thread_id)
                               .order_by(Post.id.desc())).first()
     assert "**Reminder**" in post.body and post.author_id == deputy.id and "@Ann Able" in post.body
 
@@ -621,7 +621,7 @@ def test_the_server_jobs_loop_resumes_decks_and_sends_reminders_without_being_as
         while time.monotonic() < deadline:
             db.session.rollback()
             deck = db.session.get(Deck, did, populate_existing=True)
-            plan = schedule.plan_for(soon)
+            plan = access.plan_for(soon)
             db.session.refresh(plan)
             if deck.status == "ready" and plan.reminded_at is not None:
                 break
@@ -667,7 +667,7 @@ def test_slide_follow_hands_order_and_chair_hand_over(app, make):
     db.begin_write()
     db.session.add(Membership(room_id=room.id, user_id=mod.id, role="moderator"))
     db.session.commit()
-    assert schedule.is_chair(mod, meeting)
+    assert access.is_chair(mod, meeting)
     state.set_presenter(mod, meeting.id, user_id=mod.id)
     assert state.set_slide(mod, meeting.id, deck_id=deck.id, page=1)["page"] == 1
 

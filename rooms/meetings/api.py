@@ -8,7 +8,7 @@ from flask import Response, request, url_for
 
 from collab.api import api_user, bp, json_body, ok
 from collab.limits import upload_limit
-from rooms.meetings import decks, minutes, schedule, services, state, votes
+from rooms.meetings import access, decks, minutes, schedule, services, state, votes
 
 
 def _full(meeting) -> dict:
@@ -31,7 +31,7 @@ def start_meeting(room_id: int):
 
 @bp.get("/meetings/<int:meeting_id>")
 def get_meeting(meeting_id: int):
-    return ok(_full(services.get_meeting(api_user(), meeting_id)))
+    return ok(_full(access.get_meeting(api_user(), meeting_id)))
 
 
 @bp.post("/meetings/<int:meeting_id>/token")

@@ -54,7 +54,7 @@ from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import attachments, policy
-from rooms.meetings import convert_sandbox, schedule, state
+from rooms.meetings import access, convert_sandbox, state
 from rooms.meetings.models import Deck, Meeting, MeetingPlan
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,8 @@ def _kind(filename: str) -> str:
 def upload(actor: User, meeting_id: object, stream: BinaryIO | None, filename: object, *,
            background: bool = True) -> Deck:
     """Attach a pre-read. The chair attaches; conversion starts in the background."""
-    meeting = state._writable(actor, meeting_id)
-    if not schedule.is_chair(actor, meeting):
+    meeting = access.get_writable(actor, meeting_id)
+    if not access.is_chair(actor, meeting):
         raise Forbidden("Only the chair can attach decks and papers to this meeting.")
     if stream is None:
         raise Invalid("Choose a file to attach.", "file")
@@ -155,8 +155,8 @@ def _check_magic(stream: BinaryIO, name: str, kind: str) -> None:
 
 
 def remove(actor: User, meeting_id: object, deck_id: object) -> None:
-    meeting = state._writable(actor, meeting_id)
-    if not schedule.is_chair(actor, meeting):
+    meeting = access.get_writable(actor, meeting_id)
+    if not access.is_chair(actor, meeting):
         raise Forbidden("Only the chair can remove decks.")
     did = validate.int_id(deck_id, "deck_id")
     deck = db.session.get(Deck, did)
@@ -503,7 +503,7 @@ _mine: set[int] = set()   # decks whose conversion runs in this process (not stu
 
 def get_deck(actor: User, meeting_id: object, deck_id: object) -> Deck:
     """A deck of a meeting `actor` may see (its name, status and pages; not its file)."""
-    return _deck_of(state._meeting(actor, meeting_id), deck_id)
+    return _deck_of(access.get_meeting(actor, meeting_id), deck_id)
 
 
 def _deck_of(meeting, deck_id: object) -> Deck:
@@ -517,7 +517,7 @@ def _deck_of(meeting, deck_id: object) -> Deck:
 def _downloadable(actor: User, meeting_id: object, deck_id: object) -> Deck:
     """A deck whose file and slide images `actor` may have (rooms.policy.may_download_deck): a guest in a
     room labelled above the lowest label sees that the deck exists (get_deck) but gets neither."""
-    meeting = state._meeting(actor, meeting_id)
+    meeting = access.get_meeting(actor, meeting_id)
     deck = _deck_of(meeting, deck_id)
     if not policy.may_download_deck(actor, meeting):
         raise Forbidden(GUEST_KEPT_OUT)

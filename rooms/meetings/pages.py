@@ -34,7 +34,7 @@ from collab.http import CSP, confidential
 from collab.limits import upload_limit
 from rooms import policy
 from rooms import services as room_services
-from rooms.meetings import decks, jobs, minutes, pseudonyms, schedule, services, state
+from rooms.meetings import access, decks, jobs, minutes, pseudonyms, schedule, services, state
 
 bp = Blueprint("meetings", __name__, cli_group=None)
 
@@ -58,11 +58,10 @@ def start(room_id: int):
 @bp.get("/meetings/<int:meeting_id>")
 @login_required
 def meeting(meeting_id: int):
-    m = services.get_meeting(current_user, meeting_id)
-    role = services.meeting_role(current_user, m)
+    m = access.get_meeting(current_user, meeting_id)
     resp = current_app.make_response(render_template(
-        "meetings/meeting.html", meeting=m, room=m.room, role=role,
-        can_end=not m.ended and (m.created_by_id == current_user.id or role == "host")))
+        "meetings/meeting.html", meeting=m, room=m.room, role=access.media_role(current_user, m),
+        can_end=not m.ended and access.may_end(current_user, m)))
     # The page talks to the media worker's WebSocket, which is on another origin (port).
     origins = " ".join(sorted({_origin(u) for u in current_app.config["MEDIA_URLS"]}))
     resp.headers["Content-Security-Policy"] = CSP.replace("connect-src 'self'", f"connect-src 'self' {origins}")
@@ -130,10 +129,10 @@ def _start_jobs(setup_state) -> None:
 def _meeting_extras(meeting):
     """For the meeting page: its schedule, pre-reads and what the viewer may do. Chairs and
     invitees as pseudonyms.person dicts ("Participant n" unless the viewer sees names)."""
-    plan = schedule.plan_for(meeting)
+    plan = access.plan_for(meeting)
     names = pseudonyms.names_for(current_user, meeting, "page")
-    chairs = [pseudonyms.person(meeting, u, names) for u in schedule.people(meeting.id, "chair")]
-    return {"plan": plan, "chair": schedule.is_chair(current_user, meeting),
+    chairs = [pseudonyms.person(meeting, u, names) for u in access.people(meeting.id, "chair")]
+    return {"plan": plan, "chair": access.is_chair(current_user, meeting),
             "writable": policy.may_act_in_meeting(current_user, meeting),
             "status": schedule.status(meeting, plan),
             "chairs": chairs or [p for p in [pseudonyms.person(meeting, meeting.created_by, names)] if p],
@@ -197,12 +196,10 @@ def schedule_page(room_id: int):
 @bp.route("/meetings/<int:meeting_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_page(meeting_id: int):
-    from rooms.meetings import services as meetings
-
-    meeting = meetings.get_meeting(current_user, meeting_id)
-    if not schedule.is_chair(current_user, meeting):
+    meeting = access.get_meeting(current_user, meeting_id)
+    if not access.is_chair(current_user, meeting):
         abort(403)
-    plan = schedule.plan_for(meeting)
+    plan = access.plan_for(meeting)
     errors: dict[str, str] = {}
     if request.method == "POST":
         done = attempt(lambda: schedule.edit_meeting(current_user, meeting.id, title=field("title"),
