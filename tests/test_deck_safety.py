@@ -28,7 +28,6 @@ from rooms import realtime
 from rooms import services as room_services
 from rooms import trust_settings
 from rooms.meetings import convert_sandbox, decks, minutes, schedule, state
-from rooms.meetings import realtime as meeting_realtime  # noqa: F401  (registers the events before any app exists)
 from rooms.meetings.models import Deck
 from tests.conftest import bearer
 from tests.live_support import login_client

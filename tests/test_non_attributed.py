@@ -17,8 +17,6 @@ import pytest
 from auth import audit
 from collab.errors import NotFound
 from rooms import moderation, reactions, realtime, trust_settings
-from rooms.meetings import realtime as _meeting_events  # noqa: F401  (registers the meeting socket events
-#   before the first app starts Socket.IO: create_app imports them only after socketio.init_app)
 from rooms import services as rs
 from rooms.notifications import Notification
 from tests.conftest import bearer

@@ -3,19 +3,19 @@ page and its media token and end; schedule, edit and cancel a meeting, "My meeti
 `.ics` invitation; pre-read decks (upload, slide images, download); the minutes (post to the
 room, PDF); and the live state as JSON for a page without the socket. Each route calls one
 service; each refuses anonymous callers and gives 404 to anyone who may not read the
-meeting's room. The `flask --app wsgi media` command that runs a media worker."""
+meeting's room. The app factory (collab/__init__.py) registers the blueprint."""
 from __future__ import annotations
 
 import io
-import sys
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-import click
 from flask import (
     Blueprint,
     Response,
     abort,
     current_app,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -25,8 +25,6 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-import rooms.meetings.api  # noqa: F401  (registers the meetings endpoints on the API blueprint)
-import rooms.meetings.realtime  # noqa: F401  (registers the Socket.IO events)
 from collab.db import utcnow
 from collab.errors import ServiceError
 from collab.forms import attempt, field, flash_ok
@@ -34,7 +32,8 @@ from collab.http import CSP, confidential
 from collab.limits import upload_limit
 from rooms import policy
 from rooms import services as room_services
-from rooms.meetings import access, decks, jobs, minutes, pseudonyms, schedule, services, state
+from rooms.markdown import render
+from rooms.meetings import access, decks, minutes, pseudonyms, schedule, services, state
 
 bp = Blueprint("meetings", __name__, cli_group=None)
 
@@ -69,8 +68,6 @@ def meeting(meeting_id: int):
 
 
 def _origin(ws_url: str) -> str:
-    from urllib.parse import urlsplit
-
     p = urlsplit(ws_url)
     return f"{p.scheme}://{p.netloc}"
 
@@ -93,37 +90,7 @@ def end(meeting_id: int):
     return redirect(url_for("rooms.room", room_id=m.room_id))
 
 
-@bp.cli.command("media")
-@click.option("--host", default=None, help="Signalling address (default COLLAB_MEDIA_HOST or COLLAB_HOST).")
-@click.option("--port", default=None, type=int, help="Signalling port (default COLLAB_MEDIA_PORT or COLLAB_PORT + 1).")
-@click.option("--processes", default=None, type=int, help="Worker processes (default COLLAB_MEDIA_PROCESSES).")
-@click.option("--self-test", is_flag=True, help="Only check the aiortc internals the worker relies on.")
-def media_command(host, port, processes, self_test) -> None:
-    """Run a media worker for meetings (the same as `python -m media`)."""
-    from media.__main__ import main
-
-    args = []
-    if host:
-        args += ["--host", host]
-    if port:
-        args += ["--port", str(port)]
-    if processes:
-        args += ["--processes", str(processes)]
-    if self_test:
-        args.append("--self-test")
-    sys.exit(main(args))
-
-
 # -- hybrid meetings: schedule, decks, minutes ----------------------------------------------------
-
-@bp.record_once
-def _start_jobs(setup_state) -> None:
-    """Reminders and stuck decks: the server's web processes run them (cron may too)."""
-    app = setup_state.app
-    app.cli.add_command(jobs.meetings_cli)
-    if app.config.get("MEETING_JOBS_LOOP", app.config.get("ASYNC_MODE") == "gevent"):
-        jobs.ensure_loop(app)
-
 
 @bp.app_template_global("meeting_extras")
 def _meeting_extras(meeting):
@@ -150,8 +117,6 @@ def _room_schedule(room):
 
 
 def _agenda(plan):
-    from rooms.markdown import render
-
     return render(plan.agenda) if plan and plan.agenda else ""
 
 
@@ -251,8 +216,6 @@ def deck_upload(meeting_id: int):
     except ServiceError as err:
         if err.status in (403, 404):  # may not see / may not act: the error page, with its status
             raise
-        from flask import flash
-
         flash(f"The file was not attached: {err.message}", "error")
     return redirect(url_for("meetings.meeting", meeting_id=meeting_id) + "#decks")
 
@@ -310,6 +273,4 @@ def minutes_pdf(meeting_id: int):
 @login_required
 def state_json(meeting_id: int):
     """The meeting's live state (what `meeting_join` answers), for a page without the socket."""
-    from flask import jsonify
-
     return jsonify(state.get_state(current_user, meeting_id))
