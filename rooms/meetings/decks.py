@@ -52,7 +52,7 @@ from auth.models import User
 from collab import validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
-from collab.extensions import db
+from collab.extensions import db, socketio
 from rooms import attachments, policy
 from rooms.meetings import access, convert_sandbox, state
 from rooms.meetings.models import Deck, Meeting, MeetingPlan
@@ -206,8 +206,6 @@ def worker_alive(worker: str) -> bool | None:
 
 
 def start(app: Flask, deck_id: int):
-    from collab.extensions import socketio
-
     _mine.add(deck_id)   # at once, so the jobs loop never takes it for a stuck one meanwhile
     return socketio.start_background_task(_convert_in_context, app, deck_id)
 

@@ -19,7 +19,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from collab.extensions import db
+from collab.extensions import db, socketio
 from rooms.meetings import decks, schedule
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ def ensure_loop(app: Flask) -> None:
         if app.extensions.get("meeting_jobs_pid") == os.getpid():
             return
         app.extensions["meeting_jobs_pid"] = os.getpid()
-    from collab.extensions import socketio
 
     def loop():
         socketio.sleep(FIRST_RUN)

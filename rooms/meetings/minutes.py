@@ -20,9 +20,11 @@ from collab.errors import Forbidden
 from collab.extensions import db
 from rooms import policy
 from rooms import services as room_services
+from rooms.labels import label_of
 from rooms.meetings import access, pseudonyms, state
 from rooms.meetings import services as meetings
 from rooms.meetings.models import Meeting
+from rooms.meetings.votes import OUTCOME_LABELS
 from rooms.models import Post, Thread
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -44,8 +46,6 @@ def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         key = str(a["number"] or a["user_id"] or a["name"])
         entry = remote.setdefault(key, {"name": a["name"], "spans": []})
         entry["spans"].append((a["joined_at"], a["left_at"]))
-    from rooms.labels import label_of
-
     return {
         "label": label_of(meeting.room),
         "title": meeting.title,
@@ -66,8 +66,6 @@ def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
 
 
 def _outcome(km: dict) -> str:
-    from rooms.meetings.votes import OUTCOME_LABELS
-
     if km["status"] != "closed":
         return "Not put to a decision"
     return OUTCOME_LABELS.get(km["outcome"], km["outcome"])
@@ -148,7 +146,7 @@ def end_with_minutes(actor: User, meeting_id: object) -> Thread:
 
 
 def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
-    from fpdf import FPDF
+    from fpdf import FPDF  # here, not at the top: fpdf2 loads only when a PDF is made
 
     meeting = access.get_meeting(actor, meeting_id)
     if not policy.may_download_minutes_pdf(actor, meeting):

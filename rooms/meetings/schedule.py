@@ -25,15 +25,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import icalendar
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from rooms import policy
 from auth.models import User
 from collab import validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
+from rooms import policy
 from rooms import services as room_services
 from rooms.markdown import render
 from rooms.meetings import access, pseudonyms, state
@@ -380,8 +381,6 @@ def cancel_meeting(actor: User, meeting_id: object) -> Meeting:
 # -- calendar ------------------------------------------------------------------------------
 
 def ics(actor: User, meeting_id: object) -> bytes:
-    import icalendar
-
     meeting = access.get_meeting(actor, meeting_id)
     plan = access.plan_for(meeting)
     start = plan.starts_at if plan and plan.starts_at else meeting.created_at
@@ -418,8 +417,6 @@ def _aware(dt: datetime) -> datetime:
 def send_due_reminders(now: datetime | None = None) -> int:
     """Remind the invitees of meetings starting within REMINDER_BEFORE. Each meeting is
     claimed with one conditional UPDATE, so several processes send it once."""
-    from sqlalchemy import update
-
     now = now or utcnow()
     due = list(db.session.scalars(select(MeetingPlan.meeting_id).where(
         MeetingPlan.reminded_at.is_(None), MeetingPlan.cancelled_at.is_(None),

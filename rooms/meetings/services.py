@@ -21,14 +21,13 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from rooms import policy
 from auth.models import User
 from collab import validate
 from collab.db import utcnow
 from collab.errors import Forbidden
 from collab.extensions import db
 from media import tokens
-from rooms import revocation
+from rooms import policy, revocation
 from rooms import services as room_services
 from rooms.meetings import access, media_control, pseudonyms, state
 from rooms.meetings.models import MediaGrant, Meeting, MeetingPlan

@@ -19,13 +19,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from rooms import policy
 from auth.models import User
 from collab import events, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms import revocation
+from rooms import policy, revocation
 from rooms.meetings import access, pseudonyms
 from rooms.meetings.models import (
     Attendance,
