@@ -38,6 +38,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     app.json.sort_keys = False
+    _import_socket_handlers()
     _init_extensions(app)
     if app.config.get("TRUSTED_PROXIES"):
         # Behind COLLAB_TRUSTED_PROXIES reverse proxies: believe that many X-Forwarded-For/-Proto hops, so the
@@ -51,8 +52,9 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     app.url_map.converters["int"] = AsciiIntConverter  # before any route is added
     _register_blueprints(app)
     from rooms import live_views
+    from rooms.meetings import jobs as meeting_jobs  # noqa: F401  (registers its loop with collab/tasks.py)
 
-    live_views.init_app(app)  # Socket.IO handlers, notifications, reactions
+    live_views.init_app(app)  # notifications, reactions, presence
 
     from collab import cli, http
 
@@ -106,21 +108,46 @@ def _init_extensions(app: Flask) -> None:
     )
 
 
-def _register_blueprints(app: Flask) -> None:
-    from auth.security_views import bp as security_bp
-    from auth.views import bp as auth_bp
-    from collab.api import bp as api_bp
-    from collab.views import bp as core_bp
-    from rooms.views import bp as rooms_bp
-    import auth.api  # noqa: F401  (registers routes on the API blueprint)
-    import rooms.api  # noqa: F401
-    from rooms.meetings.views import bp as meetings_bp  # its import also adds the meetings API
-    import search.api  # noqa: F401
-    import rooms.live_views  # noqa: F401
+def _import_socket_handlers() -> tuple:
+    """The modules whose Socket.IO handlers attach to the one `socketio` object (collab/extensions.py)
+    when imported. Flask-SocketIO gives the handlers it holds to each server that `init_app`
+    makes, but a handler added once a server exists goes to that server only: so they are
+    imported here, before `socketio.init_app`, and every app made in the process (not only the
+    first) answers every event."""
+    from rooms.live import handlers
+    from rooms.meetings import realtime as meeting_realtime
 
-    app.register_blueprint(core_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(security_bp)  # two-step sign-in, sessions, data, audit log (issue 7)
-    app.register_blueprint(rooms_bp)
-    app.register_blueprint(meetings_bp)
-    app.register_blueprint(api_bp)
+    return handlers, meeting_realtime
+
+
+def _import_route_modules() -> tuple:
+    """Modules that add their routes to a blueprint defined elsewhere when imported (each
+    package's JSON endpoints to collab.api.bp; the moderation pages to rooms.views.bp; the live
+    rooms' endpoints to collab.api.bp): imported here, before the blueprints are registered, and
+    by no module's bottom line."""
+    from auth import api as auth_api
+    from rooms import api as rooms_api
+    from rooms import live_views, moderation_views
+    from rooms.meetings import api as meetings_api
+    from search import api as search_api
+
+    return auth_api, rooms_api, meetings_api, search_api, live_views, moderation_views
+
+
+def _register_blueprints(app: Flask) -> None:
+    """Every blueprint of the app's packages, registered here and nowhere else (rooms/live_views.py
+    `init_app` registers its own, with the rest of the live rooms' wiring)."""
+    from auth import security_views
+    from auth import views as auth_views
+    from collab import api
+    from collab import views as core_views
+    from rooms import views as rooms_views
+    from rooms.meetings import pages as meeting_pages
+
+    _import_route_modules()
+    app.register_blueprint(core_views.bp)
+    app.register_blueprint(auth_views.bp)
+    app.register_blueprint(security_views.bp)  # two-step sign-in, sessions, data, audit log (issue 7)
+    app.register_blueprint(rooms_views.bp)
+    app.register_blueprint(meeting_pages.bp)
+    app.register_blueprint(api.bp)

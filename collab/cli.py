@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from collab.errors import ServiceError
+from rooms.meetings.jobs import meetings_cli
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -133,9 +134,30 @@ def demo(password: str | None) -> None:
     click.echo(summary)
 
 
+@click.command("media")
+@click.option("--host", default=None, help="Signalling address (default COLLAB_MEDIA_HOST or COLLAB_HOST).")
+@click.option("--port", default=None, type=int, help="Signalling port (default COLLAB_MEDIA_PORT or COLLAB_PORT + 1).")
+@click.option("--processes", default=None, type=int, help="Worker processes (default COLLAB_MEDIA_PROCESSES).")
+@click.option("--self-test", is_flag=True, help="Only check the aiortc internals the worker relies on.")
+def media_command(host, port, processes, self_test) -> None:
+    """Run a media worker for meetings (the same as `python -m media`)."""
+    from media.__main__ import main  # here, not at the top: aiortc loads only for this command
+
+    args = []
+    if host:
+        args += ["--host", host]
+    if port:
+        args += ["--port", str(port)]
+    if processes:
+        args += ["--processes", str(processes)]
+    if self_test:
+        args.append("--self-test")
+    sys.exit(main(args))
+
+
 def init_app(app: Flask) -> None:
     from rooms.retention import retention_cli
     from search.cli import search_cli
 
-    for cmd in (db_cli, users_cli, tokens_cli, serve, demo, search_cli, retention_cli):
+    for cmd in (db_cli, users_cli, tokens_cli, serve, demo, search_cli, retention_cli, meetings_cli, media_command):
         app.cli.add_command(cmd)

@@ -9,7 +9,6 @@ import auth.account_models  # noqa: F401
 import auth.models  # noqa: F401  (register tables)
 import rooms.models  # noqa: F401
 import rooms.meetings.models  # noqa: F401
-import rooms.meetings.hybrid_models  # noqa: F401
 import rooms.notifications  # noqa: F401
 import rooms.trust_models  # noqa: F401
 import search.models  # noqa: F401

@@ -302,5 +302,3 @@ def search():
                                 page=min(_page_arg(), search_service.MAX_PAGE))
     return render_template("search.html", q=request.args.get("q", "")[:500], res=res)
 
-
-from rooms import moderation_views as _moderation_views  # noqa: F401  (issue 7: moderation, labels, suspension)

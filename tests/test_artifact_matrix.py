@@ -35,7 +35,7 @@ from collab import tasks
 from rooms import moderation, policy, trust_settings
 from rooms import services as rs
 from rooms.meetings import decks, minutes, schedule, state, votes
-from rooms.meetings.hybrid_models import Deck
+from rooms.meetings.models import Deck
 from tests.conftest import bearer
 from tests.live_support import login_client, sock
 

@@ -42,8 +42,6 @@ import sqlite3
 import pytest
 from sqlalchemy import select
 
-import rooms.meetings.realtime  # noqa: F401  (register every socket handler before the first app is made)
-import rooms.live.handlers  # noqa: F401
 from collab.extensions import db, socketio
 from tests.conftest import PASSWORD, bearer
 

@@ -28,8 +28,7 @@ from collab import tasks
 from rooms import services as room_services
 from rooms import trust_settings
 from rooms.meetings import convert_sandbox, decks, minutes, schedule, state
-from rooms.meetings import realtime as meeting_realtime  # noqa: F401  (registers the events before any app exists)
-from rooms.meetings.hybrid_models import Deck
+from rooms.meetings.models import Deck
 from tests.conftest import bearer
 from tests.live_support import login_client
 

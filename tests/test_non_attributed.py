@@ -18,8 +18,6 @@ from auth import audit
 from collab.errors import NotFound
 from collab import tasks
 from rooms import moderation, reactions, trust_settings
-from rooms.meetings import realtime as _meeting_events  # noqa: F401  (registers the meeting socket events
-#   before the first app starts Socket.IO: create_app imports them only after socketio.init_app)
 from rooms import services as rs
 from rooms.notifications import Notification
 from tests.conftest import bearer
@@ -443,7 +441,7 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
     from sqlalchemy import select
 
     from collab.extensions import db
-    from rooms.meetings.hybrid_models import MeetingPlan
+    from rooms.meetings.models import MeetingPlan
 
     owner, zeb, phil, reader, room = frank["owner"], frank["zeb"], frank["phil"], frank["reader"], frank["room"]
     authors = {zeb.id, phil.id}

@@ -31,7 +31,6 @@ from collab import tasks
 from rooms import moderation, trust_settings
 from rooms import services as rs
 from rooms.meetings import schedule, state
-from rooms.meetings import realtime as meeting_realtime  # noqa: F401  (registers the meeting events)
 from tests.conftest import PASSWORD
 from tests.live_support import Collector, login_client, postgres_url, sock, wait_for
 

@@ -1,10 +1,14 @@
-"""Meeting endpoints of the JSON API; every one calls a service."""
+"""Meeting endpoints of the JSON API; every one calls one service.
+
+`POST /api/v1/rooms/<id>/meetings` schedules a meeting when it is given `agenda`,
+`starts_at`, `ends_at`, `chairs` or `invitees`, and starts one on the spot otherwise."""
 from __future__ import annotations
 
-from flask import url_for
+from flask import Response, request, url_for
 
 from collab.api import api_user, bp, json_body, ok
-from rooms.meetings import services
+from collab.limits import upload_limit
+from rooms.meetings import access, decks, minutes, schedule, services, state, votes
 
 
 def _full(meeting) -> dict:
@@ -16,8 +20,6 @@ def _full(meeting) -> dict:
 def start_meeting(room_id: int):
     data = json_body()
     if any(data.get(k) not in (None, "") for k in ("agenda", "starts_at", "ends_at", "chairs", "invitees")):
-        from rooms.meetings import schedule  # issue 6: a scheduled meeting
-
         meeting = schedule.schedule_meeting(api_user(), room_id, title=data.get("title"), agenda=data.get("agenda"),
                                             starts_at=data.get("starts_at"), ends_at=data.get("ends_at"),
                                             chairs=data.get("chairs"), invitees_=data.get("invitees"))
@@ -29,10 +31,68 @@ def start_meeting(room_id: int):
 
 @bp.get("/meetings/<int:meeting_id>")
 def get_meeting(meeting_id: int):
-    return ok(_full(services.get_meeting(api_user(), meeting_id)))
+    return ok(_full(access.get_meeting(api_user(), meeting_id)))
 
 
 @bp.post("/meetings/<int:meeting_id>/token")
 def meeting_token(meeting_id: int):
     """For API clients (e.g. a room system): the media worker's URL and a join token."""
     return ok(services.join(api_user(), meeting_id))
+
+
+@bp.get("/meetings")
+def my_meetings():
+    actor = api_user()
+    upcoming, past = schedule.my_meetings(actor)
+    return ok({"upcoming": [schedule.schedule_view(actor, m) for m, _ in upcoming],
+               "past": [schedule.schedule_view(actor, m) for m, _ in past]})
+
+
+@bp.get("/meetings/<int:meeting_id>.ics")
+def meeting_ics(meeting_id: int):
+    return Response(schedule.ics(api_user(), meeting_id), mimetype="text/calendar")
+
+
+@bp.patch("/meetings/<int:meeting_id>")
+def edit_meeting(meeting_id: int):
+    data = json_body()
+    m = schedule.edit_meeting(api_user(), meeting_id, title=data.get("title"), agenda=data.get("agenda"),
+                              starts_at=data.get("starts_at"), ends_at=data.get("ends_at"))
+    return ok(schedule.schedule_view(api_user(), m))
+
+
+@bp.post("/meetings/<int:meeting_id>/cancel")
+def cancel_meeting(meeting_id: int):
+    return ok(schedule.schedule_view(api_user(), schedule.cancel_meeting(api_user(), meeting_id)))
+
+
+@bp.get("/meetings/<int:meeting_id>/state")
+def meeting_state(meeting_id: int):
+    return ok(state.get_state(api_user(), meeting_id))
+
+
+@bp.post("/meetings/<int:meeting_id>/decks")
+@upload_limit
+def upload_deck(meeting_id: int):
+    f = request.files.get("file")
+    deck = decks.upload(api_user(), meeting_id, f.stream if f and f.filename else None, f.filename if f else "")
+    return ok(state.deck_dict(deck), 201)
+
+
+@bp.post("/meetings/<int:meeting_id>/key-messages")
+def draft_key_message(meeting_id: int):
+    snap = votes.draft(api_user(), meeting_id, text=json_body().get("text"))
+    return ok(next(k for k in snap["key_messages"] if k["id"] == snap["key_message_id"]), 201)
+
+
+@bp.post("/key-messages/<int:key_message_id>/votes")
+def vote(key_message_id: int):
+    data = json_body()
+    votes.cast(api_user(), key_message_id, choice=data.get("choice"), comment=data.get("comment"))
+    return ok({"key_message_id": key_message_id, "choice": data.get("choice")})
+
+
+@bp.post("/meetings/<int:meeting_id>/minutes")
+def post_minutes(meeting_id: int):
+    thread = minutes.post_minutes(api_user(), meeting_id)
+    return ok({"thread_id": thread.id}, 201)

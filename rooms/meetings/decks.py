@@ -52,10 +52,10 @@ from auth.models import User
 from collab import validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
-from collab.extensions import db
+from collab.extensions import db, socketio
 from rooms import attachments, policy
-from rooms.meetings import convert_sandbox, schedule, state
-from rooms.meetings.hybrid_models import Deck, MeetingPlan
+from rooms.meetings import access, convert_sandbox, state
+from rooms.meetings.models import Deck, Meeting, MeetingPlan
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ def _kind(filename: str) -> str:
 def upload(actor: User, meeting_id: object, stream: BinaryIO | None, filename: object, *,
            background: bool = True) -> Deck:
     """Attach a pre-read. The chair attaches; conversion starts in the background."""
-    meeting = state._writable(actor, meeting_id)
-    if not schedule.is_chair(actor, meeting):
+    meeting = access.get_writable(actor, meeting_id)
+    if not access.is_chair(actor, meeting):
         raise Forbidden("Only the chair can attach decks and papers to this meeting.")
     if stream is None:
         raise Invalid("Choose a file to attach.", "file")
@@ -155,8 +155,8 @@ def _check_magic(stream: BinaryIO, name: str, kind: str) -> None:
 
 
 def remove(actor: User, meeting_id: object, deck_id: object) -> None:
-    meeting = state._writable(actor, meeting_id)
-    if not schedule.is_chair(actor, meeting):
+    meeting = access.get_writable(actor, meeting_id)
+    if not access.is_chair(actor, meeting):
         raise Forbidden("Only the chair can remove decks.")
     did = validate.int_id(deck_id, "deck_id")
     deck = db.session.get(Deck, did)
@@ -206,8 +206,6 @@ def worker_alive(worker: str) -> bool | None:
 
 
 def start(app: Flask, deck_id: int):
-    from collab.extensions import socketio
-
     _mine.add(deck_id)   # at once, so the jobs loop never takes it for a stuck one meanwhile
     return socketio.start_background_task(_convert_in_context, app, deck_id)
 
@@ -241,8 +239,6 @@ def _update(deck_id: int, *, publish: bool = True, **values) -> None:
         setattr(deck, k, v)
     deck.updated_at = utcnow()
     if publish:
-        from rooms.meetings.models import Meeting
-
         state.publish(db.session.get(Meeting, deck.meeting_id))
     db.session.commit()
 
@@ -258,8 +254,6 @@ def _finish(deck_id: int, status: str, message: str = "", **values) -> None:
 def _claim(deck_id: int) -> bool:
     """Take a queued deck for conversion in this process (one conditional UPDATE, so a deck
     is converted by one process only)."""
-    from rooms.meetings.models import Meeting
-
     db.begin_write()
     claimed = db.session.execute(
         update(Deck).where(Deck.id == deck_id, Deck.status == "queued")
@@ -460,8 +454,6 @@ def resume_stuck(app: Flask | None = None, *, now: datetime | None = None, backg
     DEAD_AFTER) and convert them again, or fail them with a message after MAX_ATTEMPTS tries.
     Each deck is taken with one conditional UPDATE, so one process resumes it. Returns the
     ids of the decks it queued again."""
-    from rooms.meetings.models import Meeting
-
     now = now or utcnow()
     rows = db.session.execute(select(Deck.id, Deck.status, Deck.worker, Deck.updated_at, Deck.attempts)
                               .where(Deck.status.in_(ACTIVE))).all()
@@ -509,7 +501,7 @@ _mine: set[int] = set()   # decks whose conversion runs in this process (not stu
 
 def get_deck(actor: User, meeting_id: object, deck_id: object) -> Deck:
     """A deck of a meeting `actor` may see (its name, status and pages; not its file)."""
-    return _deck_of(state._meeting(actor, meeting_id), deck_id)
+    return _deck_of(access.get_meeting(actor, meeting_id), deck_id)
 
 
 def _deck_of(meeting, deck_id: object) -> Deck:
@@ -523,7 +515,7 @@ def _deck_of(meeting, deck_id: object) -> Deck:
 def _downloadable(actor: User, meeting_id: object, deck_id: object) -> Deck:
     """A deck whose file and slide images `actor` may have (rooms.policy.may_download_deck): a guest in a
     room labelled above the lowest label sees that the deck exists (get_deck) but gets neither."""
-    meeting = state._meeting(actor, meeting_id)
+    meeting = access.get_meeting(actor, meeting_id)
     deck = _deck_of(meeting, deck_id)
     if not policy.may_download_deck(actor, meeting):
         raise Forbidden(GUEST_KEPT_OUT)

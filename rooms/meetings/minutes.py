@@ -16,14 +16,15 @@ from typing import Any
 from sqlalchemy import select
 
 from auth.models import User
-from collab.db import utcnow
 from collab.errors import Forbidden
 from collab.extensions import db
 from rooms import policy
 from rooms import services as room_services
-from rooms.meetings import pseudonyms, schedule, state
-from rooms.meetings.hybrid_models import MeetingPlan
+from rooms.labels import label_of
+from rooms.meetings import access, pseudonyms, state
+from rooms.meetings import services as meetings
 from rooms.meetings.models import Meeting
+from rooms.meetings.votes import OUTCOME_LABELS
 from rooms.models import Post, Thread
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -36,7 +37,7 @@ def _dt(iso: str | None) -> str:
 def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
     """Everything the minutes say, as data (the thread text and the PDF are made from it).
     `names`: for a reader who sees who is who (pseudonyms.names_for)."""
-    plan = schedule.plan_for(meeting)
+    plan = access.plan_for(meeting)
     snap = state.snapshot(meeting, names)
     att = snap["attendance"]
     start = plan.starts_at if plan and plan.starts_at else meeting.created_at
@@ -45,8 +46,6 @@ def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         key = str(a["number"] or a["user_id"] or a["name"])
         entry = remote.setdefault(key, {"name": a["name"], "spans": []})
         entry["spans"].append((a["joined_at"], a["left_at"]))
-    from rooms.labels import label_of
-
     return {
         "label": label_of(meeting.room),
         "title": meeting.title,
@@ -67,8 +66,6 @@ def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
 
 
 def _outcome(km: dict) -> str:
-    from rooms.meetings.votes import OUTCOME_LABELS
-
     if km["status"] != "closed":
         return "Not put to a decision"
     return OUTCOME_LABELS.get(km["outcome"], km["outcome"])
@@ -116,12 +113,14 @@ def markdown(meeting: Meeting) -> str:
 
 
 def post_minutes(actor: User, meeting_id: object) -> Thread:
-    """Post (or update) the minutes thread in the room. The chair only."""
-    meeting = state._writable(actor, meeting_id)
-    if not schedule.is_chair(actor, meeting):
+    """Post (or update) the minutes thread in the room: those who may end the meeting
+    (access.may_end: the room's moderators, the chairs, whoever started it), so `/finish`
+    works for everyone who may end it."""
+    meeting = access.get_writable(actor, meeting_id)
+    if not access.may_end(actor, meeting):
         raise Forbidden("Only the chair can post the minutes.")
     body = markdown(meeting)
-    plan = schedule.plan_for(meeting)
+    plan = access.plan_for(meeting)
     if plan is not None and plan.minutes_thread_id:
         thread = db.session.get(Thread, plan.minutes_thread_id)
         if thread is not None:
@@ -133,7 +132,7 @@ def post_minutes(actor: User, meeting_id: object) -> Thread:
             return thread
     thread = room_services.create_thread(actor, meeting.room_id, title=f"Minutes: {meeting.title}"[:200], body=body)
     db.begin_write()
-    plan = schedule.ensure_plan(meeting)
+    plan = state.ensure_plan(meeting)
     plan.minutes_thread_id = thread.id
     state.publish(meeting)
     db.session.commit()
@@ -141,27 +140,15 @@ def post_minutes(actor: User, meeting_id: object) -> Thread:
 
 
 def end_with_minutes(actor: User, meeting_id: object) -> Thread:
-    """The chair ends the meeting and the minutes are posted."""
-    from rooms.meetings import services as meetings
-
-    meeting = state._writable(actor, meeting_id)
-    if not schedule.is_chair(actor, meeting):
-        raise Forbidden("Only the chair can end the meeting.")
-    if not meeting.ended:
-        db.begin_write()
-        m = db.session.get(Meeting, meeting.id)
-        m.ended_at = utcnow()
-        room_services._record(m.room_id, "meeting.ended", {"meeting": meetings.meeting_dict(m)})
-        state.publish(m)
-        db.session.commit()
-        meetings.revoke_media(m, reason="ended", message=meetings.ENDED_MESSAGE)
+    """End the meeting (services.end_meeting, the one rule for who may) and post the minutes."""
+    meetings.end_meeting(actor, meeting_id)
     return post_minutes(actor, meeting_id)
 
 
 def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
-    from fpdf import FPDF
+    from fpdf import FPDF  # here, not at the top: fpdf2 loads only when a PDF is made
 
-    meeting = state._meeting(actor, meeting_id)
+    meeting = access.get_meeting(actor, meeting_id)
     if not policy.may_download_minutes_pdf(actor, meeting):
         raise Forbidden("Guests cannot download the minutes PDF in rooms with this confidentiality label.")
     c = content(meeting, pseudonyms.names_for(actor, meeting, "minutes_pdf"))
@@ -237,6 +224,3 @@ def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
     name = "".join(ch if ch.isalnum() else "-" for ch in c["title"])[:60].strip("-") or "meeting"
     return f"minutes-{name}.pdf", bytes(doc.output())
 
-
-def plan_row(meeting_id: int) -> MeetingPlan | None:
-    return db.session.get(MeetingPlan, meeting_id)

@@ -33,8 +33,7 @@ from auth.models import User
 from collab.db import transaction_memo
 from collab.extensions import db
 from rooms import policy
-from rooms.meetings.hybrid_models import MeetingPseudonym
-from rooms.meetings.models import Meeting
+from rooms.meetings.models import Meeting, MeetingPseudonym
 
 IN_ROOM = "Someone in the room"
 UNKNOWN = "A participant"

@@ -43,10 +43,9 @@ from collab import events
 from collab.extensions import db, socketio
 from rooms import revocation
 from rooms.meetings import decks, minutes, state, votes  # noqa: F401  (decks: imported for the app)
-from rooms.meetings.hybrid_models import Attendance
-from rooms.meetings.models import MediaGrant, Meeting
 from rooms.live.connections import NS, Conn, meeting_key, meeting_keys, names_key, user_key
 from rooms.live.handlers import _int_field, handler
+from rooms.meetings.models import Attendance, MediaGrant, Meeting
 
 MEETING_LIMIT = "120 per 10 seconds"
 HERE_LIMIT = "10 per minute"

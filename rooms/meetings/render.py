@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    import pypdfium2 as pdfium
+    import pypdfium2 as pdfium  # here: this script runs in its own short-lived, sandboxed process
 
     src, out, max_pages, width = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3])
 

@@ -25,21 +25,21 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import icalendar
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from rooms import policy
 from auth.models import User
 from collab import validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
+from rooms import policy
 from rooms import services as room_services
 from rooms.markdown import render
-from rooms.meetings import pseudonyms
+from rooms.meetings import access, pseudonyms, state
 from rooms.meetings import services as meetings
-from rooms.meetings.hybrid_models import MeetingPerson, MeetingPlan
-from rooms.meetings.models import Meeting
+from rooms.meetings.models import Meeting, MeetingPerson, MeetingPlan
 from rooms.models import Membership, Room
 from rooms.serialize import iso
 
@@ -55,51 +55,13 @@ MAX_PEOPLE = 500
 
 # -- reading ------------------------------------------------------------------------
 
-def plan_for(meeting: Meeting) -> MeetingPlan | None:
-    return db.session.get(MeetingPlan, meeting.id)
-
-
-def ensure_plan(meeting: Meeting) -> MeetingPlan:
-    """The plan row of a meeting, made for a meeting started on the spot (inside a write)."""
-    plan = db.session.get(MeetingPlan, meeting.id)
-    if plan is None:
-        plan = MeetingPlan(meeting_id=meeting.id, agenda="", starts_at=meeting.created_at, all_members=True,
-                           locked=False, page=1, version=0, ics_sequence=0, updated_at=utcnow())
-        db.session.add(plan)
-        db.session.flush()
-    return plan
-
-
-def people(meeting_id: int, role: str) -> list[User]:
-    return [p.user for p in db.session.scalars(
-        select(MeetingPerson).where(MeetingPerson.meeting_id == meeting_id, MeetingPerson.role == role)
-        .order_by(MeetingPerson.id))]
-
-
-def chair_ids(meeting: Meeting) -> set[int]:
-    return {p.id for p in people(meeting.id, "chair")}
-
-
-def is_chair(user: User | None, meeting: Meeting) -> bool:
-    """Named chairs, the room's moderators (so one can take over), and whoever set the
-    meeting up when it has no named chair."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return False
-    if policy.can_moderate(user, meeting.room):
-        return True
-    chairs = chair_ids(meeting)
-    if user.id in chairs:
-        return policy.can_post(user, meeting.room)
-    return not chairs and meeting.created_by_id == user.id
-
-
 def invitees(meeting: Meeting) -> list[User]:
     """Everyone invited: the chosen people, or every member of the room."""
-    plan = plan_for(meeting)
+    plan = access.plan_for(meeting)
     if plan is None or plan.all_members:
         return [m.user for m in room_services.room_members(None, meeting.room) if m.user.active]
-    chosen = {u.id: u for u in people(meeting.id, "invitee")}
-    for u in people(meeting.id, "chair"):
+    chosen = {u.id: u for u in access.people(meeting.id, "invitee")}
+    for u in access.people(meeting.id, "chair"):
         chosen.setdefault(u.id, u)
     return sorted(chosen.values(), key=lambda u: u.name.casefold())
 
@@ -109,7 +71,7 @@ def is_invited(user: User, meeting: Meeting) -> bool:
 
 
 def status(meeting: Meeting, plan: MeetingPlan | None = None, now: datetime | None = None) -> str:
-    plan = plan if plan is not None else plan_for(meeting)
+    plan = plan if plan is not None else access.plan_for(meeting)
     now = now or utcnow()
     if plan is not None and plan.cancelled_at:
         return "cancelled"
@@ -126,7 +88,7 @@ def schedule_view(actor: User | None, meeting: Meeting, what: str = "api") -> di
 
 
 def schedule_dict(meeting: Meeting, names: bool = False) -> dict[str, Any]:
-    plan = plan_for(meeting)
+    plan = access.plan_for(meeting)
     base = meetings.meeting_dict(meeting, names)
     base.update({
         "status": status(meeting, plan),
@@ -136,9 +98,9 @@ def schedule_dict(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         "ends_at": iso(plan.ends_at) if plan else None,
         "cancelled_at": iso(plan.cancelled_at) if plan else None,
         "all_members": plan.all_members if plan else True,
-        "chairs": [pseudonyms.person(meeting, u, names) for u in people(meeting.id, "chair")],
+        "chairs": [pseudonyms.person(meeting, u, names) for u in access.people(meeting.id, "chair")],
         "invitees": None if (plan is None or plan.all_members)
-        else [pseudonyms.person(meeting, u, names) for u in people(meeting.id, "invitee")],
+        else [pseudonyms.person(meeting, u, names) for u in access.people(meeting.id, "invitee")],
         "announcement_thread_id": plan.announce_thread_id if plan else None,
         "minutes_thread_id": plan.minutes_thread_id if plan else None,
     })
@@ -276,7 +238,7 @@ def _notify_ids(meeting: Meeting, exclude: int | None) -> list[int]:
 
 
 def _chair_line(meeting: Meeting) -> str:
-    chairs = people(meeting.id, "chair")
+    chairs = access.people(meeting.id, "chair")
     if pseudonyms.applies(meeting):
         n = len(chairs) or 1
         return f"Chair: {n} {'person' if n == 1 else 'people'} (names are not shown in this room)."
@@ -312,7 +274,7 @@ def _notice(actor: User, meeting: Meeting, plan: MeetingPlan, text: str) -> bool
 
 def _reminder_author(meeting: Meeting) -> User | None:
     """Who the reminder is posted as: the first chair still able to post in the room, else the organiser."""
-    for u in [*people(meeting.id, "chair"), meeting.created_by]:
+    for u in [*access.people(meeting.id, "chair"), meeting.created_by]:
         if u is not None and u.active and policy.can_post(u, meeting.room):
             return u
     return None
@@ -355,7 +317,7 @@ def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: obj
 
 
 def _announce(actor: User, meeting: Meeting) -> None:
-    plan = plan_for(meeting)
+    plan = access.plan_for(meeting)
     try:
         thread = room_services.create_thread(actor, meeting.room_id, title=f"Meeting: {meeting.title}"[:200],
                                              body=_announcement(meeting, plan),
@@ -369,8 +331,8 @@ def _announce(actor: User, meeting: Meeting) -> None:
 
 
 def get_scheduled(actor: User, meeting_id: object) -> tuple[Meeting, MeetingPlan]:
-    meeting = meetings.get_meeting(actor, meeting_id)
-    plan = plan_for(meeting)
+    meeting = access.get_meeting(actor, meeting_id)
+    plan = access.plan_for(meeting)
     if plan is None:
         raise NotFound("This meeting was started on the spot and has no schedule.")
     return meeting, plan
@@ -378,13 +340,13 @@ def get_scheduled(actor: User, meeting_id: object) -> tuple[Meeting, MeetingPlan
 
 def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agenda: object = None,
                  starts_at: object = None, ends_at: object = None) -> Meeting:
-    meeting = meetings.get_meeting(actor, meeting_id)
-    meetings.check_writable(actor, meeting)
-    if not is_chair(actor, meeting):
+    meeting = access.get_meeting(actor, meeting_id)
+    access.check_writable(actor, meeting)
+    if not access.is_chair(actor, meeting):
         raise Forbidden("Only the chair can change this meeting.")
     if meeting.ended:
         raise Forbidden("This meeting has ended or was cancelled.")
-    plan = plan_for(meeting)
+    plan = access.plan_for(meeting)
     title_v = validate.text(title, "title", max_len=200) if title is not None else meeting.title
     agenda_v = (validate.text(agenda, "agenda", max_len=MAX_AGENDA, required=False, multiline=True) or ""
                 if agenda is not None else (plan.agenda if plan else ""))
@@ -393,7 +355,7 @@ def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agend
                         ends_at if ends_at not in (None, "") else (plan.ends_at if plan and plan.ends_at and
                                                                    starts_at in (None, "") else None))
     db.begin_write()
-    plan = ensure_plan(meeting)
+    plan = state.ensure_plan(meeting)
     moved = plan.starts_at != start or plan.ends_at != end
     meeting.title, plan.agenda, plan.starts_at, plan.ends_at = title_v, agenda_v, start, end
     plan.ics_sequence += 1
@@ -408,21 +370,10 @@ def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agend
 
 
 def cancel_meeting(actor: User, meeting_id: object) -> Meeting:
-    meeting = meetings.get_meeting(actor, meeting_id)
-    meetings.check_writable(actor, meeting)
-    if not is_chair(actor, meeting):
-        raise Forbidden("Only the chair can cancel this meeting.")
-    if meeting.ended:
-        raise Forbidden("This meeting has already ended or was cancelled.")
-    db.begin_write()
-    plan = ensure_plan(meeting)
-    now = utcnow()
-    plan.cancelled_at = now
-    plan.ics_sequence += 1
-    meeting.ended_at = now
-    room_services._record(meeting.room_id, "meeting.ended", {"meeting": meetings.meeting_dict(meeting)})
-    db.session.commit()
-    meetings.revoke_media(meeting, reason="ended", message="The chair cancelled the meeting.")
+    """Call the meeting off: it ends (services.end_meeting, the one rule for who may) and the
+    invitees are told in the announcement thread."""
+    meeting = meetings.end_meeting(actor, meeting_id, cancel=True)
+    plan = access.plan_for(meeting)   # made by end_meeting
     _notice(actor, meeting, plan, f"**Cancelled**: “{meeting.title}” on {_fmt(plan.starts_at)} will not take place.")
     return meeting
 
@@ -430,10 +381,8 @@ def cancel_meeting(actor: User, meeting_id: object) -> Meeting:
 # -- calendar ------------------------------------------------------------------------------
 
 def ics(actor: User, meeting_id: object) -> bytes:
-    import icalendar
-
-    meeting = meetings.get_meeting(actor, meeting_id)
-    plan = plan_for(meeting)
+    meeting = access.get_meeting(actor, meeting_id)
+    plan = access.plan_for(meeting)
     start = plan.starts_at if plan and plan.starts_at else meeting.created_at
     end = plan.ends_at if plan and plan.ends_at else start + DEFAULT_LENGTH
     base = current_app.config.get("PUBLIC_URL", "").rstrip("/")
@@ -468,8 +417,6 @@ def _aware(dt: datetime) -> datetime:
 def send_due_reminders(now: datetime | None = None) -> int:
     """Remind the invitees of meetings starting within REMINDER_BEFORE. Each meeting is
     claimed with one conditional UPDATE, so several processes send it once."""
-    from sqlalchemy import update
-
     now = now or utcnow()
     due = list(db.session.scalars(select(MeetingPlan.meeting_id).where(
         MeetingPlan.reminded_at.is_(None), MeetingPlan.cancelled_at.is_(None),

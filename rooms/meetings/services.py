@@ -21,17 +21,16 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from rooms import policy
 from auth.models import User
 from collab import validate
 from collab.db import utcnow
-from collab.errors import Forbidden, NotFound
+from collab.errors import Forbidden
 from collab.extensions import db
 from media import tokens
-from rooms import revocation
+from rooms import policy, revocation
 from rooms import services as room_services
-from rooms.meetings import media_control, pseudonyms
-from rooms.meetings.models import MediaGrant, Meeting
+from rooms.meetings import access, media_control, pseudonyms, state
+from rooms.meetings.models import MediaGrant, Meeting, MeetingPlan
 from rooms.models import Room
 from rooms.serialize import iso
 
@@ -40,6 +39,7 @@ log = logging.getLogger(__name__)
 OPEN_HOURS = 12  # a meeting started less than this long ago (and not ended) is listed as in progress
 STATUS_TIMEOUT = 0.5
 ENDED_MESSAGE = "The chair ended the meeting."
+CANCELLED_MESSAGE = "The chair cancelled the meeting."
 REMOVED_MESSAGE = revocation.MEETING_MESSAGES["meeting_removed"]
 
 
@@ -59,23 +59,11 @@ def meeting_view(actor: User | None, m: Meeting, what: str = "api") -> dict[str,
 
 # -- reading ---------------------------------------------------------------------
 
-def get_meeting(actor: User | None, meeting_id: object) -> Meeting:
-    mid = validate.int_id(meeting_id, "meeting_id")
-    meeting = db.session.get(Meeting, mid)
-    if meeting is None or not policy.can_read_room(actor, meeting.room):
-        raise NotFound("Meeting not found.")
-    return meeting
-
-
 def open_meetings(actor: User | None, room_id: int) -> list[Meeting]:
     """Meetings of a room in progress, newest first (empty if the room is not visible)."""
     room = db.session.get(Room, room_id)
     if room is None or not policy.can_read_room(actor, room):
         return []
-    from rooms.meetings.hybrid_models import (
-        MeetingPlan,  # issue 6: a scheduled meeting opens shortly before it starts
-    )
-
     since = utcnow() - timedelta(hours=OPEN_HOURS)
     start = func.coalesce(MeetingPlan.starts_at, Meeting.created_at)
     return list(db.session.scalars(
@@ -85,23 +73,7 @@ def open_meetings(actor: User | None, room_id: int) -> list[Meeting]:
         .order_by(Meeting.created_at.desc()).limit(5)))
 
 
-def meeting_role(actor: User, meeting: Meeting) -> str:
-    room = meeting.room
-    if policy.can_moderate(actor, room):
-        return "host"
-    if policy.can_post(actor, room):
-        return "member"
-    return "observer"
-
-
 # -- writing ---------------------------------------------------------------------
-
-def check_writable(actor: User, meeting: Meeting) -> None:
-    """Every change to a meeting's record asks this first: an archived room is read-only, its
-    meetings too (rooms.policy.may_act_in_meeting)."""
-    if not policy.may_act_in_meeting(actor, meeting):
-        raise Forbidden("This room is archived, so its meetings are read-only: nothing can be changed.")
-
 
 def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meeting:
     room = room_services.get_room(actor, room_id)
@@ -119,16 +91,29 @@ def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meet
     return meeting
 
 
-def end_meeting(actor: User, meeting_id: object) -> Meeting:
-    meeting = get_meeting(actor, meeting_id)
-    if not (policy.can_moderate(actor, meeting.room) or meeting.created_by_id == actor.id):
-        raise Forbidden("Only the room's moderators or whoever started the meeting can end it.")
-    if meeting.ended_at is None:
-        db.begin_write()
-        meeting.ended_at = utcnow()
-        room_services._record(meeting.room_id, "meeting.ended", {"meeting": meeting_dict(meeting)})
-        db.session.commit()
-        revoke_media(meeting, reason="ended", message=ENDED_MESSAGE)
+def end_meeting(actor: User, meeting_id: object, *, cancel: bool = False) -> Meeting:
+    """The one way a meeting ends, whichever route asks (`/meetings/<id>/end`, `/finish` before the
+    minutes, `/cancel` and their API twins): who may is access.require_end. `cancel`: a scheduled
+    meeting called off (marked cancelled, its invitation's sequence bumped; already over: 403).
+    The live state, if anyone opened it, says it ended; the media workers close the call after
+    the commit."""
+    meeting = access.require_end(actor, meeting_id)
+    if meeting.ended:
+        if cancel:
+            raise Forbidden("This meeting has already ended or was cancelled.")
+        return meeting
+    db.begin_write()
+    now = utcnow()
+    meeting.ended_at = now
+    if cancel:
+        plan = state.ensure_plan(meeting)
+        plan.cancelled_at = now
+        plan.ics_sequence += 1
+    room_services._record(meeting.room_id, "meeting.ended", {"meeting": meeting_dict(meeting)})
+    if access.plan_for(meeting) is not None:   # without a plan nobody has opened its live state
+        state.publish(meeting)
+    db.session.commit()
+    revoke_media(meeting, reason="ended", message=CANCELLED_MESSAGE if cancel else ENDED_MESSAGE)
     return meeting
 
 
@@ -145,18 +130,8 @@ def revoke_media(meeting: Meeting, *, reason: str, message: str, account_id: int
 
 def join(actor: User, meeting_id: object) -> dict[str, Any]:
     """What a browser needs to join: the worker's WebSocket URL and a fresh signed token."""
-    meeting = get_meeting(actor, meeting_id)
-    if meeting.ended:
-        raise Forbidden("This meeting has ended.")
-    if meeting.room.archived:
-        raise Forbidden("This room is archived, so its meetings are closed.")
-    if not policy.may_join_meeting(actor, meeting):
-        raise Forbidden("You may not join this meeting.")
-    from rooms.meetings import (
-        state as live,  # issue 6: the chair removed or locked out this person
-    )
-
-    live.check_may_join(actor, meeting)
+    meeting = access.get_meeting(actor, meeting_id)
+    access.check_may_join(actor, meeting)
     urls = current_app.config["MEDIA_URLS"]
     if meeting.media_url not in urls:  # the workers were reconfigured since the meeting started
         url = pick_worker()  # asks the workers over HTTP: never while holding the write lock
@@ -168,7 +143,7 @@ def join(actor: User, meeting_id: object) -> dict[str, Any]:
     if pseudonyms.applies(meeting) and pseudonyms.number(meeting, actor.id) is None:
         pseudonyms.assign(meeting, [actor.id])   # the name on this person's video tile is their number
     db.session.commit()
-    role = meeting_role(actor, meeting)
+    role = access.media_role(actor, meeting)
     ttl = tokens.DEFAULT_TTL
     shown = actor.name if not pseudonyms.applies(meeting) else pseudonyms.label(meeting, actor.id)
     token = tokens.mint(current_app.config["SECRET_KEY"], meeting=meeting.id, account=actor.id, name=shown,

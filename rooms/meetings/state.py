@@ -8,7 +8,7 @@ participant who reloads or reconnects asks for the state and has it at once.
 Who may do what:
 - anyone who may read the room may follow the meeting (see slides, hands, votes);
 - people who may post in it may raise a hand, vote and chat (observers watch);
-- the chairs (schedule.is_chair: named chairs and the room's moderators, so a
+- the chairs (access.is_chair: named chairs and the room's moderators, so a
   second chair can take over) run it; the chair or the named presenter drives
   the slides.
 """
@@ -19,25 +19,24 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from rooms import policy
 from auth.models import User
 from collab import events, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms.meetings import pseudonyms, schedule
-from rooms.meetings import services as meetings
-from rooms.meetings.hybrid_models import (
+from rooms import policy, revocation
+from rooms.meetings import access, pseudonyms
+from rooms.meetings.models import (
     Attendance,
     ChatMessage,
     Deck,
     Hand,
     KeyMessage,
+    Meeting,
     MeetingAction,
     MeetingPlan,
     Vote,
 )
-from rooms.meetings.models import Meeting
 from rooms.serialize import iso
 
 STALE_AFTER = timedelta(seconds=75)   # a remote attendee whose page stopped reporting this long ago has left
@@ -48,45 +47,6 @@ MAX_HEADS = 500
 
 
 # -- reading --------------------------------------------------------------------------
-
-def _meeting(actor: User, meeting_id: object) -> Meeting:
-    return meetings.get_meeting(actor, meeting_id)
-
-
-check_writable = meetings.check_writable
-
-
-def _writable(actor: User, meeting_id: object) -> Meeting:
-    meeting = _meeting(actor, meeting_id)
-    check_writable(actor, meeting)
-    return meeting
-
-
-def _running(actor: User, meeting_id: object) -> Meeting:
-    meeting = _writable(actor, meeting_id)
-    if meeting.ended:
-        raise Forbidden("This meeting has ended.")
-    return meeting
-
-
-def _chair(actor: User, meeting_id: object) -> Meeting:
-    meeting = _running(actor, meeting_id)
-    if not schedule.is_chair(actor, meeting):
-        raise Forbidden("Only the chair can do that.")
-    return meeting
-
-
-def _participant(actor: User, meeting: Meeting) -> None:
-    if not policy.can_post(actor, meeting.room):
-        raise Forbidden("Observers follow the meeting but cannot raise a hand, vote or chat.")
-    if _removed(meeting.id, actor.id):
-        raise Forbidden("The chair removed you from this meeting.")
-
-
-def _removed(meeting_id: int, user_id: int) -> bool:
-    return bool(db.session.scalar(select(Attendance.id).where(
-        Attendance.meeting_id == meeting_id, Attendance.user_id == user_id, Attendance.removed.is_(True)).limit(1)))
-
 
 def tally(km: KeyMessage) -> dict[str, Any]:
     votes = list(db.session.scalars(select(Vote).where(Vote.key_message_id == km.id).order_by(Vote.id)))
@@ -137,7 +97,7 @@ def chat_dict(meeting: Meeting, c: ChatMessage, names: bool = False) -> dict[str
 def snapshot(meeting: Meeting, names: bool = False) -> dict[str, Any]:
     """The whole state. `names`: for a reader who sees who is who (pseudonyms.names_for); the
     state sent to the meeting channel of a non-attributed room is made without."""
-    plan = schedule.plan_for(meeting)
+    plan = access.plan_for(meeting)
     decks = list(db.session.scalars(select(Deck).where(Deck.meeting_id == meeting.id).order_by(Deck.id)))
     kms = list(db.session.scalars(select(KeyMessage).where(KeyMessage.meeting_id == meeting.id)
                                   .order_by(KeyMessage.id)))
@@ -156,7 +116,7 @@ def snapshot(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         # by id, not the relationship: it is not refreshed when presenter_id changes in this session
         "presenter": pseudonyms.person(meeting, db.session.get(User, plan.presenter_id), names)
         if plan and plan.presenter_id else None,
-        "chairs": [pseudonyms.person(meeting, u, names) for u in schedule.people(meeting.id, "chair")],
+        "chairs": [pseudonyms.person(meeting, u, names) for u in access.people(meeting.id, "chair")],
         "decks": [deck_dict(d) for d in decks],
         "hands": hands(meeting, names),
         "attendance": attendance(meeting, names),
@@ -168,7 +128,7 @@ def snapshot(meeting: Meeting, names: bool = False) -> dict[str, Any]:
 
 
 def get_state(actor: User, meeting_id: object) -> dict[str, Any]:
-    meeting = _meeting(actor, meeting_id)
+    meeting = access.get_meeting(actor, meeting_id)
     names = pseudonyms.names_for(actor, meeting, "state")
     return dict(snapshot(meeting, names), me=me(actor, meeting, names))
 
@@ -179,12 +139,12 @@ def me(actor: User, meeting: Meeting, names: bool = False) -> dict[str, Any]:
     kms = select(KeyMessage.id).where(KeyMessage.meeting_id == meeting.id)
     votes = {v.key_message_id: {"choice": v.choice, "comment": v.comment}
              for v in db.session.scalars(select(Vote).where(Vote.user_id == actor.id, Vote.key_message_id.in_(kms)))}
-    plan = schedule.plan_for(meeting)
+    plan = access.plan_for(meeting)
     writable = policy.may_act_in_meeting(actor, meeting)
-    chair = schedule.is_chair(actor, meeting) and writable
+    chair = access.is_chair(actor, meeting) and writable
     return {"id": actor.id, "name": actor.name, "chair": chair,
             "presenter": chair or bool(plan and plan.presenter_id == actor.id),
-            "participant": policy.can_post(actor, meeting.room) and not _removed(meeting.id, actor.id),
+            "participant": policy.can_post(actor, meeting.room) and not access.removed(meeting.id, actor.id),
             "files": policy.may_download_deck(actor, meeting),   # deck files and slide images (guests: not always)
             "number": pseudonyms.number(meeting, actor.id), "sees_names": names,
             "writable": writable,
@@ -193,9 +153,21 @@ def me(actor: User, meeting: Meeting, names: bool = False) -> dict[str, Any]:
 
 # -- publishing ---------------------------------------------------------------------
 
+def ensure_plan(meeting: Meeting) -> MeetingPlan:
+    """The plan row of a meeting, made for a meeting started on the spot (inside a write): it
+    holds the live state's version, slide, presenter and lock."""
+    plan = db.session.get(MeetingPlan, meeting.id)
+    if plan is None:
+        plan = MeetingPlan(meeting_id=meeting.id, agenda="", starts_at=meeting.created_at, all_members=True,
+                           locked=False, page=1, version=0, ics_sequence=0, updated_at=utcnow())
+        db.session.add(plan)
+        db.session.flush()
+    return plan
+
+
 def publish(meeting: Meeting, **extra: Any) -> dict[str, Any]:
     """Inside a write, before the commit: bump the version and queue the new state."""
-    plan = schedule.ensure_plan(meeting)
+    plan = ensure_plan(meeting)
     plan.version += 1
     plan.updated_at = utcnow()
     db.session.flush()
@@ -225,9 +197,9 @@ def notify_all(meeting: Meeting, name: str, payload: dict[str, Any],
 # -- slides ---------------------------------------------------------------------------
 
 def set_slide(actor: User, meeting_id: object, *, deck_id: object, page: object) -> dict[str, Any]:
-    meeting = _running(actor, meeting_id)
-    plan = schedule.plan_for(meeting)
-    if not (schedule.is_chair(actor, meeting) or (plan is not None and plan.presenter_id == actor.id)):
+    meeting = access.get_running(actor, meeting_id)
+    plan = access.plan_for(meeting)
+    if not (access.is_chair(actor, meeting) or (plan is not None and plan.presenter_id == actor.id)):
         raise Forbidden("Only the chair or the presenter can move the slides.")
     did = validate.int_id(deck_id, "deck_id")
     deck = db.session.get(Deck, did)
@@ -238,7 +210,7 @@ def set_slide(actor: User, meeting_id: object, *, deck_id: object, page: object)
     if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= deck.pages:
         raise Invalid(f"page must be a number from 1 to {deck.pages}.", "page")
     db.begin_write()
-    plan = schedule.ensure_plan(meeting)
+    plan = ensure_plan(meeting)
     plan.deck_id, plan.page = deck.id, page
     snap = publish(meeting)
     db.session.commit()
@@ -260,7 +232,7 @@ def person_id(meeting: Meeting, user_id: object, participant: object, field: str
 def set_presenter(actor: User, meeting_id: object, *, user_id: object = None,
                   participant: object = None) -> dict[str, Any]:
     """The chair names who drives the slides (None: the chairs only). A chair may name themself to take over."""
-    meeting = _chair(actor, meeting_id)
+    meeting = access.require_chair(actor, meeting_id)
     uid = person_id(meeting, user_id, participant)
     if uid is not None:
         user = db.session.get(User, uid)
@@ -268,7 +240,7 @@ def set_presenter(actor: User, meeting_id: object, *, user_id: object = None,
             raise Invalid("The presenter must be able to post in this room.", "user_id")
     db.begin_write()
     pseudonyms.assign(meeting, [uid])
-    plan = schedule.ensure_plan(meeting)
+    plan = ensure_plan(meeting)
     plan.presenter_id = uid
     snap = publish(meeting)
     db.session.commit()
@@ -282,24 +254,24 @@ def join(actor: User, meeting_id: object, *, device: bool = False, head_count: o
     time); a chair registers a laptop as the meeting-room device, "Meeting room", with its
     head-count. In a meeting that has ended, or of an archived room (read-only), nothing is
     recorded: the state is only read."""
-    meeting = _meeting(actor, meeting_id)
+    meeting = access.get_meeting(actor, meeting_id)
     if device:
-        check_writable(actor, meeting)
+        access.check_writable(actor, meeting)
     if meeting.ended or not policy.may_act_in_meeting(actor, meeting):
         names = pseudonyms.names_for(actor, meeting, "join")
         return dict(snapshot(meeting, names), me=me(actor, meeting, names))
-    if _removed(meeting.id, actor.id):
-        raise Forbidden("The chair removed you from this meeting.")
-    if device and not schedule.is_chair(actor, meeting):
+    if access.removed(meeting.id, actor.id):
+        raise Forbidden(access.REMOVED)
+    if device and not access.is_chair(actor, meeting):
         raise Forbidden("Only a chair can register this laptop as the meeting room.")
     mode = "device" if device else "remote"
     heads = _heads(head_count, meeting) if device else 0
-    plan = schedule.plan_for(meeting)
+    plan = access.plan_for(meeting)
     mine = db.session.scalar(select(Attendance).where(
         Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id, Attendance.mode == mode)
         .order_by(Attendance.id.desc()).limit(1))
-    if plan is not None and plan.locked and mine is None and not schedule.is_chair(actor, meeting):
-        raise Forbidden("The chair has locked this meeting: nobody new can join.")
+    if plan is not None and plan.locked and mine is None and not access.is_chair(actor, meeting):
+        raise Forbidden(access.LOCKED)
     # observers follow; they are listed too, so the register is complete
     now = utcnow()
     db.begin_write()
@@ -320,17 +292,6 @@ def join(actor: User, meeting_id: object, *, device: bool = False, head_count: o
     snap = snapshot(meeting, names)
     db.session.commit()
     return dict(snap, me=me(actor, meeting, names))
-
-
-def check_may_join(actor: User, meeting: Meeting) -> None:
-    """For the media token too: a removed participant stays out; a locked meeting admits only those already in."""
-    if _removed(meeting.id, actor.id):
-        raise Forbidden("The chair removed you from this meeting.")
-    plan = schedule.plan_for(meeting)
-    if plan is not None and plan.locked and not schedule.is_chair(actor, meeting) and not db.session.scalar(
-            select(Attendance.id).where(Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id)
-            .limit(1)):
-        raise Forbidden("The chair has locked this meeting: nobody new can join.")
 
 
 def heads_bound(meeting: Meeting) -> int:
@@ -359,7 +320,7 @@ def _heads(value: object, meeting: Meeting) -> int:
 
 def here(actor: User, meeting_id: object) -> None:
     """The page is still open (sent every 25 s); a stale attendee shows as left."""
-    meeting = _meeting(actor, meeting_id)
+    meeting = access.get_meeting(actor, meeting_id)
     if meeting.ended or not policy.may_act_in_meeting(actor, meeting):   # archived: nothing is recorded
         return
     db.begin_write()
@@ -372,7 +333,7 @@ def here(actor: User, meeting_id: object) -> None:
 
 
 def leave(actor: User, meeting_id: object) -> None:
-    meeting = _meeting(actor, meeting_id)
+    meeting = access.get_meeting(actor, meeting_id)
     if not policy.may_act_in_meeting(actor, meeting):   # archived: nothing is recorded
         return
     db.begin_write()
@@ -387,12 +348,12 @@ def leave(actor: User, meeting_id: object) -> None:
 
 
 def set_head_count(actor: User, meeting_id: object, *, head_count: object) -> dict[str, Any]:
-    meeting = _running(actor, meeting_id)
+    meeting = access.get_running(actor, meeting_id)
     heads = _heads(head_count, meeting)
     row = db.session.scalar(select(Attendance).where(
         Attendance.meeting_id == meeting.id, Attendance.mode == "device", Attendance.left_at.is_(None),
         Attendance.user_id == actor.id).order_by(Attendance.id.desc()).limit(1))
-    if row is None and not schedule.is_chair(actor, meeting):
+    if row is None and not access.is_chair(actor, meeting):
         raise Forbidden("Only the meeting-room device or the chair can set the head-count.")
     db.begin_write()
     if row is None:
@@ -410,7 +371,7 @@ def set_head_count(actor: User, meeting_id: object, *, head_count: object) -> di
 def mark_in_room(actor: User, meeting_id: object, *, user_id: object = None, name: object = None,
                  present: object = True, participant: object = None) -> dict[str, Any]:
     """The chair ticks an invitee as in the room (or un-ticks), or adds someone by name."""
-    meeting = _chair(actor, meeting_id)
+    meeting = access.require_chair(actor, meeting_id)
     uid = person_id(meeting, user_id, participant)
     if uid is None:
         label = validate.display_name(name, "name", max_len=MAX_NAME)
@@ -441,7 +402,7 @@ def mark_in_room(actor: User, meeting_id: object, *, user_id: object = None, nam
 
 def remove_participant(actor: User, meeting_id: object, *, user_id: object = None,
                        participant: object = None) -> dict[str, Any]:
-    meeting = _chair(actor, meeting_id)
+    meeting = access.require_chair(actor, meeting_id)
     uid = person_id(meeting, user_id, participant)
     if uid is None:
         raise Invalid("Choose who to remove.", "user_id")
@@ -450,7 +411,7 @@ def remove_participant(actor: User, meeting_id: object, *, user_id: object = Non
     target = db.session.get(User, uid)
     if target is None:
         raise Invalid("Nobody with that id is in this meeting.", "user_id")
-    if schedule.is_chair(target, meeting):
+    if access.is_chair(target, meeting):
         raise Forbidden("A chair cannot be removed from the meeting.")
     now = utcnow()
     db.begin_write()
@@ -466,18 +427,18 @@ def remove_participant(actor: User, meeting_id: object, *, user_id: object = Non
     for h in db.session.scalars(select(Hand).where(Hand.meeting_id == meeting.id, Hand.user_id == uid,
                                                    Hand.lowered_at.is_(None))):
         h.lowered_at = now
-    notify_user(meeting, uid, "meeting.removed", {"message": meetings.REMOVED_MESSAGE})
+    notify_user(meeting, uid, "meeting.removed", {"message": revocation.MEETING_MESSAGES["meeting_removed"]})
     snap = publish(meeting)
     db.session.commit()   # meeting.removed takes them out of the channel and the media (rooms/revocation.py)
     return snap
 
 
 def set_locked(actor: User, meeting_id: object, *, locked: object) -> dict[str, Any]:
-    meeting = _chair(actor, meeting_id)
+    meeting = access.require_chair(actor, meeting_id)
     if not isinstance(locked, bool):
         raise Invalid("locked must be true or false.", "locked")
     db.begin_write()
-    schedule.ensure_plan(meeting).locked = locked
+    ensure_plan(meeting).locked = locked
     snap = publish(meeting)
     db.session.commit()
     return snap
@@ -485,7 +446,7 @@ def set_locked(actor: User, meeting_id: object, *, locked: object) -> dict[str, 
 
 def mute_all(actor: User, meeting_id: object) -> None:
     """Ask every remote participant's page to mute its microphone (the chair's stays on)."""
-    meeting = _chair(actor, meeting_id)
+    meeting = access.require_chair(actor, meeting_id)
     db.begin_write()
     pseudonyms.assign(meeting, [actor.id])
     shown = pseudonyms.display(meeting, actor, names=False)
@@ -501,8 +462,8 @@ def mute_all(actor: User, meeting_id: object) -> None:
 # -- hands ---------------------------------------------------------------------------------------
 
 def raise_hand(actor: User, meeting_id: object) -> dict[str, Any]:
-    meeting = _running(actor, meeting_id)
-    _participant(actor, meeting)
+    meeting = access.get_running(actor, meeting_id)
+    access.require_participant(actor, meeting)
     db.begin_write()
     pseudonyms.assign(meeting, [actor.id])
     up = db.session.scalar(select(Hand).where(Hand.meeting_id == meeting.id, Hand.user_id == actor.id,
@@ -517,7 +478,7 @@ def raise_hand(actor: User, meeting_id: object) -> dict[str, Any]:
 
 def add_room_hand(actor: User, meeting_id: object, *, name: object) -> dict[str, Any]:
     """The chair puts someone in the room in the queue, by name."""
-    meeting = _chair(actor, meeting_id)
+    meeting = access.require_chair(actor, meeting_id)
     label = validate.display_name(name, "name", max_len=MAX_NAME)
     db.begin_write()
     db.session.add(Hand(meeting_id=meeting.id, user_id=None, name=label, in_room=True, raised_at=utcnow()))
@@ -528,7 +489,7 @@ def add_room_hand(actor: User, meeting_id: object, *, name: object) -> dict[str,
 
 def lower_hand(actor: User, meeting_id: object, *, hand_id: object = None) -> dict[str, Any]:
     """Lower your own hand, or (the chair) anyone's."""
-    meeting = _running(actor, meeting_id)
+    meeting = access.get_running(actor, meeting_id)
     hid = validate.int_id(hand_id, "hand_id", required=False)
     db.begin_write()
     if hid is None:
@@ -538,7 +499,7 @@ def lower_hand(actor: User, meeting_id: object, *, hand_id: object = None) -> di
         h = db.session.get(Hand, hid)
         if h is None or h.meeting_id != meeting.id:
             raise NotFound("That hand is not raised in this meeting.")
-        if h.user_id != actor.id and not schedule.is_chair(actor, meeting):
+        if h.user_id != actor.id and not access.is_chair(actor, meeting):
             raise Forbidden("Only the chair can lower someone else's hand.")
         rows = [h]
     for h in rows:
@@ -550,7 +511,7 @@ def lower_hand(actor: User, meeting_id: object, *, hand_id: object = None) -> di
 
 def give_floor(actor: User, meeting_id: object, *, hand_id: object) -> dict[str, Any]:
     """The chair gives the floor to a raised hand: it is marked, and a remote person's page asks them to unmute."""
-    meeting = _chair(actor, meeting_id)
+    meeting = access.require_chair(actor, meeting_id)
     hid = validate.int_id(hand_id, "hand_id")
     h = db.session.get(Hand, hid)
     if h is None or h.meeting_id != meeting.id or h.lowered_at is not None:
@@ -575,8 +536,8 @@ def give_floor(actor: User, meeting_id: object, *, hand_id: object) -> dict[str,
 # -- chat ---------------------------------------------------------------------------------------
 
 def chat(actor: User, meeting_id: object, *, body: object) -> dict[str, Any]:
-    meeting = _running(actor, meeting_id)
-    _participant(actor, meeting)
+    meeting = access.get_running(actor, meeting_id)
+    access.require_participant(actor, meeting)
     text = validate.text(body, "body", max_len=MAX_CHAT, multiline=True, label="Message")
     db.begin_write()
     pseudonyms.assign(meeting, [actor.id])
@@ -592,8 +553,8 @@ def chat(actor: User, meeting_id: object, *, body: object) -> dict[str, Any]:
 # -- actions (for the minutes) ----------------------------------------------------------------------
 
 def add_action(actor: User, meeting_id: object, *, text: object, owner: object = "") -> dict[str, Any]:
-    meeting = _writable(actor, meeting_id)
-    if not schedule.is_chair(actor, meeting):
+    meeting = access.get_writable(actor, meeting_id)
+    if not access.is_chair(actor, meeting):
         raise Forbidden("Only the chair can record actions.")
     text_v = validate.text(text, "text", max_len=500, label="Action")
     owner_v = validate.text(owner or "", "owner", max_len=MAX_NAME, required=False) or ""
@@ -603,6 +564,3 @@ def add_action(actor: User, meeting_id: object, *, text: object, owner: object =
     db.session.commit()
     return snap
 
-
-def plan_of(meeting: Meeting) -> MeetingPlan | None:
-    return schedule.plan_for(meeting)

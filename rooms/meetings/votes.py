@@ -17,8 +17,8 @@ from collab import validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms.meetings import pseudonyms, state
-from rooms.meetings.hybrid_models import KeyMessage, Vote
+from rooms.meetings import access, pseudonyms, state
+from rooms.meetings.models import KeyMessage, Vote
 
 CHOICES = ("agree", "disagree", "abstain")
 OUTCOMES = ("agreed", "not_agreed", "deferred")
@@ -37,18 +37,18 @@ def _km(actor: User, key_message_id: object) -> tuple[KeyMessage, Any]:
     km = db.session.get(KeyMessage, kid)
     if km is None:
         raise NotFound("Key message not found.")
-    meeting = state._meeting(actor, km.meeting_id)   # 404 unless the room is readable
+    meeting = access.get_meeting(actor, km.meeting_id)   # 404 unless the room is readable
     return km, meeting
 
 
 def _chair_km(actor: User, key_message_id: object):
     km, meeting = _km(actor, key_message_id)
-    state._chair(actor, meeting.id)
+    access.require_chair(actor, meeting.id)
     return km, meeting
 
 
 def draft(actor: User, meeting_id: object, *, text: object) -> dict[str, Any]:
-    meeting = state._chair(actor, meeting_id)
+    meeting = access.require_chair(actor, meeting_id)
     text_v = validate.text(text, "text", max_len=MAX_TEXT, multiline=True, label="Key message")
     db.begin_write()
     km = KeyMessage(meeting_id=meeting.id, text=text_v, status="draft", outcome="", room_agree=0,
@@ -89,8 +89,8 @@ def open_vote(actor: User, key_message_id: object) -> dict[str, Any]:
 def cast(actor: User, key_message_id: object, *, choice: object, comment: object = "") -> dict[str, Any]:
     """Vote, or change your vote, while the vote is open."""
     km, meeting = _km(actor, key_message_id)
-    state.check_writable(actor, meeting)
-    state._participant(actor, meeting)
+    access.check_writable(actor, meeting)
+    access.require_participant(actor, meeting)
     choice_v = validate.choice(choice, "choice", CHOICES, label="Vote")
     comment_v = validate.text(comment or "", "comment", max_len=MAX_COMMENT, required=False, multiline=True) or ""
     if km.status == "closed":

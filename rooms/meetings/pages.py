@@ -1,16 +1,22 @@
-"""Pages of hybrid meetings (issue 6), on the meetings blueprint: schedule, edit and
-cancel a meeting, "My meetings", the `.ics` invitation, pre-read decks (upload,
-slide images, download), and the minutes (post to the room, PDF). Each route
-calls one service; each refuses anonymous callers and gives 404 to anyone who
-may not read the meeting's room."""
+"""Meeting pages (HTML), on the `meetings` blueprint: start a meeting from a room, the meeting
+page and its media token and end; schedule, edit and cancel a meeting, "My meetings", the
+`.ics` invitation; pre-read decks (upload, slide images, download); the minutes (post to the
+room, PDF); and the live state as JSON for a page without the socket. Each route calls one
+service; each refuses anonymous callers and gives 404 to anyone who may not read the
+meeting's room. The app factory (collab/__init__.py) registers the blueprint."""
 from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from flask import (
+    Blueprint,
     Response,
     abort,
+    current_app,
+    flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -19,35 +25,81 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-import rooms.meetings.hybrid_api
-import rooms.meetings.realtime  # noqa: F401  (registers the Socket.IO events)
 from collab.db import utcnow
 from collab.errors import ServiceError
 from collab.forms import attempt, field, flash_ok
-from collab.http import confidential
-from rooms import policy
+from collab.http import CSP, confidential
 from collab.limits import upload_limit
+from rooms import policy
 from rooms import services as room_services
-from rooms.meetings import decks, jobs, minutes, pseudonyms, schedule, state
-from rooms.meetings.views import bp
+from rooms.markdown import render
+from rooms.meetings import access, decks, minutes, pseudonyms, schedule, services, state
+
+bp = Blueprint("meetings", __name__, cli_group=None)
 
 
-@bp.record_once
-def _start_jobs(setup_state) -> None:
-    """Reminders and stuck decks: the server's web processes run them (jobs.py registers the loop
-    with collab/tasks.py); cron may run them with this command too."""
-    app = setup_state.app
-    app.cli.add_command(jobs.meetings_cli)
+@bp.app_template_global("open_meetings")
+def _open_meetings(room_id: int):
+    """For room pages: meetings in progress that the signed-in user may join."""
+    if not current_user.is_authenticated:
+        return []
+    return services.open_meetings(current_user, room_id)
 
+
+@bp.post("/rooms/<int:room_id>/meetings")
+@login_required
+def start(room_id: int):
+    meeting = services.start_meeting(current_user, room_id, title=field("title") or None)
+    flash_ok("Your meeting has started. Check your camera and microphone, then join.")
+    return redirect(url_for("meetings.meeting", meeting_id=meeting.id))
+
+
+@bp.get("/meetings/<int:meeting_id>")
+@login_required
+def meeting(meeting_id: int):
+    m = access.get_meeting(current_user, meeting_id)
+    resp = current_app.make_response(render_template(
+        "meetings/meeting.html", meeting=m, room=m.room, role=access.media_role(current_user, m),
+        can_end=not m.ended and access.may_end(current_user, m)))
+    # The page talks to the media worker's WebSocket, which is on another origin (port).
+    origins = " ".join(sorted({_origin(u) for u in current_app.config["MEDIA_URLS"]}))
+    resp.headers["Content-Security-Policy"] = CSP.replace("connect-src 'self'", f"connect-src 'self' {origins}")
+    return resp
+
+
+def _origin(ws_url: str) -> str:
+    p = urlsplit(ws_url)
+    return f"{p.scheme}://{p.netloc}"
+
+
+@bp.post("/meetings/<int:meeting_id>/token")
+@login_required
+def token(meeting_id: int):
+    """A fresh token for the media worker (CSRF-protected: send the X-CSRFToken header)."""
+    try:
+        return jsonify(services.join(current_user, meeting_id))
+    except ServiceError as err:
+        return jsonify({"error": {"code": err.code, "message": err.message}}), err.status
+
+
+@bp.post("/meetings/<int:meeting_id>/end")
+@login_required
+def end(meeting_id: int):
+    m = services.end_meeting(current_user, meeting_id)
+    flash_ok("The meeting has ended.")
+    return redirect(url_for("rooms.room", room_id=m.room_id))
+
+
+# -- hybrid meetings: schedule, decks, minutes ----------------------------------------------------
 
 @bp.app_template_global("meeting_extras")
 def _meeting_extras(meeting):
     """For the meeting page: its schedule, pre-reads and what the viewer may do. Chairs and
     invitees as pseudonyms.person dicts ("Participant n" unless the viewer sees names)."""
-    plan = schedule.plan_for(meeting)
+    plan = access.plan_for(meeting)
     names = pseudonyms.names_for(current_user, meeting, "page")
-    chairs = [pseudonyms.person(meeting, u, names) for u in schedule.people(meeting.id, "chair")]
-    return {"plan": plan, "chair": schedule.is_chair(current_user, meeting),
+    chairs = [pseudonyms.person(meeting, u, names) for u in access.people(meeting.id, "chair")]
+    return {"plan": plan, "chair": access.is_chair(current_user, meeting),
             "writable": policy.may_act_in_meeting(current_user, meeting),
             "status": schedule.status(meeting, plan),
             "chairs": chairs or [p for p in [pseudonyms.person(meeting, meeting.created_by, names)] if p],
@@ -65,8 +117,6 @@ def _room_schedule(room):
 
 
 def _agenda(plan):
-    from rooms.markdown import render
-
     return render(plan.agenda) if plan and plan.agenda else ""
 
 
@@ -111,12 +161,10 @@ def schedule_page(room_id: int):
 @bp.route("/meetings/<int:meeting_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_page(meeting_id: int):
-    from rooms.meetings import services as meetings
-
-    meeting = meetings.get_meeting(current_user, meeting_id)
-    if not schedule.is_chair(current_user, meeting):
+    meeting = access.get_meeting(current_user, meeting_id)
+    if not access.is_chair(current_user, meeting):
         abort(403)
-    plan = schedule.plan_for(meeting)
+    plan = access.plan_for(meeting)
     errors: dict[str, str] = {}
     if request.method == "POST":
         done = attempt(lambda: schedule.edit_meeting(current_user, meeting.id, title=field("title"),
@@ -168,8 +216,6 @@ def deck_upload(meeting_id: int):
     except ServiceError as err:
         if err.status in (403, 404):  # may not see / may not act: the error page, with its status
             raise
-        from flask import flash
-
         flash(f"The file was not attached: {err.message}", "error")
     return redirect(url_for("meetings.meeting", meeting_id=meeting_id) + "#decks")
 
@@ -227,6 +273,4 @@ def minutes_pdf(meeting_id: int):
 @login_required
 def state_json(meeting_id: int):
     """The meeting's live state (what `meeting_join` answers), for a page without the socket."""
-    from flask import jsonify
-
     return jsonify(state.get_state(current_user, meeting_id))

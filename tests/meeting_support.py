@@ -1,0 +1,65 @@
+"""What the meeting tests share (tests/test_meeting_*.py): a real PDF, a converted deck, a
+scheduled meeting with a chair and two members, a signed-in socket that joined a meeting, and
+the two fixtures every one of those files uses (import them by name: pytest finds them there)."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from collab.extensions import db
+from collab import tasks
+from rooms.meetings import decks, schedule
+from rooms.meetings.models import Deck
+from tests.live_support import login_client, sock
+
+
+@pytest.fixture
+def app_config():
+    return {"LIVE_PRESENCE_DELAY": 0.02}
+
+
+@pytest.fixture(autouse=True)
+def settle_live(app):
+    """Let background tasks (slide drawing, presence) finish before the app is torn down."""
+    yield
+    tasks.settle(app)
+
+
+def pdf_bytes(pages: int = 3) -> bytes:
+    """A real PDF with `pages` pages, each saying its number (fpdf2)."""
+    from fpdf import FPDF
+
+    doc = FPDF()
+    doc.set_font("helvetica", size=48)
+    for i in range(pages):
+        doc.add_page()
+        doc.cell(text=f"Slide {i + 1}")
+    return bytes(doc.output())
+
+
+def ready_deck(chair, meeting, pages: int = 3) -> Deck:
+    deck = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(pages)), "plenary.pdf", background=False)
+    assert decks.convert(deck.id) == "ready"
+    return db.session.get(Deck, deck.id, populate_existing=True)
+
+
+def setup_meeting(make, **kw):
+    chair, ann, bob = make.user(name="Chair Person"), make.user(name="Ann Able"), make.user(name="Bob Baker")
+    room = make.room(chair, members=[ann, bob])
+    meeting = schedule.schedule_meeting(chair, room.id, title="IAG plenary", agenda="1. Welcome\n2. Stop and search",
+                                        starts_at="2030-01-10T10:00:00Z", **kw)
+    return chair, ann, bob, room, meeting
+
+
+def joined(app, user, meeting_id):
+    c = login_client(app, user)
+    sc = sock(app, c)
+    ack = sc.emit("meeting_join", {"meeting_id": meeting_id}, callback=True)
+    assert ack["ok"], ack
+    return sc, ack["state"]
+
+
+def last_state(sc) -> dict | None:
+    states = [e["args"][0] for e in sc.get_received() if e["name"] == "meeting.state"]
+    return states[-1] if states else None
