@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth import audit, lockout, mfa, notices, passwords
+from auth import audit, lockout, mfa, notices, passwords, suspension
 from auth import permissions as perm
 from auth import sessions as user_sessions
 from auth.models import ACCOUNT_KINDS, ORG_KINDS, SITE_ROLES, ApiToken, Invitation, Organisation, PasswordReset, User
@@ -104,9 +104,7 @@ def authenticate(email: object, password: object) -> Optional[User]:
         return None
     user = find_user_by_email(email)
     if user is not None and not user.active:
-        from rooms.moderation import lift_if_due  # a timed suspension that has run out ends here
-
-        lift_if_due(user)
+        suspension.lift_if_due(user)  # a timed suspension that has run out ends here
     if user is None or not user.active:
         passwords.dummy_verify()
         audit.record_now("auth.login_failed", detail={"email": email.strip().lower()[:254], "reason": "no active account"})

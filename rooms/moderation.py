@@ -1,6 +1,6 @@
 """Moderation (issue 7): members flag posts; room moderators hide, restore or
 delete them, mute members for a while, and in non-attributed rooms reveal who
-wrote a post; site administrators suspend accounts. Each action is audited in
+wrote a post (account suspension is auth/suspension.py). Each action is audited in
 its own transaction and the person concerned is notified."""
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from auth import audit
 from rooms import policy
-from auth import permissions as account_rules
 from auth.models import User
 from collab import events, validate
 from collab.db import utcnow
@@ -19,10 +18,9 @@ from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import post_removal
 from rooms.models import Post, Room
-from rooms.trust_models import AccountSuspension, PostFlag, RoomMute
+from rooms.trust_models import PostFlag, RoomMute
 
 MAX_MUTE_HOURS = 24 * 90
-MAX_SUSPEND_DAYS = 365
 
 
 def _reason(value: object, *, required: bool = True) -> str:
@@ -277,60 +275,3 @@ def mute_message(until: datetime) -> str:
     return (f"A moderator has muted you in this room until {until.strftime('%d %b %Y, %H:%M')} UTC: you can read "
             "it, but not post. Ask the room's owners if you think this is wrong.")
 
-
-# -- account suspension ----------------------------------------------------------------------
-
-def suspend_account(actor: User, user_id: object, days: object, reason: object) -> AccountSuspension:
-    """Deactivate an account until a date: it cannot sign in, use tokens or keep live connections
-    (the existing deactivation does all that); its next sign-in attempt after the date reactivates it."""
-    from auth import sessions as user_sessions
-
-    target = db.session.get(User, validate.int_id(user_id, "user_id"))
-    if target is None or not account_rules.can_suspend_account(actor, target):
-        raise NotFound()
-    raw = days.strip() if isinstance(days, str) else days
-    if isinstance(raw, str) and validate.digits(raw) and len(raw) < 9:
-        raw = int(raw)
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_SUSPEND_DAYS:
-        raise Invalid(f"Choose a suspension of 1 to {MAX_SUSPEND_DAYS} days.", "days")
-    reason_v = _reason(reason)
-    db.begin_write()
-    s = AccountSuspension(user_id=target.id, until=utcnow() + timedelta(days=raw), reason=reason_v,
-                          created_by_id=actor.id)
-    db.session.add(s)
-    target.active = False
-    target.rotate_session_token()
-    user_sessions.end_others_in_tx(target, keep=None, reason="suspended", actor=actor, disconnect=False)
-    db.session.flush()
-    audit.record("account.suspended", actor=actor, target_type="user", target_id=target.id,
-                 detail={"days": raw, "until": s.until, "reason": reason_v})
-    db.session.commit()
-    return s
-
-
-def current_suspension(user: User) -> AccountSuspension | None:
-    return db.session.scalar(select(AccountSuspension).where(
-        AccountSuspension.user_id == user.id, AccountSuspension.lifted_at.is_(None))
-        .order_by(AccountSuspension.id.desc()).limit(1))
-
-
-def lift_if_due(user: User | None) -> bool:
-    """Reactivate an account whose suspension has run out (unless an administrator deactivated it since)."""
-    if user is None or user.active:
-        return False
-    s = current_suspension(user)
-    if s is None or s.until > utcnow():
-        return False
-    later = db.session.scalar(select(audit.AuditEvent.id).where(
-        audit.AuditEvent.action == "account.deactivated", audit.AuditEvent.target_id == user.id,
-        audit.AuditEvent.at > s.created_at).limit(1))
-    db.begin_write()
-    s = db.session.merge(s)
-    s.lifted_at = utcnow()
-    if later is None:
-        user = db.session.merge(user)
-        user.active = True
-        audit.record("account.reactivated", actor=None, target_type="user", target_id=user.id,
-                     detail={"suspension_ended": s.id})
-    db.session.commit()
-    return later is None

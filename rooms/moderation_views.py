@@ -1,5 +1,5 @@
 """Pages of issue 7's room side: report a post, the moderation queue and actions,
-room label and attribution settings, account suspension. Registered on the
+room label and attribution settings. Registered on the
 rooms blueprint (imported by rooms/views.py); every route needs a signed-in
 account and answers 404 to anyone who may not see the room."""
 from __future__ import annotations
@@ -8,7 +8,6 @@ from flask import redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from rooms import policy
-from auth import permissions as account_rules
 from collab.errors import NotFound
 from collab.forms import attempt, field, flash_ok
 from rooms import labels, moderation, pseudonyms, services, trust_settings
@@ -143,20 +142,3 @@ def room_trust(room_id: int):
     return render_template("rooms/trust_settings.html", room=room, errors=errors, labels=labels.labels(),
                            current=labels.label_of(room)), (422 if errors else 200)
 
-
-@bp.route("/admin/people/<int:user_id>/suspend", methods=["GET", "POST"])
-@login_required
-def suspend_account(user_id: int):
-    from auth.models import User
-    from collab.extensions import db
-
-    target = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
-    if target is None or not account_rules.can_suspend_account(current_user, target):
-        raise NotFound()
-    errors: dict = {}
-    if request.method == "POST" and attempt(
-            lambda: moderation.suspend_account(current_user, user_id, field("days"), field("reason")), errors):
-        flash_ok(f"{target.name}'s account is suspended.")
-        return redirect(url_for("auth.admin_people"))
-    return render_template("rooms/suspend.html", target=target, errors=errors, form=request.form,
-                           current=moderation.current_suspension(target)), (422 if errors else 200)

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from auth import mfa
+from auth import mfa, suspension
 from collab.extensions import db
 from rooms import moderation, policy, realtime, trust_settings
 from rooms import services as rs
@@ -154,7 +154,7 @@ def world(app, make):
     tokens = {name: make.token(u) for name, u in people.items()}
     # ... then some lose access, each through the service a person would use.
     rs.remove_member(p["owner"], room.id, p["removed"].id)
-    moderation.suspend_account(admin, p["suspended"].id, 3, "Abusive messages")
+    suspension.suspend_account(admin, p["suspended"].id, 3, "Abusive messages")
     mfa.set_policy(admin, "staff")
     realtime.settle(app)
     web["anonymous"], tokens["anonymous"] = app.test_client(), None
