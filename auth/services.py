@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Optional
+from typing import Callable, Optional
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
@@ -186,6 +186,19 @@ def create_invitation(actor: User, *, email: object = None, kind: object = "staf
     return inv, link
 
 
+# What else accepting an invitation grants, added by the packages that own it (rooms: the membership of the room
+# an invitation names, rooms/services.py). A registry, so that auth imports nothing from them. Each hook runs
+# inside accept_invitation's write transaction, with the invitation and the new (flushed) account.
+_invitation_accepted: list[Callable[[Invitation, User], None]] = []
+
+
+def on_invitation_accepted(hook: Callable[[Invitation, User], None]) -> Callable[[Invitation, User], None]:
+    """Register `hook` (a decorator); registering the same function twice keeps one."""
+    if hook not in _invitation_accepted:
+        _invitation_accepted.append(hook)
+    return hook
+
+
 def pending_invitations(actor: User) -> list[Invitation]:
     q = select(Invitation).where(Invitation.used_at.is_(None), Invitation.expires_at > utcnow())
     if not actor.is_admin:
@@ -218,10 +231,8 @@ def accept_invitation(token: object, *, name: object, email: object, password: o
     inv.used_by_id = user.id
     audit.record("account.created", actor=user, target_type="user", target_id=user.id,
                  detail={"invitation_id": inv.id})
-    if inv.room_id:
-        from rooms.models import Membership
-
-        db.session.add(Membership(room_id=inv.room_id, user_id=user.id, role="member"))
+    for hook in _invitation_accepted:
+        hook(inv, user)
     db.session.commit()
     return user
 

@@ -3,7 +3,7 @@ and account administration pages. Views only translate forms to services."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
 from auth import mfa, services, suspension
 from auth import permissions as perm
@@ -33,7 +33,7 @@ def setup():
             email=field("email"), name=field("name"), password=field("password"),
             organisation=field("organisation")), errors)
         if user:
-            login_user(user)
+            user_sessions.sign_in(user)
             flash_ok("Collab is ready. You are its first administrator: invite people from Administration.")
             return redirect(url_for("rooms.rooms"))
     return render_template("auth/setup.html", errors=errors, form=request.form)
@@ -91,7 +91,7 @@ def accept_invite(token: str):
             job_title=field("job_title")), errors)
         if user:
             logout_user()
-            login_user(user)
+            user_sessions.sign_in(user)
             flash_ok(f"Welcome to Collab, {user.name}.")
             return redirect(url_for("rooms.rooms"))
     return render_template("auth/accept_invite.html", inv=inv, errors=errors, form=request.form)

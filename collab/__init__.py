@@ -50,9 +50,9 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
     app.url_map.converters["int"] = AsciiIntConverter  # before any route is added
     _register_blueprints(app)
-    from rooms import live_views
+    from rooms import notification_views
 
-    live_views.init_app(app)  # Socket.IO handlers, notifications, reactions
+    notification_views.init_app(app)  # Socket.IO handlers, notifications, reactions
 
     from collab import cli, http
 
@@ -113,11 +113,13 @@ def _register_blueprints(app: Flask) -> None:
     import rooms.api  # noqa: F401
     from rooms.meetings.views import bp as meetings_bp  # its import also adds the meetings API
     import search.api  # noqa: F401
-    import rooms.live_views  # noqa: F401
+    from search.views import bp as search_bp
+    import rooms.notification_views  # noqa: F401
 
     app.register_blueprint(core_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(security_bp)  # two-step sign-in, sessions, data, audit log (issue 7)
     app.register_blueprint(rooms_bp)
     app.register_blueprint(meetings_bp)
+    app.register_blueprint(search_bp)
     app.register_blueprint(api_bp)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from collab.errors import Invalid
+from datetime import timezone
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
 _CONTROL = {"Cc", "Cs", "Co", "Cn"}
@@ -103,7 +104,5 @@ def iso_datetime(value: Any, field: str) -> datetime:
     except ValueError:
         raise Invalid(f"{field} must be an ISO 8601 date and time, like 2026-03-01T10:00:00Z.", field) from None
     if dt.tzinfo is not None:
-        from datetime import timezone
-
         dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
     return dt

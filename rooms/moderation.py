@@ -5,7 +5,7 @@ its own transaction and the person concerned is notified."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -18,7 +18,11 @@ from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import post_removal
 from rooms.models import Post, Room
-from rooms.trust_models import PostFlag, RoomMute
+from rooms.moderation_models import PostFlag, RoomMute
+from rooms import services
+from rooms.notifications import Notification, _unread, notification_dict
+from rooms.serialize import post_dict
+from sqlalchemy import func
 
 MAX_MUTE_HOURS = 24 * 90
 
@@ -28,8 +32,6 @@ def _reason(value: object, *, required: bool = True) -> str:
 
 
 def _moderated_post(actor: User, post_id: object) -> Post:
-    from rooms import services
-
     post = services.get_post(actor, post_id)
     if not policy.can_moderate(actor, post.thread.room):
         raise NotFound("Post not found.")
@@ -39,8 +41,6 @@ def _moderated_post(actor: User, post_id: object) -> Post:
 def notice_in_tx(kind: str, post: Post, actor: User | None, user_id: int | None = None) -> None:
     """Inside the caller's write: tell a post's author (or `user_id`) what a moderator did. One
     notification per person per post, so a later action replaces the earlier notice."""
-    from rooms.notifications import Notification, _unread, notification_dict
-
     uid = user_id if user_id is not None else post.author_id
     if uid is None or (actor is not None and uid == actor.id):
         return
@@ -67,17 +67,12 @@ def _resolve_flags(post: Post, actor: User, resolution: str) -> int:
 
 
 def _post_event(post: Post, name: str = "post.updated") -> None:
-    from rooms import services
-    from rooms.serialize import post_dict
-
-    services._record(post.thread.room_id, name, {"post": post_dict(post)})
+    services.record_event(post.thread.room_id, name, {"post": post_dict(post)})
 
 
 # -- flags ------------------------------------------------------------------------------
 
 def flag_post(actor: User, post_id: object, reason: object) -> PostFlag:
-    from rooms import services
-
     post = services.get_post(actor, post_id)
     if not policy.can_flag_post(actor, post):
         raise Forbidden("Only members of this room can report its posts.")
@@ -113,8 +108,6 @@ class Queue:
 
 
 def queue(actor: User, room_id: object) -> Queue:
-    from rooms import services
-
     room = services.get_room(actor, room_id)
     if not policy.can_moderate(actor, room):
         raise NotFound("Room not found.")
@@ -131,8 +124,6 @@ def queue(actor: User, room_id: object) -> Queue:
 
 
 def open_flag_count(room: Room) -> int:
-    from sqlalchemy import func
-
     return db.session.scalar(select(func.count(PostFlag.id)).where(
         PostFlag.room_id == room.id, PostFlag.resolved_at.is_(None))) or 0
 
@@ -226,8 +217,6 @@ def _hours(value: object) -> int:
 
 def mute_member(actor: User, room_id: object, user_id: object, hours: object, reason: object,
                 post_id: object = None) -> RoomMute:
-    from rooms import services
-
     room = services.get_room(actor, room_id)
     if not policy.can_moderate(actor, room):
         raise NotFound("Room not found.")
@@ -256,8 +245,6 @@ def mute_member(actor: User, room_id: object, user_id: object, hours: object, re
 
 
 def lift_mute(actor: User, room_id: object, mute_id: object) -> None:
-    from rooms import services
-
     room = services.get_room(actor, room_id)
     if not policy.can_moderate(actor, room):
         raise NotFound("Room not found.")
@@ -269,9 +256,3 @@ def lift_mute(actor: User, room_id: object, mute_id: object) -> None:
     audit.record("moderation.muted", actor=actor, target_type="user", target_id=mute.user_id, room_id=room.id,
                  detail={"lifted": True, "mute_id": mute.id})
     db.session.commit()
-
-
-def mute_message(until: datetime) -> str:
-    return (f"A moderator has muted you in this room until {until.strftime('%d %b %Y, %H:%M')} UTC: you can read "
-            "it, but not post. Ask the room's owners if you think this is wrong.")
-

@@ -1,6 +1,6 @@
 """Pages of issue 7's room side: report a post, the moderation queue and actions,
-room label and attribution settings. Registered on the
-rooms blueprint (imported by rooms/views.py); every route needs a signed-in
+room label, attribution and retention settings. On the rooms blueprint
+(rooms/blueprint.py; imported by rooms/views.py); every route needs a signed-in
 account and answers 404 to anyone who may not see the room."""
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from flask import redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from rooms import policy
-from collab.errors import NotFound
+from collab.errors import NotFound, ServiceError
 from collab.forms import attempt, field, flash_ok
-from rooms import labels, moderation, pseudonyms, services, trust_settings
-from rooms.views import bp
+from rooms import labels, moderation, pseudonyms, retention, services, trust_settings
+from rooms.blueprint import bp
 
 
 @bp.record_once
@@ -42,6 +42,7 @@ def _trust_helpers() -> dict:
         "can_moderate_post": lambda p: not p.deleted and policy.can_moderate(me(), p.thread.room),
         "can_moderate_room": lambda r: policy.can_moderate(me(), r),
         "can_download": lambda r: policy.can_download_attachments(me(), r),
+        "retention_preview": lambda room: retention.preview(me(), room),
     }
 
 
@@ -142,3 +143,18 @@ def room_trust(room_id: int):
     return render_template("rooms/trust_settings.html", room=room, errors=errors, labels=labels.labels(),
                            current=labels.label_of(room)), (422 if errors else 200)
 
+
+
+@bp.post("/rooms/<int:room_id>/retention")
+@login_required
+def room_retention(room_id: int):
+    """How long the room keeps its posts (site administrators; rooms/retention.py)."""
+    try:
+        room = retention.set_retention(current_user, room_id, field("retention_days"))
+    except ServiceError as err:
+        if err.status == 404:
+            raise
+        return render_template("error.html", status=err.status, message=err.message), err.status
+    flash_ok(f"Posts are kept for {room.retention_days} days." if room.retention_days
+             else "Posts are kept until someone deletes them.")
+    return redirect(url_for("rooms.settings", room_id=room_id) + "#ret-h")

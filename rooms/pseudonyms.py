@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from collab.extensions import db
 from rooms.models import Post, Room, Thread
-from rooms.trust_models import ThreadPseudonym
+from rooms.moderation_models import ThreadPseudonym
 
 _MEMO = "pseudonyms_by_thread"
 

@@ -88,7 +88,7 @@ def set_reaction(actor: User, post_id: object, emoji: object, on: bool) -> list[
         who = pseudonyms.person(post.thread_id, actor.id)
     else:
         who = {"id": actor.id, "name": actor.name}
-    services._record(room.id, "reaction.added" if on else "reaction.removed", {
+    services.record_event(room.id, "reaction.added" if on else "reaction.removed", {
         "post_id": post.id, "thread_id": post.thread_id, "emoji": emoji, "user": who, "reactions": result})
     db.session.commit()
     return result

@@ -128,7 +128,7 @@ def purge_room(room: Room, now: datetime | None = None) -> Due:
     db.session.execute(delete(RoomEvent).where(RoomEvent.room_id == room.id, RoomEvent.created_at < d.cutoff))
     post_removal.scrub_events(room.id, d.posts)
     for post in d.posts:
-        services._record(room.id, "post.deleted", {"post": post_dict(post)})
+        services.record_event(room.id, "post.deleted", {"post": post_dict(post)})
     audit.record("retention.purged", target_type="room", target_id=room.id, room_id=room.id,
                  detail={"posts": d.count, "attachments": d.attachments, "days": room.retention_days,
                          "before": d.cutoff.isoformat(timespec="seconds")})

@@ -2,7 +2,7 @@
 service, and renders or redirects."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask import abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from rooms import policy
@@ -11,12 +11,13 @@ from collab.errors import Forbidden
 from collab.extensions import db
 from collab.forms import attempt, field, flash_ok
 from collab.http import confidential
-from collab.limits import search_limit, upload_limit
+from collab.limits import upload_limit
 from rooms import attachments as files
+from rooms import account_data_views, moderation_views  # noqa: F401  (their routes are on `bp` too)
 from rooms import services, thread_page
+from rooms.blueprint import bp
 from rooms.models import ROOM_ROLES, VISIBILITIES
 
-bp = Blueprint("rooms", __name__)
 
 
 def _page_arg() -> int:
@@ -287,20 +288,3 @@ def attachment_thumb(attachment_id: int):
     if not att.is_image or not path.exists():
         abort(404)
     return confidential(send_file(path, mimetype="image/png"))
-
-
-@bp.get("/search")
-@login_required
-@search_limit
-def search():
-    from search import service as search_service
-
-    sort = request.args.get("sort") if request.args.get("sort") in search_service.SORTS else "relevance"
-    room_id = request.args.get("room_id", "")
-    res = search_service.search(current_user, request.args.get("q", ""), sort=sort,
-                                room_id=room_id if validate.digits(room_id) else None,
-                                page=min(_page_arg(), search_service.MAX_PAGE))
-    return render_template("search.html", q=request.args.get("q", "")[:500], res=res)
-
-
-from rooms import moderation_views as _moderation_views  # noqa: F401  (issue 7: moderation, labels, suspension)

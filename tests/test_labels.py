@@ -10,14 +10,7 @@ from auth import audit
 from collab.errors import Forbidden, Invalid
 from rooms import realtime, trust_settings
 from rooms import services as rs
-from tests.live_support import SmtpSink, login_client
-
-
-@pytest.fixture
-def smtp():
-    sink = SmtpSink()
-    yield sink
-    sink.stop()
+from tests.live_support import login_client
 
 
 @pytest.fixture

@@ -14,14 +14,7 @@ from rooms import notifications as nt
 from rooms import reactions, realtime
 from rooms import services as rs
 from tests.conftest import bearer
-from tests.live_support import Collector, SmtpSink, login_client, sock
-
-
-@pytest.fixture
-def smtp():
-    sink = SmtpSink()
-    yield sink
-    sink.stop()
+from tests.live_support import Collector, login_client, sock
 
 
 @pytest.fixture

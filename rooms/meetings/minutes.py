@@ -151,7 +151,7 @@ def end_with_minutes(actor: User, meeting_id: object) -> Thread:
         db.begin_write()
         m = db.session.get(Meeting, meeting.id)
         m.ended_at = utcnow()
-        room_services._record(m.room_id, "meeting.ended", {"meeting": meetings.meeting_dict(m)})
+        room_services.record_event(m.room_id, "meeting.ended", {"meeting": meetings.meeting_dict(m)})
         state.publish(m)
         db.session.commit()
         meetings.revoke_media(m, reason="ended", message=meetings.ENDED_MESSAGE)

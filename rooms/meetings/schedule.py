@@ -348,7 +348,7 @@ def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: obj
         db.session.add(MeetingPerson(meeting_id=meeting.id, user_id=uid, role="invitee"))
     db.session.flush()
     pseudonyms.assign(meeting, [*chair_v, *invite_v, actor.id])
-    room_services._record(room.id, "meeting.scheduled", {"meeting": meetings.meeting_dict(meeting)})
+    room_services.record_event(room.id, "meeting.scheduled", {"meeting": meetings.meeting_dict(meeting)})
     db.session.commit()
     _announce(actor, meeting)
     return meeting
@@ -400,7 +400,7 @@ def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agend
     if moved:
         plan.reminded_at = None
     plan.updated_at = utcnow()
-    room_services._record(meeting.room_id, "meeting.updated", {"meeting": meetings.meeting_dict(meeting)})
+    room_services.record_event(meeting.room_id, "meeting.updated", {"meeting": meetings.meeting_dict(meeting)})
     db.session.commit()
     _notice(actor, meeting, plan, f"**Changed**: “{meeting.title}” is now {_fmt(start)} until {end:%H:%M} UTC. "
                                   f"[Updated invitation (.ics)]({_path('meetings.ics', meeting_id=meeting.id)})")
@@ -420,7 +420,7 @@ def cancel_meeting(actor: User, meeting_id: object) -> Meeting:
     plan.cancelled_at = now
     plan.ics_sequence += 1
     meeting.ended_at = now
-    room_services._record(meeting.room_id, "meeting.ended", {"meeting": meetings.meeting_dict(meeting)})
+    room_services.record_event(meeting.room_id, "meeting.ended", {"meeting": meetings.meeting_dict(meeting)})
     db.session.commit()
     meetings.revoke_media(meeting, reason="ended", message="The chair cancelled the meeting.")
     _notice(actor, meeting, plan, f"**Cancelled**: “{meeting.title}” on {_fmt(plan.starts_at)} will not take place.")

@@ -114,7 +114,7 @@ def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meet
     db.session.add(meeting)
     db.session.flush()
     pseudonyms.assign(meeting, [actor.id])
-    room_services._record(room.id, "meeting.started", {"meeting": meeting_dict(meeting)})
+    room_services.record_event(room.id, "meeting.started", {"meeting": meeting_dict(meeting)})
     db.session.commit()
     return meeting
 
@@ -126,7 +126,7 @@ def end_meeting(actor: User, meeting_id: object) -> Meeting:
     if meeting.ended_at is None:
         db.begin_write()
         meeting.ended_at = utcnow()
-        room_services._record(meeting.room_id, "meeting.ended", {"meeting": meeting_dict(meeting)})
+        room_services.record_event(meeting.room_id, "meeting.ended", {"meeting": meeting_dict(meeting)})
         db.session.commit()
         revoke_media(meeting, reason="ended", message=ENDED_MESSAGE)
     return meeting
