@@ -20,6 +20,11 @@ import time
 from datetime import timedelta
 
 import pyotp
+import qrcode
+import qrcode.image.svg
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import func, select, update
 
@@ -56,10 +61,6 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 # -- secrets at rest -----------------------------------------------------------------------------
 
 def _fernet():
-    from cryptography.fernet import Fernet
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"collab-mfa", info=b"totp secret").derive(
         current_app.config["SECRET_KEY"].encode())
     return Fernet(base64.urlsafe_b64encode(key))
@@ -72,8 +73,6 @@ def _seal(secret: str) -> str:
 def _open(sealed: str | None) -> str | None:
     if not sealed:
         return None
-    from cryptography.fernet import InvalidToken
-
     try:
         return _fernet().decrypt(sealed.encode()).decode()
     except InvalidToken:
@@ -226,9 +225,6 @@ def provisioning_uri(user: User, secret: str) -> str:
 
 def qr_data_uri(text: str) -> str:
     """The QR code of `text` as an SVG data: URI (allowed by the CSP's img-src)."""
-    import qrcode
-    import qrcode.image.svg
-
     img = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
     buf = io.BytesIO()
     img.save(buf)

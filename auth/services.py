@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth import audit, lockout, mfa, notices, passwords, suspension
+from auth import audit, lockout, mfa, notices, passwords, reauth, suspension
 from auth import permissions as perm
 from auth import sessions as user_sessions
 from auth.models import ACCOUNT_KINDS, ORG_KINDS, SITE_ROLES, ApiToken, Invitation, Organisation, PasswordReset, User
@@ -257,8 +257,6 @@ def change_password(user: User, current: object, new: object, *, keep_session: O
 def change_email(user: User, email: object, password: object) -> User:
     """A new sign-in address, after the password is entered again (auth/reauth.py). Other
     sessions end; the old address is told (when SMTP is set)."""
-    from auth import reauth
-
     new = validate.email(email, "email")
     reauth.require(user, password, what="change your e-mail address")
     if new == user.email:

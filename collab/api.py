@@ -14,15 +14,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from werkzeug.exceptions import HTTPException
 
+from auth import mfa
 from auth.models import User
+from auth.services import note_token_use, user_for_token
 from collab import validate
 from collab.errors import Invalid, ServiceError, TooLarge
 from collab.extensions import csrf, db
 from collab.http import error_response
-from auth import mfa
-from auth.services import note_token_use, user_for_token
-from collab.tokens import digest
 from collab.openapi import document
+from collab.tokens import digest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # no cookies are accepted here, only bearer tokens

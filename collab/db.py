@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
 from collab import events
 
 NAMING_CONVENTION = {

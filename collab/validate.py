@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from collab.errors import Invalid
-from datetime import timezone
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
 _CONTROL = {"Cc", "Cs", "Co", "Cn"}

@@ -7,22 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from auth import audit
-from rooms import policy
 from auth.models import User
 from collab import events, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms import post_removal
+from rooms import policy, post_removal, services
 from rooms.models import Post, Room
 from rooms.moderation_models import PostFlag, RoomMute
-from rooms import services
 from rooms.notifications import Notification, _unread, notification_dict
 from rooms.serialize import post_dict
-from sqlalchemy import func
 
 MAX_MUTE_HOURS = 24 * 90
 

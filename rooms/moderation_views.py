@@ -7,11 +7,11 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from rooms import policy
 from collab.errors import NotFound, ServiceError
 from collab.forms import attempt, field, flash_ok
-from rooms import labels, moderation, pseudonyms, retention, services, trust_settings
+from rooms import labels, moderation, policy, pseudonyms, retention, services, trust_settings
 from rooms.blueprint import bp
+from rooms.notifications import actor_name
 
 
 @bp.record_once
@@ -28,8 +28,6 @@ def _trust_helpers() -> dict:
         return pseudonyms.display(post_or_thread)
 
     def notice_actor(n) -> str:
-        from rooms.notifications import actor_name
-
         return actor_name(n)
 
     return {

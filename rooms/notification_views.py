@@ -1,5 +1,5 @@
-"""Pages and endpoints of live rooms: notifications (page, bell, settings),
-reactions, @mention suggestions; the same on the JSON API; and `init_app`,
+"""Pages and endpoints of notifications (page, bell, settings), reactions and
+@mention suggestions; the same on the JSON API; and `init_app`,
 which wires the Socket.IO handlers, these routes and the digest command into
 the app."""
 from __future__ import annotations
@@ -138,14 +138,14 @@ def api_room_level(room_id: int):
 @click.command("send-digests")
 def send_digests_command() -> None:
     """E-mail the daily notification digests that are due (for cron; `flask serve` also runs this)."""
-    from rooms import realtime
+    from rooms import realtime  # CLI command: imported when it runs, so the CLI starts fast
 
     n = notifications.send_due_digests(is_online=realtime.is_online)
     click.echo(f"Sent {n} digest{'s' if n != 1 else ''}.")
 
 
 def init_app(app: Flask) -> None:
-    from rooms import realtime, revocation  # noqa: F401  (revocation: its listeners; imported late like realtime)
+    from rooms import realtime, revocation  # noqa: F401  (wiring: their socket handlers and listeners register on import)
 
     app.register_blueprint(bp)
     app.cli.add_command(send_digests_command)

@@ -24,8 +24,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    String,
     Select,
+    String,
     UniqueConstraint,
     bindparam,
     func,
@@ -36,15 +36,13 @@ from sqlalchemy import (
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from rooms import policy
 from auth.models import User
 from collab import events, mail, validate
 from collab.db import Base, utcnow
 from collab.errors import Invalid, NotFound
 from collab.extensions import db
+from rooms import labels, policy, pseudonyms, services
 from rooms.models import NOTIFY_LEVELS, Membership, Post, Room, Thread
-from rooms import pseudonyms, services
-from rooms import labels
 
 log = logging.getLogger(__name__)
 

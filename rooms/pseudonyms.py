@@ -15,6 +15,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from collab.extensions import db
+from rooms.labels import label_of
 from rooms.models import Post, Room, Thread
 from rooms.moderation_models import ThreadPseudonym
 
@@ -22,8 +23,6 @@ _MEMO = "pseudonyms_by_thread"
 
 
 def room_label(room: Room) -> str:
-    from rooms.labels import label_of
-
     return label_of(room)
 
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from flask import abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import func, select
 
-from rooms import policy
+from auth.services import find_user_by_email
 from collab import validate
 from collab.errors import Forbidden
 from collab.extensions import db
 from collab.forms import attempt, field, flash_ok
 from collab.http import confidential
 from collab.limits import upload_limit
+from rooms import account_data_views, moderation_views, policy, services, thread_page  # noqa: F401  (their routes are on `bp` too)
 from rooms import attachments as files
-from rooms import account_data_views, moderation_views  # noqa: F401  (their routes are on `bp` too)
-from rooms import services, thread_page
 from rooms.blueprint import bp
-from rooms.models import ROOM_ROLES, VISIBILITIES
-
+from rooms.models import ROOM_ROLES, VISIBILITIES, Post
 
 
 def _page_arg() -> int:
@@ -126,8 +125,6 @@ def members(room_id: int):
             target = None
             email = field("email").strip().lower()
             if email:
-                from auth.services import find_user_by_email
-
                 target = find_user_by_email(email)
             if target is None:
                 errors["email"] = "No account has that e-mail address. Ask an administrator to invite them first."
@@ -223,10 +220,6 @@ def post_link(post_id: int):
     post = services.get_post(current_user, post_id)
     page = 1
     if post.depth >= 1:
-        from sqlalchemy import func, select
-
-        from rooms.models import Post
-
         root_path = post.path[: 2 * 10 + 1]
         before = db.session.scalar(select(func.count(Post.id)).where(
             Post.thread_id == post.thread_id, Post.depth == 1, Post.path < root_path)) or 0
