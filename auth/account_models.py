@@ -1,7 +1,9 @@
 """Tables behind sign-in security (issue 7): server-side sessions, two-step
-sign-in (TOTP and recovery codes), account lockout and site-wide settings.
+sign-in (TOTP and recovery codes), account lockout, timed suspensions and
+site-wide settings.
 
-The logic lives in auth/sessions.py, auth/mfa.py and auth/lockout.py.
+The logic lives in auth/sessions.py, auth/mfa.py, auth/lockout.py and
+auth/suspension.py.
 """
 from __future__ import annotations
 
@@ -87,3 +89,19 @@ class SiteSetting(Base):
     value: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(Integer)  # no FK: survives account erasure
+
+
+class AccountSuspension(Base):
+    """A site administrator's timed suspension: the account is deactivated until `until`
+    (so it cannot sign in, use tokens or keep sockets) and reactivated on its next
+    sign-in attempt after that (auth/suspension.py)."""
+
+    __tablename__ = "account_suspensions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    until: Mapped[datetime] = mapped_column(DateTime)
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -26,6 +26,7 @@ ACTIONS = {
     "auth.mfa_enabled": "Turned on two-step sign-in",
     "auth.mfa_disabled": "Turned off two-step sign-in",
     "auth.recovery_code_used": "Used a recovery code",
+    "auth.recovery_codes_replaced": "Replaced the two-step recovery codes",
     "auth.password_changed": "Changed password",
     "auth.password_reset_issued": "Issued a password reset link",
     "auth.password_reset": "Reset password with a link",

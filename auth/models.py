@@ -64,11 +64,14 @@ class User(Base):
     def is_anonymous(self) -> bool:
         return False
 
-    def get_id(self) -> str:
-        """Called by Flask-Login's login_user: each sign-in starts its own server-side session."""
-        from auth import sessions
+    # The server-side session this object was just signed in with, "<id>:<secret>" (auth/sessions.py `sign_in`
+    # sets it). Not a column: Flask-Login's login_user reads it once, through get_id, to put it in the cookies.
+    login_id = None
 
-        return sessions.start(self)
+    def get_id(self) -> str | None:
+        """Flask-Login's id for the cookies: the session `auth.sessions.sign_in` started (a plain getter;
+        starting the session, which writes a row, is sign_in's business)."""
+        return self.login_id
 
     @property
     def is_admin(self) -> bool:

@@ -15,6 +15,7 @@ from flask import has_request_context, session
 
 from auth import audit, passwords
 from auth.models import User
+from auth.session_cookie import current_key
 from collab.errors import Invalid
 
 WINDOW_SECONDS = 300
@@ -22,9 +23,7 @@ _KEY = "reauth"
 
 
 def _session_key() -> str | None:
-    from auth import sessions as user_sessions
-
-    return user_sessions.current_key()
+    return current_key()
 
 
 def recent(user: User) -> bool:

@@ -1,6 +1,7 @@
-"""Pages for two-step sign-in, sessions, data download and erasure, and the
-audit log (issue 7). Views only translate forms to services (auth/mfa.py,
-auth/sessions.py, auth/data.py, auth/audit_log.py)."""
+"""Pages for two-step sign-in, sessions and the audit log (issue 7). Views only
+translate forms to services (auth/mfa.py, auth/sessions.py, auth/audit_log.py).
+Data download and erasure are rooms/account_data_views.py (they gather or
+remove room content)."""
 from __future__ import annotations
 
 import time
@@ -13,18 +14,16 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     session,
     stream_with_context,
     url_for,
 )
 from flask_login import current_user, login_required
 
-from auth import audit_log, data, lockout, mfa, reauth
+from auth import audit_log, lockout, mfa, reauth
 from auth import permissions as perm
 from auth import sessions as user_sessions
 from auth.models import User
-from collab import validate
 from collab.errors import NotFound, ServiceError
 from collab.extensions import db, limiter
 from collab.forms import attempt, field, flash_ok
@@ -205,15 +204,6 @@ def end_other_sessions():
     return redirect(url_for("auth.account") + "#sessions-h")
 
 
-# -- your data ---------------------------------------------------------------------------------------------
-
-@bp.post("/account/export")
-@login_required
-def export_data():
-    path, name = data.export_zip(current_user)
-    return send_file(path, mimetype="application/zip", as_attachment=True, download_name=name, max_age=0)
-
-
 # -- administration ------------------------------------------------------------------------------------------
 
 @bp.post("/admin/security")
@@ -249,24 +239,6 @@ def admin_end_sessions(user_id: int):
     return redirect(url_for("auth.admin_people"))
 
 
-@bp.route("/admin/people/<int:user_id>/erase", methods=["GET", "POST"])
-@login_required
-def admin_erase(user_id: int):
-    target = db.session.get(User, user_id) if 1 <= user_id <= validate.MAX_ID else None
-    if target is None or not perm.can_erase_account(current_user, target):
-        abort(404)
-    errors: dict = {}
-    if request.method == "POST":
-        done = attempt(lambda: data.erase_account(current_user, user_id, posts=field("posts"),
-                                                  confirm=field("confirm")), errors)
-        if done:
-            flash_ok(f"The account has been erased; {done['posts']} posts now show as a former member"
-                     f"{' with their text removed' if done['content'] == 'remove' else ''}.")
-            return redirect(url_for("auth.admin_people"))
-    return render_template("auth/erase.html", target=target, errors=errors, form=request.form,
-                           counts=data.erase_preview(target))
-
-
 @bp.get("/admin/audit")
 @login_required
 def admin_audit():
@@ -295,22 +267,6 @@ def admin_audit_csv():
     resp.headers["Content-Disposition"] = f'attachment; filename="collab-audit-{time.strftime("%Y%m%d-%H%M%S")}.csv"'
     resp.headers["Cache-Control"] = "no-store"
     return resp
-
-
-@bp.post("/rooms/<int:room_id>/retention")
-@login_required
-def room_retention(room_id: int):
-    from rooms import retention
-
-    try:
-        room = retention.set_retention(current_user, room_id, field("retention_days"))
-    except ServiceError as err:
-        if err.status == 404:
-            raise
-        return _error_page(err)
-    flash_ok(f"Posts are kept for {room.retention_days} days." if room.retention_days
-             else "Posts are kept until someone deletes them.")
-    return redirect(url_for("rooms.settings", room_id=room_id) + "#ret-h")
 
 
 # -- accounts that must set up two-step sign-in can do nothing else --------------------------------------------
@@ -342,10 +298,4 @@ def _helpers():
         return {"policy": mfa.policy(), "policies": mfa.POLICIES, "mfa_on": mfa.enabled,
                 "can_erase": lambda u: perm.can_erase_account(current_user, u)}
 
-    def retention_preview(room):
-        from rooms import retention
-
-        return retention.preview(current_user._get_current_object(), room)
-
-    return {"account_security": account_security, "admin_security": admin_security,
-            "retention_preview": retention_preview}
+    return {"account_security": account_security, "admin_security": admin_security}

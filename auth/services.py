@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Optional
+from typing import Callable, Optional
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth import audit, lockout, mfa, notices, passwords
+from auth import audit, lockout, mfa, notices, passwords, reauth, suspension
 from auth import permissions as perm
 from auth import sessions as user_sessions
 from auth.models import ACCOUNT_KINDS, ORG_KINDS, SITE_ROLES, ApiToken, Invitation, Organisation, PasswordReset, User
@@ -104,9 +104,7 @@ def authenticate(email: object, password: object) -> Optional[User]:
         return None
     user = find_user_by_email(email)
     if user is not None and not user.active:
-        from rooms.moderation import lift_if_due  # a timed suspension that has run out ends here
-
-        lift_if_due(user)
+        suspension.lift_if_due(user)  # a timed suspension that has run out ends here
     if user is None or not user.active:
         passwords.dummy_verify()
         audit.record_now("auth.login_failed", detail={"email": email.strip().lower()[:254], "reason": "no active account"})
@@ -188,6 +186,19 @@ def create_invitation(actor: User, *, email: object = None, kind: object = "staf
     return inv, link
 
 
+# What else accepting an invitation grants, added by the packages that own it (rooms: the membership of the room
+# an invitation names, rooms/services.py). A registry, so that auth imports nothing from them. Each hook runs
+# inside accept_invitation's write transaction, with the invitation and the new (flushed) account.
+_invitation_accepted: list[Callable[[Invitation, User], None]] = []
+
+
+def on_invitation_accepted(hook: Callable[[Invitation, User], None]) -> Callable[[Invitation, User], None]:
+    """Register `hook` (a decorator); registering the same function twice keeps one."""
+    if hook not in _invitation_accepted:
+        _invitation_accepted.append(hook)
+    return hook
+
+
 def pending_invitations(actor: User) -> list[Invitation]:
     q = select(Invitation).where(Invitation.used_at.is_(None), Invitation.expires_at > utcnow())
     if not actor.is_admin:
@@ -220,10 +231,8 @@ def accept_invitation(token: object, *, name: object, email: object, password: o
     inv.used_by_id = user.id
     audit.record("account.created", actor=user, target_type="user", target_id=user.id,
                  detail={"invitation_id": inv.id})
-    if inv.room_id:
-        from rooms.models import Membership
-
-        db.session.add(Membership(room_id=inv.room_id, user_id=user.id, role="member"))
+    for hook in _invitation_accepted:
+        hook(inv, user)
     db.session.commit()
     return user
 
@@ -248,8 +257,6 @@ def change_password(user: User, current: object, new: object, *, keep_session: O
 def change_email(user: User, email: object, password: object) -> User:
     """A new sign-in address, after the password is entered again (auth/reauth.py). Other
     sessions end; the old address is told (when SMTP is set)."""
-    from auth import reauth
-
     new = validate.email(email, "email")
     reauth.require(user, password, what="change your e-mail address")
     if new == user.email:

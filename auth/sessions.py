@@ -18,12 +18,15 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from flask import current_app, g, has_request_context, request, session
-from sqlalchemy import func, select
+from flask import current_app, has_request_context, request, session
+from flask_login import login_user
+from sqlalchemy import delete, func, or_, select
 
-from auth import audit
+from auth import audit, mfa_policy, reauth
+from auth import permissions as perm
 from auth.account_models import UserSession
 from auth.models import User
+from auth.session_cookie import current_key, parse  # noqa: F401  (current_key: asked as sessions.current_key too)
 from collab import events, validate
 from collab.db import utcnow
 from collab.errors import Invalid, NotFound
@@ -31,7 +34,6 @@ from collab.extensions import db
 from collab.tokens import digest
 
 TOUCH_EVERY = timedelta(seconds=60)   # last-seen is written at most this often per session
-_G_REMEMBER = "collab_sign_in_remember"
 
 
 def generation(user: User) -> str:
@@ -55,22 +57,16 @@ def _client() -> tuple[str | None, str | None]:
 # -- starting and loading -------------------------------------------------------------------
 
 def sign_in(user: User, *, remember: bool = False) -> None:
-    """Start a new server-side session for `user` in this browser (Flask-Login's
-    login_user calls User.get_id, which calls `start`)."""
-    from flask_login import login_user
-
+    """Start a new server-side session for `user` in this browser and sign the browser in to it
+    (Flask-Login's login_user puts `User.get_id()`, the new session's id, in the cookies)."""
     for key in [k for k in session if k.startswith("mfa_")]:
         session.pop(key, None)
-    g.setdefault(_G_REMEMBER, remember)
-    try:
-        login_user(user, remember=remember)
-    finally:
-        g.pop(_G_REMEMBER, None)
+    user.login_id = start(user, remember=remember)
+    login_user(user, remember=remember)
 
 
-def start(user: User) -> str:
+def start(user: User, *, remember: bool = False) -> str:
     """Record a new session and return the id Flask-Login keeps in the cookies."""
-    remember = bool(g.get(_G_REMEMBER, False)) if has_request_context() else False
     raw = secrets.token_urlsafe(32)
     ip, ua = _client()
     db.begin_write()
@@ -80,15 +76,6 @@ def start(user: User) -> str:
     db.session.add(rec)
     db.session.commit()
     return f"{user.id}:{raw}"
-
-
-def _parse(session_id: object) -> tuple[int, str] | None:
-    if not isinstance(session_id, str):
-        return None
-    uid, _, raw = session_id.partition(":")
-    if not validate.digits(uid) or not raw or len(raw) > 200 or len(uid) > 12:
-        return None
-    return int(uid), raw
 
 
 def _expired(rec: UserSession, now: datetime) -> str | None:
@@ -126,7 +113,7 @@ def _live_record(user: User, rec: UserSession | None, *, touch: bool) -> bool:
 
 def load(session_id: str) -> User | None:
     """Flask-Login's user loader (session cookie and remember-me cookie alike)."""
-    parsed = _parse(session_id)
+    parsed = parse(session_id)
     if parsed is None:
         return None
     uid, raw = parsed
@@ -135,14 +122,6 @@ def load(session_id: str) -> User | None:
     if user is None or not _live_record(user, rec, touch=True):
         return None
     return user
-
-
-def current_key() -> str | None:
-    """The public key of the session this request's cookies carry (None when signed out)."""
-    if not has_request_context():
-        return None
-    parsed = _parse(session.get("_user_id"))
-    return digest(parsed[1])[:16] if parsed else None
 
 
 def _by_key(user_id: int, key: str) -> UserSession | None:
@@ -164,11 +143,9 @@ def connection_key(user: User) -> str | None:
 
 def is_live_key(user: User, key: str) -> bool:
     """Is the session named `key` still live? Asked by live connections on every event."""
-    from auth import mfa
-
     if not _live_record(user, _by_key(user.id, key), touch=True):
         return False
-    return not mfa.must_enrol(user)
+    return not mfa_policy.must_enrol(user)
 
 
 # -- listing and ending -----------------------------------------------------------------------
@@ -239,8 +216,6 @@ def end_others_in_tx(user: User, *, keep: str | None, reason: str, actor: User |
 def end_session(user: User, session_id: object, *, password: object = None) -> None:
     """The account holder ends one of their sessions (from account settings), after
     confirming their password (auth/reauth.py)."""
-    from auth import reauth
-
     try:
         sid = validate.int_id(session_id, "session_id")
     except Invalid:
@@ -257,8 +232,6 @@ def end_session(user: User, session_id: object, *, password: object = None) -> N
 
 
 def end_all_others(user: User, *, keep: str | None, password: object = None) -> int:
-    from auth import reauth
-
     reauth.require(user, password, what="sign out everywhere else")
     db.begin_write()
     n = end_others_in_tx(user, keep=keep, reason="ended_by_user")
@@ -268,8 +241,6 @@ def end_all_others(user: User, *, keep: str | None, password: object = None) -> 
 
 def end_all_for(actor: User, target_id: object) -> User:
     """An administrator signs a person out everywhere (their live connections end too)."""
-    from auth import permissions as perm
-
     try:
         tid = validate.int_id(target_id, "user_id")
     except Invalid:
@@ -286,7 +257,7 @@ def end_all_for(actor: User, target_id: object) -> User:
 def end_current(reason: str = "signed_out") -> None:
     """Signing out: the session in this request's cookies ends (and its live connections)."""
     key = current_key()
-    parsed = _parse(session.get("_user_id")) if has_request_context() else None
+    parsed = parse(session.get("_user_id")) if has_request_context() else None
     if key is None or parsed is None:
         return
     rec = _by_key(parsed[0], key)
@@ -302,8 +273,6 @@ def end_current(reason: str = "signed_out") -> None:
 def prune(now: datetime | None = None) -> int:
     """Forget sessions that ended (or could no longer be used) over 90 days ago:
     their addresses and browsers are not kept for ever. Run by the daily job."""
-    from sqlalchemy import delete, or_
-
     cutoff = (now or utcnow()) - max(timedelta(days=90), remember_limit())
     db.begin_write()
     n = db.session.execute(delete(UserSession).where(or_(UserSession.ended_at < cutoff,

@@ -3,15 +3,15 @@ and account administration pages. Views only translate forms to services."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
-from auth import mfa, services
+from auth import mfa, services, suspension
 from auth import permissions as perm
 from auth import sessions as user_sessions
-from auth.models import ACCOUNT_KINDS, ORG_KINDS
+from auth.models import ACCOUNT_KINDS, ORG_KINDS, User
 from auth.security_views import begin_second_step
 from collab.errors import NotFound, ServiceError
-from collab.extensions import limiter
+from collab.extensions import db, limiter
 from collab.forms import attempt, field, flash_ok
 
 bp = Blueprint("auth", __name__)
@@ -33,7 +33,7 @@ def setup():
             email=field("email"), name=field("name"), password=field("password"),
             organisation=field("organisation")), errors)
         if user:
-            login_user(user)
+            user_sessions.sign_in(user)
             flash_ok("Collab is ready. You are its first administrator: invite people from Administration.")
             return redirect(url_for("rooms.rooms"))
     return render_template("auth/setup.html", errors=errors, form=request.form)
@@ -91,7 +91,7 @@ def accept_invite(token: str):
             job_title=field("job_title")), errors)
         if user:
             logout_user()
-            login_user(user)
+            user_sessions.sign_in(user)
             flash_ok(f"Welcome to Collab, {user.name}.")
             return redirect(url_for("rooms.rooms"))
     return render_template("auth/accept_invite.html", inv=inv, errors=errors, form=request.form)
@@ -217,3 +217,18 @@ def admin_people():
                            invitations=services.pending_invitations(current_user),
                            invite_link=invite_link, reset_link=reset_link, kinds=ACCOUNT_KINDS,
                            org_kinds=ORG_KINDS, can_manage=lambda u: perm.can_manage_account(current_user, u))
+
+
+@bp.route("/admin/people/<int:user_id>/suspend", methods=["GET", "POST"])
+@login_required
+def suspend_account(user_id: int):
+    target = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
+    if target is None or not perm.can_suspend_account(current_user, target):
+        raise NotFound()
+    errors: dict = {}
+    if request.method == "POST" and attempt(
+            lambda: suspension.suspend_account(current_user, user_id, field("days"), field("reason")), errors):
+        flash_ok(f"{target.name}'s account is suspended.")
+        return redirect(url_for("auth.admin_people"))
+    return render_template("auth/suspend.html", target=target, errors=errors, form=request.form,
+                           current=suspension.current_suspension(target)), (422 if errors else 200)

@@ -51,10 +51,9 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
     app.url_map.converters["int"] = AsciiIntConverter  # before any route is added
     _register_blueprints(app)
-    from rooms import live_views
-    from rooms.meetings import jobs as meeting_jobs  # noqa: F401  (registers its loop with collab/tasks.py)
+    from rooms import notification_views
 
-    live_views.init_app(app)  # notifications, reactions, presence
+    notification_views.init_app(app)  # notifications, reactions, presence
 
     from collab import cli, http
 
@@ -127,15 +126,15 @@ def _import_route_modules() -> tuple:
     by no module's bottom line."""
     from auth import api as auth_api
     from rooms import api as rooms_api
-    from rooms import live_views, moderation_views
+    from rooms import moderation_views, notification_views
     from rooms.meetings import api as meetings_api
     from search import api as search_api
 
-    return auth_api, rooms_api, meetings_api, search_api, live_views, moderation_views
+    return auth_api, rooms_api, meetings_api, search_api, notification_views, moderation_views
 
 
 def _register_blueprints(app: Flask) -> None:
-    """Every blueprint of the app's packages, registered here and nowhere else (rooms/live_views.py
+    """Every blueprint of the app's packages, registered here and nowhere else (rooms/notification_views.py
     `init_app` registers its own, with the rest of the live rooms' wiring)."""
     from auth import security_views
     from auth import views as auth_views
@@ -143,6 +142,7 @@ def _register_blueprints(app: Flask) -> None:
     from collab import views as core_views
     from rooms import views as rooms_views
     from rooms.meetings import pages as meeting_pages
+    from search import views as search_views
 
     _import_route_modules()
     app.register_blueprint(core_views.bp)
@@ -150,4 +150,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(security_views.bp)  # two-step sign-in, sessions, data, audit log (issue 7)
     app.register_blueprint(rooms_views.bp)
     app.register_blueprint(meeting_pages.bp)
+    app.register_blueprint(search_views.bp)
     app.register_blueprint(api.bp)

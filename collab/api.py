@@ -14,11 +14,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from werkzeug.exceptions import HTTPException
 
+from auth import mfa
 from auth.models import User
+from auth.services import note_token_use, user_for_token
 from collab import validate
 from collab.errors import Invalid, ServiceError, TooLarge
 from collab.extensions import csrf, db
 from collab.http import error_response
+from collab.openapi import document
+from collab.tokens import digest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # no cookies are accepted here, only bearer tokens
@@ -107,10 +111,6 @@ def _remember(cache: dict, key: str, user: User, generation: int) -> None:
 
 def _token_user(raw: str) -> tuple[Optional[User], bool]:
     """(account, must set up two-step sign-in first) for a bearer token; (None, False) if it is not valid."""
-    from auth import mfa
-    from auth.services import note_token_use, user_for_token
-    from collab.tokens import digest
-
     if not raw:
         return None, False
     cache = current_app.extensions.setdefault("collab_token_cache", {})
@@ -201,8 +201,6 @@ def ok(data: Any, status: int = 200):
 
 @bp.get("/openapi.json")
 def openapi():
-    from collab.openapi import document
-
     return jsonify(document())
 
 

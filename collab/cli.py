@@ -15,7 +15,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(url: str):
-    from alembic.config import Config
+    from alembic.config import Config  # imported when the command runs: the CLI starts fast
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -24,7 +24,7 @@ def alembic_config(url: str):
 
 
 def upgrade_database(url: str, revision: str = "heads") -> None:
-    from alembic import command
+    from alembic import command  # imported when the command runs: the CLI starts fast
 
     command.upgrade(alembic_config(url), revision)
 
@@ -43,14 +43,14 @@ def db_upgrade(revision: str) -> None:
 @db_cli.command("downgrade")
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
-    from alembic import command
+    from alembic import command  # imported when the command runs: the CLI starts fast
 
     command.downgrade(alembic_config(current_app.config["DATABASE_URL"]), revision)
 
 
 @db_cli.command("current")
 def db_current() -> None:
-    from alembic import command
+    from alembic import command  # imported when the command runs: the CLI starts fast
 
     command.current(alembic_config(current_app.config["DATABASE_URL"]))
 
@@ -59,7 +59,7 @@ def db_current() -> None:
 @click.option("-m", "--message", required=True)
 def db_revision(message: str) -> None:
     """Autogenerate a migration from the models (developers only)."""
-    from alembic import command
+    from alembic import command  # imported when the command runs: the CLI starts fast
 
     command.revision(alembic_config(current_app.config["DATABASE_URL"]), message=message, autogenerate=True)
 
@@ -76,7 +76,7 @@ users_cli = AppGroup("users", help="Accounts.")
 @click.option("--job-title", default=None)
 def users_create(email: str, name: str, admin: bool, org_name: str | None, kind: str, job_title: str | None) -> None:
     """Create an account; the password is read from standard input."""
-    from auth import services
+    from auth import services  # imported when the command runs: the CLI starts fast
 
     password = sys.stdin.readline().rstrip("\r\n")
     try:
@@ -96,7 +96,7 @@ tokens_cli = AppGroup("tokens", help="Personal access tokens.")
 @click.option("--name", default="cli", show_default=True)
 def tokens_create(email: str, name: str) -> None:
     """Create a token for an account and print it alone on the last line."""
-    from auth import services
+    from auth import services  # imported when the command runs: the CLI starts fast
 
     user = services.find_user_by_email(email)
     if user is None or not user.active:
@@ -115,7 +115,7 @@ def tokens_create(email: str, name: str) -> None:
 @click.option("--workers", default=None, type=int, help="Web processes (default COLLAB_WORKERS, 1).")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve Collab the way production runs: gunicorn with a gevent worker."""
-    from collab.serve import run
+    from collab.serve import run  # imported when the command runs: the CLI starts fast
 
     cfg = current_app.config
     sys.exit(run(host or cfg["HOST"], port or cfg["PORT"], workers or cfg["WORKERS"], cfg["PUBLIC_URL"]))
@@ -125,7 +125,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @click.option("--password", default=None, help="Password for every demo account (default: printed).")
 def demo(password: str | None) -> None:
     """Fill an empty install with a small, realistic demo."""
-    from collab.demo import load
+    from collab.demo import load  # imported when the command runs: the CLI starts fast
 
     try:
         summary = load(password)
@@ -156,8 +156,8 @@ def media_command(host, port, processes, self_test) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from rooms.retention import retention_cli
-    from search.cli import search_cli
+    from rooms.retention import retention_cli  # imported when the command runs: the CLI starts fast
+    from search.cli import search_cli  # imported when the command runs: the CLI starts fast
 
     for cmd in (db_cli, users_cli, tokens_cli, serve, demo, search_cli, retention_cli, meetings_cli, media_command):
         app.cli.add_command(cmd)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # name, default, meaning
 SETTINGS: list[tuple[str, str, str]] = [
@@ -84,8 +85,6 @@ def _media_urls(public_url: str, port: int) -> list[str]:
     urls = [u.strip() for u in os.environ.get("COLLAB_MEDIA_URL", "").split(",") if u.strip()]
     if urls:
         return urls
-    from urllib.parse import urlsplit
-
     public = urlsplit(public_url)
     media_port = int(os.environ.get("COLLAB_MEDIA_PORT") or port + 1)
     return [f"{'wss' if public.scheme == 'https' else 'ws'}://{public.hostname}:{media_port}/"]

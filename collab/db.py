@@ -11,6 +11,8 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
+from collab import events
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -93,8 +95,6 @@ def _nothing_begun(sess: Session) -> bool:
     """True if the session's transaction has not reached the database yet and holds nothing to write or
     announce (e.g. it only took in an already loaded account): committing it would do nothing but run
     the commit hooks, so the write transaction can simply start in it."""
-    from collab import events
-
     trans = sess.get_transaction()
     return (trans is not None and trans.parent is None and not getattr(trans, "_connections", True)
             and not (sess.new or sess.dirty or sess.deleted) and not events.pending(sess))

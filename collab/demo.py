@@ -42,7 +42,7 @@ ORGS = {
 
 def _draft_policy() -> io.BytesIO:
     """A real Word document, so the demo shows an attachment (and search finds its text)."""
-    from docx import Document
+    from docx import Document  # only the demo's deck needs it: loaded when the demo is
 
     doc = Document()
     doc.add_heading("Stop and search policy (draft v0.3, for IAG consultation)", 1)

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from collab.errors import ServiceError
+from collab.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        from collab.extensions import db
-
         db.session.rollback()
         return error_response(500, "server_error", "Something went wrong on our side. Nothing was saved; please try again.")
 

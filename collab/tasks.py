@@ -11,7 +11,7 @@ imported, and each registered loop whose `when(app)` holds starts, once per proc
 - "presence heartbeat" (rooms/live/presence.py): re-writes this process's presence entries in
   Redis; with COLLAB_REDIS_URL, in the server or in any process holding live connections
   (the first connection starts it there);
-- "notification digests" (rooms/live_views.py): daily digests, every 15 minutes;
+- "notification digests" (rooms/notification_views.py): daily digests, every 15 minutes;
 - "meeting jobs" (rooms/meetings/jobs.py): reminders and half-converted decks, every minute.
 
 The last two run in the server (`flask serve`, gevent) unless LIVE_DIGEST_LOOP or

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from collab.errors import Invalid
@@ -103,7 +103,5 @@ def iso_datetime(value: Any, field: str) -> datetime:
     except ValueError:
         raise Invalid(f"{field} must be an ISO 8601 date and time, like 2026-03-01T10:00:00Z.", field) from None
     if dt.tzinfo is not None:
-        from datetime import timezone
-
         dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
     return dt

@@ -10,7 +10,7 @@ import auth.models  # noqa: F401  (register tables)
 import rooms.models  # noqa: F401
 import rooms.meetings.models  # noqa: F401
 import rooms.notifications  # noqa: F401
-import rooms.trust_models  # noqa: F401
+import rooms.moderation_models  # noqa: F401
 import search.models  # noqa: F401
 from collab.db import Base
 

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from flask import request
+from sqlalchemy import select
 
-from rooms import policy
 from collab.api import api_user, bp, json_body, ok, query_int
 from collab.errors import Invalid
+from collab.extensions import db
 from collab.limits import upload_limit
-from rooms import services
+from rooms import policy, services
+from rooms.models import Post
 from rooms.serialize import post_dict, room_dict, thread_dict
 
 
@@ -53,11 +55,6 @@ def create_thread(room_id: int):
 
 
 def _thread_full(thread, viewer=None) -> dict:
-    from sqlalchemy import select
-
-    from collab.extensions import db
-    from rooms.models import Post
-
     posts = db.session.scalars(select(Post).where(Post.thread_id == thread.id).order_by(Post.path))
     return dict(thread_dict(thread), posts=[post_dict(p, viewer=viewer) for p in posts])
 

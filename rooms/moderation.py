@@ -1,28 +1,27 @@
 """Moderation (issue 7): members flag posts; room moderators hide, restore or
 delete them, mute members for a while, and in non-attributed rooms reveal who
-wrote a post; site administrators suspend accounts. Each action is audited in
+wrote a post (account suspension is auth/suspension.py). Each action is audited in
 its own transaction and the person concerned is notified."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from auth import audit
-from rooms import policy
-from auth import permissions as account_rules
 from auth.models import User
 from collab import events, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms import post_removal
+from rooms import policy, post_removal, services
 from rooms.models import Post, Room
-from rooms.trust_models import AccountSuspension, PostFlag, RoomMute
+from rooms.moderation_models import PostFlag, RoomMute
+from rooms.notifications import Notification, _unread, notification_dict
+from rooms.serialize import post_dict
 
 MAX_MUTE_HOURS = 24 * 90
-MAX_SUSPEND_DAYS = 365
 
 
 def _reason(value: object, *, required: bool = True) -> str:
@@ -30,8 +29,6 @@ def _reason(value: object, *, required: bool = True) -> str:
 
 
 def _moderated_post(actor: User, post_id: object) -> Post:
-    from rooms import services
-
     post = services.get_post(actor, post_id)
     if not policy.can_moderate(actor, post.thread.room):
         raise NotFound("Post not found.")
@@ -41,8 +38,6 @@ def _moderated_post(actor: User, post_id: object) -> Post:
 def notice_in_tx(kind: str, post: Post, actor: User | None, user_id: int | None = None) -> None:
     """Inside the caller's write: tell a post's author (or `user_id`) what a moderator did. One
     notification per person per post, so a later action replaces the earlier notice."""
-    from rooms.notifications import Notification, _unread, notification_dict
-
     uid = user_id if user_id is not None else post.author_id
     if uid is None or (actor is not None and uid == actor.id):
         return
@@ -69,17 +64,12 @@ def _resolve_flags(post: Post, actor: User, resolution: str) -> int:
 
 
 def _post_event(post: Post, name: str = "post.updated") -> None:
-    from rooms import services
-    from rooms.serialize import post_dict
-
-    services._record(post.thread.room_id, name, {"post": post_dict(post)})
+    services.record_event(post.thread.room_id, name, {"post": post_dict(post)})
 
 
 # -- flags ------------------------------------------------------------------------------
 
 def flag_post(actor: User, post_id: object, reason: object) -> PostFlag:
-    from rooms import services
-
     post = services.get_post(actor, post_id)
     if not policy.can_flag_post(actor, post):
         raise Forbidden("Only members of this room can report its posts.")
@@ -115,8 +105,6 @@ class Queue:
 
 
 def queue(actor: User, room_id: object) -> Queue:
-    from rooms import services
-
     room = services.get_room(actor, room_id)
     if not policy.can_moderate(actor, room):
         raise NotFound("Room not found.")
@@ -133,8 +121,6 @@ def queue(actor: User, room_id: object) -> Queue:
 
 
 def open_flag_count(room: Room) -> int:
-    from sqlalchemy import func
-
     return db.session.scalar(select(func.count(PostFlag.id)).where(
         PostFlag.room_id == room.id, PostFlag.resolved_at.is_(None))) or 0
 
@@ -228,8 +214,6 @@ def _hours(value: object) -> int:
 
 def mute_member(actor: User, room_id: object, user_id: object, hours: object, reason: object,
                 post_id: object = None) -> RoomMute:
-    from rooms import services
-
     room = services.get_room(actor, room_id)
     if not policy.can_moderate(actor, room):
         raise NotFound("Room not found.")
@@ -258,8 +242,6 @@ def mute_member(actor: User, room_id: object, user_id: object, hours: object, re
 
 
 def lift_mute(actor: User, room_id: object, mute_id: object) -> None:
-    from rooms import services
-
     room = services.get_room(actor, room_id)
     if not policy.can_moderate(actor, room):
         raise NotFound("Room not found.")
@@ -271,68 +253,3 @@ def lift_mute(actor: User, room_id: object, mute_id: object) -> None:
     audit.record("moderation.muted", actor=actor, target_type="user", target_id=mute.user_id, room_id=room.id,
                  detail={"lifted": True, "mute_id": mute.id})
     db.session.commit()
-
-
-def mute_message(until: datetime) -> str:
-    return (f"A moderator has muted you in this room until {until.strftime('%d %b %Y, %H:%M')} UTC: you can read "
-            "it, but not post. Ask the room's owners if you think this is wrong.")
-
-
-# -- account suspension ----------------------------------------------------------------------
-
-def suspend_account(actor: User, user_id: object, days: object, reason: object) -> AccountSuspension:
-    """Deactivate an account until a date: it cannot sign in, use tokens or keep live connections
-    (the existing deactivation does all that); its next sign-in attempt after the date reactivates it."""
-    from auth import sessions as user_sessions
-
-    target = db.session.get(User, validate.int_id(user_id, "user_id"))
-    if target is None or not account_rules.can_suspend_account(actor, target):
-        raise NotFound()
-    raw = days.strip() if isinstance(days, str) else days
-    if isinstance(raw, str) and validate.digits(raw) and len(raw) < 9:
-        raw = int(raw)
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_SUSPEND_DAYS:
-        raise Invalid(f"Choose a suspension of 1 to {MAX_SUSPEND_DAYS} days.", "days")
-    reason_v = _reason(reason)
-    db.begin_write()
-    s = AccountSuspension(user_id=target.id, until=utcnow() + timedelta(days=raw), reason=reason_v,
-                          created_by_id=actor.id)
-    db.session.add(s)
-    if target.active:  # its live connections, token ones too, end after the commit
-        events.queue(db.session, "account.changed", {"user_id": target.id, "reason": "deactivated"})
-    target.active = False
-    user_sessions.rotate_in_tx(target)
-    user_sessions.end_others_in_tx(target, keep=None, reason="suspended", actor=actor, disconnect=False)
-    db.session.flush()
-    audit.record("account.suspended", actor=actor, target_type="user", target_id=target.id,
-                 detail={"days": raw, "until": s.until, "reason": reason_v})
-    db.session.commit()
-    return s
-
-
-def current_suspension(user: User) -> AccountSuspension | None:
-    return db.session.scalar(select(AccountSuspension).where(
-        AccountSuspension.user_id == user.id, AccountSuspension.lifted_at.is_(None))
-        .order_by(AccountSuspension.id.desc()).limit(1))
-
-
-def lift_if_due(user: User | None) -> bool:
-    """Reactivate an account whose suspension has run out (unless an administrator deactivated it since)."""
-    if user is None or user.active:
-        return False
-    s = current_suspension(user)
-    if s is None or s.until > utcnow():
-        return False
-    later = db.session.scalar(select(audit.AuditEvent.id).where(
-        audit.AuditEvent.action == "account.deactivated", audit.AuditEvent.target_id == user.id,
-        audit.AuditEvent.at > s.created_at).limit(1))
-    db.begin_write()
-    s = db.session.merge(s)
-    s.lifted_at = utcnow()
-    if later is None:
-        user = db.session.merge(user)
-        user.active = True
-        audit.record("account.reactivated", actor=None, target_type="user", target_id=user.id,
-                     detail={"suspension_ended": s.id})
-    db.session.commit()
-    return later is None

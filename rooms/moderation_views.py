@@ -1,18 +1,17 @@
 """Pages of issue 7's room side: report a post, the moderation queue and actions,
-room label and attribution settings, account suspension. Registered on the
-rooms blueprint (imported by rooms/views.py); every route needs a signed-in
+room label, attribution and retention settings. On the rooms blueprint
+(rooms/blueprint.py; imported by rooms/views.py); every route needs a signed-in
 account and answers 404 to anyone who may not see the room."""
 from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from rooms import policy
-from auth import permissions as account_rules
-from collab.errors import NotFound
+from collab.errors import NotFound, ServiceError
 from collab.forms import attempt, field, flash_ok
-from rooms import labels, moderation, pseudonyms, services, trust_settings
-from rooms.views import bp
+from rooms import labels, moderation, policy, pseudonyms, retention, services, trust_settings
+from rooms.blueprint import bp
+from rooms.notifications import actor_name
 
 
 @bp.record_once
@@ -29,8 +28,6 @@ def _trust_helpers() -> dict:
         return pseudonyms.display(post_or_thread)
 
     def notice_actor(n) -> str:
-        from rooms.notifications import actor_name
-
         return actor_name(n)
 
     return {
@@ -43,6 +40,7 @@ def _trust_helpers() -> dict:
         "can_moderate_post": lambda p: not p.deleted and policy.can_moderate(me(), p.thread.room),
         "can_moderate_room": lambda r: policy.can_moderate(me(), r),
         "can_download": lambda r: policy.can_download_attachments(me(), r),
+        "retention_preview": lambda room: retention.preview(me(), room),
     }
 
 
@@ -144,19 +142,17 @@ def room_trust(room_id: int):
                            current=labels.label_of(room)), (422 if errors else 200)
 
 
-@bp.route("/admin/people/<int:user_id>/suspend", methods=["GET", "POST"])
-@login_required
-def suspend_account(user_id: int):
-    from auth.models import User
-    from collab.extensions import db
 
-    target = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
-    if target is None or not account_rules.can_suspend_account(current_user, target):
-        raise NotFound()
-    errors: dict = {}
-    if request.method == "POST" and attempt(
-            lambda: moderation.suspend_account(current_user, user_id, field("days"), field("reason")), errors):
-        flash_ok(f"{target.name}'s account is suspended.")
-        return redirect(url_for("auth.admin_people"))
-    return render_template("rooms/suspend.html", target=target, errors=errors, form=request.form,
-                           current=moderation.current_suspension(target)), (422 if errors else 200)
+@bp.post("/rooms/<int:room_id>/retention")
+@login_required
+def room_retention(room_id: int):
+    """How long the room keeps its posts (site administrators; rooms/retention.py)."""
+    try:
+        room = retention.set_retention(current_user, room_id, field("retention_days"))
+    except ServiceError as err:
+        if err.status == 404:
+            raise
+        return render_template("error.html", status=err.status, message=err.message), err.status
+    flash_ok(f"Posts are kept for {room.retention_days} days." if room.retention_days
+             else "Posts are kept until someone deletes them.")
+    return redirect(url_for("rooms.settings", room_id=room_id) + "#ret-h")

@@ -24,8 +24,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    String,
     Select,
+    String,
     UniqueConstraint,
     bindparam,
     func,
@@ -36,12 +36,12 @@ from sqlalchemy import (
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from rooms import policy
 from auth.models import User
 from collab import events, mail, validate
 from collab.db import Base, utcnow
 from collab.errors import Invalid, NotFound
 from collab.extensions import db
+from rooms import labels, policy, pseudonyms, services
 from rooms.models import NOTIFY_LEVELS, Membership, Post, Room, Thread
 
 log = logging.getLogger(__name__)
@@ -124,8 +124,6 @@ def mention_candidates(actor: User, room_id: object, query: object = "", limit: 
                        thread_id: object = None) -> list[dict[str, Any]]:
     """Members of a room whose name matches, for the composer's @-autocomplete (in a
     non-attributed room: the pseudonyms of the thread's participants, never names)."""
-    from rooms import pseudonyms, services
-
     room = services.get_room(actor, room_id)
     q = query if isinstance(query, str) else ""
     q = validate.clean_text(q)[:60].strip().casefold()
@@ -166,8 +164,6 @@ def _plan(session: Session, post: Post, new_thread: bool, notify: Iterable[int] 
             select(User.id, User.name).join(Membership, Membership.user_id == User.id)
             .where(Membership.room_id == room.id, User.active.is_(True))).all()
         if room.non_attributed:  # "@Participant 2" reaches that participant of the thread
-            from rooms import pseudonyms
-
             people = list(people) + pseudonyms.mention_names(post.thread_id)
         mentioned |= find_mentions(post.body, people) - {post.author_id}
     if not new_thread and replied_to is None and not mentioned:
@@ -277,8 +273,6 @@ def _post_url(post_id: int) -> str:
 def actor_name(n: Notification) -> str:
     """Who caused a notification, as shown: "Participant n" for posts in non-attributed rooms."""
     if n.kind in ("mention", "reply", "thread") and n.room.non_attributed:
-        from rooms import pseudonyms
-
         return pseudonyms.name(n.thread_id, n.actor_id)
     return n.actor.name if n.actor else "Someone"
 
@@ -390,8 +384,6 @@ def room_levels(user: User) -> list[tuple[Room, str]]:
 
 
 def set_room_level(user: User, room_id: object, level: object) -> Membership:
-    from rooms import services
-
     room = services.get_room(user, room_id)
     level_v = validate.choice(level, "level", NOTIFY_LEVELS, label="Notification level")
     m = policy.membership(user, room)
@@ -426,8 +418,6 @@ def send_mention_email(notification_id: int, is_online) -> bool:
     db.session.commit()
     if not claimed:
         return False
-    from rooms import labels
-
     who = actor_name(n)
     # OFFICIAL-SENSITIVE (any label above the lowest): the e-mail carries a link, never the post's text.
     text = "" if labels.is_sensitive(n.room) else f":\n\n{excerpt(n.post, 600)}"
@@ -448,8 +438,6 @@ def send_due_digests(*, now: datetime | None = None, is_online=lambda _uid: Fals
     is claimed with one conditional UPDATE. Returns the number of digests sent."""
     if not mail.enabled():
         return 0
-    from rooms import labels
-
     now = now or utcnow()
     cutoff = now - DIGEST_EVERY
     user_ids = list(db.session.scalars(select(Notification.user_id).where(

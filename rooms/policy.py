@@ -26,7 +26,7 @@ from collab.db import transaction_memo, utcnow
 from collab.extensions import db
 from rooms import labels
 from rooms.models import Attachment, Membership, Post, Room
-from rooms.trust_models import RoomMute
+from rooms.moderation_models import RoomMute
 
 if TYPE_CHECKING:  # pragma: no cover - meetings depend on rooms, never the other way at run time
     from rooms.meetings.models import Meeting

@@ -15,15 +15,14 @@ from sqlalchemy import func, select
 
 from collab.db import transaction_memo
 from collab.extensions import db
+from rooms.labels import label_of
 from rooms.models import Post, Room, Thread
-from rooms.trust_models import ThreadPseudonym
+from rooms.moderation_models import ThreadPseudonym
 
 _MEMO = "pseudonyms_by_thread"
 
 
 def room_label(room: Room) -> str:
-    from rooms.labels import label_of
-
     return label_of(room)
 
 

@@ -12,11 +12,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from rooms import policy
 from auth.models import User
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
-from rooms import services
+from rooms import policy, pseudonyms, services
 from rooms.models import Post, Reaction
 
 # emoji -> its name, read out by screen readers
@@ -83,12 +82,10 @@ def set_reaction(actor: User, post_id: object, emoji: object, on: bool) -> list[
         return summary([post.id], unnamed=room.non_attributed)[post.id]
     result = summary([post.id], unnamed=room.non_attributed)[post.id]
     if room.non_attributed:
-        from rooms import pseudonyms
-
         who = pseudonyms.person(post.thread_id, actor.id)
     else:
         who = {"id": actor.id, "name": actor.name}
-    services._record(room.id, "reaction.added" if on else "reaction.removed", {
+    services.record_event(room.id, "reaction.added" if on else "reaction.removed", {
         "post_id": post.id, "thread_id": post.thread_id, "emoji": emoji, "user": who, "reactions": result})
     db.session.commit()
     return result

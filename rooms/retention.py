@@ -13,16 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import click
+from flask.cli import AppGroup
 from sqlalchemy import delete, exists, func, or_, select
 
 from auth import audit
-from rooms import policy
+from auth import sessions as user_sessions
 from auth.models import User
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
-from rooms import post_removal
+from rooms import policy, post_removal, services
 from rooms.models import Attachment, Post, PostRevision, Room, RoomEvent, Thread
+from rooms.serialize import post_dict
 
 MAX_DAYS = 36_500
 REMOVED_TITLE = "Removed after the room's retention period"
@@ -83,8 +86,6 @@ def preview(actor: User, room: Room) -> Due | None:
 
 
 def set_retention(actor: User, room_id: object, days: object) -> Room:
-    from rooms import services
-
     room = services.get_room(actor, room_id)
     if not policy.can_manage_room(actor, room):
         raise Forbidden("Only the room's owners can change how long it keeps posts.")
@@ -111,9 +112,6 @@ def set_retention(actor: User, room_id: object, days: object) -> Room:
 
 def purge_room(room: Room, now: datetime | None = None) -> Due:
     """Delete what is due in one room (one transaction); returns what went."""
-    from rooms import services
-    from rooms.serialize import post_dict
-
     db.begin_write()
     room = db.session.get(Room, room.id, populate_existing=True)
     d = due(room, now)
@@ -128,7 +126,7 @@ def purge_room(room: Room, now: datetime | None = None) -> Due:
     db.session.execute(delete(RoomEvent).where(RoomEvent.room_id == room.id, RoomEvent.created_at < d.cutoff))
     post_removal.scrub_events(room.id, d.posts)
     for post in d.posts:
-        services._record(room.id, "post.deleted", {"post": post_dict(post)})
+        services.record_event(room.id, "post.deleted", {"post": post_dict(post)})
     audit.record("retention.purged", target_type="room", target_id=room.id, room_id=room.id,
                  detail={"posts": d.count, "attachments": d.attachments, "days": room.retention_days,
                          "before": d.cutoff.isoformat(timespec="seconds")})
@@ -161,8 +159,6 @@ def run(*, dry_run: bool, now: datetime | None = None) -> list[str]:
     if not out:
         out.append("Nothing is past its room's retention period.")
     if not dry_run:
-        from auth import sessions as user_sessions
-
         n = user_sessions.prune(now)
         if n:
             out.append(f"Forgot {n} sessions that ended over 90 days ago.")
@@ -172,9 +168,6 @@ def run(*, dry_run: bool, now: datetime | None = None) -> list[str]:
 # -- command line ---------------------------------------------------------------------------------------
 
 def _cli():
-    import click
-    from flask.cli import AppGroup
-
     group = AppGroup("retention", help="Delete posts past their room's retention period (run daily).")
 
     @group.command("run")

@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any, Optional
 
 from collab.urls import path_for
-
+from rooms import policy, pseudonyms
 from rooms.models import Attachment, Post, Room, Thread
-from rooms import pseudonyms
 
 
 def iso(dt: Optional[datetime]) -> Optional[str]:
@@ -60,8 +59,6 @@ def post_dict(post: Post, *, viewer: Any = None) -> dict[str, Any]:
     deleted = post.deleted
     hidden = post.hidden_at is not None and not deleted
     if hidden and viewer is not None:
-        from rooms import policy
-
         text_shown = policy.can_see_hidden_post(viewer, post)
     else:
         text_shown = not hidden

@@ -1,12 +1,17 @@
-"""Room, thread and post operations: the only code that writes them.
+"""Room, thread and post operations: creating and changing rooms, memberships,
+threads and posts. Moderation (rooms/moderation.py), retention
+(rooms/retention.py) and post removal (rooms/post_removal.py) change posts
+too, each through its own service; every change of a room goes through
+`record_event`, which numbers it in the room and queues it for delivery.
 
-Each public function checks permission through `auth.permissions`, writes in
+Each public function checks permission through `rooms/policy.py`, writes in
 one transaction, records a numbered room event, and commits; listeners
 (live updates, search) hear about it only after the commit.
 """
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, BinaryIO, Iterable, Optional
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
@@ -17,13 +22,14 @@ from sqlalchemy.orm.util import identity_key
 
 from auth import audit
 from rooms import policy
-from auth.models import Organisation, User
+from auth import services as accounts
+from auth.models import Invitation, Organisation, User
 from collab import events, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound, ServiceError
 from collab.extensions import db
 from rooms import attachments as files
-from rooms import post_removal
+from rooms import post_removal, pseudonyms
 from rooms.markdown import render
 from rooms.models import (
     ROOM_ROLES,
@@ -224,9 +230,11 @@ def _set_loaded(obj: object, **values: Any) -> None:
         set_committed_value(obj, key, value)
 
 
-def _record(room_id: int, name: str, payload: dict[str, Any], **meta: Any) -> int:
-    """Number the event in its room and queue it for delivery after commit (`meta` goes with the
-    queued event only, never to readers: e.g. `notify`, see create_thread)."""
+def record_event(room_id: int, name: str, payload: dict[str, Any], **meta: Any) -> int:
+    """Inside the caller's write: store a room event (what changed in the room, numbered `seq` in it, so
+    clients that missed it can ask for it with `events_after`) and queue it for delivery after commit.
+    Every module that changes a room's content calls this. `meta` goes with the queued event only, never to
+    readers (e.g. `notify`, see create_thread)."""
     db.session.flush()  # what the caller changed is written first (and, e.g., remembered memberships forgotten)
     conn = db.session.connection()
     seq = conn.execute(_NEXT_SEQ, {"rid": room_id}).scalar_one()
@@ -281,7 +289,7 @@ def create_room(actor: User, *, name: object, description: object = "", visibili
     db.session.add(Membership(room_id=room.id, user_id=actor.id, role="owner"))
     audit.record("room.created", actor=actor, target_type="room", target_id=room.id, room_id=room.id,
                  detail={"name": name_v, "visibility": vis})
-    _record(room.id, "room.created", {"room": room_dict(room)})
+    record_event(room.id, "room.created", {"room": room_dict(room)})
     db.session.commit()
     return room
 
@@ -298,7 +306,7 @@ def update_room(actor: User, room_id: object, *, name: object, description: obje
         audit.record("room.visibility_changed", actor=actor, target_type="room", target_id=room.id, room_id=room.id,
                      detail={"from": room.visibility, "to": vis})
     room.name, room.description, room.visibility = name_v, desc_v, vis
-    _record(room.id, "room.updated", {"room": room_dict(room)})
+    record_event(room.id, "room.updated", {"room": room_dict(room)})
     db.session.commit()
     return room
 
@@ -311,7 +319,7 @@ def set_archived(actor: User, room_id: object, archived: bool) -> Room:
     room.archived_at = utcnow() if archived else None
     audit.record("room.archived", actor=actor, target_type="room", target_id=room.id, room_id=room.id,
                  detail={"archived": archived})
-    _record(room.id, "room.updated", {"room": room_dict(room)})
+    record_event(room.id, "room.updated", {"room": room_dict(room)})
     db.session.commit()
     return room
 
@@ -326,7 +334,7 @@ def join_room(actor: User, room_id: object) -> Membership:
     db.begin_write()
     m = Membership(room_id=room.id, user_id=actor.id, role="member")
     db.session.add(m)
-    _record(room.id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
+    record_event(room.id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
     db.session.commit()
     return m
 
@@ -347,7 +355,7 @@ def leave_room(actor: User, room_id: object) -> None:
     db.session.delete(db.session.merge(m))
     audit.record("member.removed", actor=actor, target_type="user", target_id=actor.id, room_id=room.id,
                  detail={"left": True})
-    _record(room.id, "member.removed", {"user": {"id": actor.id, "name": actor.name}})
+    record_event(room.id, "member.removed", {"user": {"id": actor.id, "name": actor.name}})
     db.session.commit()
 
 
@@ -370,7 +378,7 @@ def add_member(actor: User, room_id: object, *, user_id: object, role: object = 
         db.session.add(m)
         audit.record("member.added", actor=actor, target_type="user", target_id=target.id, room_id=room.id,
                      detail={"role": role_v})
-        _record(room.id, "member.added", {"user": {"id": target.id, "name": target.name}, "role": role_v})
+        record_event(room.id, "member.added", {"user": {"id": target.id, "name": target.name}, "role": role_v})
     else:
         if m.role == "owner" and role_v != "owner" and _owners(room) == 1:
             raise Invalid("A room needs at least one owner.", "role")
@@ -379,7 +387,7 @@ def add_member(actor: User, room_id: object, *, user_id: object, role: object = 
         audit.record("member.role_changed", actor=actor, target_type="user", target_id=target.id, room_id=room.id,
                      detail={"from": m.role, "to": role_v})
         m.role = role_v
-        _record(room.id, "member.updated", {"user": {"id": target.id, "name": target.name}, "role": role_v})
+        record_event(room.id, "member.updated", {"user": {"id": target.id, "name": target.name}, "role": role_v})
     db.session.commit()
     return m
 
@@ -399,8 +407,17 @@ def remove_member(actor: User, room_id: object, user_id: object) -> None:
     db.begin_write()
     db.session.delete(db.session.merge(m))
     audit.record("member.removed", actor=actor, target_type="user", target_id=uid, room_id=room.id)
-    _record(room.id, "member.removed", {"user": {"id": uid, "name": m.user.name}})
+    record_event(room.id, "member.removed", {"user": {"id": uid, "name": m.user.name}})
     db.session.commit()
+
+
+
+@accounts.on_invitation_accepted
+def _join_invited_room(invitation: Invitation, user: User) -> None:
+    """Inside accept_invitation's write (auth/services.py): an invitation that names a room makes its new
+    account a member of it."""
+    if invitation.room_id:
+        db.session.add(Membership(room_id=invitation.room_id, user_id=user.id, role="member"))
 
 
 # -- threads and posts ------------------------------------------------------------
@@ -425,12 +442,15 @@ def _existing_by_client_id(actor: User, client_id: Optional[str]) -> Optional[Po
     return db.session.get(Post, pid) if pid is not None else None
 
 
+def mute_message(until: datetime) -> str:
+    return (f"A moderator has muted you in this room until {until.strftime('%d %b %Y, %H:%M')} UTC: you can read "
+            "it, but not post. Ask the room's owners if you think this is wrong.")
+
+
 def _check_can_post(actor: User, room: Room) -> None:
     if not policy.can_post(actor, room):
         until = policy.muted_until(actor, room)
         if until is not None and not room.archived:
-            from rooms.moderation import mute_message
-
             raise Forbidden(mute_message(until))
         if room.archived:
             raise Forbidden("This room is archived: it can be read but not written to.")
@@ -442,7 +462,7 @@ def _join_on_post(actor: User, room: Room) -> None:
     _check_can_post(actor, room)
     if policy.membership(actor, room) is None:
         db.session.add(Membership(room_id=room.id, user_id=actor.id, role="member"))
-        _record(room.id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
+        record_event(room.id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
 
 
 def _store_uploads(uploads: Iterable[Upload]) -> list[files.StoredFile]:
@@ -461,8 +481,6 @@ def _insert_post(actor: User, thread: Thread, parent: Optional[Post], body: str,
     db.session.add(post)
     db.session.flush()
     if thread.room.non_attributed:  # "Participant n" from this thread's first post on (rooms/pseudonyms.py)
-        from rooms import pseudonyms
-
         pseudonyms.assign(thread.id, actor.id)
     path = f"{parent.path}/{path_segment(post.id)}" if parent else path_segment(post.id)
     conn = db.session.connection()
@@ -502,7 +520,7 @@ def create_thread(actor: User, room_id: object, *, title: object, body: object, 
     post = _insert_post(actor, thread, None, body_v, cid, stored)
     db.session.flush()
     db.session.refresh(thread)
-    _record(room.id, "thread.created", {"thread": thread_dict(thread), "post": post_dict(post)},
+    record_event(room.id, "thread.created", {"thread": thread_dict(thread), "post": post_dict(post)},
             notify=tuple(notify))
     db.session.commit()
     return thread
@@ -592,9 +610,9 @@ def _create_post(actor: User, thread_id: object, body: object, parent_id: object
         _check_can_post(actor, thread.room)  # again, inside the write
     if policy.membership(actor, thread.room) is None:  # a reader of an open room joins by posting
         db.session.add(Membership(room_id=thread.room_id, user_id=actor.id, role="member"))
-        _record(thread.room_id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
+        record_event(thread.room_id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
     post = _insert_post(actor, thread, parent, body_v, cid, stored)
-    _record(thread.room_id, "post.created", {"post": post_dict(post)}, notify=notify)
+    record_event(thread.room_id, "post.created", {"post": post_dict(post)}, notify=notify)
     db.session.commit()
     return post, True
 
@@ -613,7 +631,7 @@ def add_attachments(actor: User, post_id: object, uploads: Iterable[Upload]) -> 
     db.session.add_all(atts)
     db.session.flush()
     db.session.refresh(post)
-    _record(post.thread.room_id, "post.updated", {"post": post_dict(post)})
+    record_event(post.thread.room_id, "post.updated", {"post": post_dict(post)})
     db.session.commit()
     return atts
 
@@ -629,7 +647,7 @@ def edit_post(actor: User, post_id: object, *, body: object) -> Post:
     db.session.add(PostRevision(post_id=post.id, body=post.body, html=post.html,
                                 written_at=post.edited_at or post.created_at, editor_id=actor.id))
     post.body, post.html, post.edited_at = body_v, render(body_v), utcnow()
-    _record(post.thread.room_id, "post.updated", {"post": post_dict(post)})
+    record_event(post.thread.room_id, "post.updated", {"post": post_dict(post)})
     db.session.commit()
     return post
 
@@ -645,7 +663,7 @@ def delete_post(actor: User, post_id: object) -> Post:
                  detail={"author_id": post.author_id})
     shas = post_removal.remove_content(post, by_id=actor.id)
     post_removal.scrub_events(post.thread.room_id, [post])
-    _record(post.thread.room_id, "post.deleted", {"post": post_dict(post)})
+    record_event(post.thread.room_id, "post.deleted", {"post": post_dict(post)})
     db.session.commit()
     post_removal.forget_files(shas)
     return post
@@ -655,7 +673,7 @@ ERASED_TITLE = "Removed when its author's account was erased"
 
 
 def erase_author_posts(author_id: int, *, remove_text: bool, by_id: int) -> tuple[int, set[str]]:
-    """Account erasure's part in the rooms (auth/data.py), inside its write: the author's posts become posts
+    """Account erasure's part in the rooms (rooms/account_data.py), inside its write: the author's posts become posts
     of a former member; with `remove_text` their content goes the one way posts are removed
     (rooms/post_removal.py), the stored events are scrubbed and live pages told `post.deleted`.
     Returns (how many posts were not already removed, file hashes for post_removal.forget_files after commit)."""
@@ -673,5 +691,5 @@ def erase_author_posts(author_id: int, *, remove_text: bool, by_id: int) -> tupl
     for room_id, room_posts in gone.items():
         post_removal.scrub_events(room_id, room_posts)
         for post in room_posts:
-            _record(room_id, "post.deleted", {"post": post_dict(post)})
+            record_event(room_id, "post.deleted", {"post": post_dict(post)})
     return kept, shas

@@ -22,15 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from flask import url_for
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, lazyload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
-from rooms import policy
 from auth.models import User
 from collab.extensions import db
-from rooms import pseudonyms
+from rooms import policy, pseudonyms
 from rooms.models import Attachment, Post, ReadState, Thread
 from rooms.services import FLAT_PER_PAGE, ROOTS_PER_PAGE
 
@@ -150,8 +150,6 @@ def _stamp(d) -> str:
 
 
 def _attachment_view(a: Attachment) -> AttachmentView:
-    from flask import url_for
-
     return AttachmentView(a.id, a.filename, round(a.size / 1024, 1), a.is_image,
                           url_for("rooms.attachment", attachment_id=a.id, filename=a.filename),
                           url_for("rooms.attachment_thumb", attachment_id=a.id) if a.is_image else None)

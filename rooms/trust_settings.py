@@ -28,7 +28,7 @@ def set_label(actor: User, room_id: object, label: object) -> Room:
     room.label = new
     audit.record("room.label_changed", actor=actor, target_type="room", target_id=room.id, room_id=room.id,
                  detail={"from": old, "to": new, "raised": rank(new) > rank(old)})
-    services._record(room.id, "room.label_changed", {"label": new, "previous": old,
+    services.record_event(room.id, "room.label_changed", {"label": new, "previous": old,
                                                      "message": f"This room is now {new}."})
     member_ids = list(db.session.scalars(select(Membership.user_id).where(Membership.room_id == room.id)))
     db.session.commit()

@@ -121,7 +121,7 @@ def document_text(path: Path, kind: str) -> Optional[str]:
 # -- the child ----------------------------------------------------------------------------------------
 
 def _bound_self(seconds: float, memory_mb: int) -> None:
-    import resource
+    import resource  # only in the bounded child: the web process never loads it
 
     cpu = max(1, int(seconds + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -132,7 +132,7 @@ def _bound_self(seconds: float, memory_mb: int) -> None:
 
 
 def _thumb(src: str, dest: str) -> None:
-    from PIL import Image
+    from PIL import Image  # only in the bounded child: the web process never loads it
 
     Image.MAX_IMAGE_PIXELS = MAX_THUMB_PIXELS
     with Image.open(src) as img:
@@ -145,7 +145,7 @@ def _thumb(src: str, dest: str) -> None:
 
 
 def _pdf_text(path: str) -> str:
-    from pypdf import PdfReader
+    from pypdf import PdfReader  # only in the bounded child: the web process never loads it
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     reader = PdfReader(path)
@@ -160,9 +160,9 @@ def _pdf_text(path: str) -> str:
 
 
 def _docx_text(path: str) -> str:
-    import zipfile
+    import zipfile  # only in the bounded child: the web process never loads it
 
-    import docx
+    import docx  # only in the bounded child: the web process never loads it
 
     with zipfile.ZipFile(path) as zf:  # refuse zip bombs before python-docx unpacks
         if sum(i.file_size for i in zf.infolist()) > MAX_DOCX_UNPACKED:

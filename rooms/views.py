@@ -2,21 +2,21 @@
 service, and renders or redirects."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask import abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import func, select
 
-from rooms import policy
+from auth.services import find_user_by_email
 from collab import validate
 from collab.errors import Forbidden
 from collab.extensions import db
 from collab.forms import attempt, field, flash_ok
 from collab.http import confidential
-from collab.limits import search_limit, upload_limit
+from collab.limits import upload_limit
+from rooms import account_data_views, moderation_views, policy, services, thread_page  # noqa: F401  (their routes are on `bp` too)
 from rooms import attachments as files
-from rooms import services, thread_page
-from rooms.models import ROOM_ROLES, VISIBILITIES
-
-bp = Blueprint("rooms", __name__)
+from rooms.blueprint import bp
+from rooms.models import ROOM_ROLES, VISIBILITIES, Post
 
 
 def _page_arg() -> int:
@@ -125,8 +125,6 @@ def members(room_id: int):
             target = None
             email = field("email").strip().lower()
             if email:
-                from auth.services import find_user_by_email
-
                 target = find_user_by_email(email)
             if target is None:
                 errors["email"] = "No account has that e-mail address. Ask an administrator to invite them first."
@@ -222,10 +220,6 @@ def post_link(post_id: int):
     post = services.get_post(current_user, post_id)
     page = 1
     if post.depth >= 1:
-        from sqlalchemy import func, select
-
-        from rooms.models import Post
-
         root_path = post.path[: 2 * 10 + 1]
         before = db.session.scalar(select(func.count(Post.id)).where(
             Post.thread_id == post.thread_id, Post.depth == 1, Post.path < root_path)) or 0
@@ -287,18 +281,3 @@ def attachment_thumb(attachment_id: int):
     if not att.is_image or not path.exists():
         abort(404)
     return confidential(send_file(path, mimetype="image/png"))
-
-
-@bp.get("/search")
-@login_required
-@search_limit
-def search():
-    from search import service as search_service
-
-    sort = request.args.get("sort") if request.args.get("sort") in search_service.SORTS else "relevance"
-    room_id = request.args.get("room_id", "")
-    res = search_service.search(current_user, request.args.get("q", ""), sort=sort,
-                                room_id=room_id if validate.digits(room_id) else None,
-                                page=min(_page_arg(), search_service.MAX_PAGE))
-    return render_template("search.html", q=request.args.get("q", "")[:500], res=res)
-

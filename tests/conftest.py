@@ -16,10 +16,10 @@ from sqlalchemy import create_engine, text
 from collab import create_app
 from collab.cli import upgrade_database
 from collab.db import Base
+from tests.live_support import PASSWORD, SmtpSink  # noqa: F401  (PASSWORD: many tests import it from here)
 
 PG_URL = os.environ.get("COLLAB_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
-PASSWORD = "a long enough test passphrase"
 _seq = itertools.count(1)
 
 
@@ -215,3 +215,12 @@ def auth(client) -> AuthActions:
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback that keeps what it receives (tests/live_support.py SmtpSink). Point the
+    app at it with `app_config`: {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp.port}."""
+    sink = SmtpSink()
+    yield sink
+    sink.stop()

@@ -14,6 +14,7 @@ from typing import Any
 from collab.extensions import socketio
 
 ORIGIN = "http://localhost"   # PUBLIC_URL of the test app
+PASSWORD = "a long enough test passphrase"   # every test account's (tests/conftest.py `make.user`)
 
 
 def sock(app, client=None, *, token: str | None = None, origin: str | None = ORIGIN, auth: Any = None,
@@ -27,12 +28,12 @@ def sock(app, client=None, *, token: str | None = None, origin: str | None = ORI
     return socketio.test_client(app, flask_test_client=client, headers=h, auth=auth)
 
 
-def login_client(app, user):
-    """A fresh Flask test client signed in as `user`."""
-    from tests.conftest import PASSWORD
-
+def login_client(app, user, **environ):
+    """A fresh Flask test client signed in as `user` (an account or its e-mail address); `environ` goes
+    into every request it makes (e.g. REMOTE_ADDR)."""
     c = app.test_client()
-    r = c.post("/login", data={"email": user.email, "password": PASSWORD})
+    c.environ_base.update(environ)
+    r = c.post("/login", data={"email": getattr(user, "email", user), "password": PASSWORD})
     assert r.status_code == 302, r.data[:300]
     return c
 

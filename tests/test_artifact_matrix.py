@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from auth import mfa
+from auth import mfa, suspension
 from collab.extensions import db
 from collab import tasks
 from rooms import moderation, policy, trust_settings
@@ -155,7 +155,7 @@ def world(app, make):
     tokens = {name: make.token(u) for name, u in people.items()}
     # ... then some lose access, each through the service a person would use.
     rs.remove_member(p["owner"], room.id, p["removed"].id)
-    moderation.suspend_account(admin, p["suspended"].id, 3, "Abusive messages")
+    suspension.suspend_account(admin, p["suspended"].id, 3, "Abusive messages")
     mfa.set_policy(admin, "staff")
     tasks.settle(app)
     web["anonymous"], tokens["anonymous"] = app.test_client(), None

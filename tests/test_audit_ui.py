@@ -13,20 +13,12 @@ import pytest
 from auth import audit
 from auth.audit import AuditEvent, query
 from collab.extensions import db
-from tests.conftest import PASSWORD
+from tests.live_support import login_client
 
 
 @pytest.fixture
 def app_config():
     return {"LOGIN_LIMIT": "1000 per minute"}
-
-
-def login(app, user, **environ):
-    c = app.test_client()
-    c.environ_base.update(environ)
-    r = c.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert r.status_code == 302
-    return c
 
 
 def rows(resp) -> list[list[str]]:
@@ -49,10 +41,10 @@ def test_only_administrators_see_the_audit_log(app, make):
     member = make.user()
     assert app.test_client().get("/admin/audit").status_code == 302
     for who in (member, org_admin):
-        c = login(app, who)
+        c = login_client(app, who)
         assert c.get("/admin/audit").status_code == 404
         assert c.get("/admin/audit.csv").status_code == 404
-    c = login(app, admin)
+    c = login_client(app, admin)
     r = c.get("/admin/audit")
     assert r.status_code == 200
     assert r.headers["Cache-Control"] == "no-store"
@@ -67,9 +59,9 @@ def test_only_administrators_see_the_audit_log(app, make):
 def test_events_are_listed_newest_first_with_who_what_when_where(app, make):
     admin = make.user(admin=True)
     owner = make.user(email="owner.person@example.org")
-    c = login(app, owner, REMOTE_ADDR="203.0.113.77")
+    c = login_client(app, owner, REMOTE_ADDR="203.0.113.77")
     c.post("/rooms/new", data={"name": "Audited room", "description": "", "visibility": "private"})
-    ac = login(app, admin)
+    ac = login_client(app, admin)
     got = rows(ac.get("/admin/audit"))
     assert "Signed in" in got[0][1]  # the administrator's own sign-in is the newest
     created = next(r for r in got if "Created a room" in r[1])
@@ -87,7 +79,7 @@ def test_filters_by_action_actor_room_and_dates(app, make):
               actor_name=alice.email)
     add_event("room.archived", datetime(2024, 3, 1, 9, 30), room_id=room_a.id, actor_id=alice.id,
               actor_name=alice.email)
-    ac = login(app, admin)
+    ac = login_client(app, admin)
 
     def count(**args) -> int:
         r = ac.get("/admin/audit", query_string=args)
@@ -120,7 +112,7 @@ def test_pages_of_fifty(app, make):
     admin = make.user(admin=True)
     for i in range(60):
         audit.record_now("auth.login_failed", detail={"email": f"nobody{i}@example.org", "reason": "no active account"})
-    ac = login(app, admin)
+    ac = login_client(app, admin)
     first = ac.get("/admin/audit", query_string={"action": "auth.login_failed"})
     assert len(rows(first)) == 50
     assert "nobody59@example.org" in rows(first)[0][5]
@@ -141,7 +133,7 @@ def test_csv_export_follows_the_filters_and_is_itself_audited(app, make):
     admin = make.user(admin=True)
     owner = make.user()
     make.room(owner, name="Exported room")
-    ac = login(app, admin)
+    ac = login_client(app, admin)
     r = ac.get("/admin/audit.csv", query_string={"action": "room.created"})
     assert r.status_code == 200
     assert r.mimetype == "text/csv"
@@ -165,7 +157,7 @@ def test_csv_cells_cannot_become_spreadsheet_formulas(app, make):
         c = app.test_client()
         c.environ_base["HTTP_USER_AGENT"] = ua
         c.post("/login", data={"email": user.email, "password": "wrong password, long enough"})
-    ac = login(app, admin)
+    ac = login_client(app, admin)
     got = parse_csv(ac.get("/admin/audit.csv", query_string={"action": "auth.login_failed"}))
     agents = sorted(row["user_agent"] for row in got)
     assert agents == sorted("'" + ua for ua in nasty)

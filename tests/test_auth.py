@@ -9,11 +9,14 @@ import lxml.html
 import pytest
 from sqlalchemy import func, select
 
+from auth import services
 from auth.models import ApiToken, Invitation, PasswordReset, User
 from collab.db import utcnow
 from collab.errors import Invalid
 from collab.extensions import db
 from collab.tokens import digest
+from rooms import policy
+from rooms.models import Membership
 from tests.conftest import PASSWORD, bearer
 
 NEW_PASSWORD = "another quite long passphrase"
@@ -611,3 +614,18 @@ def test_a_tokens_last_use_is_recorded_at_most_once_a_minute(app, make, auth, cl
     assert api.get("/api/v1/me", headers=bearer(raw)).status_code == 200
     again = last_used()
     assert again > first - timedelta(minutes=5) and utcnow() - again < timedelta(minutes=1)
+
+
+def test_an_invitation_naming_a_room_makes_its_new_account_a_member(app, make):
+    """auth/ knows nothing of rooms: the membership is added by the hook rooms registers
+    (auth.services.on_invitation_accepted, rooms/services.py), in the same transaction."""
+    admin = make.user(admin=True)
+    room = make.room(admin)
+    _, link = services.create_invitation(admin, email="joiner@example.org", room_id=room.id)
+    r = app.test_client().post(path_of(link), data={"name": "Joiner", "email": "joiner@example.org",
+                                                    "password": NEW_PASSWORD})
+    assert r.status_code == 302
+    uid = db.session.scalar(select(User.id).where(User.email == "joiner@example.org"))
+    m = db.session.scalar(select(Membership).where(Membership.room_id == room.id, Membership.user_id == uid))
+    assert m is not None and m.role == "member"
+    assert policy.can_read_room(db.session.get(User, uid), room)

@@ -126,13 +126,13 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "rooms.room"): READ,
     ("GET", "rooms.room_trust"): OWNER_ONLY,
     ("GET", "rooms.rooms"): SIGNED_IN,
-    ("GET", "rooms.search"): SIGNED_IN,
+    ("GET", "search.search"): SIGNED_IN,
     ("GET", "rooms.settings"): OWNER_ONLY,
-    ("GET", "rooms.suspend_account"): ADMIN,
+    ("GET", "auth.suspend_account"): ADMIN,
     ("GET", "rooms.thread"): READ,
     ("GET", "security.admin_audit"): ADMIN,
     ("GET", "security.admin_audit_csv"): ADMIN,
-    ("GET", "security.admin_erase"): ADMIN,
+    ("GET", "rooms.admin_erase"): ADMIN,
     ("GET", "security.login_code"): SIGNED_IN,
     ("GET", "security.two_step"): SIGNED_IN,
     ("GET", "static"): PUBLIC,
@@ -183,16 +183,16 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "rooms.reply"): WRITE,
     ("POST", "rooms.room_trust"): dict(OWNER_ONLY, owner="form"),
     ("POST", "rooms.settings"): dict(OWNER_ONLY, owner="form"),
-    ("POST", "rooms.suspend_account"): ADMIN,
+    ("POST", "auth.suspend_account"): ADMIN,
     ("POST", "security.admin_end_sessions"): ADMIN,
-    ("POST", "security.admin_erase"): ADMIN_FORM,
+    ("POST", "rooms.admin_erase"): ADMIN_FORM,
     ("POST", "security.admin_reset_two_step"): ADMIN,
     ("POST", "security.admin_security"): ADMIN_FORM,
     ("POST", "security.end_other_sessions"): OWN_FORM,     # the walk sends no password: asked again
     ("POST", "security.end_session"): dict(OWNER_ONLY, owner="form"),  # ... and here (auth/reauth.py)
-    ("POST", "security.export_data"): OWN_FORM,
+    ("POST", "rooms.export_data"): OWN_FORM,
     ("POST", "security.login_code"): SIGNED_IN,
-    ("POST", "security.room_retention"): dict(MODERATE, moderator="403"),
+    ("POST", "rooms.room_retention"): dict(MODERATE, moderator="403"),
     ("POST", "security.two_step"): OWN_FORM,
     ("POST", "security.two_step_codes"): OWN_FORM,
     ("POST", "security.two_step_off"): OWN_FORM,
@@ -448,12 +448,12 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("POST", "meetings.deck_upload"), ("POST", "meetings.edit_page"), ("POST", "meetings.end"),
     ("POST", "meetings.finish"), ("POST", "meetings.post_minutes"), ("POST", "rooms.delete"),
     ("POST", "rooms.edit"), ("DELETE", "api.remove_member"), ("POST", "api.add_member"),
-    ("POST", "security.room_retention"), ("POST", "rooms.members")}
+    ("POST", "rooms.room_retention"), ("POST", "rooms.members")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
              ("POST", "rooms.leave")}              # not a member: nothing to leave (said on the form)
 # A site administrator who may read a room manages it (rooms/policy.py can_manage_room).
 ADMIN_MANAGES = {("DELETE", "api.remove_member"): "ok", ("POST", "api.add_member"): "ok",
-                 ("POST", "security.room_retention"): "ok", ("GET", "rooms.room_trust"): "ok",
+                 ("POST", "rooms.room_retention"): "ok", ("GET", "rooms.room_trust"): "ok",
                  ("GET", "rooms.settings"): "ok", ("POST", "rooms.members"): "form",
                  ("POST", "rooms.room_trust"): "form", ("POST", "rooms.settings"): "form"}
 READERS = {"organisation": ("staff", "admin"),              # staff of the room's organisation (admin is one)

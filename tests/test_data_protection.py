@@ -23,6 +23,7 @@ from collab import tasks
 from rooms import reactions
 from rooms import services as rs
 from rooms.models import Attachment, Membership, Post, PostRevision, RoomEvent, Thread
+from tests.live_support import login_client
 from tests.conftest import PASSWORD
 from tests.live_support import Collector, sock, wait_for
 
@@ -31,13 +32,6 @@ from tests.live_support import Collector, sock, wait_for
 def _settle(app):
     yield
     tasks.settle(app)
-
-
-def login(app, user_or_email):
-    c = app.test_client()
-    r = c.post("/login", data={"email": getattr(user_or_email, "email", user_or_email), "password": PASSWORD})
-    assert r.status_code == 302
-    return c
 
 
 def fresh(model, id_):
@@ -74,7 +68,7 @@ def discussion(make, author_name="Alex Author"):
 
 def test_an_account_downloads_its_data_as_a_zip(app, make):
     _owner, author, _other, _room, _thread, opening, reply, _answer = discussion(make)
-    c = login(app, author)
+    c = login_client(app, author)
     assert c.get("/account/export").status_code == 405  # a POST, from the account page
     assert b'action="/account/export"' in c.get("/account").data
     r = c.post("/account/export")
@@ -112,7 +106,7 @@ def test_the_download_names_no_room_the_account_can_no_longer_read(app, make):
     owner, author, *_rest = discussion(make)
     room_id = db.session.scalar(select(Membership.room_id).where(Membership.user_id == author.id))
     rs.remove_member(owner, room_id, author.id)
-    zf = zipfile.ZipFile(io.BytesIO(login(app, author).post("/account/export").data))
+    zf = zipfile.ZipFile(io.BytesIO(login_client(app, author).post("/account/export").data))
     posts = json.loads(zf.read("posts.json"))
     assert posts and all(p["room"] is None and p["thread"] is None for p in posts)
     assert posts[0]["text"] == "Opening words by the author"  # their own words are still theirs
@@ -131,11 +125,11 @@ def test_erasing_keeps_the_posts_as_a_former_members_with_their_text(app, make):
     ids = (author.id, other.id, room.id, thread.id, opening.id, reply.id, answer.id)  # objects expire on erasure
     author_id, other_id, room_id, thread_id, opening_id, reply_id, answer_id = ids
     author_email, other_email = author.email, other.email
-    author_client = login(app, author)
+    author_client = login_client(app, author)
     s = sock(app, author_client)
     token = make.token(author)
     admin_id = admin.id
-    ac = login(app, admin)
+    ac = login_client(app, admin)
     assert b"Erase" in ac.get("/admin/people").data
     page = ac.get(f"/admin/people/{author.id}/erase")
     assert page.status_code == 200 and "2 posts" in text_of(page)
@@ -153,7 +147,7 @@ def test_erasing_keeps_the_posts_as_a_former_members_with_their_text(app, make):
     assert db.session.scalar(select(func.count()).select_from(UserSession)
                              .where(UserSession.user_id == author_id)) == 0
     # Pages show a former member, never the name; stored room events forget the name too.
-    oc = login(app, other_email)
+    oc = login_client(app, other_email)
     page = text_of(oc.get(f"/threads/{thread_id}"))
     assert "Former member" in page and "Alex Author" not in page and "Opening words by the author" in page
     payloads = " ".join(db.session.scalars(select(RoomEvent.payload).where(RoomEvent.room_id == room_id)))
@@ -175,10 +169,10 @@ def test_erasing_can_remove_the_text_leaving_tombstones(app, make):
     other_email = other.email
     sha = db.session.scalar(select(Attachment.sha256))
     assert blob(app, sha).exists()
-    watcher = Collector(sock(app, login(app, other)))
+    watcher = Collector(sock(app, login_client(app, other)))
     assert watcher.sc.emit("subscribe", {"room_id": room_id}, callback=True)["ok"]
     before_seq = db.session.scalar(select(func.max(RoomEvent.seq)).where(RoomEvent.room_id == room_id))
-    r = erase(login(app, admin), author, "remove")
+    r = erase(login_client(app, admin), author, "remove")
     assert r.status_code == 302
     # live pages are told: each removed post goes, as when a post is deleted
     assert watcher.wait("post.deleted", lambda d: d["post"]["id"] == reply_id, timeout=5)
@@ -193,7 +187,7 @@ def test_erasing_can_remove_the_text_leaving_tombstones(app, make):
     assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
     assert db.session.scalar(select(func.count()).select_from(PostRevision)) == 0
     assert not blob(app, sha).exists()
-    page = text_of(login(app, other_email).get(f"/threads/{thread_id}"))
+    page = text_of(login_client(app, other_email).get(f"/threads/{thread_id}"))
     assert "Post removed" in page and "Otto answers the author" in page
     assert "Opening words" not in page and "Second draft" not in page
     payloads = " ".join(db.session.scalars(select(RoomEvent.payload).where(RoomEvent.room_id == room_id)))
@@ -206,7 +200,7 @@ def test_erasing_can_remove_the_text_leaving_tombstones(app, make):
     assert replay["ok"] and "Second draft" not in json.dumps(replay) and "Opening words" not in json.dumps(replay)
     assert db.session.scalar(select(func.max(RoomEvent.seq)).where(RoomEvent.room_id == room_id)) > before_seq
     # nor can search find it
-    oc = login(app, other_email)
+    oc = login_client(app, other_email)
     for word in ("draft", "Opening", "notes"):
         assert "Second draft" not in oc.get(f"/search?q={word}").get_data(as_text=True)
     assert '"content": "remove"' in query(action="account.erased")[0].detail
@@ -218,10 +212,10 @@ def test_erasing_needs_a_site_administrator_and_the_address_typed(app, make):
     org_admin = make.user(org=org, org_admin=True)
     target = make.user(org=org)
     for who in (org_admin, target):
-        c = login(app, who)
+        c = login_client(app, who)
         assert c.get(f"/admin/people/{target.id}/erase").status_code == 404
         assert erase(c, target).status_code == 404
-    ac = login(app, admin)
+    ac = login_client(app, admin)
     assert ac.get(f"/admin/people/{admin.id}/erase").status_code == 404  # never one's own account
     r = erase(ac, target, confirm="someone.else@example.org")
     assert r.status_code == 200 and "e-mail address exactly, to confirm" in r.get_data(as_text=True)
@@ -258,7 +252,7 @@ def retention_room(make):
 
 def test_owners_set_a_retention_period(app, make):
     owner, member, room, *_ = retention_room(make)
-    oc = login(app, owner)
+    oc = login_client(app, owner)
     doc = lxml.html.fromstring(oc.get(f"/rooms/{room.id}/settings").get_data(as_text=True))
     assert doc.xpath('//input[@id="retention_days"]')
     r = oc.post(f"/rooms/{room.id}/retention", data={"retention_days": "30"})
@@ -268,10 +262,10 @@ def test_owners_set_a_retention_period(app, make):
     for bad in ("abc", "-3", "99999999"):
         r = oc.post(f"/rooms/{room.id}/retention", data={"retention_days": bad})
         assert r.status_code == 422 and "whole number of days" in r.get_data(as_text=True)
-    mc = login(app, member)
+    mc = login_client(app, member)
     assert mc.post(f"/rooms/{room.id}/retention", data={"retention_days": "1"}).status_code == 403
     assert mc.get(f"/rooms/{room.id}/settings").status_code == 404
-    stranger = login(app, make.user())
+    stranger = login_client(app, make.user())
     assert stranger.post(f"/rooms/{room.id}/retention", data={"retention_days": "1"}).status_code == 404
     assert oc.post(f"/rooms/{room.id}/retention", data={"retention_days": ""}).status_code == 302
     assert fresh(type(room), room.id).retention_days is None
@@ -279,7 +273,7 @@ def test_owners_set_a_retention_period(app, make):
 
 def test_dry_run_and_settings_page_show_what_would_go_and_change_nothing(app, make, runner):
     owner, _member, room, _old_thread, old_open, old_reply, new_reply, _new_thread = retention_room(make)
-    oc = login(app, owner)
+    oc = login_client(app, owner)
     oc.post(f"/rooms/{room.id}/retention", data={"retention_days": "30"})
     page = oc.get(f"/rooms/{room.id}/settings")
     preview = lxml.html.fromstring(page.get_data(as_text=True)).xpath('//*[@id="retention-preview"]')[0]
@@ -302,7 +296,7 @@ def test_dry_run_and_settings_page_show_what_would_go_and_change_nothing(app, ma
 def test_the_daily_run_deletes_old_posts_and_attachments_keeping_the_tree(app, make, runner):
     owner, member, room, old_thread, old_open, old_reply, new_reply, new_thread = retention_room(make)
     sha = db.session.scalar(select(Attachment.sha256))
-    login(app, owner).post(f"/rooms/{room.id}/retention", data={"retention_days": "30"})
+    login_client(app, owner).post(f"/rooms/{room.id}/retention", data={"retention_days": "30"})
     other_room = make.room(owner, name="No retention")
     kept_thread = rs.create_thread(owner, other_room.id, title="Kept forever", body="Old but kept")
     age_posts([rs.opening_post(kept_thread).id], 400)
@@ -326,7 +320,7 @@ def test_the_daily_run_deletes_old_posts_and_attachments_keeping_the_tree(app, m
     payloads = " ".join(db.session.scalars(select(RoomEvent.payload).where(RoomEvent.room_id == room.id)))
     for old in ("Old opening text", "Old reply text", "An old confidential matter"):
         assert old not in payloads
-    page = text_of(login(app, member).get(f"/threads/{old_thread.id}"))
+    page = text_of(login_client(app, member).get(f"/threads/{old_thread.id}"))
     assert "Post removed" in page and "Recent reply text" in page and "Old reply text" not in page
     ev = query(action="retention.purged")
     assert len(ev) == 1 and ev[0].room_id == room.id and '"posts": 2' in ev[0].detail
@@ -348,7 +342,7 @@ def test_an_old_tombstone_still_loses_its_attachments(app, make, runner):
     db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(Attachment)) == 1
     age_posts([post.id], 10)
-    login(app, owner).post(f"/rooms/{room.id}/retention", data={"retention_days": "5"})
+    login_client(app, owner).post(f"/rooms/{room.id}/retention", data={"retention_days": "5"})
     runner.invoke(args=["retention", "run"])
     db.session.remove()
     assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0

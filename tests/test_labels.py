@@ -11,14 +11,7 @@ from collab.errors import Forbidden, Invalid
 from collab import tasks
 from rooms import trust_settings
 from rooms import services as rs
-from tests.live_support import SmtpSink, login_client
-
-
-@pytest.fixture
-def smtp():
-    sink = SmtpSink()
-    yield sink
-    sink.stop()
+from tests.live_support import login_client
 
 
 @pytest.fixture

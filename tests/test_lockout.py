@@ -19,16 +19,8 @@ from auth.models import User
 from collab.db import utcnow
 from collab.extensions import db
 from tests.conftest import PASSWORD
-from tests.live_support import SmtpSink
 
 WRONG = "not the right password at all"
-
-
-@pytest.fixture
-def smtp():
-    sink = SmtpSink()
-    yield sink
-    sink.stop()
 
 
 @pytest.fixture

@@ -283,6 +283,10 @@ def test_new_recovery_codes_replace_the_old_ones(app, make):
     user, c, phone, old = mfa_user(app, make)
     r = c.post("/account/two-step/codes", data={"code": phone.code()})
     assert r.status_code == 200
+    # Audited as what it is (issue 11): not as turning two-step sign-in on a second time.
+    replaced = query(action="auth.recovery_codes_replaced")
+    assert len(replaced) == 1 and replaced[0].actor_id == user.id and replaced[0].target_id == user.id
+    assert len(query(action="auth.mfa_enabled")) == 1
     new = [li.text_content().strip() for li in page(r).xpath('//ol[@id="recovery-codes"]/li')]
     assert len(new) == 10 and not set(new) & set(old)
     c2, _ = login(app, user)

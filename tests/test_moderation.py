@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from auth import audit
+from auth import audit, suspension
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
 from rooms import moderation
@@ -122,7 +122,7 @@ def test_suspended_accounts_cannot_sign_in_use_tokens_or_connect(app, make, room
     c = app.test_client()
     assert c.post("/login", data={"email": victim.email, "password": PASSWORD}).status_code != 302
     # once the suspension has run out, the next sign-in works again
-    sus = moderation.current_suspension(victim)
+    sus = suspension.current_suspension(victim)
     db.begin_write()
     sus = db.session.merge(sus)
     sus.until = sus.until - timedelta(days=4)
@@ -135,7 +135,7 @@ def test_suspended_accounts_cannot_open_sockets(app, make):
 
     admin, victim = make.user(admin=True), make.user()
     tok = make.token(victim)
-    moderation.suspend_account(admin, victim.id, 1, "Spam")
+    suspension.suspend_account(admin, victim.id, 1, "Spam")
     assert not sock(app, token=tok).is_connected()
 
 

@@ -235,7 +235,7 @@ def _walk_get_routes(app, c, api, tok, ids, authors, room_id, thread_id, queries
         for name in rule.arguments:
             url = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?" + name + ">", str(ids[name]), url)
         variants = [url]
-        if rule.endpoint in ("rooms.search", "api.search"):
+        if rule.endpoint in ("search.search", "api.search"):
             variants = [f"{url}?q={q}" for q in queries] + [f"{url}?q={queries[0]}&room_id={room_id}",
                                                               f"{url}?q=author%3AQuillfeather", f"{url}?q=zeb-chart"]
         elif rule.endpoint == "live.mention_json":

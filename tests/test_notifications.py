@@ -15,14 +15,7 @@ from collab import tasks
 from rooms import reactions
 from rooms import services as rs
 from tests.conftest import bearer
-from tests.live_support import Collector, SmtpSink, login_client, sock
-
-
-@pytest.fixture
-def smtp():
-    sink = SmtpSink()
-    yield sink
-    sink.stop()
+from tests.live_support import Collector, login_client, sock
 
 
 @pytest.fixture

@@ -22,13 +22,13 @@ import time
 import pytest
 import requests
 
-from auth import mfa, sessions
+from auth import mfa, sessions, suspension
 from auth import services as auth_services
 from auth.account_models import UserMfa
 from collab.db import utcnow
 from collab.extensions import db
 from collab import tasks
-from rooms import moderation, trust_settings
+from rooms import trust_settings
 from rooms import services as rs
 from rooms.meetings import schedule, state
 from tests.conftest import PASSWORD
@@ -93,7 +93,7 @@ def _lose(app, way, admin, owner, victim, room):
     elif way == "deactivated":
         auth_services.set_active(admin, victim.id, False)
     elif way == "suspended":
-        moderation.suspend_account(admin, victim.id, 3, "Testing suspension")
+        suspension.suspend_account(admin, victim.id, 3, "Testing suspension")
     elif way == "mfa_required":
         _enrolled(owner)
         mfa.set_policy(admin, "staff")

@@ -13,10 +13,10 @@ import asyncio
 
 import pytest
 
-from auth import mfa
+from auth import mfa, suspension
 from auth import services as accounts
 from collab.errors import Forbidden, NotFound
-from rooms import moderation, revocation
+from rooms import revocation
 from rooms import services as rs
 from rooms.meetings import services
 from tests.test_media_revocation import _in_call, app_config, backend, join_reply, received, until, worker_url  # noqa: F401
@@ -46,7 +46,7 @@ def _lose(way: str, admin, chair, victim, room) -> None:
     elif way == "deactivated":
         accounts.set_active(admin, victim.id, False)
     elif way == "suspended":
-        moderation.suspend_account(admin, victim.id, 2, "Threats to another member")
+        suspension.suspend_account(admin, victim.id, 2, "Threats to another member")
     elif way == "mfa_required":
         mfa.set_policy(admin, "staff")
 

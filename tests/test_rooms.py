@@ -16,7 +16,8 @@ from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import services
 from rooms.models import Attachment, Membership, Post, PostRevision, Thread
-from tests.conftest import PASSWORD, bearer
+from tests.live_support import login_client
+from tests.conftest import bearer
 
 
 def count(model, *where) -> int:
@@ -27,12 +28,6 @@ def count(model, *where) -> int:
 def page(resp):
     assert resp.status_code == 200, (resp.status_code, resp.get_data(as_text=True)[:500])
     return lxml.html.fromstring(resp.get_data(as_text=True))
-
-
-def login(app, user):
-    c = app.test_client()
-    assert c.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
-    return c
 
 
 def png_bytes(size=(900, 600), colour=(20, 120, 200)) -> bytes:
@@ -69,7 +64,7 @@ def test_room_visibility_rules(app, make):
         seen = {r.id for r in services.readable_rooms(user)}
         assert seen == expected, label
         assert api_ids(app, make.token(user)) == expected, label
-        html = login(app, user).get("/rooms").get_data(as_text=True)
+        html = login_client(app, user).get("/rooms").get_data(as_text=True)
         for room in (private, org_room, national):
             assert (room.name in html) == (room.id in expected), (label, room.name)
             if room.id not in expected:
@@ -109,7 +104,7 @@ def test_who_may_create_rooms(app, make):
 
 def test_create_room_page(app, make):
     staff = make.user(org=make.org())
-    c = login(app, staff)
+    c = login_client(app, staff)
     r = c.post("/rooms/new", data={"name": "Community engagement", "description": "About *us*",
                                    "visibility": "organisation"})
     assert r.status_code == 302
@@ -138,7 +133,7 @@ def test_roles(app, make):
         services.create_post(observer, thread.id, body="Can I say something?")
     with pytest.raises(Forbidden):
         services.create_thread(observer, room.id, title="New", body="Text")
-    c = login(app, observer)
+    c = login_client(app, observer)
     assert c.post(f"/posts/{services.opening_post(thread).id}/reply", data={"body": "Hello"}).status_code == 403
     assert c.get(f"/rooms/{room.id}/threads/new").status_code == 403
     doc = page(c.get(f"/threads/{thread.id}"))
@@ -216,7 +211,7 @@ def test_a_refused_post_leaves_no_transaction_and_no_lock_behind(app, make):
 def test_member_page_add_and_change_roles(app, make):
     owner, person = make.user(), make.user()
     room = make.room(owner)
-    c = login(app, owner)
+    c = login_client(app, owner)
     r = c.post(f"/rooms/{room.id}/members", data={"action": "add", "email": person.email, "role": "observer"})
     assert r.status_code == 302
     assert {m.user_id: m.role for m in services.room_members(owner, room)}[person.id] == "observer"
@@ -239,11 +234,11 @@ def test_join_and_leave(app, make):
     org_room = make.room(owner, visibility="organisation")
     private = make.room(owner, visibility="private")
 
-    c = login(app, colleague)
+    c = login_client(app, colleague)
     assert c.post(f"/rooms/{org_room.id}/join").status_code == 302
     assert c.post(f"/rooms/{national.id}/join").status_code == 302
     assert c.post(f"/rooms/{private.id}/join").status_code == 404
-    assert login(app, outsider).post(f"/rooms/{org_room.id}/join").status_code == 404
+    assert login_client(app, outsider).post(f"/rooms/{org_room.id}/join").status_code == 404
     roles = services.my_roles(colleague)
     assert roles == {org_room.id: "member", national.id: "member"}
 
@@ -260,7 +255,7 @@ def test_join_and_leave(app, make):
 def test_last_owner_cannot_leave(app, make):
     owner, second = make.user(), make.user()
     room = make.room(owner, members=[second])
-    c = login(app, owner)
+    c = login_client(app, owner)
     r = c.post(f"/rooms/{room.id}/leave")
     assert r.status_code == 400 and "only owner" in r.get_data(as_text=True)
     assert services.my_roles(owner)[room.id] == "owner"
@@ -280,7 +275,7 @@ def test_archived_room_is_read_only(app, make):
     room = make.room(owner, visibility="national", members=[member])
     thread = make.thread(owner, room)
     reply = make.reply(member, thread, body="Before archiving")
-    c = login(app, owner)
+    c = login_client(app, owner)
     assert c.post(f"/rooms/{room.id}/settings", data={"action": "archive"}).status_code == 302
     assert services.get_room(owner, room.id).archived
 
@@ -303,7 +298,7 @@ def test_archived_room_is_read_only(app, make):
     assert count(Post) == posts_before
 
     # Still readable, shown as archived, with no way to write.
-    mc = login(app, member)
+    mc = login_client(app, member)
     doc = page(mc.get(f"/threads/{thread.id}"))
     assert "Before archiving" in doc.text_content()
     assert not doc.xpath('//a[@data-reply-to]') and not doc.xpath('//form[contains(@class, "composer")][not(ancestor::template)]')
@@ -343,7 +338,7 @@ def test_reply_tree_order_and_nesting(app, make):
     r = app.test_client().get(f"/api/v1/threads/{thread.id}", headers=bearer(make.token(owner)))
     assert [p["id"] for p in r.json["posts"]] == expected
 
-    doc = page(login(app, owner).get(f"/threads/{thread.id}"))
+    doc = page(login_client(app, owner).get(f"/threads/{thread.id}"))
     assert _article_ids(doc) == expected
     # r1a1 sits inside r1a's list item, which sits inside r1's: three levels shown.
     li = doc.xpath(f'//article[@id="post-{r1a1.id}"]/ancestor::li[contains(@class, "reply")]')
@@ -366,7 +361,7 @@ def test_deep_replies_behind_show_more(app, make):
     for depth in range(1, 8):
         parent = make.reply(owner, thread, f"depth {depth}", parent=parent)
         chain.append(parent)
-    doc = page(login(app, owner).get(f"/threads/{thread.id}"))
+    doc = page(login_client(app, owner).get(f"/threads/{thread.id}"))
     assert _article_ids(doc)[1:] == [p.id for p in chain]
     hidden = {int(a.get("data-post-id")) for a in doc.xpath('//details[contains(@class, "more-replies")]//article')}
     shown = set(_article_ids(doc)) - hidden
@@ -389,7 +384,7 @@ def test_pagination_never_splits_a_subtree(app, make):
     a1 = make.reply(owner, thread, "deeper", parent=a)
     b = make.reply(owner, thread, "under first root of page 2", parent=first_on_2)
 
-    c = login(app, owner)
+    c = login_client(app, owner)
     p1 = page(c.get(f"/threads/{thread.id}?page=1"))
     p2 = page(c.get(f"/threads/{thread.id}?page=2"))
     ids1, ids2 = _article_ids(p1), _article_ids(p2)
@@ -416,7 +411,7 @@ def test_flat_newest_first_view(app, make):
     r2 = make.reply(owner, thread, "two", parent=r1)
     r3 = make.reply(owner, thread, "three")
     r4 = make.reply(owner, thread, "four", parent=r2)
-    doc = page(login(app, owner).get(f"/threads/{thread.id}?view=flat"))
+    doc = page(login_client(app, owner).get(f"/threads/{thread.id}?view=flat"))
     flat = [int(x) for x in doc.xpath('//ol[contains(@class, "flat")]//article/@data-post-id')]
     assert flat == [r4.id, r3.id, r2.id, r1.id]
     assert doc.xpath('//nav[@aria-label="Thread view"]//a[@aria-current="page"]')[0].text_content().strip() == "Newest first"
@@ -425,7 +420,7 @@ def test_flat_newest_first_view(app, make):
 def test_new_thread_page(app, make):
     owner = make.user()
     room = make.room(owner)
-    c = login(app, owner)
+    c = login_client(app, owner)
     r = c.post(f"/rooms/{room.id}/threads/new", data={"title": "Agenda", "body": "Items **below**"})
     assert r.status_code == 302
     thread_id = int(r.headers["Location"].rsplit("/", 1)[1])
@@ -503,7 +498,7 @@ def test_markdown_rendering_is_rich_and_safe(app, make):
     # Rendered once and kept (cached) with the post; the page shows that cached HTML.
     db.session.remove()
     assert db.session.get(Post, post.id).html == html
-    doc = page(login(app, owner).get(f"/threads/{thread.id}"))
+    doc = page(login_client(app, owner).get(f"/threads/{thread.id}"))
     body = doc.xpath(f'//article[@id="post-{post.id}"]//div[@class="post-body"]')[0]
     assert body.xpath(".//table") and not body.xpath(".//script")
 
@@ -515,7 +510,7 @@ def test_edit_keeps_viewable_history(app, make):
     room = make.room(owner, visibility="national", members=[other])
     thread = make.thread(owner, room)
     reply = make.reply(owner, thread, "First version")
-    c = login(app, owner)
+    c = login_client(app, owner)
     assert c.get(f"/posts/{reply.id}/edit").status_code == 200
     assert c.post(f"/posts/{reply.id}/edit", data={"action": "edit", "body": "Second version"}).status_code == 302
     assert c.post(f"/posts/{reply.id}/edit", data={"action": "edit", "body": "Third *version*"}).status_code == 302
@@ -529,12 +524,12 @@ def test_edit_keeps_viewable_history(app, make):
 
     thread_doc = page(c.get(f"/threads/{thread.id}"))
     assert thread_doc.xpath(f'//article[@id="post-{reply.id}"]//a[contains(@href, "/history")]')
-    history = page(login(app, other).get(f"/posts/{reply.id}/history")).text_content()
+    history = page(login_client(app, other).get(f"/posts/{reply.id}/history")).text_content()
     assert "First version" in history and "Second version" in history
     assert history.index("Second version") < history.index("First version")  # newest first
 
     # Only the author edits.
-    oc = login(app, other)
+    oc = login_client(app, other)
     assert oc.get(f"/posts/{reply.id}/edit").status_code == 403
     assert oc.post(f"/posts/{reply.id}/edit", data={"action": "edit", "body": "Hijacked"}).status_code == 403
     with pytest.raises(Forbidden):
@@ -550,7 +545,7 @@ def test_delete_leaves_tombstone_and_keeps_tree(app, make):
     parent = make.reply(member, thread, "Words to be removed")
     services.edit_post(member, parent.id, body="Edited words to be removed")
     child = make.reply(owner, thread, "Child stays", parent=parent)
-    mc = login(app, member)
+    mc = login_client(app, member)
     assert mc.post(f"/posts/{parent.id}/delete").status_code == 302
 
     db.session.remove()
@@ -590,14 +585,14 @@ def test_moderators_delete_any_post_in_their_room(app, make):
     post = make.reply(member, thread, "Offensive words")
     with pytest.raises(Forbidden):
         services.delete_post(member2, post.id)
-    assert login(app, member2).post(f"/posts/{post.id}/delete").status_code == 403
+    assert login_client(app, member2).post(f"/posts/{post.id}/delete").status_code == 403
     # Moderating another room gives no power here.
     elsewhere = make.thread(member, other_room)
     services.add_member(owner, room.id, user_id=mod.id, role="member")
     with pytest.raises(Forbidden):
         services.delete_post(mod, post.id)
     services.add_member(owner, room.id, user_id=mod.id, role="moderator")
-    assert login(app, mod).post(f"/posts/{post.id}/delete").status_code == 302
+    assert login_client(app, mod).post(f"/posts/{post.id}/delete").status_code == 302
     db.session.remove()
     assert db.session.get(Post, post.id).deleted_by_id == mod.id
     # Owners moderate too.
@@ -626,7 +621,7 @@ def test_attachment_stored_by_hash_and_served_as_download(app, make, tmp_path):
     owner = make.user()
     room = make.room(owner)
     thread = make.thread(owner, room)
-    c = login(app, owner)
+    c = login_client(app, owner)
     content = b"<html><script>alert('x')</script></html>"
     evil_name = "../../etc/passwd"
     def outside():  # files outside the data folder, other than the test's own SQLite database
@@ -672,7 +667,7 @@ def test_image_attachment_gets_thumbnail(app, make):
     owner = make.user()
     room = make.room(owner)
     thread = make.thread(owner, room)
-    c = login(app, owner)
+    c = login_client(app, owner)
     data = png_bytes()
     r = c.post(f"/rooms/{room.id}/threads/new",
                data={"title": "Photo", "body": "Scene", "file": (io.BytesIO(data), "scene.png")},
@@ -705,7 +700,7 @@ def test_attachment_size_limit(app, make):
     thread = make.thread(owner, room)
     opening = services.opening_post(thread)
     token = make.token(owner)
-    c = login(app, owner)
+    c = login_client(app, owner)
     too_big = b"x" * (1024 * 1024 + 1)
     posts, atts = count(Post), count(Attachment)
     files_before = _stored_files(app)
@@ -753,7 +748,7 @@ def test_unread_counts_per_room_and_thread(app, make):
         make.reply(owner, t1, f"reply {i}")
     assert services.room_unread_counts(reader, [room.id]) == {room.id: 5}
     assert services.thread_unread_counts(reader, [t1.id, t2.id]) == {t1.id: 4, t2.id: 1}
-    c = login(app, reader)
+    c = login_client(app, reader)
     assert _unread_badges(page(c.get("/rooms")))["Unread room"] == "5 new"
     badges = _unread_badges(page(c.get(f"/rooms/{room.id}")))
     assert badges["First thread"] == "4 new" and badges["Second thread"] == "1 new"
@@ -781,7 +776,7 @@ def test_thread_opens_at_first_unread_post(app, make):
     room = make.room(owner, members=[reader])
     thread = make.thread(owner, room)
     roots = [make.reply(owner, thread, f"root {i}") for i in range(per_page + 2)]
-    c = login(app, reader)
+    c = login_client(app, reader)
     # First visit: everything is unread, starting at the opening post on page 1.
     doc = page(c.get(f"/threads/{thread.id}"))
     assert doc.xpath("//body/@data-first-unread") == [str(services.opening_post(thread).id)]

@@ -20,7 +20,7 @@ from collab.db import utcnow
 from collab.extensions import db
 from collab import tasks
 from tests.conftest import PASSWORD
-from tests.live_support import Collector, sock, wait_for
+from tests.live_support import Collector, login_client, sock, wait_for
 
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 SAFARI_IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -527,3 +527,15 @@ def test_changing_the_email_address_asks_for_the_password(app, make):
     assert wait_for(lambda: not s.is_connected(), timeout=5)
     c = app.test_client()
     assert c.post("/login", data={"email": "new.address@example.org", "password": PASSWORD}).status_code == 302
+
+
+def test_get_id_is_a_plain_getter_and_signing_in_starts_one_session(app, make):
+    """Issue 11: User.get_id() used to start a session (a getter writing a row). Now only
+    sessions.sign_in starts one; get_id reads the id it was given."""
+    user = make.user()
+    rows = lambda: db.session.scalar(select(func.count(UserSession.id)).where(UserSession.user_id == user.id))  # noqa: E731
+    assert user.get_id() is None and user.get_id() is None
+    assert rows() == 0
+    c = login_client(app, user)
+    assert rows() == 1 and signed_in(c)
+    assert rows() == 1

@@ -310,7 +310,7 @@ def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: obj
         db.session.add(MeetingPerson(meeting_id=meeting.id, user_id=uid, role="invitee"))
     db.session.flush()
     pseudonyms.assign(meeting, [*chair_v, *invite_v, actor.id])
-    room_services._record(room.id, "meeting.scheduled", {"meeting": meetings.meeting_dict(meeting)})
+    room_services.record_event(room.id, "meeting.scheduled", {"meeting": meetings.meeting_dict(meeting)})
     db.session.commit()
     _announce(actor, meeting)
     return meeting
@@ -362,7 +362,7 @@ def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agend
     if moved:
         plan.reminded_at = None
     plan.updated_at = utcnow()
-    room_services._record(meeting.room_id, "meeting.updated", {"meeting": meetings.meeting_dict(meeting)})
+    room_services.record_event(meeting.room_id, "meeting.updated", {"meeting": meetings.meeting_dict(meeting)})
     db.session.commit()
     _notice(actor, meeting, plan, f"**Changed**: “{meeting.title}” is now {_fmt(start)} until {end:%H:%M} UTC. "
                                   f"[Updated invitation (.ics)]({_path('meetings.ics', meeting_id=meeting.id)})")

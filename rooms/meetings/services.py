@@ -86,7 +86,7 @@ def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meet
     db.session.add(meeting)
     db.session.flush()
     pseudonyms.assign(meeting, [actor.id])
-    room_services._record(room.id, "meeting.started", {"meeting": meeting_dict(meeting)})
+    room_services.record_event(room.id, "meeting.started", {"meeting": meeting_dict(meeting)})
     db.session.commit()
     return meeting
 
@@ -109,7 +109,7 @@ def end_meeting(actor: User, meeting_id: object, *, cancel: bool = False) -> Mee
         plan = state.ensure_plan(meeting)
         plan.cancelled_at = now
         plan.ics_sequence += 1
-    room_services._record(meeting.room_id, "meeting.ended", {"meeting": meeting_dict(meeting)})
+    room_services.record_event(meeting.room_id, "meeting.ended", {"meeting": meeting_dict(meeting)})
     if access.plan_for(meeting) is not None:   # without a plan nobody has opened its live state
         state.publish(meeting)
     db.session.commit()

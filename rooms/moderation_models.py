@@ -1,5 +1,6 @@
 """Tables of trust and safety in rooms: pseudonyms of non-attributed rooms, flags
-raised on posts, mutes, and account suspensions (issue 7)."""
+raised on posts and mutes (issue 7). Account suspensions are the accounts'
+business: auth/account_models.py."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -62,18 +63,3 @@ class RoomMute(Base):
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
 
-
-class AccountSuspension(Base):
-    """A site administrator's timed suspension: the account is deactivated until `until`
-    (so it cannot sign in, use tokens or keep sockets) and reactivated on its next
-    sign-in attempt after that."""
-
-    __tablename__ = "account_suspensions"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    until: Mapped[datetime] = mapped_column(DateTime)
-    reason: Mapped[str] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    lifted_at: Mapped[datetime | None] = mapped_column(DateTime)

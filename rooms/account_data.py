@@ -1,5 +1,7 @@
 """Data protection: an account downloads everything it has put into Collab, and
-an administrator erases an account.
+an administrator erases an account. Both are mostly about room content (posts,
+attachments, memberships, room events), so they live here, beside the rooms;
+the pages are rooms/account_data_views.py.
 
 Erasing keeps the discussion whole: the account's posts stay in their threads
 as "former member" posts, their text kept or removed (a tombstone, as when a
@@ -19,17 +21,19 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 
-from auth import audit
+from auth import audit, mfa
 from auth import permissions as perm
-from rooms import policy, post_removal
-from rooms import services as room_services
-from rooms.models import RoomEvent
+from auth import sessions as user_sessions
 from auth.account_models import UserSession
 from auth.models import Invitation, User
 from collab import events, validate
 from collab.db import Base, utcnow
 from collab.errors import Invalid, NotFound
 from collab.extensions import db
+from rooms import attachments as files
+from rooms import policy, post_removal
+from rooms import services as room_services
+from rooms.models import Attachment, Membership, Post, PostRevision, Reaction, Room, RoomEvent, Thread
 
 EXPORT_README = """Your data from Collab
 =====================
@@ -57,19 +61,6 @@ def _json(obj: Any) -> str:
 
 def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """(the JSON documents by file name, [(zip path, file on disk)] of attachments)."""
-    from auth import mfa
-    from auth import sessions as user_sessions
-    from rooms import attachments as files
-    from rooms.models import (
-        Attachment,
-        Membership,
-        Post,
-        PostRevision,
-        Reaction,
-        Room,
-        Thread,
-    )
-
     profile = {
         "id": user.id, "email": user.email, "name": user.name, "job_title": user.job_title,
         "kind": user.kind, "site_role": user.role, "organisation_admin": user.org_admin,
@@ -154,8 +145,6 @@ CONTENT_CHOICES = {"keep": "Keep the text of their posts (shown as by a former m
 
 
 def erase_preview(target: User) -> dict[str, int]:
-    from rooms.models import Membership, Post
-
     return {
         "posts": db.session.scalar(select(func.count(Post.id)).where(Post.author_id == target.id,
                                                                      Post.deleted_at.is_(None))) or 0,

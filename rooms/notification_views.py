@@ -1,5 +1,5 @@
-"""Pages and endpoints of live rooms: notifications (page, bell, settings),
-reactions, @mention suggestions; the same on the JSON API; and `init_app`,
+"""Pages and endpoints of notifications (page, bell, settings), reactions and
+@mention suggestions; the same on the JSON API; and `init_app`,
 which wires the Socket.IO handlers, these routes and the digest command into
 the app."""
 from __future__ import annotations

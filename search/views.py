@@ -1,0 +1,30 @@
+"""The search page (all rooms, or one room's posts with `room_id`). Its own
+blueprint, so that rooms/ need not import search/: room pages link here with
+`url_for("search.search")`."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from flask_login import current_user, login_required
+
+from collab import validate
+from collab.limits import search_limit
+from search import service as search_service
+
+bp = Blueprint("search", __name__)
+
+
+def _page_arg() -> int:
+    raw = request.args.get("page", "1")
+    return int(raw) if validate.digits(raw) and len(raw) < 9 and 0 < int(raw) < 100_000 else 1
+
+
+@bp.get("/search")
+@login_required
+@search_limit
+def search():
+    sort = request.args.get("sort") if request.args.get("sort") in search_service.SORTS else "relevance"
+    room_id = request.args.get("room_id", "")
+    res = search_service.search(current_user, request.args.get("q", ""), sort=sort,
+                                room_id=room_id if validate.digits(room_id) else None,
+                                page=min(_page_arg(), search_service.MAX_PAGE))
+    return render_template("search.html", q=request.args.get("q", "")[:500], res=res)
