@@ -46,6 +46,8 @@ def status_cmd() -> None:
     click.echo(f"documents: {h.documents}")
     click.echo(f"outbox: {outbox_size()}")
     click.echo(f"rebuilding: {'yes' if st.indexer.rebuilding() else 'no'}")
+    for line in st.backend.fast_path_report():
+        click.echo(line)
 
 
 @search_cli.command("sweep")
