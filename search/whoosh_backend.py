@@ -1,11 +1,12 @@
 """The embedded backend: a Whoosh index in <data dir>/search/whoosh.
 
-Made of four parts, each a module:
+Made of these parts, each a module:
     whoosh_index.py     the index on disk: layout (CURRENT names the live build), schema, fields of a post
     whoosh_writer.py    applying post changes; full rebuilds beside the live build
     whoosh_segments.py  the long-lived searcher and what is worked out once per segment,
                         the caller's allowed documents among it (one cache for both ways of searching)
-    whoosh_query.py     queries by set operations (search.fastpath): the usual way
+    whoosh_query.py     queries by set operations: the usual way (the engine: fastpath.py;
+                        its decoded posting lists: whoosh_postings.py)
     whoosh_matchers.py  queries through Whoosh's own matchers: the fallback
 
 A failure of the fast path never fails the search: the matchers answer it.

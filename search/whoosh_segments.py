@@ -13,7 +13,7 @@ merged away or the live build is replaced:
   views of the same entry, made on first use;
 - BM25 length norms and created-time tie-breakers per document;
 - a prefix's terms and frequencies;
-- decoded posting lists (search.fastpath.PostingsCache).
+- decoded posting lists (search.whoosh_postings.PostingsCache).
 
 All of it is used under the backend's mutex.
 """
@@ -33,6 +33,7 @@ from whoosh.util.numeric import byte_to_length
 
 from search import fastpath
 from search.whoosh_index import current_dir, open_index, pointer_stamp
+from search.whoosh_postings import PostingsCache
 
 REFRESH_EVERY = 0.2  # seconds between checks for changes made by other processes
 PREFIX_CAP = 12  # a word start expands to at most this many index terms (the most frequent)
@@ -94,7 +95,7 @@ class SegmentCache:
         self._allowed: "OrderedDict[tuple, Allowed]" = OrderedDict()
         self._norms: dict[tuple, object] = {}
         self._prefixes: "OrderedDict[tuple, dict]" = OrderedDict()  # (segment, field, prefix) -> {term: df}
-        self.postings = fastpath.PostingsCache()
+        self.postings = PostingsCache()
 
     # -- the searcher ---------------------------------------------------------------
 
