@@ -54,6 +54,15 @@ class WhooshBackend(Backend):
         self.fast_off: Optional[str] = None  # why the fast path was turned off for this process
         self._logged: set[tuple] = set()  # kinds of failure already logged with their traceback
 
+    @property
+    def fast(self) -> bool:
+        """Whether searches try the fast path; off, nothing reads postings through its decoder."""
+        return self._fast
+
+    @fast.setter
+    def fast(self, on: bool) -> None:
+        self._fast = self.segments.decoded = bool(on)
+
     # -- where the live index is --------------------------------------------------------
 
     @property

@@ -10,7 +10,10 @@ merged away or the live build is replaced:
 - the documents a caller may see (`Allowed`), per set of rooms: THE one
   cache of allowed documents. The fast path intersects its frozenset; the
   matcher fallback tests its bytearray (one byte per candidate); both are
-  views of the same entry, made on first use;
+  views of the same entry, made on first use. Its room postings are read
+  through the fast path's decoder (quick), or through Whoosh's public
+  matchers while the fast path is off (`decoded` False), so the fallback
+  never depends on what may have broken the fast path;
 - BM25 length norms and created-time tie-breakers per document;
 - a prefix's terms and frequencies;
 - decoded posting lists (search.whoosh_postings.PostingsCache).
@@ -96,6 +99,7 @@ class SegmentCache:
         self._norms: dict[tuple, object] = {}
         self._prefixes: "OrderedDict[tuple, dict]" = OrderedDict()  # (segment, field, prefix) -> {term: df}
         self.postings = PostingsCache()
+        self.decoded = True  # False: read postings through Whoosh's public matchers only (fast path off)
 
     # -- the searcher ---------------------------------------------------------------
 
@@ -197,7 +201,7 @@ class SegmentCache:
         yes = sum(df for t, df in present.items() if t in wanted)
 
         def docs(terms):
-            return [self.postings.get(reader, segid, "room", t).idset for t in terms]
+            return [self._term_docs(reader, segid, "room", t) for t in terms]
 
         if yes * 2 <= sum(present.values()):
             found = frozenset().union(*docs([t for t in present if t in wanted]))
@@ -206,6 +210,12 @@ class SegmentCache:
         if reader.has_deletions():
             found = found - frozenset(reader.deleted_docs_set)
         return self._remember(key, Allowed(found, n))
+
+    def _term_docs(self, reader, segid: str, field: str, term: str) -> frozenset:
+        """The documents with a term (deleted ones may be included: callers remove them)."""
+        if self.decoded:
+            return self.postings.get(reader, segid, field, term).idset
+        return frozenset(reader.postings(field, term).all_ids()) if (field, term) in reader else frozenset()
 
     def access_sets(self, reader, segid: str, rooms: tuple, text_rooms: tuple) -> list[tuple[Allowed, dict]]:
         """[(allowed documents, fields read instead of the plan's)] of one segment for a caller:
@@ -221,7 +231,7 @@ class SegmentCache:
         if main is None or text is None:
             n = reader.doc_count_all()
             limited = self.allowed(reader, segid, text_rooms).docs
-            files = self.postings.get(reader, segid, "has_att", "1").idset
+            files = self._term_docs(reader, segid, "has_att", "1")
             main = self._remember(main_key, Allowed(self.allowed(reader, segid, rooms).docs | (limited - files), n))
             text = self._remember(text_key, Allowed(limited & files, n))
         else:

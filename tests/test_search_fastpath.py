@@ -82,6 +82,7 @@ def test_a_structural_fast_path_failure_turns_it_off_and_says_so(app, make, comb
     found = search_ids(u, "light*")
     assert len(found) == 2 and reply.id in found
     assert backend.fallbacks == 1 and not backend.fast and "AttributeError" in backend.fast_off
+    assert not backend.segments.decoded  # the fallback reads nothing through the fast path's decoder
     logged = _records(caplog)
     assert len(logged) == 1 and logged[0].levelno == logging.ERROR and logged[0].exc_info is not None
     assert "structural" in logged[0].getMessage() and "off for this process" in logged[0].getMessage()
