@@ -6,40 +6,35 @@ PostgreSQL full-text (COLLAB_SEARCH_BACKEND=postgres).
     indexer.py   the single indexer: drain after commit, sweep, check, rebuild
     service.py   search for a user: permissions, query language, snippets
     query.py     the search box language
+    app_state.py the app's backend and indexer (`state()`)
+    whoosh_backend.py, pg_backend.py  the two backends (whoosh_backend's docstring lists its parts)
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Optional
 
 from flask import Flask, current_app, has_app_context
 
+from search import models  # noqa: F401  (register tables)
+from search import outbox
+from search.app_state import SearchState, state
+from search.indexer import Indexer
+from search.pg_backend import PostgresBackend
+from search.whoosh_backend import WhooshBackend
+
+__all__ = ["SearchState", "init_app", "make_backend", "state"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SearchState:
-    backend: object
-    indexer: object
-
-
-def state(app: Optional[Flask] = None) -> SearchState:
-    return (app or current_app).extensions["collab_search"]
 
 
 def make_backend(app: Flask):
     name = (app.config.get("SEARCH_BACKEND") or "whoosh").lower()
     if name == "postgres":
         if app.config["DATABASE_URL"].startswith("postgresql"):
-            from search.pg_backend import PostgresBackend
-
             return PostgresBackend()
         log.error("COLLAB_SEARCH_BACKEND=postgres needs a PostgreSQL database; using Whoosh")
     elif name != "whoosh":
         log.error("unknown COLLAB_SEARCH_BACKEND %r; using Whoosh", name)
-    from search.whoosh_backend import WhooshBackend
-
     return WhooshBackend(app.config["DATA_DIR"])
 
 
@@ -50,10 +45,6 @@ def _wake() -> None:
 
 def init_app(app: Flask) -> None:
     """Outbox hooks, the indexer, the start-up check (at the first request)."""
-    from search import models  # noqa: F401  (register tables)
-    from search import outbox
-    from search.indexer import Indexer
-
     backend = make_backend(app)
     app.extensions["collab_search"] = SearchState(backend=backend, indexer=Indexer(app, backend))
     outbox.install(_wake)

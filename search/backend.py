@@ -89,6 +89,10 @@ class Backend:
         """A cheap check, run by every sweep, for an index that has disappeared."""
         return False
 
+    def fast_path_report(self) -> list[str]:
+        """Lines for `flask search status` about searches a faster path failed on (none here)."""
+        return []
+
     def close(self) -> None:
         pass
 

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+
+from collab.extensions import db
+from search import documents
+from search.app_state import state
+from search.indexer import outbox_size, rebuild
 
 search_cli = AppGroup("search", help="The full-text search index.")
 
@@ -16,9 +23,6 @@ search_cli = AppGroup("search", help="The full-text search index.")
 @click.option("--background", is_flag=True, help="Quietly do nothing if another rebuild runs or the index is fine.")
 def rebuild_cmd(procs: int | None, background: bool) -> None:
     """Rebuild the index from the database (searching keeps working meanwhile)."""
-    from search import documents, state
-    from search.indexer import rebuild
-
     procs = procs or min(4, os.cpu_count() or 1)
     if background:
         n = rebuild(current_app, procs=procs, background=True)
@@ -36,9 +40,6 @@ def rebuild_cmd(procs: int | None, background: bool) -> None:
 @search_cli.command("status")
 def status_cmd() -> None:
     """Index health, documents, outbox rows waiting."""
-    from search import state
-    from search.indexer import outbox_size
-
     st = state()
     h = st.backend.health()
     click.echo(f"backend: {st.backend.name}")
@@ -46,13 +47,13 @@ def status_cmd() -> None:
     click.echo(f"documents: {h.documents}")
     click.echo(f"outbox: {outbox_size()}")
     click.echo(f"rebuilding: {'yes' if st.indexer.rebuilding() else 'no'}")
+    for line in st.backend.fast_path_report():
+        click.echo(line)
 
 
 @search_cli.command("sweep")
 def sweep_cmd() -> None:
     """Apply outbox rows left behind (what the background sweep does)."""
-    from search import state
-
     st = state()
     st.indexer.check()
     n = st.indexer.drain()
@@ -66,12 +67,6 @@ def worker_cmd(interval: float) -> None:
 
     `flask serve` runs one beside the web server (which then only writes the
     outbox), so indexing never takes CPU from requests in the web worker."""
-    import signal
-    import time
-
-    from collab.extensions import db
-    from search import state
-
     stop = False
 
     def _stop(_signum, _frame):

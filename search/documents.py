@@ -2,7 +2,9 @@
 data: everything here can be rebuilt from the tables)."""
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -137,9 +139,6 @@ def prefetched(make: Callable[[], Iterator[list[Doc]]], depth: int = 2) -> Itera
     """The batches of `make()`, read one or two ahead in a thread with its own app context
     and session: while the caller indexes a batch (CPU), the next is read (mostly waiting for
     the database, which releases the GIL). Errors in the reader are raised here."""
-    import queue
-    import threading
-
     app = current_app._get_current_object()
     q: "queue.Queue" = queue.Queue(maxsize=depth)
     done = object()

@@ -4,7 +4,7 @@ Whoosh's matcher trees.
 Whoosh is pure Python: its matchers cost several microseconds per posting
 (next(), id(), score() each a method call, the field length read per posting).
 Here each term's posting list of one segment is decoded once, block by block,
-into a tuple of document numbers and a dict of term frequencies (kept in a
+into document numbers and term frequencies (search.whoosh_postings, kept in a
 bounded LRU, so the words people search for stay decoded), and a query becomes
 C-speed set operations: AND = intersection, OR = union, -word = difference,
 and the caller's allowed documents (rooms, deleted documents excluded) are one
@@ -24,24 +24,18 @@ other rooms).
 
 Supported: words, phrases, word starts (already expanded to terms), OR of
 those, exclusions, author/has:attachment/room terms, a created-time range.
-Whoosh's internal block reader (W3LeafMatcher) is used directly; anything
-else falls back to stepping a matcher.
+Posting lists are decoded by search.whoosh_postings.
 """
 from __future__ import annotations
 
 import heapq
-from array import array
 from bisect import bisect_left
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import add, mul, truediv
 from typing import Callable, Optional
 
-from whoosh.codec.whoosh3 import W3LeafMatcher
-from whoosh.matching.wrappers import FilterMatcher
-
-from search.text import FastPositions
+from search.whoosh_postings import BlockPositions, Postings, PostingsCache
 
 K1 = 1.2
 B = 0.75
@@ -49,176 +43,6 @@ VERIFY_ALL = 800  # phrase candidates checked one by one for an exact count
 PHRASE_POOL = 200  # ... and the best are chosen among this many newest confirmed matches
 ESTIMATE_FROM = 300  # a word start's count is extrapolated from at least this many matches
 TIE = 1e-12  # per rank by created time: breaks ties between equal scores, newest first (< 1e-6 in all)
-CACHE_POSTINGS = 2_500_000  # postings kept decoded (all segments, all terms): ~110 bytes each
-_positions = FastPositions().decode_positions
-
-
-class Postings:
-    """One term's postings in one segment: document numbers and term frequencies
-    as compact arrays; the set and dict the queries use are made on first use
-    and share their int objects; positions are kept only for phrase words."""
-
-    __slots__ = ("ids", "weights", "values", "_ints", "_set", "_map")
-
-    def __init__(self, ids: array, weights: array, values: Optional[list]):
-        self.ids, self.weights, self.values = ids, weights, values
-        self._ints: Optional[tuple] = None
-        self._set: Optional[frozenset] = None
-        self._map: Optional[dict] = None
-
-    def _int_objects(self) -> tuple:
-        if self._ints is None:
-            self._ints = tuple(self.ids)
-        return self._ints
-
-    @property
-    def idset(self) -> frozenset:
-        if self._set is None:
-            self._set = frozenset(self._int_objects())
-        return self._set
-
-    @property
-    def tf(self) -> dict:
-        if self._map is None:
-            self._map = dict(zip(self._int_objects(), map(int, self.weights)))
-        return self._map
-
-    def positions(self, d: int) -> list[int]:
-        i = bisect_left(self.ids, d)
-        if i == len(self.ids) or self.ids[i] != d:
-            return []
-        return _positions(self.values[i])
-
-
-class BlockPositions:
-    """Positions of one term read block by block on demand: the offsets and last
-    document of each posting block are listed once (headers only), then a
-    document's positions come from decoding just its block (kept in a small LRU).
-    Much less memory and time than decoding every position of a common word."""
-
-    __slots__ = ("m", "maxids", "offsets", "blocks")
-
-    def __init__(self, m: W3LeafMatcher):
-        self.m = m
-        self.maxids: list[int] = []
-        self.offsets: list[int] = []
-        self.blocks: "OrderedDict[int, tuple]" = OrderedDict()
-        pos = m._baseoffset
-        while m.is_active():
-            self.offsets.append(pos)
-            self.maxids.append(m._maxid)
-            pos = m._nextoffset
-            m._next_block()
-
-    def _block(self, b: int) -> tuple:
-        got = self.blocks.get(b)
-        if got is None:
-            m = self.m
-            m._atend = False
-            m._lastblock = b == len(self.offsets) - 1
-            m._goto(self.offsets[b])
-            m._read_ids()
-            m._read_values()
-            got = self.blocks[b] = (m._ids, m._values)
-            if len(self.blocks) > 64:
-                self.blocks.popitem(last=False)
-        return got
-
-    def ids_desc(self):
-        """Document numbers from the last down, reading blocks only as far as asked."""
-        for b in range(len(self.offsets) - 1, -1, -1):
-            yield from reversed(self._block(b)[0])
-
-    def positions(self, d: int) -> list[int]:
-        b = bisect_left(self.maxids, d)
-        if b == len(self.maxids):
-            return []
-        ids, values = self._block(b)
-        i = bisect_left(ids, d)
-        if i == len(ids) or ids[i] != d:
-            return []
-        return _positions(values[i])
-
-
-EMPTY = Postings(array("i"), array("f"), [])
-
-
-class PostingsCache:
-    """Decoded posting lists, least recently used dropped first (by postings held)."""
-
-    def __init__(self, limit: int = CACHE_POSTINGS):
-        self.limit = limit
-        self.size = 0
-        self.items: "OrderedDict[tuple, Postings]" = OrderedDict()
-
-    def positions(self, reader, segid: str, field_: str, term: str):
-        """Something with .positions(docnum) for a phrase word."""
-        key = (segid, field_, term, "pos")
-        p = self.items.get(key)
-        if p is not None:
-            self.items.move_to_end(key)
-            return p
-        m = reader.postings(field_, term) if (field_, term) in reader else None
-        if isinstance(m, FilterMatcher):
-            m = m.child
-        if isinstance(m, W3LeafMatcher):
-            p = BlockPositions(m)
-            self.items[key] = p
-            self.size += len(p.offsets)  # (small: a few numbers per block of 128 postings)
-            return p
-        return self.get(reader, segid, field_, term, positions=True)
-
-    def get(self, reader, segid: str, field_: str, term: str, positions: bool = False) -> Postings:
-        key = (segid, field_, term)
-        p = self.items.get(key)
-        if p is not None and (p.values is not None or not positions):
-            self.items.move_to_end(key)
-            return p
-        if p is not None:
-            del self.items[key]
-            self.size -= len(p.ids)
-        p = load(reader, field_, term, positions)
-        self.items[key] = p
-        self.size += len(p.ids)
-        while self.size > self.limit and len(self.items) > 1:
-            _k, old = self.items.popitem(last=False)
-            self.size -= len(old.ids) if isinstance(old, Postings) else len(old.offsets)
-        return p
-
-    def clear(self) -> None:
-        self.items.clear()
-        self.size = 0
-
-
-def load(reader, field_: str, term: str, positions: bool = False) -> Postings:
-    """Decode a term's whole posting list (deleted documents included: the
-    allowed set excludes them)."""
-    if (field_, term) not in reader:
-        return EMPTY
-    m = reader.postings(field_, term)
-    if isinstance(m, FilterMatcher):
-        m = m.child
-    ids = array("i")
-    weights = array("f")
-    values: Optional[list] = [] if positions else None
-    if isinstance(m, W3LeafMatcher):
-        while m.is_active():
-            m._read_ids()
-            m._read_weights()
-            ids.extend(m._ids)
-            weights.extend(m._weights)
-            if positions:
-                m._read_values()
-                values.extend(m._values)
-            m._next_block()
-    else:  # postings inlined in the term info, or another matcher
-        while m.is_active():
-            ids.append(m.id())
-            weights.append(m.weight())
-            if positions:
-                values.append(m.value())
-            m.next()
-    return Postings(ids, weights, values)
 
 
 # -- the query, as the fast path sees it -----------------------------------------------
@@ -253,7 +77,7 @@ class Plan:
 
 @dataclass
 class LeafView:
-    """What the engine needs of one segment (see whoosh_backend.Leaf)."""
+    """What the engine needs of one segment (made by search.whoosh_query.search)."""
     reader: object
     segid: str
     offset: int

@@ -19,13 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import delete, func, select, text
 
 from collab.extensions import db
+from rooms.models import Post
 from search import documents
+from search.app_state import state
 from search.backend import Backend, FileLock, Health
-from search.models import SearchOutbox
+from search.models import SearchDocument, SearchOutbox
 
 log = logging.getLogger(__name__)
 
@@ -237,8 +239,6 @@ def _rebuild_guard(indexer: Indexer, wait: bool):
 def rebuild(app: Flask, *, progress=None, procs: int = 1, quiet: bool = False, background: bool = False) -> int:
     """Rebuild the index from the database, then apply the outbox. Returns the
     number of posts indexed, or -1 if another rebuild was running (background)."""
-    from search import state
-
     st = state(app)
     backend, indexer = st.backend, st.indexer
     with _rebuild_guard(indexer, wait=not background) as got:
@@ -278,12 +278,6 @@ def _rebuild_pg(backend, progress, procs: int = 2) -> int:
     between rebuild batches, exclusive for a drain), so it can never overwrite
     a newer change that a drain wrote in between. Two threads: while one waits
     for PostgreSQL to compute tsvectors, the other reads and prepares posts."""
-    import threading
-
-    from flask import current_app
-
-    from rooms.models import Post
-
     app = current_app._get_current_object()
     ranges = documents.id_ranges(max(1, procs))
     totals = [0] * len(ranges)
@@ -326,8 +320,6 @@ def _rebuild_pg(backend, progress, procs: int = 2) -> int:
     if errors:
         raise errors[0]
     n = sum(totals)
-    from search.models import SearchDocument
-
     with backend.writing(LOCK_TIMEOUT * 6):  # documents of posts gone, removed or hidden meanwhile
         keep = select(Post.id).where(Post.id == SearchDocument.post_id, documents.indexable()).exists()
         db.session.execute(delete(SearchDocument).where(~keep))

@@ -1,5 +1,5 @@
 """Search as the pages and the API see it: parse, restrict to the rooms the
-caller may read (auth.permissions decides), ask the backend, then dress the
+caller may read (rooms.policy decides), ask the backend, then dress the
 hits (thread, room, author, highlighted snippet) and suggest spellings from
 the caller's readable vocabulary only."""
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collab.extensions import db
 from rooms import labels, pseudonyms
 from rooms.models import Post, Room, Thread
 from search import query as qmod
+from search.app_state import state
 from search.backend import Found, Request
 from search.documents import indexable
 from search.text import fold, highlight, highlight_all, html_text
@@ -122,8 +123,6 @@ def _resolve_authors(names: list[str], rooms: list[int], notices: list[str]) -> 
 
 def search(actor: User, q: object, *, room_id: object = None, sort: object = "relevance", page: object = 1,
            per_page: int = PER_PAGE) -> Page:
-    from search import state
-
     sort_v = _sort(sort)
     page_v = page if isinstance(page, int) else validate.int_id(page, "page", required=False) or 1
     if not 1 <= page_v <= MAX_PAGE:
@@ -259,8 +258,6 @@ def _edits1(word: str) -> set[str]:
 def suggest(parsed: qmod.Query, rooms: list[int], text_rooms: list[int] = ()) -> Optional[str]:
     """A corrected query, using only words found in posts of `rooms` (the caller's), and in the
     posts' own text of `text_rooms` (Request.text_rooms)."""
-    from search import state
-
     backend = state().backend
     words = [w for w in dict.fromkeys(parsed.words()) if re.fullmatch(rf"[^\W\d_]{{3,{SUGGEST_LETTERS}}}", w)]
     if not words:
