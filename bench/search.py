@@ -806,7 +806,7 @@ HEAD = (
     "The bench process uses the server's garbage-collector settings (wsgi.py: `gc.freeze()` and "
     "`gc.set_threshold(20_000, 50, 100)`), applied once the index and its caches are warm, for every backend."
 )
-NOTES = """How the Whoosh backend gets these times (search/fastpath.py, search/whoosh_backend.py): queries are
+NOTES = """How the Whoosh backend gets these times (search/fastpath.py, search/whoosh_query.py, search/whoosh_postings.py): queries are
 evaluated as C-speed set operations over posting lists decoded once per segment (kept in an LRU of ~2.5M
 postings), so the permission filter is one intersection (smallest set first) and counts are exact; only the
 surviving candidates are scored (BM25, normalised by the whole index's average length; equal scores go to
