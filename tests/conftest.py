@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -224,3 +226,25 @@ def smtp():
     sink = SmtpSink()
     yield sink
     sink.stop()
+
+
+# -- ending the run ------------------------------------------------------------------------------------
+
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config) -> None:
+    """Once everything is reported, end the process with pytest's status. A test that failed halfway
+    through a meeting can leave a non-daemon thread of a third-party library behind (aiortc's, a
+    Socket.IO client's), and the interpreter would wait for it at exit for ever: one run on a fresh
+    machine sat for 50 minutes after printing its summary. The failure is already reported; the run
+    must end."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS[-1] if _EXIT_STATUS else 1)
