@@ -34,6 +34,7 @@ from collab.extensions import db
 from collab import tasks
 from rooms import moderation, policy, trust_settings
 from rooms import services as rs
+from rooms import posts as room_posts
 from rooms.meetings import decks, minutes, schedule, state, votes
 from rooms.meetings.models import Deck
 from tests.conftest import bearer
@@ -132,11 +133,11 @@ def world(app, make):
     trust_settings.set_label(p["owner"], room.id, "OFFICIAL-SENSITIVE")
     thread = make.thread(p["owner"], room, title="Draft policy", body="Opening words")
     post = make.reply(p["member"], thread, "quokkafrank first thought")
-    rs.edit_post(p["member"], post.id, body="quokkafrank second thought")
+    room_posts.edit_post(p["member"], post.id, body="quokkafrank second thought")
     hidden = make.reply(p["member"], thread, "wombatsecret rude words")
     moderation.hide_post(p["moderator"], hidden.id, "Rude")
-    with_file, _ = rs.create_post(p["member"], thread.id, body="The paper is attached.",
-                                  uploads=[("paper.pdf", io.BytesIO(_pdf("platypusfile appears only in here")))])
+    with_file, _ = room_posts.create_post(p["member"], thread.id, body="The paper is attached.",
+                                          uploads=[("paper.pdf", io.BytesIO(_pdf("platypusfile appears only in here")))])
     attachment = with_file.attachments[0]
 
     soon = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -25,7 +25,7 @@ from PIL import Image
 
 from collab.extensions import db
 from collab import tasks
-from rooms import services as room_services
+from rooms import posts as room_posts
 from rooms import trust_settings
 from rooms.meetings import convert_sandbox, decks, minutes, schedule, state
 from rooms.meetings.models import Deck
@@ -134,9 +134,9 @@ def test_attachments_and_thumbnails_are_not_stored_by_the_browser(app, make):
     room = make.room(owner)
     png = io.BytesIO()
     Image.new("RGB", (40, 30), MAGENTA).save(png, "PNG")
-    thread = room_services.create_thread(owner, room.id, title="Figures", body="See attached",
-                                         uploads=[("figures.png", io.BytesIO(png.getvalue()))])
-    att = room_services.opening_post(thread).attachments[0]
+    thread = room_posts.create_thread(owner, room.id, title="Figures", body="See attached",
+                                      uploads=[("figures.png", io.BytesIO(png.getvalue()))])
+    att = room_posts.opening_post(thread).attachments[0]
     c = login_client(app, owner)
     for url in (f"/attachments/{att.id}/{att.filename}", f"/thumbnails/{att.id}"):
         r = c.get(url)

@@ -54,9 +54,9 @@ def test_votes_one_per_person_changeable_refused_after_close_and_minutes(app, ma
                  "Weekly would be better"):
         assert text in post.body, text
     # the chair can edit the minutes (normal post editing keeps the history)
-    from rooms import services as rs
+    from rooms import posts as room_posts
 
-    rs.edit_post(chair, post.id, body=post.body + "\n\nCorrected.")
+    room_posts.edit_post(chair, post.id, body=post.body + "\n\nCorrected.")
     name, data = minutes.pdf(ann, meeting.id)
     assert data[:5] == b"%PDF-" and name.endswith(".pdf")
     import pypdfium2 as pdfium
@@ -72,7 +72,7 @@ def test_votes_one_per_person_changeable_refused_after_close_and_minutes(app, ma
 
 
 def test_minutes_thread_is_editable_by_the_chair_with_history(app, make):
-    from rooms import services as rs
+    from rooms import posts as room_posts
     from rooms.models import PostRevision
 
     chair, ann, _bob, _room, meeting = setup_meeting(make)
@@ -83,9 +83,9 @@ def test_minutes_thread_is_editable_by_the_chair_with_history(app, make):
     thread = minutes.end_with_minutes(chair, meeting.id)
     post = db.session.scalar(select(Post).where(Post.thread_id == thread.id))
     assert "**Deferred**" in post.body and "1 agree" in post.body
-    rs.edit_post(chair, post.id, body=post.body + "\n\nCorrected: Dee sent apologies.")
+    room_posts.edit_post(chair, post.id, body=post.body + "\n\nCorrected: Dee sent apologies.")
     with pytest.raises(Forbidden):
-        rs.edit_post(ann, post.id, body="Mine now")
+        room_posts.edit_post(ann, post.id, body="Mine now")
     revisions = list(db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)))
     assert len(revisions) == 1 and "Corrected" not in revisions[0].body
     c = login_client(app, ann)
