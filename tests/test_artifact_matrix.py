@@ -35,7 +35,7 @@ from collab import tasks
 from rooms import moderation, policy, trust_settings
 from rooms import services as rs
 from rooms import posts as room_posts
-from rooms.meetings import decks, minutes, schedule, state, votes
+from rooms.meetings import attendance, decks, minutes, schedule, state, votes
 from rooms.meetings.models import Deck
 from tests.conftest import bearer
 from tests.live_support import login_client, sock
@@ -145,7 +145,7 @@ def world(app, make):
     deck = decks.upload(p["owner"], meeting.id, io.BytesIO(_pdf("Slide one")), "deck.pdf", background=False)
     assert decks.convert(deck.id) == "ready"
     deck = db.session.get(Deck, deck.id, populate_existing=True)
-    state.join(p["member"], meeting.id)
+    attendance.join(p["member"], meeting.id)
     state.chat(p["member"], meeting.id, body="numbatchat from home")
     km = votes.draft(p["owner"], meeting.id, text="echidnakey message")["key_message_id"]
     votes.open_vote(p["owner"], km)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
-from rooms.meetings import minutes, state, votes
+from rooms.meetings import attendance, minutes, state, votes
 from rooms.models import Post
 from tests.live_support import login_client
 from tests.meeting_support import (  # noqa: F401  (app_config, settle_live: fixtures)
@@ -42,9 +42,9 @@ def test_votes_one_per_person_changeable_refused_after_close_and_minutes(app, ma
         votes.cast(bob, kid, choice="agree")
     assert "closed" in e.value.message
     assert state.get_state(ann, meeting.id)["me"]["votes"][str(kid)]["choice"] == "agree"
-    state.mark_in_room(chair, meeting.id, user_id=bob.id)
-    state.mark_in_room(chair, meeting.id, name="Dee Visitor")
-    state.join(ann, meeting.id)
+    attendance.mark_in_room(chair, meeting.id, user_id=bob.id)
+    attendance.mark_in_room(chair, meeting.id, name="Dee Visitor")
+    attendance.join(ann, meeting.id)
     state.add_action(chair, meeting.id, text="Publish the March data", owner="Chair Person")
     thread = minutes.end_with_minutes(chair, meeting.id)
     post = db.session.scalar(select(Post).where(Post.thread_id == thread.id))

@@ -31,7 +31,7 @@ from collab import tasks
 from rooms import trust_settings
 from rooms import services as rs
 from rooms import posts as room_posts
-from rooms.meetings import schedule, state
+from rooms.meetings import attendance, schedule, state
 from tests.conftest import PASSWORD
 from tests.live_support import Collector, login_client, postgres_url, sock, wait_for
 
@@ -151,7 +151,7 @@ def test_chair_removing_someone_from_a_meeting_takes_them_out_of_its_channel(set
     _admin, owner, victim, room, thread, meeting = _world(make, "removed")
     control = _follow(app, sock(app, token=make.token(owner)), room, thread, meeting)
     v = _follow(app, sock(app, token=make.token(victim)), room, thread, meeting)
-    state.remove_participant(owner, meeting.id, user_id=victim.id)
+    attendance.remove_participant(owner, meeting.id, user_id=victim.id)
     assert v.wait("meeting.removed", timeout=2)
     v.events.clear()
     state.chat(owner, meeting.id, body="said after the removal")
