@@ -35,7 +35,7 @@ from collab import tasks
 from rooms import moderation, policy, trust_settings
 from rooms import services as rs
 from rooms import posts as room_posts
-from rooms.meetings import attendance, decks, minutes, schedule, state, votes
+from rooms.meetings import attendance, conversion, decks, minutes, schedule, state, votes
 from rooms.meetings.models import Deck
 from tests.conftest import bearer
 from tests.live_support import login_client, sock
@@ -143,7 +143,7 @@ def world(app, make):
     soon = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     meeting = schedule.schedule_meeting(p["owner"], room.id, title="Plenary", agenda="1. Welcome", starts_at=soon)
     deck = decks.upload(p["owner"], meeting.id, io.BytesIO(_pdf("Slide one")), "deck.pdf", background=False)
-    assert decks.convert(deck.id) == "ready"
+    assert conversion.convert(deck.id) == "ready"
     deck = db.session.get(Deck, deck.id, populate_existing=True)
     attendance.join(p["member"], meeting.id)
     state.chat(p["member"], meeting.id, body="numbatchat from home")
