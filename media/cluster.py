@@ -229,7 +229,7 @@ class Cluster:
         pipe.send("hello", shard=self.index)
 
     def _roster_to(self, pipe: Pipe) -> None:
-        from media.meeting import Participant
+        from media.members import Participant
 
         for meeting in self.worker.meetings.values():
             for m in meeting.participants():
@@ -310,14 +310,14 @@ class Cluster:
             handler(pipe, msg)
 
     def _remote(self, pipe: Pipe, meeting_id: int, member_id: int):
-        from media.meeting import RemoteMember
+        from media.members import RemoteMember
 
         meeting = self.worker.meetings.get(meeting_id)
         m = meeting.members.get(member_id) if meeting else None
         return m if isinstance(m, RemoteMember) and getattr(m, "shard", None) == pipe.peer else None
 
     def _on_join(self, pipe: Pipe, msg: dict) -> None:
-        from media.meeting import RemoteMember
+        from media.members import RemoteMember
 
         data = msg["member"]
         meeting = self.worker.meeting(int(msg["meeting"]))
