@@ -70,6 +70,7 @@ def add_hostile_account(server, room_id: int, thread_id: int) -> int:
     from collab import create_app
     from collab.extensions import db
     from rooms import services as rooms
+    from rooms import posts as room_posts
     from rooms.models import Membership
     from sqlalchemy import select
 
@@ -82,7 +83,7 @@ def add_hostile_account(server, room_id: int, thread_id: int) -> int:
                                     kind="staff", role="member", organisation_id=owner.organisation_id)
         user = db.session.merge(user)
         rooms.add_member(owner, room_id, user_id=user.id, role="member")
-        post, _ = rooms.create_post(user, thread_id, body="Files follow.")
+        post, _ = room_posts.create_post(user, thread_id, body="Files follow.")
         pid = post.id
         # (no index kick lingering: this app's indexer stops with the process)
     db.session.remove()

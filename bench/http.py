@@ -192,6 +192,7 @@ def seed(server, args) -> dict:
     from collab import create_app, validate
     from collab.extensions import db
     from rooms import services as rooms
+    from rooms import posts as room_posts
     from rooms.markdown import render
     from rooms.models import Membership, Post, Room, RoomEvent, Thread, path_segment
     from rooms.serialize import iso
@@ -277,7 +278,7 @@ def seed(server, args) -> dict:
 
         # ---- threads and posts: planned in memory ----
         bodies = make_bodies(rng, args.body_pool)
-        bodies = [rooms._body(b) for b in bodies]  # validated exactly as the services validate
+        bodies = [room_posts._body(b) for b in bodies]  # validated exactly as the services validate
         prog = Progress("rendering the body pool with rooms.markdown.render", len(bodies))
         htmls = []
         for b in bodies:
@@ -456,7 +457,7 @@ def seed(server, args) -> dict:
             else:
                 upload = (f"minutes-{k}.txt", io.BytesIO(("Minutes\n" + bodies[k % len(bodies)]).encode()))
             with app.test_request_context("/", base_url=server.url):  # the event payload holds URLs
-                rooms.add_attachments(author, pid, [upload])
+                room_posts.add_attachments(author, pid, [upload])
 
         # ---- check the seed is what the services would have made ----
         say("  checking the seed (paths, depths, counters, events)…")
@@ -497,7 +498,7 @@ def seed(server, args) -> dict:
         special = db.session.get(Thread, special_tid)
         roots = db.session.scalar(select(func.count(Post.id)).where(Post.thread_id == special_tid, Post.depth == 1))
         maxdepth = db.session.scalar(select(func.max(Post.depth)).where(Post.thread_id == special_tid))
-        assert special.post_count == SPECIAL_POSTS and roots <= rooms.ROOTS_PER_PAGE, (special.post_count, roots)
+        assert special.post_count == SPECIAL_POSTS and roots <= room_posts.ROOTS_PER_PAGE, (special.post_count, roots)
         main_threads = db.session.scalar(select(func.count(Thread.id)).where(Thread.room_id == main.id))
         main_members = db.session.scalar(select(func.count(Membership.id)).where(Membership.room_id == main.id))
         targets = [(pl["id"], post_ids[ti]) for ti, pl in enumerate(plans) if pl["room"].id == main.id and

@@ -64,6 +64,7 @@ app = create_app()
 with app.app_context():
     from auth import services as accounts
     from rooms import services as rooms
+    from rooms import posts as room_posts
     owner = accounts.create_user(email="owner@bench.example", name="Bench Owner", password=PASSWORD)
     room = rooms.create_room(owner, name="Fan-out room", visibility="private")
     tokens = []
@@ -71,7 +72,7 @@ with app.app_context():
         u = accounts.create_user(email=f"member{i}@bench.example", name=f"Member {i:02d}", password=PASSWORD)
         rooms.add_member(owner, room.id, user_id=u.id)
         tokens.append(accounts.create_token(u, "bench")[1])
-    thread = rooms.create_thread(owner, room.id, title="Fan-out", body="Replies follow.")
+    thread = room_posts.create_thread(owner, room.id, title="Fan-out", body="Replies follow.")
     print(json.dumps({"owner": accounts.create_token(owner, "bench")[1], "tokens": tokens,
                       "room_id": room.id, "thread_id": thread.id}))
 """

@@ -17,7 +17,7 @@ What it does, for each size (default 100,000 and 500,000 posts):
      - SQLite FTS5 reference: a table fts5(title, body, room_id UNINDEXED,
        tokenize='porter unicode61 remove_diacritics 2') over the same plain text,
      it measures bulk indexing (posts/s), post-to-searchable latency (a post
-     made by rooms.services.create_post, polled through search until found;
+     made by rooms.posts.create_post, polled through search until found;
      FTS5: insert, commit, query), and p50/p95 of seven query kinds, each with
      its top 20 highlighted snippets, asked as an account that may read 150 of
      the 200 rooms: common word, rare word, two-word AND, phrase, prefix
@@ -439,7 +439,7 @@ def bench_backend(app, backend: str, user_id: int, queries: dict, latency_thread
                   readable: list[int] = (), texts: dict = None) -> dict:
     from auth.models import User
     from collab.extensions import db
-    from rooms import services
+    from rooms import posts as room_posts
     from search import service, state
     from search.indexer import outbox_size, rebuild
 
@@ -488,12 +488,12 @@ def bench_backend(app, backend: str, user_id: int, queries: dict, latency_thread
         res["queries"] = time_queries(run, queries, prep=prep)
         res["engine"] = time_queries(engine_runner(st.backend, list(readable), texts), queries, prep=prep,
                                      cold_run=False)
-        # post-to-searchable latency, through rooms.services.create_post and the outbox
+        # post-to-searchable latency, through rooms.posts.create_post and the outbox
         lat = []
         for i in range(15):
             word = f"latencyprobe{i}x{uuid.uuid4().hex[:6]}"
             t0 = time.perf_counter()
-            post, _ = services.create_post(user, latency_thread, body=f"A new post about {word}.")
+            post, _ = room_posts.create_post(user, latency_thread, body=f"A new post about {word}.")
             while True:
                 db.session.rollback()
                 if any(r.post_id == post.id for r in service.search(user, word).results):

@@ -57,7 +57,7 @@ app = create_app()
 with app.app_context():
     from auth import services as accounts
     from rooms import services as rooms
-    from rooms.meetings import decks, schedule
+    from rooms.meetings import conversion, decks, schedule
     chair = accounts.create_user(email="chair@bench.example", name="Bench Chair", password=PASSWORD)
     room = rooms.create_room(chair, name="Plenary room", visibility="private")
     tokens = []
@@ -72,7 +72,7 @@ with app.app_context():
         doc.add_page()
         doc.cell(text=f"Slide {i + 1}")
     deck = decks.upload(chair, meeting.id, io.BytesIO(bytes(doc.output())), "plenary.pdf", background=False)
-    assert decks.convert(deck.id) == "ready"
+    assert conversion.convert(deck.id) == "ready"
     print(json.dumps({"chair": accounts.create_token(chair, "bench")[1], "tokens": tokens,
                       "meeting_id": meeting.id, "deck_id": deck.id, "email": "p0@bench.example"}))
 """

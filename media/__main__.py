@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.quick_self_test:
         config.self_test = "quick"
     if config.processes > 1:
-        from media import cluster
+        from media import node
 
-        return cluster.run_node(config)
+        return node.run_node(config)
 
     from media.worker import serve
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from websockets.exceptions import ConnectionClosed
 
 from media import tokens
-from media.meeting import Participant, SignallingError, dumps
+from media.members import Participant, SignallingError, dumps
 
 if TYPE_CHECKING:  # pragma: no cover
     from media.worker import Worker

@@ -32,7 +32,7 @@ from collab.errors import Invalid, NotFound
 from collab.extensions import db
 from rooms import attachments as files
 from rooms import policy, post_removal
-from rooms import services as room_services
+from rooms import posts as room_posts
 from rooms.models import Attachment, Membership, Post, PostRevision, Reaction, Room, RoomEvent, Thread
 
 EXPORT_README = """Your data from Collab
@@ -201,7 +201,7 @@ def erase_account(actor: User, target_id: object, *, posts: object, confirm: obj
         raise Invalid("Type the account's e-mail address exactly, to confirm.", "confirm")
     db.begin_write()
     target = db.session.get(User, uid, populate_existing=True)
-    n_posts, shas = room_services.erase_author_posts(uid, remove_text=posts == "remove", by_id=actor.id)
+    n_posts, shas = room_posts.erase_author_posts(uid, remove_text=posts == "remove", by_id=actor.id)
     # Invitations that were used to create this account carried its address.
     db.session.execute(update(Invitation).where(Invitation.used_by_id == uid).values(email=None))
     for table, column in _user_references():

@@ -9,6 +9,7 @@ from collab.errors import Invalid
 from collab.extensions import db
 from collab.limits import upload_limit
 from rooms import policy, services
+from rooms import posts as room_posts
 from rooms.models import Post
 from rooms.serialize import post_dict, room_dict, thread_dict
 
@@ -49,8 +50,8 @@ def list_threads(room_id: int):
 @bp.post("/rooms/<int:room_id>/threads")
 def create_thread(room_id: int):
     data = json_body()
-    thread = services.create_thread(api_user(), room_id, title=data.get("title"), body=data.get("body"),
-                                    client_id=data.get("client_id"))
+    thread = room_posts.create_thread(api_user(), room_id, title=data.get("title"), body=data.get("body"),
+                                      client_id=data.get("client_id"))
     return ok(_thread_full(thread), 201)
 
 
@@ -67,8 +68,8 @@ def get_thread(thread_id: int):
 @bp.post("/threads/<int:thread_id>/posts")
 def create_post(thread_id: int):
     data = json_body()
-    post, created = services.create_post(api_user(), thread_id, body=data.get("body"),
-                                         parent_id=data.get("parent_id"), client_id=data.get("client_id"))
+    post, created = room_posts.create_post(api_user(), thread_id, body=data.get("body"),
+                                           parent_id=data.get("parent_id"), client_id=data.get("client_id"))
     return ok(post_dict(post), 201 if created else 200)
 
 
@@ -80,12 +81,12 @@ def get_post(post_id: int):
 @bp.patch("/posts/<int:post_id>")
 def edit_post(post_id: int):
     data = json_body()
-    return ok(post_dict(services.edit_post(api_user(), post_id, body=data.get("body"))))
+    return ok(post_dict(room_posts.edit_post(api_user(), post_id, body=data.get("body"))))
 
 
 @bp.delete("/posts/<int:post_id>")
 def delete_post(post_id: int):
-    return ok(post_dict(services.delete_post(api_user(), post_id)))
+    return ok(post_dict(room_posts.delete_post(api_user(), post_id)))
 
 
 @bp.post("/posts/<int:post_id>/attachments")
@@ -94,7 +95,7 @@ def add_attachments(post_id: int):
     uploads = [(f.filename, f.stream) for f in request.files.getlist("file") if f]
     if not uploads:
         raise Invalid("Send the file as multipart/form-data in a field named 'file'.", "file")
-    atts = services.add_attachments(api_user(), post_id, uploads)
+    atts = room_posts.add_attachments(api_user(), post_id, uploads)
     post = services.get_post(api_user(), post_id)
     return ok(post_dict(post) | {"added": [a.id for a in atts]}, 201)
 

@@ -300,7 +300,7 @@ def may_download_minutes_pdf(user: Optional[User], meeting: Meeting) -> bool:
 
 def may_join_meeting(user: Optional[User], meeting: Meeting) -> bool:
     """The meeting's audio and video: readers of an open room, while the meeting has not ended.
-    (The chair's removals and locks are checked by the meeting itself, rooms/meetings/state.py.)"""
+    (The chair's removals and locks are checked by the meeting itself, rooms/meetings/attendance.py.)"""
     return meeting.ended_at is None and not meeting.room.archived and can_read_room(user, meeting.room)
 
 

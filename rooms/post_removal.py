@@ -1,5 +1,5 @@
 """Taking a post's content away, the one way, whatever the reason: its author or a moderator
-removes it (rooms/services.py, rooms/moderation.py), its room's retention period passes
+removes it (rooms/posts.py, rooms/moderation.py), its room's retention period passes
 (rooms/retention.py), or its author's account is erased with its text (rooms/account_data.py).
 
 A removed post stays as a tombstone so the reply tree is whole; its text, earlier versions

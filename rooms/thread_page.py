@@ -32,7 +32,7 @@ from auth.models import User
 from collab.extensions import db
 from rooms import policy, pseudonyms
 from rooms.models import Attachment, Post, ReadState, Thread
-from rooms.services import FLAT_PER_PAGE, ROOTS_PER_PAGE
+from rooms.posts import FLAT_PER_PAGE, ROOTS_PER_PAGE
 
 TREE_LEVELS = 4  # levels shown at once; each further four are behind "Show more replies"
 

@@ -14,6 +14,7 @@ from collab.forms import attempt, field, flash_ok
 from collab.http import confidential
 from collab.limits import upload_limit
 from rooms import account_data_views, moderation_views, policy, services, thread_page  # noqa: F401  (their routes are on `bp` too)
+from rooms import posts as room_posts
 from rooms import attachments as files
 from rooms.blueprint import bp
 from rooms.models import ROOM_ROLES, VISIBILITIES, Post
@@ -160,9 +161,9 @@ def new_thread(room_id: int):
         raise Forbidden("You can read this room but not start threads in it.")
     errors: dict = {}
     if request.method == "POST":
-        thread = attempt(lambda: services.create_thread(current_user, room_id, title=field("title"),
-                                                        body=field("body"), client_id=field("client_id") or None,
-                                                        uploads=_uploads()), errors)
+        thread = attempt(lambda: room_posts.create_thread(current_user, room_id, title=field("title"),
+                                                          body=field("body"), client_id=field("client_id") or None,
+                                                          uploads=_uploads()), errors)
         if thread:
             return redirect(url_for("rooms.thread", thread_id=thread.id))
     return render_template("rooms/new_thread.html", room=r, errors=errors, form=request.form), (
@@ -177,11 +178,11 @@ def thread(thread_id: int):
     me = current_user._get_current_object()
     read = thread_page.read_state(me, t)  # noqa: F841 - held, so the lookups below find it in the session
     if "page" not in request.args and view == "tree":
-        first_unread, unread_page = services.first_unread_page(current_user, t)
+        first_unread, unread_page = room_posts.first_unread_page(current_user, t)
         if unread_page > 1:
             return redirect(url_for("rooms.thread", thread_id=t.id, page=unread_page, _anchor=f"post-{first_unread}"))
     tp = thread_page.load(me, t, page=_page_arg(), view=view)
-    services.mark_read(me, t, max(tp.shown_ids))
+    room_posts.mark_read(me, t, max(tp.shown_ids))
     return render_template("rooms/thread.html", thread=t, room=t.room, tp=tp, can_post=tp.can_post,
                            posts_url=_posts_url())
 
@@ -202,9 +203,9 @@ def reply(post_id: int):
         raise Forbidden("You can read this room but not post in it.")
     errors: dict = {}
     if request.method == "POST":
-        result = attempt(lambda: services.create_post(current_user, parent.thread_id, body=field("body"),
-                                                      parent_id=parent.id, client_id=field("client_id") or None,
-                                                      uploads=_uploads()), errors)
+        result = attempt(lambda: room_posts.create_post(current_user, parent.thread_id, body=field("body"),
+                                                        parent_id=parent.id, client_id=field("client_id") or None,
+                                                        uploads=_uploads()), errors)
         if result:
             post = result[0]
             return redirect(url_for("rooms.post_link", post_id=post.id))
@@ -223,7 +224,7 @@ def post_link(post_id: int):
         root_path = post.path[: 2 * 10 + 1]
         before = db.session.scalar(select(func.count(Post.id)).where(
             Post.thread_id == post.thread_id, Post.depth == 1, Post.path < root_path)) or 0
-        page = before // services.ROOTS_PER_PAGE + 1
+        page = before // room_posts.ROOTS_PER_PAGE + 1
     return redirect(url_for("rooms.thread", thread_id=post.thread_id, page=page, _anchor=f"post-{post.id}"))
 
 
@@ -236,9 +237,9 @@ def edit(post_id: int):
     errors: dict = {}
     if request.method == "POST":
         if field("action") == "attach":
-            if attempt(lambda: services.add_attachments(current_user, post_id, _uploads()), errors):
+            if attempt(lambda: room_posts.add_attachments(current_user, post_id, _uploads()), errors):
                 return redirect(url_for("rooms.post_link", post_id=post_id))
-        elif attempt(lambda: services.edit_post(current_user, post_id, body=field("body")), errors):
+        elif attempt(lambda: room_posts.edit_post(current_user, post_id, body=field("body")), errors):
             return redirect(url_for("rooms.post_link", post_id=post_id))
     return render_template("rooms/edit.html", post=post, thread=post.thread, room=post.thread.room, errors=errors,
                            form=request.form), (422 if errors else 200)
@@ -247,7 +248,7 @@ def edit(post_id: int):
 @bp.post("/posts/<int:post_id>/delete")
 @login_required
 def delete(post_id: int):
-    services.delete_post(current_user, post_id)
+    room_posts.delete_post(current_user, post_id)
     flash_ok("The post has been removed.")
     return redirect(url_for("rooms.post_link", post_id=post_id))
 
@@ -255,7 +256,7 @@ def delete(post_id: int):
 @bp.get("/posts/<int:post_id>/history")
 @login_required
 def history(post_id: int):
-    post, revs = services.revisions(current_user, post_id)
+    post, revs = room_posts.revisions(current_user, post_id)
     return render_template("rooms/history.html", post=post, revisions=revs, thread=post.thread,
                            room=post.thread.room)
 

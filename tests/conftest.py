@@ -183,14 +183,14 @@ class Factory:
         return room
 
     def thread(self, author, room, *, title: str = "A thread", body: str = "Opening post"):
-        from rooms import services
+        from rooms import posts as room_posts
 
-        return services.create_thread(author, room.id, title=title, body=body)
+        return room_posts.create_thread(author, room.id, title=title, body=body)
 
     def reply(self, author, thread, body: str = "A reply", parent=None):
-        from rooms import services
+        from rooms import posts as room_posts
 
-        return services.create_post(author, thread.id, body=body, parent_id=parent.id if parent else None)[0]
+        return room_posts.create_post(author, thread.id, body=body, parent_id=parent.id if parent else None)[0]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from collab.extensions import db
 from collab import tasks
-from rooms.meetings import decks, schedule
+from rooms.meetings import conversion, decks, schedule
 from rooms.meetings.models import Deck
 from tests.live_support import login_client, sock
 
@@ -40,7 +40,7 @@ def pdf_bytes(pages: int = 3) -> bytes:
 
 def ready_deck(chair, meeting, pages: int = 3) -> Deck:
     deck = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(pages)), "plenary.pdf", background=False)
-    assert decks.convert(deck.id) == "ready"
+    assert conversion.convert(deck.id) == "ready"
     return db.session.get(Deck, deck.id, populate_existing=True)
 
 

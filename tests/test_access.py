@@ -26,16 +26,16 @@ def png_bytes(size=(64, 48), colour=(200, 30, 30)) -> bytes:
 
 def seed(make) -> dict:
     """A private room with a thread, a reply with an image, an edited post."""
-    from rooms import services
+    from rooms import posts as room_posts
 
     org = make.org()
     owner = make.user(org=org, name="Owner Person")
     member = make.user(org=org, name="Member Person")
     room = make.room(owner, visibility="private", members=[member], name="Secret room")
     thread = make.thread(owner, room, title="Secret thread", body="Secret opening")
-    reply, _ = services.create_post(member, thread.id, body="Secret reply",
-                                    uploads=[("photo.png", io.BytesIO(png_bytes()))])
-    services.edit_post(member, reply.id, body="Secret reply, edited")
+    reply, _ = room_posts.create_post(member, thread.id, body="Secret reply",
+                                      uploads=[("photo.png", io.BytesIO(png_bytes()))])
+    room_posts.edit_post(member, reply.id, body="Secret reply, edited")
     att = reply.attachments[0] if reply.attachments else None
     from rooms.models import Attachment
 

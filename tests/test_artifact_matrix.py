@@ -34,7 +34,8 @@ from collab.extensions import db
 from collab import tasks
 from rooms import moderation, policy, trust_settings
 from rooms import services as rs
-from rooms.meetings import decks, minutes, schedule, state, votes
+from rooms import posts as room_posts
+from rooms.meetings import attendance, conversion, decks, minutes, schedule, state, votes
 from rooms.meetings.models import Deck
 from tests.conftest import bearer
 from tests.live_support import login_client, sock
@@ -132,19 +133,19 @@ def world(app, make):
     trust_settings.set_label(p["owner"], room.id, "OFFICIAL-SENSITIVE")
     thread = make.thread(p["owner"], room, title="Draft policy", body="Opening words")
     post = make.reply(p["member"], thread, "quokkafrank first thought")
-    rs.edit_post(p["member"], post.id, body="quokkafrank second thought")
+    room_posts.edit_post(p["member"], post.id, body="quokkafrank second thought")
     hidden = make.reply(p["member"], thread, "wombatsecret rude words")
     moderation.hide_post(p["moderator"], hidden.id, "Rude")
-    with_file, _ = rs.create_post(p["member"], thread.id, body="The paper is attached.",
-                                  uploads=[("paper.pdf", io.BytesIO(_pdf("platypusfile appears only in here")))])
+    with_file, _ = room_posts.create_post(p["member"], thread.id, body="The paper is attached.",
+                                          uploads=[("paper.pdf", io.BytesIO(_pdf("platypusfile appears only in here")))])
     attachment = with_file.attachments[0]
 
     soon = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     meeting = schedule.schedule_meeting(p["owner"], room.id, title="Plenary", agenda="1. Welcome", starts_at=soon)
     deck = decks.upload(p["owner"], meeting.id, io.BytesIO(_pdf("Slide one")), "deck.pdf", background=False)
-    assert decks.convert(deck.id) == "ready"
+    assert conversion.convert(deck.id) == "ready"
     deck = db.session.get(Deck, deck.id, populate_existing=True)
-    state.join(p["member"], meeting.id)
+    attendance.join(p["member"], meeting.id)
     state.chat(p["member"], meeting.id, body="numbatchat from home")
     km = votes.draft(p["owner"], meeting.id, text="echidnakey message")["key_message_id"]
     votes.open_vote(p["owner"], km)

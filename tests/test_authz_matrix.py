@@ -258,7 +258,7 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     thread, a reply by the member with an attachment, a muted member, a running meeting
     and an open key-message vote; returns the ids the walk fills routes with."""
     from rooms import moderation, trust_settings
-    from rooms import services as rs
+    from rooms import posts as room_posts
     from rooms.meetings import services as ms
     from rooms.meetings import votes
     from rooms.models import Attachment
@@ -269,8 +269,8 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     if non_attributed:
         trust_settings.set_non_attributed(owner, room.id, True)
     thread = make.thread(owner, room, title=f"{name} thread", body=f"{name} opening @Member Person")
-    reply, _ = rs.create_post(users["member"], thread.id, body=f"{name} reply @Owner Person",
-                              uploads=[("photo.png", io.BytesIO(png_bytes()))])
+    reply, _ = room_posts.create_post(users["member"], thread.id, body=f"{name} reply @Owner Person",
+                                      uploads=[("photo.png", io.BytesIO(png_bytes()))])
     att = db.session.scalar(select(Attachment).where(Attachment.post_id == reply.id))
     mute = moderation.mute_member(users["moderator"], room.id, muted.id, 24, "matrix")
     meeting = ms.start_meeting(owner, room.id, title=f"{name} meeting")

@@ -22,6 +22,7 @@ from collab.extensions import db
 from collab import tasks
 from rooms import reactions
 from rooms import services as rs
+from rooms import posts as room_posts
 from rooms.models import Attachment, Membership, Post, PostRevision, RoomEvent, Thread
 from tests.live_support import login_client
 from tests.conftest import PASSWORD
@@ -54,11 +55,11 @@ def discussion(make, author_name="Alex Author"):
     author = make.user(name=author_name)
     other = make.user(name="Otto Other")
     room = make.room(owner, name="Stop and search", members=[author, other])
-    thread = rs.create_thread(author, room.id, title="Body-worn video review", body="Opening words by the author",
-                              uploads=[("notes.txt", io.BytesIO(b"private notes of the author"))])
-    opening = rs.opening_post(thread)
+    thread = room_posts.create_thread(author, room.id, title="Body-worn video review", body="Opening words by the author",
+                                      uploads=[("notes.txt", io.BytesIO(b"private notes of the author"))])
+    opening = room_posts.opening_post(thread)
     reply = make.reply(author, thread, "First draft of my reply", parent=opening)
-    rs.edit_post(author, reply.id, body="Second draft of my reply")
+    room_posts.edit_post(author, reply.id, body="Second draft of my reply")
     answer = make.reply(other, thread, "Otto answers the author", parent=reply)
     reactions.set_reaction(author, answer.id, "👍", True)
     return owner, author, other, room, thread, opening, reply, answer
@@ -239,13 +240,13 @@ def retention_room(make):
     owner = make.user(name="Olive Owner")
     member = make.user(name="Mo Member")
     room = make.room(owner, name="Kept 30 days", members=[member])
-    old_thread = rs.create_thread(owner, room.id, title="An old confidential matter", body="Old opening text",
-                                  uploads=[("old.txt", io.BytesIO(b"old attachment bytes"))])
-    old_open = rs.opening_post(old_thread)
-    old_reply = rs.create_post(member, old_thread.id, body="Old reply text", parent_id=old_open.id)[0]
-    rs.edit_post(member, old_reply.id, body="Old reply text, edited")
-    new_reply = rs.create_post(owner, old_thread.id, body="Recent reply text", parent_id=old_reply.id)[0]
-    new_thread = rs.create_thread(member, room.id, title="A recent matter", body="Recent opening text")
+    old_thread = room_posts.create_thread(owner, room.id, title="An old confidential matter", body="Old opening text",
+                                          uploads=[("old.txt", io.BytesIO(b"old attachment bytes"))])
+    old_open = room_posts.opening_post(old_thread)
+    old_reply = room_posts.create_post(member, old_thread.id, body="Old reply text", parent_id=old_open.id)[0]
+    room_posts.edit_post(member, old_reply.id, body="Old reply text, edited")
+    new_reply = room_posts.create_post(owner, old_thread.id, body="Recent reply text", parent_id=old_reply.id)[0]
+    new_thread = room_posts.create_thread(member, room.id, title="A recent matter", body="Recent opening text")
     age_posts([old_open.id, old_reply.id], 40)
     return owner, member, room, old_thread, old_open, old_reply, new_reply, new_thread
 
@@ -298,8 +299,8 @@ def test_the_daily_run_deletes_old_posts_and_attachments_keeping_the_tree(app, m
     sha = db.session.scalar(select(Attachment.sha256))
     login_client(app, owner).post(f"/rooms/{room.id}/retention", data={"retention_days": "30"})
     other_room = make.room(owner, name="No retention")
-    kept_thread = rs.create_thread(owner, other_room.id, title="Kept forever", body="Old but kept")
-    age_posts([rs.opening_post(kept_thread).id], 400)
+    kept_thread = room_posts.create_thread(owner, other_room.id, title="Kept forever", body="Old but kept")
+    age_posts([room_posts.opening_post(kept_thread).id], 400)
 
     result = runner.invoke(args=["retention", "run"])
     assert result.exit_code == 0, result.output
@@ -310,8 +311,8 @@ def test_the_daily_run_deletes_old_posts_and_attachments_keeping_the_tree(app, m
     assert db.session.get(Post, new_reply.id).body == "Recent reply text"
     assert db.session.get(Post, new_reply.id).parent_id == old_reply.id  # the tree stays whole
     assert db.session.get(Post, old_reply.id).parent_id == old_open.id
-    assert rs.opening_post(new_thread).body == "Recent opening text"
-    assert rs.opening_post(kept_thread).body == "Old but kept"
+    assert room_posts.opening_post(new_thread).body == "Recent opening text"
+    assert room_posts.opening_post(kept_thread).body == "Old but kept"
     assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
     assert db.session.scalar(select(func.count()).select_from(PostRevision)) == 0
     assert not blob(app, sha).exists()
@@ -332,9 +333,9 @@ def test_the_daily_run_deletes_old_posts_and_attachments_keeping_the_tree(app, m
 def test_an_old_tombstone_still_loses_its_attachments(app, make, runner):
     owner = make.user()
     room = make.room(owner)
-    thread = rs.create_thread(owner, room.id, title="Files", body="See file")
-    post = rs.create_post(owner, thread.id, body="with a file",
-                          uploads=[("f.txt", io.BytesIO(b"bytes of a deleted post"))])[0]
+    thread = room_posts.create_thread(owner, room.id, title="Files", body="See file")
+    post = room_posts.create_post(owner, thread.id, body="with a file",
+                                  uploads=[("f.txt", io.BytesIO(b"bytes of a deleted post"))])[0]
     # a tombstone whose attachment row stayed (removing a post keeps no files since rooms/post_removal.py;
     # older tombstones did)
     db.begin_write()
@@ -346,4 +347,4 @@ def test_an_old_tombstone_still_loses_its_attachments(app, make, runner):
     runner.invoke(args=["retention", "run"])
     db.session.remove()
     assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
-    assert rs.opening_post(thread).body == "See file"
+    assert room_posts.opening_post(thread).body == "See file"

@@ -25,14 +25,14 @@ from PIL import Image
 
 from collab.extensions import db
 from collab import tasks
-from rooms import services as room_services
+from rooms import posts as room_posts
 from rooms import trust_settings
-from rooms.meetings import convert_sandbox, decks, minutes, schedule, state
+from rooms.meetings import conversion, convert_sandbox, decks, minutes, schedule, state
 from rooms.meetings.models import Deck
 from tests.conftest import bearer
 from tests.live_support import login_client
 
-needs_soffice = pytest.mark.skipif(not decks.soffice(), reason="LibreOffice (soffice) is not installed: make soffice")
+needs_soffice = pytest.mark.skipif(not conversion.soffice(), reason="LibreOffice (soffice) is not installed: make soffice")
 MAGENTA = (255, 0, 255)
 
 
@@ -59,7 +59,7 @@ def pdf_bytes(pages: int = 2, fill: tuple[int, int, int] | None = None) -> bytes
 
 def ready_deck(chair, meeting, data: bytes | None = None, name: str = "plenary.pdf") -> Deck:
     deck = decks.upload(chair, meeting.id, io.BytesIO(data or pdf_bytes()), name, background=False)
-    assert decks.convert(deck.id) == "ready"
+    assert conversion.convert(deck.id) == "ready"
     return db.session.get(Deck, deck.id, populate_existing=True)
 
 
@@ -134,9 +134,9 @@ def test_attachments_and_thumbnails_are_not_stored_by_the_browser(app, make):
     room = make.room(owner)
     png = io.BytesIO()
     Image.new("RGB", (40, 30), MAGENTA).save(png, "PNG")
-    thread = room_services.create_thread(owner, room.id, title="Figures", body="See attached",
-                                         uploads=[("figures.png", io.BytesIO(png.getvalue()))])
-    att = room_services.opening_post(thread).attachments[0]
+    thread = room_posts.create_thread(owner, room.id, title="Figures", body="See attached",
+                                      uploads=[("figures.png", io.BytesIO(png.getvalue()))])
+    att = room_posts.opening_post(thread).attachments[0]
     c = login_client(app, owner)
     for url in (f"/attachments/{att.id}/{att.filename}", f"/thumbnails/{att.id}"):
         r = c.get(url)
@@ -183,7 +183,7 @@ def sandbox(request, monkeypatch, tmp_path_factory) -> str:
         pytest.skip(f"{request.param} is not installed: make soffice")
     if request.param == "unshare":
         only = tmp_path_factory.mktemp("path")
-        for name, target in (("unshare", tool), ("soffice", decks.soffice())):
+        for name, target in (("unshare", tool), ("soffice", conversion.soffice())):
             (only / name).symlink_to(target)
         monkeypatch.setenv("PATH", str(only))
     return request.param
@@ -196,17 +196,17 @@ def test_a_document_cannot_draw_another_rooms_slide_into_its_deck(app, make, san
     secret_meeting = schedule.schedule_meeting(victim, make.room(victim).id, title="Closed",
                                                starts_at="2030-01-10T10:00:00Z")
     secret = ready_deck(victim, secret_meeting, pdf_bytes(1, fill=MAGENTA), "secret.pdf")
-    secret_png = decks.deck_dir(secret.id) / "1.png"
+    secret_png = conversion.deck_dir(secret.id) / "1.png"
     assert magenta_pixels(secret_png) > 10_000            # the secret is unmistakable where it appears
     attacker = make.user()
     meeting = schedule.schedule_meeting(attacker, make.room(attacker).id, title="Mine",
                                         starts_at="2030-01-10T10:00:00Z")
     d = decks.upload(attacker, meeting.id, io.BytesIO(odt_linking(secret_png.resolve().as_uri())), "figures.odt",
                      background=False)
-    assert decks.convert(d.id) == "ready", db.session.get(Deck, d.id, populate_existing=True).message
+    assert conversion.convert(d.id) == "ready", db.session.get(Deck, d.id, populate_existing=True).message
     d = db.session.get(Deck, d.id, populate_existing=True)
     for n in range(1, d.pages + 1):
-        assert magenta_pixels(decks.deck_dir(d.id) / f"{n}.png") == 0, f"page {n} shows the other room's slide"
+        assert magenta_pixels(conversion.deck_dir(d.id) / f"{n}.png") == 0, f"page {n} shows the other room's slide"
 
 
 class _Probe(http.server.BaseHTTPRequestHandler):
@@ -239,11 +239,11 @@ def test_a_document_cannot_make_the_server_fetch_an_address(app, make, sandbox):
         meeting = schedule.schedule_meeting(chair, make.room(chair).id, title="Mine", starts_at="2030-01-10T10:00:00Z")
         url = f"http://127.0.0.1:{server.server_address[1]}/probe.png"
         d = decks.upload(chair, meeting.id, io.BytesIO(odt_linking(url)), "figures.odt", background=False)
-        assert decks.convert(d.id) == "ready", db.session.get(Deck, d.id, populate_existing=True).message
+        assert conversion.convert(d.id) == "ready", db.session.get(Deck, d.id, populate_existing=True).message
         d = db.session.get(Deck, d.id, populate_existing=True)
         assert _Probe.seen == [], f"the server fetched {_Probe.seen}"
         for n in range(1, d.pages + 1):
-            assert magenta_pixels(decks.deck_dir(d.id) / f"{n}.png") == 0
+            assert magenta_pixels(conversion.deck_dir(d.id) / f"{n}.png") == 0
     finally:
         server.shutdown()
         server.server_close()
@@ -294,17 +294,17 @@ def test_a_hanging_converter_is_killed_at_the_time_limit(app, make, monkeypatch,
     app.config["DECK_SANDBOX"] = mode
     hang = tmp_path_factory.mktemp("hang")
     monkeypatch.setenv("PATH", _fake_soffice(hang, "sleep 3600 &\nwait") + os.pathsep + os.environ["PATH"])
-    assert decks.soffice() == str(hang / "bin" / "soffice")
-    monkeypatch.setattr(decks, "CONVERT_TIMEOUT", 1)
+    assert conversion.soffice() == str(hang / "bin" / "soffice")
+    monkeypatch.setattr(conversion, "CONVERT_TIMEOUT", 1)
     chair = make.user()
     meeting = schedule.schedule_meeting(chair, make.room(chair).id, title="Mine", starts_at="2030-01-10T10:00:00Z")
     d = decks.upload(chair, meeting.id, io.BytesIO(b"PK\x03\x04 a presentation"), "slow.pptx", background=False)
-    assert decks.convert(d.id) == "failed"
+    assert conversion.convert(d.id) == "failed"
     deck = state.get_state(chair, meeting.id)["decks"][0]
     assert "took longer than 1 seconds and was stopped" in deck["message"], deck
     assert _gone(str(hang)), _processes_with(str(hang))
     assert _gone(f"collab-convert-{d.id}-")
-    assert list(decks.slides_root().iterdir()) == [] and convert_sandbox.left_behind(d.id) == []
+    assert list(conversion.slides_root().iterdir()) == [] and convert_sandbox.left_behind(d.id) == []
 
 
 def test_without_a_sandbox_office_files_are_downloads_unless_the_operator_allows_it(app, make, monkeypatch,
@@ -317,13 +317,13 @@ def test_without_a_sandbox_office_files_are_downloads_unless_the_operator_allows
     chair = make.user()
     meeting = schedule.schedule_meeting(chair, make.room(chair).id, title="Mine", starts_at="2030-01-10T10:00:00Z")
     d = decks.upload(chair, meeting.id, io.BytesIO(b"PK\x03\x04 a presentation"), "deck.pptx", background=False)
-    assert decks.convert(d.id) == "download"
+    assert conversion.convert(d.id) == "download"
     deck = db.session.get(Deck, d.id, populate_existing=True)
     assert "cannot convert office documents in isolation" in deck.message and not ran.exists()
     assert login_client(app, chair).get(f"/meetings/{meeting.id}/decks/{d.id}/file").data.startswith(b"PK")
     app.config["DECK_SANDBOX"] = "off"
     d2 = decks.upload(chair, meeting.id, io.BytesIO(b"PK\x03\x04 a presentation"), "deck.pptx", background=False)
-    assert decks.convert(d2.id) == "failed" and ran.exists()   # it ran (and, being a fake, made no PDF)
+    assert conversion.convert(d2.id) == "failed" and ran.exists()   # it ran (and, being a fake, made no PDF)
 
 
 @pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap is not installed: make soffice")
@@ -338,7 +338,7 @@ def test_bubblewrap_shows_the_converter_only_its_own_folder(app, make, monkeypat
     folder = convert_sandbox.new_folder(0)
     try:
         (folder / "deck.pptx").write_bytes(b"PK\x03\x04")
-        p = convert_sandbox.plan(decks.soffice(), lambda inside, profile: [inside], folder,
+        p = convert_sandbox.plan(conversion.soffice(), lambda inside, profile: [inside], folder,
                                  Path(app.config["DATA_DIR"]), "auto")
         assert p.how in ("bwrap", "unshare")
         subprocess.run(p.cmd, env=p.env, cwd=folder, timeout=60)

@@ -35,7 +35,7 @@ def test_events_wait_for_the_outermost_commit(app):
 
 def test_a_reply_is_announced_after_its_commit(app, make):
     """A reply that writes a notification (in a savepoint) is announced once, after the commit."""
-    from rooms import services
+    from rooms import posts as room_posts
     from rooms.models import Post
 
     author, replier = make.user(), make.user()
@@ -50,7 +50,7 @@ def test_a_reply_is_announced_after_its_commit(app, make):
 
     events.listen(listener)
     try:
-        post, created = services.create_post(replier, thread.id, body="A reply", client_id=uuid.uuid4().hex)
+        post, created = room_posts.create_post(replier, thread.id, body="A reply", client_id=uuid.uuid4().hex)
     finally:
         events._listeners.remove(listener)
     assert created and heard == [post.id]  # delivered once, and the post was committed by then

@@ -10,7 +10,7 @@ from auth import audit
 from collab.errors import Forbidden, Invalid
 from collab import tasks
 from rooms import trust_settings
-from rooms import services as rs
+from rooms import posts as room_posts
 from tests.live_support import login_client
 
 
@@ -29,7 +29,7 @@ def test_label_banner_on_every_room_page_and_search(app, make):
     owner = make.user()
     room = make.room(owner)
     t = make.thread(owner, room, body="banner stopwatch words")
-    post = t.id and rs.opening_post(t)
+    post = t.id and room_posts.opening_post(t)
     c = login_client(app, owner)
     for path in [f"/rooms/{room.id}", f"/threads/{t.id}", f"/rooms/{room.id}/members", f"/rooms/{room.id}/settings",
                  f"/posts/{post.id}/reply", f"/posts/{post.id}/edit", f"/rooms/{room.id}/threads/new",
@@ -63,9 +63,9 @@ def test_sensitive_rooms_keep_attachments_from_guests_and_text_out_of_mail(app, 
     owner = make.user(name="Olga Owner")
     guest = make.user(kind="guest", name="Gus Guest", email="gus@example.org")
     room = make.room(owner, members=[guest])
-    t = rs.create_thread(owner, room.id, title="Papers", body="See attached",
-                         uploads=[("notes.txt", io.BytesIO(b"secret notes"))])
-    att = rs.opening_post(t).attachments[0]
+    t = room_posts.create_thread(owner, room.id, title="Papers", body="See attached",
+                                 uploads=[("notes.txt", io.BytesIO(b"secret notes"))])
+    att = room_posts.opening_post(t).attachments[0]
     url = f"/attachments/{att.id}/notes.txt"
     gc = login_client(app, guest)
     assert gc.get(url).status_code == 200  # OFFICIAL: guests may download

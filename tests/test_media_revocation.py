@@ -26,7 +26,7 @@ from collab.errors import Forbidden
 from media import control, net
 from media.client import SyntheticParticipant
 from media.synthetic import opus_clip, vp8_clip
-from rooms.meetings import media_control, minutes, services, state
+from rooms.meetings import attendance, media_control, minutes, services
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-secret-key-not-for-production"  # the test app's SECRET_KEY (tests/conftest.py)
@@ -136,7 +136,7 @@ def test_chair_remove_stops_the_media_says_why_and_voids_the_old_token(app, make
     async def scenario():
         chair, (victim, witness) = await _in_call(worker_url, chair_tok, old, witness_tok)
         removed_at = time.monotonic()
-        state.remove_participant(chair_u, m.id, user_id=member_u.id)   # the chair's "remove" (a service)
+        attendance.remove_participant(chair_u, m.id, user_id=member_u.id)   # the chair's "remove" (a service)
         assert await until(lambda: victim.bye is not None)
         print(f"\nchair's remove → bye at the participant: {time.monotonic() - removed_at:.2f} s")
         bye = next(x for x in victim.messages if x["type"] == "bye")

@@ -302,9 +302,9 @@ def test_media_sockets_stay_in_the_configured_udp_port_range():
 def test_unwatched_cameras_are_paused_and_resumed_and_opus_dtx_is_offered(monkeypatch):
     """With one video slot, nobody is shown participant 3's camera: the worker pauses it at the
     browser, and resumes it (keyframe first) as soon as 3 speaks and becomes someone's choice."""
-    import media.meeting
+    import media.members
 
-    monkeypatch.setattr(media.meeting, "PAUSE_AFTER", 0.5)
+    monkeypatch.setattr(media.members, "PAUSE_AFTER", 0.5)
     video, audio = vp8_clip(), opus_clip()
 
     async def scenario(url):

@@ -15,7 +15,7 @@ import pytest
 
 from collab.errors import Forbidden
 from collab.extensions import db
-from rooms.meetings import access, schedule, state
+from rooms.meetings import access, attendance, schedule, state
 from rooms.meetings.models import Meeting
 from tests.conftest import bearer
 from tests.live_support import login_client
@@ -84,7 +84,7 @@ def test_removed_participant_gets_no_media_token(app, make):
     from rooms.meetings import services as meetings
 
     chair, ann, _bob, _room, meeting = setup_meeting(make)
-    state.remove_participant(chair, meeting.id, user_id=ann.id)
+    attendance.remove_participant(chair, meeting.id, user_id=ann.id)
     with pytest.raises(Forbidden):
         meetings.join(ann, meeting.id)
 

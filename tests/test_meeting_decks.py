@@ -10,7 +10,7 @@ import pytest
 
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
-from rooms.meetings import decks, state
+from rooms.meetings import conversion, decks, state
 from rooms.meetings.models import Deck
 from tests.conftest import bearer
 from tests.live_support import login_client
@@ -38,7 +38,7 @@ def test_pdf_deck_renders_pages_served_to_members_only(app, make):
     assert outsider.get(f"/meetings/{meeting.id}/decks/{deck.id}/file").status_code == 404
     assert c.get(f"/meetings/{meeting.id}/decks/{deck.id}/file").data[:5] == b"%PDF-"
     # nothing but the finished folder is left in the slides folder
-    assert [p.name for p in decks.slides_root().iterdir()] == [str(deck.id)]
+    assert [p.name for p in conversion.slides_root().iterdir()] == [str(deck.id)]
 
 
 def test_corrupt_and_encrypted_pdfs_fail_cleanly(app, make):
@@ -47,17 +47,17 @@ def test_corrupt_and_encrypted_pdfs_fail_cleanly(app, make):
     chair, ann, _bob, _room, meeting = setup_meeting(make)
     bad = decks.upload(chair, meeting.id, io.BytesIO(b"%PDF-1.4\nthis is not really a pdf\n"), "broken.pdf",
                        background=False)
-    assert decks.convert(bad.id) == "failed"
+    assert conversion.convert(bad.id) == "failed"
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes(2))))
     writer.encrypt(user_password="secret", owner_password="owner")
     buf = io.BytesIO()
     writer.write(buf)
     locked = decks.upload(chair, meeting.id, io.BytesIO(buf.getvalue()), "locked.pdf", background=False)
-    assert decks.convert(locked.id) == "failed"
+    assert conversion.convert(locked.id) == "failed"
     got = {d["filename"]: d for d in state.get_state(ann, meeting.id)["decks"]}
     assert "not a readable PDF" in got["broken.pdf"]["message"]
     assert "password" in got["locked.pdf"]["message"]
-    assert list(decks.slides_root().iterdir()) == []          # nothing half-made
+    assert list(conversion.slides_root().iterdir()) == []          # nothing half-made
     with pytest.raises(Invalid):
         decks.upload(chair, meeting.id, io.BytesIO(b"MZ..."), "virus.exe")
     with pytest.raises(Forbidden):
@@ -71,12 +71,12 @@ def test_more_than_300_pages_is_refused(app, make):
     """A real 301-page PDF: refused after counting its pages (none is drawn), with a message."""
     chair, ann, _bob, _room, meeting = setup_meeting(make)
     d = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(301)), "everything.pdf", background=False)
-    assert decks.convert(d.id) == "failed"
+    assert conversion.convert(d.id) == "failed"
     deck = state.get_state(ann, meeting.id)["decks"][0]
     assert "301 pages; at most 300" in deck["message"] and deck["pages"] == 0
-    assert list(decks.slides_root().iterdir()) == []
+    assert list(conversion.slides_root().iterdir()) == []
     ok = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(2)), "short.pdf", background=False)
-    assert decks.convert(ok.id) == "ready"                      # the meeting goes on with the next file
+    assert conversion.convert(ok.id) == "ready"                      # the meeting goes on with the next file
 
 
 def test_drawing_that_runs_too_long_is_stopped(app, make, monkeypatch, tmp_path_factory):
@@ -85,22 +85,22 @@ def test_drawing_that_runs_too_long_is_stopped(app, make, monkeypatch, tmp_path_
     hang = tmp_path_factory.mktemp("hang-render") / "render"
     hang.write_text("#!/bin/sh\nsleep 3600 &\nwait\n")
     hang.chmod(0o755)
-    monkeypatch.setattr(decks, "RENDERER", [str(hang)])
-    monkeypatch.setattr(decks, "RENDER_TIMEOUT", 1)
+    monkeypatch.setattr(conversion, "RENDERER", [str(hang)])
+    monkeypatch.setattr(conversion, "RENDER_TIMEOUT", 1)
     chair, ann, _bob, _room, meeting = setup_meeting(make)
     d = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(3)), "slow.pdf", background=False)
-    assert decks.convert(d.id) == "failed"
+    assert conversion.convert(d.id) == "failed"
     assert "took longer than 1 seconds and was stopped" in state.get_state(ann, meeting.id)["decks"][0]["message"]
-    assert list(decks.slides_root().iterdir()) == []
+    assert list(conversion.slides_root().iterdir()) == []
     assert _gone(str(hang)) and _gone(f".work-{d.id}-")
 
 
 def test_progress_is_sent_live_while_the_slides_are_drawn(app, make, monkeypatch):
-    monkeypatch.setattr(decks, "PROGRESS_EVERY", 0)
+    monkeypatch.setattr(conversion, "PROGRESS_EVERY", 0)
     chair, ann, _bob, _room, meeting = setup_meeting(make)
     sc, _ = joined(app, ann, meeting.id)
     d = decks.upload(chair, meeting.id, io.BytesIO(pdf_bytes(4)), "plenary.pdf", background=False)
-    decks.start(app, d.id).join(timeout=60)
+    conversion.start(app, d.id).join(timeout=60)
     seen = [(x["status"], x["done"], x["pages"]) for e in sc.get_received() if e["name"] == "meeting.state"
             for x in e["args"][0]["decks"]]
     assert seen[0] == ("queued", 0, 0) and seen[-1] == ("ready", 4, 4)
@@ -116,10 +116,10 @@ def test_progress_is_sent_live_while_the_slides_are_drawn(app, make, monkeypatch
 def test_office_file_without_soffice_is_a_download(app, make, monkeypatch):
     """Without LibreOffice on the PATH (a real absence: PATH points nowhere) the file is a download with a note."""
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert decks.soffice() is None
+    assert conversion.soffice() is None
     chair, ann, _bob, _room, meeting = setup_meeting(make)
     d = decks.upload(chair, meeting.id, io.BytesIO(b"PK\x03\x04 not really"), "deck.pptx", background=False)
-    assert decks.convert(d.id) == "download"
+    assert conversion.convert(d.id) == "download"
     d = db.session.get(Deck, d.id, populate_existing=True)
     assert "LibreOffice" in d.message and d.pages == 0
     c = login_client(app, ann)
@@ -195,7 +195,7 @@ def _processes_with(fragment: str) -> list[str]:
     return out
 
 
-needs_soffice = pytest.mark.skipif(not decks.soffice(), reason="LibreOffice (soffice) is not installed: "
+needs_soffice = pytest.mark.skipif(not conversion.soffice(), reason="LibreOffice (soffice) is not installed: "
                                    "apt-get install --no-install-recommends libreoffice-impress libreoffice-writer")
 
 
@@ -207,7 +207,7 @@ def test_pptx_odp_and_docx_are_converted_by_libreoffice_side_by_side(app, make, 
     files = _office_files()
     # an OpenDocument presentation: the PPTX saved as ODP by LibreOffice itself
     (tmp_path / "plenary.pptx").write_bytes(files["plenary.pptx"])
-    subprocess.run([decks.soffice(), f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}", "--headless",
+    subprocess.run([conversion.soffice(), f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}", "--headless",
                     "--convert-to", "odp", "--outdir", str(tmp_path), str(tmp_path / "plenary.pptx")],
                    check=True, capture_output=True, timeout=120)
     files["agenda.odp"] = (tmp_path / "plenary.odp").read_bytes()
@@ -215,7 +215,7 @@ def test_pptx_odp_and_docx_are_converted_by_libreoffice_side_by_side(app, make, 
     ids = {}
     for name, data in files.items():
         ids[name] = decks.upload(chair, meeting.id, io.BytesIO(data), name, background=False).id
-    tasks = [decks.start(app, did) for did in ids.values()]
+    tasks = [conversion.start(app, did) for did in ids.values()]
     for t in tasks:
         t.join(timeout=240)
     got = {d["filename"]: d for d in state.get_state(ann, meeting.id)["decks"]}
@@ -227,9 +227,9 @@ def test_pptx_odp_and_docx_are_converted_by_libreoffice_side_by_side(app, make, 
     assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image
 
-    assert Image.open(io.BytesIO(png.data)).size[0] == decks.PAGE_WIDTH
+    assert Image.open(io.BytesIO(png.data)).size[0] == conversion.PAGE_WIDTH
     # nothing but the finished folders is left, and no LibreOffice is still running for them
-    assert sorted(p.name for p in decks.slides_root().iterdir()) == sorted(str(i) for i in ids.values())
+    assert sorted(p.name for p in conversion.slides_root().iterdir()) == sorted(str(i) for i in ids.values())
     for did in ids.values():
         assert _gone(f".work-{did}-") and _gone(f"collab-convert-{did}-")
 
@@ -244,10 +244,10 @@ def test_damaged_office_file_fails_with_a_message(app, make):
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("hello.txt", "this is not a presentation " * 200)
     d = decks.upload(chair, meeting.id, io.BytesIO(buf.getvalue()), "broken.pptx", background=False)
-    assert decks.convert(d.id) == "failed"
+    assert conversion.convert(d.id) == "failed"
     deck = state.get_state(ann, meeting.id)["decks"][0]
     assert "LibreOffice could not read this PowerPoint file" in deck["message"] and deck["pages"] == 0
-    assert list(decks.slides_root().iterdir()) == []
+    assert list(conversion.slides_root().iterdir()) == []
     assert login_client(app, ann).get(f"/meetings/{meeting.id}").status_code == 200
 
 

@@ -7,7 +7,7 @@ import time
 
 from collab.extensions import db
 from collab import tasks
-from rooms.meetings import access, decks, schedule, state
+from rooms.meetings import access, conversion, decks, schedule, state
 from rooms.meetings.models import Deck
 from tests.meeting_support import (  # noqa: F401  (app_config, settle_live: fixtures)
     app_config,
@@ -41,20 +41,20 @@ def test_decks_a_stopped_server_left_converting_are_resumed_or_failed(app, make,
     now = utcnow()
     # 0: "converting" by a process of this host that has gone (the server was restarted), with a work folder left
     _set_deck(up[0], status="converting", worker=f"{host}:999999999:1", updated_at=now, attempts=1, done=1, pages=2)
-    (decks.slides_root() / f".work-{up[0]}-old").mkdir(parents=True)
+    (conversion.slides_root() / f".work-{up[0]}-old").mkdir(parents=True)
     # 1: "queued" on another host, reporting recently: maybe still alive there, left alone
     _set_deck(up[1], status="queued", worker="elsewhere:12:34", updated_at=now)
     # 2: on another host but silent for longer than any conversion can take: resumed
-    _set_deck(up[2], status="converting", worker="elsewhere:12:34", updated_at=now - decks.DEAD_AFTER
+    _set_deck(up[2], status="converting", worker="elsewhere:12:34", updated_at=now - conversion.DEAD_AFTER
               - timedelta(seconds=1), attempts=1)
     # 3: interrupted MAX_ATTEMPTS times already: failed with a message, not tried again
     _set_deck(up[3], status="converting", worker=f"{host}:999999999:1", updated_at=now,
-              attempts=decks.MAX_ATTEMPTS)
+              attempts=conversion.MAX_ATTEMPTS)
     # 4: being converted by a process of this host that is alive (the parent of this test)
     ppid = os.getppid()
-    _set_deck(up[4], status="converting", worker=f"{host}:{ppid}:{decks._start_ticks(ppid)}", updated_at=now)
-    assert decks.worker_alive(f"{host}:{ppid}:{decks._start_ticks(ppid)}") is True
-    assert decks.worker_alive(f"{host}:999999999:1") is False
+    _set_deck(up[4], status="converting", worker=f"{host}:{ppid}:{conversion._start_ticks(ppid)}", updated_at=now)
+    assert conversion.worker_alive(f"{host}:{ppid}:{conversion._start_ticks(ppid)}") is True
+    assert conversion.worker_alive(f"{host}:999999999:1") is False
 
     out = jobs.run_once(app, background=False)
     assert out["decks"] == 2
@@ -64,11 +64,11 @@ def test_decks_a_stopped_server_left_converting_are_resumed_or_failed(app, make,
     assert got["d2.pdf"]["status"] == "ready"
     assert got["d3.pdf"]["status"] == "failed" and "interrupted 3 times" in got["d3.pdf"]["message"]
     assert got["d4.pdf"]["status"] == "converting"
-    assert not (decks.slides_root() / f".work-{up[0]}-old").exists()
+    assert not (conversion.slides_root() / f".work-{up[0]}-old").exists()
     assert db.session.get(Deck, up[0], populate_existing=True).attempts == 2
     # running the jobs again changes nothing; the cron command does the same work
     assert jobs.run_once(app, background=False)["decks"] == 0
-    _set_deck(up[1], updated_at=now - decks.DEAD_AFTER - timedelta(seconds=1))
+    _set_deck(up[1], updated_at=now - conversion.DEAD_AFTER - timedelta(seconds=1))
     r = runner.invoke(args=["meetings", "jobs"])
     assert r.exit_code == 0 and "Resumed 1 deck;" in r.output, r.output
     assert db.session.get(Deck, up[1], populate_existing=True).status == "ready"

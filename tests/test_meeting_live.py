@@ -9,7 +9,7 @@ import pytest
 
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
-from rooms.meetings import access, minutes, schedule, state
+from rooms.meetings import access, hands, minutes, schedule, state
 from tests.live_support import login_client, sock
 from tests.meeting_support import (  # noqa: F401  (app_config, settle_live: fixtures)
     app_config,
@@ -34,19 +34,19 @@ def test_slide_follow_hands_order_and_chair_hand_over(app, make):
     state.set_presenter(chair, meeting.id, user_id=ann.id)
     assert state.set_slide(ann, meeting.id, deck_id=deck.id, page=3)["page"] == 3
     # hands: first raised first; raising twice keeps the place
-    state.raise_hand(bob, meeting.id)
+    hands.raise_hand(bob, meeting.id)
     time.sleep(0.01)
-    state.raise_hand(ann, meeting.id)
-    state.raise_hand(bob, meeting.id)
-    state.add_room_hand(chair, meeting.id, name="Carol in the room")
+    hands.raise_hand(ann, meeting.id)
+    hands.raise_hand(bob, meeting.id)
+    hands.add_room_hand(chair, meeting.id, name="Carol in the room")
     names = [h["name"] for h in state.get_state(ann, meeting.id)["hands"]]
     assert names == ["Bob Baker", "Ann Able", "Carol in the room"]
-    hands = state.get_state(chair, meeting.id)["hands"]
-    state.give_floor(chair, meeting.id, hand_id=hands[0]["id"])
+    raised = state.get_state(chair, meeting.id)["hands"]
+    hands.give_floor(chair, meeting.id, hand_id=raised[0]["id"])
     assert state.get_state(chair, meeting.id)["hands"][0]["floor"] is True
     with pytest.raises(Forbidden):
-        state.lower_hand(ann, meeting.id, hand_id=hands[0]["id"])
-    state.lower_hand(ann, meeting.id)
+        hands.lower_hand(ann, meeting.id, hand_id=raised[0]["id"])
+    hands.lower_hand(ann, meeting.id)
     assert [h["name"] for h in state.get_state(ann, meeting.id)["hands"]] == ["Bob Baker", "Carol in the room"]
     # a moderator of the room can take over as presenter when the chair drops
     mod = make.user(name="Mo Derator")
@@ -273,10 +273,10 @@ def test_meeting_room_device_head_count_and_the_chair_lowering_hands(app, make):
     assert [(d["name"], d["head_count"]) for d in device] == [("Meeting room", 3)]
     # the chair lowers anyone's hand, a room hand included; others only their own
     sc_ann.emit("meeting_hand", {"meeting_id": meeting.id, "up": True}, callback=True)
-    state.add_room_hand(chair, meeting.id, name="Carol at the table")
-    hands = state.get_state(chair, meeting.id)["hands"]
+    hands.add_room_hand(chair, meeting.id, name="Carol at the table")
+    raised = state.get_state(chair, meeting.id)["hands"]
     sc_chair, _ = joined(app, chair, meeting.id)
-    for h in hands:
+    for h in raised:
         assert sc_chair.emit("meeting_hand_lower", {"meeting_id": meeting.id, "hand_id": h["id"]},
                              callback=True)["ok"]
     assert state.get_state(ann, meeting.id)["hands"] == []

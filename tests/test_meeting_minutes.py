@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
-from rooms.meetings import minutes, state, votes
+from rooms.meetings import attendance, minutes, state, votes
 from rooms.models import Post
 from tests.live_support import login_client
 from tests.meeting_support import (  # noqa: F401  (app_config, settle_live: fixtures)
@@ -42,9 +42,9 @@ def test_votes_one_per_person_changeable_refused_after_close_and_minutes(app, ma
         votes.cast(bob, kid, choice="agree")
     assert "closed" in e.value.message
     assert state.get_state(ann, meeting.id)["me"]["votes"][str(kid)]["choice"] == "agree"
-    state.mark_in_room(chair, meeting.id, user_id=bob.id)
-    state.mark_in_room(chair, meeting.id, name="Dee Visitor")
-    state.join(ann, meeting.id)
+    attendance.mark_in_room(chair, meeting.id, user_id=bob.id)
+    attendance.mark_in_room(chair, meeting.id, name="Dee Visitor")
+    attendance.join(ann, meeting.id)
     state.add_action(chair, meeting.id, text="Publish the March data", owner="Chair Person")
     thread = minutes.end_with_minutes(chair, meeting.id)
     post = db.session.scalar(select(Post).where(Post.thread_id == thread.id))
@@ -54,9 +54,9 @@ def test_votes_one_per_person_changeable_refused_after_close_and_minutes(app, ma
                  "Weekly would be better"):
         assert text in post.body, text
     # the chair can edit the minutes (normal post editing keeps the history)
-    from rooms import services as rs
+    from rooms import posts as room_posts
 
-    rs.edit_post(chair, post.id, body=post.body + "\n\nCorrected.")
+    room_posts.edit_post(chair, post.id, body=post.body + "\n\nCorrected.")
     name, data = minutes.pdf(ann, meeting.id)
     assert data[:5] == b"%PDF-" and name.endswith(".pdf")
     import pypdfium2 as pdfium
@@ -72,7 +72,7 @@ def test_votes_one_per_person_changeable_refused_after_close_and_minutes(app, ma
 
 
 def test_minutes_thread_is_editable_by_the_chair_with_history(app, make):
-    from rooms import services as rs
+    from rooms import posts as room_posts
     from rooms.models import PostRevision
 
     chair, ann, _bob, _room, meeting = setup_meeting(make)
@@ -83,9 +83,9 @@ def test_minutes_thread_is_editable_by_the_chair_with_history(app, make):
     thread = minutes.end_with_minutes(chair, meeting.id)
     post = db.session.scalar(select(Post).where(Post.thread_id == thread.id))
     assert "**Deferred**" in post.body and "1 agree" in post.body
-    rs.edit_post(chair, post.id, body=post.body + "\n\nCorrected: Dee sent apologies.")
+    room_posts.edit_post(chair, post.id, body=post.body + "\n\nCorrected: Dee sent apologies.")
     with pytest.raises(Forbidden):
-        rs.edit_post(ann, post.id, body="Mine now")
+        room_posts.edit_post(ann, post.id, body="Mine now")
     revisions = list(db.session.scalars(select(PostRevision).where(PostRevision.post_id == post.id)))
     assert len(revisions) == 1 and "Corrected" not in revisions[0].body
     c = login_client(app, ann)

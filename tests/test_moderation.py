@@ -141,11 +141,11 @@ def test_suspended_accounts_cannot_open_sockets(app, make):
 
 def test_history_of_a_hidden_post_is_kept_from_members(app, make, room_setup):
     """Hiding takes a post's text away from members; its edit history must not hand it back."""
-    from rooms import services
+    from rooms import posts as room_posts
 
     s = room_setup
     post = s["post"]
-    services.edit_post(s["author"], post.id, body="Second thoughts about the superintendent")
+    room_posts.edit_post(s["author"], post.id, body="Second thoughts about the superintendent")
     moderation.hide_post(s["mod"], post.id, "Keep it civil")
     mc = login_client(app, s["member"])
     r = mc.get(f"/posts/{post.id}/history")
@@ -164,10 +164,10 @@ def test_history_of_a_hidden_post_is_kept_from_members(app, make, room_setup):
 def test_a_post_removed_by_a_moderator_leaves_no_text_in_the_stored_events(app, make, room_setup):
     """`sync` replays the room's stored events: a removal must rewrite them (rooms/post_removal.py), whoever removes."""
     from rooms.models import PostRevision, RoomEvent
-    from rooms import services
+    from rooms import posts as room_posts
 
     s = room_setup
-    services.edit_post(s["author"], s["post"].id, body="Second thoughts about the superintendent")
+    room_posts.edit_post(s["author"], s["post"].id, body="Second thoughts about the superintendent")
     moderation.delete_post(s["mod"], s["post"].id, "Abuse")
     payloads = " ".join(db.session.scalars(select(RoomEvent.payload).where(RoomEvent.room_id == s["room"].id)))
     assert "Something rude" not in payloads and "Second thoughts" not in payloads

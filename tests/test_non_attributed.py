@@ -19,6 +19,7 @@ from collab.errors import NotFound
 from collab import tasks
 from rooms import moderation, reactions, trust_settings
 from rooms import services as rs
+from rooms import posts as room_posts
 from rooms.notifications import Notification
 from tests.conftest import bearer
 from tests.live_support import Collector, login_client, sock
@@ -271,8 +272,8 @@ def frank_full(app, make, frank):
     buf = io.BytesIO()
     Image.new("RGB", (16, 16), (200, 10, 10)).save(buf, "PNG")
     buf.seek(0)
-    post, _ = rs.create_post(frank["zeb"], frank["thread"].id, body="A stopwatch chart, attached.",
-                             uploads=[("zeb-chart.png", buf)])
+    post, _ = room_posts.create_post(frank["zeb"], frank["thread"].id, body="A stopwatch chart, attached.",
+                                     uploads=[("zeb-chart.png", buf)])
     from sqlalchemy import select
 
     from collab.extensions import db
@@ -322,7 +323,7 @@ def test_mentioning_a_participant_by_pseudonym_notifies_them_without_naming_them
     from collab.extensions import db
 
     t = frank["thread"]
-    rs.create_post(frank["reader"], t.id, body="@Participant 1 could you share the stopwatch figures?")
+    room_posts.create_post(frank["reader"], t.id, body="@Participant 1 could you share the stopwatch figures?")
     n = db.session.scalar(select(Notification).where(Notification.user_id == frank["zeb"].id,
                                                      Notification.kind == "mention"))
     assert n is not None
@@ -351,7 +352,7 @@ def test_membership_changes_and_joining_by_posting_name_nobody_on_the_socket(app
     ack = zs.sc.emit("post", {"thread_id": thread.id, "body": "Stop stopwatch stops.", "client_id": "zj"},
                      callback=True)
     assert ack["ok"] and ack["post"]["author"]["name"] == "Participant 2"
-    rs.create_post(phil, thread.id, body="Agree, with a caveat.")                # phil joins by posting too
+    room_posts.create_post(phil, thread.id, body="Agree, with a caveat.")                # phil joins by posting too
     rs.add_member(owner, room.id, user_id=zeb.id, role="moderator")             # member.updated
     rs.remove_member(owner, room.id, phil.id)                                    # member.removed (still reads)
     assert live.wait("member.removed")
@@ -372,7 +373,7 @@ def test_membership_changes_and_joining_by_posting_name_nobody_on_the_socket(app
     # the same room, attributed: the events do name people (so the check above can fail)
     plain = make.room(owner, visibility="organisation", name="Attributed room")
     live.sc.emit("subscribe", {"room_id": plain.id}, callback=True)
-    rs.create_thread(zeb, plain.id, title="Named", body="Named post")
+    room_posts.create_thread(zeb, plain.id, title="Named", body="Named post")
     added = live.wait("member.added", lambda d: d["room_id"] == plain.id)
     assert added["user"]["name"] == "Zebediah Quillfeather"
 
@@ -387,7 +388,7 @@ def test_notification_emails_name_no_author(app, make, frank):
     try:
         app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port)
         t = frank["thread"]
-        rs.create_post(frank["zeb"], t.id, body="@Participant 2 and @Rhea Reader: see the stopwatch annex.")
+        room_posts.create_post(frank["zeb"], t.id, body="@Participant 2 and @Rhea Reader: see the stopwatch annex.")
         tasks.settle(app)
         mails = sink.wait(2)
         assert {m["to"][0] for m in mails} >= {"philomena.vexbright@example.org", frank["reader"].email}

@@ -14,6 +14,7 @@ from rooms import notifications as nt
 from collab import tasks
 from rooms import reactions
 from rooms import services as rs
+from rooms import posts as room_posts
 from tests.conftest import bearer
 from tests.live_support import Collector, login_client, sock
 
@@ -130,7 +131,7 @@ def test_a_new_thread_tells_every_follower_in_one_go_with_their_own_unread_count
     assert {e["notification"]["kind"] for e in got} == {"thread"} and {e["notification"]["thread"]["id"] for e in got} == {t.id}
     assert len({e["notification"]["id"] for e in got}) == 3
     assert [n.kind for n in notes(people[3])] == ["thread", "mention"]  # "mentions only": the mention
-    assert [n.post_id for n in notes(people[1])][-1] == rs.opening_post(t).id
+    assert [n.post_id for n in notes(people[1])][-1] == room_posts.opening_post(t).id
 
 
 def test_notifications_arrive_live_with_the_unread_count(app, make):
@@ -288,7 +289,7 @@ def test_reactions_on_pages_and_api(app, make):
     owner, member, observer = make.user(), make.user(), make.user()
     room = make.room(owner, members=[member], observer=[observer])
     t = make.thread(owner, room)
-    opening = rs.opening_post(t)
+    opening = room_posts.opening_post(t)
     c = login_client(app, member)
     r = c.post(f"/posts/{opening.id}/reactions", data={"emoji": "👍"}, headers={"Accept": "application/json"})
     assert r.status_code == 200 and r.json["reactions"][0]["user_ids"] == [member.id]

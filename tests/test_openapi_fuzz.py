@@ -23,7 +23,7 @@ MAX_EXAMPLES = 8  # per operation, generation mode and backend: keeps the file u
 
 @pytest.fixture
 def fuzz_ctx(app, make):
-    from rooms import services
+    from rooms import posts as room_posts
 
     org = make.org()
     owner = make.user(org=org, admin=True)
@@ -33,7 +33,7 @@ def fuzz_ctx(app, make):
     thread = make.thread(owner, room)
     buf = io.BytesIO()
     Image.new("RGB", (20, 20), (1, 2, 3)).save(buf, "PNG")
-    reply, _ = services.create_post(owner, thread.id, body="reply **one**", uploads=[("a.png", io.BytesIO(buf.getvalue()))])
+    reply, _ = room_posts.create_post(owner, thread.id, body="reply **one**", uploads=[("a.png", io.BytesIO(buf.getvalue()))])
     make.reply(member, thread, "nested", parent=reply)
     make.thread(owner, open_room)
     ids = {"room_id": [room.id, open_room.id], "thread_id": [thread.id], "post_id": [reply.id],

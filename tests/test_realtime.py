@@ -9,6 +9,7 @@ from collab import tasks
 from rooms import reactions, revocation
 from rooms.live import handlers as live_events
 from rooms import services as rs
+from rooms import posts as room_posts
 from tests.conftest import bearer
 from tests.live_support import Collector, login_client, sock
 
@@ -122,7 +123,7 @@ def test_sync_returns_exactly_the_missed_events_in_order(app, make):
     seq = a.emit("subscribe", {"room_id": room.id}, callback=True)["seq"]
     a.disconnect()
     posts = [make.reply(owner, t, f"missed {i}") for i in range(5)]
-    rs.delete_post(owner, posts[1].id)
+    room_posts.delete_post(owner, posts[1].id)
 
     b = sock(app, token=make.token(owner))
     ack = b.emit("sync", {"room_id": room.id, "after_seq": seq}, callback=True)

@@ -30,7 +30,8 @@ from collab.extensions import db
 from collab import tasks
 from rooms import trust_settings
 from rooms import services as rs
-from rooms.meetings import schedule, state
+from rooms import posts as room_posts
+from rooms.meetings import attendance, schedule, state
 from tests.conftest import PASSWORD
 from tests.live_support import Collector, login_client, postgres_url, sock, wait_for
 
@@ -128,7 +129,7 @@ def test_every_way_of_losing_access_cuts_room_thread_and_meeting_channels(settle
     control.events.clear()
 
     for i in range(3):
-        rs.create_post(owner, thread.id, body=f"after the loss {i}")
+        room_posts.create_post(owner, thread.id, body=f"after the loss {i}")
     for i in range(2):
         state.chat(owner, meeting.id, body=f"chat after the loss {i}")
     tasks.settle(app)
@@ -150,11 +151,11 @@ def test_chair_removing_someone_from_a_meeting_takes_them_out_of_its_channel(set
     _admin, owner, victim, room, thread, meeting = _world(make, "removed")
     control = _follow(app, sock(app, token=make.token(owner)), room, thread, meeting)
     v = _follow(app, sock(app, token=make.token(victim)), room, thread, meeting)
-    state.remove_participant(owner, meeting.id, user_id=victim.id)
+    attendance.remove_participant(owner, meeting.id, user_id=victim.id)
     assert v.wait("meeting.removed", timeout=2)
     v.events.clear()
     state.chat(owner, meeting.id, body="said after the removal")
-    rs.create_post(owner, thread.id, body="the room goes on")
+    room_posts.create_post(owner, thread.id, body="the room goes on")
     assert control.wait("meeting.chat", timeout=2)
     assert v.wait("post.created", timeout=2)          # still a member of the room: only the meeting is cut
     assert [e for e in v.pull() if e["name"] in ("meeting.chat", "meeting.state")] == []

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import services
+from rooms import posts as room_posts
 from rooms.models import Attachment, Membership, Post, PostRevision, Thread
 from tests.live_support import login_client
 from tests.conftest import bearer
@@ -130,11 +131,11 @@ def test_roles(app, make):
     # Observers read but cannot post, start threads or reply.
     assert services.get_thread(observer, thread.id).id == thread.id
     with pytest.raises(Forbidden):
-        services.create_post(observer, thread.id, body="Can I say something?")
+        room_posts.create_post(observer, thread.id, body="Can I say something?")
     with pytest.raises(Forbidden):
-        services.create_thread(observer, room.id, title="New", body="Text")
+        room_posts.create_thread(observer, room.id, title="New", body="Text")
     c = login_client(app, observer)
-    assert c.post(f"/posts/{services.opening_post(thread).id}/reply", data={"body": "Hello"}).status_code == 403
+    assert c.post(f"/posts/{room_posts.opening_post(thread).id}/reply", data={"body": "Hello"}).status_code == 403
     assert c.get(f"/rooms/{room.id}/threads/new").status_code == 403
     doc = page(c.get(f"/threads/{thread.id}"))
     assert not doc.xpath('//a[@data-reply-to]') and not doc.xpath('//form[contains(@class, "composer")][not(ancestor::template)]')
@@ -144,7 +145,7 @@ def test_roles(app, make):
     assert count(Post, Post.author_id == observer.id) == 0
 
     # Members post; only owners and moderators manage membership; only owners make owners.
-    _, created = services.create_post(member, thread.id, body="Member reply")
+    _, created = room_posts.create_post(member, thread.id, body="Member reply")
     assert created
     with pytest.raises(Forbidden):
         services.add_member(member, room.id, user_id=stranger.id, role="member")
@@ -159,7 +160,7 @@ def test_roles(app, make):
     assert {m.user_id: m.role for m in services.room_members(owner, room)}[mod.id] == "owner"
     # Observer promoted to member can now post.
     services.add_member(owner, room.id, user_id=observer.id, role="member")
-    assert services.create_post(observer, thread.id, body="Now I can")[1]
+    assert room_posts.create_post(observer, thread.id, body="Now I can")[1]
 
 
 def _room_row_is_free(room_id: int) -> bool:
@@ -195,7 +196,7 @@ def test_a_refused_post_leaves_no_transaction_and_no_lock_behind(app, make):
     ]
     for error, kw in refusals:
         with pytest.raises(error):
-            services.create_post(kw.pop("actor"), kw.pop("thread_id"), **kw)
+            room_posts.create_post(kw.pop("actor"), kw.pop("thread_id"), **kw)
         assert not db.session().in_transaction(), error
         assert _room_row_is_free(room.id), error
         assert thread.title == "A thread"  # still loaded (a rollback would have expired it)
@@ -248,7 +249,7 @@ def test_join_and_leave(app, make):
 
     # A reader of an open room joins by posting.
     thread = make.thread(owner, org_room)
-    services.create_post(colleague, thread.id, body="First words")
+    room_posts.create_post(colleague, thread.id, body="First words")
     assert services.my_roles(colleague)[org_room.id] == "member"
 
 
@@ -281,13 +282,13 @@ def test_archived_room_is_read_only(app, make):
 
     posts_before = count(Post)
     with pytest.raises(Forbidden, match="archived"):
-        services.create_post(member, thread.id, body="After archiving")
+        room_posts.create_post(member, thread.id, body="After archiving")
     with pytest.raises(Forbidden):
-        services.create_thread(owner, room.id, title="T", body="B")
+        room_posts.create_thread(owner, room.id, title="T", body="B")
     with pytest.raises(Forbidden):
-        services.edit_post(member, reply.id, body="Changed")
+        room_posts.edit_post(member, reply.id, body="Changed")
     with pytest.raises(Forbidden):
-        services.delete_post(owner, reply.id)
+        room_posts.delete_post(owner, reply.id)
     with pytest.raises(Forbidden):
         services.join_room(make.user(), room.id)
     token = make.token(member)
@@ -306,7 +307,7 @@ def test_archived_room_is_read_only(app, make):
     assert mc.post(f"/posts/{reply.id}/reply", data={"body": "x"}).status_code == 403
 
     c.post(f"/rooms/{room.id}/settings", data={"action": "unarchive"})
-    assert services.create_post(member, thread.id, body="After reopening")[1]
+    assert room_posts.create_post(member, thread.id, body="After reopening")[1]
 
 
 # -- threads and the reply tree ------------------------------------------------------------
@@ -319,7 +320,7 @@ def test_reply_tree_order_and_nesting(app, make):
     owner = make.user()
     room = make.room(owner, visibility="national")
     thread = make.thread(owner, room, title="Tree", body="Opening")
-    opening = services.opening_post(thread)
+    opening = room_posts.opening_post(thread)
     r1 = make.reply(owner, thread, "r1")
     r2 = make.reply(owner, thread, "r2")
     r2a = make.reply(owner, thread, "r2a", parent=r2)
@@ -346,10 +347,10 @@ def test_reply_tree_order_and_nesting(app, make):
     assert not doc.xpath('//details[contains(@class, "more-replies")]')
 
     with pytest.raises(Invalid):
-        services.create_post(owner, thread.id, body="x", parent_id=999999)
+        room_posts.create_post(owner, thread.id, body="x", parent_id=999999)
     other = make.thread(owner, room)
     with pytest.raises(Invalid) as err:
-        services.create_post(owner, other.id, body="x", parent_id=r1.id)  # parent from another thread
+        room_posts.create_post(owner, other.id, body="x", parent_id=r1.id)  # parent from another thread
     assert err.value.field == "parent_id"
 
 
@@ -373,7 +374,7 @@ def test_deep_replies_behind_show_more(app, make):
 
 
 def test_pagination_never_splits_a_subtree(app, make):
-    per_page = services.ROOTS_PER_PAGE
+    per_page = room_posts.ROOTS_PER_PAGE
     owner = make.user()
     room = make.room(owner, visibility="national")
     thread = make.thread(owner, room)
@@ -388,7 +389,7 @@ def test_pagination_never_splits_a_subtree(app, make):
     p1 = page(c.get(f"/threads/{thread.id}?page=1"))
     p2 = page(c.get(f"/threads/{thread.id}?page=2"))
     ids1, ids2 = _article_ids(p1), _article_ids(p2)
-    opening = services.opening_post(thread).id
+    opening = room_posts.opening_post(thread).id
     assert ids1 == [opening] + [r.id for r in roots[:per_page]][:-1] + [last_on_1.id, a.id, a1.id]
     assert ids2 == [first_on_2.id, b.id] + [r.id for r in roots[per_page + 1:]]
     assert not set(ids1) & set(ids2)
@@ -468,7 +469,7 @@ def test_markdown_rendering_is_rich_and_safe(app, make):
     owner = make.user()
     room = make.room(owner)
     thread = make.thread(owner, room, body=MARKDOWN)
-    post = services.opening_post(thread)
+    post = room_posts.opening_post(thread)
     html = post.html
     frag = lxml.html.fragment_fromstring(html, create_parent="div")
     assert frag.xpath("//table/thead/tr/th")[0].text_content() == "Item"
@@ -533,7 +534,7 @@ def test_edit_keeps_viewable_history(app, make):
     assert oc.get(f"/posts/{reply.id}/edit").status_code == 403
     assert oc.post(f"/posts/{reply.id}/edit", data={"action": "edit", "body": "Hijacked"}).status_code == 403
     with pytest.raises(Forbidden):
-        services.edit_post(other, reply.id, body="Hijacked")
+        room_posts.edit_post(other, reply.id, body="Hijacked")
     db.session.remove()
     assert db.session.get(Post, reply.id).body == "Third *version*"
 
@@ -543,7 +544,7 @@ def test_delete_leaves_tombstone_and_keeps_tree(app, make):
     room = make.room(owner, visibility="private", members=[member])
     thread = make.thread(owner, room)
     parent = make.reply(member, thread, "Words to be removed")
-    services.edit_post(member, parent.id, body="Edited words to be removed")
+    room_posts.edit_post(member, parent.id, body="Edited words to be removed")
     child = make.reply(owner, thread, "Child stays", parent=parent)
     mc = login_client(app, member)
     assert mc.post(f"/posts/{parent.id}/delete").status_code == 302
@@ -570,11 +571,11 @@ def test_delete_leaves_tombstone_and_keeps_tree(app, make):
     assert shown[child.id]["parent_id"] == parent.id
     assert "Edited words" not in page(mc.get(f"/posts/{parent.id}/history")).text_content()
     with pytest.raises(Invalid):
-        services.create_post(owner, thread.id, body="reply to ghost", parent_id=parent.id)
+        room_posts.create_post(owner, thread.id, body="reply to ghost", parent_id=parent.id)
     with pytest.raises(Forbidden):
-        services.delete_post(member, parent.id)  # already removed
+        room_posts.delete_post(member, parent.id)  # already removed
     with pytest.raises(Forbidden):
-        services.edit_post(member, parent.id, body="back again")
+        room_posts.edit_post(member, parent.id, body="back again")
 
 
 def test_moderators_delete_any_post_in_their_room(app, make):
@@ -584,22 +585,22 @@ def test_moderators_delete_any_post_in_their_room(app, make):
     thread = make.thread(owner, room)
     post = make.reply(member, thread, "Offensive words")
     with pytest.raises(Forbidden):
-        services.delete_post(member2, post.id)
+        room_posts.delete_post(member2, post.id)
     assert login_client(app, member2).post(f"/posts/{post.id}/delete").status_code == 403
     # Moderating another room gives no power here.
     elsewhere = make.thread(member, other_room)
     services.add_member(owner, room.id, user_id=mod.id, role="member")
     with pytest.raises(Forbidden):
-        services.delete_post(mod, post.id)
+        room_posts.delete_post(mod, post.id)
     services.add_member(owner, room.id, user_id=mod.id, role="moderator")
     assert login_client(app, mod).post(f"/posts/{post.id}/delete").status_code == 302
     db.session.remove()
     assert db.session.get(Post, post.id).deleted_by_id == mod.id
     # Owners moderate too.
     post2 = make.reply(member, thread, "More")
-    services.delete_post(owner, post2.id)
+    room_posts.delete_post(owner, post2.id)
     # The moderator of the other room can delete there.
-    services.delete_post(mod, services.opening_post(elsewhere).id)
+    room_posts.delete_post(mod, room_posts.opening_post(elsewhere).id)
 
 
 # -- attachments ------------------------------------------------------------------------------
@@ -629,7 +630,7 @@ def test_attachment_stored_by_hash_and_served_as_download(app, make, tmp_path):
         return {p for p in _files_under(tmp_path) if data not in p.parents and not p.name.startswith("collab.db")}
 
     outside_before = outside()
-    r = c.post(f"/posts/{services.opening_post(thread).id}/reply",
+    r = c.post(f"/posts/{room_posts.opening_post(thread).id}/reply",
                data={"body": "See attached", "file": [(io.BytesIO(content), evil_name),
                                                       (io.BytesIO(b"minutes"), "Minutes 3 March.txt")]},
                content_type="multipart/form-data")
@@ -658,7 +659,7 @@ def test_attachment_stored_by_hash_and_served_as_download(app, make, tmp_path):
     assert c.get(f"/thumbnails/{att.id}").status_code == 404  # not an image
 
     # The same content uploaded again is stored once.
-    services.create_post(owner, thread.id, body="again", uploads=[("copy.html", io.BytesIO(content))])
+    room_posts.create_post(owner, thread.id, body="again", uploads=[("copy.html", io.BytesIO(content))])
     assert len(list((_data_dir(app) / "attachments").rglob(sha))) == 1
     assert count(Attachment, Attachment.sha256 == sha) == 2
 
@@ -687,7 +688,7 @@ def test_image_attachment_gets_thumbnail(app, make):
     assert r.data == data and r.headers["Content-Disposition"].startswith("attachment")
 
     # Bytes that only claim to be an image get no thumbnail.
-    post, _ = services.create_post(owner, thread.id, body="fake", uploads=[("fake.png", io.BytesIO(b"not a png"))])
+    post, _ = room_posts.create_post(owner, thread.id, body="fake", uploads=[("fake.png", io.BytesIO(b"not a png"))])
     fake = db.session.scalar(select(Attachment).where(Attachment.post_id == post.id))
     assert not fake.is_image
     assert c.get(f"/thumbnails/{fake.id}").status_code == 404
@@ -698,7 +699,7 @@ def test_attachment_size_limit(app, make):
     owner = make.user()
     room = make.room(owner)
     thread = make.thread(owner, room)
-    opening = services.opening_post(thread)
+    opening = room_posts.opening_post(thread)
     token = make.token(owner)
     c = login_client(app, owner)
     too_big = b"x" * (1024 * 1024 + 1)
@@ -761,7 +762,7 @@ def test_unread_counts_per_room_and_thread(app, make):
     assert _unread_badges(page(c.get(f"/rooms/{room.id}")))["First thread"] == "1 new"
 
     # Your own posts are not news to you.
-    services.create_post(reader, t2.id, body="my own reply")
+    room_posts.create_post(reader, t2.id, body="my own reply")
     page(c.get(f"/threads/{t1.id}"))
     assert services.thread_unread_counts(reader, [t1.id, t2.id]) == {t2.id: 1}
     r = app.test_client().post(f"/api/v1/threads/{t1.id}/posts", json={"body": "via the API"},
@@ -771,7 +772,7 @@ def test_unread_counts_per_room_and_thread(app, make):
 
 
 def test_thread_opens_at_first_unread_post(app, make):
-    per_page = services.ROOTS_PER_PAGE
+    per_page = room_posts.ROOTS_PER_PAGE
     owner, reader = make.user(), make.user()
     room = make.room(owner, members=[reader])
     thread = make.thread(owner, room)
@@ -779,7 +780,7 @@ def test_thread_opens_at_first_unread_post(app, make):
     c = login_client(app, reader)
     # First visit: everything is unread, starting at the opening post on page 1.
     doc = page(c.get(f"/threads/{thread.id}"))
-    assert doc.xpath("//body/@data-first-unread") == [str(services.opening_post(thread).id)]
+    assert doc.xpath("//body/@data-first-unread") == [str(room_posts.opening_post(thread).id)]
     page(c.get(f"/threads/{thread.id}?page=2"))
     assert services.thread_unread_counts(reader, [thread.id]) == {}
 
@@ -809,14 +810,14 @@ def test_deleting_a_post_removes_its_text_from_the_event_log(app, make):
     room = make.room(owner, visibility="private")
     thread = make.thread(owner, room, body="opening words stay")
     reply = make.reply(owner, thread, "frank words that the author takes back")
-    services.edit_post(owner, reply.id, body="frank words edited, also taken back")
+    room_posts.edit_post(owner, reply.id, body="frank words edited, also taken back")
     other = make.reply(owner, thread, "another reply stays")
 
     def payloads() -> str:
         return " ".join(db.session.scalars(select(RoomEvent.payload).where(RoomEvent.room_id == room.id)))
 
     assert "frank words" in payloads()
-    services.delete_post(owner, reply.id)
+    room_posts.delete_post(owner, reply.id)
     log = payloads()
     assert "frank words" not in log
     assert "opening words stay" in log and "another reply stays" in log

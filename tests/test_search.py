@@ -243,7 +243,7 @@ def test_readable_room_list_is_the_permission_clause(app, make):
 # -- freshness -------------------------------------------------------------------------
 
 def test_searchable_within_a_second_of_create_edit_delete(app, make):
-    from rooms import services
+    from rooms import posts as room_posts
 
     u = make.user()
     room = make.room(u, visibility="national")
@@ -252,11 +252,11 @@ def test_searchable_within_a_second_of_create_edit_delete(app, make):
 
     p = make.reply(u, t, "The pelican crossing is broken.")
     _, took = wait_until(lambda: search_ids(u, "pelican") == [p.id], timeout=1.0)
-    services.edit_post(u, p.id, body="The zebra crossing is broken.")
+    room_posts.edit_post(u, p.id, body="The zebra crossing is broken.")
     wait_until(lambda: search_ids(u, "zebra") == [p.id] and search_ids(u, "pelican") == [], timeout=1.0)
-    services.delete_post(u, p.id)
+    room_posts.delete_post(u, p.id)
     wait_until(lambda: search_ids(u, "zebra") == [], timeout=1.0)
-    th = services.create_thread(u, room.id, title="Ferry timetable", body="boats")
+    th = room_posts.create_thread(u, room.id, title="Ferry timetable", body="boats")
     op = _opening(th)
     wait_until(lambda: search_ids(u, "ferry") == [op], timeout=1.0)
 
@@ -334,26 +334,26 @@ def test_outbox_row_commits_with_the_post_and_rolls_back_with_it(app, make):
 # -- attachments -----------------------------------------------------------------------
 
 def test_pdf_and_docx_text_is_searchable(app, make):
-    from rooms import services
+    from rooms import posts as room_posts
 
     svc = _service()
     u = make.user()
     room = make.room(u, visibility="national")
     t = make.thread(u, room, title="Minutes", body="see the files")
     settle(app)
-    p, _ = services.create_post(u, t.id, body="Attached the report.",
-                                uploads=[("minutes.pdf", io.BytesIO(pdf_bytes("Quarterly hedgehog census results"))),
-                                         ("notes.docx", io.BytesIO(docx_bytes("Volunteers discussed marmalade.")))])
+    p, _ = room_posts.create_post(u, t.id, body="Attached the report.",
+                                  uploads=[("minutes.pdf", io.BytesIO(pdf_bytes("Quarterly hedgehog census results"))),
+                                           ("notes.docx", io.BytesIO(docx_bytes("Volunteers discussed marmalade.")))])
     wait_until(lambda: search_ids(u, "hedgehog") == [p.id], timeout=2.0)
     assert search_ids(u, "marmalade") == [p.id]
     assert search_ids(u, "minutes has:attachment") == [p.id]  # file names too
     (r,) = svc.search(u, "census").results
     assert r.in_attachment and "<mark>census</mark>" in r.snippet_html
     q = make.reply(u, t, "A later note about badgers")
-    services.add_attachments(u, q.id, [("badger.pdf", io.BytesIO(pdf_bytes("Sett survey in Kent")))])
+    room_posts.add_attachments(u, q.id, [("badger.pdf", io.BytesIO(pdf_bytes("Sett survey in Kent")))])
     wait_until(lambda: search_ids(u, "sett survey") == [q.id], timeout=2.0)
     broken = make.reply(u, t, "corrupt file")
-    services.add_attachments(u, broken.id, [("broken.pdf", io.BytesIO(b"%PDF-1.4 not really a pdf"))])
+    room_posts.add_attachments(u, broken.id, [("broken.pdf", io.BytesIO(b"%PDF-1.4 not really a pdf"))])
     wait_until(lambda: search_ids(u, "broken has:attachment") == [broken.id], timeout=2.0)
 
 

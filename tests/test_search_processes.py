@@ -27,11 +27,12 @@ from wsgi import app
 from auth.models import User
 from collab.extensions import db
 from rooms import services
+from rooms import posts as room_posts
 uid, tid, word, n = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 with app.app_context():
     user = db.session.get(User, uid)
     for i in range(n):
-        services.create_post(user, tid, body=f"{word} number {i} {word}x{i}")
+        room_posts.create_post(user, tid, body=f"{word} number {i} {word}x{i}")
     print("committed", flush=True)
     if sys.argv[5] == "hang":
         time.sleep(120)

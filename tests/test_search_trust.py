@@ -15,15 +15,16 @@ combo, backend, app_config = combo_fixtures()
 
 
 def _labelled_room_with_a_file(make):
-    from rooms import services, trust_settings
+    from rooms import trust_settings
+    from rooms import posts as room_posts
 
     owner, guest, member = make.user(), make.user(kind="guest"), make.user()
     room = make.room(owner, visibility="private", members=[guest, member])
     trust_settings.set_label(owner, room.id, "OFFICIAL-SENSITIVE")
     t = make.thread(owner, room, title="Custody review", body="Notes attached for the panel.")
-    p, _ = services.create_post(owner, t.id, body="The review of the harbour incident is attached.",
-                                uploads=[("review.pdf", io.BytesIO(pdf_bytes(
-                                    "The officer named Quillfeather restrained the detainee harbour")))])
+    p, _ = room_posts.create_post(owner, t.id, body="The review of the harbour incident is attached.",
+                                  uploads=[("review.pdf", io.BytesIO(pdf_bytes(
+                                      "The officer named Quillfeather restrained the detainee harbour")))])
     return owner, guest, member, room, t, p
 
 
@@ -64,13 +65,13 @@ def test_guest_gets_no_hit_count_or_snippet_from_a_labelled_rooms_attachment(app
 
 
 def test_guest_in_an_unlabelled_room_searches_its_attachments(app, make):
-    from rooms import services
+    from rooms import posts as room_posts
 
     owner, guest = make.user(), make.user(kind="guest")
     room = make.room(owner, visibility="private", members=[guest])
     t = make.thread(owner, room, title="Agenda", body="see file")
-    p, _ = services.create_post(owner, t.id, body="Attached.",
-                                uploads=[("a.pdf", io.BytesIO(pdf_bytes("Zephyrine estate patrols")))])
+    p, _ = room_posts.create_post(owner, t.id, body="Attached.",
+                                  uploads=[("a.pdf", io.BytesIO(pdf_bytes("Zephyrine estate patrols")))])
     settle(app)
     assert search_ids(guest, "zephyrine") == [p.id]
 

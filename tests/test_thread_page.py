@@ -10,7 +10,8 @@ from flask import url_for
 from sqlalchemy import event, select
 
 from collab.extensions import db
-from rooms import moderation, services
+from rooms import moderation
+from rooms import posts as room_posts
 from rooms.models import Attachment
 from tests.conftest import PASSWORD
 
@@ -70,9 +71,9 @@ def test_post_links_are_the_routes_addresses(app, make):
     room = make.room(owner, visibility="private", members=[member])
     thread = make.thread(owner, room)
     mine = make.reply(owner, thread, "mine")
-    services.edit_post(owner, mine.id, body="mine, edited")
+    room_posts.edit_post(owner, mine.id, body="mine, edited")
     theirs = make.reply(member, thread, "theirs", parent=mine)
-    services.add_attachments(member, theirs.id, [("notes.txt", io.BytesIO(b"minutes"))])
+    room_posts.add_attachments(member, theirs.id, [("notes.txt", io.BytesIO(b"minutes"))])
 
     doc = _doc(_client(app, owner).get(f"/threads/{thread.id}"))
     with app.test_request_context():
@@ -123,8 +124,8 @@ def test_queries_do_not_grow_with_the_posts_shown(app, make):
             parent = make.reply(author, thread, f"reply {i}", parent=parent if i % 3 else None)
             posts.append(parent)
             if i in (1, 7):
-                services.add_attachments(author, parent.id, [(f"f{i}.txt", io.BytesIO(b"x"))])
-        services.delete_post(posts[-1].author_id and people[(n - 1) % len(people)], posts[-1].id)
+                room_posts.add_attachments(author, parent.id, [(f"f{i}.txt", io.BytesIO(b"x"))])
+        room_posts.delete_post(posts[-1].author_id and people[(n - 1) % len(people)], posts[-1].id)
         moderation.hide_post(owner, posts[0].id, "Off topic")
     c = _client(app, owner)
     for view in ("", "?view=flat"):

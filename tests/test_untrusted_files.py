@@ -17,13 +17,13 @@ from tests.test_search_support import search_ids, settle, wait_until
 
 def test_huge_pixel_png_uploads_as_a_plain_file_without_a_thumbnail(app, make):
     from collab.extensions import db
-    from rooms import services
+    from rooms import posts as room_posts
     from rooms.models import Attachment
 
     owner = make.user()
     room = make.room(owner)
     thread = make.thread(owner, room)
-    opening = services.opening_post(thread)
+    opening = room_posts.opening_post(thread)
     data = huge_png()
     assert len(data) < 1024 * 1024
     c = app.test_client()
@@ -41,14 +41,14 @@ def test_huge_pixel_png_uploads_as_a_plain_file_without_a_thumbnail(app, make):
 
 @pytest.mark.parametrize("app_config", [{"FILE_WORK_SECONDS": 1}])
 def test_pdf_whose_text_never_ends_is_indexed_without_it_and_indexing_goes_on(app, make):
-    from rooms import services
+    from rooms import posts as room_posts
 
     u = make.user()
     room = make.room(u, visibility="national")
     t = make.thread(u, room, title="Reports", body="see files")
     settle(app)
-    nasty, _ = services.create_post(u, t.id, body="The lighthouse report is attached.",
-                                    uploads=[("report.pdf", io.BytesIO(endless_pdf()))])
+    nasty, _ = room_posts.create_post(u, t.id, body="The lighthouse report is attached.",
+                                      uploads=[("report.pdf", io.BytesIO(endless_pdf()))])
     after = make.reply(u, t, "A kestrel was seen near the pier.")
     wait_until(lambda: search_ids(u, "kestrel") == [after.id], timeout=60)
     assert search_ids(u, "lighthouse") == [nasty.id]  # the post and its file name are indexed...
@@ -67,15 +67,15 @@ def test_uploads_are_rate_limited_per_account(tmp_path, sqlite_template):
     app.test_client_class = RequestClient
     with app.app_context():
         from collab.extensions import db
-        from rooms import services
+        from rooms import posts as room_posts
 
         make = Factory(app)
         u, other = make.user(), make.user()
         room = make.room(u, visibility="national")
-        opening = services.opening_post(make.thread(u, room))
+        opening = room_posts.opening_post(make.thread(u, room))
         c = app.test_client()
 
-        theirs = services.opening_post(make.thread(other, room))
+        theirs = room_posts.opening_post(make.thread(other, room))
 
         def upload(user):
             post = opening if user is u else theirs

@@ -48,6 +48,7 @@ from collab.extensions import db, limiter, socketio
 from collab.socket_packets import TOO_DEEP
 from collab.tokens import digest
 from rooms import policy, pseudonyms, services
+from rooms import posts as room_posts
 from rooms.live.connections import NS, Conn, room_key, state, thread_key, user_key
 from rooms.live.presence import (
     forget_room,
@@ -345,9 +346,9 @@ def on_post(conn: Conn, user: User, data: dict) -> dict:
     if not isinstance(client_id, str) or not client_id.strip():
         raise Invalid("client_id is required: a unique id the client makes for each post, so that sending "
                       "it again never makes a second post.", "client_id")
-    post, created = services.create_post(user, _int_field(data, "thread_id"), body=data.get("body"),
-                                         parent_id=_int_field(data, "parent_id", required=False),
-                                         client_id=client_id)
+    post, created = room_posts.create_post(user, _int_field(data, "thread_id"), body=data.get("body"),
+                                           parent_id=_int_field(data, "parent_id", required=False),
+                                           client_id=client_id)
     return {"post": post_dict(post), "created": created}
 
 

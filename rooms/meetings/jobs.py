@@ -19,7 +19,7 @@ from flask.cli import AppGroup
 
 from collab import tasks
 from collab.extensions import db
-from rooms.meetings import decks, schedule
+from rooms.meetings import conversion, schedule
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def run_once(app: Flask | None = None, *, background: bool = True) -> dict[str, 
     app = app or current_app._get_current_object()
     out = {"decks": 0, "reminders": 0}
     try:
-        out["decks"] = len(decks.resume_stuck(app, background=background))
+        out["decks"] = len(conversion.resume_stuck(app, background=background))
     except Exception:
         log.exception("resuming stuck decks failed")
         db.session.rollback()

@@ -1,6 +1,6 @@
 """Minutes of a meeting: date, attendance (in the room and remote), agenda, decks,
 key messages with outcomes and tallies, and actions. Posted by the chair as a
-thread in the room (rooms.services.create_thread), so the chair can edit it and
+thread in the room (rooms.posts.create_thread), so the chair can edit it and
 its history is kept like any post's; posting again updates that same post.
 Also made as a PDF (fpdf2, with DejaVu Sans when installed for any script).
 
@@ -19,7 +19,7 @@ from auth.models import User
 from collab.errors import Forbidden
 from collab.extensions import db
 from rooms import policy
-from rooms import services as room_services
+from rooms import posts as room_posts
 from rooms.labels import label_of
 from rooms.meetings import access, pseudonyms, state
 from rooms.meetings import services as meetings
@@ -128,9 +128,9 @@ def post_minutes(actor: User, meeting_id: object) -> Thread:
                 select(Post).where(Post.thread_id == thread.id, Post.parent_id.is_(None))
                 .order_by(Post.id).limit(1))
             if first is not None and first.body != body:
-                room_services.edit_post(actor, first.id, body=body)
+                room_posts.edit_post(actor, first.id, body=body)
             return thread
-    thread = room_services.create_thread(actor, meeting.room_id, title=f"Minutes: {meeting.title}"[:200], body=body)
+    thread = room_posts.create_thread(actor, meeting.room_id, title=f"Minutes: {meeting.title}"[:200], body=body)
     db.begin_write()
     plan = state.ensure_plan(meeting)
     plan.minutes_thread_id = thread.id

@@ -107,7 +107,7 @@ class Deck(Base):
     message: Mapped[str] = mapped_column(String(500), default="")
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    # The conversion job: the process converting it ("host:pid:start", see decks.worker_id), how many
+    # The conversion job: the process converting it ("host:pid:start", see conversion.worker_id), how many
     # times a conversion started, and when it last reported; a deck whose process is gone is resumed.
     worker: Mapped[str] = mapped_column(String(120), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

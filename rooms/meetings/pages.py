@@ -33,7 +33,7 @@ from collab.limits import upload_limit
 from rooms import policy
 from rooms import services as room_services
 from rooms.markdown import render
-from rooms.meetings import access, decks, minutes, pseudonyms, schedule, services, state
+from rooms.meetings import access, attendance, conversion, decks, minutes, pseudonyms, schedule, services, state
 
 bp = Blueprint("meetings", __name__, cli_group=None)
 
@@ -104,8 +104,8 @@ def _meeting_extras(meeting):
             "status": schedule.status(meeting, plan),
             "chairs": chairs or [p for p in [pseudonyms.person(meeting, meeting.created_by, names)] if p],
             "invitees": [pseudonyms.person(meeting, u, names) for u in schedule.invitees(meeting)],
-            "agenda_html": _agenda(plan), "soffice": decks.soffice() is not None,
-            "heads_bound": state.heads_bound(meeting),
+            "agenda_html": _agenda(plan), "soffice": conversion.soffice() is not None,
+            "heads_bound": attendance.heads_bound(meeting),
             "files": policy.may_download_deck(current_user, meeting)}
 
 

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from collab import events
 from collab.extensions import db, socketio
 from rooms import revocation
-from rooms.meetings import decks, minutes, state, votes  # noqa: F401  (decks: imported for the app)
+from rooms.meetings import attendance, decks, hands, minutes, state, votes  # noqa: F401  (decks: imported for the app)
 from rooms.live.connections import NS, Conn, meeting_key, meeting_keys, names_key, user_key
 from rooms.live.handlers import _int_field, handler
 from rooms.meetings.models import Attendance, MediaGrant, Meeting
@@ -103,7 +103,7 @@ def _mid(data: dict) -> int:
 
 @handler("meeting_join", rate=MEETING_LIMIT)
 def on_join(conn: Conn, user, data: dict) -> dict:
-    snap = state.join(user, _mid(data), device=data.get("device") is True, head_count=data.get("head_count"))
+    snap = attendance.join(user, _mid(data), device=data.get("device") is True, head_count=data.get("head_count"))
     mid = snap["meeting_id"]
     names = snap["non_attributed"] and snap["me"]["sees_names"]
     conn.meetings[mid] = db.session.scalar(select(Meeting.room_id).where(Meeting.id == mid))  # losing the room
@@ -119,14 +119,14 @@ def on_state(conn: Conn, user, data: dict) -> dict:
 
 @handler("meeting_here", rate=HERE_LIMIT)
 def on_here(conn: Conn, user, data: dict) -> dict:
-    state.here(user, _mid(data))
+    attendance.here(user, _mid(data))
     return {}
 
 
 @handler("meeting_leave", rate=MEETING_LIMIT)
 def on_leave(conn: Conn, user, data: dict) -> dict:
     mid = _mid(data)
-    state.leave(user, mid)
+    attendance.leave(user, mid)
     conn.meetings.pop(mid, None)
     for key in meeting_keys(mid):
         socketio.server.leave_room(conn.sid, key, namespace=NS)
@@ -162,13 +162,13 @@ def _km(event: str, fn, *fields: str):
 
 @handler("meeting_hand", rate=MEETING_LIMIT)
 def on_hand(conn: Conn, user, data: dict) -> dict:
-    fn = state.raise_hand if data.get("up", True) is not False else state.lower_hand
+    fn = hands.raise_hand if data.get("up", True) is not False else hands.lower_hand
     return {"version": fn(user, _mid(data))["version"]}
 
 
 @handler("meeting_mute_all", rate=MEETING_LIMIT)
 def on_mute_all(conn: Conn, user, data: dict) -> dict:
-    state.mute_all(user, _mid(data))
+    attendance.mute_all(user, _mid(data))
     return {}
 
 
@@ -180,13 +180,13 @@ def on_minutes(conn: Conn, user, data: dict) -> dict:
 
 _simple("meeting_slide", state.set_slide, "deck_id", "page")
 _simple("meeting_presenter", state.set_presenter, "user_id", "participant")
-_simple("meeting_hand_add", state.add_room_hand, "name")
-_simple("meeting_hand_lower", state.lower_hand, "hand_id")
-_simple("meeting_floor", state.give_floor, "hand_id")
-_simple("meeting_remove", state.remove_participant, "user_id", "participant")
-_simple("meeting_lock", state.set_locked, "locked")
-_simple("meeting_attend", state.mark_in_room, "user_id", "name", "present", "participant")
-_simple("meeting_head_count", state.set_head_count, "head_count")
+_simple("meeting_hand_add", hands.add_room_hand, "name")
+_simple("meeting_hand_lower", hands.lower_hand, "hand_id")
+_simple("meeting_floor", hands.give_floor, "hand_id")
+_simple("meeting_remove", attendance.remove_participant, "user_id", "participant")
+_simple("meeting_lock", attendance.set_locked, "locked")
+_simple("meeting_attend", attendance.mark_in_room, "user_id", "name", "present", "participant")
+_simple("meeting_head_count", attendance.set_head_count, "head_count")
 _simple("meeting_chat", state.chat, "body")
 _simple("meeting_action", state.add_action, "text", "owner")
 _simple("km_draft", votes.draft, "text")

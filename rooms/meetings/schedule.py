@@ -36,6 +36,7 @@ from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import policy
 from rooms import services as room_services
+from rooms import posts as room_posts
 from rooms.markdown import render
 from rooms.meetings import access, pseudonyms, state
 from rooms.meetings import services as meetings
@@ -264,7 +265,7 @@ def _notice(actor: User, meeting: Meeting, plan: MeetingPlan, text: str) -> bool
     line = _invitee_line(meeting, plan, actor.id)
     who = "\n\n" + line if line else ""
     try:
-        room_services.create_post(actor, thread_id, body=text + who, notify=_notify_ids(meeting, actor.id))
+        room_posts.create_post(actor, thread_id, body=text + who, notify=_notify_ids(meeting, actor.id))
     except Exception:
         log.exception("could not post the meeting notice")
         db.session.rollback()
@@ -319,9 +320,9 @@ def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: obj
 def _announce(actor: User, meeting: Meeting) -> None:
     plan = access.plan_for(meeting)
     try:
-        thread = room_services.create_thread(actor, meeting.room_id, title=f"Meeting: {meeting.title}"[:200],
-                                             body=_announcement(meeting, plan),
-                                             notify=_notify_ids(meeting, actor.id))
+        thread = room_posts.create_thread(actor, meeting.room_id, title=f"Meeting: {meeting.title}"[:200],
+                                          body=_announcement(meeting, plan),
+                                          notify=_notify_ids(meeting, actor.id))
     except Exception:
         log.exception("could not announce the meeting")
         return

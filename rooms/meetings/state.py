@@ -1,6 +1,7 @@
 """The live state of a meeting, kept in the database: the deck and slide shown and
-who drives it, raised hands, the attendance register, the lock, the chat, and
-(through votes.py) the key messages. Every change bumps `MeetingPlan.version`
+who drives it, raised hands (changed in hands.py), the attendance register and
+the lock (changed in attendance.py), the chat, the actions, and (through
+votes.py) the key messages. Every change bumps `MeetingPlan.version`
 and queues a `meeting.state` event carrying the whole state, which
 rooms/meetings/realtime.py sends to everyone in the meeting after the commit. A
 participant who reloads or reconnects asks for the state and has it at once.
@@ -17,14 +18,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from auth.models import User
 from collab import events, validate
 from collab.db import utcnow
-from collab.errors import Forbidden, Invalid, NotFound
+from collab.errors import Forbidden, Invalid
 from collab.extensions import db
-from rooms import policy, revocation
+from rooms import policy
 from rooms.meetings import access, pseudonyms
 from rooms.meetings.models import (
     Attendance,
@@ -43,7 +44,6 @@ STALE_AFTER = timedelta(seconds=75)   # a remote attendee whose page stopped rep
 CHAT_KEEP = 200                        # chat messages sent with the state
 MAX_CHAT = 2000
 MAX_NAME = 120
-MAX_HEADS = 500
 
 
 # -- reading --------------------------------------------------------------------------
@@ -242,292 +242,6 @@ def set_presenter(actor: User, meeting_id: object, *, user_id: object = None,
     pseudonyms.assign(meeting, [uid])
     plan = ensure_plan(meeting)
     plan.presenter_id = uid
-    snap = publish(meeting)
-    db.session.commit()
-    return snap
-
-
-# -- attendance -------------------------------------------------------------------------
-
-def join(actor: User, meeting_id: object, *, device: bool = False, head_count: object = None) -> dict[str, Any]:
-    """Someone opens the meeting: remote attendees are registered automatically (with the
-    time); a chair registers a laptop as the meeting-room device, "Meeting room", with its
-    head-count. In a meeting that has ended, or of an archived room (read-only), nothing is
-    recorded: the state is only read."""
-    meeting = access.get_meeting(actor, meeting_id)
-    if device:
-        access.check_writable(actor, meeting)
-    if meeting.ended or not policy.may_act_in_meeting(actor, meeting):
-        names = pseudonyms.names_for(actor, meeting, "join")
-        return dict(snapshot(meeting, names), me=me(actor, meeting, names))
-    if access.removed(meeting.id, actor.id):
-        raise Forbidden(access.REMOVED)
-    if device and not access.is_chair(actor, meeting):
-        raise Forbidden("Only a chair can register this laptop as the meeting room.")
-    mode = "device" if device else "remote"
-    heads = _heads(head_count, meeting) if device else 0
-    plan = access.plan_for(meeting)
-    mine = db.session.scalar(select(Attendance).where(
-        Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id, Attendance.mode == mode)
-        .order_by(Attendance.id.desc()).limit(1))
-    if plan is not None and plan.locked and mine is None and not access.is_chair(actor, meeting):
-        raise Forbidden(access.LOCKED)
-    # observers follow; they are listed too, so the register is complete
-    now = utcnow()
-    db.begin_write()
-    pseudonyms.assign(meeting, [actor.id])
-    names = pseudonyms.names_for(actor, meeting, "join", in_write=True)
-    fresh = mine is None or mine.left_at is not None or now - mine.seen_at > STALE_AFTER
-    if fresh:
-        db.session.add(Attendance(meeting_id=meeting.id, user_id=actor.id,
-                                  name="Meeting room" if device else actor.name, mode=mode,
-                                  head_count=heads, joined_at=now, seen_at=now))
-    else:
-        mine = db.session.merge(mine)
-        mine.seen_at = now
-        if device and head_count is not None:
-            mine.head_count = heads
-    if fresh or device:
-        publish(meeting)
-    snap = snapshot(meeting, names)
-    db.session.commit()
-    return dict(snap, me=me(actor, meeting, names))
-
-
-def heads_bound(meeting: Meeting) -> int:
-    """The largest head-count the meeting-room device may report: the room's size, that is the
-    number of active accounts that may read the room (its members, for a private room; for an
-    organisation or national room everyone it is open to, rooms.policy.room_readers_clause),
-    and never more than MAX_HEADS, so a typo cannot put 5,000 people in the minutes."""
-    readers = db.session.scalar(select(func.count()).select_from(User)
-                                .where(policy.room_readers_clause(meeting.room))) or 0
-    return max(1, min(MAX_HEADS, readers))
-
-
-def _heads(value: object, meeting: Meeting) -> int:
-    if value in (None, ""):
-        return 0
-    bound = heads_bound(meeting)
-    try:
-        n = int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise Invalid("The head-count must be a whole number.", "head_count") from None
-    if isinstance(value, bool) or not 0 <= n <= bound:
-        raise Invalid(f"The head-count must be from 0 to {bound}, the number of people who may read this room.",
-                      "head_count")
-    return n
-
-
-def here(actor: User, meeting_id: object) -> None:
-    """The page is still open (sent every 25 s); a stale attendee shows as left."""
-    meeting = access.get_meeting(actor, meeting_id)
-    if meeting.ended or not policy.may_act_in_meeting(actor, meeting):   # archived: nothing is recorded
-        return
-    db.begin_write()
-    rows = list(db.session.scalars(select(Attendance).where(
-        Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id, Attendance.left_at.is_(None),
-        Attendance.mode != "in_room")))
-    for a in rows:
-        a.seen_at = utcnow()
-    db.session.commit()
-
-
-def leave(actor: User, meeting_id: object) -> None:
-    meeting = access.get_meeting(actor, meeting_id)
-    if not policy.may_act_in_meeting(actor, meeting):   # archived: nothing is recorded
-        return
-    db.begin_write()
-    rows = list(db.session.scalars(select(Attendance).where(
-        Attendance.meeting_id == meeting.id, Attendance.user_id == actor.id, Attendance.left_at.is_(None),
-        Attendance.mode != "in_room")))
-    if rows:
-        for a in rows:
-            a.left_at = utcnow()
-        publish(meeting)
-    db.session.commit()
-
-
-def set_head_count(actor: User, meeting_id: object, *, head_count: object) -> dict[str, Any]:
-    meeting = access.get_running(actor, meeting_id)
-    heads = _heads(head_count, meeting)
-    row = db.session.scalar(select(Attendance).where(
-        Attendance.meeting_id == meeting.id, Attendance.mode == "device", Attendance.left_at.is_(None),
-        Attendance.user_id == actor.id).order_by(Attendance.id.desc()).limit(1))
-    if row is None and not access.is_chair(actor, meeting):
-        raise Forbidden("Only the meeting-room device or the chair can set the head-count.")
-    db.begin_write()
-    if row is None:
-        row = db.session.scalar(select(Attendance).where(
-            Attendance.meeting_id == meeting.id, Attendance.mode == "device", Attendance.left_at.is_(None))
-            .order_by(Attendance.id.desc()).limit(1))
-        if row is None:
-            raise Invalid("No meeting-room device has joined.", "head_count")
-    row.head_count = heads
-    snap = publish(meeting)
-    db.session.commit()
-    return snap
-
-
-def mark_in_room(actor: User, meeting_id: object, *, user_id: object = None, name: object = None,
-                 present: object = True, participant: object = None) -> dict[str, Any]:
-    """The chair ticks an invitee as in the room (or un-ticks), or adds someone by name."""
-    meeting = access.require_chair(actor, meeting_id)
-    uid = person_id(meeting, user_id, participant)
-    if uid is None:
-        label = validate.display_name(name, "name", max_len=MAX_NAME)
-        user = None
-    else:
-        user = db.session.get(User, uid)
-        if user is None or not policy.can_read_room(user, meeting.room):
-            raise Invalid("Tick someone who may read this room, or add them by name.", "user_id")
-        label = user.name
-    db.begin_write()
-    pseudonyms.assign(meeting, [uid])
-    q = select(Attendance).where(Attendance.meeting_id == meeting.id, Attendance.mode == "in_room")
-    q = q.where(Attendance.user_id == uid) if uid is not None else q.where(Attendance.name == label,
-                                                                          Attendance.user_id.is_(None))
-    row = db.session.scalar(q.limit(1))
-    if present is not False:
-        if row is None:
-            db.session.add(Attendance(meeting_id=meeting.id, user_id=uid, name=label, mode="in_room",
-                                      head_count=0, joined_at=utcnow(), seen_at=utcnow()))
-        else:
-            row.left_at = None
-    elif row is not None:
-        db.session.delete(row)
-    snap = publish(meeting)
-    db.session.commit()
-    return snap
-
-
-def remove_participant(actor: User, meeting_id: object, *, user_id: object = None,
-                       participant: object = None) -> dict[str, Any]:
-    meeting = access.require_chair(actor, meeting_id)
-    uid = person_id(meeting, user_id, participant)
-    if uid is None:
-        raise Invalid("Choose who to remove.", "user_id")
-    if uid == actor.id:
-        raise Invalid("You cannot remove yourself; leave the meeting instead.", "user_id")
-    target = db.session.get(User, uid)
-    if target is None:
-        raise Invalid("Nobody with that id is in this meeting.", "user_id")
-    if access.is_chair(target, meeting):
-        raise Forbidden("A chair cannot be removed from the meeting.")
-    now = utcnow()
-    db.begin_write()
-    pseudonyms.assign(meeting, [uid])
-    rows = list(db.session.scalars(select(Attendance).where(
-        Attendance.meeting_id == meeting.id, Attendance.user_id == uid, Attendance.mode != "in_room")))
-    if not rows:
-        db.session.add(Attendance(meeting_id=meeting.id, user_id=uid, name=target.name, mode="remote",
-                                  head_count=0, joined_at=now, seen_at=now, left_at=now, removed=True))
-    for a in rows:
-        a.removed = True
-        a.left_at = a.left_at or now
-    for h in db.session.scalars(select(Hand).where(Hand.meeting_id == meeting.id, Hand.user_id == uid,
-                                                   Hand.lowered_at.is_(None))):
-        h.lowered_at = now
-    notify_user(meeting, uid, "meeting.removed", {"message": revocation.MEETING_MESSAGES["meeting_removed"]})
-    snap = publish(meeting)
-    db.session.commit()   # meeting.removed takes them out of the channel and the media (rooms/revocation.py)
-    return snap
-
-
-def set_locked(actor: User, meeting_id: object, *, locked: object) -> dict[str, Any]:
-    meeting = access.require_chair(actor, meeting_id)
-    if not isinstance(locked, bool):
-        raise Invalid("locked must be true or false.", "locked")
-    db.begin_write()
-    ensure_plan(meeting).locked = locked
-    snap = publish(meeting)
-    db.session.commit()
-    return snap
-
-
-def mute_all(actor: User, meeting_id: object) -> None:
-    """Ask every remote participant's page to mute its microphone (the chair's stays on)."""
-    meeting = access.require_chair(actor, meeting_id)
-    db.begin_write()
-    pseudonyms.assign(meeting, [actor.id])
-    shown = pseudonyms.display(meeting, actor, names=False)
-    named = {"by": actor.name, "except": actor.id, "message": f"{actor.name} muted everyone."}
-    if pseudonyms.applies(meeting):   # the chair's own page knows itself by its number
-        notify_all(meeting, "meeting.mute", {"by": shown, "except_number": pseudonyms.number(meeting, actor.id),
-                                             "message": f"{shown} (the chair) muted everyone."}, named=named)
-    else:
-        notify_all(meeting, "meeting.mute", named)
-    db.session.commit()
-
-
-# -- hands ---------------------------------------------------------------------------------------
-
-def raise_hand(actor: User, meeting_id: object) -> dict[str, Any]:
-    meeting = access.get_running(actor, meeting_id)
-    access.require_participant(actor, meeting)
-    db.begin_write()
-    pseudonyms.assign(meeting, [actor.id])
-    up = db.session.scalar(select(Hand).where(Hand.meeting_id == meeting.id, Hand.user_id == actor.id,
-                                              Hand.lowered_at.is_(None)).limit(1))
-    if up is None:
-        db.session.add(Hand(meeting_id=meeting.id, user_id=actor.id, name=actor.name, in_room=False,
-                            raised_at=utcnow()))
-    snap = publish(meeting)
-    db.session.commit()
-    return snap
-
-
-def add_room_hand(actor: User, meeting_id: object, *, name: object) -> dict[str, Any]:
-    """The chair puts someone in the room in the queue, by name."""
-    meeting = access.require_chair(actor, meeting_id)
-    label = validate.display_name(name, "name", max_len=MAX_NAME)
-    db.begin_write()
-    db.session.add(Hand(meeting_id=meeting.id, user_id=None, name=label, in_room=True, raised_at=utcnow()))
-    snap = publish(meeting)
-    db.session.commit()
-    return snap
-
-
-def lower_hand(actor: User, meeting_id: object, *, hand_id: object = None) -> dict[str, Any]:
-    """Lower your own hand, or (the chair) anyone's."""
-    meeting = access.get_running(actor, meeting_id)
-    hid = validate.int_id(hand_id, "hand_id", required=False)
-    db.begin_write()
-    if hid is None:
-        rows = list(db.session.scalars(select(Hand).where(Hand.meeting_id == meeting.id, Hand.user_id == actor.id,
-                                                          Hand.lowered_at.is_(None))))
-    else:
-        h = db.session.get(Hand, hid)
-        if h is None or h.meeting_id != meeting.id:
-            raise NotFound("That hand is not raised in this meeting.")
-        if h.user_id != actor.id and not access.is_chair(actor, meeting):
-            raise Forbidden("Only the chair can lower someone else's hand.")
-        rows = [h]
-    for h in rows:
-        h.lowered_at = h.lowered_at or utcnow()
-    snap = publish(meeting)
-    db.session.commit()
-    return snap
-
-
-def give_floor(actor: User, meeting_id: object, *, hand_id: object) -> dict[str, Any]:
-    """The chair gives the floor to a raised hand: it is marked, and a remote person's page asks them to unmute."""
-    meeting = access.require_chair(actor, meeting_id)
-    hid = validate.int_id(hand_id, "hand_id")
-    h = db.session.get(Hand, hid)
-    if h is None or h.meeting_id != meeting.id or h.lowered_at is not None:
-        raise NotFound("That hand is not raised in this meeting.")
-    db.begin_write()
-    pseudonyms.assign(meeting, [actor.id])
-    h = db.session.get(Hand, hid)
-    for other in db.session.scalars(select(Hand).where(Hand.meeting_id == meeting.id, Hand.floor_at.is_not(None),
-                                                       Hand.lowered_at.is_(None), Hand.id != h.id)):
-        other.lowered_at = utcnow()   # whoever had the floor before is done
-    h.floor_at = utcnow()
-    if h.user_id:
-        by = pseudonyms.display(meeting, actor, names=policy.sees_names(db.session.get(User, h.user_id),
-                                                                       meeting.room))
-        notify_user(meeting, h.user_id, "meeting.floor",
-                    {"message": f"{by} gives you the floor. Please unmute your microphone and speak."})
     snap = publish(meeting)
     db.session.commit()
     return snap

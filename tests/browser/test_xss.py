@@ -184,6 +184,7 @@ from collab import create_app
 from auth import services as auth
 from auth.services import find_user_by_email
 from rooms import services as rooms
+from rooms import posts as room_posts
 app = create_app()
 with app.app_context():
     admin = find_user_by_email(data["admin"])
@@ -195,22 +196,22 @@ with app.app_context():
                              password=data["password"], organisation_name="Hampshire Constabulary")
         rooms.add_member(admin, room.id, user_id=u.id, role="member")
         users.append(u.id)
-    corpus = rooms.create_thread(admin, room.id, title=data["corpus_title"], body="xsscorpus opening post")
+    corpus = room_posts.create_thread(admin, room.id, title=data["corpus_title"], body="xsscorpus opening post")
     for chunk in data["bodies"]:
-        rooms.create_post(admin, corpus.id, body=chunk)
+        room_posts.create_post(admin, corpus.id, body=chunk)
     for title in data["titles"]:
-        rooms.create_thread(admin, room.id, title=title, body="xsstitle " + title)
+        room_posts.create_thread(admin, room.id, title=title, body="xsstitle " + title)
     from auth.models import User
     from collab.extensions import db
     for uid, name in zip(users, data["names"]):
         u = db.session.get(User, uid)
-        rooms.create_post(u, corpus.id, body="xssreply " + name)
+        room_posts.create_post(u, corpus.id, body="xssreply " + name)
     files = [(f, io.BytesIO(b"plain text " + f.encode())) for f in data["files"]]
     files += [("drawing.svg", io.BytesIO(data["svg"].encode())), ("page.html", io.BytesIO(data["html"].encode())),
               ("page.htm", io.BytesIO(data["html"].encode())), ("image.png", io.BytesIO(data["svg"].encode()))]
     atts = []
     for i in range(0, len(files), 7):
-        post, _ = rooms.create_post(admin, corpus.id, body="xssfiles", uploads=files[i:i + 7])
+        post, _ = room_posts.create_post(admin, corpus.id, body="xssfiles", uploads=files[i:i + 7])
         atts += [{"id": a.id, "filename": a.filename} for a in post.attachments]
     print(json.dumps({"room": room.id, "rooms": others, "thread": corpus.id, "attachments": atts}))
 """

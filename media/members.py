@@ -1,0 +1,417 @@
+"""The members of a meeting inside one worker process, and what each receives.
+
+Each participant has one RTCPeerConnection, and the worker is always the
+offerer. It carries:
+
+- three receive-only transceivers for what the participant publishes
+  (microphone, camera, screen); the browser attaches its tracks to them;
+- send-only "slots", each an `RtpForwarder` whose source can change: video slots
+  carry the cameras of the N most recently active speakers (plus pinned people
+  and screen shares), audio slots carry the people speaking now. Slots are
+  reused as people come and go; a new transceiver (and a renegotiation) is
+  needed only when a participant needs more slots than ever before.
+
+A member may also live on another worker process of the same node
+(`RemoteMember`, fed through `media.cluster`). Which streams go to whom is
+decided by the meeting (media/meeting.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.sdp import candidate_from_sdp
+
+from media import internals
+from media.forwarding import CODECS, IdleTrack, RtpForwarder, Source
+
+log = logging.getLogger(__name__)
+
+SPEAKING_LEVEL = 50       # -dBov: packets louder than -50 dBov count as voice
+PAUSE_AFTER = 3.0         # a camera nobody has been shown for this long is paused at the browser
+PUBLISHED = ("audio", "video", "screen")
+
+
+class MeetingHooks(Protocol):
+    """What a member asks of its meeting (media.meeting.Meeting), named here so that this module need not
+    import the meeting, which imports it."""
+
+    id: int
+    worker: Any
+
+    def speakers_changed(self, m: Member) -> None: ...
+    def member_changed(self, m: Member) -> None: ...
+    def schedule_update(self) -> None: ...
+    def source(self, member_id: int, name: str) -> Source | None: ...
+    def source_added(self, m: Member, name: str, source: Source) -> None: ...
+    async def remove(self, m: Member, reason: str | None = ..., *, code: str | None = None) -> None: ...
+
+
+class SignallingError(Exception):
+    """Bad input from one participant: reported to that participant only."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _codec_preferences(kind: str) -> list:
+    caps = RTCRtpSender.getCapabilities(kind).codecs
+    wanted = [c for c in caps if c.mimeType.lower() == CODECS[kind]]
+    if kind == "video":
+        wanted += [c for c in caps if c.mimeType.lower() == "video/rtx"]
+    return wanted
+
+
+class Member:
+    """Someone in a meeting, wherever their media arrives."""
+
+    remote = False
+
+    def __init__(self, meeting: MeetingHooks, account: int, name: str, role: str) -> None:
+        self.meeting = meeting
+        self.id = account
+        self.name = name
+        self.role = role
+        self.audio = True
+        self.video = True
+        self.screen = False
+        self.sources: dict[str, Source] = {}
+        self.order = time.time()  # join time: the same order on every process of a worker
+        self.last_spoke = 0.0
+        self.speaking = False
+        self._voice = 0
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "role": self.role, "audio": self.audio, "video": self.video,
+                "screen": self.screen, "speaking": self.speaking}
+
+    def hear(self, level: int) -> None:
+        """One audio packet's level (RFC 6464: 0 loudest … 127 silence)."""
+        loud = level <= SPEAKING_LEVEL and self.audio
+        self._voice = ((self._voice << 1) | loud) & 0x3FF
+        if loud and self._voice.bit_count() >= 3:
+            self.last_spoke = time.monotonic()
+            if not self.speaking:
+                self.speaking = True
+                self.meeting.speakers_changed(self)
+
+    def set_speaking(self, speaking: bool, last_spoke: float | None = None) -> None:
+        """Used for members on other processes: their worker detects speech."""
+        if last_spoke is not None:
+            self.last_spoke = last_spoke
+        if speaking != self.speaking:
+            self.speaking = speaking
+            self.meeting.speakers_changed(self)
+
+    def close_sources(self) -> None:
+        for src in self.sources.values():
+            src.close()
+        self.sources.clear()
+
+
+class RemoteMember(Member):
+    """A member connected to another process of this worker (see media.cluster)."""
+
+    remote = True
+    shard: int | None = None
+
+
+class Slot:
+    """One send-only transceiver of a participant, showing one member's stream at a time."""
+
+    def __init__(self, kind: str, forwarder: RtpForwarder, track: IdleTrack, transceiver) -> None:
+        self.kind = kind
+        self.forwarder = forwarder
+        self.track = track
+        self.transceiver = transceiver
+        self.key: tuple[int, str] | None = None  # (member id, "audio" | "video" | "screen")
+
+    @property
+    def mid(self) -> str | None:
+        return self.transceiver.mid
+
+    def assign(self, key: tuple[int, str] | None, source: Source | None) -> None:
+        self.key = key
+        self.forwarder.set_source(source)
+
+    def stop(self) -> None:
+        self.forwarder.stop()
+        self.track.stop()
+
+
+class Participant(Member):
+    """A member connected to this process: their WebSocket and peer connection."""
+
+    def __init__(self, meeting: MeetingHooks, account: int, name: str, role: str, send: Callable[[dict], None],
+                 *, audio: bool = True, video: bool = True) -> None:
+        super().__init__(meeting, account, name, role)
+        self.audio, self.video = audio, video
+        self._send = send
+        self.hang_up: Callable[[], None] | None = None  # closes the signalling connection (set by signalling)
+        self.worker = meeting.worker
+        cfg = self.worker.config
+        servers = [RTCIceServer(urls=cfg.stun)] if cfg.stun else []
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        self.publish: dict[str, Any] = {}
+        self.slots: list[Slot] = []
+        self.pins: set[int] = set()
+        self.receive_video = True
+        self.closed = False
+        self.connected_at: float | None = None
+        self.joined_at = time.monotonic()
+        self._lock = asyncio.Lock()
+        self._again = False
+        self._sent_slots: dict = {}
+        self.paused: dict[str, bool] = {}
+        self._pause_timers: dict[str, asyncio.TimerHandle] = {}
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_state)
+        if role != "observer":
+            for name in PUBLISHED:
+                kind = "audio" if name == "audio" else "video"
+                t = self.pc.addTransceiver(kind, direction="recvonly")
+                t.setCodecPreferences(_codec_preferences(kind))
+                self.publish[name] = t
+        else:
+            self.audio = self.video = False
+
+    def send(self, message: dict) -> None:
+        if not self.closed:
+            self._send(message)
+
+    # -- publishing --------------------------------------------------------------
+    def _on_track(self, track) -> None:
+        name = next((n for n, t in self.publish.items() if t.receiver.track is track), None)
+        if name is None:
+            return
+        receiver = self.publish[name].receiver
+        kind = track.kind
+        source = Source(kind, f"{self.id}:{name}",
+                        request_keyframe=lambda: asyncio.ensure_future(internals.send_pli(receiver)))
+        if name == "audio":
+            hear, feed = self.hear, source.feed_rtp
+
+            def on_packet(packet) -> None:
+                level = packet.extensions.audio_level
+                if level is not None:
+                    hear(level[1])
+                feed(packet)
+
+            internals.tap_packets(receiver, on_packet)
+        else:
+            internals.tap_packets(receiver, source.feed_rtp)
+        if name != "audio":
+            source.on_demand = lambda wanted, name=name: self._demand(name, wanted)
+            self._demand(name, False)
+        self.sources[name] = source
+        self.meeting.source_added(self, name, source)
+
+    def _demand(self, name: str, wanted: bool) -> None:
+        """Pause a camera (or screen) at the browser while nobody is shown it; resume it at once when needed."""
+        timer = self._pause_timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        if wanted:
+            self._set_paused(name, False)
+        else:
+            self._pause_timers[name] = asyncio.get_running_loop().call_later(
+                PAUSE_AFTER, self._set_paused, name, True)
+
+    def _set_paused(self, name: str, paused: bool) -> None:
+        self._pause_timers.pop(name, None)
+        if self.paused.get(name, False) == paused or self.closed:
+            return
+        self.paused[name] = paused
+        self.send({"type": "pause", "source": name, "paused": paused})
+        source = self.sources.get(name)
+        if not paused and source is not None:
+            source.request_keyframe()  # a resumed encoder should start with one anyway
+
+    def _on_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected" and self.connected_at is None:
+            self.connected_at = time.monotonic()
+        if state in ("failed", "closed") and not self.closed:
+            log.info("participant %s in meeting %s: connection %s", self.id, self.meeting.id, state)
+            asyncio.ensure_future(self.meeting.remove(self, "Your connection to the meeting was lost."))
+
+    # -- receiving: slots ----------------------------------------------------------
+    def _new_slot(self, kind: str) -> Slot:
+        track = IdleTrack(kind)
+        forwarder = RtpForwarder(kind)
+        transceiver = self.pc.addTransceiver(track, direction="sendonly")
+        transceiver.setCodecPreferences(_codec_preferences(kind))
+        internals.forward_through(transceiver.sender, forwarder)
+        slot = Slot(kind, forwarder, track, transceiver)
+        self.slots.append(slot)
+        return slot
+
+    def send_reports(self) -> None:
+        """One RTCP compound packet with a sender report for each slot (instead of one packet per slot)."""
+        if self.closed or not self.slots:
+            return
+        try:
+            write = internals.rtcp_writer(self.slots[0].transceiver.sender.transport)
+            for packet in internals.sender_reports([s.forwarder for s in self.slots]):
+                write(packet)
+        except ConnectionError:
+            pass
+
+    def assign(self, wanted_video: list[tuple[int, str]], wanted_audio: list[tuple[int, str]]) -> None:
+        """Point the slots at the wanted streams, adding transceivers only when all are busy."""
+        created = False
+        for kind, wanted in (("video", wanted_video), ("audio", wanted_audio)):
+            slots = [s for s in self.slots if s.kind == kind]
+            keep = set(wanted)
+            for s in slots:
+                if s.key is not None and (s.key not in keep or s.forwarder.source is None):
+                    s.assign(None, None)
+            have = {s.key for s in slots if s.key is not None}
+            free = [s for s in slots if s.key is None]
+            for key in wanted:
+                if key in have:
+                    continue
+                source = self.meeting.source(*key)
+                if source is None:
+                    continue
+                if free:
+                    slot = free.pop(0)
+                else:
+                    slot = self._new_slot(kind)
+                    created = True
+                slot.assign(key, source)
+        if created:
+            asyncio.ensure_future(self.negotiate())
+        else:
+            self.send_slots()
+
+    def send_slots(self) -> None:
+        slots = {s.mid: ({"participant": s.key[0], "source": s.key[1]} if s.key else None)
+                 for s in self.slots if s.mid is not None}
+        if slots != self._sent_slots:
+            self._sent_slots = slots
+            self.send({"type": "slots", "slots": slots})
+
+    # -- negotiation (the worker always offers) ---------------------------------------------
+    async def negotiate(self) -> None:
+        self._again = True
+        if self._lock.locked():
+            return
+        async with self._lock:
+            if self.closed or not self._again or self.pc.signalingState != "stable":
+                return
+            self._again = False
+            if not self.pc.getTransceivers():
+                self._new_slot("audio")
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            if self.closed:
+                return
+            self.send({"type": "offer", "sdp": self.pc.localDescription.sdp,
+                       "publish": {n: t.mid for n, t in self.publish.items()}})
+            self.send_slots()
+
+    async def on_answer(self, sdp: object) -> None:
+        if not isinstance(sdp, str) or not sdp.strip() or len(sdp) > 200_000:
+            raise SignallingError("bad_sdp", "The answer must carry an SDP text.")
+        if self.pc.signalingState != "have-local-offer":
+            raise SignallingError("unexpected_answer", "No offer is waiting for an answer.")
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:  # aiortc raises ValueError, AssertionError, OperationError… on bad SDP
+            # Nothing was applied: the offer still waits, so a corrected answer can follow.
+            log.info("participant %s sent an unusable answer: %r", self.id, exc)
+            raise SignallingError("bad_sdp", f"The answer could not be used ({exc.__class__.__name__}).") from None
+        if self._again:
+            asyncio.ensure_future(self.negotiate())
+
+    async def on_candidate(self, candidate: object) -> None:
+        if candidate is None or (isinstance(candidate, dict) and not candidate.get("candidate")):
+            return  # end of candidates: nothing to do for aiortc
+        if not isinstance(candidate, dict) or not isinstance(candidate.get("candidate"), str):
+            raise SignallingError("bad_candidate", "An ICE candidate must be an object with a candidate line.")
+        line = candidate["candidate"]
+        if len(line) > 1000:
+            raise SignallingError("bad_candidate", "That ICE candidate is too long.")
+        try:
+            parsed = candidate_from_sdp(line.split(":", 1)[1] if line.startswith("candidate:") else line)
+        except (AssertionError, ValueError, IndexError):
+            raise SignallingError("bad_candidate", "That ICE candidate could not be parsed.") from None
+        mid, index = candidate.get("sdpMid"), candidate.get("sdpMLineIndex")
+        parsed.sdpMid = mid if isinstance(mid, str) else None
+        parsed.sdpMLineIndex = index if isinstance(index, int) else None
+        if parsed.sdpMid is None and parsed.sdpMLineIndex is None:
+            parsed.sdpMLineIndex = 0
+        if self.pc.remoteDescription is None:
+            raise SignallingError("unexpected_candidate", "Send the answer before its ICE candidates.")
+        try:
+            await self.pc.addIceCandidate(parsed)
+        except Exception as exc:
+            raise SignallingError("bad_candidate", f"That ICE candidate was refused ({exc}).") from None
+
+    # -- client requests -----------------------------------------------------------------
+    def set_state(self, audio: object = None, video: object = None, screen: object = None) -> None:
+        if self.role == "observer":
+            return
+        changed = False
+        for name, value in (("audio", audio), ("video", video), ("screen", screen)):
+            if value is None:
+                continue
+            if not isinstance(value, bool):
+                raise SignallingError("bad_message", f"{name} must be true or false.")
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+                changed = True
+        if changed:
+            if not self.audio and self.speaking:
+                self.speaking = False
+                self.meeting.speakers_changed(self)
+            self.meeting.member_changed(self)
+
+    def set_pins(self, ids: object) -> None:
+        if not isinstance(ids, list) or len(ids) > 9 or not all(isinstance(i, int) and not isinstance(i, bool)
+                                                                  for i in ids):
+            raise SignallingError("bad_message", "pin takes a list of at most 9 participant ids.")
+        self.pins = set(ids)
+        self.meeting.schedule_update()
+
+    def set_receive_video(self, on: object) -> None:
+        if not isinstance(on, bool):
+            raise SignallingError("bad_message", "video must be true or false.")
+        self.receive_video = on
+        self.meeting.schedule_update()
+
+    def ask_keyframe(self, member: object) -> None:
+        for slot in self.slots:
+            if slot.key is not None and slot.key[0] == member and slot.kind == "video":
+                slot.forwarder.request_keyframe()
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for timer in self._pause_timers.values():
+            timer.cancel()
+        for slot in self.slots:
+            slot.stop()
+        self.close_sources()
+        if self.hang_up is not None:
+            self.hang_up()  # after anything already queued for the page (a "bye")
+        await self.pc.close()
+
+
+def dumps(message: dict) -> str:
+    return json.dumps(message, separators=(",", ":"))
