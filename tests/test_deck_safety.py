@@ -30,6 +30,7 @@ from rooms import trust_settings
 from rooms.meetings import conversion, convert_sandbox, decks, minutes, schedule, state
 from rooms.meetings.models import Deck
 from tests.conftest import bearer
+from tests.hostile_files import text_pdf
 from tests.live_support import login_client
 
 needs_soffice = pytest.mark.skipif(not conversion.soffice(), reason="LibreOffice (soffice) is not installed: make soffice")
@@ -305,6 +306,35 @@ def test_a_hanging_converter_is_killed_at_the_time_limit(app, make, monkeypatch,
     assert _gone(str(hang)), _processes_with(str(hang))
     assert _gone(f"collab-convert-{d.id}-")
     assert list(conversion.slides_root().iterdir()) == [] and convert_sandbox.left_behind(d.id) == []
+
+
+def test_a_converter_that_crashes_after_writing_the_pdf_still_gives_slides_and_its_words_are_logged(
+        app, make, monkeypatch, tmp_path_factory, caplog):
+    """LibreOffice sometimes crashes while shutting down, after the whole PDF is written: the slides are
+    drawn from that PDF (drawing refuses a PDF that is not whole). A converter that fails without a PDF
+    fails the deck with the message; what either said is in the log for the operator."""
+    app.config["DECK_SANDBOX"] = "off"
+    conv = tmp_path_factory.mktemp("crash")
+    (conv / "ready.pdf").write_bytes(text_pdf("Written before the crash"))
+    monkeypatch.setenv("PATH", _fake_soffice(conv, f"""out=""; prev=""
+for a in "$@"; do [ "$prev" = "--outdir" ] && out="$a"; prev="$a"; done
+cp {conv / "ready.pdf"} "$out/deck.pdf"
+echo "segfault while closing down" >&2
+exit 139""") + os.pathsep + os.environ["PATH"])
+    chair = make.user()
+    meeting = schedule.schedule_meeting(chair, make.room(chair).id, title="Mine", starts_at="2030-01-10T10:00:00Z")
+    d = decks.upload(chair, meeting.id, io.BytesIO(b"PK\x03\x04 a presentation"), "deck.pptx", background=False)
+    assert conversion.convert(d.id) == "ready"
+    assert db.session.get(Deck, d.id, populate_existing=True).pages == 1
+    assert "exited with 139 after writing the PDF" in caplog.text and "segfault while closing down" in caplog.text
+
+    none = tmp_path_factory.mktemp("nopdf")
+    monkeypatch.setenv("PATH", _fake_soffice(none, "echo 'General Error' >&2\nexit 1") + os.pathsep
+                       + os.environ["PATH"])
+    d2 = decks.upload(chair, meeting.id, io.BytesIO(b"PK\x03\x04 another"), "other.pptx", background=False)
+    assert conversion.convert(d2.id) == "failed"
+    assert "could not read this" in db.session.get(Deck, d2.id, populate_existing=True).message
+    assert "exited with 1 on deck" in caplog.text and "General Error" in caplog.text
 
 
 def test_without_a_sandbox_office_files_are_downloads_unless_the_operator_allows_it(app, make, monkeypatch,

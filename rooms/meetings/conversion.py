@@ -286,20 +286,41 @@ def _to_pdf(exe: str, source: Path, kind: str, work: Path, deck_id: int | None =
 
 def _run_converter(cmd: list[str], env: dict[str, str], folder: Path, kind: str, deck_id: int | None) -> str | None:
     """Run the converter in a process group of its own, killed with everything it started at the time limit.
-    None when it ended by itself with success, else the message."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=folder, env=env, start_new_session=True)
+    None when it ended by itself having written the PDF, else the message."""
+    with tempfile.TemporaryFile() as said:   # what it says, for the log if it fails (outside its folder)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=said, stderr=subprocess.STDOUT,
+                                cwd=folder, env=env, start_new_session=True)
+        if not _wait_or_kill(proc, deck_id):
+            return (f"Converting the {OFFICE[kind]} file took longer than {CONVERT_TIMEOUT} seconds and was "
+                    "stopped. Save it as a PDF and attach that.")
+        if proc.returncode == 0:
+            return None
+        said.seek(0)
+        text = said.read()[-800:].decode("utf-8", "replace")
+    pdf = folder / "deck.pdf"
+    if pdf.is_file() and pdf.stat().st_size > 0 and pdf.read_bytes()[:5] == b"%PDF-":
+        # LibreOffice sometimes crashes while shutting down after writing the whole PDF; drawing the pages
+        # (a separate, bounded step) reads it and refuses it if it is not whole.
+        log.warning("LibreOffice exited with %s after writing the PDF of deck %s: %s", proc.returncode, deck_id, text)
+        return None
+    log.warning("LibreOffice exited with %s on deck %s: %s", proc.returncode, deck_id, text)
+    return (f"LibreOffice could not read this {OFFICE[kind]} file (it may be damaged, protected by a "
+            f"password, or not really a .{kind} file). Save it again, or attach a PDF.")
+
+
+def _wait_or_kill(proc: subprocess.Popen, deck_id: int | None) -> bool:
+    """Wait for the converter, keeping the deck's claim fresh; False if it was killed at the time limit.
+    Whatever it started in its process group is ended either way."""
     deadline = time.monotonic() + CONVERT_TIMEOUT
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 _kill_group(proc)
-                return (f"Converting the {OFFICE[kind]} file took longer than {CONVERT_TIMEOUT} seconds and was "
-                        "stopped. Save it as a PDF and attach that.")
+                return False
             try:
                 proc.wait(timeout=min(left, HEARTBEAT))
-                break
+                return True
             except subprocess.TimeoutExpired:
                 if deck_id is not None:
                     _touch(deck_id)
@@ -311,10 +332,6 @@ def _run_converter(cmd: list[str], env: dict[str, str], folder: Path, kind: str,
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-    if proc.returncode != 0:
-        return (f"LibreOffice could not read this {OFFICE[kind]} file (it may be damaged, protected by a "
-                f"password, or not really a .{kind} file). Save it again, or attach a PDF.")
-    return None
 
 
 def _render(deck_id: int, pdf: Path, out: Path) -> str | None:
