@@ -11,6 +11,10 @@ import logging
 import os
 import sys
 
+from media import net, node, selftest
+from media.config import WorkerConfig
+from media.worker import serve
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m media", description="Collab media worker (WebRTC SFU).")
@@ -27,8 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("websockets").setLevel(logging.WARNING)
 
-    from media import selftest
-
     if args.self_test:
         try:
             print(selftest.run_sync())
@@ -37,23 +39,15 @@ def main(argv: list[str] | None = None) -> int:
             return 3
         return 0
 
-    from media.config import WorkerConfig
-
     config = WorkerConfig.from_env(host=args.host, port=args.port, processes=args.processes)
     if args.skip_self_test:
         config.self_test = False
     elif args.quick_self_test:
         config.self_test = "quick"
     if config.processes > 1:
-        from media import node
-
         return node.run_node(config)
 
-    from media.worker import serve
-
     try:
-        from media import net
-
         net.run(serve(config))
     except selftest.SelfTestError as err:
         logging.getLogger("media").critical("SELF-TEST FAILED, not starting: %s", err)

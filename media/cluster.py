@@ -31,12 +31,17 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import struct
 import sys
 import time
 from pathlib import Path
 
+from media import net, selftest
+from media.config import WorkerConfig
 from media.forwarding import Pkt, Source
+from media.members import Participant, RemoteMember
+from media.worker import serve
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +229,6 @@ class Cluster:
         pipe.send("hello", shard=self.index)
 
     def _roster_to(self, pipe: Pipe) -> None:
-        from media.members import Participant
-
         for meeting in self.worker.meetings.values():
             for m in meeting.participants():
                 if isinstance(m, Participant):
@@ -305,15 +308,11 @@ class Cluster:
             handler(pipe, msg)
 
     def _remote(self, pipe: Pipe, meeting_id: int, member_id: int):
-        from media.members import RemoteMember
-
         meeting = self.worker.meetings.get(meeting_id)
         m = meeting.members.get(member_id) if meeting else None
         return m if isinstance(m, RemoteMember) and getattr(m, "shard", None) == pipe.peer else None
 
     def _on_join(self, pipe: Pipe, msg: dict) -> None:
-        from media.members import RemoteMember
-
         data = msg["member"]
         meeting = self.worker.meeting(int(msg["meeting"]))
         m = self._remote(pipe, meeting.id, data["id"])
@@ -431,24 +430,16 @@ class Cluster:
 
 def run_shard(index: int, count: int, rundir: str) -> int:
     """Entry point of one shard process (started by the node)."""
-    from media import selftest
-    from media.config import WorkerConfig
-    from media.worker import serve
-
     config = WorkerConfig.from_env()
     config.self_test = "quick"  # the node ran the full self-test before starting its shards
     path = Path(rundir) / f"signal-{index}.sock"
     if path.exists():
         path.unlink()
-    import socket
-
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
     sock.listen(512)
     cluster = Cluster(index, count, Path(rundir))
     try:
-        from media import net
-
         net.run(serve(config, sock=sock, cluster=cluster))
     except selftest.SelfTestError as err:
         log.critical("SELF-TEST FAILED in shard %s: %s", index, err)

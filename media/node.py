@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from media import control
+from media import control, net, selftest
 from media.cluster import REVOKED
 
 log = logging.getLogger(__name__)
@@ -200,15 +200,11 @@ class Node:
 
 
 def run_node(config) -> int:
-    from media import selftest
-
     if config.self_test:
         try:
             log.info("%s", selftest.run_sync())
         except selftest.SelfTestError as err:
             log.critical("SELF-TEST FAILED, not starting: %s", err)
             return 3
-    from media import net
-
     net.run(Node(config, config.processes).run())
     return 0
