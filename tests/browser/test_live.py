@@ -43,6 +43,7 @@ def test_two_people_see_each_other_live(site, pages, people):
         live(page)
         axe(page)
     expect(ann.locator("#presence")).to_contain_text("Bea Bright")
+    expect(ann.locator("#presence")).to_have_text(re.compile(r"[^.]\.$"))   # one full stop, never two
 
     # Bea starts typing a reply to Ann's first reply; Ann sees it
     bea.locator(f'[data-reply-to="{first["id"]}"]').click()

@@ -25,6 +25,7 @@ def shoot(page, name: str) -> None:
     page.wait_for_load_state("networkidle")
     if page.locator("script[src*='/js/live.js']").count():
         expect(page.locator("#presence")).not_to_be_empty()
+        expect(page.locator("#presence")).not_to_have_text(re.compile(r"\.\.$"))   # a sentence ends once
     page.set_viewport_size({"width": 1200, "height": 400})
     page.screenshot(path=IMG / name, full_page=True)
     page.set_viewport_size({"width": 1200, "height": 800})

@@ -277,14 +277,10 @@ function showPresence(snap) {
   const node = region("presence", "presence hint", null);
   const others = snap.online.filter((p) => !viewer.me || p.user.id !== viewer.me.id);
   const more = snap.count - snap.online.length;
-  let text = others.length ? `Online in this room: ${listNames(others)}` : "No one else is online in this room.";
+  let text = others.length ? `Online in this room: ${listNames(others)}` : "No one else is online in this room";
   if (more > 0) text += ` and ${more} more`;
-  if (threadId) {
-    const viewing = others.filter((p) => p.thread_ids.includes(threadId));
-    text += viewing.length ? `. Viewing this thread: ${listNames(viewing)}.` : ".";
-  } else if (others.length) {
-    text += ".";
-  }
+  const viewing = threadId ? others.filter((p) => p.thread_ids.includes(threadId)) : [];
+  text += viewing.length ? `. Viewing this thread: ${listNames(viewing)}.` : ".";
   node.textContent = text;
 }
 
