@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 from pathlib import Path
 
@@ -610,7 +611,9 @@ def _data_dir(app) -> Path:
 
 
 def _files_under(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*") if p.is_file()}
+    """Every file below `root`. os.walk passes over a folder that vanishes while it looks (the search
+    index's temporary folders come and go on their own), where Path.rglob raises."""
+    return {Path(d) / n for d, _dirs, names in os.walk(root) for n in names if (Path(d) / n).is_file()}
 
 
 def _stored_files(app) -> set[Path]:
