@@ -4,6 +4,8 @@ the two fixtures every one of those files uses (import them by name: pytest find
 from __future__ import annotations
 
 import io
+import os
+import time
 
 import pytest
 
@@ -63,3 +65,28 @@ def joined(app, user, meeting_id):
 def last_state(sc) -> dict | None:
     states = [e["args"][0] for e in sc.get_received() if e["name"] == "meeting.state"]
     return states[-1] if states else None
+
+
+def processes_with(fragment: str) -> list[str]:
+    """Command lines of running processes that mention `fragment` (a deck's work folder, a fake
+    converter's folder), the test runner itself aside."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fragment in cmd and "pytest" not in cmd.split(" ", 1)[0]:
+            out.append(cmd)
+    return out
+
+
+def gone(fragment: str) -> bool:
+    """Wait (generously) until no process mentions `fragment`: a killed process may take a moment to be reaped."""
+    deadline = time.monotonic() + 30
+    while processes_with(fragment) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return processes_with(fragment) == []

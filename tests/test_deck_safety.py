@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 import zipfile
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from rooms.meetings import conversion, convert_sandbox, decks, minutes, schedule
 from rooms.meetings.models import Deck
 from tests.conftest import bearer
 from tests.hostile_files import text_pdf
+from tests.meeting_support import gone, processes_with
 from tests.live_support import login_client
 
 needs_soffice = pytest.mark.skipif(not conversion.soffice(), reason="LibreOffice (soffice) is not installed: make soffice")
@@ -262,29 +262,6 @@ def _fake_soffice(folder, body: str) -> str:
     return str(bin_dir)
 
 
-def _processes_with(fragment: str) -> list[str]:
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fragment in cmd and "pytest" not in cmd.split(" ", 1)[0]:
-            out.append(cmd)
-    return out
-
-
-def _gone(fragment: str) -> bool:
-    """Wait (generously) until no process mentions `fragment`: a killed process may take a moment to be reaped."""
-    deadline = time.monotonic() + 30
-    while _processes_with(fragment) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return _processes_with(fragment) == []
-
-
 SANDBOXES = ["off"] + (["auto"] if shutil.which("bwrap") or shutil.which("unshare") else [])
 
 
@@ -303,8 +280,8 @@ def test_a_hanging_converter_is_killed_at_the_time_limit(app, make, monkeypatch,
     assert conversion.convert(d.id) == "failed"
     deck = state.get_state(chair, meeting.id)["decks"][0]
     assert "took longer than 1 seconds and was stopped" in deck["message"], deck
-    assert _gone(str(hang)), _processes_with(str(hang))
-    assert _gone(f"collab-convert-{d.id}-")
+    assert gone(str(hang)), processes_with(str(hang))
+    assert gone(f"collab-convert-{d.id}-")
     assert list(conversion.slides_root().iterdir()) == [] and convert_sandbox.left_behind(d.id) == []
 
 

@@ -4,7 +4,6 @@ files converted by LibreOffice side by side, progress sent live."""
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 
@@ -16,6 +15,8 @@ from tests.conftest import bearer
 from tests.live_support import login_client
 from tests.meeting_support import (  # noqa: F401  (app_config, settle_live: fixtures)
     app_config,
+    gone,
+    processes_with,
     joined,
     pdf_bytes,
     ready_deck,
@@ -92,7 +93,7 @@ def test_drawing_that_runs_too_long_is_stopped(app, make, monkeypatch, tmp_path_
     assert conversion.convert(d.id) == "failed"
     assert "took longer than 1 seconds and was stopped" in state.get_state(ann, meeting.id)["decks"][0]["message"]
     assert list(conversion.slides_root().iterdir()) == []
-    assert _gone(str(hang)) and _gone(f".work-{d.id}-")
+    assert gone(str(hang)) and gone(f".work-{d.id}-")
 
 
 def test_progress_is_sent_live_while_the_slides_are_drawn(app, make, monkeypatch):
@@ -169,32 +170,6 @@ def _office_files() -> dict[str, bytes]:
     return {"plenary.pptx": pptx.getvalue(), "briefing.docx": docx_buf.getvalue()}
 
 
-def _gone(fragment: str) -> bool:
-    """Wait (generously) until no process mentions `fragment`: a killed process may take a moment to be reaped."""
-    deadline = time.monotonic() + 30
-    while _processes_with(fragment) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return _processes_with(fragment) == []
-
-
-def _processes_with(fragment: str) -> list[str]:
-    """Command lines of running processes that mention `fragment` (e.g. a deck's work folder)."""
-    import os
-
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fragment in cmd:
-            out.append(cmd)
-    return out
-
-
 needs_soffice = pytest.mark.skipif(not conversion.soffice(), reason="LibreOffice (soffice) is not installed: "
                                    "apt-get install --no-install-recommends libreoffice-impress libreoffice-writer")
 
@@ -232,7 +207,7 @@ def test_pptx_odp_and_docx_are_converted_by_libreoffice_side_by_side(app, make, 
     # nothing but the finished folders is left, and no LibreOffice is still running for them
     assert sorted(p.name for p in conversion.slides_root().iterdir()) == sorted(str(i) for i in ids.values())
     for did in ids.values():
-        assert _gone(f".work-{did}-") and _gone(f"collab-convert-{did}-")
+        assert gone(f".work-{did}-") and gone(f"collab-convert-{did}-")
 
 
 @needs_soffice
