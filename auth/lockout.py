@@ -19,13 +19,19 @@ from sqlalchemy import select
 from auth import audit
 from auth.account_models import AccountLock
 from auth.models import User
-from collab import mail
+from collab import mail, timezones
 from collab.db import utcnow
 from collab.errors import ServiceError
 from collab.extensions import db
 
 LOCK_AFTER = 10
 MAX_DOUBLINGS = 12          # 15 minutes doubled 12 times is about six weeks
+
+
+def _when(until: datetime, zone: str | None = None) -> str:
+    """"14:05 BST on Sunday 07 June 2026"; on the sign-in page (nobody signed in yet) in the site's zone."""
+    zone = zone or timezones.site_zone_name()
+    return f"{timezones.fmt(until, zone, 'clock')} on {timezones.fmt(until, zone, 'longdate')}"
 
 
 class AccountLocked(ServiceError):
@@ -35,7 +41,7 @@ class AccountLocked(ServiceError):
     def __init__(self, until: datetime) -> None:
         super().__init__(
             f"This account is locked after {LOCK_AFTER} failed sign-ins. Try again after "
-            f"{until:%H:%M} UTC on {until:%d %B %Y}, or ask an administrator for a password reset link.")
+            f"{_when(until)}, or ask an administrator for a password reset link.")
         self.until = until
 
 
@@ -89,7 +95,7 @@ def failed(user: User, reason: str) -> datetime | None:
     if until and mail.enabled():
         mail.send(user.email, "Your Collab account has been locked",
                   f"Hello {user.name},\n\nThere were {LOCK_AFTER} failed attempts to sign in to your Collab account, "
-                  f"so it is locked until {until:%H:%M} UTC on {until:%d %B %Y}.\n\n"
+                  f"so it is locked until {_when(until, timezones.zone_name_for(user))}.\n\n"
                   "Until then the sign-in page answers \"Those details do not match an active account, or there "
                   "were too many attempts\", even to the right password. If this was you, wait until then and "
                   "sign in again, or ask your administrator for a password reset link, which ends the lock. "

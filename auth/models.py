@@ -48,6 +48,8 @@ class User(Base):
     session_token: Mapped[str] = mapped_column(String(64), default=_session_token)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    # The tz database name times are shown in (collab/timezones.py); None: the site's COLLAB_TIME_ZONE.
+    time_zone: Mapped[Optional[str]] = mapped_column(String(64))
 
     organisation: Mapped[Optional[Organisation]] = relationship(lazy="joined")
 

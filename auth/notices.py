@@ -4,7 +4,7 @@ they did not make does not go unnoticed. Sent only when SMTP is set
 from __future__ import annotations
 
 from auth.models import User
-from collab import mail
+from collab import mail, timezones
 from collab.db import utcnow
 
 CHANGES = {
@@ -21,12 +21,18 @@ CHANGES = {
 }
 
 
+def _now_for(user: User) -> str:
+    """"14:05 BST on Sunday 07 June 2026": now, in the recipient's time zone."""
+    zone, now = timezones.zone_name_for(user), utcnow()
+    return f"{timezones.fmt(now, zone, 'clock')} on {timezones.fmt(now, zone, 'longdate')}"
+
+
 def email_changed(user: User, old_address: str) -> bool:
     """Tell the previous address that the account's e-mail address changed."""
     if not mail.enabled():
         return False
     return mail.send(old_address, "The e-mail address of your Collab account was changed",
-                     f"Hello {user.name},\n\nAt {utcnow():%H:%M} UTC on {utcnow():%d %B %Y}, the e-mail address of "
+                     f"Hello {user.name},\n\nAt {_now_for(user)}, the e-mail address of "
                      "your Collab account was changed from this address to another one. Your other devices were "
                      "signed out.\n\nIf this was you, there is nothing to do. If it was not, tell your administrator "
                      "at once: someone else may have your password.\n")
@@ -37,6 +43,6 @@ def security_change(user: User, what: str) -> bool:
         return False
     subject, sentence = CHANGES[what]
     return mail.send(user.email, subject,
-                     f"Hello {user.name},\n\nAt {utcnow():%H:%M} UTC on {utcnow():%d %B %Y}, {sentence}. "
+                     f"Hello {user.name},\n\nAt {_now_for(user)}, {sentence}. "
                      "Your other devices were signed out.\n\nIf this was you, there is nothing to do. If it was not, "
                      "tell your administrator at once: someone else may have your password.\n")

@@ -13,7 +13,7 @@ from auth import audit, lockout, mfa, notices, passwords, reauth, suspension
 from auth import permissions as perm
 from auth import sessions as user_sessions
 from auth.models import ACCOUNT_KINDS, ORG_KINDS, SITE_ROLES, ApiToken, Invitation, Organisation, PasswordReset, User
-from collab import events, mail, validate
+from collab import events, mail, timezones, validate
 from collab.db import utcnow
 from collab.errors import Conflict, Invalid, NotFound
 from collab.extensions import db
@@ -182,7 +182,7 @@ def create_invitation(actor: User, *, email: object = None, kind: object = "staf
     if email_v and mail.enabled():
         mail.send(email_v, "You are invited to Collab",
                   f"{actor.name} has invited you to Collab.\n\nCreate your account here (the link works once and "
-                  f"expires on {inv.expires_at:%d %B %Y}):\n{link}\n")
+                  f"expires at {timezones.fmt(inv.expires_at, timezones.site_zone_name(), 'long')}):\n{link}\n")
     return inv, link
 
 
@@ -339,6 +339,17 @@ def update_profile(user: User, *, name: object, job_title: object) -> User:
     db.begin_write()
     user = db.session.merge(user)
     user.name, user.job_title = name_v, title_v
+    db.session.commit()
+    return user
+
+
+def set_time_zone(user: User, name: object) -> User:
+    """The zone `user` reads times in; "" or None: the site's (COLLAB_TIME_ZONE). A name the tz
+    database does not know is refused with a message and nothing is changed."""
+    zone_v = None if name in (None, "") else timezones.check(name, "time_zone")
+    db.begin_write()
+    user = db.session.merge(user)
+    user.time_zone = zone_v
     db.session.commit()
     return user
 

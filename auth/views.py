@@ -10,6 +10,7 @@ from auth import permissions as perm
 from auth import sessions as user_sessions
 from auth.models import ACCOUNT_KINDS, ORG_KINDS, User
 from auth.security_views import begin_second_step
+from collab import timezones
 from collab.errors import NotFound, ServiceError
 from collab.extensions import db, limiter
 from collab.forms import attempt, field, flash_ok
@@ -130,6 +131,11 @@ def account():
                                                        job_title=field("job_title")), errors):
                 flash_ok("Your profile has been saved.")
                 return redirect(url_for("auth.account"))
+        elif action == "time_zone":
+            user = attempt(lambda: services.set_time_zone(current_user, field("time_zone")), errors)
+            if user:
+                flash_ok(f"Your time zone has been saved: times are now shown in {timezones.zone_name_for(user)}.")
+                return redirect(url_for("auth.account"))
         elif action == "password":
             if field("new_password") != field("confirm_password"):
                 errors["confirm_password"] = "The two new passwords do not match."
@@ -159,7 +165,8 @@ def account():
         else:
             errors["_form"] = "Unknown action."
     return render_template("auth/account.html", errors=errors, form=request.form,
-                           tokens=services.list_tokens(current_user), new_token=new_token)
+                           tokens=services.list_tokens(current_user), new_token=new_token,
+                           zones=timezones.choices())
 
 
 # -- administration --------------------------------------------------------------

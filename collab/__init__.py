@@ -55,9 +55,10 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
     notification_views.init_app(app)  # notifications, reactions, presence
 
-    from collab import cli, http
+    from collab import cli, http, timezones
 
     http.init_app(app)
+    timezones.init_app(app)   # checks COLLAB_TIME_ZONE; |localtime for templates
     cli.init_app(app)
     import search
 

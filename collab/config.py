@@ -10,6 +10,8 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from collab import timezones
+
 # name, default, meaning
 SETTINGS: list[tuple[str, str, str]] = [
     ("COLLAB_DATA_DIR", "./instance", "Folder holding the SQLite database, secret key, attachments, search index and slides."),
@@ -60,6 +62,7 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("COLLAB_LIVE_POST_LIMIT", "20 per 10 seconds", "Posts one live (Socket.IO) connection may send."),
     ("COLLAB_DECK_SANDBOX", "auto", "`auto`: office files (PPTX, DOCX, ODP, ODT) are converted to slides by LibreOffice inside a sandbox with no network and no view of the data folder (bubblewrap, else `unshare`); where neither runs, conversion is refused and the file offered as a download. `off`: convert without a sandbox (LibreOffice's own link blocking only); only for machines where every uploader is trusted."),
     ("COLLAB_LIVE_HEARTBEAT_SECONDS", "20", "With Redis: how often each process re-writes its live presence there (heals a restarted Redis)."),
+    ("COLLAB_TIME_ZONE", "Europe/London", "Time zone (a tz database name such as Europe/London) in which times are shown to people who have not chosen their own on the account page, and in the minutes and meeting announcements; times are stored in UTC. A name the tz database does not know stops the server at start-up with a message."),
     ("COLLAB_LABELS", "OFFICIAL,OFFICIAL-SENSITIVE", "Confidentiality labels a room can carry, lowest first, comma-separated; the first is the default, and rooms with any higher label keep attachments from guests and post text out of e-mail."),
 ]
 
@@ -153,6 +156,7 @@ def from_env(overrides: dict | None = None) -> dict:
         "LIVE_POST_LIMIT": os.environ.get("COLLAB_LIVE_POST_LIMIT", "20 per 10 seconds"),
         "LIVE_HEARTBEAT_SECONDS": float(os.environ.get("COLLAB_LIVE_HEARTBEAT_SECONDS", "20")),
         "LABELS": [x.strip() for x in os.environ.get("COLLAB_LABELS", "OFFICIAL,OFFICIAL-SENSITIVE").split(",") if x.strip()] or ["OFFICIAL"],
+        "TIME_ZONE": timezones.site_setting(os.environ.get("COLLAB_TIME_ZONE")),
         "ASYNC_MODE": os.environ.get("COLLAB_ASYNC_MODE", "threading"),
         "DECK_SANDBOX": "off" if os.environ.get("COLLAB_DECK_SANDBOX", "auto").lower() in ("off", "0", "no", "false")
                         else "auto",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -37,7 +37,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from auth.models import User
-from collab import events, mail, validate
+from collab import events, mail, timezones, validate
 from collab.db import Base, utcnow
 from collab.errors import Invalid, NotFound
 from collab.extensions import db
@@ -402,6 +402,23 @@ def _absolute(path: str) -> str:
     return current_app.config["PUBLIC_URL"].rstrip("/") + path
 
 
+# Lines an e-mail about a post adds for its recipient, registered by the packages that know more about the post
+# (rooms/meetings/schedule.py: a meeting notice's time, in the recipient's time zone). Each is (post, recipient) ->
+# a line or "".
+_email_lines: list[Callable[[Post, User], str]] = []
+
+
+def on_email(hook: Callable[[Post, User], str]) -> Callable[[Post, User], str]:
+    """Register `hook` (a decorator); registering the same function twice keeps one."""
+    if hook not in _email_lines:
+        _email_lines.append(hook)
+    return hook
+
+
+def _extra_lines(post: Post, user: User) -> str:
+    return "".join(f"{line}\n\n" for line in (hook(post, user) for hook in _email_lines) if line)
+
+
 def send_mention_email(notification_id: int, is_online) -> bool:
     """Immediate e-mail for a mention, unless the person is online or said no. Returns True if sent."""
     n = db.session.get(Notification, notification_id)
@@ -421,7 +438,7 @@ def send_mention_email(notification_id: int, is_online) -> bool:
     who = actor_name(n)
     # OFFICIAL-SENSITIVE (any label above the lowest): the e-mail carries a link, never the post's text.
     text = "" if labels.is_sensitive(n.room) else f":\n\n{excerpt(n.post, 600)}"
-    body = (f"{who} mentioned you in “{n.thread.title}” ({n.room.name}){text}\n\n"
+    body = (f"{who} mentioned you in “{n.thread.title}” ({n.room.name}){text}\n\n{_extra_lines(n.post, user)}"
             f"Read and reply: {_absolute(f'/posts/{n.post_id}')}\n\n"
             f"You get this because you were not online. Change e-mail settings: {_absolute('/notifications')}\n")
     if not mail.send(user.email, labels.subject(n.room, f"{who} mentioned you in {n.room.name}"), body):
@@ -466,10 +483,12 @@ def send_due_digests(*, now: datetime | None = None, is_online=lambda _uid: Fals
         db.session.execute(update(Notification).where(Notification.id.in_([n.id for n in items]))
                            .values(emailed_at=now))
         db.session.commit()
+        zone = timezones.zone_name_for(user)   # times in the recipient's zone, named
         lines = [f"You have {len(items)} unread notification{'s' if len(items) != 1 else ''} in Collab:", ""]
         for n in items[:50]:
             lines.append(f"- [{labels.label_of(n.room)}] {actor_name(n)} {KIND_LABELS.get(n.kind, n.kind)} "
-                         f"in “{n.thread.title}” ({n.room.name})")
+                         f"in “{n.thread.title}” ({n.room.name}), {timezones.fmt(n.created_at, zone)}")
+            lines += [f"  {x}" for x in _extra_lines(n.post, user).split("\n\n") if x]
             lines.append(f"  {_absolute(f'/posts/{n.post_id}')}")
         if len(items) > 50:
             lines.append(f"… and {len(items) - 50} more.")

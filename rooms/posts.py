@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from auth import audit
 from auth.models import User
-from collab import validate
+from collab import timezones, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound, ServiceError
 from collab.extensions import db
@@ -132,16 +132,16 @@ def _existing_by_client_id(actor: User, client_id: Optional[str]) -> Optional[Po
     return db.session.get(Post, pid) if pid is not None else None
 
 
-def mute_message(until: datetime) -> str:
-    return (f"A moderator has muted you in this room until {until.strftime('%d %b %Y, %H:%M')} UTC: you can read "
-            "it, but not post. Ask the room's owners if you think this is wrong.")
+def mute_message(until: datetime, reader: User | None = None) -> str:
+    return (f"A moderator has muted you in this room until {timezones.fmt(until, timezones.zone_name_for(reader))}: "
+            "you can read it, but not post. Ask the room's owners if you think this is wrong.")
 
 
 def _check_can_post(actor: User, room: Room) -> None:
     if not policy.can_post(actor, room):
         until = policy.muted_until(actor, room)
         if until is not None and not room.archived:
-            raise Forbidden(mute_message(until))
+            raise Forbidden(mute_message(until, actor))
         if room.archived:
             raise Forbidden("This room is archived: it can be read but not written to.")
         raise Forbidden("You can read this room but not post in it.")

@@ -9,7 +9,7 @@ once in Python:
   replies, then every post of their subtrees in `path` order with authors joined) and
   their attachments in one more;
 - each post becomes a `PostView`: the author as pages show it (pseudonyms included),
-  formatted dates, the cached sanitised HTML, attachments, and what the reader may do
+  formatted dates (in the reader's time zone), the cached sanitised HTML, attachments, and what the reader may do
   with it, decided by `auth.permissions` (room-wide answers are asked once per page);
 - the reply tree is flattened into the page order, each row carrying the list and
   item tags that open before it and close after it, so the template is one loop with
@@ -29,6 +29,7 @@ from sqlalchemy.orm import joinedload, lazyload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
 from auth.models import User
+from collab import timezones
 from collab.extensions import db
 from rooms import policy, pseudonyms
 from rooms.models import Attachment, Post, ReadState, Thread
@@ -105,6 +106,7 @@ class _Viewer:
         self.can_moderate = policy.can_moderate(me, room)
         self.allow_edit = allow_edit
         self._names: dict[Optional[int], str] = {}  # author id -> name as shown (the same for a whole thread)
+        self.stamp = timezones.stamp(timezones.zone_name_for(me))  # "07 Mar 2025, 14:05 GMT" in the reader's zone
 
     def author_name(self, p: Post) -> str:
         name = self._names.get(p.author_id)
@@ -126,7 +128,7 @@ class _Viewer:
             job_title=(author.job_title or None) if author is not None and not deleted and not self.non_attributed
             else None,
             created_iso=created.isoformat() + "Z",
-            created_text=_stamp(created),
+            created_text=self.stamp(created),
             edited=p.edited_at is not None and not deleted,
             hidden=hidden,
             text_shown=text_shown,
@@ -139,14 +141,6 @@ class _Viewer:
             can_moderate=text_shown and self.can_moderate,
             can_delete=text_shown and self.allow_edit and policy.can_delete_post(me, p),
         )
-
-
-_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def _stamp(d) -> str:
-    """`d.strftime("%d %b %Y, %H:%M")` (C locale), at a fraction of its cost."""
-    return f"{d.day:02d} {_MONTHS[d.month]} {d.year}, {d.hour:02d}:{d.minute:02d}"
 
 
 def _attachment_view(a: Attachment) -> AttachmentView:

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from auth.account_models import AccountLock
 from auth.audit import query
 from auth.models import User
+from collab import timezones
 from collab.db import utcnow
 from collab.extensions import db
 from tests.conftest import PASSWORD
@@ -89,7 +90,7 @@ def test_ten_failed_sign_ins_lock_the_account_with_a_clear_message(app, make, sm
     assert mails[0]["to"] == [user.email]
     assert "locked" in mails[0]["subject"].lower()
     assert "Pat Locke" in mails[0]["body"] and "10 failed attempts" in mails[0]["body"]
-    assert f"{row.locked_until:%H:%M} UTC" in mails[0]["body"]
+    assert f"{timezones.fmt(row.locked_until, 'Europe/London', 'clock')} on " in mails[0]["body"]   # the site's zone, named
 
 
 def test_each_lockout_lasts_twice_as_long_until_a_successful_sign_in(app, make):

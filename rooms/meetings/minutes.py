@@ -10,12 +10,14 @@ rooms/meetings/pseudonyms.py); the PDF shows names only to those who see names
 there (a moderator's download is audited)."""
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from auth.models import User
+from collab import timezones
 from collab.errors import Forbidden
 from collab.extensions import db
 from rooms import policy
@@ -31,7 +33,12 @@ FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 
 def _dt(iso: str | None) -> str:
-    return (iso or "").replace("T", " ").replace("Z", " UTC")
+    """A time as the minutes give it, "2026-06-10 10:00 BST": the minutes are one document for everyone,
+    so in the site's time zone (COLLAB_TIME_ZONE), which they name (collab/timezones.py)."""
+    if not iso:
+        return ""
+    loc = timezones.to_local(datetime.fromisoformat(iso.replace("Z", "+00:00")), timezones.site_zone_name())
+    return f"{loc:%Y-%m-%d %H:%M} {timezones.abbreviation(loc)}"
 
 
 def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
@@ -50,8 +57,9 @@ def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         "label": label_of(meeting.room),
         "title": meeting.title,
         "room": meeting.room.name,
-        "date": start.strftime("%A %d %B %Y"),
-        "time": f"{start:%H:%M}" + (f"–{plan.ends_at:%H:%M}" if plan and plan.ends_at else "") + " UTC",
+        "date": timezones.fmt(start, timezones.site_zone_name(), "longdate"),
+        "time": f"{timezones.span(start, plan.ends_at if plan else None, timezones.site_zone_name(), 'clock')} "
+                f"({timezones.site_zone_name()} time)",
         "chairs": [c["name"] for c in snap["chairs"]] or ([pseudonyms.display(meeting, meeting.created_by, names)]
                                                           if meeting.created_by else []),
         "pseudonymous": pseudonyms.applies(meeting) and not names,

@@ -25,6 +25,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from collab import timezones
 from collab.db import utcnow
 from collab.errors import ServiceError
 from collab.forms import attempt, field, flash_ok
@@ -121,14 +122,13 @@ def _agenda(plan):
 
 
 def _local_input(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M") if dt else ""
+    """A stored (UTC) time as the form shows it: local, in the person's time zone."""
+    return timezones.local_input(dt, timezones.current_zone_name())
 
 
 def _form_time(name: str) -> str | None:
-    value = field(name).strip()
-    if not value:
-        return None
-    return value if len(value) > 16 or "Z" in value or "+" in value else value + ":00"
+    """What was typed (local date and time, as <input type=datetime-local> sends it), or None."""
+    return field(name).strip() or None
 
 
 # -- scheduling -----------------------------------------------------------------------------
@@ -147,15 +147,19 @@ def schedule_page(room_id: int):
             meeting = attempt(lambda: schedule.schedule_meeting(
                 current_user, room.id, title=field("title"), agenda=field("agenda"),
                 starts_at=_form_time("starts_at"), ends_at=_form_time("ends_at"),
-                chairs=request.form.getlist("chairs") or None, invitees_=chosen), errors,
+                chairs=request.form.getlist("chairs") or None, invitees_=chosen,
+                time_zone=timezones.current_zone_name()), errors,
                 {"starts_at": "starts_at", "ends_at": "ends_at"})
             if meeting is not None:
                 flash_ok("The meeting is scheduled and the invitees have been notified. Attach the pre-reads below.")
                 return redirect(url_for("meetings.meeting", meeting_id=meeting.id))
-    start = (utcnow() + timedelta(days=7)).replace(minute=0, second=0, microsecond=0)
+    # A week from now, on the hour, in the person's own time (the form takes local time).
+    start = timezones.to_local(utcnow() + timedelta(days=7), timezones.current_zone_name()).replace(
+        minute=0, second=0, microsecond=0, tzinfo=None)
     return render_template("meetings/schedule.html", room=room, members=members, errors=errors, meeting=None,
                            form=request.form if request.method == "POST" else None,
-                           default_start=_local_input(start), default_end=_local_input(start + timedelta(hours=2)))
+                           default_start=f"{start:%Y-%m-%dT%H:%M}",
+                           default_end=f"{start + timedelta(hours=2):%Y-%m-%dT%H:%M}")
 
 
 @bp.route("/meetings/<int:meeting_id>/edit", methods=["GET", "POST"])
@@ -169,7 +173,8 @@ def edit_page(meeting_id: int):
     if request.method == "POST":
         done = attempt(lambda: schedule.edit_meeting(current_user, meeting.id, title=field("title"),
                                                      agenda=field("agenda"), starts_at=_form_time("starts_at"),
-                                                     ends_at=_form_time("ends_at")), errors)
+                                                     ends_at=_form_time("ends_at"),
+                                                     time_zone=timezones.current_zone_name()), errors)
         if done is not None:
             flash_ok("The meeting is updated and the invitees have been told.")
             return redirect(url_for("meetings.meeting", meeting_id=meeting.id))

@@ -30,18 +30,18 @@ from flask import current_app, has_request_context, url_for
 from sqlalchemy import select, update
 
 from auth.models import User
-from collab import validate
+from collab import timezones, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms import policy
+from rooms import notifications, policy
 from rooms import services as room_services
 from rooms import posts as room_posts
 from rooms.markdown import render
 from rooms.meetings import access, pseudonyms, state
 from rooms.meetings import services as meetings
 from rooms.meetings.models import Meeting, MeetingPerson, MeetingPlan
-from rooms.models import Membership, Room
+from rooms.models import Membership, Post, Room
 from rooms.serialize import iso
 
 log = logging.getLogger(__name__)
@@ -143,21 +143,29 @@ def my_meetings(actor: User) -> tuple[list[tuple[Meeting, MeetingPlan]], list[tu
 
 # -- writing ------------------------------------------------------------------------------
 
-def _times(starts_at: object, ends_at: object, *, default_start: datetime | None = None) -> tuple[datetime, datetime]:
+def _when(value: object, field: str, label: str, zone: str | None) -> datetime:
+    """A start or end as stored (naive UTC). With `zone` (the scheduling form), a time without an offset
+    is local time there (collab/timezones.py: a time the clocks skip is refused, one they repeat is the
+    first); without (the API), it is UTC, as ISO 8601 says for a time with Z or an offset."""
+    if isinstance(value, datetime):
+        return value
+    if zone is not None:
+        return timezones.parse_local(value, zone, field, label)
+    return validate.iso_datetime(value, field)
+
+
+def _times(starts_at: object, ends_at: object, *, default_start: datetime | None = None,
+           zone: str | None = None) -> tuple[datetime, datetime]:
     if starts_at in (None, ""):
         if default_start is None:
             raise Invalid("Choose when the meeting starts.", "starts_at")
         start = default_start
-    elif isinstance(starts_at, datetime):
-        start = starts_at
     else:
-        start = validate.iso_datetime(starts_at, "starts_at")
+        start = _when(starts_at, "starts_at", "Starts", zone)
     if ends_at in (None, ""):
         end = start + DEFAULT_LENGTH
-    elif isinstance(ends_at, datetime):
-        end = ends_at
     else:
-        end = validate.iso_datetime(ends_at, "ends_at")
+        end = _when(ends_at, "ends_at", "Ends", zone)
     if end <= start:
         raise Invalid("The meeting must end after it starts.", "ends_at")
     if end - start > MAX_LENGTH:
@@ -220,8 +228,14 @@ def _invitee_line(meeting: Meeting, plan: MeetingPlan, exclude: int | None) -> s
     return head + _mentions(people)
 
 
-def _fmt(dt: datetime | None) -> str:
-    return dt.strftime("%A %d %B %Y, %H:%M UTC") if dt else "—"
+def _when_text(start: datetime | None, end: datetime | None = None) -> str:
+    """A notice in the room is read by everyone there: its times are in the site's zone, named
+    ("Tuesday 10 June 2026, 10:00–12:00 BST, Europe/London time"). Each person's own pages,
+    e-mails and .ics show their own zone."""
+    if start is None:
+        return "—"
+    site = timezones.site_zone_name()
+    return f"{timezones.span(start, end, site)}, {site} time"
 
 
 def _path(endpoint: str, **kw: Any) -> str:
@@ -248,7 +262,7 @@ def _chair_line(meeting: Meeting) -> str:
 
 def _announcement(meeting: Meeting, plan: MeetingPlan) -> str:
     who = _invitee_line(meeting, plan, meeting.created_by_id) or "Invited: everyone in this room"
-    lines = [f"**{meeting.title}** is scheduled for {_fmt(plan.starts_at)} until {plan.ends_at:%H:%M} UTC.", "",
+    lines = [f"**{meeting.title}** is scheduled for {_when_text(plan.starts_at, plan.ends_at)}.", "",
              _chair_line(meeting), "", who, "",
              (f"[Open the meeting page]({_path('meetings.meeting', meeting_id=meeting.id)}) · "
               f"[Add to your calendar (.ics)]({_path('meetings.ics', meeting_id=meeting.id)})")]
@@ -282,14 +296,16 @@ def _reminder_author(meeting: Meeting) -> User | None:
 
 
 def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: object = "", starts_at: object = None,
-                     ends_at: object = None, chairs: object = None, invitees_: object = None) -> Meeting:
-    """Schedule a meeting. `invitees_` None or empty means everyone in the room."""
+                     ends_at: object = None, chairs: object = None, invitees_: object = None,
+                     time_zone: str | None = None) -> Meeting:
+    """Schedule a meeting. `invitees_` None or empty means everyone in the room. `time_zone`: the
+    scheduler's zone, in which times without an offset are meant (the form); None: such times are UTC."""
     room = room_services.get_room(actor, room_id)
     if not policy.can_post(actor, room):
         raise Forbidden("Only people who may post in this room can schedule a meeting in it.")
     title_v = validate.text(title, "title", max_len=200)
     agenda_v = validate.text(agenda or "", "agenda", max_len=MAX_AGENDA, required=False, multiline=True) or ""
-    start, end = _times(starts_at, ends_at)
+    start, end = _times(starts_at, ends_at, zone=time_zone)
     chair_v = _user_ids(chairs, "chairs", room, actor) or [actor.id]
     for uid in chair_v:
         u = db.session.get(User, uid)
@@ -340,7 +356,8 @@ def get_scheduled(actor: User, meeting_id: object) -> tuple[Meeting, MeetingPlan
 
 
 def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agenda: object = None,
-                 starts_at: object = None, ends_at: object = None) -> Meeting:
+                 starts_at: object = None, ends_at: object = None, time_zone: str | None = None) -> Meeting:
+    """Change a meeting; times as for schedule_meeting."""
     meeting = access.get_meeting(actor, meeting_id)
     access.check_writable(actor, meeting)
     if not access.is_chair(actor, meeting):
@@ -354,7 +371,8 @@ def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agend
     start0 = plan.starts_at if plan and plan.starts_at else meeting.created_at
     start, end = _times(starts_at if starts_at not in (None, "") else start0,
                         ends_at if ends_at not in (None, "") else (plan.ends_at if plan and plan.ends_at and
-                                                                   starts_at in (None, "") else None))
+                                                                   starts_at in (None, "") else None),
+                        zone=time_zone)
     db.begin_write()
     plan = state.ensure_plan(meeting)
     moved = plan.starts_at != start or plan.ends_at != end
@@ -365,7 +383,7 @@ def edit_meeting(actor: User, meeting_id: object, *, title: object = None, agend
     plan.updated_at = utcnow()
     room_services.record_event(meeting.room_id, "meeting.updated", {"meeting": meetings.meeting_dict(meeting)})
     db.session.commit()
-    _notice(actor, meeting, plan, f"**Changed**: “{meeting.title}” is now {_fmt(start)} until {end:%H:%M} UTC. "
+    _notice(actor, meeting, plan, f"**Changed**: “{meeting.title}” is now {_when_text(start, end)}. "
                                   f"[Updated invitation (.ics)]({_path('meetings.ics', meeting_id=meeting.id)})")
     return meeting
 
@@ -375,7 +393,7 @@ def cancel_meeting(actor: User, meeting_id: object) -> Meeting:
     invitees are told in the announcement thread."""
     meeting = meetings.end_meeting(actor, meeting_id, cancel=True)
     plan = access.plan_for(meeting)   # made by end_meeting
-    _notice(actor, meeting, plan, f"**Cancelled**: “{meeting.title}” on {_fmt(plan.starts_at)} will not take place.")
+    _notice(actor, meeting, plan, f"**Cancelled**: “{meeting.title}” on {_when_text(plan.starts_at)} will not take place.")
     return meeting
 
 
@@ -399,7 +417,11 @@ def ics(actor: User, meeting_id: object) -> bytes:
     ev.add("dtend", _aware(end))
     ev.add("summary", meeting.title)
     link = f"{base}/meetings/{meeting.id}"
-    ev.add("description", ((plan.agenda + "\n\n") if plan and plan.agenda else "") + f"Join: {link}")
+    # DTSTART/DTEND are UTC (…Z), which every calendar shows in its own zone; the text is for a person: the
+    # time in the zone of whoever downloads it, named.
+    zone = timezones.zone_name_for(actor)
+    when = f"When: {timezones.span(start, end, zone)} ({zone} time)\n\n"
+    ev.add("description", when + ((plan.agenda + "\n\n") if plan and plan.agenda else "") + f"Join: {link}")
     ev.add("location", f"{meeting.room.name} (Collab) {link}")
     ev.add("url", link)
     ev.add("sequence", plan.ics_sequence if plan else 0)
@@ -409,8 +431,19 @@ def ics(actor: User, meeting_id: object) -> bytes:
 
 
 def _aware(dt: datetime) -> datetime:
-
     return dt.replace(tzinfo=UTC)
+
+
+@notifications.on_email
+def _email_time(post: Post, user: User) -> str:
+    """An e-mail about a post in a meeting's announcement thread (the invitation, a change, the reminder,
+    the cancellation) gives the meeting's time in the recipient's own zone."""
+    plan = db.session.scalar(select(MeetingPlan).where(MeetingPlan.announce_thread_id == post.thread_id))
+    if plan is None or plan.starts_at is None:
+        return ""
+    zone = timezones.zone_name_for(user)
+    return (f"When: {timezones.span(plan.starts_at, plan.ends_at, zone)} (your time zone, {zone})"
+            + (" — cancelled" if plan.cancelled_at else ""))
 
 
 # -- reminders -------------------------------------------------------------------------------
@@ -438,7 +471,7 @@ def send_due_reminders(now: datetime | None = None) -> int:
             continue
         minutes = max(1, int((plan.starts_at - now).total_seconds() // 60))
         if _notice(author, meeting, plan, f"**Reminder**: “{meeting.title}” starts in {minutes} minutes "
-                                          f"({plan.starts_at:%H:%M} UTC). "
+                                          f"({_when_text(plan.starts_at)}). "
                                           f"[Join]({_path('meetings.meeting', meeting_id=mid)})"):
             sent += 1
         else:   # not sent (the thread is gone, or the database failed): a later run tries again
