@@ -265,10 +265,10 @@ class Pages:
         self.pages: list[Page] = []
 
     def open(self, server: LiveServer, *, email: str | None = None, password: str = PASSWORD,
-             width: int = 1200, height: int = 900) -> Page:
+             width: int = 1200, height: int = 900, timezone_id: str = "Europe/London") -> Page:
         state = _SIGNED_IN.get((server.url, email)) if email else None
         ctx = self.browser.new_context(viewport={"width": width, "height": height}, base_url=server.url,
-                                       locale="en-GB", timezone_id="Europe/London", storage_state=state)
+                                       locale="en-GB", timezone_id=timezone_id, storage_state=state)
         ctx.set_default_timeout(15_000)
         self.contexts.append(ctx)
         page = ctx.new_page()
