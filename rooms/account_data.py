@@ -66,7 +66,7 @@ def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         "kind": user.kind, "site_role": user.role, "organisation_admin": user.org_admin,
         "organisation": user.organisation.name if user.organisation else None,
         "active": user.active, "created_at": _iso(user.created_at), "last_seen_at": _iso(user.last_seen_at),
-        "two_step_sign_in": bool(mfa.enabled(user)),
+        "two_step_sign_in": bool(mfa.enabled(user)), "time_zone": user.time_zone,
     }
     memberships = [
         {"room_id": m.room_id, "room": m.room.name, "role": m.role, "notifications": m.notify_level,

@@ -258,3 +258,21 @@ def test_minutes_are_in_the_sites_zone_and_name_it(app, make):
     s, w = minutes.content(summer), minutes.content(winter)
     assert (s["date"], s["time"]) == ("Wednesday 10 July 2030", "10:00–12:00 BST (Europe/London time)")
     assert (w["date"], w["time"]) == ("Thursday 10 January 2030", "10:00–12:00 GMT (Europe/London time)")
+
+
+def test_digest_gives_each_notification_time_in_the_recipients_zone(app, make, smtp):
+    from rooms import notifications
+
+    ann = make.user(name="Ann Able", email="ann.digest@example.org")
+    bob = make.user(name="Bob Baker")
+    accounts.set_time_zone(ann, "Asia/Tokyo")
+    room = make.room(ann, members=[bob])
+    t = make.thread(ann, room, title="Papers")
+    reply = make.reply(bob, t, "A reply for the digest")
+    tasks.settle(app)
+    smtp.messages.clear()
+    n = db.session.scalar(select(notifications.Notification).where(notifications.Notification.user_id == ann.id))
+    assert n is not None
+    assert notifications.send_due_digests(is_online=lambda _uid: False) >= 1
+    body = next(m["body"] for m in smtp.wait(1) if m["to"] == ["ann.digest@example.org"])
+    assert f"({room.name}), {timezones.fmt(reply.created_at, 'Asia/Tokyo')}" in body and " JST" in body
