@@ -19,7 +19,9 @@ from auth.models import User
 from collab import config, tasks, timezones
 from collab.errors import Invalid
 from collab.extensions import db
+from rooms import notifications
 from rooms.meetings import access, minutes, schedule
+from rooms.models import Post
 from tests.live_support import login_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,8 +142,6 @@ def test_a_reader_in_new_york_sees_post_and_meeting_times_in_new_york(app, make)
     accounts.set_time_zone(ann, NEW_YORK)
     room = make.room(chair, members=[ann])
     t = make.thread(chair, room, title="Summer papers")
-    from rooms.models import Post
-
     db.begin_write()
     post = db.session.scalar(select(Post).where(Post.thread_id == t.id))
     post.created_at = datetime(2026, 6, 10, 9, 0)
@@ -227,8 +227,6 @@ def test_invitation_email_and_ics_in_the_recipients_zone_notices_in_the_sites(ap
     assert "When: Wednesday 10 July 2030, 10:00–12:00 BST (your time zone, Europe/London)" in mails["bob@example.org"]
     # the announcement in the room is one text for everyone: the site's zone, named
     plan = access.plan_for(m)
-    from rooms.models import Post
-
     body = db.session.scalar(select(Post.body).where(Post.thread_id == plan.announce_thread_id))
     assert "Wednesday 10 July 2030, 10:00–12:00 BST, Europe/London time" in body and "UTC" not in body
 
@@ -261,8 +259,6 @@ def test_minutes_are_in_the_sites_zone_and_name_it(app, make):
 
 
 def test_digest_gives_each_notification_time_in_the_recipients_zone(app, make, smtp):
-    from rooms import notifications
-
     ann = make.user(name="Ann Able", email="ann.digest@example.org")
     bob = make.user(name="Bob Baker")
     accounts.set_time_zone(ann, "Asia/Tokyo")

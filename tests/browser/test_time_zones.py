@@ -70,9 +70,9 @@ def test_the_accounts_zone_wins_over_the_browsers(site, pages, people):
     # dates.js names the zone as the server does, in summer and in winter
     shown = page.evaluate("""async () => {
         const d = await import('/static/js/dates.js');
-        return [d.dateTime('2026-06-10T09:00:00Z'), d.dateTime('2026-01-10T10:00:00Z'), d.clockTime('2026-06-10T09:00:00Z')];
+        return [d.dateTime('2026-06-10T09:00:00Z'), d.dateTime('2026-01-10T10:00:00Z'), d.clockTime('2026-06-10T09:00:00Z'), d.clockTime('2026-06-10T09:00:00Z', true)];
     }""")
-    assert shown == ["10 Jun 2026, 05:00 EDT", "10 Jan 2026, 05:00 EST", "05:00"]
+    assert shown == ["10 Jun 2026, 05:00 EDT", "10 Jan 2026, 05:00 EST", "05:00", "05:00 EDT"]
 
     # the schedule form takes New York time; the meeting page shows it back in New York time
     page.goto(f"/rooms/{people['room']['id']}/meetings/schedule")

@@ -55,9 +55,9 @@ export function dateTime(iso) {
   return `${p.day} ${p.month} ${p.year}, ${p.hour}:${p.minute} ${p.zone}`;
 }
 
-/** "14:05" for an ISO time, in the reader's zone; "" for none. */
-export function clockTime(iso) {
+/** "14:05" for an ISO time, in the reader's zone ("14:05 GMT" with `named`); "" for none. */
+export function clockTime(iso, named = false) {
   if (!iso) return "";
   const p = localParts(iso);
-  return `${p.hour}:${p.minute}`;
+  return named ? `${p.hour}:${p.minute} ${p.zone}` : `${p.hour}:${p.minute}`;
 }
