@@ -70,7 +70,7 @@ def site_setting(raw: str | None) -> str:
     """COLLAB_TIME_ZONE, checked when the app starts: a bad name stops it with a message."""
     name = (raw or "").strip() or DEFAULT_ZONE
     if name not in available():
-        raise ValueError(bad_name_message(name, "COLLAB_TIME_ZONE") + " The server was not started.")
+        raise ValueError(bad_name_message(name, "COLLAB_TIME_ZONE"))
     return name
 
 
