@@ -143,7 +143,7 @@ def markdown(meeting: Meeting) -> str:
         out.append("None were recorded.")
     for i, km in enumerate(c["key_messages"], 1):
         out.append(f"{i}. **{km['text']}** — **{_outcome(km)}**. {_tally_text(km)}.")
-        for comment in km["tally"]["comments"]:
+        for comment in (km["tally"] or {}).get("comments", []):
             out.append(f"   - Comment: {comment}")
     out += ["", "## Actions", ""]
     out += [f"- {a['text']}" + (f" ({a['owner']})" if a["owner"] else "") for a in c["actions"]] or ["None."]
@@ -252,7 +252,7 @@ def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
         para(f"{i}. {km['text']}")
         doc.set_font(family, "", 11)
         para(f"Outcome: {_outcome(km)}. {_tally_text(km)}.")
-        for comment in km["tally"]["comments"]:
+        for comment in (km["tally"] or {}).get("comments", []):
             para(f"Comment: {comment}")
     head("Actions")
     para("\n".join(f"• {a['text']}" + (f" ({a['owner']})" if a["owner"] else "") for a in c["actions"]) or "None.")

@@ -242,8 +242,8 @@ def _send_hidden_tallies(meeting: Meeting, version: int) -> None:
               if tally_hidden(k, meeting)]
     if not hidden:
         return
-    voted = set(db.session.execute(select(Vote.key_message_id, Vote.user_id)
-                                   .where(Vote.key_message_id.in_([k.id for k in hidden]))).tuples())
+    voted = {(kid, uid) for kid, uid in db.session.execute(
+        select(Vote.key_message_id, Vote.user_id).where(Vote.key_message_id.in_([k.id for k in hidden])))}
     people = set(db.session.scalars(select(Attendance.user_id).where(
         Attendance.meeting_id == meeting.id, Attendance.user_id.is_not(None))))
     people |= {uid for _, uid in voted} | access.chair_ids(meeting)
