@@ -1,7 +1,7 @@
 """The attendance register of a meeting and who may be in it. Each change is published as the
 meeting's new state (state.py) after the commit.
 
-What counts as attendance (docs/meetings.md says the same for people):
+What counts as attendance (README.md "What the record says" says the same for people):
 - **Remote**: a person attends from the moment they join the call (`call_joined`: the media
   token the Join button, a reconnect or an API client asks for, services.join) until they leave
   it (`call_left`: the Leave button; `leave`: the page closed; `here` with `in_call` false), their
