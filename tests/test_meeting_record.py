@@ -21,6 +21,7 @@ import pypdfium2 as pdfium
 import pytest
 from sqlalchemy import select
 
+from collab.db import utcnow
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
 from rooms import trust_settings
@@ -39,8 +40,7 @@ from tests.meeting_support import (  # noqa: F401  (app_config, settle_live: fix
 
 def _start(minutes_ahead: int = 5) -> datetime:
     """A scheduled start on a whole minute a few minutes ahead: inside the meeting's window."""
-    t = datetime.utcnow().replace(second=0, microsecond=0) + timedelta(minutes=minutes_ahead)
-    return t
+    return utcnow().replace(second=0, microsecond=0) + timedelta(minutes=minutes_ahead)
 
 
 def _iso(t: datetime) -> str:

@@ -112,7 +112,6 @@ def join(actor: User, meeting_id: object, *, device: bool = False, head_count: o
                                                           Attendance.user_id == actor.id).limit(1))
     if plan is not None and plan.locked and known is None and not access.is_chair(actor, meeting):
         raise Forbidden(access.LOCKED)
-    # observers follow; they are listed too, so the register is complete
     db.begin_write()
     pseudonyms.assign(meeting, [actor.id])
     names = pseudonyms.names_for(actor, meeting, "join", in_write=True)
