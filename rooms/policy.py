@@ -310,6 +310,13 @@ def may_act_in_meeting(user: Optional[User], meeting: Meeting) -> bool:
     return not meeting.room.archived and can_read_room(user, meeting.room)
 
 
+def sees_tally(*, hidden: bool, chair: bool, voted: bool) -> bool:
+    """A key message's running tally (counts, the room's show of hands, comments): everyone who follows
+    the meeting, unless the chair opened the vote with its tally hidden and it is still open
+    (rooms/meetings/state.py tally_hidden); then only the chairs and those who have voted on it."""
+    return not hidden or chair or voted
+
+
 def sees_names(user: Optional[User], room: Room) -> bool:
     """Whether `user` sees who wrote, chaired, attended or voted in `room`: everyone who reads it,
     except in a non-attributed room, where only its moderators and managers do (and the reveal is

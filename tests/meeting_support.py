@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -46,12 +47,19 @@ def ready_deck(chair, meeting, pages: int = 3) -> Deck:
     return db.session.get(Deck, deck.id, populate_existing=True)
 
 
-def setup_meeting(make, **kw):
+def setup_meeting(make, *, starts_at: str = "2030-01-10T10:00:00Z", **kw):
+    """A chair and two members in a room, and a meeting scheduled at `starts_at` (by default years
+    ahead, so it records no attendance: pass `soon()` for one that does)."""
     chair, ann, bob = make.user(name="Chair Person"), make.user(name="Ann Able"), make.user(name="Bob Baker")
     room = make.room(chair, members=[ann, bob])
     meeting = schedule.schedule_meeting(chair, room.id, title="IAG plenary", agenda="1. Welcome\n2. Stop and search",
-                                        starts_at="2030-01-10T10:00:00Z", **kw)
+                                        starts_at=starts_at, **kw)
     return chair, ann, bob, room, meeting
+
+
+def soon(minutes: int = 5) -> str:
+    """A start time a few minutes ahead: the meeting is in its time window, so it records attendance."""
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def joined(app, user, meeting_id):

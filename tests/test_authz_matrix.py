@@ -170,6 +170,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "meetings.schedule_page"): dict(MEMBER_FORM, observer="403"),
     ("POST", "meetings.start"): WRITE,
     ("POST", "meetings.token"): READ,
+    ("POST", "meetings.call_leave"): READ,
     ("POST", "rooms.delete"): WRITE,
     ("POST", "rooms.edit"): AUTHOR,
     ("POST", "rooms.flag_post"): READ,
@@ -437,7 +438,7 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "rooms.new_thread"), ("GET", "rooms.post_link"), ("GET", "rooms.reply"), ("GET", "rooms.room"),
     ("GET", "rooms.thread"), ("POST", "api.create_post"), ("POST", "api.create_thread"),
     ("POST", "api.meeting_token"), ("POST", "api.start_meeting"), ("POST", "api.vote"), ("POST", "live.react"),
-    ("POST", "meetings.start"), ("POST", "meetings.token"), ("POST", "rooms.join"), ("POST", "rooms.new_thread"),
+    ("POST", "meetings.start"), ("POST", "meetings.token"), ("POST", "meetings.call_leave"), ("POST", "rooms.join"), ("POST", "rooms.new_thread"),
     ("POST", "rooms.reply"), ("PUT", "api.api_react"), ("PUT", "api.api_room_level"),
     ("DELETE", "api.api_unreact")}
 OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the moderators' actions
@@ -511,7 +512,7 @@ def socket_payloads(w: World) -> dict[str, dict]:
         "sync": {"room_id": room, "after_seq": 0},
         "post": {"thread_id": thread, "body": "matrix", "client_id": "matrix-1", "parent_id": post},
         "typing": {"thread_id": thread}, "activity": {"idle": True},
-        "meeting_join": m, "meeting_state": m, "meeting_here": m, "meeting_leave": m,
+        "meeting_join": m, "meeting_state": m, "meeting_here": m, "meeting_leave": m, "meeting_call_leave": m,
         "meeting_slide": dict(m, deck_id=999_999, page=1), "meeting_presenter": dict(m, user_id=w["users"]["member"].id),
         "meeting_hand": m, "meeting_hand_add": dict(m, name="Room hand"), "meeting_hand_lower": dict(m, hand_id=999_999),
         "meeting_floor": dict(m, hand_id=999_999), "meeting_mute_all": m,
@@ -536,6 +537,7 @@ SOCKET_MATRIX: dict[str, dict[str, str]] = {
     "subscribe": READ, "subscribe_thread": READ, "sync": READ,
     "post": WRITE, "typing": WRITE,
     "meeting_join": READ, "meeting_state": READ, "meeting_here": READ, "meeting_leave": READ,
+    "meeting_call_leave": READ,
     "meeting_chat": WRITE, "meeting_hand": WRITE, "km_vote": WRITE,
     "meeting_action": CHAIR, "meeting_attend": CHAIR, "meeting_hand_add": CHAIR, "meeting_lock": CHAIR,
     "meeting_minutes": CHAIR, "meeting_mute_all": CHAIR, "meeting_presenter": CHAIR, "meeting_remove": CHAIR,

@@ -9,7 +9,7 @@ import pytest
 
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
-from rooms.meetings import access, hands, minutes, schedule, state
+from rooms.meetings import access, hands, minutes, schedule, services, state
 from tests.live_support import login_client, sock
 from tests.meeting_support import (  # noqa: F401  (app_config, settle_live: fixtures)
     app_config,
@@ -18,6 +18,7 @@ from tests.meeting_support import (  # noqa: F401  (app_config, settle_live: fix
     ready_deck,
     settle_live,
     setup_meeting,
+    soon,
 )
 
 # -- the live state machine ---------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ def test_socket_slide_follow_reconnect_and_refusals(app, make):
 
 
 def test_socket_votes_give_floor_and_remove(app, make):
-    chair, ann, bob, room, meeting = setup_meeting(make)
+    chair, ann, bob, room, meeting = setup_meeting(make, starts_at=soon())
     sc_chair, _ = joined(app, chair, meeting.id)
     sc_ann, _ = joined(app, ann, meeting.id)
     sc_bob, _ = joined(app, bob, meeting.id)
@@ -191,12 +192,14 @@ def test_reconnect_restores_votes_attendance_chat_lock_and_a_second_chair_takes_
     db.begin_write()
     db.session.add(Membership(room_id=room.id, user_id=deputy.id, role="member"))
     db.session.commit()
-    meeting = schedule.schedule_meeting(chair, room.id, title="Two chairs", starts_at="2030-01-10T10:00:00Z",
+    meeting = schedule.schedule_meeting(chair, room.id, title="Two chairs", starts_at=soon(),
                                         chairs=[chair.id, deputy.id])
     deck = ready_deck(chair, meeting, pages=3)
     sc_chair, _ = joined(app, chair, meeting.id)
     sc_ann, _ = joined(app, ann, meeting.id)
     sc_bob, _ = joined(app, bob, meeting.id)
+    services.join(ann, meeting.id)   # both join the call (their media tokens): they attend
+    services.join(bob, meeting.id)
     sc_chair.emit("meeting_slide", {"meeting_id": meeting.id, "deck_id": deck.id, "page": 2}, callback=True)
     kid = sc_chair.emit("km_draft", {"meeting_id": meeting.id, "text": "We back the pilot"},
                         callback=True)["key_message_id"]
@@ -219,18 +222,23 @@ def test_reconnect_restores_votes_attendance_chat_lock_and_a_second_chair_takes_
     too_long = sc_bob.emit("meeting_chat", {"meeting_id": meeting.id, "body": "x" * 2001}, callback=True)
     assert too_long["ok"] is False and too_long["error"]["field"] == "body"
     sc_chair.emit("meeting_lock", {"meeting_id": meeting.id, "locked": True}, callback=True)
-    # Ann leaves (her register line gets a leave time) and comes back: everything is as it was
+    # Ann's page closes (her span in the call ends) and she comes back: everything is as it was
     sc_ann.emit("meeting_leave", {"meeting_id": meeting.id}, callback=True)
     sc_ann.disconnect()
+    gone = [(a["name"], a["present"]) for a in state.get_state(chair, meeting.id)["attendance"]["remote"]]
+    assert ("Ann Able", False) in gone and ("Bob Baker", True) in gone
     sc_ann2, st = joined(app, ann, meeting.id)          # a locked meeting still lets back those who were in
+    assert [a["present"] for a in st["attendance"]["remote"] if a["name"] == "Ann Able"] == [False]
+    services.join(ann, meeting.id)                      # back in the call within two minutes: the same span
+    st = sc_ann2.emit("meeting_state", {"meeting_id": meeting.id}, callback=True)["state"]
     assert (st["deck_id"], st["page"], st["locked"]) == (deck.id, 2, True)
     km = st["key_messages"][0]
     assert km["status"] == "open" and km["tally"]["total"] == {"agree": 7, "disagree": 3, "abstain": 1}
     assert km["tally"]["room"] == {"agree": 7, "disagree": 2, "abstain": 1} and km["tally"]["comments"] == ["Not yet"]
     assert st["me"]["votes"][str(kid)] == {"choice": "disagree", "comment": "Not yet"}
     assert [c["body"] for c in st["chat"]] == ["Can we see slide 3 again?"]
-    remote = [(a["name"], a["left_at"] is not None) for a in st["attendance"]["remote"]]
-    assert ("Ann Able", True) in remote and ("Ann Able", False) in remote and ("Bob Baker", False) in remote
+    remote = sorted((a["name"], a["left_at"] is not None) for a in st["attendance"]["remote"])
+    assert remote == [("Ann Able", False), ("Bob Baker", False)]
     assert {a["name"] for a in st["attendance"]["in_room"]} == {"Pat in the room", "Bob Baker"}
     assert all(a["joined_at"] for a in st["attendance"]["remote"])
     # the first chair drops; the second (a named chair, not a moderator) takes over the slides and the vote
@@ -250,7 +258,7 @@ def test_reconnect_restores_votes_attendance_chat_lock_and_a_second_chair_takes_
 def test_meeting_room_device_head_count_and_the_chair_lowering_hands(app, make):
     """Only a chair registers the meeting-room device, and its head-count is at most the room's size
     (here three members), so nobody can put 500 people in the minutes."""
-    chair, ann, bob, _room, meeting = setup_meeting(make)
+    chair, ann, bob, _room, meeting = setup_meeting(make, starts_at=soon())
     bobs = sock(app, login_client(app, bob))         # a participant cannot make their laptop the meeting room
     no = bobs.emit("meeting_join", {"meeting_id": meeting.id, "device": True, "head_count": 2}, callback=True)
     assert no["ok"] is False and no["error"]["code"] == "forbidden" and "chair" in no["error"]["message"]

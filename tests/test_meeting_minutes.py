@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
-from rooms.meetings import attendance, minutes, state, votes
+from rooms.meetings import attendance, minutes, services, state, votes
 from rooms.models import Post
 from tests.live_support import login_client
 from tests.meeting_support import (  # noqa: F401  (app_config, settle_live: fixtures)
@@ -15,11 +15,12 @@ from tests.meeting_support import (  # noqa: F401  (app_config, settle_live: fix
     ready_deck,
     settle_live,
     setup_meeting,
+    soon,
 )
 
 
 def test_votes_one_per_person_changeable_refused_after_close_and_minutes(app, make):
-    chair, ann, bob, _room, meeting = setup_meeting(make)
+    chair, ann, bob, _room, meeting = setup_meeting(make, starts_at=soon())
     deck = ready_deck(chair, meeting, pages=1)
     kid = votes.draft(chair, meeting.id, text="Stop and search data should be published monthly")["key_message_id"]
     with pytest.raises(Forbidden):
@@ -44,7 +45,7 @@ def test_votes_one_per_person_changeable_refused_after_close_and_minutes(app, ma
     assert state.get_state(ann, meeting.id)["me"]["votes"][str(kid)]["choice"] == "agree"
     attendance.mark_in_room(chair, meeting.id, user_id=bob.id)
     attendance.mark_in_room(chair, meeting.id, name="Dee Visitor")
-    attendance.join(ann, meeting.id)
+    services.join(ann, meeting.id)   # Ann joins the call (her media token): she attends
     state.add_action(chair, meeting.id, text="Publish the March data", owner="Chair Person")
     thread = minutes.end_with_minutes(chair, meeting.id)
     post = db.session.scalar(select(Post).where(Post.thread_id == thread.id))

@@ -11,6 +11,7 @@ non-moderator (moderators still see the members)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -446,11 +447,12 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
 
     owner, zeb, phil, reader, room = frank["owner"], frank["zeb"], frank["phil"], frank["reader"], frank["room"]
     authors = {zeb.id, phil.id}
+    soon = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     api = app.test_client()
     live = Collector(sock(app, token=make.token(reader)))
     assert live.sc.emit("subscribe", {"room_id": room.id}, callback=True)["ok"]
     r = api.post(f"/api/v1/rooms/{room.id}/meetings", headers=bearer(make.token(owner)),
-                 json={"title": "Stopwatch plenary", "agenda": "1. Figures", "starts_at": "2030-01-10T10:00:00Z",
+                 json={"title": "Stopwatch plenary", "agenda": "1. Figures", "starts_at": soon,   # in its window
                        "chairs": [zeb.id, owner.id], "invitees": [phil.id, reader.id]})
     assert r.status_code == 201, r.json
     assert [c["name"] for c in r.json["chairs"]] == ["Zebediah Quillfeather", "Olive Owner"]   # the moderator sees names
@@ -469,6 +471,8 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
     assert zs.emit("meeting_join", {"meeting_id": mid}, callback=True)["ok"]
     pj = ps.emit("meeting_join", {"meeting_id": mid}, callback=True)
     assert pj["ok"] and pj["state"]["me"]["sees_names"] is False
+    # Philomena joins the call (her media token): she attends, and the register numbers her
+    assert api.post(f"/api/v1/meetings/{mid}/token", headers=bearer(make.token(phil))).status_code == 200
     mod = Collector(sock(app, token=make.token(owner)))
     mj = mod.sc.emit("meeting_join", {"meeting_id": mid}, callback=True)
     assert mj["ok"] and mj["state"]["me"]["sees_names"] is True

@@ -20,7 +20,7 @@ from collab import config, tasks, timezones
 from collab.errors import Invalid
 from collab.extensions import db
 from rooms import notifications
-from rooms.meetings import access, minutes, schedule
+from rooms.meetings import access, attendance, minutes, schedule
 from rooms.models import Post
 from tests.live_support import login_client
 
@@ -253,9 +253,15 @@ def test_minutes_are_in_the_sites_zone_and_name_it(app, make):
     room = make.room(chair)
     summer = schedule.schedule_meeting(chair, room.id, title="Summer", starts_at="2030-07-10T09:00:00Z")
     winter = schedule.schedule_meeting(chair, room.id, title="Winter", starts_at="2030-01-10T10:00:00Z")
+    # the minutes give the actual start (the first to join the call), here two minutes after each start
+    db.begin_write()
+    attendance.call_joined(chair, summer, at=datetime(2030, 7, 10, 9, 2))
+    attendance.call_joined(chair, winter, at=datetime(2030, 1, 10, 10, 2))
+    db.session.commit()
     s, w = minutes.content(summer), minutes.content(winter)
-    assert (s["date"], s["time"]) == ("Wednesday 10 July 2030", "10:00–12:00 BST (Europe/London time)")
-    assert (w["date"], w["time"]) == ("Thursday 10 January 2030", "10:00–12:00 GMT (Europe/London time)")
+    assert (s["date"], s["time"]) == ("Wednesday 10 July 2030", "Started 10:02 (the first to join), not ended yet (BST).")
+    assert (w["date"], w["time"]) == ("Thursday 10 January 2030", "Started 10:02 (the first to join), not ended yet (GMT).")
+    assert any("Chair Person (10:02–now)" in line for line in s["attendance"]), s["attendance"]
 
 
 def test_digest_gives_each_notification_time_in_the_recipients_zone(app, make, smtp):

@@ -1,13 +1,13 @@
 """each account's own time zone for the times it is shown (none: the site's COLLAB_TIME_ZONE)
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

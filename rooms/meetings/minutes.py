@@ -10,7 +10,7 @@ rooms/meetings/pseudonyms.py); the PDF shows names only to those who see names
 there (a moderator's download is audited)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,64 +23,101 @@ from collab.extensions import db
 from rooms import policy
 from rooms import posts as room_posts
 from rooms.labels import label_of
-from rooms.meetings import access, pseudonyms, state
+from rooms.meetings import access, pseudonyms, state, votes
 from rooms.meetings import services as meetings
 from rooms.meetings.models import Meeting
-from rooms.meetings.votes import OUTCOME_LABELS
 from rooms.models import Post, Thread
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 
-def _dt(iso: str | None) -> str:
-    """A time as the minutes give it, "2026-06-10 10:00 BST": the minutes are one document for everyone,
-    so in the site's time zone (COLLAB_TIME_ZONE), which they name (collab/timezones.py)."""
-    if not iso:
+def show(dt: datetime | None, fmt: str = "%H:%M") -> str:
+    """A stored time (UTC, naive) as the minutes print it. The minutes are one document for everyone, so
+    they are written in the site's time zone (COLLAB_TIME_ZONE, collab/timezones.py), which `%Z` names
+    ("GMT"/"BST"). Every time in the minutes (thread and PDF) goes through here."""
+    if dt is None:
         return ""
-    loc = timezones.to_local(datetime.fromisoformat(iso.replace("Z", "+00:00")), timezones.site_zone_name())
-    return f"{loc:%Y-%m-%d %H:%M} {timezones.abbreviation(loc)}"
+    return timezones.to_local(dt.replace(tzinfo=UTC), timezones.site_zone_name()).strftime(fmt)
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.removesuffix("Z")) if value else None
+
+
+def _span_text(start: datetime, end: datetime | None) -> str:
+    if end is None:
+        return f"{show(start)}–now"
+    if show(start) == show(end):
+        return show(start)
+    return f"{show(start)}–{show(end)}"
 
 
 def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
-    """Everything the minutes say, as data (the thread text and the PDF are made from it).
-    `names`: for a reader who sees who is who (pseudonyms.names_for)."""
+    """Everything the minutes say, as data and text: the thread and the PDF are both made from this,
+    so they agree. The attendance is state.attendance, the register the live state shows (one span per
+    time in the call, rejoins within two minutes merged; rooms/meetings/attendance.py). The meeting's
+    start is the first join (the call or the meeting-room device), its end when the chair ended it,
+    not the times it was scheduled for. `names`: for a reader who sees who is who (pseudonyms.names_for)."""
     plan = access.plan_for(meeting)
     snap = state.snapshot(meeting, names)
     att = snap["attendance"]
-    start = plan.starts_at if plan and plan.starts_at else meeting.created_at
     remote: dict[str, dict] = {}
+    joins: list[datetime] = []
     for a in att["remote"]:
+        start, end = _parse(a["joined_at"]), _parse(a["left_at"])
+        joins.append(start)
         key = str(a["number"] or a["user_id"] or a["name"])
         entry = remote.setdefault(key, {"name": a["name"], "spans": []})
-        entry["spans"].append((a["joined_at"], a["left_at"]))
+        entry["spans"].append(_span_text(start, end))
+    joins += [_parse(a["joined_at"]) for a in att["device"]]
+    started = min(joins) if joins else None
+    ended = meeting.ended_at
+    day = started or (plan.starts_at if plan and plan.starts_at else meeting.created_at)
+    if started is None:
+        when = "Nobody joined the call" + (f"; ended {show(ended, '%H:%M %Z')}." if ended else ".")
+    else:
+        when = f"Started {show(started, '%H:%M')} (the first to join), " + \
+            (f"ended {show(ended, '%H:%M %Z')}." if ended else f"not ended yet ({show(started, '%Z')}).")
     return {
         "label": label_of(meeting.room),
         "title": meeting.title,
         "room": meeting.room.name,
-        "date": timezones.fmt(start, timezones.site_zone_name(), "longdate"),
-        "time": f"{timezones.span(start, plan.ends_at if plan else None, timezones.site_zone_name(), 'clock')} "
-                f"({timezones.site_zone_name()} time)",
+        "date": show(day, "%A %d %B %Y"),
+        "started": started,
+        "ended": ended,
+        "time": when,
         "chairs": [c["name"] for c in snap["chairs"]] or ([pseudonyms.display(meeting, meeting.created_by, names)]
                                                           if meeting.created_by else []),
         "pseudonymous": pseudonyms.applies(meeting) and not names,
         "in_room": [a["name"] for a in att["in_room"]],
         "devices": [(a["name"], a["head_count"]) for a in att["device"]],
         "remote": list(remote.values()),
+        "attendance": attendance_lines(att, remote.values()),
         "agenda": plan.agenda if plan else "",
         "decks": [d["filename"] + (f" ({d['pages']} pages)" if d["pages"] else "") for d in snap["decks"]],
-        "key_messages": snap["key_messages"],
+        "key_messages": [dict(km, result=votes.result(km["status"], km["outcome"], meeting.ended))
+                         for km in snap["key_messages"]],
         "actions": snap["actions"],
     }
 
 
+def attendance_lines(att: dict, remote) -> list[str]:
+    """The attendance section's lines, the same in the thread and the PDF."""
+    lines = [f"In the room: {', '.join(a['name'] for a in att['in_room']) or 'nobody recorded'}"]
+    lines += [f"{a['name']}: head-count {a['head_count']}" for a in att["device"]]
+    people = [f"- {r['name']} ({', '.join(r['spans'])})" for r in remote]
+    lines.append("Remote (in the call): " + ("" if people else "nobody"))
+    return lines + people
+
+
 def _outcome(km: dict) -> str:
-    if km["status"] != "closed":
-        return "Not put to a decision"
-    return OUTCOME_LABELS.get(km["outcome"], km["outcome"])
+    return km["result"]
 
 
 def _tally_text(km: dict) -> str:
     t = km["tally"]
+    if t is None:
+        return "The tally is hidden until the vote closes"
     parts = []
     for c, label in (("agree", "agree"), ("disagree", "disagree"), ("abstain", "abstain")):
         parts.append(f"{t['total'][c]} {label} ({t['remote'][c]} remote, {t['room'][c]} in the room)")
@@ -93,18 +130,13 @@ NUMBERED = "Names are not shown in this room: people are numbered for this meeti
 def markdown(meeting: Meeting) -> str:
     """The minutes thread's text: every reader of the room sees it, so it is made without names."""
     c = content(meeting)
-    out = [f"**{c['label']}**", "", f"Minutes of **{c['title']}** ({c['room']}), {c['date']}, {c['time']}.", "",
+    out = [f"**{c['label']}**", "", f"Minutes of **{c['title']}** ({c['room']}), {c['date']}. {c['time']}", "",
            f"Chair: {', '.join(c['chairs']) or '—'}", ""]
     if c["pseudonymous"]:
         out += [NUMBERED, ""]
     out += ["## Attendance", ""]
-    out.append(f"In the room: {', '.join(c['in_room']) or 'nobody recorded'}")
-    for name, heads in c["devices"]:
-        out.append(f"{name}: head-count {heads}")
-    out += ["", "Remote:"] + ([""] if c["remote"] else [" nobody"])
-    for r in c["remote"]:
-        spans = ", ".join(f"{_dt(j)[11:16]}–{_dt(lft)[11:16] if lft else 'end'}" for j, lft in r["spans"])
-        out.append(f"- {r['name']} ({spans})")
+    for line in c["attendance"]:
+        out += [line] if line.startswith("- ") else [line, ""]
     out += ["", "## Agenda", "", c["agenda"] or "No agenda was set.", "", "## Papers and decks", ""]
     out += [f"- {d}" for d in c["decks"]] or ["None."]
     out += ["", "## Key messages", ""]
@@ -112,7 +144,7 @@ def markdown(meeting: Meeting) -> str:
         out.append("None were recorded.")
     for i, km in enumerate(c["key_messages"], 1):
         out.append(f"{i}. **{km['text']}** — **{_outcome(km)}**. {_tally_text(km)}.")
-        for comment in km["tally"]["comments"]:
+        for comment in (km["tally"] or {}).get("comments", []):
             out.append(f"   - Comment: {comment}")
     out += ["", "## Actions", ""]
     out += [f"- {a['text']}" + (f" ({a['owner']})" if a["owner"] else "") for a in c["actions"]] or ["None."]
@@ -202,17 +234,13 @@ def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
         doc.multi_cell(w, 6, t(text), new_x="LMARGIN", new_y="NEXT")
 
     head(f"Minutes: {c['title']}", 18)
-    para(f"{c['room']} · {c['date']}, {c['time']}")
+    para(f"{c['room']} · {c['date']}. {c['time']}")
     para(f"Chair: {', '.join(c['chairs']) or '-'}")
     if c["pseudonymous"]:
         para(NUMBERED)
     head("Attendance")
-    para(f"In the room: {', '.join(c['in_room']) or 'nobody recorded'}")
-    for name, heads in c["devices"]:
-        para(f"{name}: head-count {heads}")
-    para("Remote: " + ("; ".join(
-        f"{r['name']} ({', '.join(_dt(j)[11:16] + '-' + (_dt(lft)[11:16] if lft else 'end') for j, lft in r['spans'])})"
-        for r in c["remote"]) or "nobody"))
+    for line in c["attendance"]:
+        para(line)
     head("Agenda")
     para(c["agenda"] or "No agenda was set.")
     head("Papers and decks")
@@ -225,7 +253,7 @@ def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
         para(f"{i}. {km['text']}")
         doc.set_font(family, "", 11)
         para(f"Outcome: {_outcome(km)}. {_tally_text(km)}.")
-        for comment in km["tally"]["comments"]:
+        for comment in (km["tally"] or {}).get("comments", []):
             para(f"Comment: {comment}")
     head("Actions")
     para("\n".join(f"• {a['text']}" + (f" ({a['owner']})" if a["owner"] else "") for a in c["actions"]) or "None.")

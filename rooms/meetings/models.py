@@ -117,8 +117,11 @@ class Deck(Base):
 
 
 class Attendance(Base):
-    """Someone at the meeting: remote (automatic, by account), in the room (ticked or
-    named by the chair) or the meeting-room device with its head-count."""
+    """Someone at the meeting: remote (one row per span in the call, from Join to Leave, close or
+    end, rooms/meetings/attendance.py), in the room (ticked or named by the chair) or the
+    meeting-room device with its head-count. Mode "page" is not attendance: it remembers that an
+    account opened the meeting's page (a locked meeting lets it back; it may be sent its hidden
+    tallies) and that the chair removed it, and no view of the attendance shows it."""
 
     __tablename__ = "meeting_attendance"
     __table_args__ = (Index("ix_meeting_attendance_meeting", "meeting_id"),)
@@ -127,7 +130,7 @@ class Attendance(Base):
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(120))
-    mode: Mapped[str] = mapped_column(String(10))          # remote, in_room, device
+    mode: Mapped[str] = mapped_column(String(10))          # remote, in_room, device; page (not attendance)
     head_count: Mapped[int] = mapped_column(Integer, default=0)
     joined_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -173,6 +176,9 @@ class KeyMessage(Base):
     room_agree: Mapped[int] = mapped_column(Integer, default=0)
     room_disagree: Mapped[int] = mapped_column(Integer, default=0)
     room_abstain: Mapped[int] = mapped_column(Integer, default=0)
+    # Chosen by the chair when opening the vote: while it is open, the running tally goes only to
+    # those who have voted and to the chairs (rooms.policy.sees_tally); at close, to everyone.
+    hide_tally: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     opened_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)

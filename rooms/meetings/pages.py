@@ -83,6 +83,18 @@ def token(meeting_id: int):
         return jsonify({"error": {"code": err.code, "message": err.message}}), err.status
 
 
+@bp.post("/meetings/<int:meeting_id>/call/leave")
+@login_required
+def call_leave(meeting_id: int):
+    """The Leave button: the caller's attendance span ends; the page may stay (CSRF-protected: send the
+    X-CSRFToken header). The same as the `meeting_call_leave` event."""
+    try:
+        attendance.call_left(current_user, meeting_id)
+    except ServiceError as err:
+        return jsonify({"error": {"code": err.code, "message": err.message}}), err.status
+    return jsonify({"ok": True})
+
+
 @bp.post("/meetings/<int:meeting_id>/end")
 @login_required
 def end(meeting_id: int):

@@ -5,19 +5,30 @@ rate-limits and validates each event; the services ask rooms.policy).
 client -> server (each answered through the ack, `{"ok": true, ...}` or
 `{"ok": false, "error": {...}}`); every one carries `meeting_id`:
   meeting_join {device?, head_count?} -> the whole state and `me`; the
-      connection then receives `meeting.state` of this meeting
-  meeting_state -> the state again; meeting_here (every 25 s); meeting_leave
+      connection then receives `meeting.state` of this meeting. Following the
+      meeting is not attending it: attendance begins when the page joins the
+      call (its media token, services.join; rooms/meetings/attendance.py)
+  meeting_state -> the state again; meeting_here {in_call?} (every 25 s: the page
+      is open, and whether its call is joined); meeting_call_leave (the Leave
+      button: the call is left, the page stays); meeting_leave (the page closes)
   meeting_slide {deck_id, page}; meeting_presenter {user_id|participant|null}
   meeting_hand {up: bool}; meeting_hand_add {name}; meeting_hand_lower {hand_id}
   meeting_floor {hand_id}; meeting_mute_all; meeting_remove {user_id | participant}
   meeting_lock {locked}; meeting_attend {user_id | participant | name, present}
   meeting_head_count {head_count}; meeting_chat {body}; meeting_action {text, owner}
-  km_draft {text}; km_edit {key_message_id, text}; km_open {key_message_id}
-  km_vote {key_message_id, choice, comment}; km_room {key_message_id, agree, disagree, abstain}
-  km_close {key_message_id, outcome}; meeting_minutes (post or update the minutes thread)
+  km_draft {text}; km_edit {key_message_id, text}; km_open {key_message_id, hide_tally?}
+  km_vote {key_message_id, choice, comment} -> {my_vote, tally}
+  km_room {key_message_id, agree, disagree, abstain}
+  km_close {key_message_id, outcome} (outcome required: no default);
+  meeting_minutes (post or update the minutes thread)
 
 server -> client: `meeting.state` (the whole state, with `version`), `meeting.chat`,
-`meeting.mute` to the meeting; `meeting.floor` and `meeting.removed` to one account.
+`meeting.mute` to the meeting; `meeting.floor`, `meeting.removed` and `meeting.tally` to
+one account. A vote opened with `hide_tally` has `tally: null` in `meeting.state` until it
+closes; who may see it (rooms.policy.sees_tally: the chairs, and whoever has voted on it)
+has it in `me.tallies` and in the key message of their own answers (meeting_join,
+meeting_state), in the km_vote ack, and in `meeting.tally` {version, tallies: {id: tally}}
+sent to them with each new state.
 
 A meeting of a non-attributed room has two channels: `meeting-<id>` gets the state
 and chat with "Participant n" (rooms/meetings/pseudonyms.py), and
@@ -119,7 +130,13 @@ def on_state(conn: Conn, user, data: dict) -> dict:
 
 @handler("meeting_here", rate=HERE_LIMIT)
 def on_here(conn: Conn, user, data: dict) -> dict:
-    attendance.here(user, _mid(data))
+    attendance.here(user, _mid(data), in_call=data.get("in_call"))
+    return {}
+
+
+@handler("meeting_call_leave", rate=MEETING_LIMIT)
+def on_call_leave(conn: Conn, user, data: dict) -> dict:
+    attendance.call_left(user, _mid(data))
     return {}
 
 
@@ -153,8 +170,9 @@ def _km(event: str, fn, *fields: str):
     def run(conn: Conn, user, data: dict) -> dict[str, Any]:
         result = fn(user, data.get("key_message_id"), **{f: data.get(f) for f in fields})
         out = {"version": result["version"]}
-        if "my_vote" in result:
-            out["my_vote"] = result["my_vote"]
+        for extra in ("my_vote", "tally"):
+            if extra in result:
+                out[extra] = result[extra]
         return out
     run.__name__ = f"on_{event}"
     handler(event, rate=MEETING_LIMIT)(run)
@@ -191,12 +209,13 @@ _simple("meeting_chat", state.chat, "body")
 _simple("meeting_action", state.add_action, "text", "owner")
 _simple("km_draft", votes.draft, "text")
 _km("km_edit", votes.edit, "text")
-_km("km_open", votes.open_vote)
+_km("km_open", votes.open_vote, "hide_tally")
 _km("km_vote", votes.cast, "choice", "comment")
 _km("km_room", votes.room_counts, "agree", "disagree", "abstain")
 _km("km_close", votes.close, "outcome")
 
-EVENTS = ("meeting_join", "meeting_state", "meeting_here", "meeting_leave", "meeting_slide", "meeting_presenter",
+EVENTS = ("meeting_join", "meeting_state", "meeting_here", "meeting_call_leave", "meeting_leave", "meeting_slide",
+          "meeting_presenter",
           "meeting_hand", "meeting_hand_add", "meeting_hand_lower", "meeting_floor", "meeting_mute_all",
           "meeting_remove", "meeting_lock", "meeting_attend", "meeting_head_count", "meeting_chat",
           "meeting_action", "meeting_minutes", "km_draft", "km_edit", "km_open", "km_vote", "km_room", "km_close")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -29,7 +29,7 @@ from collab.extensions import db
 from media import tokens
 from rooms import policy, revocation
 from rooms import services as room_services
-from rooms.meetings import access, media_control, pseudonyms, state
+from rooms.meetings import access, attendance, media_control, pseudonyms, state
 from rooms.meetings.models import MediaGrant, Meeting, MeetingPlan
 from rooms.models import Room
 from rooms.serialize import iso
@@ -91,19 +91,20 @@ def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meet
     return meeting
 
 
-def end_meeting(actor: User, meeting_id: object, *, cancel: bool = False) -> Meeting:
+def end_meeting(actor: User, meeting_id: object, *, cancel: bool = False, at: datetime | None = None) -> Meeting:
     """The one way a meeting ends, whichever route asks (`/meetings/<id>/end`, `/finish` before the
     minutes, `/cancel` and their API twins): who may is access.require_end. `cancel`: a scheduled
     meeting called off (marked cancelled, its invitation's sequence bumped; already over: 403).
     The live state, if anyone opened it, says it ended; the media workers close the call after
-    the commit."""
+    the commit. The attendance register closes (attendance.close_at_end). `at`: the time (now)."""
     meeting = access.require_end(actor, meeting_id)
     if meeting.ended:
         if cancel:
             raise Forbidden("This meeting has already ended or was cancelled.")
         return meeting
     db.begin_write()
-    now = utcnow()
+    now = at or utcnow()
+    attendance.close_at_end(meeting, now)
     meeting.ended_at = now
     if cancel:
         plan = state.ensure_plan(meeting)
@@ -128,8 +129,10 @@ def revoke_media(meeting: Meeting, *, reason: str, message: str, account_id: int
         revocation.drop_media(app, account_id, [(meeting.id, meeting.media_url)], reason=reason, message=message)
 
 
-def join(actor: User, meeting_id: object) -> dict[str, Any]:
-    """What a browser needs to join: the worker's WebSocket URL and a fresh signed token."""
+def join(actor: User, meeting_id: object, *, at: datetime | None = None) -> dict[str, Any]:
+    """What a browser needs to join: the worker's WebSocket URL and a fresh signed token. Joining the
+    call is attending (attendance.call_joined; a reconnect that asks again continues the same span).
+    `at`: the time (now)."""
     meeting = access.get_meeting(actor, meeting_id)
     access.check_may_join(actor, meeting)
     urls = current_app.config["MEDIA_URLS"]
@@ -142,6 +145,7 @@ def join(actor: User, meeting_id: object) -> dict[str, Any]:
     _record_grant(meeting.id, actor.id)   # losing access later must find this media session too
     if pseudonyms.applies(meeting) and pseudonyms.number(meeting, actor.id) is None:
         pseudonyms.assign(meeting, [actor.id])   # the name on this person's video tile is their number
+    attendance.call_joined(actor, meeting, at=at)
     db.session.commit()
     role = access.media_role(actor, meeting)
     ttl = tokens.DEFAULT_TTL

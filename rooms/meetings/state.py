@@ -15,7 +15,7 @@ Who may do what:
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -40,10 +40,12 @@ from rooms.meetings.models import (
 )
 from rooms.serialize import iso
 
-STALE_AFTER = timedelta(seconds=75)   # a remote attendee whose page stopped reporting this long ago has left
+STALE_AFTER = timedelta(seconds=75)   # a call or device whose page stopped reporting this long ago has left
+MERGE_GAP = timedelta(seconds=120)     # back in the call within this of leaving: the same span
 CHAT_KEEP = 200                        # chat messages sent with the state
 MAX_CHAT = 2000
 MAX_NAME = 120
+SHOWN_MODES = ("remote", "in_room", "device")   # "page" rows are not attendance (models.Attendance)
 
 
 # -- reading --------------------------------------------------------------------------
@@ -56,8 +58,17 @@ def tally(km: KeyMessage) -> dict[str, Any]:
             "comments": [v.comment for v in votes if v.comment]}
 
 
-def key_message_dict(km: KeyMessage) -> dict[str, Any]:
-    return {"id": km.id, "text": km.text, "status": km.status, "outcome": km.outcome, "tally": tally(km),
+def tally_hidden(km: KeyMessage, meeting: Meeting) -> bool:
+    """Whether this key message's tally is kept out of the state everyone gets: the chair opened
+    its vote with `hide_tally` and it is still open in a meeting that goes on. Who gets it all the
+    same is rooms.policy.sees_tally (`me`, and the `meeting.tally` event of `publish`)."""
+    return bool(km.hide_tally) and km.status == "open" and not meeting.ended
+
+
+def key_message_dict(km: KeyMessage, hidden: bool = False) -> dict[str, Any]:
+    """`hidden`: tally_hidden; the tally is then null (the counts, the room's show of hands and the comments)."""
+    return {"id": km.id, "text": km.text, "status": km.status, "outcome": km.outcome,
+            "hide_tally": bool(km.hide_tally), "tally": None if hidden else tally(km),
             "opened_at": iso(km.opened_at), "closed_at": iso(km.closed_at)}
 
 
@@ -66,19 +77,46 @@ def deck_dict(d: Deck) -> dict[str, Any]:
             "done": d.done, "message": d.message, "size": d.size}
 
 
-def attendance(meeting: Meeting, names: bool = False) -> dict[str, list[dict[str, Any]]]:
-    now = utcnow()
+def span_end(a: Attendance, now: datetime) -> datetime | None:
+    """When a row of the register ended: its leave time; for a call (remote) or the meeting-room
+    device whose page stopped reporting for STALE_AFTER, its last report; None while it goes on.
+    The one rule every view uses (the state, the minutes thread and the PDF, through `attendance`)."""
+    if a.left_at is not None:
+        return a.left_at
+    if a.mode in ("remote", "device") and now - a.seen_at > STALE_AFTER:
+        return a.seen_at
+    return None
+
+
+def attendance(meeting: Meeting, names: bool = False, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The register: "remote" (one entry per span in the call, in the order they began), "in_room"
+    and "device". A person's spans less than MERGE_GAP apart are one span: attendance.py joins them
+    when it writes, and this joins rows written before that rule, so every view says the same."""
+    now = now or utcnow()
     out: dict[str, list[dict[str, Any]]] = {"remote": [], "in_room": [], "device": []}
-    for a in db.session.scalars(select(Attendance).where(Attendance.meeting_id == meeting.id)
+    latest: dict[int, dict[str, Any]] = {}   # a remote person's last span so far
+    for a in db.session.scalars(select(Attendance).where(Attendance.meeting_id == meeting.id,
+                                                         Attendance.mode.in_(SHOWN_MODES))
                                 .order_by(Attendance.joined_at, Attendance.id)):
-        left = a.left_at or (a.seen_at if a.mode != "in_room" and now - a.seen_at > STALE_AFTER else None)
+        end = span_end(a, now)
+        prev = latest.get(a.user_id) if a.mode == "remote" and a.user_id is not None else None
+        if prev is not None and (prev["_end"] is None or a.joined_at - prev["_end"] < MERGE_GAP):
+            prev["_end"] = None if end is None or prev["_end"] is None else max(prev["_end"], end)
+            prev["removed"] = prev["removed"] or a.removed
+            continue
         person = pseudonyms.who(meeting, a.user_id, a.name, names)
         if a.mode == "device":   # "Meeting room": the laptop, not a person; who registered it is not said
             person = dict(person, name=a.name) if names or not pseudonyms.applies(meeting) else \
                 {"user_id": None, "name": a.name, "number": None}
-        out[a.mode].append({"id": a.id, **person, "head_count": a.head_count,
-                            "joined_at": iso(a.joined_at), "left_at": iso(left), "present": left is None,
-                            "removed": a.removed})
+        entry = {"id": a.id, **person, "head_count": a.head_count, "_start": a.joined_at, "_end": end,
+                 "removed": a.removed}
+        out[a.mode].append(entry)
+        if a.mode == "remote" and a.user_id is not None:
+            latest[a.user_id] = entry
+    for rows in out.values():
+        for e in rows:
+            start, end = e.pop("_start"), e.pop("_end")
+            e.update(joined_at=iso(start), left_at=iso(end), present=end is None)
     return out
 
 
@@ -120,7 +158,7 @@ def snapshot(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         "decks": [deck_dict(d) for d in decks],
         "hands": hands(meeting, names),
         "attendance": attendance(meeting, names),
-        "key_messages": [key_message_dict(k) for k in kms],
+        "key_messages": [key_message_dict(k, tally_hidden(k, meeting)) for k in kms],
         "actions": [{"id": a.id, "text": a.text, "owner": a.owner} for a in actions],
         "chat": [chat_dict(meeting, c, names) for c in reversed(chat)],
         "minutes_thread_id": plan.minutes_thread_id if plan else None,
@@ -129,26 +167,41 @@ def snapshot(meeting: Meeting, names: bool = False) -> dict[str, Any]:
 
 def get_state(actor: User, meeting_id: object) -> dict[str, Any]:
     meeting = access.get_meeting(actor, meeting_id)
-    names = pseudonyms.names_for(actor, meeting, "state")
-    return dict(snapshot(meeting, names), me=me(actor, meeting, names))
+    return for_reader(actor, meeting, pseudonyms.names_for(actor, meeting, "state"))
+
+
+def for_reader(actor: User, meeting: Meeting, names: bool = False) -> dict[str, Any]:
+    """The state and `me`, as one reader gets it (the meeting_join and meeting_state answers, GET
+    state): a hidden tally this reader may see (`me["tallies"]`) is in its key message."""
+    snap = snapshot(meeting, names)
+    mine = me(actor, meeting, names)
+    for km in snap["key_messages"]:
+        if km["tally"] is None and str(km["id"]) in mine["tallies"]:
+            km["tally"] = mine["tallies"][str(km["id"])]
+    return dict(snap, me=mine)
 
 
 def me(actor: User, meeting: Meeting, names: bool = False) -> dict[str, Any]:
-    """What this account may do, its own votes, its number in a non-attributed room's meeting and
-    whether it sees names (the state itself is the same for everyone on the same channel)."""
-    kms = select(KeyMessage.id).where(KeyMessage.meeting_id == meeting.id)
+    """What this account may do, its own votes, the hidden tallies it may see (rooms.policy.sees_tally),
+    its number in a non-attributed room's meeting and whether it sees names (the state itself is the
+    same for everyone on the same channel)."""
+    kms = list(db.session.scalars(select(KeyMessage).where(KeyMessage.meeting_id == meeting.id)))
     votes = {v.key_message_id: {"choice": v.choice, "comment": v.comment}
-             for v in db.session.scalars(select(Vote).where(Vote.user_id == actor.id, Vote.key_message_id.in_(kms)))}
+             for v in db.session.scalars(select(Vote).where(Vote.user_id == actor.id,
+                                                            Vote.key_message_id.in_([k.id for k in kms])))}
     plan = access.plan_for(meeting)
     writable = policy.may_act_in_meeting(actor, meeting)
     chair = access.is_chair(actor, meeting) and writable
+    tallies = {str(k.id): tally(k) for k in kms
+               if tally_hidden(k, meeting) and policy.sees_tally(hidden=True, chair=chair, voted=k.id in votes)}
     return {"id": actor.id, "name": actor.name, "chair": chair,
             "presenter": chair or bool(plan and plan.presenter_id == actor.id),
             "participant": policy.can_post(actor, meeting.room) and not access.removed(meeting.id, actor.id),
             "files": policy.may_download_deck(actor, meeting),   # deck files and slide images (guests: not always)
             "number": pseudonyms.number(meeting, actor.id), "sees_names": names,
             "writable": writable,
-            "votes": {str(k): v for k, v in votes.items()}}
+            "votes": {str(k): v for k, v in votes.items()},
+            "tallies": tallies}
 
 
 # -- publishing ---------------------------------------------------------------------
@@ -176,7 +229,36 @@ def publish(meeting: Meeting, **extra: Any) -> dict[str, Any]:
     if pseudonyms.applies(meeting):   # those who see names follow on a channel of their own
         events.queue(db.session, "meeting.state", snapshot(meeting, names=True), None, meeting_id=meeting.id,
                      names=True, **extra)
+    _send_hidden_tallies(meeting, plan.version)
     return snap
+
+
+def _send_hidden_tallies(meeting: Meeting, version: int) -> None:
+    """A vote whose tally is hidden: each account that may see it (rooms.policy.sees_tally: it voted,
+    or it chairs) and follows the meeting gets it with every new state, as `meeting.tally`
+    `{version, tallies: {key message id: tally}}`, to that account only."""
+    hidden = [k for k in db.session.scalars(select(KeyMessage).where(KeyMessage.meeting_id == meeting.id,
+                                                                     KeyMessage.status == "open"))
+              if tally_hidden(k, meeting)]
+    if not hidden:
+        return
+    voted = {(kid, uid) for kid, uid in db.session.execute(
+        select(Vote.key_message_id, Vote.user_id).where(Vote.key_message_id.in_([k.id for k in hidden])))}
+    people = set(db.session.scalars(select(Attendance.user_id).where(
+        Attendance.meeting_id == meeting.id, Attendance.user_id.is_not(None))))
+    people |= {uid for _, uid in voted} | access.chair_ids(meeting)
+    if meeting.created_by_id:
+        people.add(meeting.created_by_id)
+    counts = {k.id: tally(k) for k in hidden}
+    for uid in sorted(people):
+        user = db.session.get(User, uid)
+        if user is None or not user.active or not policy.may_see_meeting(user, meeting):
+            continue
+        chair = access.is_chair(user, meeting)
+        mine = {str(k.id): counts[k.id] for k in hidden
+                if policy.sees_tally(hidden=True, chair=chair, voted=(k.id, uid) in voted)}
+        if mine:
+            notify_user(meeting, uid, "meeting.tally", {"version": version, "tallies": mine})
 
 
 def notify_user(meeting: Meeting, user_id: int, name: str, payload: dict[str, Any]) -> None:

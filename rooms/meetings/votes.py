@@ -5,6 +5,17 @@ put to the participants (agree / disagree / abstain, with an optional
 comment), counted live, and closed by the chair with an outcome (agreed, not
 agreed, deferred). One vote per person per message, changeable until the vote
 closes; people in the room are recorded by the chair as counts.
+
+- The outcome is always the chair's choice: `close` has no default, whichever
+  path asks (the `km_close` event, a service call), so a 1-1 tie is never
+  "Agreed" unless the chair says so.
+- The chair may open a vote with its running tally hidden (`hide_tally`):
+  until it closes, only the chairs and those who have voted on it see the tally
+  (rooms.policy.sees_tally; state.py keeps it out of everything else).
+- A vote still open when the meeting ends stays open, with no outcome: nothing
+  closes it for the chair. It takes no more votes, everyone sees its tally, and
+  the minutes say "No outcome recorded (the meeting ended while the vote was
+  open)" (`result`).
 """
 from __future__ import annotations
 
@@ -23,6 +34,8 @@ from rooms.meetings.models import KeyMessage, Vote
 CHOICES = ("agree", "disagree", "abstain")
 OUTCOMES = ("agreed", "not_agreed", "deferred")
 OUTCOME_LABELS = {"agreed": "Agreed", "not_agreed": "Not agreed", "deferred": "Deferred"}
+ENDED_OPEN = "No outcome recorded (the meeting ended while the vote was open)"
+NO_OUTCOME = "Choose the outcome (Agreed, Not agreed or Deferred) to close the vote."
 MAX_TEXT = 1000
 MAX_COMMENT = 500
 MAX_COUNT = 1000
@@ -73,14 +86,29 @@ def edit(actor: User, key_message_id: object, *, text: object) -> dict[str, Any]
     return snap
 
 
-def open_vote(actor: User, key_message_id: object) -> dict[str, Any]:
+def result(status: str, outcome: str, ended: bool) -> str:
+    """What the record says of a key message (the minutes, the state's `result`)."""
+    if status == "closed":
+        return OUTCOME_LABELS.get(outcome, outcome) or "No outcome recorded"
+    if status == "open":
+        return ENDED_OPEN if ended else "Vote open"
+    return "Not put to the vote"
+
+
+def open_vote(actor: User, key_message_id: object, *, hide_tally: object = False) -> dict[str, Any]:
+    """Put a drafted key message to the vote. `hide_tally`: keep the running tally from everyone but
+    the chairs and those who have voted, until the vote closes (chosen now, for this vote)."""
     km, meeting = _chair_km(actor, key_message_id)
+    if hide_tally is None:
+        hide_tally = False
+    if not isinstance(hide_tally, bool):
+        raise Invalid("hide_tally must be true or false.", "hide_tally")
     if km.status == "closed":
         raise VoteClosed("The vote on this key message has closed.")
     db.begin_write()
     km = db.session.get(KeyMessage, km.id)
     if km.status == "draft":
-        km.status, km.opened_at = "open", utcnow()
+        km.status, km.opened_at, km.hide_tally = "open", utcnow(), hide_tally
     snap = state.publish(meeting)
     db.session.commit()
     return snap
@@ -95,7 +123,9 @@ def cast(actor: User, key_message_id: object, *, choice: object, comment: object
     comment_v = validate.text(comment or "", "comment", max_len=MAX_COMMENT, required=False, multiline=True) or ""
     if km.status == "closed":
         raise VoteClosed("The vote on this key message has closed; your vote was not counted.")
-    if km.status != "open" or meeting.ended:
+    if meeting.ended:
+        raise VoteClosed("The meeting has ended, so its votes are over; your vote was not counted.")
+    if km.status != "open":
         raise Forbidden("This key message has not been put to the vote yet.")
     db.begin_write()
     pseudonyms.assign(meeting, [actor.id])
@@ -109,8 +139,9 @@ def cast(actor: User, key_message_id: object, *, choice: object, comment: object
     else:
         v.choice, v.comment, v.updated_at = choice_v, comment_v, utcnow()
     snap = state.publish(meeting)
+    counted = state.tally(km)   # who has voted sees the tally, hidden or not (rooms.policy.sees_tally)
     db.session.commit()
-    return dict(snap, my_vote={"choice": choice_v, "comment": comment_v})
+    return dict(snap, my_vote={"choice": choice_v, "comment": comment_v}, tally=counted)
 
 
 def _count(value: object, field: str) -> int:
@@ -141,7 +172,10 @@ def room_counts(actor: User, key_message_id: object, *, agree: object, disagree:
 
 
 def close(actor: User, key_message_id: object, *, outcome: object) -> dict[str, Any]:
+    """The chair closes the vote with the outcome they choose; there is no default."""
     km, meeting = _chair_km(actor, key_message_id)
+    if outcome is None or outcome == "":
+        raise Invalid(NO_OUTCOME, "outcome")
     outcome_v = validate.choice(outcome, "outcome", OUTCOMES, label="Outcome")
     if km.status == "closed":
         raise VoteClosed("This vote is already closed.")
