@@ -17,7 +17,9 @@ client -> server (each answered through the ack, `{"ok": true, ...}` or
   km_close {key_message_id, outcome}; meeting_minutes (post or update the minutes thread)
 
 server -> client: `meeting.state` (the whole state, with `version`), `meeting.chat`,
-`meeting.mute` to the meeting; `meeting.floor` and `meeting.removed` to one account.
+`meeting.mute` and `meeting.ended` {reason, message, minutes_thread_id} (the chair ended or
+cancelled it: the page closes its call for good) to the meeting; `meeting.floor` and
+`meeting.removed` to one account.
 
 A meeting of a non-attributed room has two channels: `meeting-<id>` gets the state
 and chat with "Participant n" (rooms/meetings/pseudonyms.py), and

@@ -19,8 +19,14 @@ export const state = {
   cameraOff: false,
   audioOnly: false,
   joined: false,
+  joining: false, // Join was pressed: waiting for the devices, then the media worker
   leaving: false,
   bye: false,
+  over: false, // the call is over for good (meeting ended, removed, room lost): never reconnect
+  devices: Promise.resolve(), // the latest camera and microphone check (meeting_devices.js preview)
+  devicesPending: false,
+  cameraProblem: "", // why the camera could not be used, in plain words ("" if it could, or was not asked)
+  note: "", // shown in the status line once connected (e.g. why the camera is off)
   publish: {}, // "audio" | "video" | "screen" → mid
   slots: {}, // mid → {participant, source} | null
   attached: new Map(), // mid → "participant:source" currently shown

@@ -1,0 +1,200 @@
+"""A meeting's beginning and end for each person in it (issue 12), in real Chromium with a fake
+camera and microphone, against the real server and its media worker:
+
+- the chair ends the meeting: within 2 seconds every participant is told so (with the minutes
+  when they exist), their call is closed, their camera and microphone are released, and their
+  page does not try to get back in;
+- someone removed from the meeting by the chair is told so and does not try to get back in;
+- pressing Join before the camera preview has arrived waits for the camera instead of joining
+  with it off;
+- someone who refused the camera joins without it and is told why.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, Pages, api, axe, new_token
+from tests.browser.test_meeting import wait_for_media_worker
+
+pytestmark = pytest.mark.browser
+
+FAKE_DEVICES = ["--use-fake-device-for-media-stream"]
+AUTO_ALLOW = ["--use-fake-ui-for-media-stream"]   # every camera and microphone request is allowed
+
+# Instruments the page (not the app): every peer connection it makes and every camera or
+# microphone track it is given, so the test can check they are closed and stopped.
+RECORD_MEDIA_JS = """(() => {
+  window.__pcs = [];
+  window.__tracks = [];
+  const PC = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (...args) { const pc = new PC(...args); window.__pcs.push(pc); return pc; };
+  window.RTCPeerConnection.prototype = PC.prototype;
+  const md = navigator.mediaDevices;
+  const gum = md.getUserMedia.bind(md);
+  md.getUserMedia = async (c) => { const s = await gum(c); window.__tracks.push(...s.getTracks()); return s; };
+})();"""
+
+# The camera and microphone answer only when the test says so (window.__releaseDevices()):
+# the test decides the order (Join pressed first, devices after), not a delay.
+HOLD_DEVICES_JS = """(() => {
+  const md = navigator.mediaDevices;
+  const gum = md.getUserMedia.bind(md);
+  const gate = new Promise((resolve) => { window.__releaseDevices = resolve; });
+  window.__asked = 0;
+  md.getUserMedia = async (c) => { window.__asked += 1; await gate; return gum(c); };
+})();"""
+
+MEDIA_STATE_JS = """() => ({pcs: window.__pcs.map((pc) => pc.connectionState),
+                          tracks: window.__tracks.map((t) => t.readyState)})"""
+
+
+@pytest.fixture(scope="module")
+def browsers():
+    """Two browsers with a fake camera and microphone: one allows them to every page, the other
+    only as each context's permissions say."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as p:
+        allowing = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=LAUNCH_ARGS + FAKE_DEVICES + AUTO_ALLOW)
+        asking = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS + FAKE_DEVICES)
+        yield {"allowing": allowing, "asking": asking}
+        allowing.close()
+        asking.close()
+
+
+def _pages(browser, request):
+    p = Pages(browser)
+    yield p
+    try:
+        if not (getattr(request.node, "rep_call", None) and request.node.rep_call.failed):
+            assert not p.unchecked(), f"pages visited without an axe-core check: {p.unchecked()}"
+            assert not p.script_errors(), f"JavaScript errors in the browser: {p.script_errors()}"
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def media_pages(browsers, request):
+    yield from _pages(browsers["allowing"], request)
+
+
+@pytest.fixture
+def asking_pages(browsers, request):
+    yield from _pages(browsers["asking"], request)
+
+
+def make_people(site, people: list[tuple[str, str]]) -> None:
+    for name, email in people:
+        site.flask("users", "create", "--email", email, "--name", name, "--org", "Hampshire Constabulary",
+                   input=PASSWORD + "\n")
+
+
+def new_meeting(site, chair_email: str, room_name: str, title: str) -> dict:
+    tok = new_token(site, chair_email)
+    room = api(site, tok, "POST", "/rooms", {"name": room_name, "visibility": "national"})
+    return api(site, tok, "POST", f"/rooms/{room['id']}/meetings", {"title": title})
+
+
+def join_call(page: Page, meeting_id: int) -> None:
+    page.goto(f"/meetings/{meeting_id}")
+    expect(page.locator("#preview-status")).to_have_text("This is how you will look.")
+    axe(page, "pre-join")
+    page.get_by_role("button", name="Join meeting").click()
+    expect(page.locator("#call")).to_be_visible()
+
+
+def token_requests(page: Page, meeting_id: int) -> list[str]:
+    """Every request this page makes from now on for a media token of the meeting."""
+    seen: list[str] = []
+    page.on("request", lambda req: req.url.endswith(f"/meetings/{meeting_id}/token") and seen.append(req.url))
+    return seen
+
+
+def connected(page: Page) -> None:
+    page.wait_for_function("() => window.collabMeeting.pc && window.collabMeeting.pc.connectionState === 'connected'",
+                           timeout=30_000)
+
+
+def test_the_chair_ends_the_meeting_and_everyone_is_told_and_let_go(site, media_pages):
+    people = [("Carol Chair", "carol.ends@example.police.uk"), ("Dev Dhillon", "dev.ends@example.org"),
+              ("Eve Evans", "eve.ends@example.org")]
+    make_people(site, people)
+    meeting = new_meeting(site, people[0][1], "Ending panel", "Panel that ends")
+    mid = meeting["id"]
+    wait_for_media_worker(site)
+    chair, dev, eve = (media_pages.open(site, email=email) for _, email in people)
+    for p in (dev, eve):
+        p.add_init_script(RECORD_MEDIA_JS)
+    for p in (chair, dev, eve):
+        join_call(p, mid)
+    for p in (dev, eve):
+        connected(p)
+        expect(p.locator("#grid .tile")).to_have_count(3, timeout=30_000)
+        state = p.evaluate(MEDIA_STATE_JS)
+        assert state["pcs"][-1] == "connected" and state["tracks"] and set(state["tracks"]) == {"live"}, state
+    requests = {p: token_requests(p, mid) for p in (dev, eve)}
+
+    chair.on("dialog", lambda d: d.accept())
+    chair.get_by_role("button", name="End meeting", exact=True).click()
+    ended_at = time.monotonic()
+    for p in (dev, eve):
+        left_ms = max(1, int((2.0 - (time.monotonic() - ended_at)) * 1000))
+        expect(p.get_by_text("The chair ended the meeting").first).to_be_visible(timeout=left_ms)
+    took = time.monotonic() - ended_at
+    print(f"\nboth participants were told the meeting ended {took:.2f} s after the chair pressed End")
+    expect(chair).to_have_url(re.compile(r"/rooms/\d+$"))
+    axe(chair, "after ending")
+
+    for p in (dev, eve):
+        # the call is closed and the camera and microphone are released (the camera light goes off)
+        p.wait_for_function(f"() => ({MEDIA_STATE_JS})().pcs.every((s) => s === 'closed')", timeout=5_000)
+        p.wait_for_function(f"() => ({MEDIA_STATE_JS})().tracks.every((s) => s === 'ended')", timeout=5_000)
+        dialog = p.get_by_role("dialog", name="The chair ended the meeting")
+        expect(dialog).to_be_visible()
+        expect(dialog.get_by_role("link", name=re.compile("Back to Ending panel"))).to_be_focused()
+        expect(p.locator("#call")).to_be_hidden()
+        expect(p.locator("#quality")).not_to_be_visible()
+        axe(p, "the chair ended the meeting")
+    time.sleep(4)   # long enough for several reconnection attempts (the first comes after 250 ms)
+    for p in (dev, eve):
+        assert requests[p] == [], f"the page asked for a media token after the meeting ended: {requests[p]}"
+        assert p.evaluate(MEDIA_STATE_JS)["pcs"] == ["closed"] * len(p.evaluate("window.__pcs"))
+        assert "Reconnecting" not in (p.locator("#call-status").text_content() or "")
+
+
+def test_the_end_links_to_the_minutes_when_the_chair_posts_them(site, media_pages):
+    people = [("Mo Minutes", "mo.minutes@example.police.uk"), ("Nia Noble", "nia.minutes@example.org")]
+    make_people(site, people)
+    tok = new_token(site, people[0][1])
+    room = api(site, tok, "POST", "/rooms", {"name": "Minutes panel", "visibility": "national"})
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    meeting = api(site, tok, "POST", f"/rooms/{room['id']}/meetings", {"title": "Panel with minutes",
+                                                                        "starts_at": start})
+    mid = meeting["id"]
+    wait_for_media_worker(site)
+    chair, nia = (media_pages.open(site, email=email) for _, email in people)
+    nia.add_init_script(RECORD_MEDIA_JS)
+    chair.goto(f"/meetings/{mid}")
+    axe(chair)
+    join_call(nia, mid)
+    connected(nia)
+    chair.on("dialog", lambda d: d.accept())
+    chair.get_by_role("button", name="End meeting and post minutes").click()
+    expect(chair).to_have_url(re.compile(r"/threads/\d+"))
+    axe(chair)
+    thread_url = chair.url.split("#")[0]
+    dialog = nia.get_by_role("dialog", name="The chair ended the meeting")
+    expect(dialog).to_be_visible()
+    link = dialog.get_by_role("link", name="Read the minutes")
+    expect(link).to_have_attribute("href", re.compile(re.escape(thread_url.split(site.url)[1]) + "$"))
+    nia.wait_for_function(f"() => ({MEDIA_STATE_JS})().tracks.every((s) => s === 'ended')", timeout=5_000)
+    axe(nia, "ended, with the minutes")
+    link.click()
+    expect(nia).to_have_url(re.compile(r"/threads/\d+"))
+    axe(nia)
