@@ -121,7 +121,24 @@ def connected(page: Page) -> None:
                            timeout=30_000)
 
 
+def hold_worker_messages(page: Page, site) -> dict:
+    """Route the page's signalling WebSocket to the media worker through the test. Once the returned
+    switch is on, nothing the worker sends reaches the page, not even its closing: as if the worker
+    had never been told the meeting ended (its signed /control request lost on the way)."""
+    held = {"on": False}
+
+    def route(ws):
+        server = ws.connect_to_server()
+        server.on_message(lambda message: None if held["on"] else ws.send(message))
+        server.on_close(lambda code, reason: None if held["on"] else ws.close(code=code, reason=reason))
+
+    page.route_web_socket(re.compile(rf"^ws://127\.0\.0\.1:{site.port + 1}/"), route)
+    return held
+
+
 def test_the_chair_ends_the_meeting_and_everyone_is_told_and_let_go(site, media_pages):
+    """Dev hears it from both the server and the media worker; Eve's page hears nothing from the
+    worker after the end, so the server's event alone must end her call."""
     people = [("Carol Chair", "carol.ends@example.police.uk"), ("Dev Dhillon", "dev.ends@example.org"),
               ("Eve Evans", "eve.ends@example.org")]
     make_people(site, people)
@@ -131,6 +148,7 @@ def test_the_chair_ends_the_meeting_and_everyone_is_told_and_let_go(site, media_
     chair, dev, eve = (media_pages.open(site, email=email) for _, email in people)
     for p in (dev, eve):
         p.add_init_script(RECORD_MEDIA_JS)
+    eve_worker = hold_worker_messages(eve, site)
     for p in (chair, dev, eve):
         join_call(p, mid)
     for p in (dev, eve):
@@ -141,6 +159,7 @@ def test_the_chair_ends_the_meeting_and_everyone_is_told_and_let_go(site, media_
     requests = {p: token_requests(p, mid) for p in (dev, eve)}
 
     chair.on("dialog", lambda d: d.accept())
+    eve_worker["on"] = True
     chair.get_by_role("button", name="End meeting", exact=True).click()
     ended_at = time.monotonic()
     for p in (dev, eve):
@@ -161,7 +180,7 @@ def test_the_chair_ends_the_meeting_and_everyone_is_told_and_let_go(site, media_
         expect(p.locator("#call")).to_be_hidden()
         expect(p.locator("#quality")).not_to_be_visible()
         axe(p, "the chair ended the meeting")
-    time.sleep(4)   # long enough for several reconnection attempts (the first comes after 250 ms)
+    dev.wait_for_timeout(4000)   # long enough for several reconnection attempts (the first comes after 250 ms)
     for p in (dev, eve):
         assert requests[p] == [], f"the page asked for a media token after the meeting ended: {requests[p]}"
         assert p.evaluate(MEDIA_STATE_JS)["pcs"] == ["closed"] * len(p.evaluate("window.__pcs"))
@@ -198,3 +217,58 @@ def test_the_end_links_to_the_minutes_when_the_chair_posts_them(site, media_page
     link.click()
     expect(nia).to_have_url(re.compile(r"/threads/\d+"))
     axe(nia)
+
+
+def test_someone_removed_from_the_meeting_or_the_room_is_told_and_let_go(site, media_pages):
+    """The chair removes Fay from the meeting (over the Socket.IO API, as any client may); Gus is
+    removed from the private room. Each page says why, closes its call, releases its devices, offers
+    no "Join again" and asks for no new media token; Hal, still a member, carries on."""
+    import socketio
+
+    people = [("Rhea Remover", "rhea.removes@example.police.uk"), ("Fay Field", "fay.removed@example.org"),
+              ("Gus Grant", "gus.removed@example.org"), ("Hal Hart", "hal.stays@example.org")]
+    make_people(site, people)
+    tok = new_token(site, people[0][1])
+    room = api(site, tok, "POST", "/rooms", {"name": "Removal panel", "visibility": "private"})
+    ids = {}
+    for _, email in people[1:]:
+        ids[email] = api(site, new_token(site, email), "GET", "/me")["id"]
+        api(site, tok, "POST", f"/rooms/{room['id']}/members", {"user_id": ids[email]})
+    mid = api(site, tok, "POST", f"/rooms/{room['id']}/meetings", {"title": "Panel that removes"})["id"]
+    wait_for_media_worker(site)
+    fay, gus, hal = (media_pages.open(site, email=email) for _, email in people[1:])
+    for p in (fay, gus, hal):
+        p.add_init_script(RECORD_MEDIA_JS)
+        join_call(p, mid)
+    for p in (fay, gus, hal):
+        connected(p)
+    requests = {p: token_requests(p, mid) for p in (fay, gus)}
+
+    chair = socketio.Client(reconnection=False)
+    chair.connect(site.url, auth={"token": tok}, transports=["websocket"], wait_timeout=10)
+    try:
+        ack = chair.call("meeting_remove", {"meeting_id": mid, "user_id": ids[people[1][1]]}, timeout=10)
+        assert ack["ok"], ack
+    finally:
+        chair.disconnect()
+    api(site, tok, "DELETE", f"/rooms/{room['id']}/members/{ids[people[2][1]]}")
+
+    for p, why in ((fay, "You were removed from this meeting by the chair."),
+                   (gus, "You were removed from this room: you no longer have access to it.")):
+        dialog = p.get_by_role("dialog", name=why)
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("your camera and microphone are off")
+        p.wait_for_function(f"() => ({MEDIA_STATE_JS})().pcs.every((s) => s === 'closed')", timeout=5_000)
+        p.wait_for_function(f"() => ({MEDIA_STATE_JS})().tracks.every((s) => s === 'ended')", timeout=5_000)
+        axe(p, "removed")
+        dialog.get_by_role("button", name="Close").click()
+        expect(p.locator("#left-h")).to_be_focused()
+        expect(p.locator("#left-h")).to_have_text(why)
+        expect(p.get_by_role("button", name="Join again")).to_be_hidden()
+        axe(p, "removed, the dialog closed")
+    fay.wait_for_timeout(4000)   # several reconnection attempts' worth
+    for p in (fay, gus):
+        assert requests[p] == [], f"a removed person's page asked for a media token: {requests[p]}"
+    # Hal is still in the call
+    assert hal.evaluate(MEDIA_STATE_JS)["pcs"][-1] == "connected"
+    expect(hal.locator("#call")).to_be_visible()
