@@ -272,3 +272,63 @@ def test_someone_removed_from_the_meeting_or_the_room_is_told_and_let_go(site, m
     # Hal is still in the call
     assert hal.evaluate(MEDIA_STATE_JS)["pcs"][-1] == "connected"
     expect(hal.locator("#call")).to_be_visible()
+
+
+SENDS_VIDEO_JS = """async () => {
+  const m = window.collabMeeting;
+  if (!m.pc || m.state.cameraOff) return false;
+  const t = m.pc.getTransceivers().find((x) => x.mid != null && x.mid === m.state.publish.video);
+  if (!t || !t.sender.track || t.sender.track.readyState !== 'live') return false;
+  let frames = 0;
+  (await m.pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') frames += s.framesEncoded || 0; });
+  return frames > 0;
+}"""
+
+
+def test_join_pressed_before_the_camera_answered_waits_for_it_and_sends_video(site, media_pages):
+    people = [("Ida Early", "ida.early@example.police.uk")]
+    make_people(site, people)
+    mid = new_meeting(site, people[0][1], "Early joiners", "Panel joined early")["id"]
+    wait_for_media_worker(site)
+    ida = media_pages.open(site, email=people[0][1])
+    ida.add_init_script(HOLD_DEVICES_JS)
+    asked = token_requests(ida, mid)
+    ida.goto(f"/meetings/{mid}")
+    axe(ida, "pre-join, the camera not answered yet")
+    ida.wait_for_function("() => window.__asked > 0")
+    ida.get_by_role("button", name="Join meeting").click()     # before the preview arrived
+    expect(ida.locator("#preview-status")).to_have_text("Starting your camera and microphone…")
+    expect(ida.get_by_role("button", name="Join meeting")).to_have_attribute("aria-busy", "true")
+    assert ida.locator("#call").is_hidden() and asked == [], "joined before the camera answered"
+    axe(ida, "waiting for the camera")
+    ida.evaluate("window.__releaseDevices()")
+    expect(ida.locator("#call")).to_be_visible()
+    ida.wait_for_function(SENDS_VIDEO_JS, timeout=30_000)
+    expect(ida.locator("#camera-button")).to_have_attribute("aria-pressed", "false")
+    expect(ida.locator("#call-status")).not_to_contain_text("without your camera")
+    assert len(asked) == 1
+    axe(ida, "in the call with the camera on")
+
+
+def test_a_refused_camera_is_explained_and_the_call_goes_ahead_without_it(site, asking_pages):
+    people = [("Jo Private", "jo.private@example.org")]
+    make_people(site, people)
+    mid = new_meeting(site, people[0][1], "Camera-shy panel", "Panel without cameras")["id"]
+    wait_for_media_worker(site)
+    jo = asking_pages.open(site, email=people[0][1])
+    jo.context.grant_permissions(["microphone"], origin=site.url)   # the microphone only: the camera is refused
+    jo.goto(f"/meetings/{mid}")
+    status = jo.locator("#preview-status")
+    expect(status).to_contain_text("Permission to use the camera was refused")
+    expect(status).to_contain_text("You can join with your microphone only.")
+    axe(jo, "pre-join, camera refused")
+    jo.get_by_role("button", name="Join meeting").click()
+    expect(jo.locator("#call")).to_be_visible()
+    expect(jo.locator("#call-status")).to_contain_text("Joined without your camera. Permission to use the camera was refused")
+    connected(jo)
+    expect(jo.locator("#call-status")).to_contain_text("Joined without your camera.")   # still, once connected
+    expect(jo.locator("#camera-button")).to_have_attribute("aria-pressed", "true")
+    assert jo.evaluate("""() => { const m = window.collabMeeting;
+        return m.state.cameraOff && m.state.local.getVideoTracks().length === 0
+               && m.state.local.getAudioTracks().every((t) => t.readyState === 'live'); }""")
+    axe(jo, "in the call without a camera")
