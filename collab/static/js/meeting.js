@@ -237,7 +237,7 @@ async function reconnect() {
     if (Date.now() - state.lostAt > 10000) status("Reconnecting is taking longer than usual…");
   } catch (err) {
     if (state.leaving || state.over) return;
-    if (err.fatal) { finish(err.message, false); return; }
+    if (err.fatal) { over(err.message); return; } // ended, removed, locked out: final
     lost(Date.now() - state.lostAt > 10000 ? "Still trying to reach the meeting." : "The meeting did not answer.");
   }
 }
