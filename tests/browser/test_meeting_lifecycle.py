@@ -179,6 +179,7 @@ def test_the_chair_ends_the_meeting_and_everyone_is_told_and_let_go(site, media_
         expect(dialog.get_by_role("link", name=re.compile("Back to Ending panel"))).to_be_focused()
         expect(p.locator("#call")).to_be_hidden()
         expect(p.locator("#quality")).not_to_be_visible()
+        expect(p.locator("#quality")).to_have_text("Connection: closed")
         axe(p, "the chair ended the meeting")
     dev.wait_for_timeout(4000)   # long enough for several reconnection attempts (the first comes after 250 ms)
     for p in (dev, eve):
@@ -298,7 +299,9 @@ def test_join_pressed_before_the_camera_answered_waits_for_it_and_sends_video(si
     ida.wait_for_function("() => window.__asked > 0")
     ida.get_by_role("button", name="Join meeting").click()     # before the preview arrived
     expect(ida.locator("#preview-status")).to_have_text("Starting your camera and microphone…")
-    expect(ida.get_by_role("button", name="Join meeting")).to_have_attribute("aria-busy", "true")
+    expect(ida.locator("#join-button")).to_have_attribute("aria-busy", "true")
+    expect(ida.locator("#join-button")).to_have_text("Joining…")
+    expect(ida.locator("#join-button")).to_be_focused()
     assert ida.locator("#call").is_hidden() and asked == [], "joined before the camera answered"
     axe(ida, "waiting for the camera")
     ida.evaluate("window.__releaseDevices()")

@@ -6,7 +6,7 @@
 // or the room was lost), whichever says so first: the server's event or the worker's "bye".
 import { csrfToken } from "./csrf.js";
 import { byId as $ } from "./dom.js";
-import { root, say, send, state, status } from "./meeting_call.js";
+import { measureQuality, root, say, send, state, status } from "./meeting_call.js";
 import { cameraConstraints, cameraProblem, preview, release } from "./meeting_devices.js";
 import { showEnded, showMinutes } from "./meeting_end.js";
 import { socket } from "./socket.js";
@@ -242,32 +242,6 @@ async function reconnect() {
   }
 }
 
-// -- quality -------------------------------------------------------------------------------
-
-async function measureQuality() {
-  const pc = state.pc;
-  const el = $("quality");
-  if (!pc || !el) return;
-  let rtt = null; let lost = 0; let received = 0;
-  const stats = await pc.getStats();
-  stats.forEach((s) => {
-    if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.currentRoundTripTime != null) rtt = s.currentRoundTripTime;
-    if (s.type === "inbound-rtp") { lost += s.packetsLost || 0; received += s.packetsReceived || 0; }
-  });
-  const prev = state.lastStats || { lost: 0, received: 0 };
-  state.lastStats = { lost, received };
-  const dl = lost - prev.lost; const dr = received - prev.received;
-  const loss = dl + dr > 0 ? dl / (dl + dr) : 0;
-  let level = "good";
-  if (pc.connectionState !== "connected") level = "poor";
-  else if (loss > 0.08 || (rtt != null && rtt > 0.6)) level = "poor";
-  else if (loss > 0.02 || (rtt != null && rtt > 0.25)) level = "fair";
-  el.className = `quality quality-${level}`;
-  const detail = rtt != null ? `, ${Math.round(rtt * 1000)} ms round trip, ${(loss * 100).toFixed(1)}% lost` : "";
-  el.textContent = `Connection: ${level}${detail}`;
-  el.dataset.level = level;
-}
-
 // -- controls ------------------------------------------------------------------------------
 
 function setPressed(id, pressed, label) {
@@ -360,6 +334,8 @@ function finish(reason, canRejoin) {
   clearTimeout(state.reconnectTimer);
   state.reconnectTimer = null;
   clearInterval(state.qualityTimer);
+  const quality = $("quality");
+  if (quality) { quality.className = "quality quality-unknown"; quality.textContent = "Connection: closed"; delete quality.dataset.level; }
   send({ type: "leave" });
   const ws = state.ws;
   state.ws = null;
@@ -399,11 +375,18 @@ function leave() {
 }
 
 function setBusy(busy) {
+  // The button stays where it is (and keeps focus) but shows that Join is under way.
   const button = $("join-button");
   state.joining = busy;
   button.setAttribute("aria-disabled", String(busy || state.over));
-  if (busy) button.setAttribute("aria-busy", "true");
-  else button.removeAttribute("aria-busy");
+  if (busy) {
+    button.dataset.label = button.textContent;
+    button.setAttribute("aria-busy", "true");
+    button.textContent = "Joining…";
+  } else {
+    button.removeAttribute("aria-busy");
+    if (button.dataset.label) button.textContent = button.dataset.label;
+  }
 }
 
 async function join() {
@@ -413,7 +396,7 @@ async function join() {
   try {
     // Pressed before the camera and microphone answered: wait for them rather than join without.
     if (state.devicesPending) $("preview-status").textContent = "Starting your camera and microphone…";
-    await state.devices;
+    for (let check; check !== state.devices;) { check = state.devices; await check; } // the latest choice
     if (state.over) return;
     state.muted = !!$("join-muted")?.checked;
     const chosenOff = !!$("join-camera-off")?.checked;
