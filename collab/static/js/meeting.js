@@ -301,6 +301,7 @@ async function toggleScreen() {
     return;
   }
   const track = state.screen.getVideoTracks()[0];
+  if (!state.joined) { track.stop(); state.screen = null; return; } // the call ended while the browser asked
   track.contentHint = "detail";
   track.addEventListener("ended", stopScreen);
   state.sharingWanted = true;
