@@ -53,7 +53,9 @@ async function connect() {
     ws.onmessage = (ev) => {
       let msg;
       try { msg = JSON.parse(ev.data); } catch { return; }
-      state.queue = state.queue.then(() => handle(msg, ws)).catch((err) => console.error("meeting:", err));
+      // (A message being handled when the call closed may fail on the closed peer connection: no matter.)
+      state.queue = state.queue.then(() => handle(msg, ws))
+        .catch((err) => { if (state.ws === ws) console.error("meeting:", err); });
     };
     ws.onclose = () => {
       if (!opened) { reject(new Error("The media server did not answer.")); return; }
