@@ -23,12 +23,13 @@ client -> server (each answered through the ack, `{"ok": true, ...}` or
   meeting_minutes (post or update the minutes thread)
 
 server -> client: `meeting.state` (the whole state, with `version`), `meeting.chat`,
-`meeting.mute` to the meeting; `meeting.floor`, `meeting.removed` and `meeting.tally` to
-one account. A vote opened with `hide_tally` has `tally: null` in `meeting.state` until it
-closes; who may see it (rooms.policy.sees_tally: the chairs, and whoever has voted on it)
-has it in `me.tallies` and in the key message of their own answers (meeting_join,
-meeting_state), in the km_vote ack, and in `meeting.tally` {version, tallies: {id: tally}}
-sent to them with each new state.
+`meeting.mute` and `meeting.ended` {reason, message, minutes_thread_id} (the chair ended or
+cancelled it: the page closes its call for good) to the meeting; `meeting.floor`,
+`meeting.removed` and `meeting.tally` to one account. A vote opened with `hide_tally` has
+`tally: null` in `meeting.state` until it closes; who may see it (rooms.policy.sees_tally: the
+chairs, and whoever has voted on it) has it in `me.tallies` and in the key message of their own
+answers (meeting_join, meeting_state), in the km_vote ack, and in `meeting.tally`
+{version, tallies: {id: tally}} sent to them with each new state.
 
 A meeting of a non-attributed room has two channels: `meeting-<id>` gets the state
 and chat with "Participant n" (rooms/meetings/pseudonyms.py), and

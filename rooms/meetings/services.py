@@ -95,8 +95,9 @@ def end_meeting(actor: User, meeting_id: object, *, cancel: bool = False, at: da
     """The one way a meeting ends, whichever route asks (`/meetings/<id>/end`, `/finish` before the
     minutes, `/cancel` and their API twins): who may is access.require_end. `cancel`: a scheduled
     meeting called off (marked cancelled, its invitation's sequence bumped; already over: 403).
-    The live state, if anyone opened it, says it ended; the media workers close the call after
-    the commit. The attendance register closes (attendance.close_at_end). `at`: the time (now)."""
+    The live state, if anyone opened it, says it ended; everyone on the meeting's page is sent
+    `meeting.ended`; the media workers close the call after the commit. The attendance register
+    closes (attendance.close_at_end). `at`: the time (now)."""
     meeting = access.require_end(actor, meeting_id)
     if meeting.ended:
         if cancel:
@@ -111,8 +112,14 @@ def end_meeting(actor: User, meeting_id: object, *, cancel: bool = False, at: da
         plan.cancelled_at = now
         plan.ics_sequence += 1
     room_services.record_event(meeting.room_id, "meeting.ended", {"meeting": meeting_dict(meeting)})
-    if access.plan_for(meeting) is not None:   # without a plan nobody has opened its live state
+    plan = access.plan_for(meeting)
+    if plan is not None:   # without a plan nobody has opened its live state
         state.publish(meeting)
+    # Everyone on the meeting's page: the call is over for good (the page closes it and lets go of
+    # the camera and microphone, whether or not the media worker's own "bye" reaches it).
+    state.notify_all(meeting, "meeting.ended", {
+        "reason": "cancelled" if cancel else "ended", "message": CANCELLED_MESSAGE if cancel else ENDED_MESSAGE,
+        "minutes_thread_id": plan.minutes_thread_id if plan is not None else None})
     db.session.commit()
     revoke_media(meeting, reason="ended", message=CANCELLED_MESSAGE if cancel else ENDED_MESSAGE)
     return meeting

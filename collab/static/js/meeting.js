@@ -1,11 +1,15 @@
 // Meeting page: pre-join check, then one RTCPeerConnection to the media worker (SFU).
 // The worker always offers; we answer. It forwards the cameras of the most recent speakers
 // and the voices of the people speaking now through "slots" (transceivers) that it maps to
-// participants with `slots` messages. Reconnects by itself when the network or worker drops.
+// participants with `slots` messages. Reconnects by itself when the network or worker drops, but
+// never once the call is over for good (`over`: the chair ended the meeting, removed this person,
+// or the room was lost), whichever says so first: the server's event or the worker's "bye".
 import { csrfToken } from "./csrf.js";
 import { byId as $ } from "./dom.js";
-import { root, say, send, state, status } from "./meeting_call.js";
-import { cameraConstraints, preview } from "./meeting_devices.js";
+import { measureQuality, root, say, send, state, status } from "./meeting_call.js";
+import { cameraConstraints, cameraProblem, preview, release } from "./meeting_devices.js";
+import { showEnded, showMinutes } from "./meeting_end.js";
+import { socket } from "./socket.js";
 import { applySlots, onSpeaking, removePerson, renderPerson, showOwnVideo, transceiverFor, updateCount } from "./meeting_tiles.js";
 
 const RECONNECT_DELAYS = [250, 500, 750, 1000]; // then every second; every 3 s after 15 s
@@ -33,12 +37,14 @@ async function fetchJoin() {
 
 async function connect() {
   const join = await fetchJoin();
+  if (state.leaving) throw new Error("The call was closed.");   // ended while the token was on its way
   state.role = join.role;
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(join.url);
     state.ws = ws;
     let opened = false;
     ws.onopen = () => {
+      if (state.ws !== ws) { ws.close(); reject(new Error("The call was closed.")); return; }
       opened = true;
       ws.send(JSON.stringify({ type: "join", token: join.token, audio: !state.muted && !!state.local?.getAudioTracks().length,
         video: !state.cameraOff && !!state.local?.getVideoTracks().length }));
@@ -47,12 +53,16 @@ async function connect() {
     ws.onmessage = (ev) => {
       let msg;
       try { msg = JSON.parse(ev.data); } catch { return; }
-      state.queue = state.queue.then(() => handle(msg)).catch((err) => console.error("meeting:", err));
+      // (A message being handled when the call closed may fail on the closed peer connection: no matter.)
+      state.queue = state.queue.then(() => handle(msg, ws))
+        .catch((err) => { if (state.ws === ws) console.error("meeting:", err); });
     };
     ws.onclose = () => {
-      if (state.ws !== ws) return;
-      if (!opened) reject(new Error("The media server did not answer."));
-      else if (!state.leaving && !state.bye) lost("The connection to the media server dropped.");
+      if (!opened) { reject(new Error("The media server did not answer.")); return; }
+      // After the messages before it (a "bye" saying why the worker closed it comes first).
+      state.queue = state.queue.then(() => {
+        if (state.ws === ws && !state.leaving && !state.bye) lost("The connection to the media server dropped.");
+      });
     };
     ws.onerror = () => {};
   });
@@ -74,7 +84,7 @@ function newPeerConnection(iceServers) {
         say("Reconnected to the meeting.");
         state.lostAt = null;
       } else {
-        status("");
+        status(state.note || "");
       }
       state.reconnectAttempt = 0;
     } else if (s === "failed") {
@@ -86,7 +96,8 @@ function newPeerConnection(iceServers) {
   return pc;
 }
 
-async function handle(msg) {
+async function handle(msg, ws) {
+  if (ws !== state.ws) return; // from a connection closed since (left, ended, replaced)
   switch (msg.type) {
     case "welcome": {
       state.people = new Map();
@@ -161,13 +172,13 @@ async function handle(msg) {
       console.warn("meeting worker:", msg.code, msg.message);
       if (msg.code === "bad_token") { state.join = null; lost("The meeting pass expired."); }
       // The web app revoked this pass (removed, meeting ended, no longer in the room): do not retry.
-      if (msg.code === "revoked") { state.bye = true; finish(msg.message, /* canRejoin */ false); }
+      if (msg.code === "revoked") over(msg.message);
       break;
     case "bye":
       // {reason: text} when the worker closes the call (restart, another window); {reason: code,
       // message: text} when the web app took this person's place: removed, meeting ended, access lost.
       state.bye = true;
-      if (msg.message) finish(msg.message, /* canRejoin */ false);
+      if (msg.message) over(msg.message);
       else finish(msg.reason || "The meeting closed your connection.", /* canRejoin */ true);
       break;
     default:
@@ -206,7 +217,7 @@ function publishTrack(name, track) {
 // -- reconnecting -----------------------------------------------------------------------------
 
 function lost(reason) {
-  if (state.leaving || state.bye || state.reconnectTimer) return;
+  if (state.leaving || state.bye || state.over || state.reconnectTimer) return;
   if (!state.lostAt) state.lostAt = Date.now();
   status(`${reason} Reconnecting…`);
   say("Connection lost. Reconnecting…");
@@ -218,6 +229,7 @@ function lost(reason) {
 
 async function reconnect() {
   state.reconnectTimer = null;
+  if (state.leaving || state.over) return;
   const old = state.ws;
   state.ws = null;
   try { old?.close(); } catch { /* already closed */ }
@@ -226,35 +238,10 @@ async function reconnect() {
     await connect();
     if (Date.now() - state.lostAt > 10000) status("Reconnecting is taking longer than usual…");
   } catch (err) {
-    if (err.fatal) { finish(err.message, false); return; }
+    if (state.leaving || state.over) return;
+    if (err.fatal) { over(err.message); return; } // ended, removed, locked out: final
     lost(Date.now() - state.lostAt > 10000 ? "Still trying to reach the meeting." : "The meeting did not answer.");
   }
-}
-
-// -- quality -------------------------------------------------------------------------------
-
-async function measureQuality() {
-  const pc = state.pc;
-  const el = $("quality");
-  if (!pc || !el) return;
-  let rtt = null; let lost = 0; let received = 0;
-  const stats = await pc.getStats();
-  stats.forEach((s) => {
-    if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.currentRoundTripTime != null) rtt = s.currentRoundTripTime;
-    if (s.type === "inbound-rtp") { lost += s.packetsLost || 0; received += s.packetsReceived || 0; }
-  });
-  const prev = state.lastStats || { lost: 0, received: 0 };
-  state.lastStats = { lost, received };
-  const dl = lost - prev.lost; const dr = received - prev.received;
-  const loss = dl + dr > 0 ? dl / (dl + dr) : 0;
-  let level = "good";
-  if (pc.connectionState !== "connected") level = "poor";
-  else if (loss > 0.08 || (rtt != null && rtt > 0.6)) level = "poor";
-  else if (loss > 0.02 || (rtt != null && rtt > 0.25)) level = "fair";
-  el.className = `quality quality-${level}`;
-  const detail = rtt != null ? `, ${Math.round(rtt * 1000)} ms round trip, ${(loss * 100).toFixed(1)}% lost` : "";
-  el.textContent = `Connection: ${level}${detail}`;
-  el.dataset.level = level;
 }
 
 // -- controls ------------------------------------------------------------------------------
@@ -287,12 +274,16 @@ async function toggleCamera() {
       const cam = $("camera-select")?.value;
       const s = await navigator.mediaDevices.getUserMedia({ video: cameraConstraints(cam) });
       const track = s.getVideoTracks()[0];
+      if (!state.joined) { track.stop(); return; } // the call ended meanwhile
       if (!state.local) state.local = new MediaStream();
       state.local.addTrack(track);
       publishTrack("video", track);
       state.cameraOff = false;
-    } catch {
-      say("The camera could not be started.");
+      if (state.note) { state.note = ""; status(""); }
+    } catch (err) {
+      state.note = `Your camera is off. ${cameraProblem(err)}`;
+      status(state.note);
+      say(state.note);
       return;
     }
   }
@@ -312,6 +303,7 @@ async function toggleScreen() {
     return;
   }
   const track = state.screen.getVideoTracks()[0];
+  if (!state.joined) { track.stop(); state.screen = null; return; } // the call ended while the browser asked
   track.contentHint = "detail";
   track.addEventListener("ended", stopScreen);
   state.sharingWanted = true;
@@ -345,64 +337,107 @@ function finish(reason, canRejoin) {
   clearTimeout(state.reconnectTimer);
   state.reconnectTimer = null;
   clearInterval(state.qualityTimer);
+  const quality = $("quality");
+  if (quality) { quality.className = "quality quality-unknown"; quality.textContent = "Connection: closed"; delete quality.dataset.level; }
   send({ type: "leave" });
   const ws = state.ws;
   state.ws = null;
   setTimeout(() => { try { ws?.close(); } catch { /* closed */ } }, 50);
   state.pc?.close();
   state.pc = null;
-  state.local?.getTracks().forEach((t) => t.stop());
-  state.local = null;
-  if (state.screen) { state.screen.getTracks().forEach((t) => t.stop()); state.screen = null; }
-  $("grid").replaceChildren();
-  $("audio-sinks").replaceChildren();
-  $("call").hidden = true;
-  $("left").hidden = false;
-  $("left-reason").textContent = reason;
-  $("rejoin-button").hidden = !canRejoin;
-  $("left-h").focus();
+  release(); // the camera, the microphone and a shared screen: their lights go off
+  state.sharingWanted = false;
+  setPressed("screen-button", false, "Share screen");
+  $("grid")?.replaceChildren();
+  $("audio-sinks")?.replaceChildren();
+  if ($("call")) $("call").hidden = true;
+  if ($("left")) $("left").hidden = false;
+  if ($("left-reason")) $("left-reason").textContent = reason;
+  if ($("rejoin-button")) $("rejoin-button").hidden = !canRejoin;
+  $("left-h")?.focus();
   state.joined = false;
+}
+
+/** The call is over for good (`message` says why): closed, devices released, no reconnecting, no
+ * joining again from this page; said in a dialog. `minutesId`: the minutes thread, when there is one. */
+function over(message, minutesId = null) {
+  if (!state.over) {
+    state.over = true;
+    state.bye = true;
+    finish(message, /* canRejoin */ false);
+    if ($("prejoin")) $("prejoin").hidden = true;
+    $("join-button")?.setAttribute("aria-disabled", "true");
+    if ($("left-h")) $("left-h").textContent = message;
+    showEnded(message);
+  }
+  if (minutesId) showMinutes(minutesId);
 }
 
 function leave() {
   finish("You left the meeting.", true);
 }
 
-async function join() {
+function setBusy(busy) {
+  // The button stays where it is (and keeps focus) but shows that Join is under way.
   const button = $("join-button");
-  button.disabled = true;
+  state.joining = busy;
+  button.setAttribute("aria-disabled", String(busy || state.over));
+  if (busy) {
+    button.dataset.label = button.textContent;
+    button.setAttribute("aria-busy", "true");
+    button.textContent = "Joining…";
+  } else {
+    button.removeAttribute("aria-busy");
+    if (button.dataset.label) button.textContent = button.dataset.label;
+  }
+}
+
+async function join() {
+  if (state.joining || state.over) return;
+  setBusy(true);
   $("join-error").hidden = true;
-  state.muted = !!$("join-muted")?.checked;
-  state.cameraOff = !!$("join-camera-off")?.checked || !state.local?.getVideoTracks().length;
-  state.local?.getAudioTracks().forEach((t) => { t.enabled = !state.muted; });
-  state.leaving = false;
-  state.bye = false;
-  state.lostAt = null;
-  state.meterStop?.();
   try {
+    // Pressed before the camera and microphone answered: wait for them rather than join without.
+    if (state.devicesPending) $("preview-status").textContent = "Starting your camera and microphone…";
+    for (let check; check !== state.devices;) { check = state.devices; await check; } // the latest choice
+    if (state.over) return;
+    state.muted = !!$("join-muted")?.checked;
+    const chosenOff = !!$("join-camera-off")?.checked;
+    state.cameraOff = chosenOff || !state.local?.getVideoTracks().length;
+    // No camera although one was wanted: the call says why (refused, none found, in use).
+    state.note = state.cameraOff && !chosenOff && state.role !== "observer"
+      ? `Joined without your camera. ${state.cameraProblem || "The camera could not be started."}` : "";
+    state.local?.getAudioTracks().forEach((t) => { t.enabled = !state.muted; });
+    state.leaving = false;
+    state.bye = false;
+    state.lostAt = null;
+    state.meterStop?.();
     await connect();
   } catch (err) {
+    if (state.over) return;
     $("join-error").textContent = err.message;
     $("join-error").hidden = false;
-    button.disabled = false;
     return;
+  } finally {
+    setBusy(false);
   }
+  if (state.over) return;
   state.joined = true;
   $("prejoin").hidden = true;
   $("left").hidden = true;
   $("call").hidden = false;
   setPressed("mute-button", state.muted, state.muted ? "Unmute" : "Mute");
   setPressed("camera-button", state.cameraOff, state.cameraOff ? "Start camera" : "Stop camera");
-  status("Joining…");
-  say("You joined the meeting.");
+  status(state.note || "Joining…");
+  say(state.note || "You joined the meeting.");
   state.qualityTimer = setInterval(() => measureQuality().catch(() => {}), QUALITY_EVERY);
   $("mute-button")?.focus();
 }
 
 async function rejoin() {
+  if (state.over) return;
   $("left").hidden = true;
   $("prejoin").hidden = false;
-  $("join-button").disabled = false;
   await preview();
   $("join-button").focus();
 }
@@ -432,6 +467,13 @@ function init() {
   $("join-camera-off")?.addEventListener("change", preview);
   document.addEventListener("keydown", shortcuts);
   window.addEventListener("pagehide", () => { if (state.joined) send({ type: "leave" }); });
+  // The server's word that the call is over for good (sent after its commit; docs/realtime.md).
+  const meetingId = Number(root.dataset.meetingId);
+  const roomId = Number(root.dataset.roomId || $("hybrid")?.dataset.roomId) || null;
+  socket.on("meeting.ended", (m) => { if (m.meeting_id === meetingId) over(m.message, m.minutes_thread_id); });
+  socket.on("meeting.state", (m) => { if (m.meeting_id === meetingId && state.over) showMinutes(m.minutes_thread_id); });
+  socket.on("meeting.removed", (m) => { if (m.meeting_id === meetingId) over(m.message); });
+  socket.on("access.revoked", (m) => { if (roomId && m.room_id === roomId) over(m.message); });
   if (!window.isSecureContext) {
     $("preview-status").textContent = "Camera and microphone need a secure (https) address.";
   }

@@ -24,7 +24,25 @@ async function listDevices() {
   }
 }
 
+/** Why the camera could not be used, from getUserMedia's error, in plain words. */
+export function cameraProblem(err) {
+  switch (err?.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "Permission to use the camera was refused: allow the camera for this site in your browser's settings to be seen.";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return "No camera was found.";
+    case "NotReadableError":
+    case "AbortError":
+      return "The camera is in use by another program, or could not be started.";
+    default:
+      return "The camera could not be started.";
+  }
+}
+
 async function acquire() {
+  state.cameraProblem = "";
   if (state.role === "observer") return null;
   const cam = $("camera-select")?.value;
   const mic = $("mic-select")?.value;
@@ -33,21 +51,42 @@ async function acquire() {
   const video = wantVideo ? cameraConstraints(cam) : false;
   if (state.local) state.local.getTracks().forEach((t) => t.stop());
   state.local = null;
+  let stream = null;
   try {
-    state.local = await navigator.mediaDevices.getUserMedia({ audio, video });
+    stream = await navigator.mediaDevices.getUserMedia({ audio, video });
   } catch (err) {
+    state.cameraProblem = wantVideo ? cameraProblem(err) : "";
     try {
-      state.local = await navigator.mediaDevices.getUserMedia({ audio, video: false });
-      $("preview-status").textContent = "No camera available: you can join with your microphone only.";
+      stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+      $("preview-status").textContent = wantVideo
+        ? `${state.cameraProblem} You can join with your microphone only.`
+        : "Your camera stays off.";
     } catch (err2) {
       $("preview-status").textContent = "We could not use your camera or microphone. You can still join to watch and listen.";
       return null;
     }
   }
+  if (state.over) { // the call ended for good while the devices were starting: let go of them at once
+    stream.getTracks().forEach((t) => t.stop());
+    return null;
+  }
+  state.local = stream;
   return state.local;
 }
 
-export async function preview() {
+/** The pre-join check: ask for the camera and microphone again (as chosen) and show them. Join waits
+ * for the latest check (`state.devices`) rather than joining with a camera that has not arrived. */
+export function preview() {
+  const run = check();
+  const settled = run.catch(() => {}).finally(() => {
+    if (state.devices === settled) state.devicesPending = false;
+  });
+  state.devices = settled;
+  state.devicesPending = true;
+  return run;
+}
+
+async function check() {
   const stream = await acquire();
   const video = $("preview");
   if (video) video.srcObject = stream && stream.getVideoTracks().length ? stream : null;
@@ -57,6 +96,17 @@ export async function preview() {
     startMeter(stream);
   }
   await listDevices();
+}
+
+/** Stop every camera, microphone and screen track this page holds (the camera light goes off). */
+export function release() {
+  state.meterStop?.();
+  state.local?.getTracks().forEach((t) => t.stop());
+  state.local = null;
+  state.screen?.getTracks().forEach((t) => t.stop());
+  state.screen = null;
+  const video = $("preview");
+  if (video) video.srcObject = null;
 }
 
 function startMeter(stream) {
