@@ -335,3 +335,44 @@ def test_a_refused_camera_is_explained_and_the_call_goes_ahead_without_it(site, 
         return m.state.cameraOff && m.state.local.getVideoTracks().length === 0
                && m.state.local.getAudioTracks().every((t) => t.readyState === 'live'); }""")
     axe(jo, "in the call without a camera")
+
+
+def test_leave_ends_the_attendance_span_and_joining_again_starts_another(site, media_pages):
+    """Leave, staying on the page, is the end of being in the call (the minutes must not show the
+    person as present until they close the tab); Join again is a new span, or the same one when it
+    comes within two minutes (rooms/meetings/attendance.py)."""
+    people = [("Lee Leaver", "lee.leaves@example.police.uk"), ("Kim Keeper", "kim.keeps@example.org")]
+    make_people(site, people)
+    meeting = new_meeting(site, people[0][1], "Leaving panel", "Panel someone leaves")
+    mid = meeting["id"]
+    tok = new_token(site, people[0][1])
+    wait_for_media_worker(site)
+    chair, kim = (media_pages.open(site, email=email) for _, email in people)
+    for p in (chair, kim):
+        join_call(p, mid)
+    connected(kim)
+
+    def kims_spans() -> list[dict]:
+        st = api(site, tok, "GET", f"/meetings/{mid}/state")
+        remote = st.get("data", st)["attendance"]["remote"]
+        return [a for a in remote if a["name"] == "Kim Keeper"]
+
+    assert [a["left_at"] for a in kims_spans()] == [None]
+    kim.get_by_role("button", name=re.compile("^Leave")).click()
+    expect(kim.get_by_role("heading", name="You left the meeting")).to_be_visible()
+    deadline = time.monotonic() + 10
+    while kims_spans()[0]["left_at"] is None and time.monotonic() < deadline:
+        kim.wait_for_timeout(100)
+    spans = kims_spans()
+    assert len(spans) == 1 and spans[0]["left_at"] is not None, spans   # still on the page, no longer attending
+    axe(kim, "left the call")
+    kim.get_by_role("button", name=re.compile("Join again")).click()
+    expect(kim.locator("#preview-status")).to_have_text("This is how you will look.")
+    kim.get_by_role("button", name="Join meeting").click()
+    connected(kim)
+    # back within two minutes: the same span, open again
+    deadline = time.monotonic() + 10
+    while kims_spans()[0]["left_at"] is not None and time.monotonic() < deadline:
+        kim.wait_for_timeout(100)
+    spans = kims_spans()
+    assert len(spans) == 1 and spans[0]["left_at"] is None, spans

@@ -374,7 +374,16 @@ function over(message, minutesId = null) {
 }
 
 function leave() {
+  const wasJoined = state.joined;
   finish("You left the meeting.", true);
+  state.join = null; // a later Join asks for a new token, so the server records the return
+  // The person may stay on the page: tell the server they are no longer in the call (attendance).
+  if (wasJoined && root?.dataset.meetingId) {
+    fetch(`/meetings/${root.dataset.meetingId}/call/leave`, {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+    }).catch(() => { /* offline: the server ends the span when the heartbeats stop */ });
+  }
 }
 
 function setBusy(busy) {
