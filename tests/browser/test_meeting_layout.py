@@ -277,12 +277,38 @@ def _plenary(site, pages: Pages, plenary, tmp_path):
     expect(ann.locator("#km-list")).to_contain_text("Closed: Not agreed")
     expect(ann.locator("#km-announcer")).to_contain_text("Closed: Not agreed")
 
+    # 200 % zoom (1366×768 seen as 683×384): the page scrolls instead, nothing sideways, every control
+    # reachable and none hidden behind another when focused
+    ann.set_viewport_size({"width": 683, "height": 384})
+    assert ann.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")
+    open_tab(ann, "chat")
+    for sel in ("#tab-agenda", "#leave-button", "#slide-next", "#chat-text"):
+        ann.locator(sel).focus()
+        covered = ann.evaluate("""(sel) => { const e = document.querySelector(sel); const r = e.getBoundingClientRect();
+            const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return (top === e || e.contains(top)) ? null : [r.top, r.bottom, innerHeight, top && top.outerHTML.slice(0, 120)]; }""", sel)
+        if covered and os.environ.get("MEETING_DEBUG"):
+            ann.screenshot(path="/tmp/ml/zoom.png")
+        assert not covered, f"{sel} is hidden behind something when focused at 200 % zoom"
+    axe(ann, "200 % zoom")
+    ann.set_viewport_size(DESKTOP)
+
     # "See everyone": the tiles in a grid instead of the stage, still one screen
     ann.get_by_role("button", name="See everyone").click()
     expect(ann.locator("#stage")).to_be_hidden()
     expect(ann.locator("#view-toggle")).to_have_attribute("aria-pressed", "true")
     no_page_scroll(ann)
     axe(ann, "see everyone")
+
+    # the chair ends the meeting from the Chair tab: the minutes are a thread in the room
+    open_tab(chair, "chair")
+    chair.get_by_role("button", name="End meeting and post minutes").click()
+    expect(chair).to_have_url(re.compile(r"/threads/\d+"))
+    axe(chair)
+    expect(chair.locator("main")).to_contain_text("Publish the stop and search data every month")
+    expect(chair.locator("main")).to_contain_text("Not agreed")
+    os.makedirs(IMG, exist_ok=True)
+    chair.screenshot(path=os.path.join(IMG, "meeting-minutes.png"), full_page=True)
 
 
 def _phone_page(pages: Pages, ctx, site) -> Page:
