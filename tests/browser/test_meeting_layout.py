@@ -106,6 +106,16 @@ def in_view(page: Page, selector: str) -> None:
     assert box and box["y"] >= 0 and box["y"] + box["height"] <= vp["height"], (selector, box, vp)
 
 
+def focused_in_sight(page: Page, selector: str) -> None:
+    """Focus the element; it is then in the window and nothing (a fixed toolbar, the stage) covers it."""
+    page.locator(selector).focus()
+    covered = page.evaluate("""(sel) => { const e = document.querySelector(sel); const r = e.getBoundingClientRect();
+        const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        return (top === e || e.contains(top)) ? null : [r.top, r.bottom, innerHeight, top && top.outerHTML.slice(0, 120)]; }""",
+        selector)
+    assert not covered, f"{selector} is out of sight or behind something when focused: {covered}"
+
+
 def videos_playing(page: Page, others: int) -> None:
     """Wait until `others` remote cameras show frames (for pictures that show people, not black tiles)."""
     page.wait_for_function("""(n) => [...document.querySelectorAll('#grid .tile[data-participant-id]')]
@@ -187,6 +197,13 @@ def _plenary(site, pages: Pages, plenary, tmp_path):
     for p in (chair, ann, ben):
         for uid in ids.values():
             expect(p.locator(f'#grid .tile[data-participant-id="{uid}"]')).to_have_count(1, timeout=30_000)
+    # nothing presented yet: the stage shows a person (the one speaking, or the first other person)
+    expect(ann.locator("#stage-slides")).to_be_hidden()
+    expect(ann.locator("#stage-person")).to_be_visible()
+    expect(ann.locator("#stage-label")).to_contain_text(re.compile("Margaret Ellis|Ben Osei"))
+    expect(ann.locator("#grid .tile.on-stage")).to_have_count(1)
+    no_page_scroll(ann)
+    axe(ann, "in the call, a speaker on the stage")
     # a phone shows no screen sharing and no keyboard shortcuts
     expect(ben.locator("#screen-button")).to_be_hidden()
     ben.get_by_role("button", name="More").click()
@@ -237,6 +254,10 @@ def _plenary(site, pages: Pages, plenary, tmp_path):
     shoot(chair, "meeting-people.png")
     no_page_scroll(ben)
     axe(ben, "in the call on a phone, hand raised")
+    open_tab(ben, "chat")
+    for sel in ("#chat-text", "#tab-agenda", "#slide-next", "#more-button"):
+        focused_in_sight(ben, sel)
+    open_tab(ben, "people")
     shoot(ben, "meeting-phone.png")
 
     # chat: a message on the log (role="log" wraps the list), the tab counts what was not read
@@ -283,13 +304,7 @@ def _plenary(site, pages: Pages, plenary, tmp_path):
     assert ann.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")
     open_tab(ann, "chat")
     for sel in ("#tab-agenda", "#leave-button", "#slide-next", "#chat-text"):
-        ann.locator(sel).focus()
-        covered = ann.evaluate("""(sel) => { const e = document.querySelector(sel); const r = e.getBoundingClientRect();
-            const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-            return (top === e || e.contains(top)) ? null : [r.top, r.bottom, innerHeight, top && top.outerHTML.slice(0, 120)]; }""", sel)
-        if covered and os.environ.get("MEETING_DEBUG"):
-            ann.screenshot(path="/tmp/ml/zoom.png")
-        assert not covered, f"{sel} is hidden behind something when focused at 200 % zoom"
+        focused_in_sight(ann, sel)
     axe(ann, "200 % zoom")
     ann.set_viewport_size(DESKTOP)
 
@@ -309,6 +324,17 @@ def _plenary(site, pages: Pages, plenary, tmp_path):
     expect(chair.locator("main")).to_contain_text("Not agreed")
     os.makedirs(IMG, exist_ok=True)
     chair.screenshot(path=os.path.join(IMG, "meeting-minutes.png"), full_page=True)
+
+    # the ended meeting's page: no call, the record in the tabs
+    chair.goto(f"/meetings/{mid}")
+    axe(chair, "ended")
+    expect(chair.get_by_text("This meeting has ended.")).to_be_visible()
+    expect(chair.locator("#call")).to_have_count(0)
+    open_tab(chair, "agenda")
+    expect(chair.get_by_role("link", name="Minutes as PDF")).to_be_visible()
+    open_tab(chair, "votes")
+    expect(chair.locator("#km-list")).to_contain_text("Closed: Not agreed")
+    axe(chair, "ended, votes")
 
 
 def _phone_page(pages: Pages, ctx, site) -> Page:

@@ -137,9 +137,9 @@ function stagedTile() {
   const grid = $("grid");
   const screen = grid.querySelector(".tile-screen");
   if (screen) return screen;
-  const speaking = grid.querySelector(".tile.speaking[data-participant-id]");
+  const me = $("meeting").dataset.meId;   // never oneself while someone else is there
+  const speaking = grid.querySelector(`.tile.speaking[data-participant-id]:not([data-participant-id="${me}"])`);
   if (speaking) lastSpeaker = speaking.dataset.participantId;
-  const me = $("meeting").dataset.meId;
   return (lastSpeaker && grid.querySelector(`.tile[data-participant-id="${lastSpeaker}"]`))
     || grid.querySelector('.tile-pin[aria-pressed="true"]')?.closest(".tile")
     || [...grid.querySelectorAll(".tile[data-participant-id]")].find((t) => t.dataset.participantId !== me)
