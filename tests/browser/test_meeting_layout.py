@@ -35,7 +35,8 @@ def browser():
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS + MEDIA_ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS + MEDIA_ARGS + [
+            "--auto-select-desktop-capture-source=Entire screen"])   # "Share screen" gets a screen without asking
         yield b
         b.close()
 
@@ -204,6 +205,15 @@ def _plenary(site, pages: Pages, plenary, tmp_path):
     expect(ann.locator("#grid .tile.on-stage")).to_have_count(1)
     no_page_scroll(ann)
     axe(ann, "in the call, a speaker on the stage")
+    # Ann shares her screen: it takes the stage (on the others' pages) until she stops
+    ann.get_by_role("button", name="Share screen").click()
+    expect(ann.locator("#screen-button")).to_have_attribute("aria-pressed", "true")
+    expect(chair.locator("#stage-h")).to_have_text("Shared screen", timeout=30_000)
+    expect(chair.locator("#stage-label")).to_contain_text("Anjali Bhattacharya-Fitzgerald’s screen")
+    chair.wait_for_function("() => document.getElementById('stage-video').videoWidth > 0", timeout=30_000)
+    no_page_scroll(chair)
+    ann.get_by_role("button", name="Stop sharing").click()
+    expect(chair.locator("#stage-h")).to_have_text("Speaker", timeout=30_000)
     # a phone shows no screen sharing and no keyboard shortcuts
     expect(ben.locator("#screen-button")).to_be_hidden()
     ben.get_by_role("button", name="More").click()
