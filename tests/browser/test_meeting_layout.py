@@ -240,6 +240,21 @@ def _plenary(site, pages: Pages, plenary, tmp_path):
     axe(ann, "in the call, a slide presented")
     shoot(ann, "meeting-call.png")
 
+    # the chair attaches another paper in the call: no reload (she stays in the call), and while it is
+    # being prepared the stage goes on showing the slide, never "being prepared"
+    second = tmp_path / "section-60-review.pdf"
+    second.write_bytes(deck_pdf())
+    chair.locator("#deck-file").set_input_files(str(second))
+    chair.get_by_role("button", name="Attach", exact=True).click()
+    expect(chair.locator("#deck-note")).to_contain_text("is attached")
+    expect(chair.locator("#call")).to_be_visible()
+    expect(chair.locator("#deck-list li")).to_have_count(2)
+    for p in (chair, ann, ben):
+        expect(p.locator("#slide-status")).to_contain_text("slide 2 of 3")
+    expect(chair.locator("#deck-list li", has_text=second.name)).to_contain_text("Ready · 3 pages", timeout=30_000)
+    expect(ann.locator("#deck-list li")).to_have_count(2)
+    expect(ann.locator("#slide-status")).not_to_contain_text("prepared")
+
     # Ann mutes: her own tile says so, however long her name
     ann.get_by_role("button", name="Mute", exact=True).click()
     own = ann.locator(f'#grid .tile[data-participant-id="{ids[PEOPLE[1][1]]}"]')

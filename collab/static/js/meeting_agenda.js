@@ -2,8 +2,40 @@
 // through" (onto the stage), and for the chair "Remove". The agenda itself is in the page.
 import { csrfInput } from "./csrf.js";
 import { byId as $, el } from "./dom.js";
-import { ctx } from "./meeting_hybrid.js";
+import { ctx, inCall, showError } from "./meeting_hybrid.js";
 import { pageThrough, present } from "./meeting_stage.js";
+
+/** In the call, attaching or removing a paper must not reload the page (that would leave the call):
+ * the form goes by fetch, the list follows from the meeting's state, and the server's message is shown. */
+async function sendInPlace(form) {
+  const button = form.querySelector("button[type=submit], button:not([type])");
+  if (button) button.disabled = true;
+  try {
+    const resp = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
+    const page = new DOMParser().parseFromString(await resp.text(), "text/html");
+    const flash = page.querySelector(".flashes .flash");
+    const failed = !resp.ok || flash?.classList.contains("flash-error");
+    showError(failed ? (flash?.textContent || "That did not work. Try again.") : "");
+    if (!failed) {
+      $("deck-note").textContent = flash?.textContent || "Done.";
+      if (form.classList.contains("deck-upload")) form.reset();
+    }
+  } catch {
+    showError("The server did not answer. Check your connection and try again.");
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+export function initAgenda() {
+  // After app.js's listener, which asks "Remove …?" first (data-confirm) and cancels on "No".
+  document.addEventListener("submit", (e) => {
+    const form = e.target.closest("form.deck-upload, #deck-list form");
+    if (!form || e.defaultPrevented || !inCall()) return;
+    e.preventDefault();
+    sendInPlace(form);
+  });
+}
 
 const STATUS = { queued: "Waiting to be prepared", converting: "Preparing slides", ready: "Ready",
                  failed: "Could not be shown", download: "Download only" };

@@ -5,7 +5,7 @@
 // meeting.js (audio and video), which it only touches by pressing its mute button when the chair
 // mutes everyone or gives the floor. It talks over the page's one Socket.IO connection (socket.js).
 import { byId as $ } from "./dom.js";
-import { renderDecks } from "./meeting_agenda.js";
+import { initAgenda, renderDecks } from "./meeting_agenda.js";
 import { initChair, renderChair } from "./meeting_chair.js";
 import { initChat, renderChat } from "./meeting_chat.js";
 import { initHands, renderHands } from "./meeting_hands.js";
@@ -51,6 +51,7 @@ function cutOff(message) {
 
 function init() {
   initStage();
+  initAgenda();
   initHands();
   initVotes();
   initPeople();
