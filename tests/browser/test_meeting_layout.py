@@ -91,8 +91,6 @@ def shoot(page: Page, name: str) -> None:
 
 def no_page_scroll(page: Page) -> None:
     sizes = page.evaluate("() => [document.scrollingElement.scrollHeight, window.innerHeight]")
-    if sizes[0] > sizes[1] and os.environ.get("MEETING_DEBUG"):
-        page.screenshot(path=f"/tmp/ml/scroll-{page.viewport_size['width']}.png", full_page=True)
     assert sizes[0] <= sizes[1], f"the call view scrolls: {sizes[0]} px of content in a {sizes[1]} px window"
 
 
