@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, api, axe, new_token
+from tests.browser.test_meeting_layout import open_tab
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +74,7 @@ def test_plenary_slides_hands_votes_minutes(site, pages, plenary, tmp_path):
     axe(chair)
     deck = tmp_path / "plenary-deck.pdf"
     deck.write_bytes(pdf_bytes(3))
+    open_tab(chair, "agenda")
     chair.locator("#deck-file").set_input_files(str(deck))
     chair.get_by_role("button", name="Attach", exact=True).click()
     axe(chair)
@@ -103,6 +105,8 @@ def test_plenary_slides_hands_votes_minutes(site, pages, plenary, tmp_path):
     expect(ann.locator("#slide-img")).to_have_attribute("data-page", "1")
 
     # hands: Bea first, then Ann; the chair sees them in that order
+    for p in (chair, ann, bea):
+        open_tab(p, "hands")
     bea.get_by_role("button", name=re.compile("Raise hand")).click()
     expect(chair.locator("#hand-list li").first).to_contain_text("Bea Bright")
     ann.get_by_role("button", name=re.compile("Raise hand")).click()
@@ -114,6 +118,8 @@ def test_plenary_slides_hands_votes_minutes(site, pages, plenary, tmp_path):
     axe(chair, "hands and slides shown")
 
     # a key message, voted and closed
+    for p in (chair, ann, bea):
+        open_tab(p, "votes")
     chair.locator("#km-draft-text").fill("Stop and search data should be published every month")
     chair.get_by_role("button", name="Add key message").click()
     chair.get_by_role("button", name=re.compile("^Put to the vote")).click()
@@ -124,11 +130,12 @@ def test_plenary_slides_hands_votes_minutes(site, pages, plenary, tmp_path):
         expect(p.locator("#km-announcer")).to_contain_text("recorded")
     expect(chair.locator("#km-list .km-tally")).to_contain_text("Agree 2")
     axe(ann, "vote open")
-    chair.locator("#km-list select").select_option("agreed")
-    chair.get_by_role("button", name=re.compile("^Close the vote")).click()
+    chair.locator("#km-list .outcome").get_by_label("Agreed", exact=True).check()
+    chair.get_by_role("button", name=re.compile("^Close vote")).click()
     expect(bea.locator("#km-list")).to_contain_text("Closed: Agreed")
 
     # the chair ends the meeting: the minutes are a thread in the room
+    open_tab(chair, "chair")
     chair.get_by_role("button", name="End meeting and post minutes").click()
     expect(chair).to_have_url(re.compile(r"/threads/\d+"))
     axe(chair)
@@ -168,6 +175,7 @@ def test_mute_everyone_and_give_the_floor(site, pages, plenary):
         return page.evaluate("() => window.collabMeeting.state.local.getAudioTracks().every((t) => t.enabled)")
 
     assert mic_on(ann)
+    open_tab(chair, "chair")
     chair.get_by_role("button", name="Mute everyone").click()
     expect(ann.locator("#mute-button")).to_have_attribute("aria-pressed", "true")
     expect(ann.locator("#mute-notice")).to_contain_text("Chris Chair muted everyone's microphone")
@@ -180,7 +188,8 @@ def test_mute_everyone_and_give_the_floor(site, pages, plenary):
     axe(ann, "muted by the chair")
 
     # Ann asks to speak; the chair gives her the floor; she chooses to unmute
-    ann.get_by_role("button", name=re.compile("Raise hand")).click()
+    ann.get_by_role("button", name=re.compile("Raise hand")).click()   # the toolbar's, in the call
+    open_tab(chair, "people")
     chair.get_by_role("button", name="Give the floor to Ann Able").click()
     expect(ann.locator("#floor-prompt")).to_be_visible()
     expect(ann.locator("#floor-text")).to_contain_text("Chris Chair gives you the floor")

@@ -16,6 +16,7 @@ from rooms.meetings.services import ENDED_MESSAGE
 from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, api, axe, new_token
 from tests.browser.test_hybrid import pdf_bytes
 from tests.browser.test_meeting import MEDIA_ARGS, wait_for_media_worker
+from tests.browser.test_meeting_layout import open_tab
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +64,7 @@ def test_guest_sees_no_slides_and_a_member_who_loses_the_room_is_cut_off(site, p
     axe(chair)
     deck = tmp_path / "briefing.pdf"
     deck.write_bytes(pdf_bytes(2))
+    open_tab(chair, "agenda")
     chair.locator("#deck-file").set_input_files(str(deck))
     chair.get_by_role("button", name="Attach", exact=True).click()
     axe(chair)
@@ -73,6 +75,7 @@ def test_guest_sees_no_slides_and_a_member_who_loses_the_room_is_cut_off(site, p
     axe(member)
     expect(member.locator("#slide-img")).to_be_visible()
     expect(member.locator("#slide-img")).to_have_attribute("src", f"/meetings/{mid}/decks/{_deck_id(member)}/pages/1.png")
+    open_tab(member, "agenda")
     expect(member.get_by_role("link", name="Download briefing.pdf")).to_be_visible()
 
     guest = pages.open(site, email=PEOPLE[2][1])
@@ -81,6 +84,8 @@ def test_guest_sees_no_slides_and_a_member_who_loses_the_room_is_cut_off(site, p
     guest.goto(f"/meetings/{mid}")
     axe(guest)
     expect(guest.locator("#hybrid")).to_have_attribute("data-no-files", "1")
+    open_tab(guest, "agenda")   # the papers are listed there: what is (not) offered is looked for where it would be
+    expect(guest.locator("#deck-list")).to_be_visible()
     expect(guest.locator("#deck-list")).to_contain_text("briefing.pdf")
     expect(guest.locator("#deck-list")).to_contain_text("Ready · 2 pages")
     expect(guest.locator("#slide-status")).to_have_text(NO_SLIDES)
@@ -102,6 +107,7 @@ def test_guest_sees_no_slides_and_a_member_who_loses_the_room_is_cut_off(site, p
     expect(member.locator("#chat-text")).to_be_disabled()
     expect(member.locator("#slide-next")).to_be_disabled()
     # the others carry on
+    open_tab(chair, "chat")
     chair.locator("#chat-text").fill("Still here")
     chair.locator("#chat-text").press("Enter")
     expect(guest.locator("#chat-log")).to_contain_text("Still here")

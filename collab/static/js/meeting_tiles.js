@@ -1,9 +1,15 @@
-// The grid of tiles: one per person (their camera, or their initials), one per shared screen;
-// which incoming track ("slot") shows whom; who is speaking; how many are in the call.
+// The tiles: one per person (their camera, or their initials), one per shared screen, in the
+// filmstrip under the stage or, with "See everyone", a grid; which incoming track ("slot") shows
+// whom; who is speaking; how many are in the call. Every change is told to the page as a
+// `meeting:tiles` event, which the stage (meeting_stage.js) and People (meeting_people.js) follow.
 import { byId as $ } from "./dom.js";
 import { send, say, state } from "./meeting_call.js";
 
 const SPEAKING_ANNOUNCE_GAP = 30000;
+
+function changed() {
+  document.dispatchEvent(new CustomEvent("meeting:tiles"));
+}
 
 function initials(name) {
   return (name || "?").split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
@@ -36,6 +42,7 @@ function tileFor(id, { screen = false } = {}) {
   }
   if (id === state.meId && !screen) $("grid").prepend(tile);
   else $("grid").append(tile);
+  changed();
   return tile;
 }
 
@@ -43,6 +50,7 @@ export function renderPerson(p) {
   const tile = tileFor(p.id);
   tile.classList.toggle("speaking", !!p.speaking);
   tile.querySelector(".tile-mic").hidden = p.audio !== false;
+  changed();
   if (p.id === state.meId) return;
   const pin = tile.querySelector(".tile-pin");
   if (pin) {
@@ -57,6 +65,7 @@ export function removePerson(id) {
     if (v) v.srcObject = null;
     tile.remove();
   }
+  changed();
 }
 
 export function showOwnVideo() {
@@ -71,6 +80,7 @@ export function showOwnVideo() {
     tile.classList.add("no-video");
   }
   tile.querySelector(".tile-mic").hidden = !state.muted;
+  changed();
 }
 
 function togglePin(id) {
@@ -137,6 +147,7 @@ export function applySlots() {
       }
     }
   }
+  changed();
 }
 
 function detach(mid) {
@@ -169,9 +180,11 @@ export function onSpeaking(ids) {
   for (const tile of $("grid").querySelectorAll(".tile[data-participant-id]")) {
     tile.classList.toggle("speaking", ids.has(Number(tile.dataset.participantId)));
   }
+  changed();
 }
 
 export function updateCount() {
   const n = state.people.size + 1;
   $("call-h").textContent = `Meeting in progress: ${n} ${n === 1 ? "person" : "people"}`;
+  changed();
 }
