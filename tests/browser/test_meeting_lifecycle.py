@@ -16,6 +16,7 @@ import re
 import time
 
 import pytest
+import socketio
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, Pages, api, axe, new_token
@@ -205,6 +206,7 @@ def test_the_end_links_to_the_minutes_when_the_chair_posts_them(site, media_page
     join_call(nia, mid)
     connected(nia)
     chair.on("dialog", lambda d: d.accept())
+    chair.locator("#tab-chair").click()   # the chair's tools are in the side panel's Chair tab
     chair.get_by_role("button", name="End meeting and post minutes").click()
     expect(chair).to_have_url(re.compile(r"/threads/\d+"))
     axe(chair)
@@ -224,8 +226,6 @@ def test_someone_removed_from_the_meeting_or_the_room_is_told_and_let_go(site, m
     """The chair removes Fay from the meeting (over the Socket.IO API, as any client may); Gus is
     removed from the private room. Each page says why, closes its call, releases its devices, offers
     no "Join again" and asks for no new media token; Hal, still a member, carries on."""
-    import socketio
-
     people = [("Rhea Remover", "rhea.removes@example.police.uk"), ("Fay Field", "fay.removed@example.org"),
               ("Gus Grant", "gus.removed@example.org"), ("Hal Hart", "hal.stays@example.org")]
     make_people(site, people)
