@@ -122,13 +122,22 @@ def test_plenary_slides_hands_votes_minutes(site, pages, plenary, tmp_path):
         open_tab(p, "votes")
     chair.locator("#km-draft-text").fill("Stop and search data should be published every month")
     chair.get_by_role("button", name="Add key message").click()
+    # the running tally stays hidden from each person until they have voted; the chair always has it
+    chair.locator("#km-list").get_by_label("Hide the running tally until each person has voted").check()
     chair.get_by_role("button", name=re.compile("^Put to the vote")).click()
+    expect(chair.locator("#km-list .km-tally")).to_contain_text("Agree 0")
     for p in (ann, bea):
         expect(p.locator("#km-list")).to_contain_text("Vote open")
+        expect(p.locator("#km-list .km-tally")).to_have_text("The tally is hidden until you vote.")
+    for p, other, count in ((ann, bea, 1), (bea, ann, 2)):
         p.locator("#km-list").get_by_label("Agree", exact=True).check()
         p.locator("#km-list").get_by_role("button", name="Vote").click()
         expect(p.locator("#km-announcer")).to_contain_text("recorded")
-    expect(chair.locator("#km-list .km-tally")).to_contain_text("Agree 2")
+        expect(p.locator("#km-list .km-tally")).to_contain_text(f"Agree {count}")
+        expect(chair.locator("#km-list .km-tally")).to_contain_text(f"Agree {count}")
+        if count == 1:   # Ann's vote does not show Bea the tally
+            expect(other.locator("#km-list .km-tally")).to_have_text("The tally is hidden until you vote.")
+    expect(ann.locator("#km-list .km-tally")).to_contain_text("Agree 2")   # voted: kept up to date
     axe(ann, "vote open")
     chair.locator("#km-list .outcome").get_by_label("Agreed", exact=True).check()
     chair.get_by_role("button", name=re.compile("^Close vote")).click()

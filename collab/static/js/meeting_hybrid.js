@@ -19,6 +19,9 @@ export const ctx = {
   me: { chair: !!root?.dataset.chair, presenter: !!root?.dataset.chair, participant: false, votes: {} },
   device: null, // {head_count} once this laptop joined as the meeting room
   removed: false,
+  // Hidden running tallies this person may see (they voted, or they chair: rooms.policy.sees_tally),
+  // by key message id: from `me.tallies`, their km_vote answer and the `meeting.tally` event.
+  tallies: {},
 };
 
 export function showError(message) {

@@ -9,6 +9,7 @@ import { initAgenda, renderDecks } from "./meeting_agenda.js";
 import { initChair, renderChair } from "./meeting_chair.js";
 import { initChat, renderChat } from "./meeting_chat.js";
 import { initHands, renderHands } from "./meeting_hands.js";
+import { state as call } from "./meeting_call.js";
 import { ctx, root, send, showError } from "./meeting_hybrid.js";
 import "./meeting_layout.js";
 import { initPeople, renderPeople } from "./meeting_people.js";
@@ -27,7 +28,10 @@ async function join() {
 function apply(next) {
   if (!next || next.meeting_id !== ctx.meetingId) return;
   if (ctx.snap && next.version < ctx.snap.version) return; // an older message overtaken by a newer one
-  if (next.me) ctx.me = next.me;
+  if (next.me) {
+    ctx.me = next.me;
+    ctx.tallies = { ...(next.me.tallies || {}) };
+  }
   ctx.snap = next;
   renderDecks();
   renderSlides();
@@ -60,10 +64,19 @@ function init() {
   socket.on("connect", join);
   if (socket.connected) join();
   socket.on("meeting.state", apply);
+  socket.on("meeting.tally", (m) => {   // hidden tallies this person may see, sent to them alone
+    if (m.meeting_id !== ctx.meetingId) return;
+    ctx.tallies = { ...m.tallies };
+    if (ctx.snap) renderKeyMessages();
+  });
   socket.on("meeting.removed", (m) => { if (m.meeting_id === ctx.meetingId) cutOff(m.message); });
   socket.on("access.revoked", (m) => { if (m.room_id === ctx.roomId) cutOff(m.message); });
   if (!ctx.ended) {
-    setInterval(() => { if (socket.connected && !ctx.removed) send("meeting_here"); }, 25000);
+    // The heartbeat says whether this page is in the call: attendance runs from Join to Leave, not
+    // while the page is merely open (rooms/meetings/attendance.py).
+    setInterval(() => {
+      if (socket.connected && !ctx.removed) send("meeting_here", { in_call: !!call.joined });
+    }, 25000);
     window.addEventListener("pagehide", () => socket.emit("meeting_leave", { meeting_id: ctx.meetingId }));
   }
 }

@@ -10,8 +10,11 @@ const OUTCOMES = { agreed: "Agreed", not_agreed: "Not agreed", deferred: "Deferr
 const CHOICES = [["agree", "Agree"], ["disagree", "Disagree"], ["abstain", "Abstain"]];
 const kmSig = new Map();
 
+/** The tally this person may see: in the shared state, or (hidden from the others) their own. */
+const tallyOf = (km) => km.tally || (km.status === "open" ? ctx.tallies[String(km.id)] : null) || null;
+
 function tallyText(km) {
-  const t = km.tally;
+  const t = tallyOf(km);
   if (!t) {
     return ctx.me.participant && km.status === "open" ? "The tally is hidden until you vote." : "The tally is hidden until the vote closes.";
   }
@@ -40,6 +43,7 @@ function voteForm(km, mine) {
                              const ack = await send("km_vote", { key_message_id: km.id, choice, comment: $(cid).value });
                              if (ack) {
                                ctx.me.votes = { ...ctx.me.votes, [String(km.id)]: ack.my_vote };
+                               if (ack.tally) { ctx.tallies[String(km.id)] = ack.tally; renderKeyMessages(); }
                                $("km-announcer").textContent = `Your vote “${choice}” is recorded. You can change it until the vote closes.`;
                              }
                            } }));
@@ -52,7 +56,7 @@ function roomCount(km) {
   for (const [k, label] of CHOICES) {
     ids[k] = `km-${km.id}-room-${k}`;
     row.append(el("label", { for: ids[k], text: `In the room ${label.toLowerCase()}` }),
-               el("input", { id: ids[k], type: "number", min: "0", max: "1000", inputmode: "numeric", value: String(km.tally?.room[k] ?? 0) }));
+               el("input", { id: ids[k], type: "number", min: "0", max: "1000", inputmode: "numeric", value: String(tallyOf(km)?.room[k] ?? 0) }));
   }
   row.append(el("button", { type: "button", text: "Save room count",
                             onclick: () => send("km_room", { key_message_id: km.id, agree: $(ids.agree).value,
@@ -113,7 +117,7 @@ export function renderKeyMessages() {
   snap.key_messages.forEach((km) => {
     seen.add(km.id);
     let li = list.querySelector(`li[data-km-id="${km.id}"]`);
-    const sig = JSON.stringify([km.status, km.text, km.outcome, km.hide_tally, !km.tally, me.chair, me.participant,
+    const sig = JSON.stringify([km.status, km.text, km.outcome, km.hide_tally, !tallyOf(km), me.chair, me.participant,
                                 me.votes?.[String(km.id)]?.choice]);
     const status = km.status === "closed" ? `Closed: ${OUTCOMES[km.outcome] || km.outcome}` : km.status === "open" ? "Vote open" : "Draft";
     if (!li || kmSig.get(km.id) !== sig) {
