@@ -294,6 +294,11 @@ def may_download_deck(user: Optional[User], meeting: Meeting) -> bool:
     return can_download_attachments(user, meeting.room)
 
 
+def may_read_slide_titles(user: Optional[User], meeting: Meeting) -> bool:
+    """A deck's slide titles (text read from its pages): exactly as its slide images."""
+    return may_download_deck(user, meeting)
+
+
 def may_download_minutes_pdf(user: Optional[User], meeting: Meeting) -> bool:
     return can_download_attachments(user, meeting.room)
 

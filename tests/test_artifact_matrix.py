@@ -4,7 +4,7 @@ over every channel that serves it, with the answer each caller must get.
 The world: a private room labelled OFFICIAL-SENSITIVE with an owner, a moderator, a member, an
 observer and a guest (a member whose account is of kind "guest"). In it: a post that was edited (so
 it has a history), a post a moderator hid, a post with a PDF attachment whose text holds a word found
-nowhere else, and a scheduled meeting with a deck, a chat message, a key message open to the vote
+nowhere else, and a scheduled meeting with a deck (its slide titles too), a chat message, a key message open to the vote
 and minutes (thread and PDF).
 
 Callers besides the five in the room: a staff member of the same organisation who is not a member
@@ -63,6 +63,7 @@ ARTIFACTS: dict[str, tuple[str, dict[str, bool]]] = {
     "attachment_text": ("may_read_attachment_text", expect(FILES)),
     "deck_file": ("may_download_deck", expect(FILES)),
     "deck_page": ("may_download_deck", expect(FILES)),
+    "slide_titles": ("may_read_slide_titles", expect(FILES)),
     "minutes_thread": ("may_see_meeting", expect(IN_ROOM)),
     "minutes_pdf": ("may_download_minutes_pdf", expect(FILES)),
     "meeting_state": ("may_see_meeting", expect(IN_ROOM)),
@@ -142,7 +143,7 @@ def world(app, make):
 
     soon = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     meeting = schedule.schedule_meeting(p["owner"], room.id, title="Plenary", agenda="1. Welcome", starts_at=soon)
-    deck = decks.upload(p["owner"], meeting.id, io.BytesIO(_pdf("Slide one")), "deck.pdf", background=False)
+    deck = decks.upload(p["owner"], meeting.id, io.BytesIO(_pdf("bilbytitle slide one")), "deck.pdf", background=False)
     assert conversion.convert(deck.id) == "ready"
     deck = db.session.get(Deck, deck.id, populate_existing=True)
     attendance.join(p["member"], meeting.id)
@@ -232,6 +233,9 @@ def channels(w, app) -> dict[str, dict]:
         },
         "deck_page": {
             "file": lambda c: _html(w, c, f"/meetings/{m.id}/decks/{deck.id}/pages/1.png"),
+        },
+        "slide_titles": {
+            "file": lambda c: _html(w, c, f"/meetings/{m.id}/decks/{deck.id}/titles.json", "bilbytitle"),
         },
         "minutes_thread": {
             "html": lambda c: _html(w, c, f"/threads/{w['minutes_thread'].id}", "echidnakey"),

@@ -10,7 +10,9 @@ runs past its time limit; each LibreOffice run has a profile folder of its own,
 so conversions running side by side never collide. Images are written to a
 temporary folder and moved into <data dir>/slides/<deck id>/ only when every
 page is done, so a failure leaves nothing half-made. Progress (pages done of
-pages) is part of the meeting's state, sent live to the meeting page.
+pages) is part of the meeting's state, sent live to the meeting page. The same
+child reads each page's title (the first line of its text, render.page_title),
+kept on the deck (`page_titles`) and served like the slide images (decks.py).
 
 A conversion is a job recorded on the deck: `worker` names the process doing it
 (host, pid and that process's start time) and `updated_at` is refreshed while it
@@ -26,6 +28,7 @@ run, the file is offered as a download instead.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -47,6 +50,7 @@ from collab.db import utcnow
 from collab.extensions import db, socketio
 from rooms import attachments
 from rooms.meetings import convert_sandbox, state
+from rooms.meetings.render import clean_title
 from rooms.meetings.models import Deck, Meeting
 
 log = logging.getLogger(__name__)
@@ -174,7 +178,7 @@ def _claim(deck_id: int) -> bool:
     claimed = db.session.execute(
         update(Deck).where(Deck.id == deck_id, Deck.status == "queued")
         .values(status="converting", worker=worker_id(), attempts=Deck.attempts + 1, updated_at=utcnow(),
-                done=0, pages=0, message="")).rowcount
+                done=0, pages=0, message="", page_titles=None)).rowcount
     if claimed:
         deck = db.session.get(Deck, deck_id, populate_existing=True)
         state.publish(db.session.get(Meeting, deck.meeting_id))
@@ -221,7 +225,8 @@ def _convert_claimed(deck_id: int, kind: str, sha: str) -> str:
         else:
             pdf = source
         out = work / "pages"
-        result = _render(deck_id, pdf, out)
+        titles: dict[int, str] = {}
+        result = _render(deck_id, pdf, out, titles)
         if result is not None:
             _finish(deck_id, "failed", result, pages=0, done=0)
             return "failed"
@@ -232,7 +237,8 @@ def _convert_claimed(deck_id: int, kind: str, sha: str) -> str:
         final = deck_dir(deck_id)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(out, final)
-        _finish(deck_id, "ready", "", pages=n, done=n)
+        _finish(deck_id, "ready", "", pages=n, done=n,
+                page_titles=json.dumps([titles.get(i, "") for i in range(1, n + 1)]))
         return "ready"
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -334,8 +340,9 @@ def _wait_or_kill(proc: subprocess.Popen, deck_id: int | None) -> bool:
                 pass
 
 
-def _render(deck_id: int, pdf: Path, out: Path) -> str | None:
-    """Draw the pages in a child process, reporting progress; None on success, else the message."""
+def _render(deck_id: int, pdf: Path, out: Path, titles: dict[int, str]) -> str | None:
+    """Draw the pages in a child process, reporting progress and putting each page's title into `titles`;
+    None on success, else the message."""
     cmd = [*RENDERER, str(pdf), str(out), str(MAX_PAGES), str(PAGE_WIDTH)]
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=root,
@@ -360,6 +367,10 @@ def _render(deck_id: int, pdf: Path, out: Path) -> str | None:
             word, _, rest = line.strip().partition(" ")
             if word == "pages":
                 _update(deck_id, pages=int(rest), done=0)
+            elif word == "title":
+                number, _, said = rest.partition(" ")
+                if validate.digits(number):
+                    titles[int(number)] = _title(said)
             elif word == "page":
                 if time.monotonic() - last > PROGRESS_EVERY:
                     last = time.monotonic()
@@ -378,6 +389,14 @@ def _render(deck_id: int, pdf: Path, out: Path) -> str | None:
     if proc.returncode != 0:
         return "The file could not be drawn as slides (it may be damaged)."
     return None
+
+
+def _title(said: str) -> str:
+    """A title as the child wrote it (a JSON string), checked again here."""
+    try:
+        return clean_title(json.loads(said))
+    except ValueError:
+        return ""
 
 
 # -- decks a stopped server left behind -------------------------------------------------------
@@ -403,7 +422,7 @@ def resume_stuck(app: Flask | None = None, *, now: datetime | None = None, backg
             continue
         give_up = attempts >= MAX_ATTEMPTS
         values = (dict(status="failed", message=INTERRUPTED.format(n=attempts), pages=0, done=0)
-                  if give_up else dict(status="queued", message="", pages=0, done=0))
+                  if give_up else dict(status="queued", message="", pages=0, done=0, page_titles=None))
         db.begin_write()
         q = update(Deck).where(Deck.id == did, Deck.status == status, Deck.worker == worker)
         q = q.where(Deck.updated_at.is_(None)) if seen is None else q.where(Deck.updated_at == seen)

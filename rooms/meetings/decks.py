@@ -8,10 +8,13 @@ pages) is part of the meeting's state, sent live to the meeting page.
 
 Files and images are served like attachments (rooms.policy.may_download_deck):
 404 to people who may not read the meeting's room, 403 to a guest in a room
-labelled above the lowest label (who still sees that the deck exists).
+labelled above the lowest label (who still sees that the deck exists). The
+slide titles read while converting are text of the deck, served by the same
+rule (rooms.policy.may_read_slide_titles) and never in the meeting's state.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -142,6 +145,24 @@ def page_path(actor: User, meeting_id: object, deck_id: object, page: object) ->
     if not path.exists():
         raise NotFound("Slide not found.")
     return path
+
+
+def slide_titles(actor: User, meeting_id: object, deck_id: object) -> list[str]:
+    """Each slide's title, in page order ("" for a slide without one); an empty list for a deck converted
+    before titles were read (its slides are then announced by number only)."""
+    meeting = access.get_meeting(actor, meeting_id)
+    deck = _deck_of(meeting, deck_id)
+    if not policy.may_read_slide_titles(actor, meeting):
+        raise Forbidden(GUEST_KEPT_OUT)
+    if deck.status != "ready":
+        raise NotFound("The slides are not ready.")
+    try:
+        titles = json.loads(deck.page_titles) if deck.page_titles else []
+    except ValueError:
+        titles = []
+    if not isinstance(titles, list):
+        return []
+    return [t if isinstance(t, str) else "" for t in titles][:deck.pages]
 
 
 def file_path(actor: User, meeting_id: object, deck_id: object) -> tuple[Deck, Path]:

@@ -112,6 +112,10 @@ class Deck(Base):
     worker: Mapped[str] = mapped_column(String(120), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow)
+    # Each page's title (a JSON list of strings, "" for a page without text), read while converting; served
+    # like the slide images (decks.slide_titles), never in the meeting's state. None for decks converted
+    # before titles were read.
+    page_titles: Mapped[str | None] = mapped_column(Text)
 
     uploaded_by: Mapped[User | None] = relationship(lazy="joined")
 

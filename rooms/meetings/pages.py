@@ -252,6 +252,12 @@ def deck_page(meeting_id: int, deck_id: int, page: int):
     return confidential(send_file(path, mimetype="image/png"))
 
 
+@bp.get("/meetings/<int:meeting_id>/decks/<int:deck_id>/titles.json")
+@login_required
+def deck_titles(meeting_id: int, deck_id: int):
+    return confidential(jsonify({"titles": decks.slide_titles(current_user, meeting_id, deck_id)}))
+
+
 @bp.get("/meetings/<int:meeting_id>/decks/<int:deck_id>/file")
 @login_required
 def deck_file(meeting_id: int, deck_id: int):
