@@ -4,11 +4,15 @@ files converted by LibreOffice side by side, progress sent live."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
+from collab import tasks
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
+from rooms import services as room_services
+from rooms import trust_settings
 from rooms.meetings import conversion, decks, state
 from rooms.meetings.models import Deck
 from tests.conftest import bearer
@@ -40,6 +44,68 @@ def test_pdf_deck_renders_pages_served_to_members_only(app, make):
     assert c.get(f"/meetings/{meeting.id}/decks/{deck.id}/file").data[:5] == b"%PDF-"
     # nothing but the finished folder is left in the slides folder
     assert [p.name for p in conversion.slides_root().iterdir()] == [str(deck.id)]
+
+
+def _titled_pdf() -> bytes:
+    """Four pages: a title over body text, a title with runs of spaces and a tab, a page with no text,
+    and a title longer than 120 characters."""
+    from fpdf import FPDF
+
+    doc = FPDF(orientation="L")
+    doc.set_font("helvetica", size=20)
+    pages = [["What the IAG asked for", "Monthly publication of the data"],
+             ["   Key    messages\tto agree  ", "Publish the data every month"],
+             [],
+             ["Quokkatitle " + "x" * 200]]
+    for lines in pages:
+        doc.add_page()
+        for line in lines:
+            doc.cell(text=line, new_x="LMARGIN", new_y="NEXT")
+    return bytes(doc.output())
+
+
+def test_each_slide_has_its_title_served_like_the_slides(app, make, client):
+    chair, ann, _bob, room, meeting = setup_meeting(make)
+    deck = decks.upload(chair, meeting.id, io.BytesIO(_titled_pdf()), "stop-and-search.pdf", background=False)
+    assert conversion.convert(deck.id) == "ready"
+    deck = db.session.get(Deck, deck.id, populate_existing=True)
+    long_title = ("Quokkatitle " + "x" * 200)[:120]
+    want = ["What the IAG asked for", "Key messages to agree", "", long_title]
+    assert json.loads(deck.page_titles) == want
+    url = f"/meetings/{meeting.id}/decks/{deck.id}/titles.json"
+    r = login_client(app, ann).get(url)
+    assert r.status_code == 200 and r.get_json() == {"titles": want}
+    assert r.headers["Cache-Control"] == "no-store"
+    # never in the meeting's state, which goes to everyone on the meeting's channel (guests too)
+    assert "Quokkatitle" not in json.dumps(state.get_state(ann, meeting.id))
+    assert "Quokkatitle" not in login_client(app, ann).get(f"/meetings/{meeting.id}/state").get_data(as_text=True)
+    # a guest in a labelled room sees that the deck exists, but not its slides nor their titles
+    guest = make.user(name="Gus Guest", kind="guest")
+    room_services.add_member(chair, room.id, user_id=guest.id)
+    trust_settings.set_label(chair, room.id, "OFFICIAL-SENSITIVE")
+    g = login_client(app, guest)
+    assert g.get(f"/meetings/{meeting.id}/decks/{deck.id}/pages/1.png").status_code == 403
+    assert g.get(url).status_code == 403
+    with pytest.raises(Forbidden):
+        decks.slide_titles(guest, meeting.id, deck.id)
+    assert login_client(app, make.user()).get(url).status_code == 404    # not a member: no such meeting
+    assert login_client(app, ann).get(f"/meetings/{meeting.id}/decks/{deck.id + 99}/titles.json").status_code == 404
+    # search does not index them
+    tasks.settle(app)
+    hits = client.get("/api/v1/search", query_string={"q": "quokkatitle"}, headers=bearer(make.token(chair)))
+    assert hits.status_code == 200 and "quokkatitle" not in hits.get_data(as_text=True).lower()
+
+
+def test_a_deck_converted_before_titles_were_read_has_none(app, make):
+    chair, ann, _bob, _room, meeting = setup_meeting(make)
+    deck = ready_deck(chair, meeting, pages=2)
+    assert json.loads(deck.page_titles) == ["Slide 1", "Slide 2"]
+    db.begin_write()
+    deck.page_titles = None   # as the migration leaves a deck converted before it
+    db.session.commit()
+    r = login_client(app, ann).get(f"/meetings/{meeting.id}/decks/{deck.id}/titles.json")
+    assert r.status_code == 200 and r.get_json() == {"titles": []}
+    assert login_client(app, ann).get(f"/meetings/{meeting.id}/decks/{deck.id}/pages/2.png").status_code == 200
 
 
 def test_corrupt_and_encrypted_pdfs_fail_cleanly(app, make):

@@ -172,7 +172,8 @@ def _plenary(site, pages: Pages, plenary, tmp_path):
     axe(chair)
     expect(chair.locator("#panel-agenda")).to_be_visible()     # back on the tab of the link (#decks)
     expect(chair.locator("#deck-list")).to_contain_text("Ready · 3 pages", timeout=30_000)
-    expect(chair.locator("#slide-status")).to_contain_text("slide 1 of 3")
+    expect(chair.locator("#slide-status")).to_contain_text(
+        "Slide 1 of 3: Stop and search: quarterly figures (stop-and-search-figures.pdf)")
 
     ann = pages.open(site, email=PEOPLE[1][1], **DESKTOP)
     ann.goto(f"/meetings/{mid}")
@@ -230,7 +231,9 @@ def _plenary(site, pages: Pages, plenary, tmp_path):
         expect(p.locator("#stage-slides")).to_be_visible()
         expect(p.locator("#slide-img")).to_be_visible()
         expect(p.locator("#slide-img")).to_have_attribute("data-page", "2")
-        expect(p.locator("#slide-status")).to_contain_text("slide 2 of 3")
+        # the slide is announced with its number and title (read from the deck's text)
+        expect(p.locator("#slide-status")).to_contain_text(f"Slide 2 of 3: What the IAG asked for ({deck.name})")
+        expect(p.locator("#slide-img")).to_have_attribute("alt", f"Slide 2 of 3: What the IAG asked for ({deck.name})")
         expect(p.locator("#slide-status")).not_to_contain_text("prepared")
         no_page_scroll(p)
     ann.wait_for_function("() => document.getElementById('slide-img').naturalWidth > 0")
@@ -248,7 +251,7 @@ def _plenary(site, pages: Pages, plenary, tmp_path):
     expect(chair.locator("#call")).to_be_visible()
     expect(chair.locator("#deck-list li")).to_have_count(2)
     for p in (chair, ann, ben):
-        expect(p.locator("#slide-status")).to_contain_text("slide 2 of 3")
+        expect(p.locator("#slide-status")).to_contain_text("Slide 2 of 3: What the IAG asked for")
     expect(chair.locator("#deck-list li", has_text=second.name)).to_contain_text("Ready · 3 pages", timeout=30_000)
     expect(ann.locator("#deck-list li")).to_have_count(2)
     expect(ann.locator("#slide-status")).not_to_contain_text("prepared")

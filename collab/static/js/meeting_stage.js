@@ -8,6 +8,26 @@ import { ctx, inCall, personRef, send, setText } from "./meeting_hybrid.js";
 const NO_SLIDES = "Slides are not shown to guests in OFFICIAL-SENSITIVE rooms.";
 const view = { following: true, deckId: null, page: 1 };
 let lastSpeaker = null;
+// Each deck's slide titles (deck id -> array, [] when it has none), asked for once per deck and only
+// where slides may be shown: they are text of the deck, served like its images (titles.json).
+const titles = new Map();
+
+/** The titles of a deck, or undefined while they are being fetched (the slides render again then). */
+function titlesOf(deckId) {
+  if (titles.has(deckId)) return titles.get(deckId);
+  titles.set(deckId, undefined);
+  fetch(`${ctx.slidesBase}${deckId}/titles.json`, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    .then((r) => (r.ok ? r.json() : { titles: [] }))
+    .then((body) => Array.isArray(body?.titles) ? body.titles : [], () => [])
+    .then((list) => { titles.set(deckId, list); renderSlides(); });
+  return undefined;
+}
+
+/** "Slide 2 of 3: What the IAG asked for (deck.pdf)", without the title where the slide has none. */
+function slideLabel(deck, page, list) {
+  const title = typeof list?.[page - 1] === "string" ? list[page - 1].trim() : "";
+  return `Slide ${page} of ${deck.pages}${title ? `: ${title}` : ""} (${deck.filename})`;
+}
 
 function deckById(id) {
   return ctx.snap?.decks.find((d) => d.id === id && d.status === "ready") || null;
@@ -71,21 +91,24 @@ export function renderSlides() {
   const src = `${ctx.slidesBase}${s.deckId}/pages/${s.page}.png`;
   if (img.getAttribute("src") !== src) img.setAttribute("src", src);
   img.hidden = false;
-  img.alt = `${deck.filename}, slide ${s.page} of ${deck.pages}`;
+  const list = titlesOf(s.deckId);
+  const label = slideLabel(deck, s.page, list);
+  img.alt = label;
   img.dataset.deckId = String(s.deckId);
   img.dataset.page = String(s.page);
   $("slide-prev").disabled = s.page <= 1;
   $("slide-next").disabled = s.page >= deck.pages;
   if (s.page < deck.pages) new Image().src = `${ctx.slidesBase}${s.deckId}/pages/${s.page + 1}.png`; // preload
-  // What is on screen, said whenever it changes (never "being prepared" while a slide shows).
+  // What is on screen with its title, said whenever it changes (never "being prepared" while a slide
+  // shows). While the deck's titles are on their way nothing is said, so the slide is announced once.
   const presented = snap.deck_id === s.deckId && snap.page === s.page;
-  let status = `${deck.filename}: slide ${s.page} of ${deck.pages}.`;
+  let status = `${label}.`;
   if (!view.following && snap.deck_id) {
-    status = `You are browsing on your own: ${deck.filename}, slide ${s.page} of ${deck.pages}; the presenter is on slide ${snap.page}. Press “Follow presenter” to go back.`;
+    status = `You are browsing on your own: ${label}; the presenter is on slide ${snap.page}. Press “Follow presenter” to go back.`;
   } else if (presented && !presenting) {
-    status = `${deck.filename}: slide ${s.page} of ${deck.pages}, following the presenter.`;
+    status = `${label}, following the presenter.`;
   }
-  setText($("slide-status"), status);
+  setText($("slide-status"), list === undefined ? "" : status);
   stage();
 }
 
