@@ -64,7 +64,7 @@ def test_socket_mute_reaches_only_that_person(app, make):
     assert "Only the chair" in no["error"]["message"]
     assert _mutes(sc_ann) == []
     ok = sc_chair.emit("meeting_mute", {"meeting_id": meeting.id, "user_id": ann.id}, callback=True)
-    assert ok == {"ok": True} or ok["ok"] is True, ok
+    assert ok["ok"] is True, ok
     for sc in (sc_ann, sc_ann2):
         got = _mutes(sc)
         assert got == [{"meeting_id": meeting.id,
@@ -73,10 +73,10 @@ def test_socket_mute_reaches_only_that_person(app, make):
     # bad ids: a clear refusal in the ack, no 500, nobody told
     for bad, words in (({"user_id": "nobody"}, "user_id"), ({"user_id": 999_999}, "Nobody with that id"),
                        ({}, "Choose whose microphone"), ({"user_id": chair.id}, "own Mute button"),
-                       ({"participant": 7}, "Nobody has that number"), ({"meeting_id": 999_999, "user_id": ann.id}, "")):
+                       ({"participant": 7}, "Nobody has that number"), ({"meeting_id": 999_999, "user_id": ann.id}, "Meeting not found")):
         ack = sc_chair.emit("meeting_mute", {"meeting_id": meeting.id, **bad}, callback=True)
         assert ack["ok"] is False and ack["error"]["code"] in ("invalid", "not_found"), (bad, ack)
-        assert words in ack["error"]["message"] or words in str(ack["error"].get("field", "")), (bad, ack)
+        assert words in ack["error"]["message"], (bad, ack)
     assert _mutes(sc_ann) == [] and _mutes(sc_bob) == []
     # someone who cannot see the meeting cannot even ask
     outsider = make.user(name="Out Sider")
