@@ -516,6 +516,7 @@ def socket_payloads(w: World) -> dict[str, dict]:
         "meeting_slide": dict(m, deck_id=999_999, page=1), "meeting_presenter": dict(m, user_id=w["users"]["member"].id),
         "meeting_hand": m, "meeting_hand_add": dict(m, name="Room hand"), "meeting_hand_lower": dict(m, hand_id=999_999),
         "meeting_floor": dict(m, hand_id=999_999), "meeting_mute_all": m,
+        "meeting_mute": dict(m, user_id=w["users"]["member"].id),
         "meeting_remove": dict(m, user_id=w["users"]["member"].id), "meeting_lock": dict(m, locked=True),
         "meeting_attend": dict(m, user_id=w["users"]["member"].id, name="", present=True),
         "meeting_head_count": dict(m, head_count=3), "meeting_chat": dict(m, body="matrix"),
@@ -540,7 +541,7 @@ SOCKET_MATRIX: dict[str, dict[str, str]] = {
     "meeting_call_leave": READ,
     "meeting_chat": WRITE, "meeting_hand": WRITE, "km_vote": WRITE,
     "meeting_action": CHAIR, "meeting_attend": CHAIR, "meeting_hand_add": CHAIR, "meeting_lock": CHAIR,
-    "meeting_minutes": CHAIR, "meeting_mute_all": CHAIR, "meeting_presenter": CHAIR, "meeting_remove": CHAIR,
+    "meeting_minutes": CHAIR, "meeting_mute_all": CHAIR, "meeting_mute": CHAIR, "meeting_presenter": CHAIR, "meeting_remove": CHAIR,
     "meeting_slide": CHAIR, "meeting_head_count": CHAIR,
     "km_draft": CHAIR, "km_edit": CHAIR, "km_open": CHAIR, "km_room": CHAIR, "km_close": CHAIR,
     "meeting_floor": dict(CHAIR, moderator="404", owner="404"),   # chairs: the walk names no real hand

@@ -111,6 +111,7 @@ def test_an_archived_room_s_meetings_are_read_only_for_chairs_too(app, make):
         (sc_chair, "km_room", dict(m, key_message_id=kid, agree=1, disagree=0, abstain=0)),
         (sc_ann, "km_vote", dict(m, key_message_id=kid, choice="agree")),
         (sc_chair, "meeting_mute_all", m),
+        (sc_chair, "meeting_mute", dict(m, user_id=ann.id)),
         (sc_chair, "meeting_attend", dict(m, name="Someone at the table", present=True)),
         (sc_ann, "meeting_hand", dict(m, up=True)),
         (sc_chair, "meeting_hand_add", dict(m, name="Carol")),

@@ -498,6 +498,7 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
     ok(zs, "meeting_attend", participant=phil_no, present=True)
     ok(zs, "meeting_presenter", participant=phil_no)
     ok(zs, "meeting_mute_all")
+    ok(zs, "meeting_mute", participant=phil_no)   # one person, by number
     ok(zs, "meeting_action", text="Publish the stopwatch annex")
     minutes_thread = ok(zs, "meeting_minutes")["thread_id"]
     tasks.settle(app)

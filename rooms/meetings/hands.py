@@ -1,7 +1,9 @@
 """Raised hands and the floor: a participant raises or lowers a hand, the chair
 puts someone in the room in the queue, lowers anyone's hand, and gives the floor
 (a remote person's page asks them to unmute). Each change is published as the
-meeting's new state (state.py) after the commit.
+meeting's new state (state.py) after the commit. The chair can also ask one
+person's page to mute its microphone (mute_person; everyone: attendance.mute_all):
+only that person's page is told, and only they can unmute it.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sqlalchemy import select
 from auth.models import User
 from collab import validate
 from collab.db import utcnow
-from collab.errors import Forbidden, NotFound
+from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import policy
 from rooms.meetings import access, pseudonyms, state
@@ -89,3 +91,26 @@ def give_floor(actor: User, meeting_id: object, *, hand_id: object) -> dict[str,
     snap = state.publish(meeting)
     db.session.commit()
     return snap
+
+
+MUTED_YOU = "The chair muted your microphone. Unmute when you want to speak."
+
+
+def mute_person(actor: User, meeting_id: object, *, user_id: object = None, participant: object = None) -> None:
+    """The chair asks one person's page to mute its microphone (as Jitsi and Teams do): `meeting.mute_you`
+    goes to that account only, after the commit; the page mutes itself and says so, and the person may
+    unmute when they want to speak. Nobody can unmute someone else. Named by account id, or by
+    "Participant n" (`participant`) where names are not shown."""
+    meeting = access.require_chair(actor, meeting_id)
+    uid = state.person_id(meeting, user_id, participant)
+    if uid is None:
+        raise Invalid("Choose whose microphone to mute.", "user_id")
+    if uid == actor.id:
+        raise Invalid("Use your own Mute button to mute your microphone.", "user_id")
+    target = db.session.get(User, uid)
+    if target is None or not target.active or not policy.may_see_meeting(target, meeting) \
+            or access.removed(meeting.id, uid):
+        raise Invalid("Nobody with that id is in this meeting.", "user_id")
+    db.begin_write()
+    state.notify_user(meeting, uid, "meeting.mute_you", {"message": MUTED_YOU})
+    db.session.commit()

@@ -13,7 +13,8 @@ client -> server (each answered through the ack, `{"ok": true, ...}` or
       button: the call is left, the page stays); meeting_leave (the page closes)
   meeting_slide {deck_id, page}; meeting_presenter {user_id|participant|null}
   meeting_hand {up: bool}; meeting_hand_add {name}; meeting_hand_lower {hand_id}
-  meeting_floor {hand_id}; meeting_mute_all; meeting_remove {user_id | participant}
+  meeting_floor {hand_id}; meeting_mute_all; meeting_mute {user_id | participant} (one
+      person: their page gets `meeting.mute_you` and mutes itself); meeting_remove {user_id | participant}
   meeting_lock {locked}; meeting_attend {user_id | participant | name, present}
   meeting_head_count {head_count}; meeting_chat {body}; meeting_action {text, owner}
   km_draft {text}; km_edit {key_message_id, text}; km_open {key_message_id, hide_tally?}
@@ -25,7 +26,7 @@ client -> server (each answered through the ack, `{"ok": true, ...}` or
 server -> client: `meeting.state` (the whole state, with `version`), `meeting.chat`,
 `meeting.mute` and `meeting.ended` {reason, message, minutes_thread_id} (the chair ended or
 cancelled it: the page closes its call for good) to the meeting; `meeting.floor`,
-`meeting.removed` and `meeting.tally` to one account. A vote opened with `hide_tally` has
+`meeting.mute_you` {message}, `meeting.removed` and `meeting.tally` to one account. A vote opened with `hide_tally` has
 `tally: null` in `meeting.state` until it closes; who may see it (rooms.policy.sees_tally: the
 chairs, and whoever has voted on it) has it in `me.tallies` and in the key message of their own
 answers (meeting_join, meeting_state), in the km_vote ack, and in `meeting.tally`
@@ -202,6 +203,7 @@ _simple("meeting_presenter", state.set_presenter, "user_id", "participant")
 _simple("meeting_hand_add", hands.add_room_hand, "name")
 _simple("meeting_hand_lower", hands.lower_hand, "hand_id")
 _simple("meeting_floor", hands.give_floor, "hand_id")
+_simple("meeting_mute", hands.mute_person, "user_id", "participant")
 _simple("meeting_remove", attendance.remove_participant, "user_id", "participant")
 _simple("meeting_lock", attendance.set_locked, "locked")
 _simple("meeting_attend", attendance.mark_in_room, "user_id", "name", "present", "participant")
@@ -218,5 +220,5 @@ _km("km_close", votes.close, "outcome")
 EVENTS = ("meeting_join", "meeting_state", "meeting_here", "meeting_call_leave", "meeting_leave", "meeting_slide",
           "meeting_presenter",
           "meeting_hand", "meeting_hand_add", "meeting_hand_lower", "meeting_floor", "meeting_mute_all",
-          "meeting_remove", "meeting_lock", "meeting_attend", "meeting_head_count", "meeting_chat",
+          "meeting_mute", "meeting_remove", "meeting_lock", "meeting_attend", "meeting_head_count", "meeting_chat",
           "meeting_action", "meeting_minutes", "km_draft", "km_edit", "km_open", "km_vote", "km_room", "km_close")

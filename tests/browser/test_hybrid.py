@@ -5,7 +5,8 @@ and the chair sees it first in the queue; a key message is voted on and closed, 
 the outcome lands in the minutes thread posted in the room. The server itself sends
 the reminder before the start. Then, with fake camera and microphone: "Mute everyone"
 mutes the participants' microphones (the others see them muted), and "give the floor"
-asks one person, who unmutes."""
+asks one person, who unmutes; the chair's "Mute <name>" in People mutes one person, who may
+unmute themself."""
 from __future__ import annotations
 
 import json
@@ -222,3 +223,61 @@ def test_mute_everyone_and_give_the_floor(site, pages, plenary):
         time.sleep(1)
     assert text.count("**Reminder**") == 1, text[:2000]
     assert "@Ann Able" in text.split("**Reminder**")[1]
+
+
+def test_the_chair_mutes_one_person_from_people(site, pages, plenary):
+    from tests.browser.test_meeting import wait_for_media_worker
+
+    tok = new_token(site, PEOPLE[0][1])
+    meeting = api(site, tok, "POST", f"/rooms/{plenary['room']['id']}/meetings",
+                  {"title": "One muted", "starts_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    mid = meeting["id"]
+    ann_id = api(site, new_token(site, PEOPLE[1][1]), "GET", "/me")["id"]
+    wait_for_media_worker(site)
+    chair, ann = pages.open(site, email=PEOPLE[0][1]), pages.open(site, email=PEOPLE[1][1])
+    for p in (chair, ann):
+        p.goto(f"/meetings/{mid}")
+        expect(p.locator("#preview-status")).to_have_text("This is how you will look.")
+        p.get_by_role("button", name="Join meeting").click()
+        expect(p.locator("#call")).to_be_visible()
+    tile = chair.locator(f'#grid .tile[data-participant-id="{ann_id}"]')
+    expect(tile).to_have_count(1, timeout=30_000)
+
+    def mic_on(page) -> bool:
+        return page.evaluate("() => window.collabMeeting.state.local.getAudioTracks().every((t) => t.enabled)")
+
+    assert mic_on(ann)
+    open_tab(chair, "people")
+    open_tab(ann, "people")
+    row = chair.locator("#people-list li", has_text="Ann Able")
+    expect(row).to_contain_text("microphone on")
+    expect(ann.get_by_role("button", name="Mute Chris Chair")).to_have_count(0)   # only the chair has the tool
+    expect(chair.get_by_role("button", name="Mute Chris Chair")).to_have_count(0)   # and not for themself
+    axe(chair, "people with the chair's per-person tools")
+    ann.locator("#panel-people").focus()
+    focused_before = ann.evaluate("() => document.activeElement.id")
+    mute = chair.get_by_role("button", name="Mute Ann Able")
+    mute.focus()
+    chair.keyboard.press("Enter")
+    # Ann's page mutes itself: her button is pressed and says Unmute, the microphone track is off, she is told
+    expect(ann.locator("#mute-button")).to_have_attribute("aria-pressed", "true")
+    expect(ann.locator("#mute-button")).to_contain_text("Unmute")
+    expect(ann.locator("#mute-notice")).to_have_text("The chair muted your microphone. Unmute when you want to speak.")
+    expect(ann.locator("#mute-notice")).to_have_attribute("role", "status")
+    assert not mic_on(ann)
+    assert ann.evaluate("() => document.activeElement.id") == focused_before   # her focus was left where it was
+    expect(chair.locator("#mute-notice")).to_contain_text("Ann Able's microphone is muted")
+    # the chair sees her muted, and no Mute button for her any more; the focus stays in her row
+    expect(tile.locator(".tile-mic")).to_be_visible()
+    expect(row).to_contain_text("muted")
+    expect(mute).to_have_count(0)
+    assert chair.evaluate("() => !!document.activeElement.closest('#panel-people')")
+    axe(ann, "muted by the chair, one person")
+    axe(chair, "after muting one person")
+    # only Ann can unmute herself; then the chair's Mute button comes back
+    ann.locator("#mute-button").click()
+    expect(ann.locator("#mute-button")).to_have_attribute("aria-pressed", "false")
+    assert mic_on(ann)
+    expect(ann.locator("#mute-notice")).to_be_hidden()
+    expect(row).to_contain_text("microphone on")
+    expect(chair.get_by_role("button", name="Mute Ann Able")).to_have_count(1)

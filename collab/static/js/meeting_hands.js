@@ -1,7 +1,8 @@
 // Raised hands: the queue in the order raised (the chair gives the floor or lowers a hand, and adds
 // people in the room), this person's own hand (the Hands tab, the toolbar in the call, Alt+Shift+H),
-// the chair's "give the floor" prompt (Unmute now / Stay muted) and "Mute everyone" arriving here:
-// this page's microphone is muted at once (as in Jitsi or BigBlueButton) and says who did it.
+// the chair's "give the floor" prompt (Unmute now / Stay muted), and "Mute everyone" or the chair's
+// "Mute <name>" for this person arriving here: this page's microphone is muted at once (as in Jitsi,
+// BigBlueButton or Teams) and says so; the focus stays where it was, and only this person can unmute.
 import { clockTime } from "./dates.js";
 import { byId as $, el } from "./dom.js";
 import { ctx, inCall, isMe, send, setText } from "./meeting_hybrid.js";
@@ -57,6 +58,25 @@ export function handActions(h, i) {
   return out;
 }
 
+/** The chair muted this page's microphone (everyone's, or this person's): mute it now (pressing the
+ * page's own Mute button, so the call and the tiles follow), or join muted; say so. */
+function mutedByChair(inCallText, beforeJoinText) {
+  const notice = $("mute-notice");
+  let text;
+  if (inCall()) {
+    if (!muted()) $("mute-button").click();
+    text = inCallText;
+  } else if ($("join-muted")) {
+    $("join-muted").checked = true;
+    text = beforeJoinText;
+  } else {
+    return; // an observer: no microphone
+  }
+  $("floor-prompt").hidden = true;
+  notice.hidden = false;   // shown first, so the status region speaks the new text
+  notice.textContent = text;
+}
+
 function toggleHand() {
   const b = $("hand-button") || $("hand-toolbar");
   if (!b || b.disabled) return;
@@ -88,18 +108,12 @@ export function initHands() {
   socket.on("meeting.mute", (m) => {
     const me = ctx.me;
     if (m.meeting_id !== ctx.meetingId || m.except === me.id || (m.except_number && m.except_number === me.number)) return;
-    const notice = $("mute-notice");
-    $("floor-prompt").hidden = true;
-    if (inCall()) {
-      if (!muted()) $("mute-button").click();
-      notice.textContent = `${m.by} muted everyone's microphone, yours too. Unmute when you want to speak.`;
-    } else if ($("join-muted")) {
-      $("join-muted").checked = true;
-      notice.textContent = `${m.by} muted everyone: you will join muted.`;
-    } else {
-      return; // an observer: no microphone
-    }
-    notice.hidden = false;
+    mutedByChair(`${m.by} muted everyone's microphone, yours too. Unmute when you want to speak.`,
+                 `${m.by} muted everyone: you will join muted.`);
+  });
+  socket.on("meeting.mute_you", (m) => {
+    if (m.meeting_id !== ctx.meetingId) return;
+    mutedByChair(m.message, "The chair muted your microphone: you will join muted.");
   });
   $("floor-unmute")?.addEventListener("click", () => {
     $("floor-prompt").hidden = true;

@@ -1,6 +1,7 @@
 // People: everyone in the meeting, in the room or remote, with their microphone, camera, hand and
 // "has the floor" state, and for the chair each person's actions (give the floor, lower the hand,
-// make presenter, remove). Also the register the chair keeps (who is ticked in the room), the
+// mute, make presenter, remove). "Mute" asks that person's page to mute its microphone; only they
+// can unmute it (meeting_hands.js mutes the page). Also the register the chair keeps (who is ticked in the room), the
 // people who left, and the raised hands on the video tiles.
 import { clockTime } from "./dates.js";
 import { byId as $, el } from "./dom.js";
@@ -43,6 +44,10 @@ function row(p, where) {
   if (me.chair && !ended) {
     const tools = el("span", { class: "person-tools" });
     if (h) tools.append(...handActions(h.hand, h.i));
+    if (key && where === "remote" && !isMe(p) && m?.audio !== false) {   // not when People shows them muted
+      tools.append(" ", el("button", { type: "button", class: "small", text: "Mute", "aria-label": `Mute ${p.name}`,
+                                       onclick: () => mutePerson(key, p.name) }));
+    }
     if (key && where === "remote" && !presenter && !chair) {
       tools.append(" ", el("button", { type: "button", class: "small", text: "Make presenter", "aria-label": `Make presenter: ${p.name}`,
                                        onclick: () => send("meeting_presenter", personRef(key)) }));
@@ -56,6 +61,13 @@ function row(p, where) {
     if (tools.childElementCount) li.append(tools);
   }
   return li;
+}
+
+async function mutePerson(key, name) {
+  if (!(await send("meeting_mute", personRef(key)))) return;
+  const notice = $("mute-notice");
+  notice.hidden = false;
+  notice.textContent = `${name}'s microphone is muted. They can unmute when they want to speak.`;
 }
 
 export function renderPeople() {
@@ -79,10 +91,16 @@ export function renderPeople() {
   const list = $("people-list");
   const sig = rows.map((r) => r.textContent).join("|");
   if (list.dataset.sig !== sig) {   // unchanged rows stay, and so does the focus on their buttons
-    const focused = list.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+    const active = list.contains(document.activeElement) ? document.activeElement : null;
+    const focused = active?.getAttribute("aria-label");
+    const rowKey = active?.closest("li[data-key]")?.dataset.key;
     list.replaceChildren(...rows);
     list.dataset.sig = sig;
-    if (focused) list.querySelector(`[aria-label="${CSS.escape(focused)}"]`)?.focus();
+    if (active) {   // the same button; if it went (a person just muted), the next one in that row, else the panel
+      const same = focused && list.querySelector(`[aria-label="${CSS.escape(focused)}"]`);
+      const inRow = rowKey && list.querySelector(`li[data-key="${CSS.escape(rowKey)}"] button`);
+      (same || inRow || $("panel-people"))?.focus();
+    }
   }
   setCount("people", remote.length + a.in_room.length + heads, "present");
   const gone = a.remote.filter((r) => (!r.present || r.removed) && !keys.has(personKey(r)));   // not back since
