@@ -104,6 +104,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "live.thread_reactions_json"): READ,
     ("GET", "meetings.deck_file"): NO_SUCH_DECK,
     ("GET", "meetings.deck_page"): NO_SUCH_DECK,
+    ("GET", "meetings.deck_titles"): NO_SUCH_DECK,
     ("GET", "meetings.edit_page"): MODERATE,
     ("GET", "meetings.ics"): READ,
     ("GET", "meetings.meeting"): READ,
