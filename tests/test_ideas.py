@@ -416,3 +416,23 @@ def test_similar_ideas_while_typing_use_search_with_the_readers_permissions(clie
     assert web.get(f"/rooms/{w['room'].id}/ideas/similar.json?q=zebra").json == {"ideas": []}
     outsider = login_client(app, make.user(name="Outsider"))
     assert outsider.get(f"/rooms/{w['room'].id}/ideas/similar.json?q=cycle").status_code == 404
+
+
+def test_a_subscribed_reader_gets_the_tally_live(client, app, w):
+    from collab import tasks
+    from tests.live_support import sock
+
+    idea = post_idea(client, w)
+    sc = sock(app, token=w["tok"]["Mel Member"])
+    try:
+        assert sc.emit("subscribe", {"room_id": w["room"].id}, callback=True)["ok"]
+        sc.get_received()
+        api(client, w, "Vic Voter", "POST", f"/api/v1/ideas/{idea['id']}/vote")
+        ideas.set_status(w["mod"], idea["id"], status="under_review")
+        got = [(m["name"], m["args"][0]) for m in sc.get_received()]
+        voted = [data for name, data in got if name == "idea.voted"]
+        assert [(d["idea_id"], d["votes"]) for d in voted] == [(idea["id"], 1)]
+        assert [d["idea"]["status"] for name, d in got if name == "idea.status"] == ["under_review"]
+    finally:
+        sc.disconnect()
+        tasks.settle(app)
