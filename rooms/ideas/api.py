@@ -35,19 +35,19 @@ def get_idea(idea_id: int):
     return ok(dict(idea_dict(idea, user, voters=True), budget=services.budget(user, idea.room)))
 
 
-def _after_vote(idea):
+def _after_vote(idea, voted: bool):
     user = api_user()
-    return ok(dict(idea_dict(idea, user), budget=services.budget(user, idea.room)))
+    return ok(dict(idea_dict(idea, user, voted=voted), budget=services.budget(user, idea.room)))
 
 
 @bp.post("/ideas/<int:idea_id>/vote")
 def vote_idea(idea_id: int):
-    return _after_vote(services.vote(api_user(), idea_id))
+    return _after_vote(services.vote(api_user(), idea_id), True)
 
 
 @bp.delete("/ideas/<int:idea_id>/vote")
 def withdraw_idea_vote(idea_id: int):
-    return _after_vote(services.withdraw(api_user(), idea_id))
+    return _after_vote(services.withdraw(api_user(), idea_id), False)
 
 
 @bp.post("/ideas/<int:idea_id>/status")

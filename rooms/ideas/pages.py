@@ -83,7 +83,7 @@ def vote(idea_id: int):
     if wants_json:
         if idea is None:
             return jsonify({"error": {"message": next(iter(errors.values()))}}), 409
-        return jsonify(dict(idea_dict(idea, current_user), budget=services.budget(current_user, idea.room)))
+        return jsonify(dict(idea_dict(idea, current_user, voted=on), budget=services.budget(current_user, idea.room)))
     if idea is None:
         idea = services.get_idea(current_user, idea_id)
         from_errors = next(iter(errors.values()))

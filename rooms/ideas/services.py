@@ -13,6 +13,7 @@ from typing import Iterable, Optional
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from auth import audit
 from auth.models import User
@@ -228,9 +229,13 @@ def vote(actor: User, idea_id: object) -> Idea:
     _check_vote(actor, idea)
     db.begin_write()
     try:
-        # The voter's row, locked (PostgreSQL), so two votes of one person never both fit the last slot.
-        db.session.execute(select(User.id).where(User.id == actor.id).with_for_update())
-        db.session.refresh(idea)
+        # The voter's row, locked (PostgreSQL; SQLite's write lock is the whole database), so two votes of
+        # one person never both fit the last slot; then the idea's status again, inside the write.
+        if not db.is_sqlite:
+            db.session.execute(select(User.id).where(User.id == actor.id).with_for_update())
+        status = db.session.scalar(select(Idea.status).where(Idea.id == idea.id))
+        if status != idea.status:
+            set_committed_value(idea, "status", status)
         _check_vote(actor, idea)
         if db.session.scalar(select(IdeaVote.id).where(IdeaVote.idea_id == idea.id,
                                                        IdeaVote.user_id == actor.id)) is not None:
@@ -249,7 +254,7 @@ def vote(actor: User, idea_id: object) -> Idea:
     except ServiceError:
         db.session.rollback()
         raise
-    idea.vote_count = count
+    set_committed_value(idea, "vote_count", count)   # what the plain-SQL UPDATE wrote
     return idea
 
 
@@ -264,7 +269,7 @@ def withdraw(actor: User, idea_id: object) -> Idea:
         raise Conflict("You have not voted for this idea.")
     count = _tally(idea, -1)
     db.session.commit()
-    idea.vote_count = count
+    set_committed_value(idea, "vote_count", count)   # what the plain-SQL UPDATE wrote
     return idea
 
 

@@ -76,3 +76,19 @@ def test_post_an_idea_and_vote_on_it_from_a_phone(site, admin_token, pages):
     got = api(site, admin_token, "GET", f"/rooms/{room['id']}/ideas")
     assert sorted((i["title"], i["votes"]) for i in got["ideas"]) == [
         ("Covered cycle racks", 1), ("Cycle racks at the custody suite", 0)]
+
+    # Decided from the idea's page: "You said, we did" lists it, per room and site-wide.
+    api(site, admin_token, "POST", f"/ideas/{earlier['id']}/status", {"status": "under_review"})
+    page.goto(f"/ideas/{earlier['id']}")
+    axe(page, "a decision-maker's idea page")
+    page.get_by_label("New status").select_option("adopted")
+    page.get_by_label("Response").fill("Approved: racks go in next month.")
+    page.get_by_role("button", name="Publish the status").click()
+    expect(page.locator(".idea-panel [data-idea-status]")).to_have_text("Adopted")
+    axe(page, "adopted")
+    for path in (f"/rooms/{room['id']}/you-said-we-did", "/you-said-we-did"):
+        page.goto(path)
+        axe(page)
+        assert_reflows(page)
+        expect(page.get_by_role("cell", name="Approved: racks go in next month.")).to_be_visible()
+        expect(page.get_by_role("button", name="Print")).to_be_visible()
