@@ -436,3 +436,45 @@ def test_a_subscribed_reader_gets_the_tally_live(client, app, w):
     finally:
         sc.disconnect()
         tasks.settle(app)
+
+
+def test_simultaneous_votes_are_neither_lost_nor_doubled_nor_over_budget(app, w, make):
+    """Votes from several threads at once (each its own session and connection): the tally is exact,
+    and one person's votes on several ideas at once never exceed the budget."""
+    import threading
+
+    from collab.errors import Conflict
+
+    main = ideas.create_idea(w["author"], w["room"].id, title="Main idea", body="x").id
+    extra = [ideas.create_idea(w["author"], w["room"].id, title=f"Extra {n}", body="x").id for n in range(4)]
+    voters = [make.user(name=f"Crowd {n}") for n in range(8)]
+    for v in voters:
+        rs.add_member(w["owner"], w["room"].id, user_id=v.id)
+    voter_ids = [v.id for v in voters]
+    results: list[str] = []
+    start = threading.Barrier(len(voter_ids) + len(extra))
+
+    def run(user_id: int, idea_id: int) -> None:
+        with app.app_context():
+            from auth.models import User
+
+            me = db.session.get(User, user_id)
+            start.wait()
+            try:
+                ideas.vote(me, idea_id)
+                results.append(f"ok {idea_id}")
+            except Conflict:
+                results.append(f"refused {idea_id}")
+            finally:
+                db.session.remove()
+
+    jobs = [threading.Thread(target=run, args=(uid, main)) for uid in voter_ids]
+    jobs += [threading.Thread(target=run, args=(w["voter"].id, i)) for i in extra]   # budget 2, four ideas
+    for j in jobs:
+        j.start()
+    for j in jobs:
+        j.join()
+    assert state(main) == ("new", 8, 8)
+    voted = [r for r in results if r.startswith("ok") and int(r.split()[1]) in extra]
+    assert len(voted) == 2 and results.count("ok %d" % main) == 8
+    assert db.session.scalar(select(func.count(IdeaVote.id)).where(IdeaVote.user_id == w["voter"].id)) == 2

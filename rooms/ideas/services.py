@@ -19,7 +19,7 @@ from auth import audit
 from auth.models import User
 from collab import validate
 from collab.db import utcnow
-from collab.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from collab.errors import Conflict, Forbidden, Invalid, NotFound
 from collab.extensions import db
 from rooms import policy, services
 from rooms import posts as room_posts
@@ -223,20 +223,28 @@ def _tally(idea: Idea, step: int) -> int:
     return count
 
 
-def vote(actor: User, idea_id: object) -> Idea:
-    """One vote per person per idea, within the room's budget of open votes."""
-    idea = get_idea(actor, idea_id)
+def _idea_in_write(actor: User, iid: int) -> Idea:
+    """Inside the vote's write: the idea (as get_idea) with its status as the vote relies on it. On
+    PostgreSQL the voter's row and then the idea's are locked, so two votes of one person never both fit
+    the last slot of the budget and a vote never lands on an idea being closed (SQLite's write lock is
+    the whole database)."""
+    if not db.is_sqlite:
+        db.session.execute(select(User.id).where(User.id == actor.id).with_for_update())
+    idea = get_idea(actor, iid)
+    if not db.is_sqlite:
+        set_committed_value(idea, "status", db.session.scalar(
+            select(Idea.status).where(Idea.id == iid).with_for_update()))
     _check_vote(actor, idea)
+    return idea
+
+
+def vote(actor: User, idea_id: object) -> Idea:
+    """One vote per person per idea, within the room's budget of open votes. One write transaction: the
+    checks read what the vote relies on, and nothing is asked twice."""
+    iid = validate.int_id(idea_id, "idea_id")
     db.begin_write()
     try:
-        # The voter's row, locked (PostgreSQL; SQLite's write lock is the whole database), so two votes of
-        # one person never both fit the last slot; then the idea's status again, inside the write.
-        if not db.is_sqlite:
-            db.session.execute(select(User.id).where(User.id == actor.id).with_for_update())
-        status = db.session.scalar(select(Idea.status).where(Idea.id == idea.id))
-        if status != idea.status:
-            set_committed_value(idea, "status", status)
-        _check_vote(actor, idea)
+        idea = _idea_in_write(actor, iid)
         if db.session.scalar(select(IdeaVote.id).where(IdeaVote.idea_id == idea.id,
                                                        IdeaVote.user_id == actor.id)) is not None:
             raise Conflict("You have already voted for this idea.")
@@ -251,7 +259,7 @@ def vote(actor: User, idea_id: object) -> Idea:
     except IntegrityError:
         db.session.rollback()
         raise Conflict("You have already voted for this idea.") from None
-    except ServiceError:
+    except BaseException:
         db.session.rollback()
         raise
     set_committed_value(idea, "vote_count", count)   # what the plain-SQL UPDATE wrote
@@ -259,17 +267,21 @@ def vote(actor: User, idea_id: object) -> Idea:
 
 
 def withdraw(actor: User, idea_id: object) -> Idea:
-    idea = get_idea(actor, idea_id)
-    _check_vote(actor, idea)
+    """Take back your vote while the idea is open (its budget slot comes back at once)."""
+    iid = validate.int_id(idea_id, "idea_id")
     db.begin_write()
-    n = db.session.execute(delete(IdeaVote).where(IdeaVote.idea_id == idea.id, IdeaVote.user_id == actor.id)
-                           .execution_options(synchronize_session=False)).rowcount
-    if not n:
+    try:
+        idea = _idea_in_write(actor, iid)
+        n = db.session.execute(delete(IdeaVote).where(IdeaVote.idea_id == idea.id, IdeaVote.user_id == actor.id)
+                               .execution_options(synchronize_session=False)).rowcount
+        if not n:
+            raise Conflict("You have not voted for this idea.")
+        count = _tally(idea, -1)
+        db.session.commit()
+    except BaseException:
         db.session.rollback()
-        raise Conflict("You have not voted for this idea.")
-    count = _tally(idea, -1)
-    db.session.commit()
-    set_committed_value(idea, "vote_count", count)   # what the plain-SQL UPDATE wrote
+        raise
+    set_committed_value(idea, "vote_count", count)
     return idea
 
 
