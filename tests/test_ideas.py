@@ -478,3 +478,29 @@ def test_simultaneous_votes_are_neither_lost_nor_doubled_nor_over_budget(app, w,
     voted = [r for r in results if r.startswith("ok") and int(r.split()[1]) in extra]
     assert len(voted) == 2 and results.count("ok %d" % main) == 8
     assert db.session.scalar(select(func.count(IdeaVote.id)).where(IdeaVote.user_id == w["voter"].id)) == 2
+
+
+def test_a_removed_idea_title_is_not_kept_in_its_events(client, w):
+    """Retention removes an old idea's opening post and with it the thread's title: the replayed events
+    (thread.created is rewritten; idea events never carry the title) no longer say it."""
+    from datetime import timedelta
+
+    from collab.db import utcnow
+    from rooms import retention
+    from rooms.models import Post
+    from sqlalchemy import update
+
+    idea = post_idea(client, w, title="Quetzalcoatl rota swap", body="Swap rotas.")
+    api(client, w, "Vic Voter", "POST", f"/api/v1/ideas/{idea['id']}/vote")
+    ideas.set_status(w["mod"], idea["id"], status="under_review", response="Reviewing.")
+    # The idea's posts are 40 days old; its events are of today, so they stay and must be rewritten.
+    db.begin_write()
+    db.session.execute(update(Post).where(Post.thread_id == idea["thread_id"])
+                       .values(created_at=utcnow() - timedelta(days=40)))
+    db.session.commit()
+    retention.set_retention(w["owner"], w["room"].id, 30)
+    assert retention.purge_room(rs.get_room(w["owner"], w["room"].id)).count == 1
+    replay = json.dumps(rs.events_after(w["member"], w["room"].id, 0))
+    assert '"idea.created"' in replay and '"idea.status"' in replay
+    assert "Quetzalcoatl" not in replay and "Swap rotas" not in replay
+    assert api(client, w, "Mel Member", "GET", f"/api/v1/ideas/{idea['id']}").json["status"] == "under_review"

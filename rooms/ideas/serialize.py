@@ -60,6 +60,17 @@ def public_dict(idea: Idea) -> dict[str, Any]:
     }
 
 
+def event_dict(idea: Idea) -> dict[str, Any]:
+    """The idea as its live events carry it: `public_dict` without the title and the author (the
+    `thread.created` before it carries those, and is the one event rewritten when the opening post is
+    removed, rooms/post_removal.py scrub_events; an idea event must not keep a removed title)."""
+    out = public_dict(idea)
+    del out["title"], out["author"]
+    if out["duplicate_of"]:
+        out["duplicate_of"] = {"id": out["duplicate_of"]["id"]}
+    return out
+
+
 def idea_dict(idea: Idea, viewer: User, *, voted: Optional[bool] = None, voters: bool = False) -> dict[str, Any]:
     """As `public_dict`, for one reader: ranks where they may see them, whether they voted, and with
     `voters` the list of voters (only for those who see names)."""

@@ -35,7 +35,7 @@ from rooms.ideas.models import (
     IdeaStatusChange,
     IdeaVote,
 )
-from rooms.ideas.serialize import public_dict
+from rooms.ideas.serialize import event_dict
 from rooms.moderation import notice_in_tx
 from rooms.models import Membership, Post, Room, Thread
 
@@ -195,7 +195,7 @@ def create_idea(actor: User, room_id: object, *, title: object, body: object) ->
         idea = Idea(thread_id=thread.id, room_id=room.id, status="new", vote_count=0, created_at=thread.created_at)
         db.session.add(idea)
         db.session.flush()
-        services.record_event(room.id, "idea.created", {"idea": public_dict(idea)})
+        services.record_event(room.id, "idea.created", {"idea": event_dict(idea)})
         made.append(idea)
 
     room_posts.create_thread(actor, room.id, title=title, body=body, within=add_idea)
@@ -355,6 +355,6 @@ def set_status(actor: User, idea_id: object, *, status: object, response: object
     opening = room_posts.opening_post(idea.thread)
     for uid in sorted(_author_reads(idea) | _followers(idea)):
         notice_in_tx("idea", opening, actor, user_id=uid)
-    services.record_event(idea.room_id, "idea.status", {"idea": public_dict(idea)})
+    services.record_event(idea.room_id, "idea.status", {"idea": event_dict(idea)})
     db.session.commit()
     return idea
