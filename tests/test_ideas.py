@@ -504,3 +504,13 @@ def test_a_removed_idea_title_is_not_kept_in_its_events(client, w):
     assert '"idea.created"' in replay and '"idea.status"' in replay
     assert "Quetzalcoatl" not in replay and "Swap rotas" not in replay
     assert api(client, w, "Mel Member", "GET", f"/api/v1/ideas/{idea['id']}").json["status"] == "under_review"
+
+
+def test_a_persons_votes_are_in_their_data_export(client, app, w):
+    import zipfile
+
+    idea = post_idea(client, w)
+    api(client, w, "Vic Voter", "POST", f"/api/v1/ideas/{idea['id']}/vote")
+    r = login_client(app, w["voter"]).post("/account/export")
+    votes = json.loads(zipfile.ZipFile(io.BytesIO(r.data)).read("idea_votes.json"))
+    assert [(v["idea_id"], v["room_id"]) for v in votes] == [(idea["id"], w["room"].id)]
