@@ -128,10 +128,11 @@ def _import_route_modules() -> tuple:
     from auth import api as auth_api
     from rooms import api as rooms_api
     from rooms import moderation_views, notification_views
+    from rooms.ideas import api as ideas_api
     from rooms.meetings import api as meetings_api
     from search import api as search_api
 
-    return auth_api, rooms_api, meetings_api, search_api, notification_views, moderation_views
+    return auth_api, rooms_api, meetings_api, search_api, notification_views, moderation_views, ideas_api
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -142,6 +143,7 @@ def _register_blueprints(app: Flask) -> None:
     from collab import api
     from collab import views as core_views
     from rooms import views as rooms_views
+    from rooms.ideas import pages as idea_pages
     from rooms.meetings import pages as meeting_pages
     from search import views as search_views
 
@@ -151,5 +153,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(security_views.bp)  # two-step sign-in, sessions, data, audit log (issue 7)
     app.register_blueprint(rooms_views.bp)
     app.register_blueprint(meeting_pages.bp)
+    app.register_blueprint(idea_pages.bp)
     app.register_blueprint(search_views.bp)
     app.register_blueprint(api.bp)

@@ -189,6 +189,37 @@ SCHEMAS.update({
 })
 
 
+# Ideas (issue 13): a thread kind with votes, a budget and a status with a response.
+_PERSON_RANK = {"type": ["object", "null"], "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string"}, "pseudonym": {"type": "boolean"},
+    "job_title": {"type": ["string", "null"], "description": "only where the caller may see ranks (not in a "
+                  "“judge on merit” room before a decision, unless a moderator; never in a non-attributed room)"}}}
+_BUDGET = {"type": ["object", "null"], "description": "the caller's open votes in the room; null: no limit",
+           "properties": {"total": {"type": "integer"}, "used": {"type": "integer"}, "left": {"type": "integer"}}}
+IDEA_STATUSES = ["new", "under_review", "adopted", "not_adopted", "already_exists", "done"]
+SCHEMAS.update({
+    "Idea": {"type": "object", "required": ["id", "thread_id", "status", "votes"], "properties": {
+        "id": {"type": "integer"}, "thread_id": {"type": "integer"}, "room_id": {"type": "integer"},
+        "title": {"type": "string"}, "author": _PERSON_RANK,
+        "status": {"type": "string", "enum": IDEA_STATUSES}, "status_label": {"type": "string"},
+        "response": NULLABLE_STR, "decided_by": NULLABLE_STR, "decided_at": NULLABLE_STR, "review_on": NULLABLE_STR,
+        "duplicate_of": {"type": ["object", "null"], "properties": {"id": {"type": "integer"},
+                                                                    "title": {"type": "string"}}},
+        "votes": {"type": "integer"}, "created_at": {"type": "string"}, "url": {"type": "string"},
+        "my_vote": {"type": "boolean"}, "can_vote": {"type": "boolean"}, "can_decide": {"type": "boolean"},
+        "voters": {"type": ["array", "null"], "items": _PERSON_RANK,
+                   "description": "GET of one idea only; null in a non-attributed room for those who do not see names"},
+        "budget": _BUDGET}},
+    "IdeaCreate": {"type": "object", "required": ["title", "body"], "properties": {
+        "title": {"type": "string", "maxLength": 200}, "body": {"type": "string", "maxLength": 50000}}},
+    "IdeaStatus": {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string", "enum": IDEA_STATUSES[1:]},
+        "response": {"type": "string", "maxLength": 5000, "description": "required for not_adopted (the reason)"},
+        "duplicate_of": {"type": "integer", "description": "required for already_exists: the idea it repeats"},
+        "review_on": {"type": "string", "format": "date", "description": "under_review only"}}},
+})
+
+
 def _op(summary: str, ok_status: str, ok_schema: dict, *errors: int, body: str | None = None,
         params: list | None = None) -> dict:
     if body and 413 not in errors:  # every JSON body has a size limit (collab.api.MAX_JSON_BYTES)
@@ -346,6 +377,33 @@ def document() -> dict[str, Any]:
             "Post (or update) the minutes as a thread in the room (the chair)", "201",
             {"type": "object", "properties": {"thread_id": {"type": "integer"}}}, 403, 404, 422,
             params=[meeting_id])},
+    })
+    idea_id = _id_param("idea_id")
+    paths.update({
+        "/rooms/{room_id}/ideas": {
+            "get": _op("A room's ideas, with the caller's vote budget", "200",
+                       {"type": "object", "properties": {"room_id": {"type": "integer"}, "budget": _BUDGET,
+                                                         "ideas": {"type": "array", "items": _ref("Idea")}}},
+                       404, 422, params=[room_id,
+                                         {"name": "sort", "in": "query", "required": False,
+                                          "schema": {"type": "string", "enum": ["votes", "newest"]}},
+                                         {"name": "status", "in": "query", "required": False,
+                                          "schema": {"type": "string", "enum": ["all", "open", *IDEA_STATUSES]}}]),
+            "post": _op("Post an idea (a thread with its opening post) in a room that takes ideas", "201",
+                        _ref("Idea"), 400, 403, 404, 422, body="IdeaCreate", params=[room_id]),
+        },
+        "/ideas/{idea_id}": {"get": _op("One idea, with its voters (where names are shown) and the caller's budget",
+                                        "200", _ref("Idea"), 404, 422, params=[idea_id])},
+        "/ideas/{idea_id}/vote": {
+            "post": _op("Vote for an open idea: one vote per person, within the room's budget (409 otherwise)",
+                        "200", _ref("Idea"), 403, 404, 409, 422, params=[idea_id]),
+            "delete": _op("Withdraw your vote from an open idea (409 if you have none)", "200", _ref("Idea"),
+                          403, 404, 409, 422, params=[idea_id]),
+        },
+        "/ideas/{idea_id}/status": {"post": _op(
+            "Change an idea's status (room owners and moderators, or people they name): new → under_review → "
+            "adopted / not_adopted / already_exists; adopted → done", "200", _ref("Idea"), 400, 403, 404, 409, 422,
+            body="IdeaStatus", params=[idea_id])},
     })
     paths["/meetings/{meeting_id}"]["patch"] = _op(
         "Change a scheduled meeting (the chair); invitees are told", "200", _ref("MeetingSchedule"), 400, 403, 404,

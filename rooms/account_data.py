@@ -33,6 +33,7 @@ from collab.extensions import db
 from rooms import attachments as files
 from rooms import policy, post_removal
 from rooms import posts as room_posts
+from rooms.ideas.models import IdeaVote
 from rooms.models import Attachment, Membership, Post, PostRevision, Reaction, Room, RoomEvent, Thread
 
 EXPORT_README = """Your data from Collab
@@ -42,6 +43,7 @@ profile.json      your account: name, e-mail address, organisation, kind of acco
 memberships.json  the rooms you belong to and your role in each
 posts.json        every post you wrote (Markdown text, earlier versions, where it was, its attachments)
 reactions.json    the reactions you added to posts
+idea_votes.json   the ideas you voted for, and when
 sessions.json     the devices signed in to your account
 attachments/      the files you attached to your posts
 
@@ -104,6 +106,8 @@ def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         })
     reactions = [{"post_id": r.post_id, "emoji": r.emoji, "added_at": _iso(r.created_at)}
                  for r in db.session.scalars(select(Reaction).where(Reaction.user_id == user.id).order_by(Reaction.id))]
+    idea_votes = [{"idea_id": v.idea_id, "room_id": v.room_id, "voted_at": _iso(v.created_at)}
+                  for v in db.session.scalars(select(IdeaVote).where(IdeaVote.user_id == user.id).order_by(IdeaVote.id))]
     sessions = [{"device": user_sessions.device(s.user_agent), "user_agent": s.user_agent, "address": s.ip,
                  "signed_in_at": _iso(s.created_at), "last_seen_at": _iso(s.last_seen_at)}
                 for s in user_sessions.live_sessions(user)]
@@ -115,7 +119,7 @@ def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if path.exists():
             blobs.append((f"attachments/{att.id}-{files.safe_filename(att.filename)}", str(path)))
     docs = {"profile.json": profile, "memberships.json": memberships, "posts.json": posts,
-            "reactions.json": reactions, "sessions.json": sessions}
+            "reactions.json": reactions, "idea_votes.json": idea_votes, "sessions.json": sessions}
     return docs, blobs
 
 

@@ -46,11 +46,13 @@ from rooms.models import NOTIFY_LEVELS, Membership, Post, Room, Thread
 
 log = logging.getLogger(__name__)
 
-KINDS = ("mention", "reply", "thread", "hidden", "restored", "removed", "muted", "revealed")
+KINDS = ("mention", "reply", "thread", "hidden", "restored", "removed", "muted", "revealed", "idea")
 KIND_LABELS = {"mention": "mentioned you", "reply": "replied to your post", "thread": "started a thread",
                # moderation (rooms/moderation.py): the actor is the room moderator
                "hidden": "hid your post", "restored": "restored your hidden post", "removed": "removed your post",
-               "muted": "muted you in this room", "revealed": "saw that you wrote this post (a moderation check)"}
+               "muted": "muted you in this room", "revealed": "saw that you wrote this post (a moderation check)",
+               # ideas (rooms/ideas/services.py): the actor is the decision-maker
+               "idea": "changed the status of an idea"}
 LEVEL_LABELS = {"all": "Everything: new threads, replies to you and mentions",
                 "mentions": "Only when someone @mentions me",
                 "mute": "Nothing (mute this room)"}
@@ -274,11 +276,13 @@ def actor_name(n: Notification) -> str:
     """Who caused a notification, as shown: "Participant n" for posts in non-attributed rooms."""
     if n.kind in ("mention", "reply", "thread") and n.room.non_attributed:
         return pseudonyms.name(n.thread_id, n.actor_id)
+    if n.kind == "idea" and n.room.non_attributed:
+        return "A decision-maker"
     return n.actor.name if n.actor else "Someone"
 
 
 def _actor(n: Notification) -> dict[str, Any] | None:
-    if n.kind in ("mention", "reply", "thread") and n.room.non_attributed:
+    if n.kind in ("mention", "reply", "thread", "idea") and n.room.non_attributed:
         return {"name": actor_name(n), "pseudonym": True}
     return {"id": n.actor.id, "name": n.actor.name} if n.actor else None
 

@@ -25,6 +25,7 @@ from auth.models import User
 from collab.db import transaction_memo, utcnow
 from collab.extensions import db
 from rooms import labels
+from rooms.ideas.models import DECIDED_STATUSES, Idea, IdeaDecider, IdeaSettings
 from rooms.models import Attachment, Membership, Post, Room
 from rooms.moderation_models import RoomMute
 
@@ -329,3 +330,67 @@ def sees_names(user: Optional[User], room: Room) -> bool:
     if not room.non_attributed:
         return can_read_room(user, room)
     return can_moderate(user, room) or can_manage_room(user, room)
+
+
+# -- ideas (issue 13) ------------------------------------------------------------------------------
+
+def idea_settings(room: Room) -> IdeaSettings:
+    """The room's idea options (a row with ideas off when the room has none)."""
+    memo = transaction_memo(db.session(), "idea_settings")
+    if room.id not in memo:
+        memo[room.id] = db.session.get(IdeaSettings, room.id) or IdeaSettings(
+            room_id=room.id, enabled=False, vote_budget=None, judge_on_merit=False)
+    return memo[room.id]
+
+
+def may_see_idea(user: Optional[User], idea: Idea) -> bool:
+    """An idea, its status, response and tally: readers of its room (it is a thread there)."""
+    return can_read_room(user, idea.room)
+
+
+def can_post_idea(user: Optional[User], room: Room) -> bool:
+    return idea_settings(room).enabled and can_post(user, room)
+
+
+def can_vote_idea(user: Optional[User], room: Room) -> bool:
+    """Voting is taking part: whoever may post in the room (not observers, not the muted, never archived)."""
+    return can_post(user, room)
+
+
+def can_name_idea_deciders(user: Optional[User], room: Room) -> bool:
+    return not room.archived and (can_moderate(user, room) or can_manage_room(user, room))
+
+
+def can_decide_ideas(user: Optional[User], room: Room) -> bool:
+    """Owners and moderators of the room, or people they named (who must still read the room)."""
+    if not _signed_in(user) or room.archived or not can_read_room(user, room):
+        return False
+    if can_moderate(user, room) or can_manage_room(user, room):
+        return True
+    return db.session.scalar(select(IdeaDecider.id).where(
+        IdeaDecider.room_id == room.id, IdeaDecider.user_id == user.id)) is not None
+
+
+def sees_ranks(user: Optional[User], room: Room, *, decided: bool) -> bool:
+    """Whether `user` sees the rank or job title of an idea's author and voters. Never where names are
+    hidden (a non-attributed room) from whoever does not see names; in a "judge on merit" room only its
+    moderators until a decision is published."""
+    if not sees_names(user, room):
+        return False
+    if idea_settings(room).judge_on_merit and not decided:
+        return can_moderate(user, room) or can_manage_room(user, room)
+    return True
+
+
+def sees_thread_ranks(user: Optional[User], room: Room, thread_id: int) -> bool:
+    """Job titles beside the posts of a thread: hidden in an idea's thread while `sees_ranks` says so."""
+    if not idea_settings(room).judge_on_merit:
+        return True
+    status = db.session.scalar(select(Idea.status).where(Idea.thread_id == thread_id))
+    return status is None or sees_ranks(user, room, decided=status in DECIDED_STATUSES)
+
+
+def sees_member_ranks(user: Optional[User], room: Room) -> bool:
+    """Job titles on a judge-on-merit room's member list: its moderators only (the list would name the
+    rank of every author and voter)."""
+    return not idea_settings(room).judge_on_merit or can_moderate(user, room) or can_manage_room(user, room)

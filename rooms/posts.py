@@ -8,7 +8,7 @@ commit. Permission is checked through `rooms/policy.py`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, BinaryIO, Iterable, Optional
+from typing import Any, BinaryIO, Callable, Iterable, Optional
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -188,9 +188,12 @@ def _insert_post(actor: User, thread: Thread, parent: Optional[Post], body: str,
 
 
 def create_thread(actor: User, room_id: object, *, title: object, body: object, client_id: object = None,
-                  uploads: Iterable[Upload] = (), notify: Iterable[int] = ()) -> Thread:
+                  uploads: Iterable[Upload] = (), notify: Iterable[int] = (),
+                  within: Optional[Callable[[Thread, Post], None]] = None) -> Thread:
     """Start a thread. `notify`: accounts to notify as if mentioned, without naming them in the text
-    (a meeting's invitees in a non-attributed room, rooms/meetings/schedule.py)."""
+    (a meeting's invitees in a non-attributed room, rooms/meetings/schedule.py). `within`: what a
+    kind of thread adds to it in the same write, after its event and before the commit (an idea's
+    row, rooms/ideas/services.py); it may refuse with a ServiceError, and then nothing is written."""
     room = get_room(actor, room_id)
     title_v = validate.text(title, "title", max_len=200)
     body_v = _body(body)
@@ -212,6 +215,12 @@ def create_thread(actor: User, room_id: object, *, title: object, body: object, 
     db.session.refresh(thread)
     record_event(room.id, "thread.created", {"thread": thread_dict(thread), "post": post_dict(post)},
             notify=tuple(notify))
+    if within is not None:
+        try:
+            within(thread, post)
+        except BaseException:
+            db.session.rollback()
+            raise
     db.session.commit()
     return thread
 

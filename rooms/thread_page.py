@@ -98,8 +98,11 @@ class _Viewer:
     on the post, and per post where it does."""
 
     def __init__(self, me: Optional[User], room, *, can_reply: Optional[bool] = None,
-                 allow_edit: bool = True) -> None:
+                 allow_edit: bool = True, thread_id: Optional[int] = None) -> None:
         self.me = me
+        # Job titles beside posts: not in a non-attributed room, nor in an undecided idea of a "judge on
+        # merit" room for anyone but its moderators (rooms/policy.py sees_thread_ranks).
+        self.ranks = thread_id is None or policy.sees_thread_ranks(me, room, thread_id)
         self.my_id = getattr(me, "id", None)
         self.non_attributed = pseudonyms.applies(room)
         self.can_reply = policy.can_post(me, room) if can_reply is None else can_reply
@@ -125,8 +128,8 @@ class _Viewer:
             id=p.id,
             deleted=deleted,
             author="Post removed" if deleted else self.author_name(p),
-            job_title=(author.job_title or None) if author is not None and not deleted and not self.non_attributed
-            else None,
+            job_title=(author.job_title or None)
+            if author is not None and not deleted and not self.non_attributed and self.ranks else None,
             created_iso=created.isoformat() + "Z",
             created_text=self.stamp(created),
             edited=p.edited_at is not None and not deleted,
@@ -172,7 +175,7 @@ def _adopt(posts: list[Post], thread: Thread) -> None:
 
 def post_view(me: Optional[User], post: Post, *, can_reply: bool = False, allow_edit: bool = False) -> PostView:
     """A single post as quoted on another page (the reply form): no tree, by default no reply/edit/remove."""
-    viewer = _Viewer(me, post.thread.room, can_reply=can_reply, allow_edit=allow_edit)
+    viewer = _Viewer(me, post.thread.room, can_reply=can_reply, allow_edit=allow_edit, thread_id=post.thread_id)
     return viewer.view(post, list(post.attachments))
 
 
@@ -261,7 +264,7 @@ def load(me: User, thread: Thread, *, page: int = 1, view: str = "tree") -> Thre
     everything = posts + [opening]
     atts = _attachments(thread, everything)
     _adopt(everything, thread)
-    viewer = _Viewer(me, room)
+    viewer = _Viewer(me, room, thread_id=thread.id)
     views = {p.id: viewer.view(p, atts.get(p.id, [])) for p in everything}
     if view == "flat":
         rows = [views[p.id] for p in posts]

@@ -16,6 +16,7 @@ from collab.limits import upload_limit
 from rooms import account_data_views, moderation_views, policy, services, thread_page  # noqa: F401  (their routes are on `bp` too)
 from rooms import posts as room_posts
 from rooms import attachments as files
+from rooms.ideas import pages as idea_pages
 from rooms.blueprint import bp
 from rooms.models import ROOM_ROLES, VISIBILITIES, Post
 
@@ -149,6 +150,7 @@ def members(room_id: int):
                            errors=errors, form=request.form, roles=ROOM_ROLES,
                            can_invite=policy.can_invite_to_room(current_user, r),
                            members_hidden=not policy.sees_names(current_user, r),
+                           show_ranks=policy.sees_member_ranks(current_user, r),
                            can_manage=policy.can_manage_room(current_user, r)), (422 if errors else 200)
 
 
@@ -184,7 +186,7 @@ def thread(thread_id: int):
     tp = thread_page.load(me, t, page=_page_arg(), view=view)
     room_posts.mark_read(me, t, max(tp.shown_ids))
     return render_template("rooms/thread.html", thread=t, room=t.room, tp=tp, can_post=tp.can_post,
-                           posts_url=_posts_url())
+                           posts_url=_posts_url(), **idea_pages.panel(me, t))
 
 
 def _posts_url() -> str:

@@ -3,11 +3,13 @@ blueprint, so that rooms/ need not import search/: room pages link here with
 `url_for("search.search")`."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from collab import validate
 from collab.limits import search_limit
+from rooms.ideas.serialize import public_dict
+from search import ideas as similar
 from search import service as search_service
 
 bp = Blueprint("search", __name__)
@@ -28,3 +30,12 @@ def search():
                                 room_id=room_id if validate.digits(room_id) else None,
                                 page=min(_page_arg(), search_service.MAX_PAGE))
     return render_template("search.html", q=request.args.get("q", "")[:500], res=res)
+
+
+@bp.get("/rooms/<int:room_id>/ideas/similar.json")
+@login_required
+@search_limit
+def similar_ideas(room_id: int):
+    """Ideas of the room like the title being typed ("Post an idea" asks as you type)."""
+    found = similar.similar_ideas(current_user, room_id, request.args.get("q", "")[:200])
+    return jsonify({"ideas": [public_dict(i) for i in found]})

@@ -33,6 +33,7 @@ from auth import mfa, suspension
 from collab.extensions import db
 from collab import tasks
 from rooms import moderation, policy, trust_settings
+from rooms.ideas import services as ideas
 from rooms import services as rs
 from rooms import posts as room_posts
 from rooms.meetings import attendance, conversion, decks, minutes, schedule, state, votes
@@ -69,6 +70,7 @@ ARTIFACTS: dict[str, tuple[str, dict[str, bool]]] = {
     "meeting_state": ("may_see_meeting", expect(IN_ROOM)),
     "meeting_media": ("may_join_meeting", expect(IN_ROOM)),
     "vote": ("may_act_in_meeting", expect(PARTICIPANTS)),
+    "idea": ("may_see_idea", expect(IN_ROOM)),
 }
 # Where one channel deliberately serves less than the kind allows, and why.
 CHANNEL_NARROWER: dict[tuple[str, str], tuple[str, ...]] = {
@@ -151,6 +153,8 @@ def world(app, make):
     km = votes.draft(p["owner"], meeting.id, text="echidnakey message")["key_message_id"]
     votes.open_vote(p["owner"], km)
     minutes_thread = minutes.post_minutes(p["owner"], meeting.id)
+    ideas.update_settings(p["owner"], room.id, enabled=True)
+    idea = ideas.create_idea(p["member"], room.id, title="kiwiidea shorter forms", body="One page")
 
     # Everyone signs in and makes a token while they still may ...
     web = {name: login_client(app, u) for name, u in people.items()}
@@ -162,7 +166,7 @@ def world(app, make):
     tasks.settle(app)
     web["anonymous"], tokens["anonymous"] = app.test_client(), None
     return {"room": room, "thread": thread, "post": post, "hidden": hidden, "attachment": attachment,
-            "meeting": meeting, "deck": deck, "km": km, "minutes_thread": minutes_thread,
+            "meeting": meeting, "deck": deck, "km": km, "minutes_thread": minutes_thread, "idea": idea,
             "web": web, "tokens": tokens}
 
 
@@ -255,6 +259,12 @@ def channels(w, app) -> dict[str, dict]:
         "vote": {
             "api": lambda c: _api(w, c, "POST", f"/api/v1/key-messages/{w['km']}/votes", "agree",
                                   json={"choice": "agree"}),
+        },
+        "idea": {
+            "html": lambda c: _html(w, c, f"/threads/{w['idea'].thread_id}", "Status:"),
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/ideas/{w['idea'].id}", "kiwiidea"),
+            "socket": lambda c: _socket(w, app, c, "sync", {"room_id": room_id, "after_seq": 0}, "idea.created"),
+            "search": lambda c: _search(w, c, "kiwiidea"),
         },
     }
 

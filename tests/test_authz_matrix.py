@@ -200,6 +200,25 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "security.two_step_off"): OWN_FORM,
     ("PUT", "api.api_react"): WRITE,
     ("PUT", "api.api_room_level"): READ,
+    # ideas (issue 13): the walk's idea is the owner's; its JSON and form carry no status, so a
+    # decision-maker's attempt is refused for its input (422: "ok" for the API, "form" for the page)
+    ("GET", "api.list_ideas"): READ,
+    ("POST", "api.create_idea"): WRITE,
+    ("GET", "api.get_idea"): READ,
+    ("POST", "api.vote_idea"): WRITE,
+    ("DELETE", "api.withdraw_idea_vote"): WRITE,       # no vote to withdraw: 409, said in the answer
+    ("POST", "api.set_idea_status"): MODERATE,
+    ("GET", "ideas.room_ideas"): READ,
+    ("GET", "ideas.new_idea"): WRITE,
+    ("POST", "ideas.new_idea"): WRITE,
+    ("GET", "ideas.idea_page"): READ,
+    ("POST", "ideas.vote"): WRITE,
+    ("POST", "ideas.set_status"): dict(MODERATE, moderator="form", owner="form"),
+    ("GET", "ideas.settings"): MODERATE,
+    ("POST", "ideas.settings"): dict(MODERATE, moderator="form", owner="form"),
+    ("GET", "ideas.room_said_done"): READ,
+    ("GET", "ideas.said_done"): SIGNED_IN,
+    ("GET", "search.similar_ideas"): READ,
 }
 
 
@@ -219,7 +238,7 @@ def classify(r, *, api: bool, method: str = "GET") -> str:
 
 
 ROOM_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id", "meeting_id", "deck_id", "key_message_id",
-               "mute_id"}
+               "mute_id", "idea_id"}
 FORM = {"body": "matrix text", "title": "matrix", "name": "matrix", "description": "x", "reason": "matrix reason",
         "action": "hide", "role": "member", "user_id": "0", "hours": "1", "days": "1", "confirm": "",
         "token_name": "matrix", "email": "matrix@example.org", "emoji": "👍"}
@@ -261,6 +280,7 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     and an open key-message vote; returns the ids the walk fills routes with."""
     from rooms import moderation, trust_settings
     from rooms import posts as room_posts
+    from rooms.ideas import services as ideas
     from rooms.meetings import services as ms
     from rooms.meetings import votes
     from rooms.models import Attachment
@@ -278,10 +298,12 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     meeting = ms.start_meeting(owner, room.id, title=f"{name} meeting")
     km = votes.draft(owner, meeting.id, text=f"{name} key message")
     votes.open_vote(owner, km["key_message_id"])
+    ideas.update_settings(owner, room.id, enabled=True, vote_budget=10)
+    idea = ideas.create_idea(owner, room.id, title=f"{name} idea", body="An idea")
     return {"room": room, "thread": thread, "reply": reply, "meeting": meeting, "ids": {
         "room_id": room.id, "thread_id": thread.id, "post_id": reply.id, "attachment_id": att.id,
         "filename": att.filename, "meeting_id": meeting.id, "key_message_id": km["key_message_id"],
-        "mute_id": mute.id}}
+        "mute_id": mute.id, "idea_id": idea.id}}
 
 
 @pytest.fixture
@@ -441,7 +463,11 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("POST", "api.meeting_token"), ("POST", "api.start_meeting"), ("POST", "api.vote"), ("POST", "live.react"),
     ("POST", "meetings.start"), ("POST", "meetings.token"), ("POST", "meetings.call_leave"), ("POST", "rooms.join"), ("POST", "rooms.new_thread"),
     ("POST", "rooms.reply"), ("PUT", "api.api_react"), ("PUT", "api.api_room_level"),
-    ("DELETE", "api.api_unreact")}
+    ("DELETE", "api.api_unreact"),
+    ("GET", "api.list_ideas"), ("POST", "api.create_idea"), ("GET", "api.get_idea"), ("POST", "api.vote_idea"),
+    ("DELETE", "api.withdraw_idea_vote"), ("GET", "ideas.room_ideas"), ("GET", "ideas.new_idea"),
+    ("POST", "ideas.new_idea"), ("GET", "ideas.idea_page"), ("POST", "ideas.vote"), ("GET", "ideas.room_said_done"),
+    ("GET", "search.similar_ideas")}
 OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the moderators' actions
     ("DELETE", "api.delete_post"), ("GET", "meetings.edit_page"), ("GET", "rooms.edit"),
     ("PATCH", "api.edit_meeting"), ("PATCH", "api.edit_post"), ("POST", "api.add_attachments"),
@@ -450,14 +476,18 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("POST", "meetings.deck_upload"), ("POST", "meetings.edit_page"), ("POST", "meetings.end"),
     ("POST", "meetings.finish"), ("POST", "meetings.post_minutes"), ("POST", "rooms.delete"),
     ("POST", "rooms.edit"), ("DELETE", "api.remove_member"), ("POST", "api.add_member"),
-    ("POST", "rooms.room_retention"), ("POST", "rooms.members")}
+    ("POST", "rooms.room_retention"), ("POST", "rooms.members"),
+    ("POST", "api.set_idea_status"), ("POST", "ideas.set_status"), ("GET", "ideas.settings"),
+    ("POST", "ideas.settings")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
              ("POST", "rooms.leave")}              # not a member: nothing to leave (said on the form)
 # A site administrator who may read a room manages it (rooms/policy.py can_manage_room).
 ADMIN_MANAGES = {("DELETE", "api.remove_member"): "ok", ("POST", "api.add_member"): "ok",
                  ("POST", "rooms.room_retention"): "ok", ("GET", "rooms.room_trust"): "ok",
                  ("GET", "rooms.settings"): "ok", ("POST", "rooms.members"): "form",
-                 ("POST", "rooms.room_trust"): "form", ("POST", "rooms.settings"): "form"}
+                 ("POST", "rooms.room_trust"): "form", ("POST", "rooms.settings"): "form",
+                 ("POST", "api.set_idea_status"): "ok", ("POST", "ideas.set_status"): "form",
+                 ("GET", "ideas.settings"): "ok", ("POST", "ideas.settings"): "form"}
 READERS = {"organisation": ("staff", "admin"),              # staff of the room's organisation (admin is one)
            "national": ("guest", "iag", "staff", "admin"),  # every signed-in account
            "non_attributed": ()}                            # private: nobody else reads it

@@ -292,13 +292,22 @@ def test_every_get_route_of_the_room_names_no_author(app, make, frank_full):
 
     from collab.extensions import db
 
+    from rooms.ideas import services as ideas
+
     f = frank_full
     n_id = db.session.scalar(select(Notification.id).where(Notification.user_id == f["reader"].id))
     assert n_id, "Philomena's reply mentions the reader"
+    # an idea by Zebediah with Philomena's vote, adopted: its pages, list, API and "You said, we did" too
+    ideas.update_settings(f["owner"], f["room"].id, enabled=True, vote_budget=5)
+    idea = ideas.create_idea(f["zeb"], f["room"].id, title="Stopwatch idea", body="Count every stopwatch stop.")
+    ideas.vote(f["phil"], idea.id)
+    ideas.vote(f["reader"], idea.id)
+    ideas.set_status(f["owner"], idea.id, status="under_review")
+    ideas.set_status(f["owner"], idea.id, status="adopted", response="Yes, from May.")
     ids = {"room_id": f["room"].id, "thread_id": f["thread"].id, "post_id": f["posts"][1].id,
            "attachment_id": f["attachment"].id, "filename": f["attachment"].filename, "notification_id": n_id,
            "session_id": 1, "user_id": f["reader"].id, "emoji": "👍", "token": "x", "meeting_id": 999_999,
-           "deck_id": 999_999, "page": 1, "key_message_id": 999_999, "mute_id": 999_999}
+           "deck_id": 999_999, "page": 1, "key_message_id": 999_999, "mute_id": 999_999, "idea_id": idea.id}
     authors = {f["zeb"].id, f["phil"].id}
     c = login_client(app, f["reader"])
     tok = make.token(f["reader"])
@@ -530,7 +539,7 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
     ids = {"room_id": room.id, "thread_id": announce, "post_id": frank["posts"][1].id, "attachment_id": 999_999,
            "filename": "x.png", "notification_id": n_id or 999_999, "session_id": 1, "user_id": reader.id,
            "emoji": "👍", "token": "x", "meeting_id": mid, "deck_id": 999_999, "page": 1, "key_message_id": kid,
-           "mute_id": 999_999}
+           "mute_id": 999_999, "idea_id": 999_999}
     walked = _walk_get_routes(app, c, api, tok, ids, authors, room.id, announce, queries=("stopwatch", "plenary"))
     assert walked >= 25, walked
     for path in (f"/meetings/{mid}", f"/threads/{announce}", f"/threads/{minutes_thread}",

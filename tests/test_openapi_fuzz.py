@@ -36,8 +36,12 @@ def fuzz_ctx(app, make):
     reply, _ = room_posts.create_post(owner, thread.id, body="reply **one**", uploads=[("a.png", io.BytesIO(buf.getvalue()))])
     make.reply(member, thread, "nested", parent=reply)
     make.thread(owner, open_room)
+    from rooms.ideas import services as ideas
+
+    ideas.update_settings(owner, room.id, enabled=True, vote_budget=3)
+    idea = ideas.create_idea(member, room.id, title="An idea", body="to vote on")
     ids = {"room_id": [room.id, open_room.id], "thread_id": [thread.id], "post_id": [reply.id],
-           "user_id": [member.id, owner.id]}
+           "user_id": [member.id, owner.id], "idea_id": [idea.id]}
     return {"headers": bearer(make.token(owner)), "ids": ids}
 
 
