@@ -129,9 +129,12 @@ def _import_route_modules() -> tuple:
     from rooms import api as rooms_api
     from rooms import moderation_views, notification_views
     from rooms.meetings import api as meetings_api
+    from rooms.polls import api as polls_api
+    from rooms.polls import realtime as polls_realtime  # live tallies, to those who may see them
     from search import api as search_api
 
-    return auth_api, rooms_api, meetings_api, search_api, notification_views, moderation_views
+    return (auth_api, rooms_api, meetings_api, polls_api, polls_realtime, search_api, notification_views,
+            moderation_views)
 
 
 def _register_blueprints(app: Flask) -> None:

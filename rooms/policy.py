@@ -27,6 +27,7 @@ from collab.extensions import db
 from rooms import labels
 from rooms.models import Attachment, Membership, Post, Room
 from rooms.moderation_models import RoomMute
+from rooms.polls.models import Poll, PollVote
 
 if TYPE_CHECKING:  # pragma: no cover - meetings depend on rooms, never the other way at run time
     from rooms.meetings.models import Meeting
@@ -329,3 +330,48 @@ def sees_names(user: Optional[User], room: Room) -> bool:
     if not room.non_attributed:
         return can_read_room(user, room)
     return can_moderate(user, room) or can_manage_room(user, room)
+
+
+# -- polls and proposals (issue 13) ----------------------------------------------------------------
+
+def may_see_poll(user: Optional[User], poll: Poll) -> bool:
+    """A poll's question, options and state: readers of its room."""
+    return can_read_room(user, poll.room)
+
+
+def may_vote_in_poll(user: Optional[User], poll: Poll) -> bool:
+    """Those who may post in the room (observers may not), while the poll is open."""
+    return poll.closed_at is None and can_post(user, poll.room)
+
+
+def may_close_poll(user: Optional[User], poll: Poll) -> bool:
+    """Its creator and the room's moderators, in a room that is not archived."""
+    if not can_read_room(user, poll.room) or poll.room.archived:
+        return False
+    return poll.created_by_id == user.id or can_moderate(user, poll.room)
+
+
+def has_voted(user: Optional[User], poll: Poll) -> bool:
+    if not _signed_in(user):
+        return False
+    return db.session.scalar(select(PollVote.id).where(PollVote.poll_id == poll.id,
+                                                       PollVote.user_id == user.id)) is not None
+
+
+def may_see_poll_results(user: Optional[User], poll: Poll, *, voted: Optional[bool] = None) -> bool:
+    """A poll's tallies, chosen at creation and locked: "always" every reader of the room; "after_vote"
+    a reader once they have voted; "after_close" nobody (its creator and the moderators included)
+    until it is closed. Once closed, every reader. `voted`: if the caller already knows."""
+    if not may_see_poll(user, poll):
+        return False
+    if poll.closed_at is not None or poll.results == "always":
+        return True
+    if poll.results == "after_vote":
+        return has_voted(user, poll) if voted is None else voted
+    return False
+
+
+def sees_poll_voters(user: Optional[User], poll: Poll) -> bool:
+    """Who voted what: never in an anonymous poll (to anyone, moderators included: the vote's account
+    is kept only to allow one vote each); otherwise whoever sees the results and the room's names."""
+    return not poll.anonymous and may_see_poll_results(user, poll) and sees_names(user, poll.room)
