@@ -37,6 +37,7 @@ from rooms import services as rs
 from rooms import posts as room_posts
 from rooms.meetings import attendance, conversion, decks, minutes, schedule, state, votes
 from rooms.meetings.models import Deck
+from rooms.polls import services as polls
 from tests.conftest import bearer
 from tests.live_support import login_client, sock
 
@@ -69,6 +70,11 @@ ARTIFACTS: dict[str, tuple[str, dict[str, bool]]] = {
     "meeting_state": ("may_see_meeting", expect(IN_ROOM)),
     "meeting_media": ("may_join_meeting", expect(IN_ROOM)),
     "vote": ("may_act_in_meeting", expect(PARTICIPANTS)),
+    "poll": ("may_see_poll", expect(IN_ROOM)),
+    "poll_results": ("may_see_poll_results", expect(IN_ROOM)),                 # results shown always
+    "poll_results_after_vote": ("may_see_poll_results", expect(("member",))),  # only the member voted
+    "poll_vote": ("may_vote_in_poll", expect(PARTICIPANTS)),
+    "poll_settings": ("may_close_poll", expect(("owner", "moderator"))),      # the owner created it
 }
 # Where one channel deliberately serves less than the kind allows, and why.
 CHANNEL_NARROWER: dict[tuple[str, str], tuple[str, ...]] = {
@@ -151,6 +157,11 @@ def world(app, make):
     km = votes.draft(p["owner"], meeting.id, text="echidnakey message")["key_message_id"]
     votes.open_vote(p["owner"], km)
     minutes_thread = minutes.post_minutes(p["owner"], meeting.id)
+    poll = polls.create_poll(p["owner"], room.id, question="dingopoll where?", kind="single", options=["A", "B"])
+    polls.vote(p["member"], poll.id, choices=[1])
+    poll_after = polls.create_poll(p["owner"], room.id, question="Later?", kind="single", options=["A", "B"],
+                                   results="after_vote")
+    polls.vote(p["member"], poll_after.id, choices=[0])
 
     # Everyone signs in and makes a token while they still may ...
     web = {name: login_client(app, u) for name, u in people.items()}
@@ -162,7 +173,8 @@ def world(app, make):
     tasks.settle(app)
     web["anonymous"], tokens["anonymous"] = app.test_client(), None
     return {"room": room, "thread": thread, "post": post, "hidden": hidden, "attachment": attachment,
-            "meeting": meeting, "deck": deck, "km": km, "minutes_thread": minutes_thread,
+            "meeting": meeting, "deck": deck, "km": km, "minutes_thread": minutes_thread, "poll": poll,
+            "poll_after": poll_after,
             "web": web, "tokens": tokens}
 
 
@@ -255,6 +267,25 @@ def channels(w, app) -> dict[str, dict]:
         "vote": {
             "api": lambda c: _api(w, c, "POST", f"/api/v1/key-messages/{w['km']}/votes", "agree",
                                   json={"choice": "agree"}),
+        },
+        "poll": {
+            "html": lambda c: _html(w, c, f"/threads/{w['poll'].thread_id}", "dingopoll"),
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/polls/{w['poll'].id}", "dingopoll"),
+            "search": lambda c: _search(w, c, "dingopoll"),
+        },
+        "poll_results": {
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/polls/{w['poll'].id}", '"totals"'),
+        },
+        "poll_results_after_vote": {
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/polls/{w['poll_after'].id}", '"totals"'),
+        },
+        "poll_vote": {
+            "api": lambda c: _api(w, c, "POST", f"/api/v1/polls/{w['poll'].id}/votes", '"my_vote":{',
+                                  json={"choices": [0]}),
+        },
+        "poll_settings": {
+            "api": lambda c: _api(w, c, "PATCH", f"/api/v1/polls/{w['poll'].id}", '"closes_at":"',
+                                  json={"closes_at": "2099-01-01T00:00:00Z"}),
         },
     }
 

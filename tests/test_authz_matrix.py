@@ -151,6 +151,11 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "api.start_meeting"): WRITE,
     ("POST", "api.upload_deck"): MODERATE,
     ("POST", "api.vote"): WRITE,
+    ("GET", "api.poll_get"): READ,
+    ("PATCH", "api.poll_change"): MODERATE,    # the seeded poll is the owner's: its creator and the moderators
+    ("POST", "api.poll_close"): MODERATE,
+    ("POST", "api.poll_create"): WRITE,
+    ("POST", "api.poll_vote"): WRITE,
     ("POST", "auth.accept_invite"): INVALID_LINK,
     ("POST", "auth.account"): OWN_FORM,
     ("POST", "auth.admin_people"): ADMIN_FORM,
@@ -218,7 +223,7 @@ def classify(r, *, api: bool, method: str = "GET") -> str:
 
 
 ROOM_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id", "meeting_id", "deck_id", "key_message_id",
-               "mute_id"}
+               "mute_id", "poll_id"}
 FORM = {"body": "matrix text", "title": "matrix", "name": "matrix", "description": "x", "reason": "matrix reason",
         "action": "hide", "role": "member", "user_id": "0", "hours": "1", "days": "1", "confirm": "",
         "token_name": "matrix", "email": "matrix@example.org", "emoji": "👍"}
@@ -263,6 +268,7 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     from rooms.meetings import services as ms
     from rooms.meetings import votes
     from rooms.models import Attachment
+    from rooms.polls import services as polls
 
     owner = users["owner"]
     room = make.room(owner, visibility=visibility, name=name, members=[users["member"], muted],
@@ -277,10 +283,11 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     meeting = ms.start_meeting(owner, room.id, title=f"{name} meeting")
     km = votes.draft(owner, meeting.id, text=f"{name} key message")
     votes.open_vote(owner, km["key_message_id"])
+    poll = polls.create_poll(owner, room.id, question=f"{name} poll", kind="single", options=["Yes", "No"])
     return {"room": room, "thread": thread, "reply": reply, "meeting": meeting, "ids": {
         "room_id": room.id, "thread_id": thread.id, "post_id": reply.id, "attachment_id": att.id,
         "filename": att.filename, "meeting_id": meeting.id, "key_message_id": km["key_message_id"],
-        "mute_id": mute.id}}
+        "mute_id": mute.id, "poll_id": poll.id}}
 
 
 @pytest.fixture
@@ -438,6 +445,7 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "rooms.new_thread"), ("GET", "rooms.post_link"), ("GET", "rooms.reply"), ("GET", "rooms.room"),
     ("GET", "rooms.thread"), ("POST", "api.create_post"), ("POST", "api.create_thread"),
     ("POST", "api.meeting_token"), ("POST", "api.start_meeting"), ("POST", "api.vote"), ("POST", "live.react"),
+    ("GET", "api.poll_get"), ("POST", "api.poll_create"), ("POST", "api.poll_vote"),
     ("POST", "meetings.start"), ("POST", "meetings.token"), ("POST", "meetings.call_leave"), ("POST", "rooms.join"), ("POST", "rooms.new_thread"),
     ("POST", "rooms.reply"), ("PUT", "api.api_react"), ("PUT", "api.api_room_level"),
     ("DELETE", "api.api_unreact")}
@@ -449,7 +457,8 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("POST", "meetings.deck_upload"), ("POST", "meetings.edit_page"), ("POST", "meetings.end"),
     ("POST", "meetings.finish"), ("POST", "meetings.post_minutes"), ("POST", "rooms.delete"),
     ("POST", "rooms.edit"), ("DELETE", "api.remove_member"), ("POST", "api.add_member"),
-    ("POST", "rooms.room_retention"), ("POST", "rooms.members")}
+    ("POST", "rooms.room_retention"), ("POST", "rooms.members"), ("PATCH", "api.poll_change"),
+    ("POST", "api.poll_close")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
              ("POST", "rooms.leave")}              # not a member: nothing to leave (said on the form)
 # A site administrator who may read a room manages it (rooms/policy.py can_manage_room).

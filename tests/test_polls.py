@@ -96,6 +96,7 @@ def test_anonymity_results_kind_and_options_are_locked_at_creation(app, w):
                    {"dots": 3}):
         refused(Conflict, polls.change_poll, w["alice"], p.id, change, match="locked")
         refused(Conflict, polls.change_poll, w["mod"], p.id, change, match="locked")
+        refused(Forbidden, polls.change_poll, w["bob"], p.id, change)
     db.session.rollback()
     p = db.session.get(Poll, p.id)
     assert p.anonymous is True and p.results == "after_close" and p.kind == "single"

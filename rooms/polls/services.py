@@ -162,6 +162,8 @@ def create_poll(actor: User, room_id: object, *, question: object, kind: object,
                 quorum: object = None, dots: object = None, body: object = "") -> Poll:
     """A poll and its thread. Every input is checked before anything is written."""
     room = get_room(actor, room_id)
+    if not policy.can_post(actor, room):
+        raise Forbidden("You can read this room but not start a poll in it.")
     q = validate.text(question, "question", max_len=300, label="Question")
     k = validate.choice(kind, "kind", KINDS, label="Kind")
     opts = _options(k, options)
@@ -173,8 +175,6 @@ def create_poll(actor: User, room_id: object, *, question: object, kind: object,
         raise Invalid("Only dot votes have dots.", "dots")
     closes = _closes_at(closes_at)
     extra = validate.text(body, "body", max_len=10_000, required=False, multiline=True, label="Details")
-    if not policy.can_post(actor, room):
-        raise Forbidden("You can read this room but not start a poll in it.")
     thread = room_posts.create_thread(actor, room.id, title=q[:200],
                                       body=_opening_text(q, k, opts, budget, anon, res, quo, extra))
     db.begin_write()
@@ -193,6 +193,8 @@ def change_poll(actor: User, poll_id: object, changes: dict[str, Any]) -> Poll:
     """Only the closing time can change (creator or moderators, while open); anonymity, results
     visibility, kind and options are locked at creation: any attempt is refused, nothing changed."""
     poll = get_poll(actor, poll_id)
+    if not policy.may_close_poll(actor, poll):
+        raise Forbidden("Only the poll's creator and the room's moderators can change it.")
     locked = [k for k in LOCKED if k in changes]
     if locked:
         raise Conflict(f"{', '.join(locked)}: chosen when the poll was created and locked; "
@@ -200,8 +202,6 @@ def change_poll(actor: User, poll_id: object, changes: dict[str, Any]) -> Poll:
     unknown = sorted(set(changes) - {"closes_at"})
     if unknown:
         raise Invalid(f"Only closes_at can be changed ({unknown[0]} cannot).", unknown[0])
-    if not policy.may_close_poll(actor, poll):
-        raise Forbidden("Only the poll's creator and the room's moderators can change it.")
     if poll.closed_at is not None:
         raise Conflict("This poll is closed.", "closes_at")
     closes = _closes_at(changes.get("closes_at"))
@@ -229,11 +229,11 @@ def _is_past_close(poll: Poll) -> bool:
 def vote(actor: User, poll_id: object, *, choices: object, reason: object = "") -> tuple[dict[str, Any], bool]:
     """Cast or change the caller's vote (until the poll closes). Returns (their ballot, first vote?)."""
     poll = get_poll(actor, poll_id)
-    why = validate.text(reason, "reason", max_len=MAX_REASON, required=False, multiline=True, label="Reason")
     if poll.closed_at is not None or _is_past_close(poll):
         raise Conflict(_closed_message(poll), "choices")
     if not policy.may_vote_in_poll(actor, poll):
         raise Forbidden("You can read this poll but not vote in it.")
+    why = validate.text(reason, "reason", max_len=MAX_REASON, required=False, multiline=True, label="Reason")
     ballot = counting.check_ballot(poll.kind, len(poll_options(poll)), choices, dots=poll.dots, reason=why)
     for attempt in (1, 2):
         try:
