@@ -146,6 +146,7 @@ def _register_blueprints(app: Flask) -> None:
     from collab import views as core_views
     from rooms import views as rooms_views
     from rooms.meetings import pages as meeting_pages
+    from rooms.polls import pages as poll_pages
     from search import views as search_views
 
     _import_route_modules()
@@ -154,5 +155,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(security_views.bp)  # two-step sign-in, sessions, data, audit log (issue 7)
     app.register_blueprint(rooms_views.bp)
     app.register_blueprint(meeting_pages.bp)
+    app.register_blueprint(poll_pages.bp)   # polls and proposals (issue 13)
     app.register_blueprint(search_views.bp)
     app.register_blueprint(api.bp)

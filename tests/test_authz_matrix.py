@@ -156,6 +156,12 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "api.poll_close"): MODERATE,
     ("POST", "api.poll_create"): WRITE,
     ("POST", "api.poll_vote"): WRITE,
+    ("GET", "polls.new"): WRITE,
+    ("POST", "polls.new"): dict(MEMBER_FORM, observer="403"),
+    ("GET", "polls.poll"): READ,
+    ("GET", "polls.results"): READ,
+    ("POST", "polls.vote"): dict(MEMBER_FORM, observer="403"),    # the walk's form chooses nothing
+    ("POST", "polls.close"): MODERATE,
     ("POST", "auth.accept_invite"): INVALID_LINK,
     ("POST", "auth.account"): OWN_FORM,
     ("POST", "auth.admin_people"): ADMIN_FORM,
@@ -445,7 +451,8 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "rooms.new_thread"), ("GET", "rooms.post_link"), ("GET", "rooms.reply"), ("GET", "rooms.room"),
     ("GET", "rooms.thread"), ("POST", "api.create_post"), ("POST", "api.create_thread"),
     ("POST", "api.meeting_token"), ("POST", "api.start_meeting"), ("POST", "api.vote"), ("POST", "live.react"),
-    ("GET", "api.poll_get"), ("POST", "api.poll_create"), ("POST", "api.poll_vote"),
+    ("GET", "api.poll_get"), ("POST", "api.poll_create"), ("POST", "api.poll_vote"), ("GET", "polls.new"),
+    ("GET", "polls.poll"), ("GET", "polls.results"),
     ("POST", "meetings.start"), ("POST", "meetings.token"), ("POST", "meetings.call_leave"), ("POST", "rooms.join"), ("POST", "rooms.new_thread"),
     ("POST", "rooms.reply"), ("PUT", "api.api_react"), ("PUT", "api.api_room_level"),
     ("DELETE", "api.api_unreact")}
@@ -458,9 +465,10 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("POST", "meetings.finish"), ("POST", "meetings.post_minutes"), ("POST", "rooms.delete"),
     ("POST", "rooms.edit"), ("DELETE", "api.remove_member"), ("POST", "api.add_member"),
     ("POST", "rooms.room_retention"), ("POST", "rooms.members"), ("PATCH", "api.poll_change"),
-    ("POST", "api.poll_close")}
+    ("POST", "api.poll_close"), ("POST", "polls.close")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
-             ("POST", "rooms.leave")}              # not a member: nothing to leave (said on the form)
+             ("POST", "rooms.leave"),              # not a member: nothing to leave (said on the form)
+             ("POST", "polls.new"), ("POST", "polls.vote")}   # may; the walk's input is refused
 # A site administrator who may read a room manages it (rooms/policy.py can_manage_room).
 ADMIN_MANAGES = {("DELETE", "api.remove_member"): "ok", ("POST", "api.add_member"): "ok",
                  ("POST", "rooms.room_retention"): "ok", ("GET", "rooms.room_trust"): "ok",

@@ -312,3 +312,42 @@ def test_api_bad_input_is_a_clear_4xx(app, make, w, client):
         r = client.post(f"/api/v1/polls/{p.id}/votes", headers=bearer(t), json=data)
         assert r.status_code == 422, (data, r.json)
     assert votes(p) == []
+
+
+# -- pages ---------------------------------------------------------------------------------------------------
+
+def test_pages_create_vote_by_rank_selects_and_close(app, w):
+    from tests.live_support import login_client
+
+    c = login_client(app, w["alice"])
+    r = c.post(f"/rooms/{w['room'].id}/polls/new", data={"question": "Rank the rotas", "kind": "ranked",
+                                                          "options": "Earlies\nLates\n\nNights", "results": "always"})
+    assert r.status_code == 302
+    p = db.session.scalar(select(Poll).order_by(Poll.id.desc()))
+    assert json.loads(p.options) == ["Earlies", "Lates", "Nights"]
+    page = c.get(f"/threads/{p.thread_id}").get_data(as_text=True)
+    assert 'id="poll-%d"' % p.id in page and page.count('class="poll-rank"') == 3 and "<svg" in page
+    r = c.post(f"/polls/{p.id}/vote", data={"option-0": "2", "option-1": "2", "option-2": "1"})
+    assert r.status_code == 422 and "rank 2 is given twice" in r.get_data(as_text=True)
+    assert votes(p) == []
+    r = c.post(f"/polls/{p.id}/vote", data={"option-0": "3", "option-1": "1", "option-2": "2"})
+    assert r.status_code == 302 and votes(p) == [(w["alice"].id, "[1, 2, 0]")]
+    html = c.get(f"/polls/{p.id}/results").get_data(as_text=True)
+    assert "<svg" in html and "<table" in html and "Lates</th><td>1 first preferences" in html
+    r = c.post(f"/rooms/{w['room'].id}/polls/new", data={"question": "Bad", "kind": "single", "options": "Only"})
+    assert r.status_code == 200 and "at least two" in r.get_data(as_text=True)
+    r = c.post(f"/polls/{p.id}/close", data={"outcome": "Lates first."})
+    assert r.status_code == 302
+    page = c.get(f"/threads/{p.thread_id}").get_data(as_text=True)
+    assert "Lates first." in page and 'class="stack poll-vote"' not in page
+
+
+def test_results_fragment_hides_what_the_reader_may_not_see(app, w):
+    from tests.live_support import login_client
+
+    p = new(w, results="after_close", anonymous=False)
+    polls.vote(w["bob"], p.id, choices=[0])
+    for who in ("bob", "mod"):
+        html = login_client(app, w[who]).get(f"/polls/{p.id}/results").get_data(as_text=True)
+        assert "<svg" not in html and "when the poll closes" in html and "Bob Baker" not in html
+    assert login_client(app, w["outsider"]).get(f"/polls/{p.id}/results").status_code == 404
