@@ -49,8 +49,10 @@ function enhanceRanking(form) {
   sortByRank(list);
   for (const item of rankItems(list)) {
     const name = optionName(item);
-    const up = el("button", { type: "button", class: "poll-up", "aria-label": `Move ${name} up` }, "Move up");
-    const down = el("button", { type: "button", class: "poll-down", "aria-label": `Move ${name} down` }, "Move down");
+    // The visible words begin the accessible name ("Move up Nights"): WCAG 2.5.3, label in name.
+    const hidden = () => el("span", { class: "visually-hidden" }, ` ${name}`);
+    const up = el("button", { type: "button", class: "poll-up" }, "Move up", hidden());
+    const down = el("button", { type: "button", class: "poll-down" }, "Move down", hidden());
     up.addEventListener("click", () => move(list, item, -1, up));
     down.addEventListener("click", () => move(list, item, 1, down));
     item.append(el("span", { class: "poll-move" }, up, " ", down));
