@@ -33,8 +33,9 @@ def poll_change(poll_id: int):
 def poll_vote(poll_id: int):
     data = json_body()
     user = api_user()
-    _ballot, created = services.vote(user, poll_id, choices=data.get("choices"), reason=data.get("reason", ""))
-    return ok(services.view(user, services.get_poll(user, poll_id)), 201 if created else 200)
+    ballot, created, counts, poll = services.vote(user, poll_id, choices=data.get("choices"),
+                                                  reason=data.get("reason", ""))
+    return ok(services.view(user, poll, counts=counts, mine=ballot), 201 if created else 200)
 
 
 @bp.post("/polls/<int:poll_id>/close")

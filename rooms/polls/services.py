@@ -79,9 +79,11 @@ def my_vote(actor: Optional[User], poll: Poll) -> Optional[dict[str, Any]]:
     return None if v is None else {"choices": json.loads(v.choices), "reason": v.reason or None}
 
 
-def view(actor: User, poll: Poll) -> dict[str, Any]:
-    """The poll as `actor` may see it (rooms/polls/serialize.py poll_dict)."""
-    from_me = my_vote(actor, poll)
+def view(actor: User, poll: Poll, *, counts: Optional[dict[str, Any]] = None,
+         mine: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """The poll as `actor` may see it (rooms/polls/serialize.py poll_dict). `counts`, `mine`: the tally
+    and the caller's ballot when the caller has just computed them (a vote), so they are not read again."""
+    from_me = mine if mine is not None else my_vote(actor, poll)
     sees = policy.may_see_poll_results(actor, poll, voted=from_me is not None)
     voters = None
     if sees and policy.sees_poll_voters(actor, poll):
@@ -90,7 +92,8 @@ def view(actor: User, poll: Poll) -> dict[str, Any]:
                                   .where(PollVote.poll_id == poll.id).order_by(User.name)).all()
         voters = [{"user": {"id": r.id, "name": r.name}, "choices": json.loads(r.choices),
                    "reason": r.reason or None} for r in rows]
-    return poll_dict(poll, viewer=actor, tally=tally(poll) if sees else None, my_vote=from_me, voters=voters)
+    counted = (counts if counts is not None else tally(poll)) if sees else None
+    return poll_dict(poll, viewer=actor, tally=counted, my_vote=from_me, voters=voters)
 
 
 # -- creating --------------------------------------------------------------------------------------
@@ -226,18 +229,17 @@ def _is_past_close(poll: Poll) -> bool:
     return poll.closes_at is not None and poll.closes_at <= utcnow()
 
 
-def vote(actor: User, poll_id: object, *, choices: object, reason: object = "") -> tuple[dict[str, Any], bool]:
-    """Cast or change the caller's vote (until the poll closes). Returns (their ballot, first vote?)."""
-    poll = get_poll(actor, poll_id)
-    if poll.closed_at is not None or _is_past_close(poll):
-        raise Conflict(_closed_message(poll), "choices")
-    if not policy.may_vote_in_poll(actor, poll):
-        raise Forbidden("You can read this poll but not vote in it.")
-    why = validate.text(reason, "reason", max_len=MAX_REASON, required=False, multiline=True, label="Reason")
-    ballot = counting.check_ballot(poll.kind, len(poll_options(poll)), choices, dots=poll.dots, reason=why)
+def vote(actor: User, poll_id: object, *, choices: object,
+         reason: object = "") -> tuple[dict[str, Any], bool, dict[str, Any], Poll]:
+    """Cast or change the caller's vote (until the poll closes). Returns (their ballot, first vote?,
+    the tally just after it, the poll) -- the tally for `view`, which shows it only if allowed.
+    Everything is checked inside the one write transaction, with the poll's row locked (PostgreSQL;
+    SQLite's write lock does the same), so a close and a vote never cross and every vote is counted
+    in the tally its event carries."""
+    pid = validate.int_id(poll_id, "poll_id")
     for attempt in (1, 2):
         try:
-            return _store_vote(actor, poll, ballot, why)
+            return _vote_once(actor, pid, choices, reason)
         except IntegrityError:  # two first votes of one account at once (PostgreSQL): the second updates
             db.session.rollback()
             if attempt == 2:
@@ -245,15 +247,20 @@ def vote(actor: User, poll_id: object, *, choices: object, reason: object = "") 
     raise AssertionError("unreachable")
 
 
-def _store_vote(actor: User, poll: Poll, ballot: list[int], why: str) -> tuple[dict[str, Any], bool]:
+def _vote_once(actor: User, pid: int, choices: object,
+               reason: object) -> tuple[dict[str, Any], bool, dict[str, Any], Poll]:
     db.begin_write()
     try:
-        locked = db.session.scalar(select(Poll).where(Poll.id == poll.id).with_for_update(of=Poll)
-                                   .execution_options(populate_existing=True))
-        if locked is None or locked.closed_at is not None or _is_past_close(locked):
+        poll = db.session.scalar(select(Poll).where(Poll.id == pid).with_for_update(of=Poll)
+                                 .execution_options(populate_existing=True))
+        if poll is None or not policy.may_see_poll(actor, poll):
+            raise NotFound("Poll not found.")
+        if poll.closed_at is not None or _is_past_close(poll):
             raise Conflict(_closed_message(poll), "choices")
-        if not policy.may_vote_in_poll(actor, locked):
+        if not policy.may_vote_in_poll(actor, poll):
             raise Forbidden("You can read this poll but not vote in it.")
+        why = validate.text(reason, "reason", max_len=MAX_REASON, required=False, multiline=True, label="Reason")
+        ballot = counting.check_ballot(poll.kind, len(poll_options(poll)), choices, dots=poll.dots, reason=why)
     except ServiceError:
         db.session.commit()  # nothing written
         raise
@@ -266,12 +273,12 @@ def _store_vote(actor: User, poll: Poll, ballot: list[int], why: str) -> tuple[d
     else:
         existing.choices, existing.reason, existing.updated_at = json.dumps(ballot), why, now
     db.session.flush()
-    _record_tally(locked)
+    counts = _record_tally(poll)
     db.session.commit()
-    return {"choices": ballot, "reason": why or None}, created
+    return {"choices": ballot, "reason": why or None}, created, counts, poll
 
 
-def _record_tally(poll: Poll) -> None:
+def _record_tally(poll: Poll) -> dict[str, Any]:
     """Inside the write: the room hears that the count changed (how many voted, nothing more), and
     the new tally goes, after commit, only to those who may see it (rooms/polls/realtime.py):
     the room's channel when the results are public, else the voters still reading the room, each
@@ -287,6 +294,7 @@ def _record_tally(poll: Poll) -> None:
         ids = list(db.session.scalars(select(PollVote.user_id).join(User, User.id == PollVote.user_id)
                                       .where(PollVote.poll_id == poll.id, readers)))
         events.queue(db.session, "poll.tally", payload, room_id=None, to_users=ids)
+    return counts
 
 
 # -- closing ---------------------------------------------------------------------------------------
