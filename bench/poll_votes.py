@@ -138,6 +138,7 @@ def main() -> int:
     rng = random.Random(13)
     choices = [rng.randrange(len(OPTIONS)) for _ in seeded["tokens"]]
     sent = [choices.count(i) for i in range(len(OPTIONS))]
+    load = os.getloadavg()[0]
     server.start()
     try:
         wall, lat, statuses, poll = asyncio.run(run_votes(server.url, seeded["poll_id"], seeded["tokens"], choices,
@@ -169,7 +170,8 @@ def main() -> int:
         f"`bench/poll_votes.py` on {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, Python "
         f"{platform.python_version()}, {db_name}, the production server (gunicorn, one gevent worker); "
         f"{args.voters} accounts vote once each on one single-choice poll over the JSON API, "
-        f"{args.concurrency} at a time from one aiohttp client process.", "",
+        f"{args.concurrency} at a time from one aiohttp client process, on {os.cpu_count()} cores with a load "
+        f"average of {load:.1f} when it started (the machine is shared: figures are upper bounds).", "",
         "| votes | wall time | votes/s | p50 | p99 | stored (distinct accounts) | tally exact |",
         "|---|---|---|---|---|---|---|",
         f"| {args.voters} | {wall:.2f} s | {args.voters / wall:.0f} | {p50:.0f} ms | {p99:.0f} ms | "
