@@ -235,8 +235,8 @@ SCHEMAS.update({
                  "my_vote": {"type": ["object", "null"]}, "voted": {"type": "boolean"},
                  "may_vote": {"type": "boolean"}, "may_close": {"type": "boolean"},
                  "voters": {"type": "array", "items": {"type": "object"}, "description":
-                            "who voted what: never for an anonymous poll, never in a non-attributed room "
-                            "except to its moderators, only with the results"}}},
+                            "who voted what: never for an anonymous poll, never in a non-attributed room, "
+                            "only with the results"}}},
 })
 
 

@@ -373,5 +373,6 @@ def may_see_poll_results(user: Optional[User], poll: Poll, *, voted: Optional[bo
 
 def sees_poll_voters(user: Optional[User], poll: Poll) -> bool:
     """Who voted what: never in an anonymous poll (to anyone, moderators included: the vote's account
-    is kept only to allow one vote each); otherwise whoever sees the results and the room's names."""
-    return not poll.anonymous and may_see_poll_results(user, poll) and sees_names(user, poll.room)
+    is kept only to allow one vote each), never in a non-attributed room (its moderators' reveals are
+    one audited path, rooms/pseudonyms.py, which polls do not open); otherwise whoever sees the results."""
+    return not poll.anonymous and not poll.room.non_attributed and may_see_poll_results(user, poll)

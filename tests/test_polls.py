@@ -351,3 +351,38 @@ def test_results_fragment_hides_what_the_reader_may_not_see(app, w):
         html = login_client(app, w[who]).get(f"/polls/{p.id}/results").get_data(as_text=True)
         assert "<svg" not in html and "when the poll closes" in html and "Bob Baker" not in html
     assert login_client(app, w["outsider"]).get(f"/polls/{p.id}/results").status_code == 404
+
+
+def test_erasing_a_voter_keeps_the_vote_in_the_tally_tied_to_nobody(app, make, w):
+    from rooms import account_data
+
+    admin = make.user(admin=True)
+    p = new(w, results="always")
+    polls.vote(w["bob"], p.id, choices=[1])
+    polls.vote(w["carol"], p.id, choices=[1])
+    polls.close(w["alice"], p.id, outcome="Canteen.")
+    account_data.erase_account(admin, w["bob"].id, posts="keep", confirm=w["bob"].email)
+    db.session.rollback()
+    p = db.session.get(Poll, p.id)
+    assert polls.tally(p)["totals"] == [0, 2, 0]
+    assert sorted((u is None, c) for u, c in votes(p)) == [(False, "[1]"), (True, "[1]")]
+    v = polls.view(w["alice"], p)
+    assert [x["user"]["name"] for x in v["voters"]] == ["Carol Cole"]
+
+
+def test_who_voted_what_only_in_attributed_rooms_and_never_for_anonymous_polls(app, w):
+    from rooms import trust_settings
+
+    named = new(w)
+    secret = new(w, anonymous=True)
+    for p in (named, secret):
+        polls.vote(w["bob"], p.id, choices=[0])
+    assert [x["user"]["name"] for x in polls.view(w["carol"], named)["voters"]] == ["Bob Baker"]
+    for who in ("carol", "mod", "owner", "bob"):
+        assert "voters" not in polls.view(w[who], secret), who
+    room2 = rs.create_room(w["owner"], name="Frank", visibility="private")
+    rs.add_member(w["owner"], room2.id, user_id=w["bob"].id, role="member")
+    trust_settings.set_non_attributed(w["owner"], room2.id, True)
+    p = polls.create_poll(w["owner"], room2.id, question="Q", kind="single", options=["A", "B"])
+    polls.vote(w["bob"], p.id, choices=[1])
+    assert "voters" not in polls.view(w["owner"], p) and polls.view(w["owner"], p)["results"]["totals"] == [0, 1]

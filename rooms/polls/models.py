@@ -1,7 +1,8 @@
 """Tables of polls: a poll (in the thread it was created with) and one vote per account per poll.
 
 A vote's `user_id` is kept even in an anonymous poll (one vote each, changeable until close) but
-is never put in any response, event, search document, e-mail or export (rooms/polls/services.py)."""
+is never put in any response, event, search document, e-mail or export (rooms/polls/services.py).
+Erasing an account keeps its votes in the tallies, tied to nobody (the record of a closed poll stays)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -56,7 +57,8 @@ class PollVote(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # None once the account is erased: the vote stays in the tally, tied to nobody (rooms/account_data.py).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     choices: Mapped[str] = mapped_column(Text)          # JSON, its shape per kind (rooms/polls/tally.py)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -8,8 +8,8 @@ Closing records the outcome statement on the poll and posts it in the thread.
 
 Anonymous polls: a vote's account is stored only so each account votes once and can change its
 vote; it is never put in a response, an event, the search index, an e-mail or an export, to anyone
-(moderators included). Non-anonymous polls show who voted what to those who see the results and
-the room's names (`policy.sees_poll_voters`: never in a non-attributed room except its moderators)."""
+(moderators included). Non-anonymous polls show who voted what to those who see the results
+(`policy.sees_poll_voters`), never in a non-attributed room."""
 from __future__ import annotations
 
 import json
