@@ -335,8 +335,13 @@ def sees_names(user: Optional[User], room: Room) -> bool:
 # -- polls and proposals (issue 13) ----------------------------------------------------------------
 
 def may_see_poll(user: Optional[User], poll: Poll) -> bool:
-    """A poll's question, options and state: readers of its room."""
-    return can_read_room(user, poll.room)
+    """A poll's question, options and state: as its opening post (the question and options are its
+    text), so moderation and retention apply unchanged: removed (by its author, a moderator or the
+    room's retention) it is gone for everyone; hidden, only its author and the moderators see it."""
+    if not can_read_room(user, poll.room) or poll.post_id is None:
+        return False
+    post = db.session.get(Post, poll.post_id)
+    return post is not None and not post.deleted and may_read_post(user, post)
 
 
 def may_vote_in_poll(user: Optional[User], poll: Poll) -> bool:

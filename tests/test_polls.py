@@ -386,3 +386,21 @@ def test_who_voted_what_only_in_attributed_rooms_and_never_for_anonymous_polls(a
     p = polls.create_poll(w["owner"], room2.id, question="Q", kind="single", options=["A", "B"])
     polls.vote(w["bob"], p.id, choices=[1])
     assert "voters" not in polls.view(w["owner"], p) and polls.view(w["owner"], p)["results"]["totals"] == [0, 1]
+
+
+def test_the_poll_follows_its_opening_post_hidden_or_removed(app, w):
+    from rooms import moderation
+    from rooms import posts as room_posts
+
+    p = new(w)
+    polls.vote(w["bob"], p.id, choices=[0])
+    moderation.hide_post(w["mod"], p.post_id, "Off topic")
+    refused(NotFound, polls.get_poll, w["bob"], p.id)
+    refused(NotFound, polls.vote, w["carol"], p.id, choices=[1])
+    assert polls.get_poll(w["mod"], p.id) and polls.get_poll(w["alice"], p.id)   # moderators, its author
+    q = new(w)
+    room_posts.delete_post(w["alice"], q.post_id)
+    for who in ("alice", "mod", "bob"):
+        refused(NotFound, polls.get_poll, w[who], q.id)
+    refused(NotFound, polls.vote, w["bob"], q.id, choices=[0])
+    assert votes(q) == []
