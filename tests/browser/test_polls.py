@@ -72,4 +72,11 @@ def test_rank_and_vote_in_a_ranked_poll_by_keyboard_only(site, pages, ranked_pol
     expect(section.get_by_role("button", name="Change my vote")).to_be_visible()
     got = api(site, admin_token, "GET", f"/polls/{poll['id']}")
     assert got["results"] is None and "voters" not in got   # the creator has not voted; anonymous anyway
+
+    # Another vote arrives: the tally reaches Priya (a voter) live, and the page shows it without a reload.
+    api(site, admin_token, "POST", f"/polls/{poll['id']}/votes", {"choices": [0, 1, 2]})
+    expect(table.get_by_role("row", name=re.compile("Earlies"))).to_contain_text("1 first preferences")
+    expect(section.get_by_role("heading", name=re.compile("2 people voted"))).to_be_visible()
+    expect(page.locator("#live-announcer")).to_have_text("Poll results updated.")
+    axe(page, "live tally")
     assert pages.script_errors() == []
