@@ -168,3 +168,19 @@ def test_no_anonymous_voter_is_identified_anywhere(app, make, w, smtp, non_attri
     from rooms.polls.models import PollVote
     assert db.session.scalar(select(PollVote.user_id).where(PollVote.poll_id == p.id)) == w["voter"].id
     assert rs.get_room(w["owner"], w["room"].id).last_seq > 0
+
+
+def test_a_hidden_poll_sends_no_text_or_tally_to_the_room(app, w):
+    from rooms import moderation
+
+    p = polls.create_poll(w["owner"], w["room"].id, question="Wombatquestion?", kind="single",
+                          options=["A", "B"])
+    moderation.hide_post(w["mod"], p.post_id, "Off topic")
+    other = follow(app, w["other"], w["room"])
+    polls.vote(w["owner"], p.id, choices=[1])
+    polls.close(w["mod"], p.id, outcome="Wombatoutcome")
+    closed = other.wait("poll.closed")
+    assert closed["poll"] == {"id": p.id, "room_id": w["room"].id, "thread_id": p.thread_id, "hidden": True,
+                              "closed": True} and closed["results"] is None
+    text = json.dumps(other.pull())
+    assert other.named("poll.tally") == [] and "Wombatquestion" not in text

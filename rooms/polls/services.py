@@ -96,6 +96,21 @@ def view(actor: User, poll: Poll, *, counts: Optional[dict[str, Any]] = None,
     return poll_dict(poll, viewer=actor, tally=counted, my_vote=from_me, voters=voters)
 
 
+def _shown_to_room(poll: Poll) -> bool:
+    """Whether the room's channel (every reader) may carry the poll's text and tallies: not once its
+    opening post is hidden or removed (then `policy.may_see_poll` narrows or ends who sees it)."""
+    post = db.session.get(Post, poll.post_id) if poll.post_id else None
+    return post is not None and not post.deleted and post.hidden_at is None
+
+
+def _room_poll(poll: Poll) -> dict[str, Any]:
+    """The poll as room events carry it: public_dict, or only its ids if it is not shown to the room."""
+    if _shown_to_room(poll):
+        return public_dict(poll)
+    return {"id": poll.id, "room_id": poll.room_id, "thread_id": poll.thread_id, "hidden": True,
+            "closed": poll.closed_at is not None}
+
+
 # -- creating --------------------------------------------------------------------------------------
 
 def _bool(value: object, field: str) -> bool:
@@ -214,7 +229,7 @@ def change_poll(actor: User, poll_id: object, changes: dict[str, Any]) -> Poll:
         db.session.commit()
         raise Conflict("This poll is closed.", "closes_at")
     poll.closes_at = closes
-    record_event(poll.room_id, "poll.updated", {"poll": public_dict(poll)})
+    record_event(poll.room_id, "poll.updated", {"poll": _room_poll(poll)})
     db.session.commit()
     return poll
 
@@ -287,6 +302,8 @@ def _record_tally(poll: Poll) -> dict[str, Any]:
     record_event(poll.room_id, "poll.voted", {"poll_id": poll.id, "thread_id": poll.thread_id,
                                               "voters": counts["voters"]})
     payload = {"poll_id": poll.id, "thread_id": poll.thread_id, "results": with_quorum(poll, counts)}
+    if not _shown_to_room(poll):
+        return counts   # hidden by a moderator: its few readers see the tally on the page, not live
     if poll.results == "always":
         events.queue(db.session, "poll.tally", payload, room_id=None, to_room=poll.room_id)
     elif poll.results == "after_vote":
@@ -342,7 +359,9 @@ def close(actor: Optional[User], poll_id: object, *, outcome: object = "", autom
         raise Conflict("This poll is already closed.", "outcome")
     db.session.refresh(poll)
     counts = tally(poll)
-    record_event(poll.room_id, "poll.closed", {"poll": public_dict(poll), "results": with_quorum(poll, counts)})
+    shown = _shown_to_room(poll)
+    record_event(poll.room_id, "poll.closed", {"poll": _room_poll(poll),
+                                               "results": with_quorum(poll, counts) if shown else None})
     db.session.commit()
     _post_outcome(actor, poll, counts)
     return poll
