@@ -130,9 +130,12 @@ def _import_route_modules() -> tuple:
     from rooms import moderation_views, notification_views
     from rooms.ideas import api as ideas_api
     from rooms.meetings import api as meetings_api
+    from rooms.polls import api as polls_api
+    from rooms.polls import realtime as polls_realtime  # live tallies, to those who may see them
     from search import api as search_api
 
-    return auth_api, rooms_api, meetings_api, search_api, notification_views, moderation_views, ideas_api
+    return (auth_api, rooms_api, meetings_api, polls_api, polls_realtime, search_api, notification_views,
+            moderation_views, ideas_api)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -145,6 +148,7 @@ def _register_blueprints(app: Flask) -> None:
     from rooms import views as rooms_views
     from rooms.ideas import pages as idea_pages
     from rooms.meetings import pages as meeting_pages
+    from rooms.polls import pages as poll_pages
     from search import views as search_views
 
     _import_route_modules()
@@ -154,5 +158,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(rooms_views.bp)
     app.register_blueprint(meeting_pages.bp)
     app.register_blueprint(idea_pages.bp)
+    app.register_blueprint(poll_pages.bp)   # polls and proposals (issue 13)
     app.register_blueprint(search_views.bp)
     app.register_blueprint(api.bp)

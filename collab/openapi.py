@@ -220,6 +220,57 @@ SCHEMAS.update({
 })
 
 
+# Polls and proposals (issue 13).
+SCHEMAS.update({
+    "PollCreate": {"type": "object", "required": ["question", "kind"], "properties": {
+        "question": {"type": "string", "maxLength": 300},
+        "kind": {"type": "string", "enum": ["single", "multiple", "ranked", "score", "dot", "proposal"]},
+        "options": {"type": "array", "items": {"type": "string", "maxLength": 200}, "minItems": 2, "maxItems": 20,
+                    "description": "2 to 20 different texts; none for a proposal (always Agree, Abstain, "
+                                   "Disagree, Block)"},
+        "closes_at": {"type": ["string", "null"], "format": "date-time", "description": "in the future"},
+        "anonymous": {"type": "boolean", "description": "locked once created: no voter is ever named"},
+        "results": {"type": "string", "enum": ["always", "after_vote", "after_close"],
+                    "description": "who sees the tallies, and when; locked once created"},
+        "quorum": {"type": ["integer", "null"], "minimum": 1},
+        "dots": {"type": ["integer", "null"], "minimum": 1, "maximum": 100,
+                 "description": "dot votes only: each voter's budget (default 8)"},
+        "body": {"type": "string", "maxLength": 10000}}},
+    "PollVote": {"type": "object", "required": ["choices"], "properties": {
+        "choices": {"type": "array", "items": {"type": "integer", "minimum": 0}, "description":
+                    "Options numbered from 0. single, proposal: [i] (proposal: 0 agree, 1 abstain, 2 disagree, "
+                    "3 block); multiple: different options; ranked: every option once, first preference first; "
+                    "score: one 0-5 per option; dot: dots per option, at most the budget in all"},
+        "reason": {"type": "string", "maxLength": 2000, "description": "required with a block"}}},
+    "PollChange": {"type": "object", "properties": {"closes_at": {"type": ["string", "null"], "format": "date-time"}},
+                   "description": "Only the closing time changes; anonymous, results, kind, options and dots "
+                                  "answer 409 (locked at creation)."},
+    "PollClose": {"type": "object", "properties": {"outcome": {"type": "string", "maxLength": 5000}}},
+    "Poll": {"type": "object", "required": ["id", "thread_id", "question", "kind", "options", "results"],
+             "properties": {
+                 "id": {"type": "integer"}, "room_id": {"type": "integer"}, "thread_id": {"type": "integer"},
+                 "post_id": NULLABLE_INT, "question": {"type": "string"}, "kind": {"type": "string"},
+                 "options": {"type": "array", "items": {"type": "string"}}, "dots": NULLABLE_INT,
+                 "anonymous": {"type": "boolean"},
+                 "results_visibility": {"type": "string", "enum": ["always", "after_vote", "after_close"]},
+                 "quorum": NULLABLE_INT, "closes_at": NULLABLE_STR, "closed": {"type": "boolean"},
+                 "closed_at": NULLABLE_STR, "outcome": NULLABLE_STR, "outcome_post_id": NULLABLE_INT,
+                 "created_at": {"type": "string"},
+                 "results": {"type": ["object", "null"], "description":
+                             "null unless the caller may see them: voters, totals per option, quorum_reached; "
+                             "score: means; ranked: rounds (counts per option still in, eliminated) and winner",
+                             "properties": {"voters": {"type": "integer"},
+                                            "totals": {"type": "array", "items": {"type": "integer"}},
+                                            "quorum_reached": {"type": ["boolean", "null"]}}},
+                 "results_hidden_reason": NULLABLE_STR,
+                 "my_vote": {"type": ["object", "null"]}, "voted": {"type": "boolean"},
+                 "may_vote": {"type": "boolean"}, "may_close": {"type": "boolean"},
+                 "voters": {"type": "array", "items": {"type": "object"}, "description":
+                            "who voted what: never for an anonymous poll, never in a non-attributed room, "
+                            "only with the results"}}},
+})
+
+
 def _op(summary: str, ok_status: str, ok_schema: dict, *errors: int, body: str | None = None,
         params: list | None = None) -> dict:
     if body and 413 not in errors:  # every JSON body has a size limit (collab.api.MAX_JSON_BYTES)
@@ -404,6 +455,23 @@ def document() -> dict[str, Any]:
             "Change an idea's status (room owners and moderators, or people they name): new → under_review → "
             "adopted / not_adopted / already_exists; adopted → done", "200", _ref("Idea"), 400, 403, 404, 409, 422,
             body="IdeaStatus", params=[idea_id])},
+    })
+    poll_id = _id_param("poll_id")
+    paths.update({
+        "/rooms/{room_id}/polls": {"post": _op(
+            "Start a poll or proposal in a room, with its thread (anyone who may post there)", "201", _ref("Poll"),
+            400, 403, 404, 422, body="PollCreate", params=[room_id])},
+        "/polls/{poll_id}": {
+            "get": _op("One poll (results only when the caller may see them)", "200", _ref("Poll"), 404, 422,
+                       params=[poll_id]),
+            "patch": _op("Change the closing time (its creator or the room's moderators); locked settings: 409",
+                         "200", _ref("Poll"), 400, 403, 404, 409, 422, body="PollChange", params=[poll_id])},
+        "/polls/{poll_id}/votes": {"post": _with_ok(_op(
+            "Vote (201), or change the caller's vote (200), until the poll closes", "201", _ref("Poll"),
+            400, 403, 404, 409, 422, body="PollVote", params=[poll_id]), "The vote was changed", _ref("Poll"))},
+        "/polls/{poll_id}/close": {"post": _op(
+            "Close a poll with an outcome statement, posted in its thread (its creator or the room's moderators)",
+            "200", _ref("Poll"), 400, 403, 404, 409, 422, body="PollClose", params=[poll_id])},
     })
     paths["/meetings/{meeting_id}"]["patch"] = _op(
         "Change a scheduled meeting (the chair); invitees are told", "200", _ref("MeetingSchedule"), 400, 403, 404,

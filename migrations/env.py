@@ -9,6 +9,7 @@ import auth.account_models  # noqa: F401
 import auth.models  # noqa: F401  (register tables)
 import rooms.models  # noqa: F401
 import rooms.meetings.models  # noqa: F401
+import rooms.polls.models  # noqa: F401
 import rooms.notifications  # noqa: F401
 import rooms.moderation_models  # noqa: F401
 import rooms.ideas.models  # noqa: F401

@@ -28,6 +28,7 @@ from rooms import labels
 from rooms.ideas.models import DECIDED_STATUSES, Idea, IdeaDecider, IdeaSettings
 from rooms.models import Attachment, Membership, Post, Room
 from rooms.moderation_models import RoomMute
+from rooms.polls.models import Poll, PollVote
 
 if TYPE_CHECKING:  # pragma: no cover - meetings depend on rooms, never the other way at run time
     from rooms.meetings.models import Meeting
@@ -394,3 +395,52 @@ def sees_member_ranks(user: Optional[User], room: Room) -> bool:
     """Job titles on a judge-on-merit room's member list: its moderators only (the list would name the
     rank of every author and voter)."""
     return not idea_settings(room).judge_on_merit or can_moderate(user, room) or can_manage_room(user, room)
+# -- polls and proposals (issue 13) ----------------------------------------------------------------
+
+def may_see_poll(user: Optional[User], poll: Poll) -> bool:
+    """A poll's question, options and state: as its opening post (the question and options are its
+    text), so moderation and retention apply unchanged: removed (by its author, a moderator or the
+    room's retention) it is gone for everyone; hidden, only its author and the moderators see it."""
+    if not can_read_room(user, poll.room) or poll.post_id is None:
+        return False
+    post = db.session.get(Post, poll.post_id)
+    return post is not None and not post.deleted and may_read_post(user, post)
+
+
+def may_vote_in_poll(user: Optional[User], poll: Poll) -> bool:
+    """Those who may post in the room (observers may not), while the poll is open."""
+    return poll.closed_at is None and can_post(user, poll.room)
+
+
+def may_close_poll(user: Optional[User], poll: Poll) -> bool:
+    """Its creator and the room's moderators, in a room that is not archived."""
+    if not can_read_room(user, poll.room) or poll.room.archived:
+        return False
+    return poll.created_by_id == user.id or can_moderate(user, poll.room)
+
+
+def has_voted(user: Optional[User], poll: Poll) -> bool:
+    if not _signed_in(user):
+        return False
+    return db.session.scalar(select(PollVote.id).where(PollVote.poll_id == poll.id,
+                                                       PollVote.user_id == user.id)) is not None
+
+
+def may_see_poll_results(user: Optional[User], poll: Poll, *, voted: Optional[bool] = None) -> bool:
+    """A poll's tallies, chosen at creation and locked: "always" every reader of the room; "after_vote"
+    a reader once they have voted; "after_close" nobody (its creator and the moderators included)
+    until it is closed. Once closed, every reader. `voted`: if the caller already knows."""
+    if not may_see_poll(user, poll):
+        return False
+    if poll.closed_at is not None or poll.results == "always":
+        return True
+    if poll.results == "after_vote":
+        return has_voted(user, poll) if voted is None else voted
+    return False
+
+
+def sees_poll_voters(user: Optional[User], poll: Poll) -> bool:
+    """Who voted what: never in an anonymous poll (to anyone, moderators included: the vote's account
+    is kept only to allow one vote each), never in a non-attributed room (its moderators' reveals are
+    one audited path, rooms/pseudonyms.py, which polls do not open); otherwise whoever sees the results."""
+    return not poll.anonymous and not poll.room.non_attributed and may_see_poll_results(user, poll)

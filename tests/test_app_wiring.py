@@ -54,11 +54,12 @@ def test_a_second_app_in_the_same_process_answers_every_socket_event_and_route(t
     endpoints = set(w["rules"][0])
     # a route of each module that adds routes to another's blueprint, and the meeting pages
     assert {"api.cancel_meeting", "api.start_meeting", "api.meeting_state", "meetings.finish", "meetings.end",
-            "meetings.deck_upload", "api.api_notifications"} <= endpoints
+            "meetings.deck_upload", "api.api_notifications", "api.poll_create", "api.poll_vote",
+            "polls.new", "polls.vote"} <= endpoints
     assert any(e.startswith("rooms.") and "moderat" in e for e in endpoints), "the moderation pages"
     # the CLI: `flask --app wsgi media` and `flask --app wsgi meetings` are the app's commands
     assert w["commands"][1] == w["commands"][0]
-    assert {"media", "meetings", "db", "serve"} <= set(w["commands"][0])
+    assert {"media", "meetings", "polls", "db", "serve"} <= set(w["commands"][0])
 
 
 def test_flask_media_runs_the_media_worker_command(runner):

@@ -38,6 +38,7 @@ from rooms import services as rs
 from rooms import posts as room_posts
 from rooms.meetings import attendance, conversion, decks, minutes, schedule, state, votes
 from rooms.meetings.models import Deck
+from rooms.polls import services as polls
 from tests.conftest import bearer
 from tests.live_support import login_client, sock
 
@@ -71,6 +72,11 @@ ARTIFACTS: dict[str, tuple[str, dict[str, bool]]] = {
     "meeting_media": ("may_join_meeting", expect(IN_ROOM)),
     "vote": ("may_act_in_meeting", expect(PARTICIPANTS)),
     "idea": ("may_see_idea", expect(IN_ROOM)),
+    "poll": ("may_see_poll", expect(IN_ROOM)),
+    "poll_results": ("may_see_poll_results", expect(IN_ROOM)),                 # results shown always
+    "poll_results_after_vote": ("may_see_poll_results", expect(("member",))),  # only the member voted
+    "poll_vote": ("may_vote_in_poll", expect(PARTICIPANTS)),
+    "poll_settings": ("may_close_poll", expect(("owner", "moderator"))),      # the owner created it
 }
 # Where one channel deliberately serves less than the kind allows, and why.
 CHANNEL_NARROWER: dict[tuple[str, str], tuple[str, ...]] = {
@@ -155,6 +161,11 @@ def world(app, make):
     minutes_thread = minutes.post_minutes(p["owner"], meeting.id)
     ideas.update_settings(p["owner"], room.id, enabled=True)
     idea = ideas.create_idea(p["member"], room.id, title="kiwiidea shorter forms", body="One page")
+    poll = polls.create_poll(p["owner"], room.id, question="dingopoll where?", kind="single", options=["A", "B"])
+    polls.vote(p["member"], poll.id, choices=[1])
+    poll_after = polls.create_poll(p["owner"], room.id, question="Later?", kind="single", options=["A", "B"],
+                                   results="after_vote")
+    polls.vote(p["member"], poll_after.id, choices=[0])
 
     # Everyone signs in and makes a token while they still may ...
     web = {name: login_client(app, u) for name, u in people.items()}
@@ -167,6 +178,8 @@ def world(app, make):
     web["anonymous"], tokens["anonymous"] = app.test_client(), None
     return {"room": room, "thread": thread, "post": post, "hidden": hidden, "attachment": attachment,
             "meeting": meeting, "deck": deck, "km": km, "minutes_thread": minutes_thread, "idea": idea,
+            "poll": poll,
+            "poll_after": poll_after,
             "web": web, "tokens": tokens}
 
 
@@ -265,6 +278,25 @@ def channels(w, app) -> dict[str, dict]:
             "api": lambda c: _api(w, c, "GET", f"/api/v1/ideas/{w['idea'].id}", "kiwiidea"),
             "socket": lambda c: _socket(w, app, c, "sync", {"room_id": room_id, "after_seq": 0}, "idea.created"),
             "search": lambda c: _search(w, c, "kiwiidea"),
+        },
+        "poll": {
+            "html": lambda c: _html(w, c, f"/threads/{w['poll'].thread_id}", "dingopoll"),
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/polls/{w['poll'].id}", "dingopoll"),
+            "search": lambda c: _search(w, c, "dingopoll"),
+        },
+        "poll_results": {
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/polls/{w['poll'].id}", '"totals"'),
+        },
+        "poll_results_after_vote": {
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/polls/{w['poll_after'].id}", '"totals"'),
+        },
+        "poll_vote": {
+            "api": lambda c: _api(w, c, "POST", f"/api/v1/polls/{w['poll'].id}/votes", '"my_vote":{',
+                                  json={"choices": [0]}),
+        },
+        "poll_settings": {
+            "api": lambda c: _api(w, c, "PATCH", f"/api/v1/polls/{w['poll'].id}", '"closes_at":"',
+                                  json={"closes_at": "2099-01-01T00:00:00Z"}),
         },
     }
 

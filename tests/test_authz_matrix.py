@@ -152,6 +152,17 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "api.start_meeting"): WRITE,
     ("POST", "api.upload_deck"): MODERATE,
     ("POST", "api.vote"): WRITE,
+    ("GET", "api.poll_get"): READ,
+    ("PATCH", "api.poll_change"): MODERATE,    # the seeded poll is the owner's: its creator and the moderators
+    ("POST", "api.poll_close"): MODERATE,
+    ("POST", "api.poll_create"): WRITE,
+    ("POST", "api.poll_vote"): WRITE,
+    ("GET", "polls.new"): WRITE,
+    ("POST", "polls.new"): dict(MEMBER_FORM, observer="403"),
+    ("GET", "polls.poll"): READ,
+    ("GET", "polls.results"): READ,
+    ("POST", "polls.vote"): dict(MEMBER_FORM, observer="403"),    # the walk's form chooses nothing
+    ("POST", "polls.close"): MODERATE,
     ("POST", "auth.accept_invite"): INVALID_LINK,
     ("POST", "auth.account"): OWN_FORM,
     ("POST", "auth.admin_people"): ADMIN_FORM,
@@ -238,7 +249,7 @@ def classify(r, *, api: bool, method: str = "GET") -> str:
 
 
 ROOM_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id", "meeting_id", "deck_id", "key_message_id",
-               "mute_id", "idea_id"}
+               "mute_id", "idea_id", "poll_id"}
 FORM = {"body": "matrix text", "title": "matrix", "name": "matrix", "description": "x", "reason": "matrix reason",
         "action": "hide", "role": "member", "user_id": "0", "hours": "1", "days": "1", "confirm": "",
         "token_name": "matrix", "email": "matrix@example.org", "emoji": "👍"}
@@ -284,6 +295,7 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     from rooms.meetings import services as ms
     from rooms.meetings import votes
     from rooms.models import Attachment
+    from rooms.polls import services as polls
 
     owner = users["owner"]
     room = make.room(owner, visibility=visibility, name=name, members=[users["member"], muted],
@@ -300,10 +312,11 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     votes.open_vote(owner, km["key_message_id"])
     ideas.update_settings(owner, room.id, enabled=True, vote_budget=10)
     idea = ideas.create_idea(owner, room.id, title=f"{name} idea", body="An idea")
+    poll = polls.create_poll(owner, room.id, question=f"{name} poll", kind="single", options=["Yes", "No"])
     return {"room": room, "thread": thread, "reply": reply, "meeting": meeting, "ids": {
         "room_id": room.id, "thread_id": thread.id, "post_id": reply.id, "attachment_id": att.id,
         "filename": att.filename, "meeting_id": meeting.id, "key_message_id": km["key_message_id"],
-        "mute_id": mute.id, "idea_id": idea.id}}
+        "mute_id": mute.id, "idea_id": idea.id, "poll_id": poll.id}}
 
 
 @pytest.fixture
@@ -461,6 +474,8 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "rooms.new_thread"), ("GET", "rooms.post_link"), ("GET", "rooms.reply"), ("GET", "rooms.room"),
     ("GET", "rooms.thread"), ("POST", "api.create_post"), ("POST", "api.create_thread"),
     ("POST", "api.meeting_token"), ("POST", "api.start_meeting"), ("POST", "api.vote"), ("POST", "live.react"),
+    ("GET", "api.poll_get"), ("POST", "api.poll_create"), ("POST", "api.poll_vote"), ("GET", "polls.new"),
+    ("GET", "polls.poll"), ("GET", "polls.results"),
     ("POST", "meetings.start"), ("POST", "meetings.token"), ("POST", "meetings.call_leave"), ("POST", "rooms.join"), ("POST", "rooms.new_thread"),
     ("POST", "rooms.reply"), ("PUT", "api.api_react"), ("PUT", "api.api_room_level"),
     ("DELETE", "api.api_unreact"),
@@ -478,9 +493,10 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("POST", "rooms.edit"), ("DELETE", "api.remove_member"), ("POST", "api.add_member"),
     ("POST", "rooms.room_retention"), ("POST", "rooms.members"),
     ("POST", "api.set_idea_status"), ("POST", "ideas.set_status"), ("GET", "ideas.settings"),
-    ("POST", "ideas.settings")}
+    ("POST", "ideas.settings"), ("PATCH", "api.poll_change"), ("POST", "api.poll_close"), ("POST", "polls.close")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
-             ("POST", "rooms.leave")}              # not a member: nothing to leave (said on the form)
+             ("POST", "rooms.leave"),              # not a member: nothing to leave (said on the form)
+             ("POST", "polls.new"), ("POST", "polls.vote")}   # may; the walk's input is refused
 # A site administrator who may read a room manages it (rooms/policy.py can_manage_room).
 ADMIN_MANAGES = {("DELETE", "api.remove_member"): "ok", ("POST", "api.add_member"): "ok",
                  ("POST", "rooms.room_retention"): "ok", ("GET", "rooms.room_trust"): "ok",
