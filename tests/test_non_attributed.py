@@ -293,6 +293,7 @@ def test_every_get_route_of_the_room_names_no_author(app, make, frank_full):
     from collab.extensions import db
 
     from rooms.ideas import services as ideas
+    from rooms.polls import services as polls
 
     f = frank_full
     n_id = db.session.scalar(select(Notification.id).where(Notification.user_id == f["reader"].id))
@@ -304,10 +305,15 @@ def test_every_get_route_of_the_room_names_no_author(app, make, frank_full):
     ideas.vote(f["reader"], idea.id)
     ideas.set_status(f["owner"], idea.id, status="under_review")
     ideas.set_status(f["owner"], idea.id, status="adopted", response="Yes, from May.")
+    # a poll Zebediah started, with Philomena's vote, its results shown always: its thread, page and API too
+    poll = polls.create_poll(f["zeb"], f["room"].id, question="Stopwatch trial where?", kind="single",
+                             options=["North", "South"])
+    polls.vote(f["phil"], poll.id, choices=[0])
     ids = {"room_id": f["room"].id, "thread_id": f["thread"].id, "post_id": f["posts"][1].id,
            "attachment_id": f["attachment"].id, "filename": f["attachment"].filename, "notification_id": n_id,
            "session_id": 1, "user_id": f["reader"].id, "emoji": "👍", "token": "x", "meeting_id": 999_999,
-           "deck_id": 999_999, "page": 1, "key_message_id": 999_999, "mute_id": 999_999, "idea_id": idea.id}
+           "deck_id": 999_999, "page": 1, "key_message_id": 999_999, "mute_id": 999_999, "idea_id": idea.id,
+           "poll_id": poll.id}
     authors = {f["zeb"].id, f["phil"].id}
     c = login_client(app, f["reader"])
     tok = make.token(f["reader"])
@@ -539,7 +545,7 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
     ids = {"room_id": room.id, "thread_id": announce, "post_id": frank["posts"][1].id, "attachment_id": 999_999,
            "filename": "x.png", "notification_id": n_id or 999_999, "session_id": 1, "user_id": reader.id,
            "emoji": "👍", "token": "x", "meeting_id": mid, "deck_id": 999_999, "page": 1, "key_message_id": kid,
-           "mute_id": 999_999, "idea_id": 999_999}
+           "mute_id": 999_999, "idea_id": 999_999, "poll_id": 999_999}
     walked = _walk_get_routes(app, c, api, tok, ids, authors, room.id, announce, queries=("stopwatch", "plenary"))
     assert walked >= 25, walked
     for path in (f"/meetings/{mid}", f"/threads/{announce}", f"/threads/{minutes_thread}",
