@@ -320,8 +320,9 @@ class Pages:
             ctx.close()
 
 
-@pytest.fixture
-def pages(browser, request):
+def checked_pages(browser, request):
+    """Pages in `browser` for one test; after a passing test every page visited must have had an
+    axe-core check and no JavaScript error. The body of every `pages`-like fixture."""
     p = Pages(browser)
     yield p
     try:
@@ -333,6 +334,11 @@ def pages(browser, request):
             assert not errors, f"JavaScript errors in the browser: {errors}"
     finally:
         p.close()
+
+
+@pytest.fixture
+def pages(browser, request):
+    yield from checked_pages(browser, request)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

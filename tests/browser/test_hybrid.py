@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, api, axe, new_token
+from tests.browser.test_meeting import wait_for_media_worker
 from tests.browser.test_meeting_layout import open_tab
 
 pytestmark = pytest.mark.slow
@@ -158,7 +159,6 @@ def test_plenary_slides_hands_votes_minutes(site, pages, plenary, tmp_path):
 
 
 def test_mute_everyone_and_give_the_floor(site, pages, plenary):
-    from tests.browser.test_meeting import wait_for_media_worker
 
     tok = new_token(site, PEOPLE[0][1])
     meeting = api(site, tok, "POST", f"/rooms/{plenary['room']['id']}/meetings",
@@ -226,7 +226,6 @@ def test_mute_everyone_and_give_the_floor(site, pages, plenary):
 
 
 def test_the_chair_mutes_one_person_from_people(site, pages, plenary):
-    from tests.browser.test_meeting import wait_for_media_worker
 
     tok = new_token(site, PEOPLE[0][1])
     meeting = api(site, tok, "POST", f"/rooms/{plenary['room']['id']}/meetings",

@@ -16,9 +16,9 @@ from tests.browser.conftest import (
     CHROMIUM,
     LAUNCH_ARGS,
     PASSWORD,
-    Pages,
     api,
     axe,
+    checked_pages,
     new_token,
 )
 
@@ -41,14 +41,7 @@ def media_browser():
 
 @pytest.fixture
 def media_pages(media_browser, request):
-    p = Pages(media_browser)
-    yield p
-    try:
-        if not (getattr(request.node, "rep_call", None) and request.node.rep_call.failed):
-            assert not p.unchecked(), f"pages visited without an axe-core check: {p.unchecked()}"
-            assert not p.script_errors(), f"JavaScript errors in the browser: {p.script_errors()}"
-    finally:
-        p.close()
+    yield from checked_pages(media_browser, request)
 
 
 def wait_for_media_worker(site, timeout: float = 60) -> None:

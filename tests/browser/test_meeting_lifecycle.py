@@ -19,7 +19,7 @@ import pytest
 import socketio
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, Pages, api, axe, new_token
+from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, api, checked_pages, axe, new_token
 from tests.browser.test_meeting import wait_for_media_worker
 
 pytestmark = pytest.mark.browser
@@ -69,25 +69,16 @@ def browsers():
         asking.close()
 
 
-def _pages(browser, request):
-    p = Pages(browser)
-    yield p
-    try:
-        if not (getattr(request.node, "rep_call", None) and request.node.rep_call.failed):
-            assert not p.unchecked(), f"pages visited without an axe-core check: {p.unchecked()}"
-            assert not p.script_errors(), f"JavaScript errors in the browser: {p.script_errors()}"
-    finally:
-        p.close()
 
 
 @pytest.fixture
 def media_pages(browsers, request):
-    yield from _pages(browsers["allowing"], request)
+    yield from checked_pages(browsers["allowing"], request)
 
 
 @pytest.fixture
 def asking_pages(browsers, request):
-    yield from _pages(browsers["asking"], request)
+    yield from checked_pages(browsers["asking"], request)
 
 
 def make_people(site, people: list[tuple[str, str]]) -> None:
