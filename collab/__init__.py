@@ -132,10 +132,12 @@ def _import_route_modules() -> tuple:
     from rooms.meetings import api as meetings_api
     from rooms.polls import api as polls_api
     from rooms.polls import realtime as polls_realtime  # live tallies, to those who may see them
+    from rooms.qa import api as qa_api
+    from rooms.qa import realtime as qa_realtime  # questions waiting for approval, to their moderators
     from search import api as search_api
 
     return (auth_api, rooms_api, meetings_api, polls_api, polls_realtime, search_api, notification_views,
-            moderation_views, ideas_api)
+            moderation_views, ideas_api, qa_api, qa_realtime)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -149,6 +151,7 @@ def _register_blueprints(app: Flask) -> None:
     from rooms.ideas import pages as idea_pages
     from rooms.meetings import pages as meeting_pages
     from rooms.polls import pages as poll_pages
+    from rooms.qa import pages as qa_pages
     from search import views as search_views
 
     _import_route_modules()
@@ -159,5 +162,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(meeting_pages.bp)
     app.register_blueprint(idea_pages.bp)
     app.register_blueprint(poll_pages.bp)   # polls and proposals (issue 13)
+    app.register_blueprint(qa_pages.bp)     # Q&A sessions (issue 13)
     app.register_blueprint(search_views.bp)
     app.register_blueprint(api.bp)

@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from collab.errors import ServiceError
 from rooms.meetings.jobs import meetings_cli
 from rooms.polls.jobs import polls_cli
+from rooms.qa.jobs import qa_cli
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -160,5 +161,6 @@ def init_app(app: Flask) -> None:
     from rooms.retention import retention_cli  # imported when the command runs: the CLI starts fast
     from search.cli import search_cli  # imported when the command runs: the CLI starts fast
 
-    for cmd in (db_cli, users_cli, tokens_cli, serve, demo, search_cli, retention_cli, meetings_cli, polls_cli, media_command):
+    for cmd in (db_cli, users_cli, tokens_cli, serve, demo, search_cli, retention_cli, meetings_cli, polls_cli, qa_cli,
+                media_command):
         app.cli.add_command(cmd)

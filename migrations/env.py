@@ -13,6 +13,7 @@ import rooms.polls.models  # noqa: F401
 import rooms.notifications  # noqa: F401
 import rooms.moderation_models  # noqa: F401
 import rooms.ideas.models  # noqa: F401
+import rooms.qa.models  # noqa: F401
 import search.models  # noqa: F401
 from collab.db import Base
 

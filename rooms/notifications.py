@@ -46,13 +46,17 @@ from rooms.models import NOTIFY_LEVELS, Membership, Post, Room, Thread
 
 log = logging.getLogger(__name__)
 
-KINDS = ("mention", "reply", "thread", "hidden", "restored", "removed", "muted", "revealed", "idea")
+KINDS = ("mention", "reply", "thread", "hidden", "restored", "removed", "muted", "revealed", "idea",
+         "qa_answer", "qa_decline", "qa_due")
 KIND_LABELS = {"mention": "mentioned you", "reply": "replied to your post", "thread": "started a thread",
                # moderation (rooms/moderation.py): the actor is the room moderator
                "hidden": "hid your post", "restored": "restored your hidden post", "removed": "removed your post",
                "muted": "muted you in this room", "revealed": "saw that you wrote this post (a moderation check)",
                # ideas (rooms/ideas/services.py): the actor is the decision-maker
-               "idea": "changed the status of an idea"}
+               "idea": "changed the status of an idea",
+               # Q&A (rooms/qa/hosting.py): the actor is the host or moderator; an anonymous asker is told too
+               "qa_answer": "answered your question", "qa_decline": "declined your question",
+               "qa_due": "reminds you: a question you own is due for an answer"}
 LEVEL_LABELS = {"all": "Everything: new threads, replies to you and mentions",
                 "mentions": "Only when someone @mentions me",
                 "mute": "Nothing (mute this room)"}
@@ -278,12 +282,18 @@ def actor_name(n: Notification) -> str:
         return pseudonyms.name(n.thread_id, n.actor_id)
     if n.kind == "idea" and n.room.non_attributed:
         return "A decision-maker"
+    if n.kind in ("qa_answer", "qa_decline") and n.room.non_attributed:
+        return "A host"
+    if n.kind == "qa_due":
+        return "Collab"
     return n.actor.name if n.actor else "Someone"
 
 
 def _actor(n: Notification) -> dict[str, Any] | None:
-    if n.kind in ("mention", "reply", "thread", "idea") and n.room.non_attributed:
+    if n.kind in ("mention", "reply", "thread", "idea", "qa_answer", "qa_decline") and n.room.non_attributed:
         return {"name": actor_name(n), "pseudonym": True}
+    if n.kind == "qa_due":
+        return None
     return {"id": n.actor.id, "name": n.actor.name} if n.actor else None
 
 

@@ -29,6 +29,7 @@ from rooms.ideas.models import DECIDED_STATUSES, Idea, IdeaDecider, IdeaSettings
 from rooms.models import Attachment, Membership, Post, Room
 from rooms.moderation_models import RoomMute
 from rooms.polls.models import Poll, PollVote
+from rooms.qa.models import LIVE_STATUSES, QaHost, QaQuestion, QaSession
 
 if TYPE_CHECKING:  # pragma: no cover - meetings depend on rooms, never the other way at run time
     from rooms.meetings.models import Meeting
@@ -444,3 +445,73 @@ def sees_poll_voters(user: Optional[User], poll: Poll) -> bool:
     is kept only to allow one vote each), never in a non-attributed room (its moderators' reveals are
     one audited path, rooms/pseudonyms.py, which polls do not open); otherwise whoever sees the results."""
     return not poll.anonymous and not poll.room.non_attributed and may_see_poll_results(user, poll)
+
+
+# -- Q&A sessions (issue 13) -----------------------------------------------------------------------
+
+def may_see_qa_session(user: Optional[User], session: QaSession) -> bool:
+    """A session, its hosts, its public questions, tallies and answers: readers of its room (it is a
+    thread there, and its questions are posts)."""
+    return can_read_room(user, session.room)
+
+
+def can_create_qa(user: Optional[User], room: Room) -> bool:
+    """Whoever may post in the room may open a session (they host it)."""
+    return can_post(user, room)
+
+
+def is_qa_host(user: Optional[User], session: QaSession) -> bool:
+    if not _signed_in(user):
+        return False
+    return db.session.scalar(select(QaHost.id).where(QaHost.session_id == session.id,
+                                                     QaHost.user_id == user.id)) is not None
+
+
+def may_host_qa(user: Optional[User], session: QaSession) -> bool:
+    """Mark "now answering", answer, end the session: its hosts, while they read an open room."""
+    return not session.room.archived and can_read_room(user, session.room) and is_qa_host(user, session)
+
+
+def can_add_qa_hosts(user: Optional[User], room: Room) -> bool:
+    """Name hosts (besides oneself as creator): the room's owners and moderators."""
+    return not room.archived and (can_moderate(user, room) or can_manage_room(user, room))
+
+
+def may_moderate_qa(user: Optional[User], session: QaSession) -> bool:
+    """The moderation queue (approve, edit, merge, decline): the room's moderators and the hosts."""
+    if session.room.archived or not can_read_room(user, session.room):
+        return False
+    return can_moderate(user, session.room) or can_manage_room(user, session.room) or is_qa_host(user, session)
+
+
+def may_reveal_qa_asker(user: Optional[User], session: QaSession) -> bool:
+    """Who asked an anonymous question: the room's moderators only, never the host as host, and each
+    reveal is audited by the caller (rooms/qa/hosting.py reveal_asker)."""
+    return can_read_room(user, session.room) and (can_moderate(user, session.room)
+                                                  or can_manage_room(user, session.room))
+
+
+def can_ask_question(user: Optional[User], session: QaSession) -> bool:
+    """Asking and voting are taking part: whoever may post in the room, until the session ends."""
+    return session.ended_at is None and can_post(user, session.room)
+
+
+def may_see_question(user: Optional[User], question: QaQuestion) -> bool:
+    """A question: every reader of the room once it is approved (open, being answered, answered, merged);
+    one waiting for approval or declined, only its asker and those who moderate the session. Its
+    post's own rules apply too (removed by retention or a moderator: gone)."""
+    session = question.session
+    if not may_see_qa_session(user, session) or question.post.deleted:
+        return False
+    if question.status in (*LIVE_STATUSES, "answered", "merged"):
+        return True
+    return question.asker_id == user.id or may_moderate_qa(user, session)
+
+
+def may_answer_question(user: Optional[User], question: QaQuestion) -> bool:
+    """The hosts; after the session, the question's owner too."""
+    session = question.session
+    if may_host_qa(user, session):
+        return True
+    return (session.ended_at is not None and question.owner_id is not None and _signed_in(user)
+            and question.owner_id == user.id and not session.room.archived and can_read_room(user, session.room))

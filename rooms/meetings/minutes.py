@@ -27,6 +27,7 @@ from rooms.meetings import access, pseudonyms, state, votes
 from rooms.meetings import services as meetings
 from rooms.meetings.models import Meeting
 from rooms.models import Post, Thread
+from rooms.qa import services as qa_services
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -98,6 +99,8 @@ def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         "key_messages": [dict(km, result=votes.result(km["status"], km["outcome"], meeting.ended))
                          for km in snap["key_messages"]],
         "actions": snap["actions"],
+        # Q&A (issue 13): the questions the hosts answered aloud in this meeting's sessions (no names)
+        "answered_aloud": qa_services.answered_aloud_in_meeting(meeting.id),
     }
 
 
@@ -148,6 +151,9 @@ def markdown(meeting: Meeting) -> str:
             out.append(f"   - Comment: {comment}")
     out += ["", "## Actions", ""]
     out += [f"- {a['text']}" + (f" ({a['owner']})" if a["owner"] else "") for a in c["actions"]] or ["None."]
+    if c["answered_aloud"]:
+        out += ["", "## Questions answered aloud (Q&A)", ""]
+        out += [f"- {' '.join(q.split())}" for q in c["answered_aloud"]]
     out += ["", f"[Download these minutes as a PDF](/meetings/{meeting.id}/minutes.pdf)"]
     return "\n".join(out)
 
@@ -257,6 +263,9 @@ def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
             para(f"Comment: {comment}")
     head("Actions")
     para("\n".join(f"• {a['text']}" + (f" ({a['owner']})" if a["owner"] else "") for a in c["actions"]) or "None.")
+    if c["answered_aloud"]:
+        head("Questions answered aloud (Q&A)")
+        para("\n".join(f"• {' '.join(q.split())}" for q in c["answered_aloud"]))
     name = "".join(ch if ch.isalnum() else "-" for ch in c["title"])[:60].strip("-") or "meeting"
     return f"minutes-{name}.pdf", bytes(doc.output())
 
