@@ -70,6 +70,7 @@ MODERATE = dict(READ, observer="403", member="403")
 MODERATORS_ONLY = row("404", anonymous="login", moderator="ok", owner="ok")   # moderation pages: hidden from others
 OWNER_ONLY = row("404", anonymous="login", owner="ok")
 AUTHOR = dict(READ, observer="403", moderator="403", owner="403")           # the seeded reply is the member's
+HOST = dict(MODERATE, moderator="403")                                       # the seeded Q&A session's host is the owner
 NO_SUCH_DECK = row("404", anonymous="login")                                 # the walk names a deck that does not exist
 CREATE_ROOM = row("ok", anonymous="login", guest="403")
 
@@ -230,6 +231,33 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "ideas.room_said_done"): READ,
     ("GET", "ideas.said_done"): SIGNED_IN,
     ("GET", "search.similar_ideas"): READ,
+    # Q&A sessions (issue 13): the walk's session is the owner's (its host), its question the member's
+    ("GET", "api.qa_list"): READ,
+    ("POST", "api.qa_create"): WRITE,
+    ("GET", "api.qa_get"): READ,
+    ("POST", "api.qa_add_host"): MODERATE,
+    ("POST", "api.qa_end"): HOST,
+    ("GET", "api.qa_questions"): READ,
+    ("POST", "api.qa_ask"): WRITE,
+    ("GET", "api.question_get"): READ,
+    ("POST", "api.question_vote"): WRITE,
+    ("DELETE", "api.question_unvote"): WRITE,          # no vote to withdraw: 409, said in the answer
+    ("POST", "api.question_approve"): MODERATE,        # not waiting for approval: 409
+    ("POST", "api.question_edit"): MODERATE,
+    ("POST", "api.question_merge"): MODERATE,          # the walk names no other question: 422
+    ("POST", "api.question_decline"): MODERATE,
+    ("POST", "api.question_now_answering"): HOST,
+    ("POST", "api.question_answer"): HOST,
+    ("POST", "api.question_reveal"): MODERATE,         # not anonymous: 422 (hosts who are not moderators: 403)
+    ("GET", "qa.room_sessions"): READ,
+    ("GET", "qa.new_session"): WRITE,
+    ("POST", "qa.new_session"): dict(MEMBER_FORM, observer="403"),
+    ("GET", "qa.session_page"): READ,
+    ("POST", "qa.ask"): WRITE,
+    ("POST", "qa.vote"): WRITE,
+    ("POST", "qa.act"): MEMBER_FORM,                   # the walk's action ("hide") is not one: said on the form
+    ("POST", "qa.end"): HOST,
+    ("POST", "qa.add_host"): dict(MODERATE, moderator="form", owner="form"),
 }
 
 
@@ -249,7 +277,7 @@ def classify(r, *, api: bool, method: str = "GET") -> str:
 
 
 ROOM_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id", "meeting_id", "deck_id", "key_message_id",
-               "mute_id", "idea_id", "poll_id"}
+               "mute_id", "idea_id", "poll_id", "qa_id", "question_id"}
 FORM = {"body": "matrix text", "title": "matrix", "name": "matrix", "description": "x", "reason": "matrix reason",
         "action": "hide", "role": "member", "user_id": "0", "hours": "1", "days": "1", "confirm": "",
         "token_name": "matrix", "email": "matrix@example.org", "emoji": "👍"}
@@ -296,6 +324,7 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     from rooms.meetings import votes
     from rooms.models import Attachment
     from rooms.polls import services as polls
+    from rooms.qa import services as qa
 
     owner = users["owner"]
     room = make.room(owner, visibility=visibility, name=name, members=[users["member"], muted],
@@ -313,10 +342,13 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     ideas.update_settings(owner, room.id, enabled=True, vote_budget=10)
     idea = ideas.create_idea(owner, room.id, title=f"{name} idea", body="An idea")
     poll = polls.create_poll(owner, room.id, question=f"{name} poll", kind="single", options=["Yes", "No"])
+    session = qa.create_session(owner, room.id, title=f"{name} Q&A", starts_at="2026-12-01T10:00:00Z")
+    question = qa.ask(users["member"], session.id, body=f"{name} question")
     return {"room": room, "thread": thread, "reply": reply, "meeting": meeting, "ids": {
         "room_id": room.id, "thread_id": thread.id, "post_id": reply.id, "attachment_id": att.id,
         "filename": att.filename, "meeting_id": meeting.id, "key_message_id": km["key_message_id"],
-        "mute_id": mute.id, "idea_id": idea.id, "poll_id": poll.id}}
+        "mute_id": mute.id, "idea_id": idea.id, "poll_id": poll.id,
+        "qa_id": session.id, "question_id": question.id}}
 
 
 @pytest.fixture
@@ -482,7 +514,11 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "api.list_ideas"), ("POST", "api.create_idea"), ("GET", "api.get_idea"), ("POST", "api.vote_idea"),
     ("DELETE", "api.withdraw_idea_vote"), ("GET", "ideas.room_ideas"), ("GET", "ideas.new_idea"),
     ("POST", "ideas.new_idea"), ("GET", "ideas.idea_page"), ("POST", "ideas.vote"), ("GET", "ideas.room_said_done"),
-    ("GET", "search.similar_ideas")}
+    ("GET", "search.similar_ideas"),
+    ("GET", "api.qa_list"), ("POST", "api.qa_create"), ("GET", "api.qa_get"), ("GET", "api.qa_questions"),
+    ("POST", "api.qa_ask"), ("GET", "api.question_get"), ("POST", "api.question_vote"),
+    ("DELETE", "api.question_unvote"), ("GET", "qa.room_sessions"), ("GET", "qa.new_session"),
+    ("GET", "qa.session_page"), ("POST", "qa.ask"), ("POST", "qa.vote")}
 OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the moderators' actions
     ("DELETE", "api.delete_post"), ("GET", "meetings.edit_page"), ("GET", "rooms.edit"),
     ("PATCH", "api.edit_meeting"), ("PATCH", "api.edit_post"), ("POST", "api.add_attachments"),
@@ -493,17 +529,26 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("POST", "rooms.edit"), ("DELETE", "api.remove_member"), ("POST", "api.add_member"),
     ("POST", "rooms.room_retention"), ("POST", "rooms.members"),
     ("POST", "api.set_idea_status"), ("POST", "ideas.set_status"), ("GET", "ideas.settings"),
-    ("POST", "ideas.settings"), ("PATCH", "api.poll_change"), ("POST", "api.poll_close"), ("POST", "polls.close")}
+    ("POST", "ideas.settings"), ("PATCH", "api.poll_change"), ("POST", "api.poll_close"), ("POST", "polls.close"),
+    ("POST", "api.qa_add_host"), ("POST", "api.qa_end"), ("POST", "api.question_approve"),
+    ("POST", "api.question_edit"), ("POST", "api.question_merge"), ("POST", "api.question_decline"),
+    ("POST", "api.question_now_answering"), ("POST", "api.question_answer"), ("POST", "api.question_reveal"),
+    ("POST", "qa.end"), ("POST", "qa.add_host")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
              ("POST", "rooms.leave"),              # not a member: nothing to leave (said on the form)
-             ("POST", "polls.new"), ("POST", "polls.vote")}   # may; the walk's input is refused
+             ("POST", "polls.new"), ("POST", "polls.vote"),
+             ("POST", "qa.new_session"), ("POST", "qa.act")}   # may; the walk's input is refused
 # A site administrator who may read a room manages it (rooms/policy.py can_manage_room).
 ADMIN_MANAGES = {("DELETE", "api.remove_member"): "ok", ("POST", "api.add_member"): "ok",
                  ("POST", "rooms.room_retention"): "ok", ("GET", "rooms.room_trust"): "ok",
                  ("GET", "rooms.settings"): "ok", ("POST", "rooms.members"): "form",
                  ("POST", "rooms.room_trust"): "form", ("POST", "rooms.settings"): "form",
                  ("POST", "api.set_idea_status"): "ok", ("POST", "ideas.set_status"): "form",
-                 ("GET", "ideas.settings"): "ok", ("POST", "ideas.settings"): "form"}
+                 ("GET", "ideas.settings"): "ok", ("POST", "ideas.settings"): "form",
+                 ("POST", "api.qa_add_host"): "ok", ("POST", "qa.add_host"): "form",
+                 ("POST", "api.question_approve"): "ok", ("POST", "api.question_edit"): "ok",
+                 ("POST", "api.question_merge"): "ok", ("POST", "api.question_decline"): "ok",
+                 ("POST", "api.question_reveal"): "ok"}
 READERS = {"organisation": ("staff", "admin"),              # staff of the room's organisation (admin is one)
            "national": ("guest", "iag", "staff", "admin"),  # every signed-in account
            "non_attributed": ()}                            # private: nobody else reads it

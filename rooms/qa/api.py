@@ -36,42 +36,42 @@ def qa_create(room_id: int):
     return ok(_session(user, s), 201)
 
 
-@bp.get("/qa/<int:session_id>")
-def qa_get(session_id: int):
+@bp.get("/qa/<int:qa_id>")
+def qa_get(qa_id: int):
     user = api_user()
-    return ok(_session(user, services.get_session(user, session_id)))
+    return ok(_session(user, services.get_session(user, qa_id)))
 
 
-@bp.post("/qa/<int:session_id>/hosts")
-def qa_add_host(session_id: int):
+@bp.post("/qa/<int:qa_id>/hosts")
+def qa_add_host(qa_id: int):
     data = json_body()
     user = api_user()
-    hosting_row = services.add_host(user, session_id, data.get("user_id"))
+    hosting_row = services.add_host(user, qa_id, data.get("user_id"))
     return ok(_session(user, services.get_session(user, hosting_row.session_id)))
 
 
-@bp.post("/qa/<int:session_id>/end")
-def qa_end(session_id: int):
+@bp.post("/qa/<int:qa_id>/end")
+def qa_end(qa_id: int):
     data = json_body()
     user = api_user()
-    s = hosting.end(user, session_id, owner_id=data.get("owner_id"), due_on=data.get("due_on"))
+    s = hosting.end(user, qa_id, owner_id=data.get("owner_id"), due_on=data.get("due_on"))
     return ok(_session(user, s))
 
 
-@bp.get("/qa/<int:session_id>/questions")
-def qa_questions(session_id: int):
+@bp.get("/qa/<int:qa_id>/questions")
+def qa_questions(qa_id: int):
     user = api_user()
-    s = services.get_session(user, session_id)
+    s = services.get_session(user, qa_id)
     qs = services.questions(user, s, sort=request.args.get("sort") or "votes")
     mine = services.my_votes(user, [q.id for q in qs])
     return ok({"session_id": s.id, "questions": [question_dict(q, user, voted=q.id in mine) for q in qs]})
 
 
-@bp.post("/qa/<int:session_id>/questions")
-def qa_ask(session_id: int):
+@bp.post("/qa/<int:qa_id>/questions")
+def qa_ask(qa_id: int):
     data = json_body()
     user = api_user()
-    q = services.ask(user, session_id, body=data.get("body"), anonymous=data.get("anonymous", False))
+    q = services.ask(user, qa_id, body=data.get("body"), anonymous=data.get("anonymous", False))
     return ok(question_dict(q, user), 201)
 
 

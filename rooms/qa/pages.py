@@ -47,7 +47,7 @@ def new_session(room_id: int):
             body=field("body")), errors)
         if s:
             flash_ok("The Q&A session is open for questions.")
-            return redirect(url_for("qa.session_page", session_id=s.id))
+            return redirect(url_for("qa.session_page", qa_id=s.id))
     return render_template("qa/new.html", room=room, errors=errors, form=request.form, meetings=services.meetings_to_link(room),
                            members=room_services.room_members(current_user, room)
                            if policy.can_add_qa_hosts(current_user, room) else []), (422 if errors else 200)
@@ -74,10 +74,10 @@ def _view(session, sort: str) -> dict:
     }
 
 
-@bp.get("/qa/<int:session_id>")
+@bp.get("/qa/<int:qa_id>")
 @login_required
-def session_page(session_id: int):
-    session = services.get_session(current_user, session_id)
+def session_page(qa_id: int):
+    session = services.get_session(current_user, qa_id)
     sort = request.args.get("sort") if request.args.get("sort") in services.SORTS else "votes"
     ctx = _view(session, sort)
     if request.args.get("fragment") == "1":
@@ -85,19 +85,19 @@ def session_page(session_id: int):
     return render_template("qa/session.html", **ctx)
 
 
-def _back(session_id: int) -> str:
+def _back(qa_id: int) -> str:
     sort = request.form.get("sort")
-    return url_for("qa.session_page", session_id=session_id, **({"sort": sort} if sort in services.SORTS else {}))
+    return url_for("qa.session_page", qa_id=qa_id, **({"sort": sort} if sort in services.SORTS else {}))
 
 
 def _refused(session, message: str, status: int = 409):
     return render_template("qa/refused.html", session=session, room=session.room, message=message), status
 
 
-@bp.post("/qa/<int:session_id>/ask")
+@bp.post("/qa/<int:qa_id>/ask")
 @login_required
-def ask(session_id: int):
-    session = services.get_session(current_user, session_id)
+def ask(qa_id: int):
+    session = services.get_session(current_user, qa_id)
     errors: dict = {}
     q = attempt(lambda: services.ask(current_user, session.id, body=field("body"),
                                      anonymous=field("anonymous") == "1"), errors)
@@ -164,26 +164,26 @@ def act(question_id: int):
     return redirect(_back(q.session_id))
 
 
-@bp.post("/qa/<int:session_id>/end")
+@bp.post("/qa/<int:qa_id>/end")
 @login_required
-def end(session_id: int):
-    session = services.get_session(current_user, session_id)
+def end(qa_id: int):
+    session = services.get_session(current_user, qa_id)
     errors: dict = {}
     done = attempt(lambda: hosting.end(current_user, session.id, owner_id=field("owner_id"),
                                        due_on=field("due_on")), errors)
     if done is None:
         return _refused(session, " ".join(errors.values()), 422)
     flash_ok("The session has ended. Unanswered questions have an owner and a due date.")
-    return redirect(url_for("qa.session_page", session_id=session.id))
+    return redirect(url_for("qa.session_page", qa_id=session.id))
 
 
-@bp.post("/qa/<int:session_id>/hosts")
+@bp.post("/qa/<int:qa_id>/hosts")
 @login_required
-def add_host(session_id: int):
-    session = services.get_session(current_user, session_id)
+def add_host(qa_id: int):
+    session = services.get_session(current_user, qa_id)
     errors: dict = {}
     attempt(lambda: services.add_host(current_user, session.id, field("user_id")), errors)
     if errors:
         return _refused(session, " ".join(errors.values()), 422)
     flash_ok("The host is added.")
-    return redirect(url_for("qa.session_page", session_id=session.id))
+    return redirect(url_for("qa.session_page", qa_id=session.id))

@@ -42,7 +42,7 @@ def session_event(session: QaSession) -> dict[str, Any]:
             "meeting_id": session.meeting_id, "moderated": session.moderated,
             "starts_at": iso(session.starts_at), "ends_at": iso(session.ends_at), "ended_at": iso(session.ended_at),
             "now_answering_id": session.now_answering_id,
-            "url": path_for("qa.session_page", session_id=session.id)}
+            "url": path_for("qa.session_page", qa_id=session.id)}
 
 
 def session_dict(session: QaSession, viewer: User, hosts: list[QaHost]) -> dict[str, Any]:
