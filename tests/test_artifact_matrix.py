@@ -39,6 +39,7 @@ from rooms import posts as room_posts
 from rooms.meetings import attendance, conversion, decks, minutes, schedule, state, votes
 from rooms.meetings.models import Deck
 from rooms.polls import services as polls
+from rooms.qa import services as qa
 from tests.conftest import bearer
 from tests.live_support import login_client, sock
 
@@ -77,6 +78,13 @@ ARTIFACTS: dict[str, tuple[str, dict[str, bool]]] = {
     "poll_results_after_vote": ("may_see_poll_results", expect(("member",))),  # only the member voted
     "poll_vote": ("may_vote_in_poll", expect(PARTICIPANTS)),
     "poll_settings": ("may_close_poll", expect(("owner", "moderator"))),      # the owner created it
+    "qa_session": ("may_see_qa_session", expect(IN_ROOM)),
+    "question": ("may_see_question", expect(IN_ROOM)),
+    "pending_question": ("may_see_question", expect(("owner", "moderator", "member"))),   # asker, host, moderators
+    "anonymous_asker": ("may_reveal_qa_asker", expect(("owner", "moderator"))),    # an audited reveal
+    "qa_hosting": ("may_host_qa", expect(("owner",))),                              # the owner hosts it
+    "qa_moderation": ("may_moderate_qa", expect(("owner", "moderator"))),
+    "qa_answer": ("may_answer_question", expect(("owner",))),
 }
 # Where one channel deliberately serves less than the kind allows, and why.
 CHANNEL_NARROWER: dict[tuple[str, str], tuple[str, ...]] = {
@@ -84,6 +92,12 @@ CHANNEL_NARROWER: dict[tuple[str, str], tuple[str, ...]] = {
     # only; live replay and search carry the tombstone for everyone.
     ("hidden_post", "socket"): (),
     ("hidden_post", "search"): (),
+    # A question waiting for approval is a hidden post: never in live replay or search.
+    ("pending_question", "socket"): (),
+    ("pending_question", "search"): (),
+    # Who asked an anonymous question: only through the moderators' audited reveal, never in the
+    # question's own JSON, for anyone (tests/test_qa.py checks events, search, notifications, exports).
+    ("anonymous_asker", "api_question"): (),
 }
 # Policy functions decided elsewhere than an artifact of its own (names, archived rooms), with the
 # test that proves them.
@@ -166,6 +180,13 @@ def world(app, make):
     poll_after = polls.create_poll(p["owner"], room.id, question="Later?", kind="single", options=["A", "B"],
                                    results="after_vote")
     polls.vote(p["member"], poll_after.id, choices=[0])
+    session = qa.create_session(p["owner"], room.id, title="emuqa town hall", starts_at="2026-12-01T10:00:00Z")
+    question = qa.ask(p["member"], session.id, body="wallabyq why so few?")
+    to_answer = qa.ask(p["member"], session.id, body="Second question")
+    anonymous = qa.ask(p["member"], session.id, body="Who decides?", anonymous=True)
+    moderated = qa.create_session(p["owner"], room.id, title="Moderated", starts_at="2026-12-01T10:00:00Z",
+                                  moderated=True)
+    pending = qa.ask(p["member"], moderated.id, body="bandicootq waiting")
 
     # Everyone signs in and makes a token while they still may ...
     web = {name: login_client(app, u) for name, u in people.items()}
@@ -179,7 +200,8 @@ def world(app, make):
     return {"room": room, "thread": thread, "post": post, "hidden": hidden, "attachment": attachment,
             "meeting": meeting, "deck": deck, "km": km, "minutes_thread": minutes_thread, "idea": idea,
             "poll": poll,
-            "poll_after": poll_after,
+            "poll_after": poll_after, "session": session, "question": question, "to_answer": to_answer,
+            "anonymous": anonymous, "moderated": moderated, "pending": pending,
             "web": web, "tokens": tokens}
 
 
@@ -297,6 +319,48 @@ def channels(w, app) -> dict[str, dict]:
         "poll_settings": {
             "api": lambda c: _api(w, c, "PATCH", f"/api/v1/polls/{w['poll'].id}", '"closes_at":"',
                                   json={"closes_at": "2099-01-01T00:00:00Z"}),
+        },
+        **qa_channels(w, app),
+    }
+
+
+def qa_channels(w, app) -> dict[str, dict]:
+    room_id, s, q, pq, anon = w["room"].id, w["session"], w["question"], w["pending"], w["anonymous"]
+    sync = {"room_id": room_id, "after_seq": 0}
+    return {
+        "qa_session": {
+            "html": lambda c: _html(w, c, f"/qa/{s.id}", "emuqa"),
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/qa/{s.id}", "emuqa"),
+            "socket": lambda c: _socket(w, app, c, "sync", sync, "qa.created"),
+            "search": lambda c: _search(w, c, "emuqa"),
+        },
+        "question": {
+            "html": lambda c: _html(w, c, f"/qa/{s.id}", "wallabyq"),
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/questions/{q.id}", "wallabyq"),
+            "socket": lambda c: _socket(w, app, c, "sync", sync, "wallabyq"),
+            "search": lambda c: _search(w, c, "wallabyq"),
+        },
+        "pending_question": {
+            "html": lambda c: _html(w, c, f"/qa/{w['moderated'].id}", "bandicootq"),
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/questions/{pq.id}", "bandicootq"),
+            "socket": lambda c: _socket(w, app, c, "sync", sync, "bandicootq"),
+            "search": lambda c: _search(w, c, "bandicootq"),
+        },
+        "anonymous_asker": {
+            "api": lambda c: _api(w, c, "POST", f"/api/v1/questions/{anon.id}/reveal", "Mel Member",
+                                  json={"reason": "A rude question"}),
+            "api_question": lambda c: _api(w, c, "GET", f"/api/v1/questions/{anon.id}", "Mel Member"),
+        },
+        "qa_hosting": {
+            "api": lambda c: _api(w, c, "POST", f"/api/v1/questions/{q.id}/now-answering", '"status":"answering"'),
+        },
+        "qa_moderation": {
+            "api": lambda c: _api(w, c, "POST", f"/api/v1/questions/{q.id}/edit", '"edited_by_moderator":true',
+                                  json={"body": "wallabyq why so few? (edited)"}),
+        },
+        "qa_answer": {
+            "api": lambda c: _api(w, c, "POST", f"/api/v1/questions/{w['to_answer'].id}/answer", '"status":"answered"',
+                                  json={"body": "Because."}),
         },
     }
 
