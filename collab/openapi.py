@@ -271,6 +271,61 @@ SCHEMAS.update({
 })
 
 
+# Q&A sessions (issue 13).
+_QA_PERSON = {"type": ["object", "null"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                                         "pseudonym": {"type": "boolean"}},
+              "description": "no id in a non-attributed room for those who do not see names"}
+QA_STATUSES = ["pending", "open", "answering", "answered", "declined", "merged"]
+SCHEMAS.update({
+    "QaCreate": {"type": "object", "required": ["title", "starts_at"], "properties": {
+        "title": {"type": "string", "maxLength": 200},
+        "starts_at": {"type": "string", "format": "date-time",
+                      "description": "ISO 8601; without an offset, in the caller's time zone"},
+        "ends_at": {"type": ["string", "null"], "format": "date-time"},
+        "meeting_id": {"type": ["integer", "null"], "description": "a meeting of the same room: its Q&A tab"},
+        "moderated": {"type": "boolean", "description": "questions wait for a moderator's or host's approval"},
+        "hosts": {"type": "array", "items": {"type": "integer"}, "maxItems": 20,
+                  "description": "account ids; others than the caller only by the room's owners and moderators"},
+        "body": {"type": "string", "maxLength": 5000}}},
+    "QaSession": {"type": "object", "required": ["id", "thread_id", "title"], "properties": {
+        "id": {"type": "integer"}, "thread_id": {"type": "integer"}, "room_id": {"type": "integer"},
+        "meeting_id": NULLABLE_INT, "title": {"type": "string"}, "moderated": {"type": "boolean"},
+        "starts_at": {"type": "string"}, "ends_at": NULLABLE_STR, "ended_at": NULLABLE_STR,
+        "now_answering_id": NULLABLE_INT, "url": {"type": "string"},
+        "hosts": {"type": "array", "items": _QA_PERSON}, "is_host": {"type": "boolean"},
+        "can_ask": {"type": "boolean"}, "can_moderate": {"type": "boolean"}, "can_host": {"type": "boolean"}}},
+    "QaAsk": {"type": "object", "required": ["body"], "properties": {
+        "body": {"type": "string", "minLength": 1, "maxLength": 1000},
+        "anonymous": {"type": "boolean", "description": "no one but the room's moderators (through an audited "
+                                                        "reveal) can learn who asked"}}},
+    "Question": {"type": "object", "required": ["id", "session_id", "status", "votes"], "properties": {
+        "id": {"type": "integer"}, "session_id": {"type": "integer"}, "post_id": {"type": "integer"},
+        "status": {"type": "string", "enum": QA_STATUSES}, "status_label": {"type": "string"},
+        "votes": {"type": "integer"}, "body": {"type": "string"}, "html": {"type": "string"},
+        "author": {"type": ["object", "null"], "description": "{name: Anonymous, anonymous: true} for an anonymous "
+                                                              "question: never a name or id"},
+        "anonymous": {"type": "boolean"}, "mine": {"type": "boolean"}, "my_vote": {"type": "boolean"},
+        "edited_by_moderator": {"type": "boolean"}, "answered_aloud": {"type": "boolean"},
+        "merged_into_id": NULLABLE_INT, "created_at": {"type": "string"}, "answered_at": NULLABLE_STR,
+        "answered_by": _QA_PERSON, "answer": {"type": ["object", "null"], "properties": {
+            "post_id": {"type": "integer"}, "body": {"type": "string"}, "html": {"type": "string"}}},
+        "decline_reason": {"type": ["string", "null"], "description": "to the asker and the moderators only"},
+        "owner": _QA_PERSON, "due_on": NULLABLE_STR}},
+    "QaAnswer": {"type": "object", "properties": {
+        "body": {"type": "string", "maxLength": 10000, "description": "a written answer (a reply post)"},
+        "aloud": {"type": "boolean", "description": "answered aloud (listed in the meeting's minutes)"}},
+        "description": "a body, or aloud: true, or both"},
+    "QaEdit": {"type": "object", "required": ["body"], "properties": {"body": {"type": "string", "maxLength": 1000}}},
+    "QaMerge": {"type": "object", "required": ["into"], "properties": {
+        "into": {"type": "integer", "description": "another question of the same session"}}},
+    "QaReason": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "maxLength": 500}}},
+    "QaEnd": {"type": "object", "properties": {
+        "owner_id": {"type": "integer", "description": "who answers what is left (default: the caller)"},
+        "due_on": {"type": "string", "format": "date", "description": "default: in 14 days"}}},
+    "QaHostAdd": {"type": "object", "required": ["user_id"], "properties": {"user_id": {"type": "integer"}}},
+})
+
+
 def _op(summary: str, ok_status: str, ok_schema: dict, *errors: int, body: str | None = None,
         params: list | None = None) -> dict:
     if body and 413 not in errors:  # every JSON body has a size limit (collab.api.MAX_JSON_BYTES)
@@ -472,6 +527,57 @@ def document() -> dict[str, Any]:
         "/polls/{poll_id}/close": {"post": _op(
             "Close a poll with an outcome statement, posted in its thread (its creator or the room's moderators)",
             "200", _ref("Poll"), 400, 403, 404, 409, 422, body="PollClose", params=[poll_id])},
+    })
+    qa_id, question_id = _id_param("qa_id"), _id_param("question_id")
+    q_ref, s_ref = _ref("Question"), _ref("QaSession")
+    paths.update({
+        "/rooms/{room_id}/qa": {
+            "get": _op("A room's Q&A sessions", "200", {"type": "object", "properties": {
+                "room_id": {"type": "integer"}, "sessions": {"type": "array", "items": s_ref}}}, 404, 422,
+                params=[room_id]),
+            "post": _op("Open a Q&A session (a thread) in a room; the caller hosts it", "201", s_ref,
+                        400, 403, 404, 422, body="QaCreate", params=[room_id])},
+        "/qa/{qa_id}": {"get": _op("One Q&A session", "200", s_ref, 404, 422, params=[qa_id])},
+        "/qa/{qa_id}/hosts": {"post": _op("Add a host (the room's owners and moderators)", "200", s_ref,
+                                          400, 403, 404, 409, 422, body="QaHostAdd", params=[qa_id])},
+        "/qa/{qa_id}/end": {"post": _op(
+            "End the session (its hosts): what is left gets an owner and a due date, and is reminded then", "200",
+            s_ref, 400, 403, 404, 409, 422, body="QaEnd", params=[qa_id])},
+        "/qa/{qa_id}/questions": {
+            "get": _op("The questions the caller may see", "200", {"type": "object", "properties": {
+                "session_id": {"type": "integer"}, "questions": {"type": "array", "items": q_ref}}}, 404, 422,
+                params=[qa_id, {"name": "sort", "in": "query", "required": False,
+                                "schema": {"type": "string", "enum": ["votes", "newest"]}}]),
+            "post": _op("Ask a question (a post in the session's thread); refused once the session has ended",
+                        "201", q_ref, 400, 403, 404, 409, 422, body="QaAsk", params=[qa_id])},
+        "/questions/{question_id}": {"get": _op("One question", "200", q_ref, 404, 422, params=[question_id])},
+        "/questions/{question_id}/vote": {
+            "post": _op("Upvote a question: one vote per person (409 for a second)", "200", q_ref,
+                        403, 404, 409, 422, params=[question_id]),
+            "delete": _op("Withdraw your upvote (409 if you have none)", "200", q_ref, 403, 404, 409, 422,
+                          params=[question_id])},
+        "/questions/{question_id}/approve": {"post": _op(
+            "Approve a question waiting for approval (the session's hosts and the room's moderators)", "200", q_ref,
+            403, 404, 409, 422, params=[question_id])},
+        "/questions/{question_id}/edit": {"post": _op(
+            "Edit a question's text; it then says “edited by moderator” (hosts and moderators)", "200", q_ref,
+            400, 403, 404, 409, 422, body="QaEdit", params=[question_id])},
+        "/questions/{question_id}/merge": {"post": _op(
+            "Merge a duplicate into another question of the same session: votes combined, one per person",
+            "200", q_ref, 400, 403, 404, 409, 422, body="QaMerge", params=[question_id])},
+        "/questions/{question_id}/decline": {"post": _op(
+            "Decline a question with a reason the asker is told (hosts and moderators)", "200", q_ref,
+            400, 403, 404, 409, 422, body="QaReason", params=[question_id])},
+        "/questions/{question_id}/now-answering": {"post": _op(
+            "Mark the question being answered now, one at a time (the hosts)", "200", q_ref, 403, 404, 409, 422,
+            params=[question_id])},
+        "/questions/{question_id}/answer": {"post": _op(
+            "Answer in writing or mark answered aloud (the hosts; after the end, the question's owner)", "200",
+            q_ref, 400, 403, 404, 409, 422, body="QaAnswer", params=[question_id])},
+        "/questions/{question_id}/reveal": {"post": _op(
+            "Who asked an anonymous question (the room's moderators only; audited, with a reason)", "200",
+            {"type": "object", "properties": {"question_id": {"type": "integer"}, "asker": _QA_PERSON}},
+            400, 403, 404, 422, body="QaReason", params=[question_id])},
     })
     paths["/meetings/{meeting_id}"]["patch"] = _op(
         "Change a scheduled meeting (the chair); invitees are told", "200", _ref("MeetingSchedule"), 400, 403, 404,
