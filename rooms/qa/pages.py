@@ -81,8 +81,14 @@ def session_page(qa_id: int):
     sort = request.args.get("sort") if request.args.get("sort") in services.SORTS else "votes"
     ctx = _view(session, sort)
     if request.args.get("fragment") == "1":
-        return render_template("qa/_live.html", **ctx)
+        return render_template("qa/_compact.html" if request.args.get("compact") == "1" else "qa/_live.html", **ctx)
     return render_template("qa/session.html", **ctx)
+
+
+@bp.app_template_global("meeting_qa_session")
+def meeting_qa_session(meeting_id: int):
+    """The meeting page's Q&A tab: the meeting's session, if it has one the reader may see."""
+    return services.session_for_meeting(current_user, meeting_id)
 
 
 def _back(qa_id: int) -> str:

@@ -13,6 +13,7 @@ import { state as call } from "./meeting_call.js";
 import { ctx, root, send, showError } from "./meeting_hybrid.js";
 import "./meeting_layout.js";
 import { initPeople, renderPeople } from "./meeting_people.js";
+import { initQa } from "./meeting_qa.js";
 import { initStage, renderSlides } from "./meeting_stage.js";
 import { initVotes, renderKeyMessages } from "./meeting_votes.js";
 import { socket } from "./socket.js";
@@ -56,6 +57,7 @@ function cutOff(message) {
 function init() {
   initStage();
   initAgenda();
+  initQa();
   initHands();
   initVotes();
   initPeople();
