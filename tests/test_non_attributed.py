@@ -294,6 +294,8 @@ def test_every_get_route_of_the_room_names_no_author(app, make, frank_full):
 
     from rooms.ideas import services as ideas
     from rooms.polls import services as polls
+    from rooms.qa import hosting
+    from rooms.qa import services as qa
 
     f = frank_full
     n_id = db.session.scalar(select(Notification.id).where(Notification.user_id == f["reader"].id))
@@ -309,11 +311,17 @@ def test_every_get_route_of_the_room_names_no_author(app, make, frank_full):
     poll = polls.create_poll(f["zeb"], f["room"].id, question="Stopwatch trial where?", kind="single",
                              options=["North", "South"])
     polls.vote(f["phil"], poll.id, choices=[0])
+    # a Q&A session Zebediah hosts: Philomena's question (voted up, answered by him) and an anonymous one of his
+    session = qa.create_session(f["zeb"], f["room"].id, title="Stopwatch Q&A", starts_at="2026-12-01T10:00:00Z")
+    question = qa.ask(f["phil"], session.id, body="Stopwatch question from the floor")
+    qa.ask(f["zeb"], session.id, body="Stopwatch worry", anonymous=True)
+    qa.vote(f["reader"], question.id)
+    hosting.answer(f["zeb"], question.id, body="Stopwatch answer")
     ids = {"room_id": f["room"].id, "thread_id": f["thread"].id, "post_id": f["posts"][1].id,
            "attachment_id": f["attachment"].id, "filename": f["attachment"].filename, "notification_id": n_id,
            "session_id": 1, "user_id": f["reader"].id, "emoji": "👍", "token": "x", "meeting_id": 999_999,
            "deck_id": 999_999, "page": 1, "key_message_id": 999_999, "mute_id": 999_999, "idea_id": idea.id,
-           "poll_id": poll.id}
+           "poll_id": poll.id, "qa_id": session.id, "question_id": question.id}
     authors = {f["zeb"].id, f["phil"].id}
     c = login_client(app, f["reader"])
     tok = make.token(f["reader"])
@@ -545,7 +553,8 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
     ids = {"room_id": room.id, "thread_id": announce, "post_id": frank["posts"][1].id, "attachment_id": 999_999,
            "filename": "x.png", "notification_id": n_id or 999_999, "session_id": 1, "user_id": reader.id,
            "emoji": "👍", "token": "x", "meeting_id": mid, "deck_id": 999_999, "page": 1, "key_message_id": kid,
-           "mute_id": 999_999, "idea_id": 999_999, "poll_id": 999_999}
+           "mute_id": 999_999, "idea_id": 999_999, "poll_id": 999_999, "qa_id": 999_999,
+           "question_id": 999_999}
     walked = _walk_get_routes(app, c, api, tok, ids, authors, room.id, announce, queries=("stopwatch", "plenary"))
     assert walked >= 25, walked
     for path in (f"/meetings/{mid}", f"/threads/{announce}", f"/threads/{minutes_thread}",
