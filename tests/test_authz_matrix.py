@@ -72,6 +72,7 @@ OWNER_ONLY = row("404", anonymous="login", owner="ok")
 AUTHOR = dict(READ, observer="403", moderator="403", owner="403")           # the seeded reply is the member's
 NO_SUCH_DECK = row("404", anonymous="login")                                 # the walk names a deck that does not exist
 CREATE_ROOM = row("ok", anonymous="login", guest="403")
+NO_MAIL = row("404")                        # self-service password reset: only where SMTP is set (not here)
 
 MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("DELETE", "api.api_unreact"): WRITE,
@@ -94,6 +95,10 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "auth.accept_invite"): INVALID_LINK,
     ("GET", "auth.account"): SIGNED_IN,
     ("GET", "auth.admin_people"): ADMIN,
+    ("GET", "auth.edit_account"): ADMIN,
+    ("GET", "auth.forgot_password"): NO_MAIL,
+    ("GET", "rooms.bulk_invite_page"): ADMIN,
+    ("GET", "rooms.people_json"): READ,
     ("GET", "auth.login"): PUBLIC,
     ("GET", "auth.reset_password"): INVALID_LINK,
     ("GET", "auth.setup"): SIGNS_OUT,
@@ -166,6 +171,9 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "auth.accept_invite"): INVALID_LINK,
     ("POST", "auth.account"): OWN_FORM,
     ("POST", "auth.admin_people"): ADMIN_FORM,
+    ("POST", "auth.edit_account"): ADMIN_FORM,
+    ("POST", "auth.forgot_password"): NO_MAIL,
+    ("POST", "rooms.bulk_invite_page"): ADMIN_FORM,
     ("POST", "auth.login"): SIGNED_IN,
     ("POST", "auth.logout"): SIGNS_OUT,
     ("POST", "auth.reset_password"): INVALID_LINK,
@@ -482,7 +490,7 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "api.list_ideas"), ("POST", "api.create_idea"), ("GET", "api.get_idea"), ("POST", "api.vote_idea"),
     ("DELETE", "api.withdraw_idea_vote"), ("GET", "ideas.room_ideas"), ("GET", "ideas.new_idea"),
     ("POST", "ideas.new_idea"), ("GET", "ideas.idea_page"), ("POST", "ideas.vote"), ("GET", "ideas.room_said_done"),
-    ("GET", "search.similar_ideas")}
+    ("GET", "search.similar_ideas"), ("GET", "rooms.people_json")}
 OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the moderators' actions
     ("DELETE", "api.delete_post"), ("GET", "meetings.edit_page"), ("GET", "rooms.edit"),
     ("PATCH", "api.edit_meeting"), ("PATCH", "api.edit_post"), ("POST", "api.add_attachments"),
