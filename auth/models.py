@@ -13,6 +13,9 @@ from collab.db import Base, utcnow
 ORG_KINDS = {"force": "Police force", "pcc": "PCC office", "national": "National body", "other": "Other"}
 ACCOUNT_KINDS = {"staff": "Police staff", "iag": "IAG volunteer", "guest": "Guest"}
 SITE_ROLES = ("admin", "member")
+SITE_ROLE_LABELS = {"member": "Member", "admin": "Administrator"}
+# Display preferences (issue 14), applied on every page as classes on <html> (base.html).
+TEXT_SIZES = {"default": "Default", "large": "Large", "larger": "Larger"}
 
 
 class Organisation(Base):
@@ -50,6 +53,9 @@ class User(Base):
     last_seen_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
     # The tz database name times are shown in (collab/timezones.py); None: the site's COLLAB_TIME_ZONE.
     time_zone: Mapped[Optional[str]] = mapped_column(String(64))
+    # Text size (TEXT_SIZES) and the high-contrast theme this account reads with (auth/preferences.py).
+    text_size: Mapped[str] = mapped_column(String(10), default="default")
+    high_contrast: Mapped[bool] = mapped_column(Boolean, default=False)
 
     organisation: Mapped[Optional[Organisation]] = relationship(lazy="joined")
 
@@ -103,6 +109,8 @@ class Invitation(Base):
     org_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     organisation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("organisations.id"))
     room_id: Mapped[Optional[int]] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    # The role in that room the new account gets (None: member); set by rooms/invitations.py.
+    room_role: Mapped[Optional[str]] = mapped_column(String(10))
     note: Mapped[Optional[str]] = mapped_column(Text)
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -115,7 +123,8 @@ class Invitation(Base):
 
 
 class PasswordReset(Base):
-    """An administrator-issued, single-use, expiring link to set a new password."""
+    """A single-use, expiring link to set a new password: issued by an administrator, or asked for by
+    its owner by e-mail (created_by_id None; auth/password_reset.py)."""
 
     __tablename__ = "password_resets"
 

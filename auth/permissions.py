@@ -42,3 +42,9 @@ def can_manage_account(user: Optional[User], target: User) -> bool:
     if user.is_admin:
         return True
     return user.org_admin and target.organisation_id == user.organisation_id and not target.is_admin
+
+
+def can_change_account_standing(user: Optional[User], target: User) -> bool:
+    """Moving someone to another organisation or changing their site role: site administrators only (an
+    organisation administrator changes kind and job title within their organisation: can_manage_account)."""
+    return can_administer(user) and can_manage_account(user, target)

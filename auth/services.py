@@ -152,8 +152,21 @@ def organisations() -> list[Organisation]:
 
 def create_invitation(actor: User, *, email: object = None, kind: object = "staff", role: object = "member",
                       organisation_id: object = None, org_admin: bool = False, note: object = None,
-                      room_id: Optional[int] = None) -> tuple[Invitation, str]:
-    """Returns the invitation and its link (shown once; e-mailed when SMTP is set)."""
+                      room_id: Optional[int] = None, room_role: Optional[str] = None) -> tuple[Invitation, str]:
+    """Returns the invitation and its link (shown once; e-mailed when SMTP is set). `room_id`/`room_role`:
+    the room its account joins on accepting (the caller, rooms/people.py, has checked it may do that)."""
+    fields = check_invitation(actor, email=email, kind=kind, role=role, organisation_id=organisation_id,
+                              org_admin=org_admin, note=note)
+    db.begin_write()
+    inv, link = add_invitation_in_tx(actor, fields, room_id=room_id, room_role=room_role)
+    db.session.commit()
+    send_invitation(actor, inv, link)
+    return inv, link
+
+
+def check_invitation(actor: User, *, email: object = None, kind: object = "staff", role: object = "member",
+                     organisation_id: object = None, org_admin: bool = False, note: object = None) -> dict:
+    """Every check of an invitation, before anything is written: the fields to store (or Invalid/Conflict)."""
     org_id = validate.int_id(organisation_id, "organisation_id", required=False)
     if not perm.can_invite_accounts(actor, org_id):
         raise Invalid("You may invite people only into your own organisation.", "organisation_id")
@@ -167,23 +180,31 @@ def create_invitation(actor: User, *, email: object = None, kind: object = "staf
         raise Invalid("That organisation does not exist.", "organisation_id")
     if email_v and find_user_by_email(email_v):
         raise Conflict("An account with that e-mail address already exists.", "email")
+    return {"email": email_v, "kind": kind, "role": role, "organisation_id": org_id, "note": note_v,
+            "org_admin": bool(org_admin) and (actor.is_admin or actor.org_admin)}
+
+
+def add_invitation_in_tx(actor: User, fields: dict, *, room_id: Optional[int] = None,
+                         room_role: Optional[str] = None) -> tuple[Invitation, str]:
+    """Inside the caller's write transaction: store one checked invitation (check_invitation), audited."""
     raw = new_secret()
-    db.begin_write()
-    inv = Invitation(token_hash=digest(raw), email=email_v, kind=kind, role=role, organisation_id=org_id,
-                     org_admin=bool(org_admin) and (actor.is_admin or actor.org_admin),
-                     note=note_v, created_by_id=actor.id, room_id=room_id,
-                     expires_at=utcnow() + timedelta(days=current_app.config["INVITE_DAYS"]))
+    inv = Invitation(token_hash=digest(raw), created_by_id=actor.id, room_id=room_id, room_role=room_role,
+                     expires_at=utcnow() + timedelta(days=current_app.config["INVITE_DAYS"]), **fields)
     db.session.add(inv)
     db.session.flush()
-    audit.record("account.invited", actor=actor, target_type="invitation", target_id=inv.id,
-                 detail={"email": email_v, "kind": kind, "role": role, "organisation_id": org_id})
-    db.session.commit()
-    link = external_url("auth.accept_invite", token=raw)
-    if email_v and mail.enabled():
-        mail.send(email_v, "You are invited to Collab",
-                  f"{actor.name} has invited you to Collab.\n\nCreate your account here (the link works once and "
-                  f"expires at {timezones.fmt(inv.expires_at, timezones.site_zone_name(), 'long')}):\n{link}\n")
-    return inv, link
+    audit.record("account.invited", actor=actor, target_type="invitation", target_id=inv.id, room_id=room_id,
+                 detail={"email": fields["email"], "kind": fields["kind"], "role": fields["role"],
+                         "organisation_id": fields["organisation_id"], "room_role": room_role})
+    return inv, external_url("auth.accept_invite", token=raw)
+
+
+def send_invitation(actor: User, inv: Invitation, link: str) -> bool:
+    """After the commit: e-mail the link when the invitation names an address and SMTP is set."""
+    if not (inv.email and mail.enabled()):
+        return False
+    return mail.send(inv.email, "You are invited to Collab",
+                     f"{actor.name} has invited you to Collab.\n\nCreate your account here (the link works once and "
+                     f"expires at {timezones.fmt(inv.expires_at, timezones.site_zone_name(), 'long')}):\n{link}\n")
 
 
 # What else accepting an invitation grants, added by the packages that own it (rooms: the membership of the room
@@ -296,7 +317,8 @@ def reset_for(token: object) -> PasswordReset:
     if reset is None:
         raise NotFound("This reset link is not valid.")
     if reset.used_at is not None or reset.expires_at <= utcnow():
-        raise Invalid("This reset link has expired or was already used. Ask an administrator for a new one.")
+        raise Invalid("This reset link has expired or was already used. Ask for a new one from the sign-in page, "
+                      "or ask an administrator.")
     return reset
 
 
@@ -306,6 +328,9 @@ def reset_password(token: object, new: object) -> User:
     db.begin_write()
     reset = reset_for(token)
     reset.used_at = utcnow()
+    # Every other open link of the account ends with it: one reset, one new password.
+    db.session.execute(update(PasswordReset).where(PasswordReset.user_id == reset.user_id,
+                                                   PasswordReset.used_at.is_(None)).values(used_at=reset.used_at))
     reset.user.password_hash = passwords.hash_password(new)
     user_sessions.rotate_in_tx(reset.user)
     lockout.unlock_in_tx(reset.user_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
-from auth import mfa, services, suspension
+from auth import account_admin, mfa, password_reset, preferences, services, suspension
 from auth import permissions as perm
 from auth import sessions as user_sessions
-from auth.models import ACCOUNT_KINDS, ORG_KINDS, User
+from auth.models import ACCOUNT_KINDS, ORG_KINDS, SITE_ROLE_LABELS, TEXT_SIZES, User
 from auth.security_views import begin_second_step
 from collab import timezones
 from collab.errors import NotFound, ServiceError
@@ -98,6 +98,29 @@ def accept_invite(token: str):
     return render_template("auth/accept_invite.html", inv=inv, errors=errors, form=request.form)
 
 
+def _reset_limit() -> str:
+    return current_app.config["RESET_LIMIT"]
+
+
+def _reset_address_key() -> str:
+    return "reset:" + request.form.get("email", "").strip().lower()[:254]
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_reset_limit, methods=["POST"])
+@limiter.limit(_reset_limit, methods=["POST"], key_func=_reset_address_key)
+def forgot_password():
+    """Self-service reset (auth/password_reset.py): only where Collab can send e-mail."""
+    if not password_reset.available():
+        raise NotFound("Password reset by e-mail is not available here: ask your administrator for a reset link.")
+    if current_user.is_authenticated:
+        return redirect(url_for("auth.account"))
+    answer = None
+    if request.method == "POST":
+        answer = password_reset.request_reset(request.form.get("email"))
+    return render_template("auth/forgot.html", answer=answer)
+
+
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
     errors: dict = {}
@@ -136,6 +159,11 @@ def account():
             if user:
                 flash_ok(f"Your time zone has been saved: times are now shown in {timezones.zone_name_for(user)}.")
                 return redirect(url_for("auth.account"))
+        elif action == "display":
+            if attempt(lambda: preferences.set_display(current_user, text_size=field("text_size", "default"),
+                                                       high_contrast=field("high_contrast")), errors):
+                flash_ok("Your display preferences have been saved.")
+                return redirect(url_for("auth.account") + "#prefs-h")
         elif action == "password":
             if field("new_password") != field("confirm_password"):
                 errors["confirm_password"] = "The two new passwords do not match."
@@ -166,7 +194,13 @@ def account():
             errors["_form"] = "Unknown action."
     return render_template("auth/account.html", errors=errors, form=request.form,
                            tokens=services.list_tokens(current_user), new_token=new_token,
-                           zones=timezones.choices())
+                           zones=timezones.choices(), text_sizes=TEXT_SIZES)
+
+
+@bp.app_context_processor
+def _display_preferences() -> dict:
+    """Every page's <html> classes for the reader's text size and contrast (base.html)."""
+    return {"display_classes": preferences.html_class(current_user)}
 
 
 # -- administration --------------------------------------------------------------
@@ -216,14 +250,41 @@ def admin_people():
                 return redirect(url_for("auth.admin_people"))
         else:
             errors["_form"] = "Unknown action."
-    orgs = services.organisations()
-    if not current_user.is_admin:
-        orgs = [o for o in orgs if o.id == current_user.organisation_id]
+    orgs = _orgs_for(current_user)
+    account_filter = account_admin.AccountFilter.from_args(request.args)
+    users, matched = account_admin.search_accounts(current_user, account_filter)
     return render_template("auth/admin_people.html", errors=errors, form=request.form,
-                           users=services.list_users(current_user), orgs=orgs,
+                           users=users, matched=matched, account_filter=account_filter,
+                           statuses=account_admin.STATUSES, site_roles=SITE_ROLE_LABELS, orgs=orgs,
                            invitations=services.pending_invitations(current_user),
                            invite_link=invite_link, reset_link=reset_link, kinds=ACCOUNT_KINDS,
                            org_kinds=ORG_KINDS, can_manage=lambda u: perm.can_manage_account(current_user, u))
+
+
+def _orgs_for(actor: User) -> list:
+    orgs = services.organisations()
+    return orgs if actor.is_admin else [o for o in orgs if o.id == actor.organisation_id]
+
+
+@bp.route("/admin/people/<int:user_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_account(user_id: int):
+    """Change a person's kind, organisation, job title and site role (auth/account_admin.py)."""
+    _require_inviter()
+    if not 0 < user_id < 2**31:
+        raise NotFound("That account was not found.")
+    target = account_admin.account_to_edit(current_user, user_id)
+    errors: dict = {}
+    if request.method == "POST":
+        updated = attempt(lambda: account_admin.update_account(
+            current_user, user_id, kind=field("kind"), organisation_id=field("organisation_id"),
+            job_title=field("job_title"), role=field("role") or None), errors)
+        if updated:
+            flash_ok(f"{updated.name}'s account has been saved.")
+            return redirect(url_for("auth.admin_people", q=updated.email))
+    return render_template("auth/admin_edit.html", target=target, errors=errors, form=request.form,
+                           kinds=ACCOUNT_KINDS, orgs=_orgs_for(current_user), site_roles=SITE_ROLE_LABELS,
+                           standing=perm.can_change_account_standing(current_user, target)), (422 if errors else 200)
 
 
 @bp.route("/admin/people/<int:user_id>/suspend", methods=["GET", "POST"])

@@ -1,5 +1,6 @@
 """Per-account rate limits on expensive work anyone signed in can ask for (issue 10):
-searching (COLLAB_SEARCH_LIMIT) and uploading files (COLLAB_UPLOAD_LIMIT). One
+searching (COLLAB_SEARCH_LIMIT), uploading files (COLLAB_UPLOAD_LIMIT) and looking people up in a people
+picker (COLLAB_PEOPLE_LIMIT: each look-up reveals names, so an account cannot page through everyone). One
 account sending worst-case searches or uploads as fast as it can must not take the
 server from everyone else; each limit is shared by the page and the API routes that
 do the same work, counted per account (API callers by their token's account), and
@@ -29,6 +30,10 @@ def _upload_limit() -> str:
     return current_app.config["UPLOAD_LIMIT"]
 
 
+def _people_limit() -> str:
+    return current_app.config["PEOPLE_LIMIT"]
+
+
 def _no_files() -> bool:
     return not any(f and f.filename for f in request.files.values())
 
@@ -40,3 +45,7 @@ search_limit = limiter.shared_limit(
 upload_limit = limiter.shared_limit(
     _upload_limit, scope="upload", key_func=account_key, exempt_when=_no_files,
     error_message="Too many files uploaded from your account in a short time: please wait a minute and try again.")
+
+people_limit = limiter.shared_limit(
+    _people_limit, scope="people", key_func=account_key,
+    error_message="Too many look-ups of people from your account in a short time: please wait a minute.")

@@ -63,7 +63,10 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["name"],
         "properties": {"name": {"type": "string", "maxLength": 120}, "description": {"type": "string"},
                        "visibility": {"type": "string", "enum": ["private", "organisation", "national"]},
-                       "organisation_id": {"type": "integer"}},
+                       "organisation_id": {"type": "integer"},
+                       "non_attributed": {"type": "boolean", "description": "Chatham House: members see posts as "
+                                          "“Participant n”; only moderators see who wrote what. Fixed once the "
+                                          "room has a thread."}},
     },
     "Attachment": {
         "type": "object",

@@ -26,7 +26,8 @@ def create_room():
     data = json_body()
     room = services.create_room(api_user(), name=data.get("name"), description=data.get("description", ""),
                                 visibility=data.get("visibility", "private"),
-                                organisation_id=data.get("organisation_id"))
+                                organisation_id=data.get("organisation_id"),
+                                non_attributed=data.get("non_attributed", False))
     return ok(room_dict(room, role="owner"), 201)
 
 

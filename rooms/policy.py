@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Optional
 from sqlalchemy import Select, bindparam, false, or_, select, true
 
 from auth import mfa
+from auth import permissions as perm
 from auth.models import User
 from collab.db import transaction_memo, utcnow
 from collab.extensions import db
@@ -332,6 +333,36 @@ def sees_names(user: Optional[User], room: Room) -> bool:
     if not room.non_attributed:
         return can_read_room(user, room)
     return can_moderate(user, room) or can_manage_room(user, room)
+
+
+def people_visible_clause(user: Optional[User]):
+    """A WHERE clause on User: the active accounts `user` may be offered by name in a people picker
+    (rooms/people.py). Site administrators: everyone. Others: themselves, the staff of their own
+    organisation (staff only: an IAG volunteer or guest is not shown the force's directory), and the members
+    of the rooms they may read where they see names (`sees_names`: in a non-attributed room only its
+    moderators and owners), so a picker never reveals who belongs to a room its user cannot read or may
+    not see the members of."""
+    if not _signed_in(user):
+        return false()
+    if user.is_admin:
+        return User.active.is_(True)
+    named_rooms = select(Room.id).where(readable_rooms_clause(user), or_(
+        Room.non_attributed.is_(False),
+        Room.id.in_(select(Membership.room_id).where(Membership.user_id == user.id,
+                                                      Membership.role.in_(MODERATING_ROLES)))))
+    seen = [User.id == user.id,
+            User.id.in_(select(Membership.user_id).where(Membership.room_id.in_(named_rooms)))]
+    if user.kind == "staff" and user.organisation_id is not None:
+        seen.append(User.organisation_id == user.organisation_id)
+    return User.active.is_(True) & or_(*seen)
+
+
+def can_invite_by_email(user: Optional[User], room: Room) -> bool:
+    """Inviting someone who has no account yet straight into a room (one step: an invitation that makes
+    them a member when they accept, rooms/people.py): whoever may add members to the room *and* may
+    invite accounts (auth/permissions.py: site administrators; organisation administrators, into their
+    organisation)."""
+    return can_invite_to_room(user, room) and perm.can_invite_accounts(user, user.organisation_id or None)
 
 
 # -- ideas (issue 13) ------------------------------------------------------------------------------

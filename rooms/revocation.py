@@ -65,10 +65,11 @@ SESSION_MESSAGES = {
     "session_ended": "This session was ended. Sign in again to continue.",
     "mfa_required": "Two-step sign-in is now required for your account: reload to set it up.",
     "token_revoked": "The access token of this connection was revoked.",
+    "account_changed": "An administrator changed your account's kind, organisation or role: sign in again.",
 }
 # Reasons that take every room from the account (its media sessions are dropped too); the others end
 # some connections only (another browser session, one token), and the account keeps its rooms.
-ACCOUNT_WIDE = ("deactivated", "mfa_required")
+ACCOUNT_WIDE = ("deactivated", "mfa_required", "account_changed")
 
 
 # -- what the meetings package tells us ----------------------------------------------------------

@@ -189,8 +189,12 @@ def _room_fields(name: object, description: object, visibility: object) -> tuple
 
 
 def create_room(actor: User, *, name: object, description: object = "", visibility: object = "private",
-                organisation_id: object = None) -> Room:
+                organisation_id: object = None, non_attributed: object = False) -> Room:
+    """`non_attributed` (Chatham House, rooms/pseudonyms.py) is best chosen here, before anyone writes: once
+    a thread exists it can no longer change (rooms/trust_settings.py)."""
     name_v, desc_v, vis = _room_fields(name, description, visibility)
+    if not isinstance(non_attributed, bool):
+        raise Invalid("non_attributed must be true or false.", "non_attributed")
     if not policy.can_create_room(actor, vis):
         raise Forbidden("Your account may not create rooms of that kind.", "visibility")
     org_id = validate.int_id(organisation_id, "organisation_id", required=False) or actor.organisation_id
@@ -202,12 +206,13 @@ def create_room(actor: User, *, name: object, description: object = "", visibili
         raise Invalid("That organisation does not exist.", "organisation_id")
     db.begin_write()
     room = Room(name=name_v, description=desc_v, visibility=vis,
-                organisation_id=org_id if vis == "organisation" else actor.organisation_id, created_by_id=actor.id)
+                organisation_id=org_id if vis == "organisation" else actor.organisation_id, created_by_id=actor.id,
+                non_attributed=non_attributed)
     db.session.add(room)
     db.session.flush()
     db.session.add(Membership(room_id=room.id, user_id=actor.id, role="owner"))
     audit.record("room.created", actor=actor, target_type="room", target_id=room.id, room_id=room.id,
-                 detail={"name": name_v, "visibility": vis})
+                 detail={"name": name_v, "visibility": vis, "non_attributed": non_attributed})
     record_event(room.id, "room.created", {"room": room_dict(room)})
     db.session.commit()
     return room
@@ -335,5 +340,6 @@ def remove_member(actor: User, room_id: object, user_id: object) -> None:
 def _join_invited_room(invitation: Invitation, user: User) -> None:
     """Inside accept_invitation's write (auth/services.py): an invitation that names a room makes its new
     account a member of it."""
-    if invitation.room_id:
-        db.session.add(Membership(room_id=invitation.room_id, user_id=user.id, role="member"))
+    if invitation.room_id and db.session.get(Room, invitation.room_id) is not None:
+        role = invitation.room_role if invitation.room_role in ROOM_ROLES else "member"
+        db.session.add(Membership(room_id=invitation.room_id, user_id=user.id, role=role))

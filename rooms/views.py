@@ -6,15 +6,16 @@ from flask import abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from auth.services import find_user_by_email
+from auth.models import ACCOUNT_KINDS
 from collab import validate
 from collab.errors import Forbidden
 from collab.extensions import db
 from collab.forms import attempt, field, flash_ok
 from collab.http import confidential
 from collab.limits import upload_limit
-from rooms import account_data_views, moderation_views, policy, services, thread_page  # noqa: F401  (their routes are on `bp` too)
+from rooms import account_data_views, moderation_views, people_views, policy, services, thread_page  # noqa: F401  (their routes are on `bp` too)
 from rooms import posts as room_posts
+from rooms import people, room_list
 from rooms import attachments as files
 from rooms.ideas import pages as idea_pages
 from rooms.blueprint import bp
@@ -33,15 +34,9 @@ def _uploads() -> list:
 @bp.get("/rooms")
 @login_required
 def rooms():
-    all_rooms = services.readable_rooms(current_user)
-    roles = services.my_roles(current_user)
-    unread = services.room_unread_counts(current_user, [r.id for r in all_rooms if r.id in roles])
-    sections = {
-        "mine": [r for r in all_rooms if r.id in roles],
-        "open": [r for r in all_rooms if r.id not in roles],
-    }
-    return render_template("rooms/list.html", sections=sections, roles=roles, unread=unread,
-                           visibilities=VISIBILITIES)
+    sort = room_list.sort_arg(request.args.get("sort"))
+    return render_template("rooms/list.html", sections=room_list.rows(current_user, sort), sort=sort,
+                           sorts=room_list.SORTS, visibilities=VISIBILITIES)
 
 
 @bp.route("/rooms/new", methods=["GET", "POST"])
@@ -51,7 +46,8 @@ def new_room():
     if request.method == "POST":
         room = attempt(lambda: services.create_room(current_user, name=field("name"),
                                                     description=field("description"),
-                                                    visibility=field("visibility", "private")), errors)
+                                                    visibility=field("visibility", "private"),
+                                                    non_attributed=field("non_attributed") == "on"), errors)
         if room:
             flash_ok(f"Room “{room.name}” created. Invite members from its Members page.")
             return redirect(url_for("rooms.room", room_id=room.id))
@@ -119,21 +115,23 @@ def settings(room_id: int):
 def members(room_id: int):
     r = services.get_room(current_user, room_id)
     errors: dict = {}
+    invite = None
     if request.method == "POST":
         if not (policy.can_moderate(current_user, r) or policy.can_manage_room(current_user, r)):
             raise Forbidden("Only the room's owners and moderators can change who belongs to it.")
         action = field("action")
         if action == "add":
-            target = None
-            email = field("email").strip().lower()
-            if email:
-                target = find_user_by_email(email)
-            if target is None:
-                errors["email"] = "No account has that e-mail address. Ask an administrator to invite them first."
-            elif attempt(lambda: services.add_member(current_user, room_id, user_id=target.id,
-                                                     role=field("role", "member")), errors):
-                flash_ok(f"{target.name} is now a {field('role', 'member')} of this room.")
+            # one step (rooms/people.py): the person chosen in the picker, an existing account's address, or
+            # an invitation for an address with no account that makes them a member when they accept
+            done = attempt(lambda: people.add_or_invite(current_user, room_id, user_id=field("user_id") or None,
+                                                        email=field("email"), role=field("role", "member"),
+                                                        kind=field("kind", "iag")), errors)
+            if done and done[0] == "added":
+                flash_ok(f"{done[1].user.name} is now a{'n' if done[1].role[0] in 'aeiou' else ''} "
+                         f"{done[1].role} of this room.")
                 return redirect(url_for("rooms.members", room_id=room_id))
+            if done:
+                invite = {"email": done[2].email, "link": done[3], "role": done[2].room_role}
         elif action == "role":
             if attempt(lambda: services.add_member(current_user, room_id, user_id=field("user_id"),
                                                    role=field("role")), errors):
@@ -151,7 +149,9 @@ def members(room_id: int):
                            can_invite=policy.can_invite_to_room(current_user, r),
                            members_hidden=not policy.sees_names(current_user, r),
                            show_ranks=policy.sees_member_ranks(current_user, r),
-                           can_manage=policy.can_manage_room(current_user, r)), (422 if errors else 200)
+                           can_manage=policy.can_manage_room(current_user, r), invite=invite,
+                           can_invite_new=policy.can_invite_by_email(current_user, r), kinds=ACCOUNT_KINDS,
+                           invite_roles=people.INVITE_ROLES), (422 if errors else 200)
 
 
 @bp.route("/rooms/<int:room_id>/threads/new", methods=["GET", "POST"])

@@ -73,6 +73,7 @@ AUTHOR = dict(READ, observer="403", moderator="403", owner="403")           # th
 HOST = dict(MODERATE, moderator="403")                                       # the seeded Q&A session's host is the owner
 NO_SUCH_DECK = row("404", anonymous="login")                                 # the walk names a deck that does not exist
 CREATE_ROOM = row("ok", anonymous="login", guest="403")
+NO_MAIL = row("404")                        # self-service password reset: only where SMTP is set (not here)
 
 MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("DELETE", "api.api_unreact"): WRITE,
@@ -95,6 +96,10 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "auth.accept_invite"): INVALID_LINK,
     ("GET", "auth.account"): SIGNED_IN,
     ("GET", "auth.admin_people"): ADMIN,
+    ("GET", "auth.edit_account"): ADMIN,
+    ("GET", "auth.forgot_password"): NO_MAIL,
+    ("GET", "rooms.bulk_invite_page"): ADMIN,
+    ("GET", "rooms.people_json"): READ,
     ("GET", "auth.login"): PUBLIC,
     ("GET", "auth.reset_password"): INVALID_LINK,
     ("GET", "auth.setup"): SIGNS_OUT,
@@ -167,6 +172,9 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "auth.accept_invite"): INVALID_LINK,
     ("POST", "auth.account"): OWN_FORM,
     ("POST", "auth.admin_people"): ADMIN_FORM,
+    ("POST", "auth.edit_account"): ADMIN_FORM,
+    ("POST", "auth.forgot_password"): NO_MAIL,
+    ("POST", "rooms.bulk_invite_page"): ADMIN_FORM,
     ("POST", "auth.login"): SIGNED_IN,
     ("POST", "auth.logout"): SIGNS_OUT,
     ("POST", "auth.reset_password"): INVALID_LINK,
@@ -514,7 +522,7 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "api.list_ideas"), ("POST", "api.create_idea"), ("GET", "api.get_idea"), ("POST", "api.vote_idea"),
     ("DELETE", "api.withdraw_idea_vote"), ("GET", "ideas.room_ideas"), ("GET", "ideas.new_idea"),
     ("POST", "ideas.new_idea"), ("GET", "ideas.idea_page"), ("POST", "ideas.vote"), ("GET", "ideas.room_said_done"),
-    ("GET", "search.similar_ideas"),
+    ("GET", "search.similar_ideas"), ("GET", "rooms.people_json"),
     ("GET", "api.qa_list"), ("POST", "api.qa_create"), ("GET", "api.qa_get"), ("GET", "api.qa_questions"),
     ("POST", "api.qa_ask"), ("GET", "api.question_get"), ("POST", "api.question_vote"),
     ("DELETE", "api.question_unvote"), ("GET", "qa.room_sessions"), ("GET", "qa.new_session"),

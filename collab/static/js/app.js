@@ -1,5 +1,6 @@
 // Progressive enhancement for server-rendered pages. Every page works without it.
 import { initComposers } from "./composer.js";
+import { initPeoplePickers } from "./people_picker.js";
 
 function initConfirm() {
   document.addEventListener("submit", (ev) => {
@@ -88,6 +89,7 @@ function showFirstUnread() {
 initConfirm();
 initInlineReply();
 initComposers(document);
+initPeoplePickers(document);
 showFirstUnread();
 initErrorSummary();
 focusLinkedPost();
