@@ -1,5 +1,7 @@
 // Progressive enhancement for server-rendered pages. Every page works without it.
 import { initComposers } from "./composer.js";
+import { initConfirmDialogs } from "./confirm_dialog.js";
+import { initMenus } from "./watch_menu.js";
 
 function initConfirm() {
   document.addEventListener("submit", (ev) => {
@@ -86,6 +88,8 @@ function showFirstUnread() {
 }
 
 initConfirm();
+initConfirmDialogs();
+initMenus();
 initInlineReply();
 initComposers(document);
 showFirstUnread();
