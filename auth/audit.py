@@ -34,6 +34,8 @@ ACTIONS = {
     "auth.reauth_failed": "Gave a wrong password to confirm a sensitive change",
     "account.email_changed": "Changed an account's e-mail address",
     "account.invited": "Created an invitation",
+    "account.invitation_revoked": "Withdrew an invitation",
+    "account.invitation_relinked": "Gave an older invitation a new link (its first link stopped working)",
     "account.created": "Created an account",
     "account.deactivated": "Deactivated an account",
     "account.reactivated": "Reactivated an account",

@@ -1,5 +1,5 @@
 """Discourse's watch levels: a room's levels become watching / tracking / normal / muted, and each
-account may set its own level on a thread (issue 14)
+account may set its own level on a thread; an open invitation can be withdrawn (issue 14)
 
 Revision ID: 0017
 Revises: 0015
@@ -34,9 +34,12 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
     )
     op.create_index("ix_thread_watches_thread", "thread_watches", ["thread_id"])
+    op.add_column("invitations", sa.Column("revoked_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("invitations") as batch:
+        batch.drop_column("revoked_at")
     op.drop_index("ix_thread_watches_thread", table_name="thread_watches")
     op.drop_table("thread_watches")
     _remap(_DOWN)
