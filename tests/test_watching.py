@@ -13,6 +13,7 @@ from auth import services as accounts
 from auth.models import Invitation
 from collab.extensions import db
 from collab.tokens import digest, new_secret
+from rooms import account_data
 from rooms import notifications as nt
 from rooms import services as rs
 from rooms import watching
@@ -59,6 +60,10 @@ def test_room_and_thread_levels_decide_who_hears_of_what(app, make):
     assert kinds(n_)[before[n_.id]:] == ["post"]
     assert kinds(w)[before[w.id]:] == []          # muted thread: not even the mention
     assert kinds(m_)[before[m_.id]:] == ["mention"]
+    # The account's data download lists its thread levels.
+    docs, _blobs = account_data.export_data(n_)
+    assert docs["thread_notifications.json"] == [
+        {"thread_id": other.id, "thread": "Second", "level": "watching", "set_at": docs["thread_notifications.json"][0]["set_at"]}]
     # "normal" removes the thread's own level: the room decides again (watching).
     assert watching.set_thread_level(w, other.id, "normal") == "normal"
     assert watching.thread_state(w, other) == {"level": "normal", "effective": "watching"}
