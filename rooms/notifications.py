@@ -83,7 +83,7 @@ def _unread(session: Session, user_id: int) -> int:
 _BLOCK_END = re.compile(r"<(?=/?(?:p|li|td|th|tr|h[1-6]|blockquote|pre|div|br|hr)\b)", re.I)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=128)
 def _plain(body: str) -> str:
     return plain_text(_BLOCK_END.sub(" <", render(body)))
 

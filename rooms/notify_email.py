@@ -108,8 +108,8 @@ def send_due_digests(*, now: datetime | None = None, is_online=lambda _uid: Fals
         zone = timezones.zone_name_for(user)   # times in the recipient's zone, named
         lines = [f"You have {len(items)} unread notification{'s' if len(items) != 1 else ''} in Collab:", ""]
         for n in items[:50]:
-            lines.append(f"- [{labels.label_of(n.room)}] {headline(n)} ({n.room.name}), "
-                         f"{timezones.fmt(n.created_at, zone)}")
+            where = "" if n.kind == "thread" else f" ({n.room.name})"   # a new thread's headline names its room
+            lines.append(f"- [{labels.label_of(n.room)}] {headline(n)}{where}, {timezones.fmt(n.created_at, zone)}")
             lines += [f"  {x}" for x in _extra_lines(n.post, user).split("\n\n") if x]
             lines.append(f"  {_absolute(f'/posts/{n.post_id}')}")
         if len(items) > 50:
