@@ -88,8 +88,9 @@ def leave(room_id: int):
     errors: dict = {}
     if field("confirm") != "yes":
         r = services.get_room(current_user, room_id)
-        if policy.membership(current_user, r) is None:
-            return render_template("error.html", status=400, message="You are not a member of this room."), 400
+        problem = services.leave_problem(current_user, r)
+        if problem:
+            return render_template("error.html", status=400, message=problem), 400
         return render_template("rooms/leave.html", room=r)
     room_name = services.get_room(current_user, room_id).name
     attempt(lambda: services.leave_room(current_user, room_id), errors)
