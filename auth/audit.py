@@ -36,6 +36,8 @@ ACTIONS = {
     "account.email_changed": "Changed an account's e-mail address",
     "account.updated": "Changed an account's kind, organisation, job title or site role",
     "account.invited": "Created an invitation",
+    "account.invitation_revoked": "Withdrew an invitation",
+    "account.invitation_relinked": "Gave an older invitation a new link (its first link stopped working)",
     "account.created": "Created an account",
     "account.deactivated": "Deactivated an account",
     "account.reactivated": "Reactivated an account",

@@ -117,6 +117,7 @@ class Invitation(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
     used_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(DateTime)   # withdrawn (auth/invitation_links.py)
 
     organisation: Mapped[Optional[Organisation]] = relationship(lazy="joined")
     created_by: Mapped[Optional[User]] = relationship(foreign_keys=[created_by_id])

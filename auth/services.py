@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth import audit, lockout, mfa, notices, passwords, reauth, suspension
+from auth import audit, invitation_links, lockout, mfa, notices, passwords, reauth, suspension
 from auth import permissions as perm
 from auth import sessions as user_sessions
 from auth.models import ACCOUNT_KINDS, ORG_KINDS, SITE_ROLES, ApiToken, Invitation, Organisation, PasswordReset, User
@@ -192,6 +192,8 @@ def add_invitation_in_tx(actor: User, fields: dict, *, room_id: Optional[int] = 
                      expires_at=utcnow() + timedelta(days=current_app.config["INVITE_DAYS"]), **fields)
     db.session.add(inv)
     db.session.flush()
+    raw = invitation_links.token_for(inv)   # derived, so the link can be shown again (auth/invitation_links.py)
+    inv.token_hash = digest(raw)
     audit.record("account.invited", actor=actor, target_type="invitation", target_id=inv.id, room_id=room_id,
                  detail={"email": fields["email"], "kind": fields["kind"], "role": fields["role"],
                          "organisation_id": fields["organisation_id"], "room_role": room_role})
@@ -221,7 +223,8 @@ def on_invitation_accepted(hook: Callable[[Invitation, User], None]) -> Callable
 
 
 def pending_invitations(actor: User) -> list[Invitation]:
-    q = select(Invitation).where(Invitation.used_at.is_(None), Invitation.expires_at > utcnow())
+    q = select(Invitation).where(Invitation.used_at.is_(None), Invitation.revoked_at.is_(None),
+                                 Invitation.expires_at > utcnow())
     if not actor.is_admin:
         q = q.where(Invitation.organisation_id == actor.organisation_id)
     return list(db.session.scalars(q.order_by(Invitation.created_at.desc())))
@@ -234,7 +237,9 @@ def invitation_for(token: object) -> Invitation:
     if inv is None:
         raise NotFound("This invitation link is not valid.")
     if inv.used_at is not None:
-        raise Invalid("This invitation has already been used. Sign in, or ask for a new invitation.")
+        raise Invalid("This invitation has already been used.")
+    if inv.revoked_at is not None:
+        raise Invalid("This invitation has been withdrawn. Ask the person who invited you for a new one.")
     if inv.expires_at <= utcnow():
         raise Invalid("This invitation has expired. Ask the person who invited you for a new one.")
     return inv

@@ -2,10 +2,10 @@
 and account administration pages. Views only translate forms to services."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 
-from auth import account_admin, mfa, password_reset, preferences, services, suspension
+from auth import account_admin, invitation_links, mfa, password_reset, preferences, services, suspension
 from auth import permissions as perm
 from auth import sessions as user_sessions
 from auth.models import ACCOUNT_KINDS, ORG_KINDS, SITE_ROLE_LABELS, TEXT_SIZES, User
@@ -24,10 +24,20 @@ def _safe_next(target: str | None) -> str:
     return url_for("rooms.rooms")
 
 
+def _drop_sign_in_prompt() -> None:
+    """Before set-up nobody can sign in, so Flask-Login's "Please sign in to see that page." (flashed on
+    the way here from any page) would only mislead: the set-up screen does not show it."""
+    prompt = current_app.login_manager.login_message
+    flashes = session.get("_flashes")
+    if flashes and any(message == prompt for _category, message in flashes):
+        session["_flashes"] = [(c, m) for c, m in flashes if m != prompt]
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
     if not services.setup_needed():
         return redirect(url_for("auth.login"))
+    _drop_sign_in_prompt()
     errors: dict = {}
     if request.method == "POST":
         user = attempt(lambda: services.create_first_admin(
@@ -216,6 +226,7 @@ def admin_people():
     _require_inviter()
     errors: dict = {}
     invite_link = reset_link = None
+    relinked = False
     if request.method == "POST":
         action = field("action")
         if action == "invite":
@@ -225,6 +236,16 @@ def admin_people():
                 org_admin=field("org_admin") == "on", note=field("note")), errors)
             if created:
                 invite_link = created[1]
+        elif action == "invite-link":
+            again = attempt(lambda: invitation_links.link_again(current_user, field("invitation_id")), errors)
+            if again:
+                invite_link, relinked = again[1], again[2]
+        elif action == "revoke-invite":
+            inv = attempt(lambda: invitation_links.revoke(current_user, field("invitation_id")), errors)
+            if inv:
+                flash_ok(f"The invitation for {inv.email or 'anyone with the link'} has been withdrawn: its link no "
+                         "longer works.")
+                return redirect(url_for("auth.admin_people") + "#pend-h")
         elif action in ("deactivate", "activate"):
             # An account this administrator may not manage is a 404, like one that does not exist.
             try:
@@ -257,7 +278,7 @@ def admin_people():
                            users=users, matched=matched, account_filter=account_filter,
                            statuses=account_admin.STATUSES, site_roles=SITE_ROLE_LABELS, orgs=orgs,
                            invitations=services.pending_invitations(current_user),
-                           invite_link=invite_link, reset_link=reset_link, kinds=ACCOUNT_KINDS,
+                           invite_link=invite_link, relinked=relinked, reset_link=reset_link, kinds=ACCOUNT_KINDS,
                            org_kinds=ORG_KINDS, can_manage=lambda u: perm.can_manage_account(current_user, u))
 
 

@@ -135,8 +135,9 @@ SCHEMAS: dict[str, Any] = {
 SCHEMAS.update({
     "Notification": {
         "type": "object", "required": ["id", "kind", "text", "post_id", "read"],
-        "properties": {"id": {"type": "integer"}, "kind": {"type": "string", "enum": ["mention", "reply", "thread"]},
-                       "text": {"type": "string"}, "actor": _ref("Person"),
+        "properties": {"id": {"type": "integer"}, "kind": {"type": "string"},
+                       "text": {"type": "string"}, "headline": {"type": "string",
+                                                                "description": "What happened and where, in one line"}, "actor": _ref("Person"),
                        "room": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
                        "thread": {"type": "object",
                                   "properties": {"id": {"type": "integer"}, "title": {"type": "string"}}},
@@ -148,8 +149,15 @@ SCHEMAS.update({
         "properties": {"ids": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 500},
                        "all": {"type": "boolean"}},
     },
-    "RoomNotifyLevel": {"type": "object", "required": ["level"],
-                        "properties": {"level": {"type": "string", "enum": ["all", "mentions", "mute"]}}},
+    "RoomNotifyLevel": {"type": "object", "required": ["level"], "description":
+                        "Discourse's watch levels; the names used before issue 14 (all, mentions, mute) are still "
+                        "accepted and mean tracking, normal and muted.",
+                        "properties": {"level": {"type": "string", "enum": ["watching", "tracking", "normal", "muted",
+                                                                             "all", "mentions", "mute"]}}},
+    "ThreadNotifyLevel": {"type": "object", "required": ["level"], "description":
+                          "normal: as the room is set (a watched room watches its threads, a muted one mutes them).",
+                          "properties": {"level": {"type": "string",
+                                                   "enum": ["watching", "tracking", "normal", "muted"]}}},
     "Reactions": {
         "type": "object", "properties": {"post_id": {"type": "integer"}, "reactions": {"type": "array", "items": {
             "type": "object", "properties": {"emoji": {"type": "string"}, "label": {"type": "string"},
@@ -452,6 +460,10 @@ def document() -> dict[str, Any]:
             "What a room notifies the caller about (members only)", "200",
             {"type": "object", "properties": {"room_id": {"type": "integer"}, "level": {"type": "string"}}},
             400, 404, 422, body="RoomNotifyLevel", params=[room_id])},
+        "/threads/{thread_id}/notifications": {"put": _op(
+            "What a thread notifies the caller about (anyone who may read it)", "200",
+            {"type": "object", "properties": {"thread_id": {"type": "integer"}, "level": {"type": "string"}}},
+            400, 404, 422, body="ThreadNotifyLevel", params=[thread_id])},
         "/posts/{post_id}/reactions/{emoji}": {
             "put": _op("React to a post (adding the same reaction twice is one)", "200", _ref("Reactions"),
                        403, 404, 422, params=[post_id, emoji]),

@@ -11,6 +11,7 @@ import rooms.models  # noqa: F401
 import rooms.meetings.models  # noqa: F401
 import rooms.polls.models  # noqa: F401
 import rooms.notifications  # noqa: F401
+import rooms.watching  # noqa: F401
 import rooms.moderation_models  # noqa: F401
 import rooms.ideas.models  # noqa: F401
 import rooms.qa.models  # noqa: F401

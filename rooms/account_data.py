@@ -35,6 +35,7 @@ from rooms import policy, post_removal
 from rooms import posts as room_posts
 from rooms.ideas.models import IdeaVote
 from rooms.models import Attachment, Membership, Post, PostRevision, Reaction, Room, RoomEvent, Thread
+from rooms.watching import ThreadWatch
 
 EXPORT_README = """Your data from Collab
 =====================
@@ -44,6 +45,7 @@ memberships.json  the rooms you belong to and your role in each
 posts.json        every post you wrote (Markdown text, earlier versions, where it was, its attachments)
 reactions.json    the reactions you added to posts
 idea_votes.json   the ideas you voted for, and when
+thread_notifications.json  the threads you set to watching, tracking or muted
 sessions.json     the devices signed in to your account
 attachments/      the files you attached to your posts
 
@@ -108,6 +110,10 @@ def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
                  for r in db.session.scalars(select(Reaction).where(Reaction.user_id == user.id).order_by(Reaction.id))]
     idea_votes = [{"idea_id": v.idea_id, "room_id": v.room_id, "voted_at": _iso(v.created_at)}
                   for v in db.session.scalars(select(IdeaVote).where(IdeaVote.user_id == user.id).order_by(IdeaVote.id))]
+    watches = [{"thread_id": t.id, "thread": t.title if can_read(t.room) else None, "level": w.level,
+                "set_at": _iso(w.updated_at)}
+               for w, t in db.session.execute(select(ThreadWatch, Thread).join(Thread, Thread.id == ThreadWatch.thread_id)
+                                              .where(ThreadWatch.user_id == user.id).order_by(ThreadWatch.thread_id))]
     sessions = [{"device": user_sessions.device(s.user_agent), "user_agent": s.user_agent, "address": s.ip,
                  "signed_in_at": _iso(s.created_at), "last_seen_at": _iso(s.last_seen_at)}
                 for s in user_sessions.live_sessions(user)]
@@ -119,7 +125,8 @@ def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if path.exists():
             blobs.append((f"attachments/{att.id}-{files.safe_filename(att.filename)}", str(path)))
     docs = {"profile.json": profile, "memberships.json": memberships, "posts.json": posts,
-            "reactions.json": reactions, "idea_votes.json": idea_votes, "sessions.json": sessions}
+            "reactions.json": reactions, "idea_votes.json": idea_votes, "thread_notifications.json": watches,
+            "sessions.json": sessions}
     return docs, blobs
 
 

@@ -30,7 +30,8 @@ VISIBILITIES = {
     "national": "National — every signed-in account",
 }
 ROOM_ROLES = ("owner", "moderator", "member", "observer")
-NOTIFY_LEVELS = ("all", "mentions", "mute")
+# Discourse's watch levels for a room (rooms/watching.py says what each one means).
+NOTIFY_LEVELS = ("watching", "tracking", "normal", "muted")
 PATH_WIDTH = 10
 
 
@@ -72,7 +73,7 @@ class Membership(Base):
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(10), default="member")
-    notify_level: Mapped[str] = mapped_column(String(10), default="all")
+    notify_level: Mapped[str] = mapped_column(String(10), default="tracking")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     user: Mapped[User] = relationship(lazy="joined")

@@ -12,7 +12,8 @@ from collab import tasks, validate
 from collab.api import api_user, json_body, ok, query_int
 from collab.api import bp as api_bp
 from collab.forms import attempt, field, flash_ok
-from rooms import notifications, reactions
+from rooms import mentions, notifications, notify_email, reactions, watching
+from rooms import notify_delivery  # noqa: F401  (its before_commit hook writes the notifications)
 from rooms import revocation  # noqa: F401  (its commit listeners)
 from rooms.live import connections, fanout, handlers, presence  # noqa: F401  (fanout, handlers: listeners, events)
 
@@ -38,6 +39,8 @@ def notifications_page():
             return redirect(url_for("live.notifications_page"))
         if action == "read":
             if attempt(lambda: notifications.mark_read(current_user, [field("id")]), errors) is not None:
+                if request.accept_mimetypes.best == "application/json":  # the thread page read it as it came
+                    return jsonify({"unread": notifications.unread_count(current_user)})
                 return redirect(url_for("live.notifications_page", page=_page()))
         elif action == "email":
             if attempt(lambda: notifications.set_prefs(current_user, email_mentions=field("email_mentions") == "on",
@@ -45,7 +48,7 @@ def notifications_page():
                 flash_ok("E-mail settings saved.")
                 return redirect(url_for("live.notifications_page") + "#settings-h")
         elif action == "room":
-            if attempt(lambda: notifications.set_room_level(current_user, field("room_id"), field("level")), errors):
+            if attempt(lambda: watching.set_room_level(current_user, field("room_id"), field("level")), errors):
                 flash_ok("Room notification setting saved.")
                 return redirect(url_for("live.notifications_page") + "#rooms-h")
         else:
@@ -56,9 +59,50 @@ def notifications_page():
     return render_template("notifications.html", items=items, total=total, page=page,
                            per_page=notifications.PER_PAGE, unread_only=unread_only,
                            unread=notifications.unread_count(current_user), prefs=notifications.prefs(current_user),
-                           rooms=notifications.room_levels(current_user), levels=notifications.LEVEL_LABELS,
-                           kind_labels=notifications.KIND_LABELS, excerpt=notifications.excerpt,
+                           rooms=watching.room_levels(current_user), levels=watching.ROOM_LEVELS,
+                           headline=notifications.headline, excerpt=notifications.excerpt,
                            errors=errors), (422 if errors else 200)
+
+
+# -- watch levels from the room and thread pages (their "Notifications" menu) ---------------------------
+
+def _level_answer(errors: dict, back: str, saved: str):
+    """The menu's answer: JSON for the page's script, else back to the page (or the refusal)."""
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if errors:
+        message = next(iter(errors.values()))
+        if wants_json:
+            return jsonify({"error": {"message": message, "field": "level"}}), 422
+        return render_template("error.html", status=422, message=message), 422
+    if wants_json:
+        return jsonify({"message": saved})
+    flash_ok(saved)
+    return redirect(back)
+
+
+@bp.app_template_global("thread_watch")
+def _thread_watch(thread) -> dict:
+    """For the thread page's menu: the account's level for the thread and the one in effect."""
+    return watching.thread_state(current_user, thread)
+
+
+@bp.post("/threads/<int:thread_id>/notifications")
+@login_required
+def thread_level(thread_id: int):
+    errors: dict = {}
+    level = attempt(lambda: watching.set_thread_level(current_user, thread_id, field("level")), errors)
+    label = watching.THREAD_LEVELS.get(level or "", ("",))[0]
+    return _level_answer(errors, url_for("rooms.thread", thread_id=thread_id),
+                         f"This thread’s notifications: {label}.")
+
+
+@bp.post("/rooms/<int:room_id>/notifications")
+@login_required
+def room_level(room_id: int):
+    errors: dict = {}
+    m = attempt(lambda: watching.set_room_level(current_user, room_id, field("level")), errors)
+    label = watching.ROOM_LEVELS[m.notify_level][0] if m is not None else ""
+    return _level_answer(errors, url_for("rooms.room", room_id=room_id), f"This room’s notifications: {label}.")
 
 
 @bp.get("/notifications/<int:notification_id>")
@@ -92,7 +136,7 @@ def react(post_id: int):
 @bp.get("/rooms/<int:room_id>/mentions.json")
 @login_required
 def mention_json(room_id: int):
-    return jsonify({"people": notifications.mention_candidates(current_user, room_id, request.args.get("q", ""),
+    return jsonify({"people": mentions.mention_candidates(current_user, room_id, request.args.get("q", ""),
                                                                thread_id=request.args.get("thread_id"))})
 
 
@@ -131,8 +175,15 @@ def api_unreact(post_id: int, emoji: str):
 @api_bp.put("/rooms/<int:room_id>/notifications")
 def api_room_level(room_id: int):
     data = json_body()
-    m = notifications.set_room_level(api_user(), room_id, data.get("level"))
+    m = watching.set_room_level(api_user(), room_id, data.get("level"))
     return ok({"room_id": room_id, "level": m.notify_level})
+
+
+@api_bp.put("/threads/<int:thread_id>/notifications")
+def api_thread_level(thread_id: int):
+    data = json_body()
+    level = watching.set_thread_level(api_user(), thread_id, data.get("level"))
+    return ok({"thread_id": thread_id, "level": level})
 
 
 # -- wiring -------------------------------------------------------------------------------------------
@@ -140,7 +191,7 @@ def api_room_level(room_id: int):
 @click.command("send-digests")
 def send_digests_command() -> None:
     """E-mail the daily notification digests that are due (for cron; `flask serve` also runs this)."""
-    n = notifications.send_due_digests(is_online=presence.is_online)
+    n = notify_email.send_due_digests(is_online=presence.is_online)
     click.echo(f"Sent {n} digest{'s' if n != 1 else ''}.")
 
 
@@ -149,11 +200,12 @@ def send_digests_command() -> None:
 def _digests(app: Flask) -> None:
     """What `send-digests` does, every 15 minutes in every server process; each account is claimed
     in the database, so only one process sends it."""
-    notifications.send_due_digests(is_online=lambda uid: presence.is_online(uid, app))
+    notify_email.send_due_digests(is_online=lambda uid: presence.is_online(uid, app))
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.jinja_env.globals.update(room_levels=watching.ROOM_LEVELS, thread_levels=watching.THREAD_LEVELS)
     app.cli.add_command(send_digests_command)
     connections.state(app)
 

@@ -22,7 +22,7 @@ from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound, ServiceError
 from collab.extensions import db
 from rooms import attachments as files
-from rooms import policy, post_removal, pseudonyms
+from rooms import notifications, policy, post_removal, pseudonyms
 from rooms.markdown import render
 from rooms.models import Attachment, Membership, Post, PostRevision, ReadState, Room, Thread, path_segment
 from rooms.serialize import post_dict, thread_dict
@@ -66,11 +66,15 @@ def first_unread_page(actor: User, thread: Thread) -> tuple[Optional[int], int]:
 
 
 def mark_read(actor: User, thread: Thread, up_to: int) -> None:
-    """Move the account's read marker forward (never back)."""
+    """Move the account's read marker forward (never back); the notifications of the posts now read are read."""
     if up_to <= 0:
         return
     rs = db.session.get(ReadState, (actor.id, thread.id))
     if rs is not None and rs.last_read_post_id >= up_to:
+        if notifications.unread_in_thread(actor, thread.id, up_to):  # e.g. written before the marker moved
+            db.begin_write()
+            notifications.mark_thread_read(actor, thread.id, up_to)
+            db.session.commit()
         return
     db.begin_write()
     rs = db.session.get(ReadState, (actor.id, thread.id))
@@ -79,6 +83,7 @@ def mark_read(actor: User, thread: Thread, up_to: int) -> None:
     elif rs.last_read_post_id < up_to:
         rs.last_read_post_id = up_to
         rs.updated_at = utcnow()
+    notifications.mark_thread_read(actor, thread.id, up_to)
     db.session.commit()
 
 

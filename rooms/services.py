@@ -268,13 +268,22 @@ def _owners(room: Room) -> int:
         select(func.count(Membership.id)).where(Membership.room_id == room.id, Membership.role == "owner")) or 0
 
 
-def leave_room(actor: User, room_id: object) -> None:
-    room = get_room(actor, room_id)
+def leave_problem(actor: User, room: Room) -> Optional[str]:
+    """Why `actor` may not leave `room` (None: they may); asked before the question "Leave …?" too."""
     m = policy.membership(actor, room)
     if m is None:
-        raise Invalid("You are not a member of this room.")
+        return "You are not a member of this room."
     if m.role == "owner" and _owners(room) == 1:
-        raise Invalid("You are the only owner. Make someone else an owner before you leave.")
+        return "You are the only owner. Make someone else an owner before you leave."
+    return None
+
+
+def leave_room(actor: User, room_id: object) -> None:
+    room = get_room(actor, room_id)
+    problem = leave_problem(actor, room)
+    if problem:
+        raise Invalid(problem)
+    m = policy.membership(actor, room)
     db.begin_write()
     db.session.delete(db.session.merge(m))
     audit.record("member.removed", actor=actor, target_type="user", target_id=actor.id, room_id=room.id,

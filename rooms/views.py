@@ -80,11 +80,19 @@ def join(room_id: int):
 @bp.post("/rooms/<int:room_id>/leave")
 @login_required
 def leave(room_id: int):
+    """Asked first (the room page's dialog, or this page without script): a private room closes at once."""
     errors: dict = {}
+    if field("confirm") != "yes":
+        r = services.get_room(current_user, room_id)
+        problem = services.leave_problem(current_user, r)
+        if problem:
+            return render_template("error.html", status=400, message=problem), 400
+        return render_template("rooms/leave.html", room=r)
+    room_name = services.get_room(current_user, room_id).name
     attempt(lambda: services.leave_room(current_user, room_id), errors)
     if errors:
         return render_template("error.html", status=400, message=errors.popitem()[1]), 400
-    flash_ok("You have left the room.")
+    flash_ok(f"You have left {room_name}.")
     return redirect(url_for("rooms.rooms"))
 
 

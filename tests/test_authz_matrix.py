@@ -196,7 +196,11 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "rooms.edit"): AUTHOR,
     ("POST", "rooms.flag_post"): READ,
     ("POST", "rooms.join"): READ,
-    ("POST", "rooms.leave"): dict(READ, owner="form"),  # the last owner may not leave
+    ("POST", "rooms.leave"): MEMBER_FORM,  # asks first (this walk does not confirm): the question is the form
+    # watch levels (issue 14): this walk sends no level, so the answer is the refusal of its input
+    ("POST", "live.thread_level"): MEMBER_FORM,
+    ("POST", "live.room_level"): MEMBER_FORM,
+    ("PUT", "api.api_thread_level"): READ,
     ("POST", "rooms.lift_mute"): MODERATORS_ONLY,
     ("POST", "rooms.members"): dict(MEMBER_FORM, observer="403", member="403"),
     ("POST", "rooms.moderate_post"): MODERATORS_ONLY,
@@ -518,7 +522,7 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "polls.poll"), ("GET", "polls.results"),
     ("POST", "meetings.start"), ("POST", "meetings.token"), ("POST", "meetings.call_leave"), ("POST", "rooms.join"), ("POST", "rooms.new_thread"),
     ("POST", "rooms.reply"), ("PUT", "api.api_react"), ("PUT", "api.api_room_level"),
-    ("DELETE", "api.api_unreact"),
+    ("PUT", "api.api_thread_level"), ("DELETE", "api.api_unreact"),
     ("GET", "api.list_ideas"), ("POST", "api.create_idea"), ("GET", "api.get_idea"), ("POST", "api.vote_idea"),
     ("DELETE", "api.withdraw_idea_vote"), ("GET", "ideas.room_ideas"), ("GET", "ideas.new_idea"),
     ("POST", "ideas.new_idea"), ("GET", "ideas.idea_page"), ("POST", "ideas.vote"), ("GET", "ideas.room_said_done"),
@@ -544,6 +548,7 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("POST", "qa.end"), ("POST", "qa.add_host")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
              ("POST", "rooms.leave"),              # not a member: nothing to leave (said on the form)
+             ("POST", "live.thread_level"), ("POST", "live.room_level"),  # no level sent (room: join first)
              ("POST", "polls.new"), ("POST", "polls.vote"),
              ("POST", "qa.new_session"), ("POST", "qa.act")}   # may; the walk's input is refused
 # A site administrator who may read a room manages it (rooms/policy.py can_manage_room).

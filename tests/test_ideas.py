@@ -214,7 +214,11 @@ def test_transitions_and_the_reasons_they_need(client, w):
 def test_status_changes_notify_author_voters_and_followers(client, w, make):
     idea = post_idea(client, w)
     api(client, w, "Vic Voter", "POST", f"/api/v1/ideas/{idea['id']}/vote")
+    # Fay watches the idea's thread (writing in it is not enough: followers are its watchers).
     make.reply(w["p"]["Fay Follower"], db.session.get(Thread, idea["thread_id"]), "I'd add a checklist.")
+    make.reply(w["owner"], db.session.get(Thread, idea["thread_id"]), "Me too.")  # writes, does not watch
+    assert api(client, w, "Fay Follower", "PUT", f"/api/v1/threads/{idea['thread_id']}/notifications",
+               {"level": "watching"}).json == {"thread_id": idea["thread_id"], "level": "watching"}
     # Mel voted but muted the room: not told. The author muted it too, but is always told.
     api(client, w, "Mel Member", "POST", f"/api/v1/ideas/{idea['id']}/vote")
     for who in ("Mel Member", "Ann Author"):

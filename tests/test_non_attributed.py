@@ -405,7 +405,7 @@ def test_membership_changes_and_joining_by_posting_name_nobody_on_the_socket(app
 def test_notification_emails_name_no_author(app, make, frank):
     """Mention e-mails (sent at once) and the daily digest of a non-attributed room say
     "Participant n", never the author's name or address."""
-    from rooms import notifications as nt
+    from rooms import notify_email
     from tests.live_support import SmtpSink
 
     sink = SmtpSink()
@@ -416,7 +416,7 @@ def test_notification_emails_name_no_author(app, make, frank):
         tasks.settle(app)
         mails = sink.wait(2)
         assert {m["to"][0] for m in mails} >= {"philomena.vexbright@example.org", frank["reader"].email}
-        assert nt.send_due_digests() >= 1
+        assert notify_email.send_due_digests() >= 1
         mails = sink.wait(3)
         assert any("digest" in m["subject"].lower() for m in mails)
         for m in mails:

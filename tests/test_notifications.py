@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 from collab.db import utcnow
 from collab.extensions import db
 from rooms import notifications as nt
+from rooms import notify_email, watching
+from rooms.mentions import find_mentions
 from collab import tasks
 from rooms import reactions
 from rooms import services as rs
@@ -48,12 +50,12 @@ def notes(user) -> list:
 
 def test_find_mentions():
     people = [(1, "Ann"), (2, "Anna Smith"), (3, "Sgt. Fiona Walsh"), (4, "Bob")]
-    assert nt.find_mentions("hi @anna smith and @Sgt. Fiona Walsh!", people) == {2, 3}
-    assert nt.find_mentions("@Ann, see this", people) == {1}
-    assert nt.find_mentions("@Annabel is not Ann", people) == set()
-    assert nt.find_mentions("mail bob@example.org or ann@x", people) == set()
-    assert nt.find_mentions("(@bob)", people) == {4}
-    assert nt.find_mentions("no mention at all", people) == set()
+    assert find_mentions("hi @anna smith and @Sgt. Fiona Walsh!", people) == {2, 3}
+    assert find_mentions("@Ann, see this", people) == {1}
+    assert find_mentions("@Annabel is not Ann", people) == set()
+    assert find_mentions("mail bob@example.org or ann@x", people) == set()
+    assert find_mentions("(@bob)", people) == {4}
+    assert find_mentions("no mention at all", people) == set()
 
 
 def test_mentions_replies_and_new_threads_notify_the_right_people(app, make):
@@ -62,11 +64,11 @@ def test_mentions_replies_and_new_threads_notify_the_right_people(app, make):
         make.user(name="Mo Mute")
     outsider = make.user(name="Oscar Out")
     room = make.room(owner, members=[alice, bob, carol, mute])
-    nt.set_room_level(carol, room.id, "mentions")
-    nt.set_room_level(mute, room.id, "mute")
+    watching.set_room_level(carol, room.id, "normal")
+    watching.set_room_level(mute, room.id, "muted")
 
     t = make.thread(owner, room, body="Welcome @Mo Mute and @Oscar Out")
-    # followers (level "all") hear of the new thread; mute hears nothing, even of a mention; the
+    # members (level "tracking", the default) hear of the new thread; mute hears nothing, even of a mention; the
     # outsider cannot read the room; nobody is told about their own post
     assert [n.kind for n in notes(alice)] == ["thread"] and [n.kind for n in notes(bob)] == ["thread"]
     assert notes(carol) == [] and notes(mute) == [] and notes(outsider) == [] and notes(owner) == []
@@ -79,9 +81,9 @@ def test_mentions_replies_and_new_threads_notify_the_right_people(app, make):
     assert [n.kind for n in notes(alice)] == ["thread", "mention", "reply"]
     q = make.reply(carol, t, "my own point")
     make.reply(bob, t, "reply to Carol", parent=q)
-    assert notes(carol) == []  # "mentions only": replies do not count
+    assert [n.kind for n in notes(carol)] == ["reply"]  # "normal": replies to you and mentions
     make.reply(bob, t, "@Carol have a look")
-    assert [n.kind for n in notes(carol)] == ["mention"]
+    assert [n.kind for n in notes(carol)] == ["reply", "mention"]
 
 
 def test_a_reply_reaches_a_former_member_only_if_they_can_still_read_the_room(app, make):
@@ -123,14 +125,14 @@ def test_a_new_thread_tells_every_follower_in_one_go_with_their_own_unread_count
     room = make.room(owner, members=people)
     first = make.thread(owner, room)  # one notification each already
     make.reply(owner, first, "Hello @Reader 0")  # and a second one for Reader 0
-    nt.set_room_level(people[3], room.id, "mentions")
+    watching.set_room_level(people[3], room.id, "normal")
     cols = [Collector(sock(app, login_client(app, u))) for u in people[:3]]
     t = make.thread(owner, room, body="New, with a word for @Reader 3")
     got = [c.wait("notification.created") for c in cols]
     assert [e["unread"] for e in got] == [3, 2, 2]
     assert {e["notification"]["kind"] for e in got} == {"thread"} and {e["notification"]["thread"]["id"] for e in got} == {t.id}
     assert len({e["notification"]["id"] for e in got}) == 3
-    assert [n.kind for n in notes(people[3])] == ["thread", "mention"]  # "mentions only": the mention
+    assert [n.kind for n in notes(people[3])] == ["thread", "mention"]  # "normal": the mention only
     assert [n.post_id for n in notes(people[1])][-1] == room_posts.opening_post(t).id
 
 
@@ -180,11 +182,11 @@ def test_room_level_settings_on_the_page(app, make):
     c = login_client(app, alice)
     html = c.get("/notifications").get_data(as_text=True)
     assert room.name in html and other.name not in html
-    assert c.post("/notifications", data={"action": "room", "room_id": room.id, "level": "mute"}).status_code == 302
-    assert rs.my_roles(alice) and [lvl for r, lvl in nt.room_levels(alice) if r.id == room.id] == ["mute"]
+    assert c.post("/notifications", data={"action": "room", "room_id": room.id, "level": "muted"}).status_code == 302
+    assert rs.my_roles(alice) and [lvl for r, lvl in watching.room_levels(alice) if r.id == room.id] == ["muted"]
     r = c.post("/notifications", data={"action": "room", "room_id": room.id, "level": "loud"})
     assert r.status_code == 422 and "Notification level must be one of" in r.get_data(as_text=True)
-    r = c.post("/notifications", data={"action": "room", "room_id": other.id, "level": "all"})
+    r = c.post("/notifications", data={"action": "room", "room_id": other.id, "level": "tracking"})
     assert r.status_code == 404
 
 
@@ -214,7 +216,9 @@ def test_api_lists_and_marks_notifications(app, make):
     r = c.post("/api/v1/notifications/read", json={"all": True}, headers=bearer(tok))
     assert r.json == {"marked": 1, "unread": 0}
     r = c.put(f"/api/v1/rooms/{room.id}/notifications", json={"level": "mentions"}, headers=bearer(tok))
-    assert r.json == {"room_id": room.id, "level": "mentions"}
+    assert r.json == {"room_id": room.id, "level": "normal"}  # the level's name before issue 14 still works
+    r = c.put(f"/api/v1/rooms/{room.id}/notifications", json={"level": "watching"}, headers=bearer(tok))
+    assert r.json == {"room_id": room.id, "level": "watching"}
 
 
 # -- e-mail -----------------------------------------------------------------------------------------
@@ -260,17 +264,17 @@ def test_daily_digest(app, make, smtp):
     nt.set_prefs(owner, email_mentions=True, email_digest=False)
     mine = make.reply(alice, t, "My view")
     make.reply(owner, t, "I disagree", parent=mine)
-    assert nt.send_due_digests() == 1
+    assert notify_email.send_due_digests() == 1
     msgs = smtp.wait(1)
     assert msgs[0]["to"] == ["alice.ash@example.org"] and msgs[0]["subject"] == "[OFFICIAL] Your Collab digest"
     body = msgs[0]["body"]
     assert "2 unread notifications" in body
-    assert "Olga Owner started a thread in “Neighbourhood priorities”" in body
+    assert f"Olga Owner started a thread in {room.name}" in body
     assert "Olga Owner replied to your post" in body
     # no second digest within 24 hours, nor for what was already sent
     make.reply(owner, t, "another point", parent=mine)
-    assert nt.send_due_digests() == 0
-    assert nt.send_due_digests(now=utcnow() + timedelta(hours=25)) == 1
+    assert notify_email.send_due_digests() == 0
+    assert notify_email.send_due_digests(now=utcnow() + timedelta(hours=25)) == 1
     assert "1 unread notification in Collab" in smtp.wait(2)[1]["body"]
     assert all(m["to"] != [nodigest.email] for m in smtp.messages)
 
@@ -279,8 +283,8 @@ def test_digest_skips_people_who_are_online(app, make, smtp):
     owner, alice = make.user(), make.user()
     room = make.room(owner, members=[alice])
     make.thread(owner, room)
-    assert nt.send_due_digests(is_online=lambda uid: uid == alice.id) == 0
-    assert nt.send_due_digests() == 1
+    assert notify_email.send_due_digests(is_online=lambda uid: uid == alice.id) == 0
+    assert notify_email.send_due_digests() == 1
 
 
 # -- reactions and mention suggestions ----------------------------------------------------------------

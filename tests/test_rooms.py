@@ -244,7 +244,7 @@ def test_join_and_leave(app, make):
     roles = services.my_roles(colleague)
     assert roles == {org_room.id: "member", national.id: "member"}
 
-    assert c.post(f"/rooms/{org_room.id}/leave").status_code == 302
+    assert c.post(f"/rooms/{org_room.id}/leave", data={"confirm": "yes"}).status_code == 302
     assert org_room.id not in services.my_roles(colleague)
     assert c.post(f"/rooms/{org_room.id}/leave").status_code == 400  # not a member any more
 
@@ -266,7 +266,7 @@ def test_last_owner_cannot_leave(app, make):
     with pytest.raises(Invalid):
         services.remove_member(owner, room.id, owner.id)
     services.add_member(owner, room.id, user_id=second.id, role="owner")
-    assert c.post(f"/rooms/{room.id}/leave").status_code == 302
+    assert c.post(f"/rooms/{room.id}/leave", data={"confirm": "yes"}).status_code == 302
     assert room.id not in services.my_roles(owner)
     # The room now belongs to the second owner; the first cannot see a private room any more.
     assert c.get(f"/rooms/{room.id}").status_code == 404

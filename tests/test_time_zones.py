@@ -19,7 +19,7 @@ from auth.models import User
 from collab import config, tasks, timezones
 from collab.errors import Invalid
 from collab.extensions import db
-from rooms import notifications
+from rooms import notifications, notify_email
 from rooms.meetings import access, attendance, minutes, schedule
 from rooms.models import Post
 from tests.live_support import login_client
@@ -275,6 +275,6 @@ def test_digest_gives_each_notification_time_in_the_recipients_zone(app, make, s
     smtp.messages.clear()
     n = db.session.scalar(select(notifications.Notification).where(notifications.Notification.user_id == ann.id))
     assert n is not None
-    assert notifications.send_due_digests(is_online=lambda _uid: False) >= 1
+    assert notify_email.send_due_digests(is_online=lambda _uid: False) >= 1
     body = next(m["body"] for m in smtp.wait(1) if m["to"] == ["ann.digest@example.org"])
     assert f"({room.name}), {timezones.fmt(reply.created_at, 'Asia/Tokyo')}" in body and " JST" in body

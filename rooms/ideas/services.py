@@ -21,7 +21,7 @@ from collab import validate
 from collab.db import utcnow
 from collab.errors import Conflict, Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms import policy, services
+from rooms import policy, services, watching
 from rooms import posts as room_posts
 from rooms.ideas.models import (
     DECIDED_STATUSES,
@@ -37,7 +37,7 @@ from rooms.ideas.models import (
 )
 from rooms.ideas.serialize import event_dict
 from rooms.moderation import notice_in_tx
-from rooms.models import Membership, Post, Room, Thread
+from rooms.models import Post, Room, Thread
 
 MAX_BUDGET = 1000
 MAX_RESPONSE = 5000
@@ -299,14 +299,12 @@ def _review_date(value: object) -> Optional[date]:
 
 
 def _followers(idea: Idea) -> set[int]:
-    """Who hears of a status change besides the author: the voters and everyone who wrote in the idea's
-    thread, unless they muted the room, and only while they may read it."""
-    room = idea.room
-    voters = select(IdeaVote.user_id).where(IdeaVote.idea_id == idea.id)
-    writers = select(Post.author_id).where(Post.thread_id == idea.thread_id, Post.author_id.is_not(None))
-    muted = select(Membership.user_id).where(Membership.room_id == room.id, Membership.notify_level == "mute")
-    return set(db.session.scalars(select(User.id).where(
-        User.id.in_(voters.union(writers)), User.id.not_in(muted), policy.room_readers_clause(room))))
+    """Who hears of a status change besides the author: the voters and the watchers of the idea's thread
+    (rooms/watching.py), unless the thread is muted for them, and only while they may read the room."""
+    voters = select(User.id).where(User.id.in_(select(IdeaVote.user_id).where(IdeaVote.idea_id == idea.id)),
+                                   policy.room_readers_clause(idea.room))
+    return set(db.session.scalars(voters.union(watching.thread_followers(idea.thread)))) - set(
+        db.session.scalars(watching.thread_muters(idea.thread)))
 
 
 def _author_reads(idea: Idea) -> set[int]:

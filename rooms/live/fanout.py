@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from collab import events
 from collab.extensions import socketio
 from collab.tasks import spawn
-from rooms import notifications, pseudonyms
+from rooms import notify_email, pseudonyms
 from rooms.live.connections import NS, room_key, user_key
 from rooms.live.presence import is_online
 from rooms.models import Room
@@ -35,7 +35,7 @@ def _on_event(ev: events.Event) -> None:
         socketio.emit(ev.name, ev.payload, to=user_key(uid), namespace=NS)
     app = current_app._get_current_object()
     if ev.name == "notification.created" and ev.meta.get("kind") == "mention" and app.config.get("SMTP_HOST"):
-        spawn(app, notifications.send_mention_email, ev.meta["notification_id"],
+        spawn(app, notify_email.send_mention_email, ev.meta["notification_id"],
               lambda u: is_online(u, app))
 
 

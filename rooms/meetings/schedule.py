@@ -7,7 +7,7 @@ starts an announcement thread in the room that @mentions the invitees (or, for
 "everyone in the room", notifies everyone following it), and each change,
 cancellation and reminder is a reply there that mentions them again. So they
 get the bell, and an e-mail when SMTP is set and they are not online
-(rooms/notifications.py), and the discussion of the pre-reads has a home.
+(rooms/notify_delivery.py), and the discussion of the pre-reads has a home.
 
 In a non-attributed room nothing here names anyone to the room: the announcement
 and notices say how many chairs and invitees there are and notify the invitees
@@ -34,7 +34,7 @@ from collab import timezones, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound
 from collab.extensions import db
-from rooms import notifications, policy
+from rooms import notify_email, policy
 from rooms import services as room_services
 from rooms import posts as room_posts
 from rooms.markdown import render
@@ -434,7 +434,7 @@ def _aware(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC)
 
 
-@notifications.on_email
+@notify_email.on_email
 def _email_time(post: Post, user: User) -> str:
     """An e-mail about a post in a meeting's announcement thread (the invitation, a change, the reminder,
     the cancellation) gives the meeting's time in the recipient's own zone."""

@@ -1,6 +1,9 @@
 // Progressive enhancement for server-rendered pages. Every page works without it.
 import { initComposers } from "./composer.js";
+import { initConfirmDialogs } from "./confirm_dialog.js";
+import { announce } from "./live_regions.js";
 import { initPeoplePickers } from "./people_picker.js";
+import { initMenus } from "./watch_menu.js";
 
 function initConfirm() {
   document.addEventListener("submit", (ev) => {
@@ -68,6 +71,26 @@ function initErrorSummary() {
   });
 }
 
+// "Copy link" beside a read-only link field (an invitation's): shown only where the clipboard can be
+// written; the field itself stays selectable for copying by hand.
+function initCopyButtons() {
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    const field = document.getElementById(button.dataset.copy);
+    if (!field || !navigator.clipboard) continue;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(field.value);
+        announce("Link copied.");
+        button.textContent = "Copied";
+      } catch {
+        field.select();
+        announce("Could not copy: the link is selected, copy it with Ctrl+C.");
+      }
+    });
+  }
+}
+
 // Arriving at a post's address (a permalink, or the page after sending a reply)
 // puts focus on that post, so Tab continues from it and it is announced.
 function focusLinkedPost() {
@@ -87,6 +110,9 @@ function showFirstUnread() {
 }
 
 initConfirm();
+initConfirmDialogs();
+initMenus();
+initCopyButtons();
 initInlineReply();
 initComposers(document);
 initPeoplePickers(document);

@@ -279,11 +279,14 @@ function showPresence(snap) {
   const node = region("presence", "presence hint", null);
   const others = snap.online.filter((p) => !viewer.me || p.user.id !== viewer.me.id);
   const more = snap.count - snap.online.length;
-  let text = others.length ? `Online in this room: ${listNames(others)}` : "No one else is online in this room";
-  if (more > 0) text += ` and ${more} more`;
+  let online;
+  if (others.length) online = `Online in this room: ${listNames(others)}${more > 0 ? ` and ${more} more` : ""}`;
+  else if (more > 0) online = `${more} other${more === 1 ? " person is" : " people are"} online in this room`;
+  else online = "No one else is online in this room";
   const viewing = threadId ? others.filter((p) => p.thread_ids.includes(threadId)) : [];
-  text += viewing.length ? `. Viewing this thread: ${listNames(viewing)}.` : ".";
-  node.textContent = text;
+  const sentences = [online, viewing.length ? `Viewing this thread: ${listNames(viewing)}` : ""].filter(Boolean);
+  // One full stop per sentence, even when a name already ends with one ("Sgt.").
+  node.textContent = sentences.map((t) => `${t.replace(/\.+$/, "")}.`).join(" ");
 }
 
 const typists = new Map();

@@ -1,6 +1,7 @@
 // Notifications in the page: the bell's unread count follows the live
 // connection, the notifications page shows new ones as they come, and composers
 // suggest room members after "@" (a list you can use with the arrow keys).
+import { csrfToken } from "./csrf.js";
 import { el } from "./dom.js";
 
 function bell(unread) {
@@ -21,9 +22,9 @@ function prependToPage(n) {
   }
   if (list.querySelector(`[data-notification-id="${n.id}"]`)) return;
   const li = el("li", { class: "notification is-unread", dataset: { notificationId: String(n.id) } },
-    el("a", { class: "notification-link", href: `/notifications/${n.id}`, text: `${n.text} in “${n.thread.title}”` }), " ",
+    el("a", { class: "notification-link", href: `/notifications/${n.id}`, text: n.headline }), " ",
     el("span", { class: "badge", text: "New" }),
-    el("p", { class: "hint", text: `${n.room.name} · just now` }));
+    el("p", { class: "hint", text: `${n.kind === "thread" ? `“${n.thread.title}”` : n.room.name} · just now` }));
   if (n.excerpt) li.append(el("p", { class: "notification-excerpt", text: n.excerpt }));
   list.prepend(li);
 }
@@ -113,11 +114,28 @@ function initMentions(roomId) {
   document.addEventListener("focusout", (ev) => { if (ev.target === target) setTimeout(close, 150); });
 }
 
+// A notification about a post in the thread this page shows, while the page is in view: the post is
+// being read (live.js shows it), so the notification is read too and the bell does not count it.
+async function readHere(n) {
+  if (Number(document.body.dataset.threadId) !== n.thread.id || document.visibilityState !== "visible") return false;
+  const form = new FormData();
+  form.append("action", "read");
+  form.append("id", String(n.id));
+  form.append("csrf_token", csrfToken());
+  try {
+    const resp = await fetch("/notifications", { method: "POST", body: form, headers: { Accept: "application/json" } });
+    if (!resp.ok) return false;
+    bell((await resp.json()).unread);
+    return true;
+  } catch { return false; }
+}
+
 export function initNotifications(socket, { roomId, announce }) {
-  socket.on("notification.created", (data) => {
+  socket.on("notification.created", async (data) => {
     bell(data.unread);
     prependToPage(data.notification);
-    announce(`New notification: ${data.notification.text} in “${data.notification.thread.title}”.`);
+    if (await readHere(data.notification)) return;
+    announce(`New notification: ${data.notification.headline}.`);
   });
   socket.on("notification.read", (data) => bell(data.unread));
   initMentions(roomId);
