@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 
 from auth.models import User
 from collab import events, validate
@@ -99,7 +100,7 @@ def view(actor: User, poll: Poll, *, counts: Optional[dict[str, Any]] = None,
 def _shown_to_room(poll: Poll) -> bool:
     """Whether the room's channel (every reader) may carry the poll's text and tallies: not once its
     opening post is hidden or removed (then `policy.may_see_poll` narrows or ends who sees it)."""
-    post = db.session.get(Post, poll.post_id) if poll.post_id else None
+    post = db.session.get(Post, poll.post_id, options=[lazyload(Post.attachments)]) if poll.post_id else None
     return post is not None and not post.deleted and post.hidden_at is None
 
 
@@ -295,22 +296,23 @@ def _vote_once(actor: User, pid: int, choices: object,
 
 def _record_tally(poll: Poll) -> dict[str, Any]:
     """Inside the write: the room hears that the count changed (how many voted, nothing more), and
-    the new tally goes, after commit, only to those who may see it (rooms/polls/realtime.py):
+    the new tally goes, after commit, only to those who may see it (rooms/polls/realtime.py, which
+    coalesces them by the event's number, `order`):
     the room's channel when the results are public, else the voters still reading the room, each
     on their own channel; nobody while hidden until close. No voter is ever named."""
     counts = tally(poll)
-    record_event(poll.room_id, "poll.voted", {"poll_id": poll.id, "thread_id": poll.thread_id,
-                                              "voters": counts["voters"]})
+    seq = record_event(poll.room_id, "poll.voted", {"poll_id": poll.id, "thread_id": poll.thread_id,
+                                                    "voters": counts["voters"]})
     payload = {"poll_id": poll.id, "thread_id": poll.thread_id, "results": with_quorum(poll, counts)}
     if not _shown_to_room(poll):
         return counts   # hidden by a moderator: its few readers see the tally on the page, not live
     if poll.results == "always":
-        events.queue(db.session, "poll.tally", payload, room_id=None, to_room=poll.room_id)
+        events.queue(db.session, "poll.tally", payload, room_id=None, to_room=poll.room_id, order=seq)
     elif poll.results == "after_vote":
         readers = policy.room_readers_clause(poll.room)
         ids = list(db.session.scalars(select(PollVote.user_id).join(User, User.id == PollVote.user_id)
                                       .where(PollVote.poll_id == poll.id, readers)))
-        events.queue(db.session, "poll.tally", payload, room_id=None, to_users=ids)
+        events.queue(db.session, "poll.tally", payload, room_id=None, to_users=ids, order=seq)
     return counts
 
 
