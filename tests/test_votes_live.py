@@ -10,7 +10,7 @@ import pytest
 from collab import events, tasks
 from collab.extensions import db
 from rooms.ideas import services as ideas
-from rooms.polls import realtime as poll_live
+from rooms.live import coalesce
 from rooms.polls import services as polls
 from tests.live_support import Collector, login_client, sock
 
@@ -121,20 +121,21 @@ def test_poll_votes_over_socket_and_who_hears_the_tally(app, w):
     assert polls.tally(polls.get_poll(w["owner"], always.id))["totals"] == [1, 0]
 
 
-def test_tallies_are_coalesced_by_commit_order_and_the_last_is_the_stored_one(app, w, monkeypatch):
+def test_counts_are_coalesced_by_commit_order_and_the_last_is_the_stored_one(app, w, monkeypatch):
     p = polls.create_poll(w["owner"], w["room"].id, question="Which shift?", kind="single",
                           options=["Earlies", "Lates"])
     watcher = follow(app, w["other"], w["room"])
-    monkeypatch.setattr(poll_live, "TALLY_EVERY", 0.3)
+    monkeypatch.setattr(coalesce, "EVERY", 0.3)
 
-    def tally(order: int, totals: list[int]) -> None:
-        poll_live._on_tally(events.Event("poll.tally", {"poll_id": p.id, "thread_id": p.thread_id,
-                                                        "results": {"totals": totals, "voters": sum(totals)}},
-                                         None, {"to_room": w["room"].id, "order": order}))
+    def tally(order: int, totals: list[int]) -> None:   # what a vote's commit hands the listeners
+        for fn in events._listeners:
+            fn(events.Event("poll.tally", {"poll_id": p.id, "thread_id": p.thread_id,
+                                           "results": {"totals": totals, "voters": sum(totals)}},
+                            None, {"to_room": w["room"].id, "order": order}))
 
-    tally(10, [1, 0])   # goes at once
-    tally(12, [2, 1])   # a later commit: waits for its turn, or goes at once if the turn has come
-    tally(11, [2, 0])   # committed before 12, heard after it: never sent
+    tally(10**9, [1, 0])   # goes at once
+    tally(10**9 + 2, [2, 1])   # a later commit: waits for its turn, or goes at once if the turn has come
+    tally(10**9 + 1, [2, 0])   # committed before 12, heard after it: never sent
     tasks.settle(app)
     assert watcher.wait("poll.tally", lambda d: d["results"]["totals"] == [2, 1])
     assert [d["results"]["totals"] for d in watcher.named("poll.tally")] == [[1, 0], [2, 1]]
@@ -150,4 +151,54 @@ def test_tallies_are_coalesced_by_commit_order_and_the_last_is_the_stored_one(ap
     seen = [d["results"] for d in watcher.named("poll.tally") if d["poll_id"] == q.id]
     assert 1 <= len(seen) <= 3 and [s["voters"] for s in seen] == sorted(s["voters"] for s in seen)
     assert seen[-1]["totals"] == stored["totals"] == [2, 1]
+    voted = [d["voters"] for d in watcher.named("poll.voted") if d["poll_id"] == q.id]
+    assert 1 <= len(voted) <= 3 and voted == sorted(voted) and voted[-1] == 3
+    # an idea's count likewise: the last idea.voted carries the stored count
+    idea = ideas.create_idea(w["owner"], w["room"].id, title="Quieter radios", body="Please.")
+    for u in (w["voter"], w["other"], w["owner"]):
+        ideas.vote(u, idea.id)
+    ideas.withdraw(w["other"], idea.id)
+    assert watcher.wait("idea.voted", lambda d: d["idea_id"] == idea.id and d["votes"] == 2)
+    tasks.settle(app)
+    counts = [d["votes"] for d in watcher.named("idea.voted") if d["idea_id"] == idea.id]
+    assert 1 <= len(counts) <= 4 and counts[-1] == ideas.get_idea(w["owner"], idea.id).vote_count == 2
     db.session.commit()
+
+
+def test_a_persons_poll_and_idea_votes_are_in_their_export_and_nobody_elses(app, w):
+    import io
+    import json
+    import zipfile
+
+    named = polls.create_poll(w["owner"], w["room"].id, question="Which shift?", kind="single",
+                              options=["Earlies", "Lates"])
+    secret = polls.create_poll(w["owner"], w["room"].id, question="Secret ballot", kind="proposal", anonymous=True)
+    idea = ideas.create_idea(w["owner"], w["room"].id, title="Shorter handover forms", body="One page.")
+    polls.vote(w["voter"], named.id, choices=[1])
+    polls.vote(w["voter"], secret.id, choices=[3], reason="my own quibblewort reason")
+    polls.vote(w["other"], named.id, choices=[0])
+    polls.vote(w["other"], secret.id, choices=[0])
+    ideas.vote(w["voter"], idea.id)
+    ideas.vote(w["other"], idea.id)
+
+    def export(user) -> dict:
+        r = login_client(app, user).post("/account/export")
+        z = zipfile.ZipFile(io.BytesIO(r.data))
+        return {n: z.read(n).decode() for n in ("poll_votes.json", "idea_votes.json", "README.txt")}
+
+    mine = export(w["voter"])
+    votes = json.loads(mine["poll_votes.json"])
+    assert [(v["poll_id"], v["choices"], v["anonymous"]) for v in votes] == [(named.id, [1], False), (secret.id, [3], True)]
+    assert votes[0]["question"] == "Which shift?" and votes[0]["options"] == ["Earlies", "Lates"]
+    assert votes[1]["reason"] == "my own quibblewort reason" and votes[1]["options"][3] == "Block"
+    assert [(v["idea_id"], v["idea"]) for v in json.loads(mine["idea_votes.json"])] == \
+        [(idea.id, "Shorter handover forms")]
+    assert "poll_votes.json" in mine["README.txt"]
+    theirs = export(w["other"])
+    assert [(v["poll_id"], v["choices"]) for v in json.loads(theirs["poll_votes.json"])] == \
+        [(named.id, [0]), (secret.id, [0])]
+    for text in (mine["poll_votes.json"], mine["idea_votes.json"]):   # nobody else's identity or ballot
+        assert "Ned Nonvoter" not in text and str(w["other"].id) not in json.dumps(
+            [v.get("user_id") for v in json.loads(text)])
+        assert "user" not in text
+    assert "quibblewort" not in theirs["poll_votes.json"]
