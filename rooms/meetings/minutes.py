@@ -27,6 +27,7 @@ from rooms.meetings import access, pseudonyms, state, votes
 from rooms.meetings import services as meetings
 from rooms.meetings.models import Meeting
 from rooms.models import Post, Thread
+from rooms.polls import services as polls
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -98,6 +99,7 @@ def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         "key_messages": [dict(km, result=votes.result(km["status"], km["outcome"], meeting.ended))
                          for km in snap["key_messages"]],
         "actions": snap["actions"],
+        "polls": [{"question": p.question, "lines": polls.outcome_lines(p)} for p in polls.meeting_polls(meeting)],
     }
 
 
@@ -146,6 +148,9 @@ def markdown(meeting: Meeting) -> str:
         out.append(f"{i}. **{km['text']}** — **{_outcome(km)}**. {_tally_text(km)}.")
         for comment in (km["tally"] or {}).get("comments", []):
             out.append(f"   - Comment: {comment}")
+    out += ["", "## Polls and proposals", ""]
+    out += [line for i, p in enumerate(c["polls"], 1)
+            for line in [f"{i}. **{p['question']}**", *(f"   - {x}" for x in p["lines"])]] or ["None were taken."]
     out += ["", "## Actions", ""]
     out += [f"- {a['text']}" + (f" ({a['owner']})" if a["owner"] else "") for a in c["actions"]] or ["None."]
     out += ["", f"[Download these minutes as a PDF](/meetings/{meeting.id}/minutes.pdf)"]
@@ -255,6 +260,14 @@ def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
         para(f"Outcome: {_outcome(km)}. {_tally_text(km)}.")
         for comment in (km["tally"] or {}).get("comments", []):
             para(f"Comment: {comment}")
+    head("Polls and proposals")
+    if not c["polls"]:
+        para("None were taken.")
+    for i, p in enumerate(c["polls"], 1):
+        doc.set_font(family, "B", 11)
+        para(f"{i}. {p['question']}")
+        doc.set_font(family, "", 11)
+        para("\n".join(p["lines"]))
     head("Actions")
     para("\n".join(f"• {a['text']}" + (f" ({a['owner']})" if a["owner"] else "") for a in c["actions"]) or "None.")
     name = "".join(ch if ch.isalnum() else "-" for ch in c["title"])[:60].strip("-") or "meeting"
