@@ -60,3 +60,24 @@ def test_a_meetings_polls_and_their_outcomes_go_into_its_minutes(app, client, ma
     # an ended meeting takes no new poll
     late = client.post(f"/api/v1/rooms/{room.id}/polls", headers=bearer(t_chair), json=body)
     assert late.status_code == 409 and late.json["error"]["field"] == "meeting_id"
+
+
+def test_a_chair_starts_a_poll_from_the_meetings_votes_tab(app, make):
+    from tests.live_support import login_client
+
+    chair, ann, _bob, room, meeting = setup_meeting(make)
+    web = login_client(app, chair)
+    page = web.get(f"/meetings/{meeting.id}").get_data(as_text=True)
+    assert "New poll in this meeting" in page and "No polls yet" in page
+    form = web.get(f"/rooms/{room.id}/polls/new?meeting_id={meeting.id}").get_data(as_text=True)
+    assert "taken in the meeting <strong>IAG plenary</strong>" in form and f'name="meeting_id" value="{meeting.id}"' in form
+    r = web.post(f"/rooms/{room.id}/polls/new", data={"question": "Move the plenary to Thursdays?", "kind": "proposal",
+                                                      "results": "always", "meeting_id": str(meeting.id)})
+    assert r.status_code == 302
+    poll = polls.meeting_polls(meeting)[0]
+    assert poll.question == "Move the plenary to Thursdays?"
+    assert "Move the plenary to Thursdays?" in login_client(app, ann).get(f"/meetings/{meeting.id}").get_data(as_text=True)
+    # a member who does not chair sees the polls but gets no button, and cannot take one in the meeting
+    member_page = login_client(app, ann).get(f"/meetings/{meeting.id}").get_data(as_text=True)
+    assert "New poll in this meeting" not in member_page
+    assert login_client(app, ann).get(f"/rooms/{room.id}/polls/new?meeting_id={meeting.id}").status_code == 403

@@ -187,7 +187,7 @@ def create_poll(actor: User, room_id: object, *, question: object, kind: object,
     room = get_room(actor, room_id)
     if not policy.can_post(actor, room):
         raise Forbidden("You can read this room but not start a poll in it.")
-    meeting = _meeting_for_poll(actor, room.id, meeting_id)
+    meeting = meeting_for_new_poll(actor, room.id, meeting_id)
     q = validate.text(question, "question", max_len=300, label="Question")
     k = validate.choice(kind, "kind", KINDS, label="Kind")
     opts = _options(k, options)
@@ -213,7 +213,7 @@ def create_poll(actor: User, room_id: object, *, question: object, kind: object,
     return poll
 
 
-def _meeting_for_poll(actor: User, room_id: int, meeting_id: object) -> Optional[Meeting]:
+def meeting_for_new_poll(actor: User, room_id: int, meeting_id: object) -> Optional[Meeting]:
     """The meeting a new poll belongs to, if one is asked for: seen by the actor (else "not found"),
     in the poll's room, not ended, and the actor one who may chair it (meetings/access.py may_end)."""
     if meeting_id is None or meeting_id == "":
