@@ -87,6 +87,8 @@ async def watch(url: str, room_id: int, tokens: list[str]) -> None:
     heard: list[list] = [[] for _ in tokens]
     errors: list[str] = []
     clients = []
+    dropped = [0]
+    stopping = [False]
     sem = asyncio.Semaphore(25)
 
     async def one(i: int, token: str) -> None:
@@ -95,6 +97,11 @@ async def watch(url: str, room_id: int, tokens: list[str]) -> None:
         @sio.on("poll.tally")
         async def _tally(d):
             heard[i].append([d["poll_id"], d["results"]["voters"], time.time()])
+
+        @sio.on("disconnect")
+        async def _gone(*_a):
+            if not stopping[0]:
+                dropped[0] += 1   # the server let it go (e.g. no ping answer in time on a starved machine)
 
         async with sem:
             try:
@@ -110,7 +117,8 @@ async def watch(url: str, room_id: int, tokens: list[str]) -> None:
     print(json.dumps({"ready": sum(1 for c in clients if c.connected), "errors": errors}), flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.readline)   # "stop"
-    print(json.dumps({"heard": heard, "errors": errors}), flush=True)
+    stopping[0] = True
+    print(json.dumps({"heard": heard, "errors": errors, "dropped": dropped[0]}), flush=True)
     for c in clients:
         try:
             await c.disconnect()
@@ -144,27 +152,34 @@ async def api_votes(url: str, path: str, tokens: list[str], bodies: list, conc: 
                                      headers={"Authorization": f"Bearer {tokens[i]}"}) as r:
                     body = await r.json()
                 res[i] = (t0, time.time(), r.status in (200, 201), count(body) if r.status in (200, 201) else None)
+                if r.status not in (200, 201):
+                    errors[str(r.status)] = errors.get(str(r.status), 0) + 1
+        errors: dict[str, int] = {}
         w0 = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(len(tokens))))
         wall = time.perf_counter() - w0
-    return {"wall": wall, "res": res}
+    return {"wall": wall, "res": res, "errors": errors}
 
 
 async def socket_votes(clients: list, event: str, payloads: list, conc: int, count) -> dict:
     sem = asyncio.Semaphore(conc)
     res: list = [None] * len(clients)
+    errors: dict[str, int] = {}
 
     async def one(i: int) -> None:
         async with sem:
             t0 = time.time()
             try:
                 ack = await clients[i].call(event, payloads[i], timeout=120)
-            except Exception:  # noqa: BLE001 - a lost vote: counted
-                ack = {"ok": False}
+            except Exception as exc:  # noqa: BLE001 - a vote with no answer: counted
+                ack = {"ok": False, "error": {"code": type(exc).__name__}}
+            if not ack.get("ok"):
+                errors[str((ack.get("error") or {}).get("code"))] = errors.get(str((ack.get("error") or {}).get("code")), 0) + 1
             res[i] = (t0, time.time(), bool(ack.get("ok")), count(ack) if ack.get("ok") else None)
     w0 = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(len(clients))))
-    return {"wall": time.perf_counter() - w0, "res": res}
+    return {"wall": time.perf_counter() - w0, "res": res, "errors": errors,
+            "connected": sum(1 for c in clients if c.connected)}
 
 
 async def connect_voters(url: str, tokens: list[str]) -> tuple[list, aiohttp.ClientSession, list[str]]:
@@ -197,7 +212,7 @@ def summarise(run: dict, n: int) -> dict:
     lat = [(r[1] - r[0]) * 1000 for r in ok]
     counts = sorted(r[3] for r in ok)
     return {"votes": n, "accepted": len(ok), "wall": run["wall"], "p50": pct(lat, 50), "p99": pct(lat, 99),
-            "counts_exact": counts == list(range(1, n + 1))}
+            "counts_exact": counts == list(range(1, n + 1)), "errors": run.get("errors", {})}
 
 
 def live_latency(run: dict, heard: list[list], poll_id: int, final: int) -> dict:
@@ -272,7 +287,9 @@ async def main_async(args, server, s: dict) -> dict:
         p.stdin.flush()
     for p in watchers:
         line = await asyncio.get_running_loop().run_in_executor(None, p.stdout.readline)
-        heard += json.loads(line)["heard"]
+        got = json.loads(line)
+        heard += got["heard"]
+        out["watchers_dropped"] = out.get("watchers_dropped", 0) + got["dropped"]
         p.wait(timeout=120)
     for c in clients:
         try:
@@ -296,6 +313,10 @@ async def main_async(args, server, s: dict) -> dict:
     return out
 
 
+def _ms(v: float) -> str:
+    return "–" if v != v else f"{v:.0f}"   # NaN: no watcher heard a tally
+
+
 def section(out: dict, db: str, args) -> str:
     lines = [SECTION, "",
              f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/votes.py` at commit {commit()}; "
@@ -317,8 +338,12 @@ def section(out: dict, db: str, args) -> str:
             f"| {r['what']} | {r['via']} | {r['votes']:,} | {r['accepted']:,} | {r['wall']:.2f} | "
             f"{'yes' if r['wall'] <= 10 else '**no**'} | {r['p50']:.0f} | {r['p99']:.0f} | "
             f"{'yes' if r['counts_exact'] else '**NO**'} | {'yes' if r['tally_exact'] else '**NO**'} | "
-            + (f"{live['p50']:.0f} | {live['p99']:.0f} | {live['last_tally_exact']}/{live['watchers']} |"
+            + (f"{_ms(live['p50'])} | {_ms(live['p99'])} | {live['last_tally_exact']}/{live['watchers']} |"
                if live else "– | – | – |"))
+    lines += ["", f"Watcher connections the server dropped during the runs: {out.get('watchers_dropped', 0)} of "
+              f"{out['watchers_ready']}. Votes not accepted, by reason: "
+              + ("; ".join(f"{r['what']} over {r['via']}: {r['errors']}" for r in out["rows"] if r["errors"]) or "none")
+              + "."]
     lives = [r["live"] for r in out["rows"] if r.get("live")]
     if lives:
         lines += ["", "Live tallies: " + "; ".join(
