@@ -271,7 +271,7 @@ SCHEMAS.update({
                  "may_vote": {"type": "boolean"}, "may_close": {"type": "boolean"},
                  "voters": {"type": "array", "items": {"type": "object"}, "description":
                             "who voted what: never for an anonymous poll, never in a non-attributed room, "
-                            "only with the results"}}},
+                            "only with the results; not in a vote's answer (GET the poll)"}}},
 })
 
 

@@ -36,7 +36,7 @@ def poll_vote(poll_id: int):
     user = api_user()
     ballot, created, counts, poll = services.vote(user, poll_id, choices=data.get("choices"),
                                                   reason=data.get("reason", ""))
-    return ok(services.view(user, poll, counts=counts, mine=ballot), 201 if created else 200)
+    return ok(services.view(user, poll, counts=counts, mine=ballot, with_voters=False), 201 if created else 200)
 
 
 @bp.post("/polls/<int:poll_id>/close")

@@ -56,7 +56,7 @@ def on_poll_vote(conn: Conn, user: Any, data: dict) -> dict:
     sees it (as `POST /api/v1/polls/<id>/votes` answers) and whether this was their first vote."""
     ballot, created, counts, poll = services.vote(user, _int_field(data, "poll_id"), choices=data.get("choices"),
                                                   reason=data.get("reason", ""))
-    return {"poll": services.view(user, poll, counts=counts, mine=ballot), "created": created}
+    return {"poll": services.view(user, poll, counts=counts, mine=ballot, with_voters=False), "created": created}
 
 
 EVENTS = ("poll.vote",)

@@ -84,13 +84,15 @@ def my_vote(actor: Optional[User], poll: Poll) -> Optional[dict[str, Any]]:
 
 
 def view(actor: User, poll: Poll, *, counts: Optional[dict[str, Any]] = None,
-         mine: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+         mine: Optional[dict[str, Any]] = None, with_voters: bool = True) -> dict[str, Any]:
     """The poll as `actor` may see it (rooms/polls/serialize.py poll_dict). `counts`, `mine`: the tally
-    and the caller's ballot when the caller has just computed them (a vote), so they are not read again."""
+    and the caller's ballot when the caller has just computed them (a vote), so they are not read again.
+    `with_voters` False: without the list of who voted what (a vote's answer: the list grows with every
+    vote, and sending it with each of 1,000 votes made voting cost grow with the number of voters)."""
     from_me = mine if mine is not None else my_vote(actor, poll)
     sees = policy.may_see_poll_results(actor, poll, voted=from_me is not None)
     voters = None
-    if sees and policy.sees_poll_voters(actor, poll):
+    if with_voters and sees and policy.sees_poll_voters(actor, poll):
         rows = db.session.execute(select(User.id, User.name, PollVote.choices, PollVote.reason)
                                   .join(User, User.id == PollVote.user_id)
                                   .where(PollVote.poll_id == poll.id).order_by(User.name)).all()
