@@ -114,10 +114,12 @@ def _import_socket_handlers() -> tuple:
     makes, but a handler added once a server exists goes to that server only: so they are
     imported here, before `socketio.init_app`, and every app made in the process (not only the
     first) answers every event."""
+    from rooms.ideas import realtime as idea_realtime  # idea.vote, idea.withdraw
     from rooms.live import handlers
     from rooms.meetings import realtime as meeting_realtime
+    from rooms.polls import realtime as poll_realtime  # poll.vote, and live tallies
 
-    return handlers, meeting_realtime
+    return handlers, meeting_realtime, idea_realtime, poll_realtime
 
 
 def _import_route_modules() -> tuple:

@@ -246,7 +246,10 @@ SCHEMAS.update({
         "quorum": {"type": ["integer", "null"], "minimum": 1},
         "dots": {"type": ["integer", "null"], "minimum": 1, "maximum": 100,
                  "description": "dot votes only: each voter's budget (default 8)"},
-        "body": {"type": "string", "maxLength": 10000}}},
+        "body": {"type": "string", "maxLength": 10000},
+        "meeting_id": {"type": ["integer", "null"], "minimum": 1, "description":
+                       "a meeting of the same room, not ended, that the caller may chair: the poll is taken in it "
+                       "and its outcome goes into the meeting's minutes"}}},
     "PollVote": {"type": "object", "required": ["choices"], "properties": {
         "choices": {"type": "array", "items": {"type": "integer", "minimum": 0}, "description":
                     "Options numbered from 0. single, proposal: [i] (proposal: 0 agree, 1 abstain, 2 disagree, "
@@ -260,7 +263,8 @@ SCHEMAS.update({
     "Poll": {"type": "object", "required": ["id", "thread_id", "question", "kind", "options", "results"],
              "properties": {
                  "id": {"type": "integer"}, "room_id": {"type": "integer"}, "thread_id": {"type": "integer"},
-                 "post_id": NULLABLE_INT, "question": {"type": "string"}, "kind": {"type": "string"},
+                 "post_id": NULLABLE_INT, "meeting_id": NULLABLE_INT, "question": {"type": "string"},
+                 "kind": {"type": "string"},
                  "options": {"type": "array", "items": {"type": "string"}}, "dots": NULLABLE_INT,
                  "anonymous": {"type": "boolean"},
                  "results_visibility": {"type": "string", "enum": ["always", "after_vote", "after_close"]},
@@ -278,7 +282,7 @@ SCHEMAS.update({
                  "may_vote": {"type": "boolean"}, "may_close": {"type": "boolean"},
                  "voters": {"type": "array", "items": {"type": "object"}, "description":
                             "who voted what: never for an anonymous poll, never in a non-attributed room, "
-                            "only with the results"}}},
+                            "only with the results; not in a vote's answer (GET the poll)"}}},
 })
 
 

@@ -33,8 +33,10 @@ from collab.extensions import db
 from rooms import attachments as files
 from rooms import policy, post_removal
 from rooms import posts as room_posts
-from rooms.ideas.models import IdeaVote
+from rooms.ideas.models import Idea, IdeaVote
 from rooms.models import Attachment, Membership, Post, PostRevision, Reaction, Room, RoomEvent, Thread
+from rooms.polls.models import Poll, PollVote
+from rooms.polls.serialize import options as poll_options
 from rooms.watching import ThreadWatch
 
 EXPORT_README = """Your data from Collab
@@ -46,6 +48,8 @@ posts.json        every post you wrote (Markdown text, earlier versions, where i
 reactions.json    the reactions you added to posts
 idea_votes.json   the ideas you voted for, and when
 thread_notifications.json  the threads you set to watching, tracking or muted
+poll_votes.json   your own votes in polls and proposals (what you chose, your reason, when); in an
+                  anonymous poll too, since it is yours -- never anyone else's vote or name
 sessions.json     the devices signed in to your account
 attachments/      the files you attached to your posts
 
@@ -108,8 +112,14 @@ def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         })
     reactions = [{"post_id": r.post_id, "emoji": r.emoji, "added_at": _iso(r.created_at)}
                  for r in db.session.scalars(select(Reaction).where(Reaction.user_id == user.id).order_by(Reaction.id))]
-    idea_votes = [{"idea_id": v.idea_id, "room_id": v.room_id, "voted_at": _iso(v.created_at)}
-                  for v in db.session.scalars(select(IdeaVote).where(IdeaVote.user_id == user.id).order_by(IdeaVote.id))]
+    idea_votes = []
+    for v in db.session.scalars(select(IdeaVote).where(IdeaVote.user_id == user.id).order_by(IdeaVote.id)):
+        idea = db.session.get(Idea, v.idea_id)
+        visible = idea is not None and policy.may_see_idea(user, idea)
+        idea_votes.append({"idea_id": v.idea_id, "room_id": v.room_id, "idea": idea.thread.title if visible else None,
+                           "voted_at": _iso(v.created_at)})
+    poll_votes = [_poll_vote(user, v) for v in db.session.scalars(
+        select(PollVote).where(PollVote.user_id == user.id).order_by(PollVote.id))]
     watches = [{"thread_id": t.id, "thread": t.title if can_read(t.room) else None, "level": w.level,
                 "set_at": _iso(w.updated_at)}
                for w, t in db.session.execute(select(ThreadWatch, Thread).join(Thread, Thread.id == ThreadWatch.thread_id)
@@ -125,9 +135,26 @@ def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if path.exists():
             blobs.append((f"attachments/{att.id}-{files.safe_filename(att.filename)}", str(path)))
     docs = {"profile.json": profile, "memberships.json": memberships, "posts.json": posts,
-            "reactions.json": reactions, "idea_votes.json": idea_votes, "thread_notifications.json": watches,
+            "reactions.json": reactions, "idea_votes.json": idea_votes, "poll_votes.json": poll_votes,
+            "thread_notifications.json": watches,
             "sessions.json": sessions}
     return docs, blobs
+
+
+def _poll_vote(user: User, vote: PollVote) -> dict[str, Any]:
+    """The account's own ballot: the question and option texts while it may still see the poll (as a
+    thread, `policy.may_see_poll`), else numbers only. Nothing about anyone else's vote."""
+    poll = db.session.get(Poll, vote.poll_id)
+    visible = poll is not None and policy.may_see_poll(user, poll)
+    choices = json.loads(vote.choices)
+    out: dict[str, Any] = {"poll_id": vote.poll_id, "room_id": poll.room_id if poll else None,
+                           "question": poll.question if visible else None,
+                           "kind": poll.kind if poll else None, "anonymous": bool(poll and poll.anonymous),
+                           "choices": choices, "reason": vote.reason or None,
+                           "voted_at": _iso(vote.created_at), "changed_at": _iso(vote.updated_at)}
+    if visible:
+        out["options"] = poll_options(poll)
+    return out
 
 
 def export_zip(user: User):

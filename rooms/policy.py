@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy import Select, bindparam, false, or_, select, true
+from sqlalchemy.orm import lazyload
 
 from auth import mfa
 from auth import permissions as perm
@@ -435,7 +436,13 @@ def may_see_poll(user: Optional[User], poll: Poll) -> bool:
     room's retention) it is gone for everyone; hidden, only its author and the moderators see it."""
     if not can_read_room(user, poll.room) or poll.post_id is None:
         return False
-    post = db.session.get(Post, poll.post_id)
+    # Asked several times for one answer (a vote's view): the post is held for the transaction (the
+    # session's identity map alone holds rows weakly, and each ask re-read it), and read without its
+    # attachments (loaded if someone asks for them).
+    memo = transaction_memo(db.session(), "poll_posts")
+    if poll.post_id not in memo:
+        memo[poll.post_id] = db.session.get(Post, poll.post_id, options=[lazyload(Post.attachments)])
+    post = memo[poll.post_id]
     return post is not None and not post.deleted and may_read_post(user, post)
 
 

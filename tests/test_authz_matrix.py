@@ -630,11 +630,14 @@ def socket_payloads(w: World) -> dict[str, dict]:
         "km_open": {"key_message_id": km}, "km_vote": {"key_message_id": km, "choice": "agree", "comment": ""},
         "km_room": {"key_message_id": km, "agree": 1, "disagree": 0, "abstain": 0},
         "km_close": {"key_message_id": km, "outcome": "agreed"},
+        "idea.vote": {"idea_id": ids["idea_id"]}, "idea.withdraw": {"idea_id": ids["idea_id"]},
+        "poll.vote": {"poll_id": ids["poll_id"], "choices": [0]},
     }
 
 
 # "invalid": past the permission check, the walk's payload was refused (no such deck; head count off)
-SOCKET_CODES = {"not_found": "404", "forbidden": "403", "unauthorized": "login", "invalid": "ok"}
+# "conflict": past it too (idea.withdraw with no vote to withdraw, said in the answer)
+SOCKET_CODES = {"not_found": "404", "forbidden": "403", "unauthorized": "login", "invalid": "ok", "conflict": "ok"}
 OWN = SIGNED_IN   # events that touch only the caller's own subscriptions answer the same whatever the id
 CHAIR = MODERATE  # meeting chairs: the room's moderators and owners
 NO_SUCH_HAND = row("404", anonymous="login")
@@ -651,6 +654,7 @@ SOCKET_MATRIX: dict[str, dict[str, str]] = {
     "km_draft": CHAIR, "km_edit": CHAIR, "km_open": CHAIR, "km_room": CHAIR, "km_close": CHAIR,
     "meeting_floor": dict(CHAIR, moderator="404", owner="404"),   # chairs: the walk names no real hand
     "meeting_hand_lower": NO_SUCH_HAND,
+    "idea.vote": WRITE, "idea.withdraw": WRITE, "poll.vote": WRITE,   # votes (issue 13): as the JSON API's
 }
 
 

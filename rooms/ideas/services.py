@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from auth import audit
 from auth.models import User
-from collab import validate
+from collab import events, validate
 from collab.db import utcnow
 from collab.errors import Conflict, Forbidden, Invalid, NotFound
 from collab.extensions import db
@@ -36,6 +36,7 @@ from rooms.ideas.models import (
     IdeaVote,
 )
 from rooms.ideas.serialize import event_dict
+from rooms.live import coalesce
 from rooms.moderation import notice_in_tx
 from rooms.models import Post, Room, Thread
 
@@ -217,9 +218,12 @@ def _check_vote(actor: User, idea: Idea) -> None:
 
 
 def _tally(idea: Idea, step: int) -> int:
+    """Count the vote; the room hears the new count after commit as `idea.voted` (who voted, never),
+    coalesced per idea (rooms/live/coalesce.py; `order` taken here, while the write holds the idea)."""
     count = db.session.connection().execute(_COUNT, {"iid": idea.id, "step": step}).scalar_one()
-    services.record_event(idea.room_id, "idea.voted", {"idea_id": idea.id, "thread_id": idea.thread_id,
-                                                       "votes": count})
+    events.queue(db.session, "idea.voted", {"idea_id": idea.id, "thread_id": idea.thread_id,
+                                            "room_id": idea.room_id, "votes": count},
+                 to_room=idea.room_id, order=coalesce.next_order())
     return count
 
 

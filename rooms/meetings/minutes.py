@@ -27,6 +27,7 @@ from rooms.meetings import access, pseudonyms, state, votes
 from rooms.meetings import services as meetings
 from rooms.meetings.models import Meeting
 from rooms.models import Post, Thread
+from rooms.polls import services as polls
 from rooms.qa import services as qa_services
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -101,6 +102,7 @@ def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         "actions": snap["actions"],
         # Q&A (issue 13): the questions the hosts answered aloud in this meeting's sessions (no names)
         "answered_aloud": qa_services.answered_aloud_in_meeting(meeting.id),
+        "polls": [{"question": p.question, "lines": polls.outcome_lines(p)} for p in polls.meeting_polls(meeting)],
     }
 
 
@@ -149,6 +151,9 @@ def markdown(meeting: Meeting) -> str:
         out.append(f"{i}. **{km['text']}** — **{_outcome(km)}**. {_tally_text(km)}.")
         for comment in (km["tally"] or {}).get("comments", []):
             out.append(f"   - Comment: {comment}")
+    out += ["", "## Polls and proposals", ""]
+    out += [line for i, p in enumerate(c["polls"], 1)
+            for line in [f"{i}. **{p['question']}**", *(f"   - {x}" for x in p["lines"])]] or ["None were taken."]
     out += ["", "## Actions", ""]
     out += [f"- {a['text']}" + (f" ({a['owner']})" if a["owner"] else "") for a in c["actions"]] or ["None."]
     if c["answered_aloud"]:
@@ -261,6 +266,14 @@ def pdf(actor: User, meeting_id: object) -> tuple[str, bytes]:
         para(f"Outcome: {_outcome(km)}. {_tally_text(km)}.")
         for comment in (km["tally"] or {}).get("comments", []):
             para(f"Comment: {comment}")
+    head("Polls and proposals")
+    if not c["polls"]:
+        para("None were taken.")
+    for i, p in enumerate(c["polls"], 1):
+        doc.set_font(family, "B", 11)
+        para(f"{i}. {p['question']}")
+        doc.set_font(family, "", 11)
+        para("\n".join(p["lines"]))
     head("Actions")
     para("\n".join(f"• {a['text']}" + (f" ({a['owner']})" if a["owner"] else "") for a in c["actions"]) or "None.")
     if c["answered_aloud"]:

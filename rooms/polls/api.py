@@ -12,7 +12,8 @@ def poll_create(room_id: int):
     poll = services.create_poll(user, room_id, question=data.get("question"), kind=data.get("kind"),
                                 options=data.get("options"), closes_at=data.get("closes_at"),
                                 anonymous=data.get("anonymous", False), results=data.get("results", "always"),
-                                quorum=data.get("quorum"), dots=data.get("dots"), body=data.get("body", ""))
+                                quorum=data.get("quorum"), dots=data.get("dots"), body=data.get("body", ""),
+                                meeting_id=data.get("meeting_id"))
     return ok(services.view(user, poll), 201)
 
 
@@ -35,7 +36,7 @@ def poll_vote(poll_id: int):
     user = api_user()
     ballot, created, counts, poll = services.vote(user, poll_id, choices=data.get("choices"),
                                                   reason=data.get("reason", ""))
-    return ok(services.view(user, poll, counts=counts, mine=ballot), 201 if created else 200)
+    return ok(services.view(user, poll, counts=counts, mine=ballot, with_voters=False), 201 if created else 200)
 
 
 @bp.post("/polls/<int:poll_id>/close")

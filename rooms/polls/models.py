@@ -22,12 +22,16 @@ MAX_SCORE = 5
 
 class Poll(Base):
     __tablename__ = "polls"
-    __table_args__ = (Index("ix_polls_room", "room_id"), Index("ix_polls_open_closes", "closed_at", "closes_at"))
+    __table_args__ = (Index("ix_polls_room", "room_id"), Index("ix_polls_open_closes", "closed_at", "closes_at"),
+                      Index("ix_polls_meeting", "meeting_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), unique=True)
     post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="SET NULL"))
+    # The meeting it was taken in (same room): its outcome goes into that meeting's minutes.
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="SET NULL",
+                                                              name="fk_polls_meeting"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     question: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(16))

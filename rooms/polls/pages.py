@@ -58,6 +58,9 @@ def new(room_id: int):
     if not policy.can_post(current_user, room):
         raise Forbidden("You can read this room but not start a poll in it.")
     errors: dict[str, str] = {}
+    # From a meeting's Votes tab: the poll is taken in that meeting (its chairs only; create_poll checks)
+    meeting_id = (request.form.get("meeting_id") if request.method == "POST" else request.args.get("meeting_id")) or None
+    meeting = services.meeting_for_new_poll(current_user, room.id, meeting_id) if meeting_id else None
     if request.method == "POST":
         kind = field("kind")
         options = [line.strip() for line in field("options").splitlines() if line.strip()]
@@ -68,13 +71,21 @@ def new(room_id: int):
                                             "Closing time"),
             anonymous=field("anonymous") == "on", results=field("results") or "always",
             quorum=field("quorum") or None, dots=(field("dots") or None) if kind == "dot" else None,
-            body=field("body")), errors)
+            body=field("body"), meeting_id=meeting.id if meeting else None), errors)
         if poll is not None:
             flash_ok("Your poll is open. It is shown in its own thread, where people vote and discuss it.")
             return redirect(url_for("rooms.thread", thread_id=poll.thread_id))
     return render_template("polls/new.html", room=room, errors=errors, form=request.form if request.method == "POST"
                            else None, kinds=KINDS, kind_help=KIND_HELP, results=RESULTS, result_help=RESULT_HELP,
-                           time_zone=timezones.current_zone_name())
+                           time_zone=timezones.current_zone_name(), meeting=meeting)
+
+
+@bp.app_template_global("meeting_polls")
+def _meeting_polls(meeting) -> list[dict[str, Any]]:
+    """For a meeting's Votes tab: the polls taken in it that the reader may see, newest last."""
+    return [{"question": p.question, "thread_id": p.thread_id, "closed": p.closed_at is not None,
+             "outcome": p.outcome or ""}
+            for p in services.meeting_polls(meeting) if policy.may_see_poll(current_user, p)]
 
 
 @bp.get("/polls/<int:poll_id>")

@@ -22,6 +22,7 @@ def public_dict(poll: Poll) -> dict[str, Any]:
         "room_id": poll.room_id,
         "thread_id": poll.thread_id,
         "post_id": poll.post_id,
+        "meeting_id": poll.meeting_id,
         "question": poll.question,
         "kind": poll.kind,
         "options": options(poll),

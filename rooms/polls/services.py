@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 
 from auth.models import User
 from collab import events, validate
@@ -27,6 +28,9 @@ from collab.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from collab.extensions import db
 from rooms import policy
 from rooms import posts as room_posts
+from rooms.live import coalesce
+from rooms.meetings import access
+from rooms.meetings.models import Meeting
 from rooms.models import Post
 from rooms.polls import tally as counting
 from rooms.polls.models import KINDS, MAX_SCORE, PROPOSAL_OPTIONS, RESULTS, Poll, PollVote
@@ -80,13 +84,15 @@ def my_vote(actor: Optional[User], poll: Poll) -> Optional[dict[str, Any]]:
 
 
 def view(actor: User, poll: Poll, *, counts: Optional[dict[str, Any]] = None,
-         mine: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+         mine: Optional[dict[str, Any]] = None, with_voters: bool = True) -> dict[str, Any]:
     """The poll as `actor` may see it (rooms/polls/serialize.py poll_dict). `counts`, `mine`: the tally
-    and the caller's ballot when the caller has just computed them (a vote), so they are not read again."""
+    and the caller's ballot when the caller has just computed them (a vote), so they are not read again.
+    `with_voters` False: without the list of who voted what (a vote's answer: the list grows with every
+    vote, and sending it with each of 1,000 votes made voting cost grow with the number of voters)."""
     from_me = mine if mine is not None else my_vote(actor, poll)
     sees = policy.may_see_poll_results(actor, poll, voted=from_me is not None)
     voters = None
-    if sees and policy.sees_poll_voters(actor, poll):
+    if with_voters and sees and policy.sees_poll_voters(actor, poll):
         rows = db.session.execute(select(User.id, User.name, PollVote.choices, PollVote.reason)
                                   .join(User, User.id == PollVote.user_id)
                                   .where(PollVote.poll_id == poll.id).order_by(User.name)).all()
@@ -99,7 +105,7 @@ def view(actor: User, poll: Poll, *, counts: Optional[dict[str, Any]] = None,
 def _shown_to_room(poll: Poll) -> bool:
     """Whether the room's channel (every reader) may carry the poll's text and tallies: not once its
     opening post is hidden or removed (then `policy.may_see_poll` narrows or ends who sees it)."""
-    post = db.session.get(Post, poll.post_id) if poll.post_id else None
+    post = db.session.get(Post, poll.post_id, options=[lazyload(Post.attachments)]) if poll.post_id else None
     return post is not None and not post.deleted and post.hidden_at is None
 
 
@@ -177,11 +183,13 @@ def _opening_text(question: str, kind: str, opts: list[str], dots: Optional[int]
 
 def create_poll(actor: User, room_id: object, *, question: object, kind: object, options: object = None,
                 closes_at: object = None, anonymous: object = False, results: object = "always",
-                quorum: object = None, dots: object = None, body: object = "") -> Poll:
-    """A poll and its thread. Every input is checked before anything is written."""
+                quorum: object = None, dots: object = None, body: object = "", meeting_id: object = None) -> Poll:
+    """A poll and its thread. Every input is checked before anything is written. `meeting_id`: a
+    meeting of the same room, which its chairs take the poll in (its outcome goes into the minutes)."""
     room = get_room(actor, room_id)
     if not policy.can_post(actor, room):
         raise Forbidden("You can read this room but not start a poll in it.")
+    meeting = meeting_for_new_poll(actor, room.id, meeting_id)
     q = validate.text(question, "question", max_len=300, label="Question")
     k = validate.choice(kind, "kind", KINDS, label="Kind")
     opts = _options(k, options)
@@ -199,12 +207,42 @@ def create_poll(actor: User, room_id: object, *, question: object, kind: object,
     post_id = db.session.scalar(select(Post.id).where(Post.thread_id == thread.id, Post.parent_id.is_(None)))
     poll = Poll(room_id=room.id, thread_id=thread.id, post_id=post_id, created_by_id=actor.id, question=q,
                 kind=k, options=json.dumps(opts), dots=budget, anonymous=anon, results=res, quorum=quo,
-                closes_at=closes, outcome="", created_at=utcnow())
+                closes_at=closes, outcome="", created_at=utcnow(), meeting_id=meeting.id if meeting else None)
     db.session.add(poll)
     db.session.flush()
     record_event(room.id, "poll.created", {"poll": public_dict(poll)})
     db.session.commit()
     return poll
+
+
+def meeting_for_new_poll(actor: User, room_id: int, meeting_id: object) -> Optional[Meeting]:
+    """The meeting a new poll belongs to, if one is asked for: seen by the actor (else "not found"),
+    in the poll's room, not ended, and the actor one who may chair it (meetings/access.py may_end)."""
+    if meeting_id is None or meeting_id == "":
+        return None
+    meeting = access.get_meeting(actor, meeting_id)
+    if meeting.room_id != room_id:
+        raise Invalid("That meeting belongs to another room.", "meeting_id")
+    if meeting.ended:
+        raise Conflict("That meeting has ended: start the poll in its room instead.", "meeting_id")
+    if not access.may_end(actor, meeting):
+        raise Forbidden("Only the meeting's chairs and the room's moderators can take a poll in it.")
+    return meeting
+
+
+def meeting_polls(meeting: Meeting) -> list[Poll]:
+    """The polls taken in a meeting (the caller may see the meeting), oldest first, without those
+    whose opening post was hidden or removed (`_shown_to_room`: the minutes are read by the whole room)."""
+    polls = db.session.scalars(select(Poll).where(Poll.meeting_id == meeting.id).order_by(Poll.id))
+    return [p for p in polls if _shown_to_room(p)]
+
+
+def outcome_lines(poll: Poll) -> list[str]:
+    """What the minutes say of a poll: closed, its outcome statement and the counts (no voter is ever
+    named); open, only that it is open (its tally may be hidden until it closes)."""
+    if poll.closed_at is None:
+        return [f"Still open{' (results hidden until it closes)' if poll.results != 'always' else ''}."]
+    return [f"Outcome: {poll.outcome}", *_summary(poll, tally(poll)).splitlines()]
 
 
 def change_poll(actor: User, poll_id: object, changes: dict[str, Any]) -> Poll:
@@ -295,22 +333,25 @@ def _vote_once(actor: User, pid: int, choices: object,
 
 def _record_tally(poll: Poll) -> dict[str, Any]:
     """Inside the write: the room hears that the count changed (how many voted, nothing more), and
-    the new tally goes, after commit, only to those who may see it (rooms/polls/realtime.py):
-    the room's channel when the results are public, else the voters still reading the room, each
-    on their own channel; nobody while hidden until close. No voter is ever named."""
+    the new tally goes, after commit, only to those who may see it (rooms/polls/realtime.py, which
+    coalesces both by `order`, taken here while the write holds the poll): the room's channel when the
+    results are public, else the voters still reading the room, each on their own channel; nobody while
+    hidden until close. No voter is ever named."""
     counts = tally(poll)
-    record_event(poll.room_id, "poll.voted", {"poll_id": poll.id, "thread_id": poll.thread_id,
-                                              "voters": counts["voters"]})
-    payload = {"poll_id": poll.id, "thread_id": poll.thread_id, "results": with_quorum(poll, counts)}
     if not _shown_to_room(poll):
         return counts   # hidden by a moderator: its few readers see the tally on the page, not live
+    order = coalesce.next_order()
+    events.queue(db.session, "poll.voted", {"poll_id": poll.id, "thread_id": poll.thread_id,
+                                            "room_id": poll.room_id, "voters": counts["voters"]},
+                 to_room=poll.room_id, order=order)
+    payload = {"poll_id": poll.id, "thread_id": poll.thread_id, "results": with_quorum(poll, counts)}
     if poll.results == "always":
-        events.queue(db.session, "poll.tally", payload, room_id=None, to_room=poll.room_id)
+        events.queue(db.session, "poll.tally", payload, room_id=None, to_room=poll.room_id, order=order)
     elif poll.results == "after_vote":
         readers = policy.room_readers_clause(poll.room)
         ids = list(db.session.scalars(select(PollVote.user_id).join(User, User.id == PollVote.user_id)
                                       .where(PollVote.poll_id == poll.id, readers)))
-        events.queue(db.session, "poll.tally", payload, room_id=None, to_users=ids)
+        events.queue(db.session, "poll.tally", payload, room_id=None, to_users=ids, order=order)
     return counts
 
 

@@ -265,7 +265,7 @@ function sync() {
 const ROOM_EVENTS = ["thread.created", "post.created", "post.updated", "post.deleted", "reaction.added",
   "reaction.removed", "member.added", "member.updated", "member.removed", "room.updated", "room.created",
   // shown by ideas.js; counted here so the room's sequence has no gap
-  "idea.created", "idea.voted", "idea.status", "ideas.settings"];
+  "idea.created", "idea.status", "ideas.settings"];   // idea.voted is a live count, not numbered
 for (const name of ROOM_EVENTS) socket.on(name, (data) => onRoomEvent(name, data));
 
 // -- presence and typing ----------------------------------------------------------------------------------
