@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional, Union
 
-from search.text import WORD_RE, fold, term_of
+from search.text import MAX_WORD, WORD_RE, fold, term_of
 
 MAX_QUERY_CHARS = 500
 MAX_CLAUSES = 24
@@ -155,13 +155,23 @@ def _date(value: str, end: bool) -> Optional[datetime]:
         return None
 
 
-def _word_node(text: str) -> Optional[Node]:
+_HYPHENED = re.compile(r"\w+(?:[-\u2010\u2011]\w+)+")
+
+
+def _word_node(text: str, hyphens: bool = False) -> Optional[Node]:
+    """A word, or the phrase of its parts ("e-mail"). With `hyphens`, a hyphenated word also
+    finds its parts written together: "anti-social" finds "antisocial" too."""
     ts = [t for t in (term_of(w) for w in WORD_RE.findall(text)) if t]
     if not ts:
         return None
     if len(ts) == 1:
         return Word(text, ts)
-    return Phrase(text, ts)
+    node = Phrase(text, ts)
+    if hyphens and _HYPHENED.fullmatch(text):
+        joined = term_of("".join(WORD_RE.findall(text)))
+        if joined and len(joined) <= MAX_WORD:
+            return Or([node, Word(text, [joined])])
+    return node
 
 
 def _prefix_node(text: str, notices: list[str]) -> Optional[Node]:
@@ -179,7 +189,7 @@ def _prefix_node(text: str, notices: list[str]) -> Optional[Node]:
         return None
     prefixes = [f]
     st = term_of(stem_part)
-    if st and st != f and not f.startswith(st):
+    if st and st != f and len(st) >= MIN_PREFIX:  # "handcuff*": handcuffing is indexed as handcuf
         prefixes.append(st)
     prefixes = [p for p in prefixes if not any(q != p and p.startswith(q) for q in prefixes)]
     return Prefix(text, prefixes)
@@ -218,7 +228,7 @@ def parse(raw: object) -> Query:
                 continue
             node = _prefix_node(value, notices) if value.endswith("*") else _word_node(value.replace("*", " "))
         else:
-            node = _word_node(value)
+            node = _word_node(value, hyphens=True)
         if node is None:
             pending_or = pending_or and bool(clauses)
             continue

@@ -24,7 +24,7 @@ from search import query as qmod
 from search.app_state import state
 from search.backend import Found, Request
 from search.documents import indexable
-from search.text import fold, highlight, highlight_all, html_text
+from search.text import WORD_RE, fold, highlight, highlight_all, html_text, term_of
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ SORTS = ("relevance", "newest")
 REBUILDING = "The search index is being rebuilt: results may be incomplete."
 SUGGEST_WORDS = 3  # words "did you mean" tries to correct (each costs a few thousand look-ups)
 SUGGEST_LETTERS = 20  # ... of at most this many letters
+SUGGEST_POSTS = 10  # posts read to see how a suggested term is written
 
 
 class SearchTooBig(ServiceError):
@@ -257,24 +258,61 @@ def _edits1(word: str) -> set[str]:
 
 def suggest(parsed: qmod.Query, rooms: list[int], text_rooms: list[int] = ()) -> Optional[str]:
     """A corrected query, using only words found in posts of `rooms` (the caller's), and in the
-    posts' own text of `text_rooms` (Request.text_rooms)."""
+    posts' own text of `text_rooms` (Request.text_rooms). A correction is a word as written in one
+    of those posts (never an index term: "handcuf" is a stem, not a word), one edit away from the
+    typed word when such a word is there."""
     backend = state().backend
     words = [w for w in dict.fromkeys(parsed.words()) if re.fullmatch(rf"[^\W\d_]{{3,{SUGGEST_LETTERS}}}", w)]
+    terms = {w: term_of(w) for w in words}
+    words = [w for w in words if terms[w]]
     if not words:
         return None
-    have = backend.allowed_counts([fold(w) for w in words], rooms, text_rooms=text_rooms)
+    have = backend.allowed_counts(sorted({terms[w] for w in words}), rooms, text_rooms=text_rooms)
     fixes: dict[str, str] = {}
-    for w in [w for w in words if have.get(fold(w), 0) == 0][:SUGGEST_WORDS]:
+    for w in [w for w in words if have.get(terms[w], 0) == 0][:SUGGEST_WORDS]:
         _yield()
-        cands = sorted(_edits1(fold(w)))
-        counts = backend.allowed_counts(cands, rooms, text_rooms=text_rooms)
-        best = max((c for c in cands if counts.get(c, 0) > 0), key=lambda c: (counts[c], c[0] == fold(w)[0]),
-                   default=None)
-        if best:
-            fixes[w] = best
+        typed = fold(w)
+        by_term: dict[str, set[str]] = {}
+        for cand in _edits1(typed):
+            t = term_of(cand)
+            if t and t != terms[w]:
+                by_term.setdefault(t, set()).add(cand)
+        counts = backend.allowed_counts(sorted(by_term), rooms, text_rooms=text_rooms)
+        for t in sorted((t for t in by_term if counts.get(t, 0) > 0), key=lambda t: (-counts[t], t))[:3]:
+            word = _written(t, by_term[t], rooms, text_rooms)
+            if word:
+                fixes[w] = word
+                break
     if not fixes:
         return None
     text = parsed.raw
     for w, fix in fixes.items():
         text = re.sub(rf"(?<!\w){re.escape(w)}(?!\w)", fix, text)
     return text
+
+
+def _written(term: str, near: set[str], rooms: list[int], text_rooms: list[int]) -> Optional[str]:
+    """How `term` is written in the caller's newest posts holding it: one of the words `near` (one
+    edit from what was typed) if a post has it, else the commonest form. Found by the same search
+    (and the same room restriction inside the engine) as any other."""
+    req = Request(query=qmod.Query(raw=term, must=[qmod.Word(term, [term])]), rooms=list(rooms),
+                  sort="newest", limit=SUGGEST_POSTS, text_rooms=list(text_rooms))
+    found = state().backend.search(req)
+    if not found.hits:
+        return None
+    info = lookup([h.post_id for h in found.hits], with_html=any(h.body is None for h in found.hits))
+    seen: dict[str, int] = {}
+    for h in found.hits:
+        r = info.get(h.post_id)
+        if r is None or r[2] is not None or r[6] is not None:
+            continue
+        texts = [r[3] if r[1] is None else "", h.body if h.body is not None else html_text(r[11] or "")]
+        if h.room_id not in text_rooms:
+            texts.append(h.attachments)
+        for word in WORD_RE.findall(" ".join(texts)):
+            if term_of(word) == term:
+                f = fold(word)
+                seen[f] = seen.get(f, 0) + 1
+    if not seen:
+        return None
+    return max(seen, key=lambda f: (f in near, seen[f], f))

@@ -31,7 +31,7 @@ from typing import Callable, Iterator, Optional
 from search import whoosh_matchers, whoosh_query
 from search.backend import Backend, Found, Health, Progress, Request
 from search.documents import Doc
-from search.whoosh_index import current_dir, open_index, pointer
+from search.whoosh_index import Outdated, current_dir, open_index, pointer
 from search.whoosh_segments import SegmentCache
 from search.whoosh_writer import IndexWriter
 
@@ -197,6 +197,8 @@ class WhooshBackend(Backend):
                     for _t in r.field_terms("room"):
                         break
             return Health(True, "ok", n)
+        except Outdated as err:
+            return Health(False, f"outdated ({err})")
         except Exception as err:
             return Health(False, f"broken ({type(err).__name__}: {err})")
 
