@@ -132,10 +132,15 @@ def _clean(raw: str, notices: list[str]) -> str:
     return "".join(out).strip()
 
 
+def printable(text: str) -> str:
+    """`text` without control, format, surrogate or unassigned characters (each becomes a space)."""
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") else ch for ch in text)
+
+
 _TOKEN = re.compile(r'\s*(-?)(?:(\w+):)?("([^"]*)("?)|[^\s"]+)')
 
 
-def _date(value: str, end: bool) -> Optional[datetime]:
+def date_bound(value: str, end: bool) -> Optional[datetime]:
     """YYYY, YYYY-MM or YYYY-MM-DD; `end` gives the first moment after the period."""
     m = re.fullmatch(r"(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?", value.strip())
     if not m:
@@ -279,7 +284,7 @@ def _filter(q: Query, name: str, value: str, negated: bool) -> bool:
     elif name == "author":
         q.authors.append(value)
     elif name in ("before", "after"):
-        when = _date(value, end=False)
+        when = date_bound(value, end=False)
         if when is None:
             q.notices.append(f"“{name}:{value}” is not a date; use {name}:{_EXAMPLES[name]}. It was ignored.")
         elif name == "before":
