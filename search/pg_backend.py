@@ -356,6 +356,9 @@ class PostgresBackend(Backend):
             db.session.rollback()
             return Health(False, f"broken ({type(err).__name__}: {err})")
 
+    def close(self) -> None:
+        self._counts = None  # (per-room document counts: recounted by the next search)
+
     def documents(self) -> int:
         n = db.session.scalar(text("SELECT count(*) FROM search_documents")) or 0
         db.session.rollback()
