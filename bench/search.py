@@ -304,6 +304,7 @@ def make_app(data_dir: Path, url: str, backend: str):
         "DATA_DIR": str(data_dir), "DATABASE_URL": url, "SECRET_KEY": "bench", "SEARCH_BACKEND": backend,
         "SEARCH_SWEEP_SECONDS": 0, "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024, "ARGON2_PARALLELISM": 1,
         "REDIS_URL": None, "SMTP_HOST": None, "TESTING": True, "SEARCH_INLINE_REBUILD_MAX": 0,
+        "SEARCH_WARM_POSTINGS": 1_500_000,  # (as a server: search/whoosh_warm.py; TESTING turns it off)
     })
 
 
@@ -391,15 +392,21 @@ def first_runs(run, queries: dict, prep=lambda: None) -> tuple[list[float], dict
     """Each query's true first run in this process (nothing has run it before: its postings, plans
     and pages are not in any cache of ours), in kind order; and per kind, how many found something."""
     cold, found = [], {}
+    FIRST_CPU.clear()
     for kind in KINDS:
         found[kind] = 0
         for q in queries[kind]:
             prep()
+            c0 = time.process_time()
             t0 = time.perf_counter()
             got = run(*q)
             cold.append((time.perf_counter() - t0) * 1000)
+            FIRST_CPU.append((time.process_time() - c0) * 1000)
             found[kind] += _total(got) > 0
     return cold, found
+
+
+FIRST_CPU: list[float] = []  # CPU ms of this process in each first run (less sensitive to other load)
 
 
 def _total(got) -> int:
@@ -496,6 +503,10 @@ def bench_backend(app, backend: str, user_id: int, queries: dict, latency_thread
         # A process that has searched nothing yet, as a server just started (or switched to a new
         # build): the backend's caches are dropped, the index is opened by a first search of a word
         # of none of the queries (its time is its own row), then each query's true first run.
+        warmer = getattr(st.backend, "warmer", None)
+        budget = warmer.budget if warmer else 0
+        if warmer:
+            warmer.budget = 0  # first: no start-up warm-up at all
         st.backend.close()
         db.session.remove()
         db.session.rollback()
@@ -504,7 +515,22 @@ def bench_backend(app, backend: str, user_id: int, queries: dict, latency_thread
         run("benchopenprobe", None, "relevance")
         res["open_ms"] = (time.perf_counter() - t0) * 1000
         cold, res["found"] = first_runs(run, queries, prep=prep)  # (also the sanity check: found something)
+        res["first_cpu"] = (pct(FIRST_CPU, 0.5), pct(FIRST_CPU, 0.95))
+        warm_cold = []
+        if warmer and budget:
+            # Again from a closed backend, as the server runs: its first search starts the warm-up
+            # (search.whoosh_warm) in the background; the first runs come once it has finished.
+            warmer.budget = budget
+            st.backend.close()
+            db.session.rollback()
+            run("benchopenprobe", None, "relevance")
+            warmer.wait(600)
+            res["warm"] = (warmer.seconds, warmer.terms, warmer.postings)
+            warm_cold = first_runs(run, queries, prep=prep)[0]
+            res["warm_cpu"] = (pct(FIRST_CPU, 0.5), pct(FIRST_CPU, 0.95))
         res["queries"] = time_queries(run, queries, prep=prep, cold=cold)
+        if warm_cold:
+            res["queries"]["first run after the warm-up"] = (pct(warm_cold, 0.5), pct(warm_cold, 0.95))
         res["engine"] = time_queries(engine_runner(st.backend, list(readable), texts), queries, prep=prep)
         # post-to-searchable latency, through rooms.posts.create_post and the outbox
         lat = []
@@ -625,6 +651,8 @@ def fts5_full_path(app, user_id: int, conn, queries: dict, count: bool = True, f
 
         cold = first_runs(run, queries, prep=prep)[0] if first else []
         out = time_queries(run, queries, prep=prep, cold=cold)
+        if first:
+            out["first_cpu"] = (pct(FIRST_CPU, 0.5), pct(FIRST_CPU, 0.95))
         db.session.remove()
     return out
 
@@ -650,7 +678,8 @@ def table(n: int, results: dict) -> str:
     lines.append("| index size, MB | " + " | ".join(f"{results[b]['size_mb']:,.0f}" for b in names) + " |")
     lines.append("| post → searchable p50/p95, ms | " + " | ".join(
         f"{fmt(results[b]['latency'][0])} / {fmt(results[b]['latency'][1])}" for b in names) + " |")
-    groups = [("queries", "full service path", KINDS + ["first run (all kinds)"]), ("engine", "engine only", KINDS)]
+    groups = [("queries", "full service path", KINDS + ["first run (all kinds)", "first run after the warm-up"]),
+              ("engine", "engine only", KINDS)]
     for group, title, kinds in groups:
         if not any(group in results[b] for b in names):
             continue
@@ -679,6 +708,19 @@ def table(n: int, results: dict) -> str:
     found = "; ".join(f"{label[b]}: " + ", ".join(f"{k} {v}/10" for k, v in results[b]["found"].items())
                       for b in names)
     lines.append(f"Queries with at least one result — {found}.")
+    cpu = [f"{label[b]} {fmt(c[0])} / {fmt(c[1])}" for b in names
+           if (c := results[b].get("first_cpu") or results[b].get("queries", {}).get("first_cpu"))]
+    if cpu:
+        lines.append("")
+        lines.append("First runs, CPU time of the bench process only (the database server's work excluded; "
+                     "less inflated by other load than the times above), p50 / p95 ms: " + ", ".join(cpu) + ".")
+    warm = [(label[b], results[b]["warm"], results[b].get("warm_cpu")) for b in names if "warm" in results[b]]
+    for name, (secs, terms, postings), wcpu in warm:
+        lines.append("")
+        lines.append(f"{name}'s start-up warm-up (search/whoosh_warm.py: the most frequent terms decoded in a "
+                     f"background thread of the process when it opens a build): {terms:,} terms, {postings:,} "
+                     f"postings in {secs:.1f} s" + (f"; first runs after it, CPU p50 / p95 ms: {fmt(wcpu[0])} / "
+                                                   f"{fmt(wcpu[1])}" if wcpu else "") + ".")
     opened = [f"{label[b]} {fmt(results[b]['open_ms'])} ms" for b in names if "open_ms" in results[b]]
     if opened:
         lines.append("")
