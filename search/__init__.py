@@ -16,7 +16,7 @@ import logging
 from flask import Flask, current_app, has_app_context
 
 from search import models  # noqa: F401  (register tables)
-from search import outbox
+from search import outbox, whoosh_warm
 from search.app_state import SearchState, state
 from search.indexer import Indexer
 from search.pg_backend import PostgresBackend
@@ -35,7 +35,9 @@ def make_backend(app: Flask):
         log.error("COLLAB_SEARCH_BACKEND=postgres needs a PostgreSQL database; using Whoosh")
     elif name != "whoosh":
         log.error("unknown COLLAB_SEARCH_BACKEND %r; using Whoosh", name)
-    return WhooshBackend(app.config["DATA_DIR"])
+    # (the start-up cache warm-up, search.whoosh_warm: off under tests, whose indexes are tiny and short-lived)
+    warm = app.config.get("SEARCH_WARM_POSTINGS", 0 if app.testing else whoosh_warm.DEFAULT_BUDGET)
+    return WhooshBackend(app.config["DATA_DIR"], warm_postings=int(warm))
 
 
 def _wake() -> None:

@@ -328,6 +328,8 @@ def _rebuild_pg(backend, progress, procs: int = 2) -> int:
         with backend.writing(LOCK_TIMEOUT) as locked:
             if not locked or drain_batch(backend) <= 0:
                 break
+    backend.mark_current()  # every row is now of this version's word analysis
+    db.session.commit()
     db.session.execute(text("ANALYZE search_documents"))  # fresh statistics: the planner picks plans by them
     db.session.commit()
     return n

@@ -1,31 +1,31 @@
 """The PostgreSQL backend (COLLAB_SEARCH_BACKEND=postgres): rows of
-`search_documents` with a stored, generated `tsv` column (title weighted A,
-text, attachments weighted C; config `collab_english` = English stemming with
-unaccent) and a GIN index on it. Every host shares it, so several app servers
+`search_documents` with a `tsv` column (title weighted A, text, attachments
+weighted C) written by the application from search.text's analysis, the same
+index terms Whoosh has (search.pg_terms; migration 0020), and a GIN index on it. Every host shares it, so several app servers
 can write and search; writers take a transaction-scoped advisory lock so the
 outbox is applied in order.
 
-The query tree is compiled to a tsquery string built only from \\w+ tokens and
-the operators & | ! <-> :* (so user input cannot change its structure), and
-the room restriction is part of the same WHERE clause as the match.
+The query tree is compiled to a tsquery literal of quoted index terms and the
+operators & | ! <-> :* (so user input cannot change its structure), and the
+room restriction is part of the same WHERE clause as the match. The table's
+comment names the analysis version its rows were made with: rows of another
+version are rebuilt (health() says "outdated").
 """
 from __future__ import annotations
 
-import re
 import time
 from contextlib import contextmanager
 from typing import Optional
 
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from collab.extensions import db
 from search.backend import Backend, Found, Health, Hit, Request
 from search import documents
 from search.documents import SNIPPET_ATTACHMENT_CHARS, Doc
 from search.models import SearchDocument
-from search.query import Or, Phrase, Prefix, Word
-from search.text import fold
+from search.pg_terms import term_query, tsquery, vectors
+from search.text import ANALYSIS_VERSION
 
 LOCK_KEY = 0x5EA4C4  # pg_advisory_xact_lock key of the search writer
 COUNT_CAP = 1000
@@ -35,33 +35,17 @@ RANK_CANDIDATES_PHRASE = 60
 PHRASE_WINDOW = 400  # a phrase is looked for among the newest this many posts with all its words first
 PHRASE_SAMPLE = 300
 ROOM_COUNTS_TTL = 10.0
-CONFIG = "collab_english"
-_TOKEN = re.compile(r"\w+")
-
-
-def _lexemes(s: str) -> list[str]:
-    return _TOKEN.findall(fold(s))
-
-
-def tsquery(node, weight: str = "") -> Optional[str]:
-    """A tsquery string for one node of the query tree (None when nothing is left)."""
-    if isinstance(node, (Word, Phrase)):
-        toks = _lexemes(node.text)
-        if not toks:
-            return None
-        toks = [f"{t}:{weight}" if weight else t for t in toks]
-        return toks[0] if len(toks) == 1 else "(" + " <-> ".join(toks) + ")"
-    if isinstance(node, Prefix):
-        toks = _lexemes(node.text.rstrip("*"))
-        if len(toks) != 1:
-            return None
-        return f"{toks[0]}:*{weight}"
-    if isinstance(node, Or):
-        parts = [p for p in (tsquery(c, weight) for c in node.children) if p]
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
-    raise TypeError(node)
+Q = "CAST(:qs AS tsquery)"
+WORDS = "CAST(:words AS tsquery)"
+MARKER = f"collab search analysis {ANALYSIS_VERSION}"
+_UPSERT = text(
+    "INSERT INTO search_documents (post_id, room_id, thread_id, author_id, created_at, is_opening, has_attachment, "
+    "title, body, attachments, tsv, tsv_post) VALUES (:post_id, :room_id, :thread_id, :author_id, :created_at, "
+    ":is_opening, :has_attachment, :title, :body, :attachments, CAST(:tsv AS tsvector), CAST(:tsv_post AS tsvector)) "
+    "ON CONFLICT (post_id) DO UPDATE SET room_id = EXCLUDED.room_id, thread_id = EXCLUDED.thread_id, "
+    "author_id = EXCLUDED.author_id, created_at = EXCLUDED.created_at, is_opening = EXCLUDED.is_opening, "
+    "has_attachment = EXCLUDED.has_attachment, title = EXCLUDED.title, body = EXCLUDED.body, "
+    "attachments = EXCLUDED.attachments, tsv = EXCLUDED.tsv, tsv_post = EXCLUDED.tsv_post")
 
 
 class PostgresBackend(Backend):
@@ -100,13 +84,12 @@ class PostgresBackend(Backend):
         if remove_ids:
             sess.execute(SearchDocument.__table__.delete().where(SearchDocument.post_id.in_(remove_ids)))
         if docs:
-            rows = [_row(d) for d in docs]
-            stmt = pg_insert(SearchDocument.__table__)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["post_id"],
-                set_={c: stmt.excluded[c] for c in rows[0] if c != "post_id"})
-            sess.execute(stmt, rows)
+            sess.execute(_UPSERT, [_row(d) for d in docs])
         return True
+
+    def mark_current(self) -> None:
+        """Record (in the caller's transaction) that every row is of this analysis version."""
+        db.session.execute(text(f"COMMENT ON TABLE search_documents IS '{MARKER}'"))
 
     # -- reading -------------------------------------------------------------------
 
@@ -144,7 +127,7 @@ class PostgresBackend(Backend):
             conds.append("d.has_attachment")
         if q.must:
             params["qs"] = expr
-            conds.append(f"d.tsv @@ to_tsquery('{CONFIG}', :qs)")
+            conds.append(f"d.tsv @@ {Q}")
         return " AND ".join(conds), (expr if q.must else None)
 
     def search(self, req: Request) -> Found:
@@ -190,7 +173,7 @@ class PostgresBackend(Backend):
             params["cand"] = max(RANK_CANDIDATES, need)
             rows = sess.execute(text(
                 f"SELECT {cols}, c.score FROM "
-                f"(SELECT d.post_id, d.created_at, ts_rank(d.tsv, to_tsquery('{CONFIG}', :qs), 1) AS score FROM "
+                f"(SELECT d.post_id, d.created_at, ts_rank(d.tsv, {Q}, 1) AS score FROM "
                 f" (SELECT d.post_id, d.tsv, d.created_at FROM {src} d WHERE {where} "
                 f"  ORDER BY d.created_at DESC LIMIT :cand) d "
                 f" ORDER BY score DESC, d.created_at DESC LIMIT :limit OFFSET :offset) c "
@@ -210,17 +193,17 @@ class PostgresBackend(Backend):
         the phrase, rows in the window) when the page came from the window: the count uses it."""
         sess = db.session
         p = dict(params, words=params["qs"].replace("<->", "&"), window=max(PHRASE_WINDOW, params["need"] * 4))
-        words_where = where.replace(f"to_tsquery('{CONFIG}', :qs)", f"to_tsquery('{CONFIG}', :words)")
+        words_where = where.replace(f"{Q}", f"{WORDS}")
         cols = ("x.post_id, x.thread_id, x.room_id, x.author_id, x.created_at, x.body, "
                 "left(x.attachments, :n)")
 
         def page(inner: str) -> list:
             return sess.execute(text(
                 f"SELECT {cols}, c.score, c.n_phrase, c.n_window FROM "
-                f"(SELECT w.post_id, w.created_at, ts_rank(w.tsv, to_tsquery('{CONFIG}', :qs), 1) AS score, "
+                f"(SELECT w.post_id, w.created_at, ts_rank(w.tsv, {Q}, 1) AS score, "
                 f"  count(*) OVER () AS n_phrase, max(w.n_window) OVER () AS n_window "
                 f" FROM (SELECT t.*, count(*) OVER () AS n_window FROM ({inner}) t) w "
-                f" WHERE w.tsv @@ to_tsquery('{CONFIG}', :qs) "
+                f" WHERE w.tsv @@ {Q} "
                 f" ORDER BY score DESC, w.created_at DESC LIMIT :limit OFFSET :offset) c "
                 f"JOIN search_documents x ON x.post_id = c.post_id "
                 f"ORDER BY c.score DESC, c.created_at DESC"), p).all()
@@ -264,10 +247,10 @@ class PostgresBackend(Backend):
         phrase = "<->" in qs
         if phrase:
             p["words"] = qs.replace("<->", "&")
-        words_where = where.replace(f"to_tsquery('{CONFIG}', :qs)", f"to_tsquery('{CONFIG}', :words)")
-        extra = f", count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :words))" if phrase else ""
+        words_where = where.replace(f"{Q}", f"{WORDS}")
+        extra = f", count(*) FILTER (WHERE s.tsv @@ {WORDS})" if phrase else ""
         row = sess.execute(text(
-            f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*){extra} FROM "
+            f"SELECT count(*) FILTER (WHERE s.tsv @@ {Q}), count(*){extra} FROM "
             f"(SELECT d.tsv FROM {src} d WHERE {base} ORDER BY d.created_at DESC LIMIT :sample) s"),
             p).one()
         matched, sampled = row[0], row[1]
@@ -288,7 +271,7 @@ class PostgresBackend(Backend):
             else:
                 p["psample"] = PHRASE_SAMPLE
                 m2, s2 = sess.execute(text(
-                    f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
+                    f"SELECT count(*) FILTER (WHERE s.tsv @@ {Q}), count(*) FROM "
                     f"(SELECT d.tsv FROM {src} d WHERE {words_where} "
                     f"ORDER BY d.created_at DESC LIMIT :psample) s"), p).one()
                 full = s2 >= PHRASE_SAMPLE
@@ -300,7 +283,7 @@ class PostgresBackend(Backend):
                 return max(est, low), True
             sess.execute(text("SET LOCAL enable_seqscan = off"))  # the GIN index finds the rows with the words
             n_phrase, n_words = sess.execute(text(
-                f"SELECT count(*) FILTER (WHERE s.tsv @@ to_tsquery('{CONFIG}', :qs)), count(*) FROM "
+                f"SELECT count(*) FILTER (WHERE s.tsv @@ {Q}), count(*) FROM "
                 f"(SELECT d.tsv FROM {src} d WHERE {words_where} LIMIT :cap) s"), p).one()
             sess.execute(text("SET LOCAL enable_seqscan = on"))
             if n_words <= COUNT_CAP:
@@ -332,35 +315,49 @@ class PostgresBackend(Backend):
 
     def allowed_counts(self, words: list[str], rooms: list[int], cap: int = 50,
                        text_rooms: list[int] = ()) -> dict[str, int]:
-        words = [w for w in words if _TOKEN.fullmatch(w)]
-        if not words:
-            return {}
+        """`words` are index terms (search.text.term_of)."""
+        queries = {w: q for w in words if (q := term_query(w))}
+        if not queries:
+            return {w: 0 for w in words}
         # (in text-only rooms a post with files counts by its own text: tsv_post)
         rows = db.session.execute(text(
-            f"SELECT w, (SELECT count(*) FROM (SELECT 1 FROM search_documents d "
-            f"  WHERE (d.tsv @@ to_tsquery('{CONFIG}', w) AND (d.room_id = ANY(:rooms) OR "
-            f"         (d.room_id = ANY(:text_rooms) AND NOT d.has_attachment))) "
-            f"     OR (d.tsv_post @@ to_tsquery('{CONFIG}', w) AND d.room_id = ANY(:text_rooms)) LIMIT :cap) x) "
-            f"FROM unnest(CAST(:words AS text[])) AS w"),
-            {"words": words, "rooms": list(rooms), "text_rooms": list(text_rooms), "cap": cap}).all()
-        return {w: int(c) for w, c in rows}
+            "SELECT w, (SELECT count(*) FROM (SELECT 1 FROM search_documents d "
+            "  WHERE (d.tsv @@ CAST(w AS tsquery) AND (d.room_id = ANY(:rooms) OR "
+            "         (d.room_id = ANY(:text_rooms) AND NOT d.has_attachment))) "
+            "     OR (d.tsv_post @@ CAST(w AS tsquery) AND d.room_id = ANY(:text_rooms)) LIMIT :cap) x) "
+            "FROM unnest(CAST(:words AS text[])) AS w"),
+            {"words": list(queries.values()), "rooms": list(rooms), "text_rooms": list(text_rooms),
+             "cap": cap}).all()
+        got = {q: int(c) for q, c in rows}
+        return {w: got.get(queries.get(w, ""), 0) for w in words}
 
     def health(self) -> Health:
         try:
-            has_tsv = db.session.scalar(text(
-                "SELECT count(*) FROM information_schema.columns "
+            generated = db.session.scalar(text(
+                "SELECT is_generated FROM information_schema.columns "
                 "WHERE table_name = 'search_documents' AND column_name = 'tsv'"))
-            if not has_tsv:
-                return Health(False, "missing (the tsv column needs PostgreSQL and migration 0003)")
+            if generated is None or generated != "NEVER":
+                return Health(False, "missing (the tsv column needs PostgreSQL and migration 0020)")
             docs = db.session.scalar(text("SELECT count(*) FROM search_documents")) or 0
             posts = documents.count_indexable()
+            made = db.session.scalar(text("SELECT obj_description('search_documents'::regclass, 'pg_class')"))
             db.session.rollback()
+            if made != MARKER:
+                if not posts and not docs:  # nothing to analyse: mark the empty table as current
+                    self.mark_current()
+                    db.session.commit()
+                    return Health(True, "ok", 0)
+                return Health(False, f"outdated (rows made by “{made or 'the word analysis before 2'}”, "
+                                     f"this version is “{MARKER}”)", docs)
             if posts and not docs:
                 return Health(False, "empty", docs)
             return Health(True, "ok", docs)
         except Exception as err:
             db.session.rollback()
             return Health(False, f"broken ({type(err).__name__}: {err})")
+
+    def close(self) -> None:
+        self._counts = None  # (per-room document counts: recounted by the next search)
 
     def documents(self) -> int:
         n = db.session.scalar(text("SELECT count(*) FROM search_documents")) or 0
@@ -387,4 +384,5 @@ def _clearly_above(est: int, matched: int) -> bool:
 def _row(d: Doc) -> dict:
     return {"post_id": d.post_id, "room_id": d.room_id, "thread_id": d.thread_id, "author_id": d.author_id,
             "created_at": d.created_at, "is_opening": d.is_opening, "has_attachment": d.has_attachment,
-            "title": d.title, "body": d.body, "attachments": d.attachments}
+            "title": d.title, "body": d.body, "attachments": d.attachments,
+            **vectors(d.title, d.body, d.attachments, d.has_attachment)}

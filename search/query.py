@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional, Union
 
-from search.text import WORD_RE, fold, term_of
+from search.text import MAX_WORD, WORD_RE, fold, term_of
 
 MAX_QUERY_CHARS = 500
 MAX_CLAUSES = 24
@@ -132,10 +132,15 @@ def _clean(raw: str, notices: list[str]) -> str:
     return "".join(out).strip()
 
 
+def printable(text: str) -> str:
+    """`text` without control, format, surrogate or unassigned characters (each becomes a space)."""
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") else ch for ch in text)
+
+
 _TOKEN = re.compile(r'\s*(-?)(?:(\w+):)?("([^"]*)("?)|[^\s"]+)')
 
 
-def _date(value: str, end: bool) -> Optional[datetime]:
+def date_bound(value: str, end: bool) -> Optional[datetime]:
     """YYYY, YYYY-MM or YYYY-MM-DD; `end` gives the first moment after the period."""
     m = re.fullmatch(r"(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?", value.strip())
     if not m:
@@ -155,13 +160,23 @@ def _date(value: str, end: bool) -> Optional[datetime]:
         return None
 
 
-def _word_node(text: str) -> Optional[Node]:
+_HYPHENED = re.compile(r"\w+(?:[-\u2010\u2011]\w+)+")
+
+
+def _word_node(text: str, hyphens: bool = False) -> Optional[Node]:
+    """A word, or the phrase of its parts ("e-mail"). With `hyphens`, a hyphenated word also
+    finds its parts written together: "anti-social" finds "antisocial" too."""
     ts = [t for t in (term_of(w) for w in WORD_RE.findall(text)) if t]
     if not ts:
         return None
     if len(ts) == 1:
         return Word(text, ts)
-    return Phrase(text, ts)
+    node = Phrase(text, ts)
+    if hyphens and _HYPHENED.fullmatch(text):
+        joined = term_of("".join(WORD_RE.findall(text)))
+        if joined and len(joined) <= MAX_WORD:
+            return Or([node, Word(text, [joined])])
+    return node
 
 
 def _prefix_node(text: str, notices: list[str]) -> Optional[Node]:
@@ -179,7 +194,7 @@ def _prefix_node(text: str, notices: list[str]) -> Optional[Node]:
         return None
     prefixes = [f]
     st = term_of(stem_part)
-    if st and st != f and not f.startswith(st):
+    if st and st != f and len(st) >= MIN_PREFIX:  # "handcuff*": handcuffing is indexed as handcuf
         prefixes.append(st)
     prefixes = [p for p in prefixes if not any(q != p and p.startswith(q) for q in prefixes)]
     return Prefix(text, prefixes)
@@ -218,7 +233,7 @@ def parse(raw: object) -> Query:
                 continue
             node = _prefix_node(value, notices) if value.endswith("*") else _word_node(value.replace("*", " "))
         else:
-            node = _word_node(value)
+            node = _word_node(value, hyphens=True)
         if node is None:
             pending_or = pending_or and bool(clauses)
             continue
@@ -269,7 +284,7 @@ def _filter(q: Query, name: str, value: str, negated: bool) -> bool:
     elif name == "author":
         q.authors.append(value)
     elif name in ("before", "after"):
-        when = _date(value, end=False)
+        when = date_bound(value, end=False)
         if when is None:
             q.notices.append(f"“{name}:{value}” is not a date; use {name}:{_EXAMPLES[name]}. It was ignored.")
         elif name == "before":

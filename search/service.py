@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import aliased
 
 from rooms import policy
 from auth.models import User
@@ -24,7 +25,7 @@ from search import query as qmod
 from search.app_state import state
 from search.backend import Found, Request
 from search.documents import indexable
-from search.text import fold, highlight, highlight_all, html_text
+from search.text import WORD_RE, fold, highlight, highlight_all, html_text, term_of
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ SORTS = ("relevance", "newest")
 REBUILDING = "The search index is being rebuilt: results may be incomplete."
 SUGGEST_WORDS = 3  # words "did you mean" tries to correct (each costs a few thousand look-ups)
 SUGGEST_LETTERS = 20  # ... of at most this many letters
+MAX_AUTHOR = 100  # characters of the author control
+SUGGEST_POSTS = 10  # posts read to see how a suggested term is written
 
 
 class SearchTooBig(ServiceError):
@@ -61,6 +64,47 @@ class Result:
     is_opening: bool
     in_attachment: bool
     room_label: str = ""
+    reply_number: Optional[int] = None  # the reply's place in its thread (1 = first reply), by time of posting
+
+    @property
+    def label(self) -> str:
+        """Which post this is, as a reader says it: "Reply #12 by Priya Shah", "Opening post by …"
+        (in a non-attributed room the thread's pseudonym, "Participant 3": no account is named)."""
+        which = "Opening post" if self.is_opening else f"Reply #{self.reply_number}" if self.reply_number else "Reply"
+        return f"{which} by {self.author_name or 'a former member'}"
+
+
+@dataclass
+class Filters:
+    """The search page's filter controls, beside the search box's own room:/author:/after:/before:/
+    has:attachment. Dates are days (YYYY-MM-DD), both ends included."""
+    author: str = ""
+    after: str = ""
+    before: str = ""
+    has_attachment: bool = False
+
+    def apply(self, parsed: qmod.Query) -> None:
+        author = qmod.printable(self.author)[:MAX_AUTHOR].strip()
+        if author:
+            parsed.authors.append(author)
+        for name, value, end in (("From", self.after, False), ("To", self.before, True)):
+            if not value.strip():
+                continue
+            when = qmod.date_bound(value, end=end)
+            if when is None:
+                parsed.notices.append(f"“{value[:20]}” is not a date; choose a day for “{name}”. It was ignored.")
+            elif end:
+                parsed.before = when if parsed.before is None else min(parsed.before, when)
+            else:
+                parsed.after = when if parsed.after is None else max(parsed.after, when)
+        if self.has_attachment:
+            parsed.has_attachment = True
+
+    def args(self) -> dict:
+        """As query-string arguments (for links that keep them)."""
+        out = {"author": self.author, "after": self.after, "before": self.before,
+               "attachment": "1" if self.has_attachment else ""}
+        return {k: v for k, v in out.items() if v}
 
 
 @dataclass
@@ -73,6 +117,7 @@ class Page:
     pages: int = 0
     sort: str = "relevance"
     room: Optional[Room] = None
+    filters: Filters = field(default_factory=Filters)
     notices: list[str] = field(default_factory=list)
     suggestion: Optional[str] = None
     rebuilding: bool = False
@@ -122,7 +167,7 @@ def _resolve_authors(names: list[str], rooms: list[int], notices: list[str]) -> 
 
 
 def search(actor: User, q: object, *, room_id: object = None, sort: object = "relevance", page: object = 1,
-           per_page: int = PER_PAGE) -> Page:
+           per_page: int = PER_PAGE, filters: Optional[Filters] = None) -> Page:
     sort_v = _sort(sort)
     page_v = page if isinstance(page, int) else validate.int_id(page, "page", required=False) or 1
     if not 1 <= page_v <= MAX_PAGE:
@@ -130,7 +175,9 @@ def search(actor: User, q: object, *, room_id: object = None, sort: object = "re
     parsed = qmod.parse(q if isinstance(q, str) else "")
     if parsed.too_big:
         raise SearchTooBig(parsed.too_big, "q")
-    out = Page(q=parsed.raw, page=page_v, sort=sort_v, notices=list(parsed.notices))
+    filters = filters or Filters()
+    filters.apply(parsed)
+    out = Page(q=parsed.raw, page=page_v, sort=sort_v, notices=list(parsed.notices), filters=filters)
     readable = policy.readable_room_id_list(actor)
     rooms = readable
     if room_id not in (None, ""):
@@ -189,8 +236,12 @@ def _finish(out: Page) -> Page:
 # What a result shows besides its snippet, for a page of post ids: one query, built once (building it
 # cost as much as running it), only the columns needed; the post's HTML only when the backend has no
 # stored text to make the snippet from (Whoosh).
+_EARLIER = aliased(Post)
+_REPLY_NUMBER = (select(func.count(_EARLIER.id))
+                 .where(_EARLIER.thread_id == Post.thread_id, _EARLIER.parent_id.is_not(None), _EARLIER.id <= Post.id)
+                 .correlate(Post).scalar_subquery())  # (ix_posts_thread_id_id: a short index range per result)
 _COLUMNS = (Post.id, Post.parent_id, Post.deleted_at, Thread.title, Room.name, User.name, Post.hidden_at,
-            Room.non_attributed, Post.thread_id, Post.author_id, Room.label)
+            Room.non_attributed, Post.thread_id, Post.author_id, Room.label, _REPLY_NUMBER)
 
 
 def _lookup_statement(*extra):
@@ -205,7 +256,7 @@ _LOOKUP_WITH_HTML = _lookup_statement(Post.html)
 
 def lookup(ids: list[int], with_html: bool = False) -> dict[int, tuple]:
     """post id -> (id, parent_id, deleted_at, thread title, room name, author name, hidden_at,
-    room non_attributed, thread_id, author_id, room label[, html]) for the posts of a results page."""
+    room non_attributed, thread_id, author_id, room label, reply number[, html]) for the posts of a results page."""
     if not ids:
         return {}
     # (Core on the session's connection: the ORM's statement handling cost a fifth of the round trip)
@@ -225,7 +276,7 @@ def _dress(found: Found, parsed: qmod.Query, text_only: set[int] = frozenset()) 
         r = info.get(h.post_id)
         if r is None or r[2] is not None or r[6] is not None:
             continue  # removed (or hidden by moderators) since it was indexed (the outbox catches up within a second)
-        body = h.body if h.body is not None else html_text(r[11] or "")
+        body = h.body if h.body is not None else html_text(r[12] or "")
         snippet, hit = highlight(body, wanted, prefixes)
         in_att = False
         if not hit and h.attachments and h.room_id not in text_only:
@@ -236,7 +287,8 @@ def _dress(found: Found, parsed: qmod.Query, text_only: set[int] = frozenset()) 
                           title_html=highlight_all(r[3], wanted, prefixes), snippet_html=snippet,
                           author_name=pseudonyms.name(r[8], r[9]) if r[7] else r[5], created_at=h.created_at,
                           is_opening=r[1] is None, in_attachment=in_att,
-                          room_label=shown[r[10]] if r[10] in shown else shown.setdefault(r[10], labels.normal(r[10]))))
+                          room_label=shown[r[10]] if r[10] in shown else shown.setdefault(r[10], labels.normal(r[10])),
+                          reply_number=r[11] if r[1] is not None else None))
     return out
 
 
@@ -257,24 +309,70 @@ def _edits1(word: str) -> set[str]:
 
 def suggest(parsed: qmod.Query, rooms: list[int], text_rooms: list[int] = ()) -> Optional[str]:
     """A corrected query, using only words found in posts of `rooms` (the caller's), and in the
-    posts' own text of `text_rooms` (Request.text_rooms)."""
+    posts' own text of `text_rooms` (Request.text_rooms). A correction is a word as written in one
+    of those posts (never an index term: "handcuf" is a stem, not a word), one edit away from the
+    typed word when such a word is there."""
     backend = state().backend
     words = [w for w in dict.fromkeys(parsed.words()) if re.fullmatch(rf"[^\W\d_]{{3,{SUGGEST_LETTERS}}}", w)]
+    terms = {w: term_of(w) for w in words}
+    words = [w for w in words if terms[w]]
     if not words:
         return None
-    have = backend.allowed_counts([fold(w) for w in words], rooms, text_rooms=text_rooms)
+    have = backend.allowed_counts(sorted({terms[w] for w in words}), rooms, text_rooms=text_rooms)
     fixes: dict[str, str] = {}
-    for w in [w for w in words if have.get(fold(w), 0) == 0][:SUGGEST_WORDS]:
+    for w in [w for w in words if have.get(terms[w], 0) == 0][:SUGGEST_WORDS]:
         _yield()
-        cands = sorted(_edits1(fold(w)))
-        counts = backend.allowed_counts(cands, rooms, text_rooms=text_rooms)
-        best = max((c for c in cands if counts.get(c, 0) > 0), key=lambda c: (counts[c], c[0] == fold(w)[0]),
-                   default=None)
-        if best:
-            fixes[w] = best
+        typed = fold(w)
+        by_term: dict[str, set[str]] = {}
+        for cand in _edits1(typed):
+            t = term_of(cand)
+            if t and t != terms[w]:
+                by_term.setdefault(t, set()).add(cand)
+        counts = backend.allowed_counts(sorted(by_term), rooms, text_rooms=text_rooms)
+        for t in sorted((t for t in by_term if counts.get(t, 0) > 0), key=lambda t: (-counts[t], t))[:3]:
+            word = _written(t, by_term[t], rooms, text_rooms)
+            if word:
+                fixes[w] = word
+                break
     if not fixes:
         return None
     text = parsed.raw
     for w, fix in fixes.items():
         text = re.sub(rf"(?<!\w){re.escape(w)}(?!\w)", fix, text)
     return text
+
+
+def _written(term: str, near: set[str], rooms: list[int], text_rooms: list[int]) -> Optional[str]:
+    """How `term` is written in the caller's newest posts holding it: one of the words `near` (one
+    edit from what was typed) if a post has it, else the commonest form. Found by the same search
+    (and the same room restriction inside the engine) as any other."""
+    req = Request(query=qmod.Query(raw=term, must=[qmod.Word(term, [term])]), rooms=list(rooms),
+                  sort="newest", limit=SUGGEST_POSTS, text_rooms=list(text_rooms))
+    found = state().backend.search(req)
+    if not found.hits:
+        return None
+    info = lookup([h.post_id for h in found.hits], with_html=any(h.body is None for h in found.hits))
+    seen: dict[str, int] = {}
+    for h in found.hits:
+        r = info.get(h.post_id)
+        if r is None or r[2] is not None or r[6] is not None:
+            continue
+        texts = [r[3] if r[1] is None else "", h.body if h.body is not None else html_text(r[12] or "")]
+        if h.room_id not in text_rooms:
+            texts.append(h.attachments)
+        for word in WORD_RE.findall(" ".join(texts)):
+            if term_of(word) == term:
+                f = fold(word)
+                seen[f] = seen.get(f, 0) + 1
+    if not seen:
+        return None
+    return max(seen, key=lambda f: (f in near, seen[f], f))
+
+
+def room_choices(actor: User) -> list[tuple[int, str]]:
+    """(id, name) of the rooms the caller may search, by name: the room filter's options."""
+    ids = policy.readable_room_id_list(actor)
+    if not ids:
+        return []
+    return [(rid, name) for rid, name in db.session.execute(
+        select(Room.id, Room.name).where(Room.id.in_(ids)).order_by(func.lower(Room.name), Room.id)).all()]

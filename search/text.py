@@ -2,8 +2,11 @@
 stemming, accents folded), highlighted snippets, and the text of PDF and DOCX
 attachments.
 
-`term_of(word)` is the one definition of an index term for the Whoosh index,
-query words and highlighting, so what is highlighted is what matched.
+`term_of(word)` is the one definition of an index term for both backends' indexes
+(Whoosh's fields, PostgreSQL's tsvectors: search.pg_backend builds them here), the
+query words and highlighting, so the index and the query always analyse a word
+the same way, and what is highlighted is what matched. Word forms Snowball leaves
+apart are joined by search.spelling.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from whoosh.lang.porter2 import stem  # Snowball English, as PostgreSQL's englis
 from whoosh.support.charset import accent_map
 
 from rooms import untrusted_files
+from search.spelling import canonical, normal
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,9 @@ log = logging.getLogger(__name__)
 WORD_RE = re.compile(r"\w+(?:\.\w+)*")
 MIN_WORD = 2
 MAX_WORD = 60
+# What term_of makes of words. An index built by another version is rebuilt (search.whoosh_index,
+# search.pg_backend): 2 = search.spelling (doubled consonants, British/American spelling).
+ANALYSIS_VERSION = 2
 _cache: dict[str, Optional[str]] = {}
 _CACHE_MAX = 300_000
 
@@ -54,7 +61,7 @@ def term_of(word: str) -> Optional[str]:
     elif len(f) < MIN_WORD or len(f) > MAX_WORD or f in STOP_WORDS:
         t = None
     else:
-        t = stem(f)
+        t = canonical(stem(normal(f)))
     if len(_cache) > _CACHE_MAX:
         _cache.clear()
     _cache[word] = t

@@ -20,6 +20,16 @@ def _page_arg() -> int:
     return int(raw) if validate.digits(raw) and len(raw) < 9 and 0 < int(raw) < 100_000 else 1
 
 
+def _filters() -> search_service.Filters:
+    """The filter controls' values (bounded; anything odd is explained by the service, not a 500)."""
+    def arg(name: str, n: int) -> str:
+        value = request.args.get(name, "")
+        return value[:n] if isinstance(value, str) else ""
+
+    return search_service.Filters(author=arg("author", search_service.MAX_AUTHOR), after=arg("after", 20),
+                                  before=arg("before", 20), has_attachment=request.args.get("attachment") == "1")
+
+
 @bp.get("/search")
 @login_required
 @search_limit
@@ -28,8 +38,10 @@ def search():
     room_id = request.args.get("room_id", "")
     res = search_service.search(current_user, request.args.get("q", ""), sort=sort,
                                 room_id=room_id if validate.digits(room_id) else None,
-                                page=min(_page_arg(), search_service.MAX_PAGE))
-    return render_template("search.html", q=request.args.get("q", "")[:500], res=res)
+                                page=min(_page_arg(), search_service.MAX_PAGE), filters=_filters())
+    keep = dict(res.filters.args(), sort=res.sort, room_id=res.room.id if res.room else None)
+    return render_template("search.html", q=request.args.get("q", "")[:500], res=res, keep=keep,
+                           rooms=search_service.room_choices(current_user))
 
 
 @bp.get("/rooms/<int:room_id>/ideas/similar.json")

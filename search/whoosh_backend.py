@@ -31,8 +31,9 @@ from typing import Callable, Iterator, Optional
 from search import whoosh_matchers, whoosh_query
 from search.backend import Backend, Found, Health, Progress, Request
 from search.documents import Doc
-from search.whoosh_index import current_dir, open_index, pointer
+from search.whoosh_index import Outdated, current_dir, open_index, pointer
 from search.whoosh_segments import SegmentCache
+from search.whoosh_warm import DEFAULT_BUDGET, Warmer
 from search.whoosh_writer import IndexWriter
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ STRUCTURAL = (AttributeError,)  # the fast path cannot work with this Whoosh at 
 class WhooshBackend(Backend):
     name = "whoosh"
 
-    def __init__(self, data_dir: str | Path):
+    def __init__(self, data_dir: str | Path, warm_postings: int = DEFAULT_BUDGET):
         self.root = Path(data_dir) / "search" / "whoosh"
         self.writer = IndexWriter(self.root)
         self.lock = self.writer.lock
@@ -53,6 +54,7 @@ class WhooshBackend(Backend):
         self.fallbacks = 0  # searches the fast path failed on (answered by the matchers), in this process
         self.fast_off: Optional[str] = None  # why the fast path was turned off for this process
         self._logged: set[tuple] = set()  # kinds of failure already logged with their traceback
+        self.warmer = Warmer(self, warm_postings)  # a new build's frequent terms decoded in the background
 
     @property
     def fast(self) -> bool:
@@ -80,6 +82,7 @@ class WhooshBackend(Backend):
             if s is None:
                 return Found([], 0)
             if self.fast:
+                self.warmer.maybe_start(self.segments._pointer_stamp)
                 try:
                     return whoosh_query.search(s, req, self.segments)
                 except Exception as err:  # answered below by the matchers; logged and counted
@@ -197,6 +200,8 @@ class WhooshBackend(Backend):
                     for _t in r.field_terms("room"):
                         break
             return Health(True, "ok", n)
+        except Outdated as err:
+            return Health(False, f"outdated ({err})")
         except Exception as err:
             return Health(False, f"broken ({type(err).__name__}: {err})")
 
@@ -207,3 +212,4 @@ class WhooshBackend(Backend):
     def close(self) -> None:
         with self._mutex:
             self.segments.close()
+            self.warmer.forget()

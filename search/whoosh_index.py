@@ -19,7 +19,7 @@ from whoosh.columns import NumericColumn
 from whoosh.fields import COLUMN, ID, STORED, TEXT, Schema
 
 from search.documents import SNIPPET_ATTACHMENT_CHARS, Doc
-from search.text import CollabTokenizer, FastPositions
+from search.text import ANALYSIS_VERSION, CollabTokenizer, FastPositions
 
 SCHEMA_VERSION = 6  # 6: `post`, the post's own text, beside `content` for posts with files
 EPOCH = datetime(1970, 1, 1)
@@ -109,9 +109,21 @@ def pointer_stamp(root: Path):
         return None
 
 
+class Outdated(ValueError):
+    """The build is of another schema or analysis version (search.text.ANALYSIS_VERSION): rebuilt."""
+
+
+def marker() -> dict:
+    """What collab.json records of the code that built an index."""
+    return {"schema": SCHEMA_VERSION, "analysis": ANALYSIS_VERSION}
+
+
 def open_index(d: Path):
     ix = windex.open_dir(str(d))
-    marker = json.loads((d / "collab.json").read_text())
-    if marker.get("schema") != SCHEMA_VERSION:
-        raise ValueError(f"index schema {marker.get('schema')} is not {SCHEMA_VERSION}")
+    found = json.loads((d / "collab.json").read_text())
+    found.setdefault("analysis", 1)  # (builds before search.spelling did not say)
+    want = marker()
+    if any(found.get(k) != v for k, v in want.items()):
+        raise Outdated(f"built with schema {found.get('schema')} and word analysis {found.get('analysis')}, "
+                       f"this version uses schema {want['schema']} and word analysis {want['analysis']}")
     return ix

@@ -15,7 +15,6 @@ from typing import Optional
 from search import fastpath
 from search.backend import Found, Hit, Request
 from search.query import Or, Phrase, Prefix, Word
-from search.text import term_of
 from search.whoosh_index import from_us, to_us
 from search.whoosh_segments import SegmentCache, segment_id
 
@@ -117,14 +116,14 @@ def search(s, req: Request, segments: SegmentCache) -> Found:
 
 def allowed_counts(s, segments: SegmentCache, words: list[str], rooms: list[int], cap: int,
                    text_rooms: list[int]) -> dict[str, int]:
-    """Backend.allowed_counts (for "did you mean"): per word, the allowed documents holding it, up to `cap`."""
+    """Backend.allowed_counts (for "did you mean"): per index term, the allowed documents holding it, up to `cap`."""
     out: dict[str, int] = {}
     reader = s.reader()
     key, text_key = tuple(sorted(set(rooms))), tuple(sorted(set(text_rooms)))
     leaves = None
     for w in words:
-        t = term_of(w)
-        if t is None or reader.doc_frequency("content", t) == 0:
+        t = w
+        if not t or reader.doc_frequency("content", t) == 0:
             out[w] = 0
             continue
         if leaves is None:

@@ -29,7 +29,7 @@ from whoosh.writing import SegmentWriter
 
 from search.backend import FileLock, Progress, fsync_tree
 from search.documents import Doc
-from search.whoosh_index import SCHEMA_VERSION, codec, current_dir, doc_fields, make_schema, open_index, pointer
+from search.whoosh_index import codec, marker, current_dir, doc_fields, make_schema, open_index, pointer
 
 SEGMENT_DOCS = 80_000  # documents per segment a rebuilding process writes (bounds its memory, ~1 GB)
 
@@ -151,8 +151,7 @@ class IndexWriter:
             else:
                 segments, n = _build_parallel(d, parts, progress, child_init)
             TOC(ix.schema, segments, ix.latest_generation() + 1).write(ix.storage, ix.indexname)
-            (d / "collab.json").write_text(json.dumps({"schema": SCHEMA_VERSION, "documents": n,
-                                                       "built": time.time()}))
+            (d / "collab.json").write_text(json.dumps({**marker(), "documents": n, "built": time.time()}))
             fsync_tree(d)
         except BaseException:
             shutil.rmtree(d, ignore_errors=True)
