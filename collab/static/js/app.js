@@ -1,5 +1,7 @@
 // Progressive enhancement for server-rendered pages. Every page works without it.
 import { initComposers } from "./composer.js";
+import { initPostMenus } from "./post_menu.js";
+import { initThreadNav } from "./thread_nav.js";
 
 function initConfirm() {
   document.addEventListener("submit", (ev) => {
@@ -88,6 +90,9 @@ function showFirstUnread() {
 initConfirm();
 initInlineReply();
 initComposers(document);
+initPostMenus();
+initThreadNav();
 showFirstUnread();
 initErrorSummary();
 focusLinkedPost();
+window.addEventListener("hashchange", focusLinkedPost); // "Jump to first unread post" and other in-page links
