@@ -10,21 +10,15 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.browser.conftest import ADMIN_NAME, PASSWORD, api, axe, sent_post
+from tests.browser.conftest import PASSWORD, api, axe, sent_post
 
 pytestmark = pytest.mark.browser
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 SHOTS = Path("/tmp/composer14")
 MB = 1024 * 1024
-
-
-def active(page: Page) -> dict:
-    return page.evaluate("""() => { const el = document.activeElement;
-      return {id: el.id, tag: el.tagName.toLowerCase(), role: el.getAttribute('role'),
-              name: (el.getAttribute('aria-label') || el.textContent || '').trim().slice(0, 60)}; }""")
 
 
 @pytest.fixture
@@ -203,7 +197,16 @@ def test_format_preview_and_post_a_reply_with_the_keyboard_only(site, pages, lon
     axe(page, "edit preview")
 
 
-def test_attachments_checked_when_picked_and_refusals_keep_the_text(site, pages, admin_token):
+def sized_file(folder: Path, name: str, size: int) -> Path:
+    """A file of `size` bytes (sparse: nothing is written), picked by path so no bytes cross to the browser
+    until it uploads."""
+    path = folder / name
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
+
+
+def test_attachments_checked_when_picked_and_refusals_keep_the_text(site, pages, admin_token, tmp_path):
     room = api(site, admin_token, "POST", "/rooms", {"name": "Attachment limits room", "description": "",
                                                       "visibility": "private"})
     thread = api(site, admin_token, "POST", f"/rooms/{room['id']}/threads",
@@ -219,7 +222,7 @@ def test_attachments_checked_when_picked_and_refusals_keep_the_text(site, pages,
     file_input = composer.locator("input[type=file]")
 
     # 30 MB against the 25 MB limit: refused the moment it is picked, with the reason beside it.
-    file_input.set_input_files({"name": "bwv-clip.mp4", "mimeType": "video/mp4", "buffer": b"\0" * (30 * MB)})
+    file_input.set_input_files(sized_file(tmp_path, "bwv-clip.mp4", 30 * MB))
     row = composer.get_by_role("listitem").filter(has_text="bwv-clip.mp4")
     expect(row).to_contain_text("30 MB")
     expect(row).to_contain_text("Too large: files can be at most 25 MB")
@@ -227,14 +230,19 @@ def test_attachments_checked_when_picked_and_refusals_keep_the_text(site, pages,
     axe(page, "an oversized file picked")
     SHOTS.mkdir(exist_ok=True)
     composer.screenshot(path=str(SHOTS / "composer-too-large-390.png"))
+    # Sending is held back (the text may speak of the file) and says why, nothing is lost.
+    composer.get_by_role("button", name="Post reply").click()
+    expect(composer.get_by_role("alert")).to_contain_text("Not sent: bwv-clip.mp4 cannot be attached")
+    expect(row.get_by_role("button", name="Remove bwv-clip.mp4")).to_be_focused()
+    expect(box).to_have_value("Here is the clip, trimmed to the stop itself.")
+    expect(page.locator("article.post")).to_have_count(1)
     row.get_by_role("button", name="Remove bwv-clip.mp4").click()
     expect(row).to_have_count(0)
 
     # If the server refuses anyway (here: the page was told a larger limit than the server has), the answer
     # comes back beside the files; the text and the files stay, no error page.
     page.evaluate("document.querySelector('#reply-body').form.dataset.maxBytes = String(100 * 1024 * 1024)")
-    file_input.set_input_files({"name": "bwv-clip-short.mp4", "mimeType": "video/mp4",
-                                "buffer": b"\0" * (25 * MB + 200 * 1024)})
+    file_input.set_input_files(sized_file(tmp_path, "bwv-clip-short.mp4", 25 * MB + 200 * 1024))
     composer.get_by_role("button", name="Post reply").click()
     expect(composer.get_by_role("alert")).to_contain_text("Attachments may be at most 25 MB")
     expect(page).to_have_url(re.compile(rf"/threads/{thread['id']}$"))

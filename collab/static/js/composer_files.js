@@ -19,8 +19,7 @@ export function sizeText(bytes) {
 export function initFiles(form, { done, status }) {
   const input = form.querySelector("input[type=file][name=file]");
   if (!input) return;
-  const maxBytes = Number(form.dataset.maxBytes) || Infinity;
-  const maxFiles = Number(form.dataset.maxFiles) || Infinity;
+  const limit = (name) => Number(form.dataset[name]) || Infinity; // read when needed: the page's current limits
   const label = form.querySelector(`label[for="${input.id}"]`);
   const picked = []; // {file, error}
   const required = input.required; // (a hidden field cannot be "required": the browser could not point at it)
@@ -32,7 +31,7 @@ export function initFiles(form, { done, status }) {
   const button = el("button", { type: "button", class: "small attach-button", "aria-describedby": `${input.id}-limits`,
     text: "Attach files", onclick: () => input.click() });
   const limits = el("span", { class: "hint", id: `${input.id}-limits`,
-    text: `Up to ${sizeText(maxBytes)} each, ${maxFiles} at most. You can also drop files here or paste an image.` });
+    text: `Up to ${sizeText(limit("maxBytes"))} each, ${limit("maxFiles")} at most. You can also drop files here or paste an image.` });
   const progress = el("progress", { max: "100", value: "0", hidden: true, "aria-label": "Upload progress" });
   const area = el("div", { class: "file-area" }, el("div", { class: "file-pick" }, button, limits), list, note, progress);
   input.after(area);
@@ -50,9 +49,11 @@ export function initFiles(form, { done, status }) {
   }
 
   function check(file) {
-    if (file.size > maxBytes) return `Too large: files can be at most ${sizeText(maxBytes)}. It will not be sent.`;
-    if (file.size === 0) return "This file is empty (or a folder). It will not be sent.";
-    if (picked.filter((p) => !p.error).length >= maxFiles) return `At most ${maxFiles} files can be attached to one post.`;
+    const maxBytes = limit("maxBytes");
+    const maxFiles = limit("maxFiles");
+    if (file.size > maxBytes) return `Too large: files can be at most ${sizeText(maxBytes)}. Remove it to send.`;
+    if (file.size === 0) return "This file is empty (or a folder). Remove it to send.";
+    if (picked.filter((p) => !p.error).length >= maxFiles) return `At most ${maxFiles} files can be attached to one post. Remove it to send.`;
     return null;
   }
 
@@ -91,6 +92,13 @@ export function initFiles(form, { done, status }) {
   // With files, the form is sent here (not by the page or the live outbox) to show progress and keep the page.
   form.addEventListener("submit", (ev) => {
     if (ev.defaultPrevented) return;
+    const refused = picked.filter((p) => p.error);
+    if (refused.length) { // never a post without the file its text may speak of
+      ev.preventDefault();
+      note.textContent = `Not sent: ${refused.map((p) => p.file.name).join(", ")} cannot be attached (the reason is beside it). Remove it to send.`;
+      list.querySelector(".refused button")?.focus();
+      return;
+    }
     if (!input.files.length) {
       if (required) { ev.preventDefault(); note.textContent = "Choose a file to attach first."; button.focus(); }
       return;
