@@ -21,7 +21,9 @@ CSP = (
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    """The API, and a page's script that asked for JSON (a composer uploading files: its refusal is shown
+    beside the files, not as a page)."""
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None):

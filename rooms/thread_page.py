@@ -77,8 +77,20 @@ class PostView:
     can_flag: bool
     can_moderate: bool
     can_delete: bool
+    unread: bool = False  # new to this reader (the "next unread" key of static/js/post_menu.js)
+    reply_to: Optional[tuple[int, str]] = None  # newest-first view: (id, author) of the reply this one answers
     before: Markup = Markup("")  # tree tags opened before the article
     after: Markup = Markup("")  # and closed after it
+
+    @property
+    def actions(self) -> str:
+        """The entries of the post's "…" menu (static/js/post_menu.js builds it; rooms/post_actions.html lists
+        them without JavaScript): one attribute per post instead of a row of buttons."""
+        if not self.text_shown:
+            return ""
+        names = [("edit", self.can_edit), ("history", self.edited), ("flag", self.can_flag),
+                 ("moderate", self.can_moderate), ("delete", self.can_delete)]
+        return " ".join(n for n, ok in names if ok)
 
 
 @dataclass
@@ -227,6 +239,27 @@ def _tree(views: dict[int, PostView], posts: list[Post]) -> list[PostView]:
     return rows
 
 
+def _reply_to(viewer: _Viewer, thread: Thread, posts: list[Post], views: dict[int, PostView]) -> None:
+    """Newest first, a reply to a reply says which one it answers ("In reply to Margaret Ellis"): the parents
+    not on the page come in one query, and their authors are named as the thread names them (pseudonyms,
+    a removed post)."""
+    wanted = {p.parent_id for p in posts if p.depth > 1 and p.parent_id is not None}
+    if not wanted:
+        return
+    parents = {p.id: p for p in posts if p.id in wanted}
+    missing = wanted - parents.keys()
+    if missing:
+        loaded = list(db.session.scalars(select(Post).where(Post.thread_id == thread.id, Post.id.in_(missing))
+                                         .options(*_LOADS)))
+        _adopt(loaded, thread)
+        parents.update((p.id, p) for p in loaded)
+    for p in posts:
+        parent = parents.get(p.parent_id) if p.depth > 1 else None
+        if parent is not None:
+            name = "a removed post" if parent.deleted_at is not None else viewer.author_name(parent)
+            views[p.id].reply_to = (parent.id, name)
+
+
 def read_state(me: User, thread: Thread) -> Optional[ReadState]:
     """How far `me` has read `thread`. The session holds loaded rows only while they are referenced:
     the thread view keeps this one so later lookups of it in the same request need no query."""
@@ -270,10 +303,14 @@ def load(me: User, thread: Thread, *, page: int = 1, view: str = "tree") -> Thre
         rows = [views[p.id] for p in posts]
         for v in rows:
             v.before, v.after = Markup('<li class="reply">'), Markup("</li>")
+        _reply_to(viewer, thread, posts, views)
     else:
         rows = _tree(views, posts)
     shown = ([opening] if page == 1 else []) + posts
-    first_unread = min((p.id for p in shown if p.id > last_read and p.author_id != me.id), default=None)
+    unread = [p.id for p in shown if p.id > last_read and p.author_id != me.id]
+    for pid in unread:
+        views[pid].unread = True
+    first_unread = min(unread, default=None)
     return ThreadPage(views[opening.id], rows, page, pages, view, first_unread, can_post=viewer.can_reply,
                       shown_ids=[opening.id] + [v.id for v in rows])
 

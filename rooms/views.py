@@ -14,6 +14,7 @@ from collab.forms import attempt, field, flash_ok
 from collab.http import confidential
 from collab.limits import upload_limit
 from rooms import account_data_views, moderation_views, people_views, policy, services, thread_page  # noqa: F401  (their routes are on `bp` too)
+from rooms import composer_views
 from rooms import posts as room_posts
 from rooms import people, room_list
 from rooms import attachments as files
@@ -175,7 +176,9 @@ def new_thread(room_id: int):
                                                           body=field("body"), client_id=field("client_id") or None,
                                                           uploads=_uploads()), errors)
         if thread:
-            return redirect(url_for("rooms.thread", thread_id=thread.id))
+            return _done(url_for("rooms.thread", thread_id=thread.id))
+        if composer_views.wants_json():
+            return composer_views.refused_json(errors)
     return render_template("rooms/new_thread.html", room=r, errors=errors, form=request.form), (
         422 if errors else 200)
 
@@ -195,6 +198,11 @@ def thread(thread_id: int):
     room_posts.mark_read(me, t, max(tp.shown_ids))
     return render_template("rooms/thread.html", thread=t, room=t.room, tp=tp, can_post=tp.can_post,
                            posts_url=_posts_url(), **idea_pages.panel(me, t))
+
+
+def _done(url: str):
+    """After a post was written: go to it (a composer uploading with progress asked for JSON: it goes there)."""
+    return composer_views.answer_json(url) if composer_views.wants_json() else redirect(url)
 
 
 def _posts_url() -> str:
@@ -217,8 +225,9 @@ def reply(post_id: int):
                                                         parent_id=parent.id, client_id=field("client_id") or None,
                                                         uploads=_uploads()), errors)
         if result:
-            post = result[0]
-            return redirect(url_for("rooms.post_link", post_id=post.id))
+            return _done(url_for("rooms.post_link", post_id=result[0].id))
+        if composer_views.wants_json():
+            return composer_views.refused_json(errors)
     return render_template("rooms/reply.html", parent=parent, thread=parent.thread, room=parent.thread.room,
                            quoted=thread_page.post_view(current_user._get_current_object(), parent),
                            posts_url=_posts_url(), errors=errors, form=request.form), (422 if errors else 200)
@@ -248,9 +257,11 @@ def edit(post_id: int):
     if request.method == "POST":
         if field("action") == "attach":
             if attempt(lambda: room_posts.add_attachments(current_user, post_id, _uploads()), errors):
-                return redirect(url_for("rooms.post_link", post_id=post_id))
+                return _done(url_for("rooms.post_link", post_id=post_id))
         elif attempt(lambda: room_posts.edit_post(current_user, post_id, body=field("body")), errors):
-            return redirect(url_for("rooms.post_link", post_id=post_id))
+            return _done(url_for("rooms.post_link", post_id=post_id))
+        if composer_views.wants_json():
+            return composer_views.refused_json(errors)
     return render_template("rooms/edit.html", post=post, thread=post.thread, room=post.thread.room, errors=errors,
                            form=request.form), (422 if errors else 200)
 

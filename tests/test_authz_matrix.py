@@ -129,6 +129,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "rooms.new_room"): SIGNED_IN,
     ("GET", "rooms.new_thread"): WRITE,
     ("GET", "rooms.post_link"): READ,
+    ("GET", "rooms.post_actions"): READ,       # the "…" menu of a post as a page (issue 14)
     ("GET", "rooms.reply"): WRITE,
     ("GET", "rooms.room"): READ,
     ("GET", "rooms.room_trust"): OWNER_ONLY,
@@ -207,6 +208,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "rooms.new_room"): CREATE_ROOM,
     ("POST", "rooms.new_thread"): WRITE,
     ("POST", "rooms.reply"): WRITE,
+    ("POST", "rooms.preview"): SIGNED_IN,      # renders the text it is sent; reads nothing of any room
     ("POST", "rooms.room_trust"): dict(OWNER_ONLY, owner="form"),
     ("POST", "rooms.settings"): dict(OWNER_ONLY, owner="form"),
     ("POST", "auth.suspend_account"): ADMIN,
@@ -515,7 +517,8 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "meetings.ics"), ("GET", "meetings.meeting"), ("GET", "meetings.minutes_pdf"),
     ("GET", "meetings.schedule_page"), ("GET", "meetings.state_json"), ("GET", "rooms.attachment"),
     ("GET", "rooms.attachment_thumb"), ("GET", "rooms.history"), ("GET", "rooms.members"),
-    ("GET", "rooms.new_thread"), ("GET", "rooms.post_link"), ("GET", "rooms.reply"), ("GET", "rooms.room"),
+    ("GET", "rooms.new_thread"), ("GET", "rooms.post_link"), ("GET", "rooms.post_actions"), ("GET", "rooms.reply"),
+    ("GET", "rooms.room"),
     ("GET", "rooms.thread"), ("POST", "api.create_post"), ("POST", "api.create_thread"),
     ("POST", "api.meeting_token"), ("POST", "api.start_meeting"), ("POST", "api.vote"), ("POST", "live.react"),
     ("GET", "api.poll_get"), ("POST", "api.poll_create"), ("POST", "api.poll_vote"), ("GET", "polls.new"),

@@ -4,6 +4,8 @@ queries does not grow with the number of posts shown."""
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import lxml.html
 from flask import url_for
@@ -81,15 +83,27 @@ def test_post_links_are_the_routes_addresses(app, make):
             art = doc.xpath(f'//article[@id="post-{post.id}"]')[0]
             return set(art.xpath(".//a/@href")) | set(art.xpath(".//form/@action"))
 
+        # Reply and the "…" menu, whose entries (data-actions) static/js/post_menu.js turns into these addresses;
+        # without JavaScript the menu is the post's actions page, with the same ones.
+        def menu(post):
+            return doc.xpath(f'//article[@id="post-{post.id}"]//a[contains(@class, "post-menu")]/@data-actions')[0].split()
+
         assert links(mine) == {url_for("rooms.post_link", post_id=mine.id), url_for("rooms.history", post_id=mine.id),
-                               url_for("rooms.reply", post_id=mine.id), url_for("rooms.edit", post_id=mine.id),
-                               url_for("rooms.moderate_post", post_id=mine.id), url_for("rooms.delete", post_id=mine.id)}
+                               url_for("rooms.reply", post_id=mine.id), url_for("rooms.post_actions", post_id=mine.id)}
+        assert menu(mine) == ["edit", "history", "moderate", "delete"]
         att = db.session.scalar(select(Attachment).where(Attachment.post_id == theirs.id))
         assert links(theirs) == {url_for("rooms.post_link", post_id=theirs.id), url_for("rooms.reply", post_id=theirs.id),
-                                 url_for("rooms.flag_post", post_id=theirs.id),
-                                 url_for("rooms.moderate_post", post_id=theirs.id),
-                                 url_for("rooms.delete", post_id=theirs.id),
+                                 url_for("rooms.post_actions", post_id=theirs.id),
                                  url_for("rooms.attachment", attachment_id=att.id, filename="notes.txt")}
+        assert menu(theirs) == ["flag", "moderate", "delete"]
+        page = _doc(_client(app, owner).get(url_for("rooms.post_actions", post_id=mine.id)))
+        assert set(page.xpath("//main//ul//a/@href")) | set(page.xpath("//main//ul//form/@action")) == {
+            url_for("rooms.reply", post_id=mine.id), url_for("rooms.edit", post_id=mine.id),
+            url_for("rooms.history", post_id=mine.id), url_for("rooms.moderate_post", post_id=mine.id),
+            url_for("rooms.delete", post_id=mine.id)}
+        js = (Path(__file__).resolve().parent.parent / "collab/static/js/post_menu.js").read_text()
+        for name in ("edit", "history", "flag", "moderate", "delete"):
+            assert re.search(rf"\b{name}: \{{ label: ", js), name  # every entry the page names, the menu knows
     # Every link on the page answers (no address written by hand that the app does not serve).
     c = _client(app, owner)
     for href in doc.xpath("//article//a/@href"):

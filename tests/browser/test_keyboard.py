@@ -135,9 +135,9 @@ def test_post_a_reply_with_the_keyboard_only(site, pages, keyboard_thread):
     expect(box).to_have_value("The one in Southsea is easier to reach")
     page.keyboard.press("End")
     page.keyboard.type(" by bus.")
-    # Tab moves on to the file field, Shift+Tab comes back.
+    # Tab moves on to the file button, Shift+Tab comes back.
     page.keyboard.press("Tab")
-    expect(page.locator(f"#post-{reply_id}").get_by_label("Attach files")).to_be_focused()
+    expect(page.locator(f"#post-{reply_id}").get_by_role("button", name="Attach files")).to_be_focused()
     page.keyboard.press("Shift+Tab")
     expect(box).to_be_focused()
     # Ctrl+Enter sends it; the new post appears in place (live, or after the form reloads the page) with focus.

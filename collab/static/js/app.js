@@ -3,6 +3,8 @@ import { initComposers } from "./composer.js";
 import { initConfirmDialogs } from "./confirm_dialog.js";
 import { announce } from "./live_regions.js";
 import { initPeoplePickers } from "./people_picker.js";
+import { initPostMenus } from "./post_menu.js";
+import { initThreadNav } from "./thread_nav.js";
 import { initMenus } from "./watch_menu.js";
 
 function initConfirm() {
@@ -116,6 +118,9 @@ initCopyButtons();
 initInlineReply();
 initComposers(document);
 initPeoplePickers(document);
+initPostMenus();
+initThreadNav();
 showFirstUnread();
 initErrorSummary();
 focusLinkedPost();
+window.addEventListener("hashchange", focusLinkedPost); // "Jump to first unread post" and other in-page links

@@ -1,6 +1,30 @@
-// Composer: a client id per post (the server is idempotent on it), Ctrl+Enter
-// to send, and drafts kept in localStorage until the post is sent (drafts.js).
+// Composer: a client id per post (the server is idempotent on it), Ctrl+Enter to send, drafts kept in
+// localStorage until the post is sent (drafts.js), and issue 14's helpers: the formatting toolbar
+// (composer_format.js), Write and Preview tabs (composer_preview.js) and files picked, dropped or pasted,
+// checked and sent with progress (composer_files.js).
+import { initFiles } from "./composer_files.js";
+import { initFormatting } from "./composer_format.js";
+import { initPreview } from "./composer_preview.js";
 import { draftStorageKey, forgetDraft, newClientId, readDraft, saveDraft } from "./drafts.js";
+
+function enhance(form, textarea, name) {
+  const statusLine = form.querySelector("[data-composer-status]");
+  const status = (text) => { if (statusLine) statusLine.textContent = text; };
+  if (textarea) {
+    initFormatting(form, textarea);
+    const label = form.querySelector(`label[for="${textarea.id}"]`);
+    const hint = document.getElementById(`${textarea.id}-hint`);
+    const parts = [label, hint, form.querySelector(".format-bar"), textarea].filter(Boolean);
+    initPreview(form, textarea, parts);
+  }
+  initFiles(form, {
+    status,
+    done: (url) => {
+      if (name) forgetDraft(name);
+      location.assign(url);
+    },
+  });
+}
 
 export function initComposers(root) {
   for (const form of root.querySelectorAll("form[data-composer]")) {
@@ -17,6 +41,7 @@ export function initComposers(root) {
         if (cid && draft.clientId) cid.value = draft.clientId;
       }
     }
+    enhance(form, textarea, name);
     textarea?.addEventListener("input", () => {
       if (!name) return;
       if (textarea.value) saveDraft(name, textarea.value, cid?.value);
@@ -29,7 +54,7 @@ export function initComposers(root) {
       }
     });
     form.addEventListener("submit", (ev) => {
-      if (ev.defaultPrevented) return; // sent live (live.js): the draft goes when the server confirms
+      if (ev.defaultPrevented) return; // sent live (live.js) or with progress (composer_files.js)
       // The server answers a repeated client id with the first post, so a
       // resubmitted draft is never duplicated; the draft goes once the page moves on.
       if (name) sessionStorage.setItem("collab-sent:" + draftStorageKey(name), cid?.value || "");

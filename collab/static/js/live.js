@@ -2,7 +2,6 @@
 // threads, posts, edits, removals, reactions (reactions.js) and membership changes without a
 // reload; the composer sends over the socket, keeps what you wrote while offline and sends it
 // when the connection returns (outbox.js). Every page works without this script (forms post as usual).
-import { csrfInput } from "./csrf.js";
 import { dateTime } from "./dates.js";
 import { el } from "./dom.js";
 import { activity, announce, banner, connectionNote, region } from "./live_regions.js";
@@ -32,7 +31,10 @@ let resyncWanted = false;
 // -- building posts --------------------------------------------------------------------------------
 
 function postActions(post) {
+  // As rooms/_post.html writes them: Reply, then the "…" menu button (post_menu.js) with the entries the
+  // server would give (rooms/thread_page.py PostView.actions; the server checks each action again).
   const actions = el("div", { class: "post-actions" });
+  const name = post.author ? post.author.name : "Former member";
   if (viewer.canPost) {
     actions.append(el("a", {
       class: "button small", href: `/posts/${post.id}/reply`, "data-reply-to": String(post.id),
@@ -40,12 +42,13 @@ function postActions(post) {
     }));
   }
   const mine = viewer.me && post.author && post.author.id === viewer.me.id;
-  if (mine) actions.append(el("a", { class: "button small", href: `/posts/${post.id}/edit`, text: "Edit" }));
-  if (mine || viewer.canModerate) {
-    const form = el("form", { method: "post", action: `/posts/${post.id}/delete`, class: "inline", "data-confirm": "Remove this post? Replies to it stay." },
-      csrfInput(),
-      el("button", { type: "submit", class: "small danger", text: "Remove" }));
-    actions.append(form);
+  const names = [mine ? "edit" : null, post.edited_at ? "history" : null, !mine && viewer.canPost ? "flag" : null,
+    viewer.canModerate ? "moderate" : null, mine || viewer.canModerate ? "delete" : null].filter(Boolean);
+  if (names.length || viewer.canPost) {
+    actions.append(el("a", {
+      class: "button small post-menu", href: `/posts/${post.id}/actions`, "data-actions": names.join(" "),
+      "aria-label": `More actions: post by ${name}`, role: "button", "aria-haspopup": "menu", "aria-expanded": "false", text: "…",
+    }));
   }
   return actions;
 }
@@ -111,6 +114,11 @@ function placePost(post, mine = false) {
   li.append(article);
   if (flat) {
     if (new URLSearchParams(location.search).get("page") > "1") return false;
+    if (post.depth > 1) { // newest first, a reply to a reply says which (as rooms/_post.html does)
+      const parentName = document.querySelector(`#post-${post.parent_id} .author`)?.textContent || "an earlier reply";
+      article.querySelector(".post-head").append(el("span", { class: "hint in-reply-to" }, "In reply to ",
+        el("a", { href: `/posts/${post.parent_id}`, text: parentName })));
+    }
     flat.prepend(li);
   } else {
     const opening = document.querySelector(".opening .post");

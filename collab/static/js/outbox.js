@@ -101,7 +101,8 @@ export function initOutbox(thread, state, posted) {
     const form = ev.target.closest("form[data-composer]");
     if (!form || viewer.revoked) return;
     const files = form.querySelector("input[type=file]");
-    if (files && files.files.length) return; // attachments go with the ordinary form
+    // attachments go with the form (composer_files.js), which also holds back a post with a refused file
+    if (files && (files.files.length || form.querySelector(".file-list .refused"))) return;
     const textarea = form.querySelector("textarea[name=body]");
     const cid = form.querySelector("[data-client-id]");
     const m = /\/posts\/(\d+)\/reply/.exec(form.getAttribute("action") || "");

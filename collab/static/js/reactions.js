@@ -1,5 +1,5 @@
-// Reactions on posts: the bar under each post (counts, yours pressed, an "Add reaction"
-// menu), loaded once per thread page and kept current by live.js from reaction.* events.
+// Reactions on posts: the bar under each post (counts, yours pressed) and the choice of reactions opened
+// from the post's "…" menu (post_menu.js), loaded once per thread page and kept current by live.js from reaction.* events.
 import { csrfToken } from "./csrf.js";
 import { el } from "./dom.js";
 import { announce } from "./live_regions.js";
@@ -21,19 +21,32 @@ export function renderReactions(article, list) {
       "aria-label": `${r.label}: ${r.count} ${r.count === 1 ? "person" : "people"}${mine ? ", including you" : ""}`,
     }, el("span", { "aria-hidden": "true", text: `${r.emoji} ${r.count}` })));
   }
-  if (viewer.canPost && emojiChoices.length) {
-    const menuId = `react-menu-${postId}`;
-    const toggle = el("button", { type: "button", class: "small add-reaction", "aria-expanded": "false", "aria-controls": menuId, text: "Add reaction" });
-    const menu = el("div", { id: menuId, class: "reaction-menu", hidden: true });
-    for (const c of emojiChoices) {
-      menu.append(el("button", { type: "button", class: "small", "data-react": c.emoji, "data-post": String(postId), "aria-label": c.label },
-        el("span", { "aria-hidden": "true", text: c.emoji })));
-    }
-    bar.append(toggle, menu);
-  }
-  if (!list.length && !(viewer.canPost && emojiChoices.length)) return;
+  if (!list.length) return;
   const actions = article.querySelector(":scope > .post-actions");
   (actions || article.querySelector(":scope > .reply-slot"))?.before(bar);
+}
+
+/** Whether the person looking may add reactions (the "Add reaction" entry of a post's "…" menu, post_menu.js). */
+export function canReact() {
+  return !!(viewer.canPost && emojiChoices.length);
+}
+
+/** The choice of reactions for a post, opened from its "…" menu; Escape (or a choice) closes it and gives
+ *  focus back to `returnTo`, the menu button. */
+export function openReactionMenu(postId, returnTo) {
+  const article = document.getElementById(`post-${postId}`);
+  if (!article || !canReact()) return;
+  document.getElementById(`react-menu-${postId}`)?.remove();
+  const menu = el("div", { id: `react-menu-${postId}`, class: "reaction-menu", role: "group", "aria-label": "Choose a reaction" });
+  for (const c of emojiChoices) {
+    menu.append(el("button", { type: "button", class: "small", "data-react": c.emoji, "data-post": String(postId), "aria-label": c.label },
+      el("span", { "aria-hidden": "true", text: c.emoji })));
+  }
+  menu.append(el("button", { type: "button", class: "small", text: "Close", onclick: () => { menu.remove(); returnTo?.focus(); } }));
+  menu.returnTo = returnTo;
+  const actions = article.querySelector(":scope > .post-actions");
+  (actions ? actions.after(menu) : article.querySelector(":scope > .reply-slot")?.before(menu));
+  menu.querySelector("button").focus();
 }
 
 export function setReactions(postId, list) {
@@ -58,21 +71,14 @@ async function loadReactions(threadId) {
 
 function initReactionClicks() {
   document.addEventListener("click", async (ev) => {
-    const toggle = ev.target.closest(".add-reaction");
-    if (toggle) {
-      const menu = document.getElementById(toggle.getAttribute("aria-controls"));
-      const open = toggle.getAttribute("aria-expanded") !== "true";
-      toggle.setAttribute("aria-expanded", String(open));
-      menu.hidden = !open;
-      if (open) menu.querySelector("button")?.focus();
-      return;
-    }
     const btn = ev.target.closest("[data-react]");
     if (!btn) return;
     const postId = Number(btn.dataset.post);
     const list = reactionState.get(postId) || [];
     const current = list.find((r) => r.emoji === btn.dataset.react);
     const on = !(current && viewer.me && current.user_ids.includes(viewer.me.id));
+    const picker = btn.closest(".reaction-menu");
+    picker?.remove();
     const form = new FormData();
     form.append("emoji", btn.dataset.react);
     form.append("on", on ? "1" : "0");
@@ -81,7 +87,8 @@ function initReactionClicks() {
     });
     if (resp.ok) {
       setReactions(postId, (await resp.json()).reactions);
-      document.querySelector(`#post-${postId} [data-react="${CSS.escape(btn.dataset.react)}"].reaction`)?.focus();
+      const shown = document.querySelector(`#post-${postId} [data-react="${CSS.escape(btn.dataset.react)}"].reaction`);
+      (shown || picker?.returnTo)?.focus();
     } else {
       announce("Your reaction could not be saved.");
     }
@@ -90,10 +97,8 @@ function initReactionClicks() {
     if (ev.key !== "Escape") return;
     const menu = ev.target.closest(".reaction-menu");
     if (!menu) return;
-    menu.hidden = true;
-    const toggle = document.querySelector(`[aria-controls="${menu.id}"]`);
-    toggle?.setAttribute("aria-expanded", "false");
-    toggle?.focus();
+    menu.remove();
+    menu.returnTo?.focus();
   });
 }
 
