@@ -14,7 +14,8 @@ from collab.extensions import db
 from tests.conftest import PASSWORD, bearer
 
 # Open to anonymous callers by design.
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "auth.accept_invite", "auth.reset_password"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "auth.accept_invite", "auth.reset_password",
+                    "auth.forgot_password"}
 ROOM_SCOPED_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id"}
 
 
@@ -109,6 +110,7 @@ def test_public_routes_are_only_the_expected_ones(app, make):
     assert c.get("/static/css/app.css").status_code == 200
     assert c.get("/invite/not-a-real-token").status_code == 404
     assert c.get("/reset/not-a-real-token").status_code == 404
+    assert c.get("/password/forgot").status_code == 404   # open, but only where SMTP is set (test_password_reset.py)
     assert c.get("/setup").status_code == 302
 
 
