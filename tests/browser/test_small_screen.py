@@ -82,6 +82,8 @@ NOT_PAGES = {
     "meetings.deck_page": "an image", "meetings.deck_titles": "JSON", "meetings.state_json": "JSON",
     "live.mention_json": "JSON", "live.thread_reactions_json": "JSON", "search.similar_ideas": "JSON",
     "security.admin_audit_csv": "a CSV file", "polls.results": "the results region alone, for the poll's live update",
+    "rooms.people_json": "JSON", "auth.forgot_password": "only where Collab sends e-mail (404 on this test "
+    "site, which has no SMTP server; tests/test_password_reset.py serves it): not yet walked at 320 px",
 }
 
 
@@ -127,6 +129,9 @@ def test_every_page_reflows_at_320px(site, fresh_site, admin_token, pages):
         "title": "Quarterly scrutiny panel", "agenda": "Body-worn video review", "starts_at": starts.isoformat(),
         "ends_at": (starts + timedelta(hours=1)).isoformat()})
     admin_id = api(site, admin_token, "GET", "/me")["id"]
+    qa = api(site, admin_token, "POST", f"/rooms/{rid}/qa", {"title": "Ask the panel chair", "starts_at": starts.isoformat()})
+    api(site, reader_token, "POST", f"/qa/{qa['id']}/questions",
+        {"body": "Will the panel publish which clips it reviewed, with the reasons for choosing them?"})
 
     page = pages.open(site, email=ADMIN_EMAIL, width=320, height=640)
     visited: set[str] = set()
@@ -162,7 +167,9 @@ def test_every_page_reflows_at_320px(site, fresh_site, admin_token, pages):
         f"/posts/{reply['id']}/history", f"/polls/{poll['id']}",
         "/notifications", "/meetings", f"/meetings/{meeting['id']}", f"/meetings/{meeting['id']}/edit",
         "/search?q=panel", "/account", "/account/two-step", "/admin/audit",
-        f"/admin/people/{me['id']}/suspend", f"/admin/people/{me['id']}/erase",
+        f"/admin/people/{me['id']}/suspend", f"/admin/people/{me['id']}/erase", f"/admin/people/{me['id']}/edit",
+        "/admin/people/bulk", f"/posts/{reply['id']}/actions", f"/rooms/{rid}/qa", f"/rooms/{rid}/qa/new",
+        f"/qa/{qa['id']}",
     ]:
         visit(path)
     # The post's own edit page is its author's.
