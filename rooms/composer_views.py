@@ -38,11 +38,6 @@ def _register_helpers(state) -> None:
     state.app.jinja_env.globals["composer_max_files"] = room_posts.MAX_FILES
 
 
-def wants_json() -> bool:
-    """The caller (a composer's upload, see static/js/composer_files.js) asked for a JSON answer."""
-    return request.accept_mimetypes.best == "application/json"
-
-
 def answer_json(url: str):
     """Done: where the page goes next."""
     return jsonify({"url": url}), 201

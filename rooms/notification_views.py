@@ -12,6 +12,7 @@ from collab import tasks, validate
 from collab.api import api_user, json_body, ok, query_int
 from collab.api import bp as api_bp
 from collab.forms import attempt, field, flash_ok
+from collab.http import wants_json
 from rooms import mentions, notifications, notify_email, reactions, watching
 from rooms import notify_delivery  # noqa: F401  (its before_commit hook writes the notifications)
 from rooms import revocation  # noqa: F401  (its commit listeners)
@@ -39,7 +40,7 @@ def notifications_page():
             return redirect(url_for("live.notifications_page"))
         if action == "read":
             if attempt(lambda: notifications.mark_read(current_user, [field("id")]), errors) is not None:
-                if request.accept_mimetypes.best == "application/json":  # the thread page read it as it came
+                if wants_json():  # the thread page read it as it came
                     return jsonify({"unread": notifications.unread_count(current_user)})
                 return redirect(url_for("live.notifications_page", page=_page()))
         elif action == "email":
@@ -68,13 +69,13 @@ def notifications_page():
 
 def _level_answer(errors: dict, back: str, saved: str):
     """The menu's answer: JSON for the page's script, else back to the page (or the refusal)."""
-    wants_json = request.accept_mimetypes.best == "application/json"
+    as_json = wants_json()
     if errors:
         message = next(iter(errors.values()))
-        if wants_json:
+        if as_json:
             return jsonify({"error": {"message": message, "field": "level"}}), 422
         return render_template("error.html", status=422, message=message), 422
-    if wants_json:
+    if as_json:
         return jsonify({"message": saved})
     flash_ok(saved)
     return redirect(back)
@@ -128,7 +129,7 @@ def react(post_id: int):
     """Add or take back a reaction (the page's buttons post here with the CSRF token)."""
     on = field("on", "1") != "0"
     summary = reactions.set_reaction(current_user, post_id, field("emoji"), on)
-    if request.accept_mimetypes.best == "application/json":
+    if wants_json():
         return jsonify({"post_id": post_id, "reactions": summary})
     return redirect(url_for("rooms.post_link", post_id=post_id))
 

@@ -11,7 +11,7 @@ from collab import validate
 from collab.errors import Forbidden
 from collab.extensions import db
 from collab.forms import attempt, field, flash_ok
-from collab.http import confidential
+from collab.http import confidential, wants_json
 from collab.limits import upload_limit
 from rooms import account_data_views, moderation_views, people_views, policy, services, thread_page  # noqa: F401  (their routes are on `bp` too)
 from rooms import composer_views
@@ -177,7 +177,7 @@ def new_thread(room_id: int):
                                                           uploads=_uploads()), errors)
         if thread:
             return _done(url_for("rooms.thread", thread_id=thread.id))
-        if composer_views.wants_json():
+        if wants_json():
             return composer_views.refused_json(errors)
     return render_template("rooms/new_thread.html", room=r, errors=errors, form=request.form), (
         422 if errors else 200)
@@ -202,7 +202,7 @@ def thread(thread_id: int):
 
 def _done(url: str):
     """After a post was written: go to it (a composer uploading with progress asked for JSON: it goes there)."""
-    return composer_views.answer_json(url) if composer_views.wants_json() else redirect(url)
+    return composer_views.answer_json(url) if wants_json() else redirect(url)
 
 
 def _posts_url() -> str:
@@ -226,7 +226,7 @@ def reply(post_id: int):
                                                         uploads=_uploads()), errors)
         if result:
             return _done(url_for("rooms.post_link", post_id=result[0].id))
-        if composer_views.wants_json():
+        if wants_json():
             return composer_views.refused_json(errors)
     return render_template("rooms/reply.html", parent=parent, thread=parent.thread, room=parent.thread.room,
                            quoted=thread_page.post_view(current_user._get_current_object(), parent),
@@ -260,7 +260,7 @@ def edit(post_id: int):
                 return _done(url_for("rooms.post_link", post_id=post_id))
         elif attempt(lambda: room_posts.edit_post(current_user, post_id, body=field("body")), errors):
             return _done(url_for("rooms.post_link", post_id=post_id))
-        if composer_views.wants_json():
+        if wants_json():
             return composer_views.refused_json(errors)
     return render_template("rooms/edit.html", post=post, thread=post.thread, room=post.thread.room, errors=errors,
                            form=request.form), (422 if errors else 200)

@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 
 from collab.errors import Forbidden
 from collab.forms import attempt, field, flash_ok
-from collab.http import confidential
+from collab.http import confidential, wants_json
 from rooms import policy
 from rooms import services as room_services
 from rooms.ideas import services
@@ -77,10 +77,10 @@ def _back(idea) -> str:
 def vote(idea_id: int):
     """Vote (`on=1`) or withdraw (`on=0`); the page's script asks for JSON, a form without it is redirected."""
     on = field("on", "1") != "0"
-    wants_json = request.accept_mimetypes.best == "application/json"
+    as_json = wants_json()
     errors: dict = {}
     idea = attempt(lambda: (services.vote if on else services.withdraw)(current_user, idea_id), errors)
-    if wants_json:
+    if as_json:
         if idea is None:
             return jsonify({"error": {"message": next(iter(errors.values()))}}), 409
         return jsonify(dict(idea_dict(idea, current_user, voted=on), budget=services.budget(current_user, idea.room)))

@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 
 from collab.errors import Forbidden, ServiceError
 from collab.forms import attempt, field, flash_ok
+from collab.http import wants_json
 from rooms import policy
 from rooms import services as room_services
 from rooms.qa import hosting, services
@@ -119,10 +120,10 @@ def ask(qa_id: int):
 def vote(question_id: int):
     """Upvote (`on=1`) or withdraw (`on=0`); the page's script asks for JSON, a form without it is redirected."""
     on = field("on", "1") != "0"
-    wants_json = request.accept_mimetypes.best == "application/json"
+    as_json = wants_json()
     errors: dict = {}
     q = attempt(lambda: (services.vote if on else services.withdraw)(current_user, question_id), errors)
-    if wants_json:
+    if as_json:
         if q is None:
             return jsonify({"error": {"message": next(iter(errors.values()))}}), 409
         return jsonify(question_dict(q, current_user, voted=on))
