@@ -79,6 +79,16 @@ def _open(sealed: str | None) -> str | None:
         return None  # the secret key changed: the account must enrol again (an administrator resets it)
 
 
+def secrets_readable() -> bool | None:
+    """Whether the enrolled accounts' TOTP secrets open with this server's secret key (None: nobody enrolled).
+
+    A restore without the old secret key leaves them sealed under a key this server does not have."""
+    sealed = db.session.execute(select(UserMfa.secret).where(UserMfa.secret.is_not(None)).limit(1)).scalar()
+    if sealed is None:
+        return None
+    return _open(sealed) is not None
+
+
 # -- policy ----------------------------------------------------------------------------------------------
 
 def set_policy(actor: User, value: object) -> str:

@@ -2,34 +2,16 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from collab.errors import ServiceError
+from collab.schema import alembic_config, upgrade_database  # noqa: F401  (tests and benches import them here)
 from rooms.meetings.jobs import meetings_cli
 from rooms.polls.jobs import polls_cli
 from rooms.qa.jobs import qa_cli
-
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-
-
-def alembic_config(url: str):
-    from alembic.config import Config  # imported when the command runs: the CLI starts fast
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
-
-
-def upgrade_database(url: str, revision: str = "heads") -> None:
-    from alembic import command  # imported when the command runs: the CLI starts fast
-
-    command.upgrade(alembic_config(url), revision)
-
 
 db_cli = AppGroup("db", help="Database schema (made only by migrations).")
 
@@ -160,7 +142,8 @@ def media_command(host, port, processes, self_test) -> None:
 def init_app(app: Flask) -> None:
     from rooms.retention import retention_cli  # imported when the command runs: the CLI starts fast
     from search.cli import search_cli  # imported when the command runs: the CLI starts fast
+    from collab.backup_cli import backup_command, restore_command  # likewise
 
     for cmd in (db_cli, users_cli, tokens_cli, serve, demo, search_cli, retention_cli, meetings_cli, polls_cli, qa_cli,
-                media_command):
+                media_command, backup_command, restore_command):
         app.cli.add_command(cmd)
