@@ -362,8 +362,9 @@ def seed(app, threads, posts) -> tuple[int, list[int]]:
             {"id": p.id, "thread_id": p.thread, "parent_id": p.parent, "author_id": p.author, "body": p.body,
              "html": p.html, "path": p.path, "depth": p.depth, "created_at": p.created}
             for p in posts[i:i + 5000]])
-    db.session.execute(text("SELECT setval('threads_id_seq', (SELECT max(id) FROM threads))"))
-    db.session.execute(text("SELECT setval('posts_id_seq', (SELECT max(id) FROM posts))"))
+    if db.engine.dialect.name == "postgresql":  # (SQLite's ids follow max(id) by themselves)
+        db.session.execute(text("SELECT setval('threads_id_seq', (SELECT max(id) FROM threads))"))
+        db.session.execute(text("SELECT setval('posts_id_seq', (SELECT max(id) FROM posts))"))
     db.session.commit()
     db.session.execute(text("ANALYZE"))
     db.session.commit()
