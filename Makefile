@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 
-.PHONY: run test venv dev-venv chromium soffice migrate demo bench lint clean
+.PHONY: run test venv dev-venv chromium soffice nginx migrate demo bench lint clean
 
 $(VENV)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -60,7 +60,19 @@ soffice:
 	  fi; \
 	fi
 
-test: dev-venv chromium soffice
+# The reference deployment test (tests/test_deployment.py) runs Debian's nginx in front of the app.
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing Debian's nginx-light for the reference deployment test…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      nginx-light >/dev/null || echo "nginx could not be installed."; \
+	  else \
+	    echo "Note: without nginx the reference deployment test is skipped (sudo apt-get install nginx-light)."; \
+	  fi; \
+	fi
+
+test: dev-venv chromium soffice nginx
 	$(PY) tests/run.py
 
 # make bench: seeds 2,000 threads and 100,000 posts into a fresh data folder, starts `flask --app wsgi serve`,
