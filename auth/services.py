@@ -222,6 +222,24 @@ def on_invitation_accepted(hook: Callable[[Invitation, User], None]) -> Callable
     return hook
 
 
+# What the invitation page says accepting gives besides an account, from the same packages: each hook
+# returns, for an invitation, the rooms it makes the new account a member of, as {"room": name,
+# "role": role}.
+_invitation_rooms: list[Callable[[Invitation], list[dict]]] = []
+
+
+def on_invitation_rooms(hook: Callable[[Invitation], list[dict]]) -> Callable[[Invitation], list[dict]]:
+    """Register `hook` (a decorator); registering the same function twice keeps one."""
+    if hook not in _invitation_rooms:
+        _invitation_rooms.append(hook)
+    return hook
+
+
+def invitation_rooms(inv: Invitation) -> list[dict]:
+    """The rooms accepting `inv` makes its new account a member of (for the invitation page)."""
+    return [room for hook in _invitation_rooms for room in hook(inv)]
+
+
 def pending_invitations(actor: User) -> list[Invitation]:
     q = select(Invitation).where(Invitation.used_at.is_(None), Invitation.revoked_at.is_(None),
                                  Invitation.expires_at > utcnow())

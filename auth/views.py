@@ -105,7 +105,8 @@ def accept_invite(token: str):
             user_sessions.sign_in(user)
             flash_ok(f"Welcome to Collab, {user.name}.")
             return redirect(url_for("rooms.rooms"))
-    return render_template("auth/accept_invite.html", inv=inv, errors=errors, form=request.form)
+    return render_template("auth/accept_invite.html", inv=inv, errors=errors, form=request.form,
+                           rooms=services.invitation_rooms(inv))
 
 
 def _reset_limit() -> str:

@@ -55,7 +55,20 @@ from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+
+
+def _code_root() -> Path:
+    """The tree whose code is seeded, served and measured: this checkout, or `--code-root DIR` (another git
+    revision exported by bench/http_ab.py). Read before anything of Collab is imported."""
+    for i, a in enumerate(sys.argv):
+        if a == "--code-root" and i + 1 < len(sys.argv):
+            return Path(sys.argv[i + 1]).resolve()
+        if a.startswith("--code-root="):
+            return Path(a.split("=", 1)[1]).resolve()
+    return Path(__file__).resolve().parent.parent
+
+
+ROOT = _code_root()
 sys.path.insert(0, str(ROOT))
 
 from tests.liveserver import make_server
@@ -348,6 +361,19 @@ def seed(server, args) -> dict:
             from rooms.notifications import Notification
         except ImportError:
             Notification = None
+        # Which rules this revision's code has: notifications._plan with the levels all/mentions/mute (before
+        # issue 14's watch levels), or notify_delivery.plan with Discourse's levels and thread watches, and then
+        # perhaps the levels taking part sets (the starter watches, a replier tracks: watching.follow_own_post).
+        try:
+            from rooms import notify_delivery, watching
+            plan_of = notify_delivery.plan
+            ThreadWatch = watching.ThreadWatch
+            auto_watch = hasattr(watching, "follow_own_post")
+        except ImportError:
+            from rooms import notifications as _old_notifications
+            plan_of = getattr(_old_notifications, "_plan", None)
+            ThreadWatch, auto_watch = None, False
+        watches: dict[tuple[int, int], str] = {}
         levels: dict[int, dict[int, str]] = {}
         if Notification is not None:
             for room_id, uid, level in db.session.execute(
@@ -425,11 +451,34 @@ def seed(server, args) -> dict:
             author_of[pid] = author
             if Notification is not None:
                 lv = levels.get(room_id, {})
-                if parent_k is None:
-                    told = {uid: "thread" for uid, level in lv.items() if level == "all"}
-                else:
-                    pa = author_of[parent_id]
-                    told = {pa: "reply"} if lv.get(pa, "all") == "all" else {}
+                if ThreadWatch is None:  # the levels before issue 14
+                    if parent_k is None:
+                        told = {uid: "thread" for uid, level in lv.items() if level == "all"}
+                    else:
+                        pa = author_of[parent_id]
+                        told = {pa: "reply"} if lv.get(pa, "all") == "all" else {}
+                else:  # rooms/notify_delivery.py's rules (nobody is mentioned in the seeded texts)
+                    if parent_k is None:
+                        told = {uid: "thread" for uid, level in lv.items() if level in ("watching", "tracking")}
+                    else:
+                        pa = author_of[parent_id]
+                        told = {}
+                        for uid in {pa} | {u for u, level in lv.items() if level == "watching"} | {
+                                u for (u, t2) in watches if t2 == tid}:
+                            own = watches.get((uid, tid))
+                            level = own if own and own != "normal" else (
+                                lv.get(uid) if lv.get(uid) in ("watching", "muted") else "normal")
+                            if level == "muted":
+                                continue
+                            if uid == pa:
+                                told[uid] = "reply"
+                            elif level == "watching":
+                                told[uid] = "post"
+                    if auto_watch:  # what follow_own_post writes for this post
+                        if parent_k is None:
+                            watches.setdefault((author, tid), "watching")
+                        elif lv.get(author) not in ("watching", "muted"):
+                            watches.setdefault((author, tid), "tracking")
                 told.pop(author, None)
                 note_rows.extend({"user_id": uid, "kind": kind, "room_id": room_id, "thread_id": tid, "post_id": pid,
                                   "actor_id": author, "created_at": t, "read_at": None, "emailed_at": None}
@@ -437,6 +486,10 @@ def seed(server, args) -> dict:
             if len(post_rows) >= 5000:
                 flush()
         flush()
+        if watches:
+            conn.execute(ThreadWatch.__table__.insert(), [
+                {"user_id": uid, "thread_id": tid, "level": level, "updated_at": datetime.now(UTC).replace(tzinfo=None)}
+                for (uid, tid), level in watches.items()])
         for room_id, seq in seqs.items():
             conn.execute(update(Room.__table__).where(Room.__table__.c.id == room_id).values(last_seq=seq))
         db.session.commit()
@@ -485,11 +538,9 @@ def seed(server, args) -> dict:
         sample = db.session.execute(select(Post.body, Post.html).order_by(func.random()).limit(20)).all()
         if any(render(b) != h for b, h in sample):
             raise SystemExit("seed check failed: html is not render(body)")
-        if Notification is not None:
-            from rooms import notifications
-
+        if Notification is not None and plan_of is not None:
             for post in db.session.scalars(select(Post).order_by(func.random()).limit(40)):
-                want = notifications._plan(db.session, post, post.parent_id is None)
+                want = plan_of(db.session, post, post.parent_id is None)
                 have = dict(db.session.execute(select(Notification.user_id, Notification.kind)
                                                .where(Notification.post_id == post.id)).all())
                 if want != have:
@@ -919,23 +970,40 @@ def main() -> int:
     ap.add_argument("--profile-format", choices=("flamegraph", "raw", "speedscope"), default="flamegraph",
                     help="py-spy's output format for --profile: flamegraph (.svg, the default), raw (collapsed "
                          "stacks, .txt) or speedscope (.json)")
+    # For bench/http_ab.py (two git revisions measured in one run): the code of another tree, a data folder
+    # seeded once and measured several times, the figures as JSON.
+    ap.add_argument("--code-root", type=Path, help="seed, serve and measure the code in this folder (default: "
+                    "this checkout)")
+    ap.add_argument("--prepare", type=Path, metavar="DIR", help="only seed DIR (new or empty) and build its search "
+                    "index, for --reuse")
+    ap.add_argument("--reuse", type=Path, metavar="DIR", help="measure a data folder made by --prepare (with the "
+                    "same code) instead of seeding a new one")
+    ap.add_argument("--json", type=Path, metavar="FILE", help="also write the measured lines to FILE as JSON")
     args = ap.parse_args()
+    if args.prepare:
+        return prepare(args)
 
     load0 = os.getloadavg()
     mach = machine()
     say(f"Collab HTTP benchmark: {mach['cpu']}, {mach['cores']} cores; load average {load0[0]:.2f}")
-    if args.data_dir and args.data_dir.exists() and any(args.data_dir.iterdir()):
-        raise SystemExit(f"{args.data_dir} is not empty: the benchmark seeds a fresh data folder.")
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="collab-bench-"))
+    if args.reuse:
+        info = json.loads((args.reuse / INFO_FILE).read_text())
+        data_dir = args.reuse
+        server = make_server(data_dir, migrate=False)
+    else:
+        if args.data_dir and args.data_dir.exists() and any(args.data_dir.iterdir()):
+            raise SystemExit(f"{args.data_dir} is not empty: the benchmark seeds a fresh data folder.")
+        data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="collab-bench-"))
+        server = make_server(data_dir)  # migrates the empty database
     say(f"Data folder: {data_dir}")
-    server = make_server(data_dir)  # migrates the empty database
     finished = False
     try:
         try:
-            t0 = time.perf_counter()
-            info = seed(server, args)
-            say(f"Seeded in {time.perf_counter() - t0:.0f} s.")
-            rebuild_search_index(server)
+            if not args.reuse:
+                t0 = time.perf_counter()
+                info = seed(server, args)
+                say(f"Seeded in {time.perf_counter() - t0:.0f} s.")
+                rebuild_search_index(server)
             out = server.flask("tokens", "create", "--email", BENCH_EMAIL, "--name", "bench", check=False)
             if out.returncode != 0:
                 raise SystemExit(f"flask tokens create failed:\n{out.stdout}{out.stderr}")
@@ -951,6 +1019,10 @@ def main() -> int:
         section = report(results, info, mach, load0, load1, args, server_errors)
         print()
         print(section)
+        if args.json:
+            args.json.write_text(json.dumps({"results": results, "info": {k: v for k, v in info.items()
+                                                                          if k not in ("targets", "bodies")},
+                                             "load": [load0, load1], "server_errors": server_errors}, default=str))
         for x in results:
             for e in x["error_samples"]:
                 say(f"  error sample ({x['name']}, c={x['conc']}): {e}")
@@ -962,10 +1034,27 @@ def main() -> int:
     finally:
         if not finished and server.log_path and server.log_path.exists():
             say("The run failed; the server log ends with:\n" + server.log_path.read_text(errors="replace")[-3000:])
-        if not args.keep and not args.data_dir:
+        if not args.keep and not args.data_dir and not args.reuse:
             shutil.rmtree(data_dir, ignore_errors=True)
     if args.keep or args.data_dir:
         say(f"Data folder kept: {data_dir}")
+    return 0
+
+
+INFO_FILE = "bench-info.json"
+
+
+def prepare(args) -> int:
+    """--prepare DIR: seed DIR and build its search index; what the measurement needs goes to DIR/bench-info.json."""
+    data_dir = args.prepare
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise SystemExit(f"{data_dir} is not empty: --prepare seeds a fresh data folder.")
+    server = make_server(data_dir)
+    t0 = time.perf_counter()
+    info = seed(server, args)
+    rebuild_search_index(server)
+    (data_dir / INFO_FILE).write_text(json.dumps(info))
+    say(f"Prepared {data_dir} in {time.perf_counter() - t0:.0f} s.")
     return 0
 
 

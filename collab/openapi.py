@@ -428,11 +428,27 @@ def document() -> dict[str, Any]:
                 "notices": {"type": "array", "items": {"type": "string"}}, "suggestion": NULLABLE_STR,
                 "results": {"type": "array", "items": {"type": "object", "properties": {
                     "post_id": {"type": "integer"}, "thread_id": {"type": "integer"}, "room_id": {"type": "integer"},
-                    "title": {"type": "string"}, "snippet_html": {"type": "string"},
-                    "created_at": {"type": "string"}}}}}},
+                    "room_name": {"type": "string"}, "title": {"type": "string"},
+                    "label": {"type": "string", "description": "Which post this is, as the search page says it: "
+                              "\"Reply #12 by Priya Shah\", \"Opening post by …\" (a pseudonym in a "
+                              "non-attributed room)"},
+                    "author_name": NULLABLE_STR, "is_opening": {"type": "boolean"},
+                    "reply_number": dict(NULLABLE_INT, description="The reply's place in its thread by time "
+                                         "of posting (1 = first reply); null for the opening post"),
+                    "in_attachment": {"type": "boolean", "description": "The snippet is from an attached file"},
+                    "snippet_html": {"type": "string"}, "created_at": {"type": "string"}}}}}},
             404, 422, params=[
                 {"name": "q", "in": "query", "required": False, "schema": {"type": "string"}},
                 {"name": "room_id", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                {"name": "author", "in": "query", "required": False,
+                 "description": "Part of an author's name (as author: in the search box)",
+                 "schema": {"type": "string", "maxLength": 100}},
+                {"name": "after", "in": "query", "required": False, "description": "Posted on or after this day",
+                 "schema": {"type": "string", "format": "date"}},
+                {"name": "before", "in": "query", "required": False, "description": "Posted on or before this day",
+                 "schema": {"type": "string", "format": "date"}},
+                {"name": "has_attachment", "in": "query", "required": False,
+                 "description": "Only posts with a file attached", "schema": {"type": "boolean"}},
                 {"name": "sort", "in": "query", "required": False,
                  "schema": {"type": "string", "enum": ["relevance", "newest"]}},
                 {"name": "page", "in": "query", "required": False,

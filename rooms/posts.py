@@ -22,7 +22,7 @@ from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound, ServiceError
 from collab.extensions import db
 from rooms import attachments as files
-from rooms import notifications, policy, post_removal, pseudonyms
+from rooms import notifications, policy, post_removal, pseudonyms, watching
 from rooms.markdown import render
 from rooms.models import Attachment, Membership, Post, PostRevision, ReadState, Room, Thread, path_segment
 from rooms.serialize import post_dict, thread_dict
@@ -216,6 +216,7 @@ def create_thread(actor: User, room_id: object, *, title: object, body: object, 
     db.session.add(thread)
     db.session.flush()
     post = _insert_post(actor, thread, None, body_v, cid, stored)
+    watching.follow_own_post(actor.id, thread.id, started=True, room_level=None)
     db.session.flush()
     db.session.refresh(thread)
     record_event(room.id, "thread.created", {"thread": thread_dict(thread), "post": post_dict(post)},
@@ -312,10 +313,13 @@ def _create_post(actor: User, thread_id: object, body: object, parent_id: object
             db.session.rollback()
             return existing, False
         _check_can_post(actor, thread.room)  # again, inside the write
-    if policy.membership(actor, thread.room) is None:  # a reader of an open room joins by posting
+    member = policy.membership(actor, thread.room)
+    if member is None:  # a reader of an open room joins by posting
         db.session.add(Membership(room_id=thread.room_id, user_id=actor.id, role="member"))
         record_event(thread.room_id, "member.added", {"user": {"id": actor.id, "name": actor.name}, "role": "member"})
     post = _insert_post(actor, thread, parent, body_v, cid, stored)
+    watching.follow_own_post(actor.id, thread.id, started=False,
+                             room_level=member.notify_level if member is not None else None)
     record_event(thread.room_id, "post.created", {"post": post_dict(post)}, notify=notify)
     db.session.commit()
     return post, True

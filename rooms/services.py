@@ -352,3 +352,13 @@ def _join_invited_room(invitation: Invitation, user: User) -> None:
     if invitation.room_id and db.session.get(Room, invitation.room_id) is not None:
         role = invitation.room_role if invitation.room_role in ROOM_ROLES else "member"
         db.session.add(Membership(room_id=invitation.room_id, user_id=user.id, role=role))
+
+
+@accounts.on_invitation_rooms
+def _invited_room(invitation: Invitation) -> list[dict]:
+    """The room an invitation names, for its page (nothing when the room is gone)."""
+    room = db.session.get(Room, invitation.room_id) if invitation.room_id else None
+    if room is None:
+        return []
+    role = invitation.room_role if invitation.room_role in ROOM_ROLES else "member"
+    return [{"room": room.name, "role": role}]

@@ -11,6 +11,11 @@ threads, a muted room mutes them, otherwise replies to you and @mentions). What 
 - thread watching: every new post in the thread; tracking: replies to you and @mentions, even when the
   room is muted; muted: nothing from this thread.
 
+Taking part sets a thread's level by itself, as in Discourse: the thread you start is watched, a thread
+you reply to is tracked (`follow_own_post`). Neither overrides a level you chose yourself, which is why
+choosing "normal" keeps a row (level "normal": the room decides) instead of deleting it; nor does a reply
+lower a watched room's threads to tracking or unmute a muted room's.
+
 `rooms/notify_delivery.py` applies these rules to each new post; rooms/ideas/services.py asks
 `thread_followers` who hears of an idea's status change.
 """
@@ -19,7 +24,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import DateTime, ForeignKey, Select, String, delete, or_, select
+from sqlalchemy import DateTime, ForeignKey, Select, String, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from auth.models import User
@@ -47,7 +53,8 @@ _OLD_ROOM_LEVELS = {"all": "tracking", "mentions": "normal", "mute": "muted"}
 
 
 class ThreadWatch(Base):
-    """One account's own level for one thread (no row: "normal", the room decides)."""
+    """One account's level for one thread, chosen or set by taking part (no row, or "normal": the room
+    decides)."""
 
     __tablename__ = "thread_watches"
 
@@ -61,7 +68,7 @@ class ThreadWatch(Base):
 def thread_level(room_level: Optional[str], own: Optional[str]) -> str:
     """The level that decides what a thread tells someone: their own for the thread, else the room's
     (watching and muted carry over; any other room level leaves the thread "normal")."""
-    if own:
+    if own and own != "normal":
         return own
     return room_level if room_level in ("watching", "muted") else "normal"
 
@@ -110,16 +117,13 @@ def set_room_level(user: User, room_id: object, level: object) -> Membership:
 
 
 def set_thread_level(user: User, thread_id: object, level: object) -> str:
-    """Choose how much one thread tells you (any thread you may read; "normal" removes your choice)."""
+    """Choose how much one thread tells you (any thread you may read). "normal" gives the decision
+    back to the room, and is kept as a row so that replying later does not start tracking the thread."""
     thread = services.get_thread(user, thread_id)
     level_v = validate.choice(level, "level", tuple(THREAD_LEVELS), label="Notification level")
     db.begin_write()
     w = db.session.get(ThreadWatch, (user.id, thread.id))
-    if level_v == "normal":
-        if w is not None:
-            db.session.execute(delete(ThreadWatch).where(ThreadWatch.user_id == user.id,
-                                                         ThreadWatch.thread_id == thread.id))
-    elif w is None:
+    if w is None:
         db.session.add(ThreadWatch(user_id=user.id, thread_id=thread.id, level=level_v))
     else:
         w.level, w.updated_at = level_v, utcnow()
@@ -127,12 +131,25 @@ def set_thread_level(user: User, thread_id: object, level: object) -> str:
     return level_v
 
 
+def follow_own_post(user_id: int, thread_id: int, *, started: bool, room_level: Optional[str]) -> None:
+    """Inside the write of a new post: the author watches the thread they start and tracks one they
+    reply to, unless they already have a level for it (chosen, or set by an earlier post). A reply in a
+    room the author watches or muted adds nothing: its threads already follow the room, and tracking
+    would lower the one and undo the other."""
+    if not started and room_level in ("watching", "muted"):
+        return
+    values = dict(user_id=user_id, thread_id=thread_id, level="watching" if started else "tracking",
+                  updated_at=utcnow())
+    dialect = postgresql if not db.is_sqlite else sqlite
+    db.session.execute(dialect.insert(ThreadWatch).values(**values).on_conflict_do_nothing())
+
+
 # -- who follows a thread (for notices that are not posts) -------------------------------------------
 
 def thread_followers(thread: Thread) -> Select:
     """Ids of the accounts watching a thread, by their own choice or by watching its room (minus those
     who set the thread to something else), among those who may read the room."""
-    own = select(ThreadWatch.user_id).where(ThreadWatch.thread_id == thread.id)
+    own = select(ThreadWatch.user_id).where(ThreadWatch.thread_id == thread.id, ThreadWatch.level != "normal")
     watching_own = own.where(ThreadWatch.level == "watching")
     watching_room = (select(Membership.user_id)
                      .where(Membership.room_id == thread.room_id, Membership.notify_level == "watching",
@@ -144,7 +161,7 @@ def thread_followers(thread: Thread) -> Select:
 def thread_muters(thread: Thread) -> Select:
     """Ids of the accounts for whom a thread is muted (their own choice, or a muted room they did not
     override for this thread)."""
-    own = select(ThreadWatch.user_id).where(ThreadWatch.thread_id == thread.id)
+    own = select(ThreadWatch.user_id).where(ThreadWatch.thread_id == thread.id, ThreadWatch.level != "normal")
     muted_own = own.where(ThreadWatch.level == "muted")
     muted_room = (select(Membership.user_id)
                   .where(Membership.room_id == thread.room_id, Membership.notify_level == "muted",

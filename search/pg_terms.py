@@ -2,8 +2,8 @@
 
 PostgreSQL does not analyse the words itself (no text search configuration):
 a document's tsvector is written by the application from the same index terms
-Whoosh indexes (search.text.terms: stemming, accents folded, stop words,
-search.spelling's word forms), and a query is the same terms. So a word is
+Whoosh indexes (search.text.term_positions: stemming, accents folded, stop words,
+search.spelling's word forms, hyphenated words joined), and a query is the same terms. So a word is
 analysed the same way in the index and in the query on both backends; with
 `to_tsvector('english', …)` on one side and our stemmer on the other they
 drifted ("handcuffs" found nothing of "handcuffing").
@@ -17,7 +17,7 @@ import re
 from typing import Optional
 
 from search.query import Or, Phrase, Prefix, Word
-from search.text import term_of, WORD_RE
+from search.text import term_positions
 
 MAX_POS = 16383  # PostgreSQL's largest position (larger ones are stored as this)
 MAX_POSITIONS = 256  # positions PostgreSQL keeps per lexeme
@@ -33,18 +33,17 @@ def tsvector(*parts: tuple[str, str]) -> Optional[str]:
     `to_tsvector(a) || to_tsvector(b)` numbers them; weight "" is PostgreSQL's default (D).
     None when there is no term at all (an empty tsvector)."""
     found: dict[str, list[str]] = {}
-    pos = 0
+    offset = 0
     for text, weight in parts:
         if not text:
             continue
-        for word in WORD_RE.findall(text):
-            t = term_of(word)
-            if t is None:
-                continue
-            pos += 1
+        last = -1
+        for t, p, _a, _b in term_positions(text):
+            last = max(last, p)
             lst = found.setdefault(t, [])
             if len(lst) < MAX_POSITIONS:
-                lst.append(f"{min(pos, MAX_POS)}{weight}")
+                lst.append(f"{min(offset + p + 1, MAX_POS)}{weight}")
+        offset += last + 1
     if not found:
         return None
     return " ".join(f"{quote(t)}:{','.join(p)}" for t, p in found.items())

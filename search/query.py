@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional, Union
 
-from search.text import MAX_WORD, WORD_RE, fold, term_of
+from search.text import TOKEN_RE, WORD_RE, compound, fold, term_of
 
 MAX_QUERY_CHARS = 500
 MAX_CLAUSES = 24
@@ -160,23 +160,20 @@ def date_bound(value: str, end: bool) -> Optional[datetime]:
         return None
 
 
-_HYPHENED = re.compile(r"\w+(?:[-\u2010\u2011]\w+)+")
-
-
 def _word_node(text: str, hyphens: bool = False) -> Optional[Node]:
-    """A word, or the phrase of its parts ("e-mail"). With `hyphens`, a hyphenated word also
-    finds its parts written together: "anti-social" finds "antisocial" too."""
+    """A word, or the phrase of its parts ("stop-and-search"). With `hyphens`, a hyphenated word also
+    finds its parts written together, as search.text indexes them: "anti-social" finds "antisocial"
+    too, and "to-do" (two stop words) finds "todo"."""
     ts = [t for t in (term_of(w) for w in WORD_RE.findall(text)) if t]
-    if not ts:
-        return None
-    if len(ts) == 1:
-        return Word(text, ts)
-    node = Phrase(text, ts)
-    if hyphens and _HYPHENED.fullmatch(text):
-        joined = term_of("".join(WORD_RE.findall(text)))
-        if joined and len(joined) <= MAX_WORD:
-            return Or([node, Word(text, [joined])])
-    return node
+    node: Optional[Node] = None
+    if ts:
+        node = Word(text, ts) if len(ts) == 1 else Phrase(text, ts)
+    tokens = TOKEN_RE.findall(text) if hyphens else []
+    c = compound(tokens[0]) if len(tokens) == 1 else None
+    if c is None or c[1] is None:
+        return node
+    joined = Word(text, [c[1]])
+    return Or([node, joined]) if node is not None else joined
 
 
 def _prefix_node(text: str, notices: list[str]) -> Optional[Node]:

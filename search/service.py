@@ -25,7 +25,7 @@ from search import query as qmod
 from search.app_state import state
 from search.backend import Found, Request
 from search.documents import indexable
-from search.text import WORD_RE, fold, highlight, highlight_all, html_text, term_of
+from search.text import TOKEN_RE, WORD_RE, compound, fold, highlight, highlight_all, html_text, term_of
 
 log = logging.getLogger(__name__)
 
@@ -360,8 +360,13 @@ def _written(term: str, near: set[str], rooms: list[int], text_rooms: list[int])
         texts = [r[3] if r[1] is None else "", h.body if h.body is not None else html_text(r[12] or "")]
         if h.room_id not in text_rooms:
             texts.append(h.attachments)
-        for word in WORD_RE.findall(" ".join(texts)):
-            if term_of(word) == term:
+        for token in TOKEN_RE.findall(" ".join(texts)):
+            c = compound(token)
+            if c is not None and c[1] == term:  # the hyphenated word as written ("anti-social")
+                found = [token]
+            else:
+                found = [w for w in (WORD_RE.findall(token) if c is not None else [token]) if term_of(w) == term]
+            for word in found:
                 f = fold(word)
                 seen[f] = seen.get(f, 0) + 1
     if not seen:

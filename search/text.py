@@ -7,6 +7,13 @@ attachments.
 query words and highlighting, so the index and the query always analyse a word
 the same way, and what is highlighted is what matched. Word forms Snowball leaves
 apart are joined by search.spelling.
+
+A hyphenated word ("anti-social", "stop-and-search") is indexed as its parts, for
+phrases and for each part, and also as its parts written together ("antisocial",
+`compound`), at the positions of its first and last part, so that "antisocial"
+finds "anti-social" in the index; the query side (search.query) searches a
+hyphenated word as its phrase or its joined form, so "anti-social" finds
+"antisocial" too.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from array import array
+from bisect import bisect_right
 from itertools import accumulate
 
 from whoosh.analysis import Token, Tokenizer
@@ -36,13 +44,21 @@ log = logging.getLogger(__name__)
 
 # Words: letters/digits/underscore, with inner dots kept ("u.k", "3.5").
 WORD_RE = re.compile(r"\w+(?:\.\w+)*")
+# A word, or words joined by hyphens (ASCII, Unicode hyphen, non-breaking hyphen): what the index reads
+# as one token; a token holding a hyphen is a compound (its parts are WORD_RE's words).
+HYPHENS = "-\u2010\u2011"
+TOKEN_RE = re.compile(r"\w+(?:\.\w+)*(?:[-\u2010\u2011]\w+(?:\.\w+)*)*")
+_HYPHEN = re.compile("[-\u2010\u2011]")
 MIN_WORD = 2
 MAX_WORD = 60
 # What term_of makes of words. An index built by another version is rebuilt (search.whoosh_index,
-# search.pg_backend): 2 = search.spelling (doubled consonants, British/American spelling).
-ANALYSIS_VERSION = 2
+# search.pg_backend): 2 = search.spelling (doubled consonants, British/American spelling);
+# 3 = hyphenated words also indexed written together (`compound`).
+ANALYSIS_VERSION = 3
 _cache: dict[str, Optional[str]] = {}
+_compounds: dict[str, tuple[tuple[str, ...], Optional[str]]] = {}
 _CACHE_MAX = 300_000
+_MISSING = object()
 
 
 def fold(word: str) -> str:
@@ -51,10 +67,14 @@ def fold(word: str) -> str:
 
 
 def term_of(word: str) -> Optional[str]:
-    """The index term of one word, or None for stop words and too short/long words."""
+    """The index term of one word, or None for stop words and too short/long words. A hyphenated
+    word gets its joined term (never cached here: the index reads the cache, and a hyphenated
+    token there is a compound, `compound`)."""
     t = _cache.get(word)
     if t is not None or word in _cache:
         return t
+    if _HYPHEN.search(word):
+        return joined_term(WORD_RE.findall(word))
     f = fold(word)
     if f != word and f in _cache:  # "Police", "POLICE" → the stem of "police"
         t = _cache[f]
@@ -68,14 +88,83 @@ def term_of(word: str) -> Optional[str]:
     return t
 
 
+def joined_term(parts: list[str]) -> Optional[str]:
+    """The index term of a hyphenated word's parts written together ("anti", "social" → the term
+    of "antisocial"); None for one part, or parts too long together to be a word."""
+    if len(parts) < 2:
+        return None
+    joined = "".join(parts)
+    return term_of(joined) if len(joined) <= MAX_WORD else None
+
+
+def compound(token: str) -> Optional[tuple[tuple[str, ...], Optional[str]]]:
+    """For a hyphenated token (TOKEN_RE): (the terms of its parts, its joined term if that is a
+    term and not one of the parts'); None for a token without a hyphen."""
+    got = _compounds.get(token)
+    if got is not None:
+        return got
+    if not _HYPHEN.search(token):
+        return None
+    parts = WORD_RE.findall(token)
+    ts = tuple(t for t in map(term_of, parts) if t is not None)
+    joined = joined_term(parts)
+    got = (ts, joined if joined not in ts else None)
+    if len(token) <= 2 * MAX_WORD:
+        if len(_compounds) > _CACHE_MAX // 10:
+            _compounds.clear()
+        _compounds[token] = got
+    return got
+
+
+def _compound_positions(ts: tuple[str, ...], joined: Optional[str], pos: int) -> tuple[list[tuple[str, int]], int]:
+    """(term, position) of a compound's terms from position `pos`, and the next free position: the
+    parts one after another, the joined term at the first and the last part's positions (so a phrase
+    may run into it from either side), or at a position of its own when every part is a stop word."""
+    out = [(t, pos + i) for i, t in enumerate(ts)]
+    nxt = pos + len(ts)
+    if joined is not None:
+        if not ts:
+            out.append((joined, pos))
+            nxt = pos + 1
+        else:
+            out.append((joined, pos))
+            if nxt - 1 > pos:
+                out.append((joined, nxt - 1))
+    return out, nxt
+
+
+def term_positions(text: str) -> Iterator[tuple[str, int, int, int]]:
+    """(term, position, start, end) of each index term of `text`: positions count terms (stop words
+    leave no gap), start/end are the characters of the word (of the whole compound for a joined
+    term). A term's positions come in increasing order."""
+    pos = 0
+    get = _cache.get
+    for m in TOKEN_RE.finditer(text):
+        word = m.group()
+        t = get(word, _MISSING)
+        if t is _MISSING:
+            c = compound(word)
+            if c is not None:
+                start = m.start()
+                spans = [w.span() for w in WORD_RE.finditer(word)
+                         if term_of(w.group()) is not None]
+                found, pos_next = _compound_positions(c[0], c[1], pos)
+                for i, (term, p) in enumerate(found):
+                    a, b = (spans[i] if i < len(c[0]) else (0, len(word)))
+                    yield term, p, start + a, start + b
+                pos = pos_next
+                continue
+            t = term_of(word)
+        if t is None:
+            continue
+        yield t, pos, m.start(), m.end()
+        pos += 1
+
+
 def terms(text: str) -> list[str]:
-    """Index terms of a text, in order (stop words dropped, positions renumbered)."""
-    out = []
-    for m in WORD_RE.finditer(text):
-        t = term_of(m.group())
-        if t is not None:
-            out.append(t)
-    return out
+    """Index terms of a text, in order of position (stop words dropped, positions renumbered; a
+    hyphenated word's joined term after its parts)."""
+    return [t for t, _p, _a, _b in term_positions(text)]
 
 
 class CollabTokenizer(Tokenizer):
@@ -90,30 +179,19 @@ class CollabTokenizer(Tokenizer):
     def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
                  start_pos=0, start_char=0, tokenize=True, mode="", **kwargs) -> Iterator[Token]:
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        pos = start_pos
-        cache_get = _cache.get
-        for m in WORD_RE.finditer(value):
-            word = m.group()
-            term = cache_get(word)
-            if term is None:
-                term = term_of(word)
-                if term is None:
-                    continue
+        for term, pos, a, b in term_positions(value):
             t.text = term
             t.boost = 1.0
             t.stopped = False
             if keeporiginal:
-                t.original = word
+                t.original = value[a:b]
             if positions:
-                t.pos = pos
-                pos += 1
+                t.pos = start_pos + pos
             if chars:
-                t.startchar = start_char + m.start()
-                t.endchar = start_char + m.end()
+                t.startchar = start_char + a
+                t.endchar = start_char + b
             yield t
 
-
-_MISSING = object()
 
 
 _ONE = pack_uint(1)
@@ -132,9 +210,19 @@ def position_values(value: str, boost: float = 1.0):
     poses: dict[str, list[int]] = {}
     pos = 0
     get = _cache.get
-    for word in WORD_RE.findall(value):
+    for word in TOKEN_RE.findall(value):
         t = get(word, _MISSING)
         if t is _MISSING:
+            c = compound(word)  # (rare: a word not seen yet, or a hyphenated one)
+            if c is not None:
+                found, pos = _compound_positions(c[0], c[1], pos)
+                for term, p in found:
+                    lst = poses.get(term)
+                    if lst is None:
+                        poses[term] = [p]
+                    elif lst[-1] < p:
+                        lst.append(p)
+                continue
             t = term_of(word)
         if t is None:
             continue
@@ -188,7 +276,21 @@ def _starts_regex(keys: tuple[str, ...]) -> re.Pattern:
     followed by its own look-behind (no word character just before the key) rather than one look-behind
     first: a pattern that starts with a literal lets the regex engine jump between occurrences of it
     (20× faster over a post for one key)."""
-    return re.compile(r"(?s:" + "|".join(f"{re.escape(k)}(?<!\\w.{{{len(k)}}})" for k in keys) + r")\w*(?:\.\w+)*")
+    return re.compile(r"(?s:" + "|".join(f"{re.escape(k)}(?<!\\w.{{{len(k)}}})" for k in keys)
+                      + r")\w*(?:\.\w+)*(?:[-\u2010\u2011]\w+(?:\.\w+)*)*")
+
+
+def _token_hits(text: str, a: int, b: int, wanted: set[str], prefixes: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The hits in one token text[a:b]: the whole of a hyphenated word whose joined term is wanted
+    ("anti-social" for "antisocial"), else those of its parts that are."""
+    word = text[a:b]
+    c = compound(word)
+    if c is None:
+        return [(a, b)] if _is_hit(term_of(word), wanted, prefixes) else []
+    if _is_hit(c[1], wanted, prefixes):
+        return [(a, b)]
+    return [(a + m.start(), a + m.end()) for m in WORD_RE.finditer(word)
+            if _is_hit(term_of(m.group()), wanted, prefixes)]
 
 
 def _hits(text: str, wanted: set[str], prefixes: tuple[str, ...]) -> list[tuple[int, int]]:
@@ -199,10 +301,25 @@ def _hits(text: str, wanted: set[str], prefixes: tuple[str, ...]) -> list[tuple[
     keys = tuple(sorted({t[:4] for t in wanted} | {p[:4] for p in prefixes}))
     if len(folded) == len(text) and all(keys):
         # A stem starts like its word (after folding): let the regex engine find the few candidates.
-        found = (m.span() for m in _starts_regex(keys).finditer(folded))
+        found = [m.span() for m in _starts_regex(keys).finditer(folded)]
+        if _HYPHEN.search(folded):
+            # A joined term need not start like any part ("email" in "e-mail"): every hyphenated word is
+            # a candidate too, and replaces the candidates inside it.
+            joined = [m.span() for m in _COMPOUND_RE.finditer(folded)]
+            starts = [a for a, _b in joined]
+            found = sorted(joined + [(a, b) for a, b in found
+                                     if not _inside(a, starts, joined)])
     else:
-        found = (m.span() for m in WORD_RE.finditer(text))
-    return [(a, b) for a, b in found if _is_hit(term_of(text[a:b]), wanted, prefixes)]
+        found = [m.span() for m in TOKEN_RE.finditer(text)]
+    return [hit for a, b in found for hit in _token_hits(text, a, b, wanted, prefixes)]
+
+
+_COMPOUND_RE = re.compile(r"(?<![\w.])\w+(?:\.\w+)*(?:[-\u2010\u2011]\w+(?:\.\w+)*)+")
+
+
+def _inside(pos: int, starts: list[int], spans: list[tuple[int, int]]) -> bool:
+    i = bisect_right(starts, pos) - 1
+    return i >= 0 and spans[i][0] <= pos < spans[i][1]
 
 
 def highlight(text: str, wanted: set[str], prefixes: Iterable[str] = (), *, width: int = 240,

@@ -146,6 +146,33 @@ def test_members_page_invites_in_one_step(app, world):
     assert r.status_code == 302
 
 
+def test_the_invitation_page_names_the_room_it_gives(app, world):
+    """The accept page says which room the new account joins, and as what; nothing for an invitation
+    without a room, nor for one whose room has gone."""
+    w, room = world, world["room"]
+    _how, _m, _inv, link = people.add_or_invite(w["org_admin"], room.id, email="ivy@example.org",
+                                                role="observer", kind="iag")
+    guest = app.test_client()
+    doc = lxml.html.fromstring(guest.get(link.replace("http://localhost", "")).data)
+    said = doc.get_element_by_id("invite-rooms").text_content()
+    assert said == "Your account will also be an observer of the room IAG plenary."
+    _how, _m, _inv, link = people.add_or_invite(w["org_admin"], room.id, email="ivo@example.org", role="member")
+    said = lxml.html.fromstring(guest.get(link.replace("http://localhost", "")).data).get_element_by_id("invite-rooms")
+    assert said.text_content() == "Your account will also be a member of the room IAG plenary."
+    # the names are escaped like any text
+    services.update_room(w["owner"], room.id, name="<b>Plenary</b> & co", description="", visibility="private")
+    html = guest.get(link.replace("http://localhost", "")).get_data(as_text=True)
+    assert "the room <strong>&lt;b&gt;Plenary&lt;/b&gt; &amp; co</strong>." in html
+    # an invitation to Collab only says nothing of rooms
+    _inv, plain = accounts.create_invitation(w["admin"], email="plain@example.org", kind="iag")
+    page = guest.get(plain.replace("http://localhost", "")).get_data(as_text=True)
+    assert "Create your Collab account" in page and 'id="invite-rooms"' not in page
+    # accepting makes the account the member the page said
+    user = accounts.accept_invitation(link.rsplit("/", 1)[1], name="Ivo New", email="ivo@example.org",
+                                      password=PASSWORD)
+    assert services.my_roles(user) == {room.id: "member"}
+
+
 # -- bulk invitations -----------------------------------------------------------------------------------
 
 LIST = """email, name, kind

@@ -401,7 +401,9 @@ def test_api(app, make):
     body = r.json
     assert body["total"] == 2 and [x["post_id"] for x in body["results"]] == [p.id, _opening(t)]
     first = body["results"][0]
-    assert set(first) == {"post_id", "thread_id", "room_id", "title", "snippet_html", "created_at"}
+    assert set(first) == {"post_id", "thread_id", "room_id", "room_name", "title", "label", "author_name", "is_opening",
+                          "reply_number", "in_attachment", "snippet_html", "created_at"}
+    assert first["label"] == f"Reply #1 by {u.name}" and first["reply_number"] == 1 and not first["is_opening"]
     assert first["thread_id"] == t.id and first["room_id"] == room.id and first["title"] == "Bridge closure"
     assert "<mark>bridge</mark>" in first["snippet_html"] and first["created_at"].endswith("Z")
     r = c.get("/api/v1/search", query_string={"q": "bridge", "room_id": room.id, "page": 1}, headers=bearer(tok))

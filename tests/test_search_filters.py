@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from tests.conftest import bearer
 from tests.test_search_support import combo_fixtures, pdf_bytes, settle
 
 combo, backend, app_config = combo_fixtures()
@@ -80,3 +81,35 @@ def test_filter_controls_and_labelled_results(app, make, client, auth, combo):
     assert "Did you mean" in page and "author=Bakare" in page
     for odd in ({"after": "x" * 5000}, {"before": "2024-13-45"}, {"author": "\x00" * 300}, {"attachment": "yes"}):
         assert client.get("/search", query_string=dict(odd, q="cell")).status_code == 200
+
+    # The API: the same filters as parameters, the same labels on each result; malformed filters are a
+    # 422 naming the parameter, never a 500.
+    api = app.test_client()
+    tok = bearer(make.token(priya))
+
+    def api_search(**params):
+        r = api.get("/api/v1/search", query_string={"q": "cell", **params}, headers=tok)
+        assert r.status_code == 200, r.json
+        return r.json
+
+    got = api_search(room_id=room.id, sort="newest")
+    by_id = {r["post_id"]: r for r in got["results"]}
+    assert by_id[replies[11].id]["label"] == "Reply #12 by Tunde Bakare"
+    assert by_id[replies[11].id]["reply_number"] == 12 and by_id[replies[11].id]["author_name"] == "Tunde Bakare"
+    assert by_id[replies[0].id]["label"] == "Reply #1 by Priya Shah"
+    opening_row = next(r for r in got["results"] if r["is_opening"])
+    assert opening_row["label"] == "Opening post by Priya Shah" and opening_row["reply_number"] is None
+    assert opening_row["room_name"] == "Custody review"
+    ids = lambda **kw: {r["post_id"] for r in api_search(**kw)["results"]}  # noqa: E731
+    assert ids(author="bakare") == by(author="bakare")
+    assert ids(after=day, before=day) == {old.id}
+    assert ids(has_attachment="true") == {replies[-1].id}
+    assert ids(has_attachment="false") == ids()
+    found = api_search(q="conditions")
+    assert found["results"][0]["label"].startswith("Opening post by Participant")
+    assert "Tunde" not in str(found["results"][0])
+    assert api_search(q="conditions", author="Tunde")["notices"] == ["author: does not search non-attributed rooms."]
+    for name, value in (("after", "yesterday"), ("before", "2024-13-45"), ("after", "2024-03"),
+                        ("has_attachment", "yes"), ("author", "x" * 101)):
+        r = api.get("/api/v1/search", query_string={"q": "cell", name: value}, headers=tok)
+        assert r.status_code == 422 and r.json["error"]["field"] == name, (name, value)

@@ -22,6 +22,9 @@ POSTS = {
     "colour": "The leaflet colours and the programme were agreed.",
     "analyse": "Volunteers analyzed the complaints data.",
     "defence": "The defense lawyer asked for the licence.",
+    "asb": "Reports of anti-social driving on the Elm estate.",
+    "email": "Send an e-mail to the chair before the meeting.",
+    "written": "Please email the minutes.",
 }
 
 # typed query -> the posts it must find (and nothing else among POSTS)
@@ -30,7 +33,10 @@ FORMS = {
     "organization": {"org"}, "organisations": {"org"}, "organisation's": {"org"},  # British/American, possessive
     "organizational": {"org"},
     "behaviour": {"behaviour"}, "behavioural": {"behaviour"}, "centre": {"behaviour"}, "centres": {"behaviour"},
-    "anti-social": {"behaviour"},
+    # hyphenated: either spelling finds the other (both are indexed for "anti-social"), both ways
+    "anti-social": {"behaviour", "asb"}, "antisocial": {"behaviour", "asb"}, "anti‑social": {"behaviour", "asb"},
+    '"anti-social driving"': {"asb"}, '"antisocial driving"': {"asb"}, '"reports of antisocial"': {"asb"},
+    "e-mail": {"email", "written"}, "email": {"email", "written"}, "emailed": {"email", "written"},
     "stop-and-search": {"hyphen"}, '"stop and search"': {"hyphen"}, "body-worn": {"hyphen"},
     "executing": {"executed"}, "executes": {"executed"},
     "officers": {"possessive"}, "officer’s": {"possessive"}, "officer": {"possessive"},
@@ -55,6 +61,12 @@ def test_every_form_of_a_word_finds_its_posts(app, make, combo):
         res = service.search(u, q)
         assert all("<mark>" in r.snippet_html for r in res.results), q
     assert set(search_ids(u, "handcuff*")) == {ids["cuffs"]}
+    assert set(search_ids(u, "antisoc*")) == {ids["behaviour"], ids["asb"]}
+    # the hyphenated word is marked whole when its joined form was searched, a part when a part was
+    res = service.search(u, "antisocial")
+    assert {r.snippet_html.count("<mark>anti-social</mark>") for r in res.results if r.post_id == ids["asb"]} == {1}
+    res = service.search(u, "social driving")
+    assert "anti-<mark>social</mark> <mark>driving</mark>" in res.results[0].snippet_html
 
 
 def test_did_you_mean_offers_written_words_the_caller_may_read(app, make, combo):
@@ -65,6 +77,7 @@ def test_did_you_mean_offers_written_words_the_caller_may_read(app, make, combo)
     public = make.room(owner, visibility="national")
     make.thread(owner, public, title="Custody", body="Officers were handcuffing the suspect. The organisation agreed.")
     make.thread(owner, private, title="Secret", body="The codeword is marmalade.")
+    make.thread(owner, public, title="Estate", body="Anti-social parking on the estate.")
     settle(app)
 
     # "handcufz": one edit from "handcuff", written only as "handcuffing": that word, never the term "handcuf"
@@ -73,7 +86,9 @@ def test_did_you_mean_offers_written_words_the_caller_may_read(app, make, combo)
     assert service.search(member, "organisaton policy").suggestion == "organisation policy"
     assert service.search(member, "marmelade").suggestion == "marmalade"
     assert service.search(outsider, "marmelade").suggestion is None  # a word only in a room it cannot read
-    for q in ("handcufz", "organisaton"):
+    # a word written only hyphenated is offered as written, never as the joined index term
+    assert service.search(member, "antisocail").suggestion == "anti-social"
+    for q in ("handcufz", "organisaton", "antisocail"):
         res = service.search(outsider, q)
         assert res.suggestion and res.total == 0
         fixed = service.search(outsider, res.suggestion)

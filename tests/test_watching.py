@@ -60,15 +60,65 @@ def test_room_and_thread_levels_decide_who_hears_of_what(app, make):
     assert kinds(n_)[before[n_.id]:] == ["post"]
     assert kinds(w)[before[w.id]:] == []          # muted thread: not even the mention
     assert kinds(m_)[before[m_.id]:] == ["mention"]
-    # The account's data download lists its thread levels.
+    # The account's data download lists its thread levels (the first one set by replying in it).
     docs, _blobs = account_data.export_data(n_)
-    assert docs["thread_notifications.json"] == [
-        {"thread_id": other.id, "thread": "Second", "level": "watching", "set_at": docs["thread_notifications.json"][0]["set_at"]}]
+    levels = docs["thread_notifications.json"]
+    assert levels == [
+        {"thread_id": thread.id, "thread": "A thread", "level": "tracking", "set_at": levels[0]["set_at"]},
+        {"thread_id": other.id, "thread": "Second", "level": "watching", "set_at": levels[1]["set_at"]}]
     # "normal" removes the thread's own level: the room decides again (watching).
     assert watching.set_thread_level(w, other.id, "normal") == "normal"
     assert watching.thread_state(w, other) == {"level": "normal", "effective": "watching"}
     make.reply(owner, other, "One more")
     assert kinds(w)[-1] == "post"
+
+
+def test_taking_part_watches_or_tracks_the_thread_unless_a_level_was_chosen(app, make):
+    """Discourse's automatic levels: the thread you start is watched, one you reply to is tracked;
+    neither replaces a level you set yourself (even "normal"), lowers a watched room's threads or
+    unmutes a muted room's."""
+    owner = make.user(name="Olga Owner")
+    alice, bob, cleo, dev = (make.user(name=f"{x} Person") for x in ("Alice", "Bob", "Cleo", "Dev"))
+    room = make.room(owner, members=[alice, bob, cleo, dev])
+    watching.set_room_level(cleo, room.id, "watching")
+    watching.set_room_level(dev, room.id, "muted")
+    thread = make.thread(alice, room, title="Started by Alice")
+    assert watching.thread_state(alice, thread) == {"level": "watching", "effective": "watching"}
+    assert watching.thread_state(bob, thread) == {"level": "normal", "effective": "normal"}
+    # Bob replies: he now tracks the thread, and hears of a reply to him (not of every post).
+    first = make.reply(bob, thread, "Bob's view")
+    assert watching.thread_state(bob, thread) == {"level": "tracking", "effective": "tracking"}
+    before = {u.id: len(kinds(u)) for u in (alice, bob)}
+    make.reply(owner, thread, "Unrelated")
+    make.reply(owner, thread, "To Bob", parent=first)
+    assert kinds(bob)[before[bob.id]:] == ["reply"]
+    # Alice hears of every post in the thread she started, not only of replies to her.
+    assert kinds(alice)[before[alice.id]:] == ["reply", "post"]
+    # Replying to her own thread leaves Alice watching; a room watched or muted is not overridden.
+    make.reply(alice, thread, "Thanks all")
+    make.reply(cleo, thread, "Cleo here")
+    make.reply(dev, thread, "Dev here")
+    assert watching.own_thread_level(alice, thread) == "watching"
+    assert watching.thread_state(cleo, thread) == {"level": "normal", "effective": "watching"}
+    assert watching.thread_state(dev, thread) == {"level": "normal", "effective": "muted"}
+    # A level chosen by hand stays when its owner replies, "normal" included (then the room decides).
+    watching.set_thread_level(bob, thread.id, "muted")
+    make.reply(bob, thread, "Still muted for me")
+    assert watching.own_thread_level(bob, thread) == "muted"
+    other = make.thread(owner, room, title="Second")
+    assert watching.set_thread_level(bob, other.id, "normal") == "normal"
+    make.reply(bob, other, "My say")
+    assert watching.thread_state(bob, other) == {"level": "normal", "effective": "normal"}
+    before = len(kinds(bob))
+    make.reply(owner, other, "Another post")
+    assert kinds(bob)[before:] == []
+    # The thread's starter is among those who hear of things that are not posts (an idea's status).
+    assert alice.id in set(db.session.scalars(watching.thread_followers(thread)))
+    assert bob.id not in set(db.session.scalars(watching.thread_followers(thread)))
+    # "normal" chosen in a watched room: the room's watching still reaches Cleo.
+    watching.set_thread_level(cleo, thread.id, "normal")
+    assert cleo.id in set(db.session.scalars(watching.thread_followers(thread)))
+    assert dev.id in set(db.session.scalars(watching.thread_muters(thread)))
 
 
 def test_level_controls_on_pages_and_api(app, make):

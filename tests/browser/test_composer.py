@@ -266,3 +266,77 @@ def test_attachments_checked_when_picked_and_refusals_keep_the_text(site, pages,
     axe(page, "posted with a file")
     assert page.evaluate(f"localStorage.getItem('collab-draft:thread-{thread['id']}')") is None
     expect(page.get_by_role("textbox", name="Your reply", exact=True)).to_have_value("")
+
+
+def _toolbar_rows(page) -> int:
+    """How many rows the formatting toolbar's visible buttons take."""
+    return page.evaluate("""() => new Set([...document.querySelectorAll('.format-bar button')]
+        .filter(b => b.getClientRects().length).map(b => Math.round(b.getBoundingClientRect().top))).size""")
+
+
+def test_toolbar_fits_a_phone_in_one_row_and_its_more_button_works_by_keyboard(site, pages, admin_token):
+    """At 390x844 the toolbar is one row (the less used buttons behind "More formatting", as Discourse's phone
+    composer does), two with them shown; at 1366x768 every button shows in one row and there is no "More"
+    button. The toolbar stays one Tab stop with arrow keys; shortcuts work whatever is shown."""
+    room = api(site, admin_token, "POST", "/rooms", {"name": "Phone composer room", "visibility": "private"})
+    thread = api(site, admin_token, "POST", f"/rooms/{room['id']}/threads",
+                 {"title": "Composer on a phone", "body": "Reply from a phone."})
+    SHOTS.mkdir(exist_ok=True)
+    page = pages.open(site, email="alex.admin@example.police.uk", width=390, height=844)
+    page.goto(f"/threads/{thread['id']}")
+    axe(page, "thread at 390x844")
+    composer = page.get_by_role("region", name="Reply to the thread")
+    bar = composer.get_by_role("toolbar", name="Formatting")
+    box = composer.get_by_role("textbox", name="Your reply", exact=True)
+    composer.scroll_into_view_if_needed()
+    composer.screenshot(path=str(SHOTS / "toolbar-390.png"))
+    assert _toolbar_rows(page) == 1
+    more = bar.get_by_role("button", name="More formatting")
+    expect(more).to_be_visible()
+    expect(more).to_have_attribute("aria-expanded", "false")
+    for name in ("Numbered list", "Quote", "Heading"):
+        expect(bar.get_by_role("button", name=name)).to_be_hidden()
+
+    # Keyboard only: into the toolbar (one stop), along it with the arrows to "More formatting", open it.
+    box.focus()
+    page.keyboard.press("Shift+Tab")
+    expect(bar.get_by_role("button", name="Bold")).to_be_focused()
+    page.keyboard.press("End")
+    expect(more).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(more).to_have_attribute("aria-expanded", "true")
+    expect(more).to_be_focused()
+    assert _toolbar_rows(page) == 2
+    axe(page, "more formatting shown at 390x844")
+    composer.screenshot(path=str(SHOTS / "toolbar-390-more.png"))
+    page.keyboard.press("ArrowRight")
+    expect(bar.get_by_role("button", name="Numbered list")).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    expect(bar.get_by_role("button", name="Quote")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(box).to_be_focused()
+    expect(box).to_have_value("> ")
+    # Escape in the toolbar puts the extra buttons away again and returns to "More formatting"; the bar's
+    # one Tab stop is its first button again.
+    page.keyboard.press("Shift+Tab")
+    expect(bar.get_by_role("button", name="Bold")).to_be_focused()
+    page.keyboard.press("End")
+    expect(bar.get_by_role("button", name="Heading")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(more).to_be_focused()
+    expect(more).to_have_attribute("aria-expanded", "false")
+    expect(bar.get_by_role("button", name="Heading")).to_be_hidden()
+    # A shortcut for a button put away still works.
+    box.fill("")
+    box.focus()
+    page.keyboard.press("Control+Shift+7")
+    expect(box).to_have_value("1. ")
+
+    # A large screen: every button in one row, no "More formatting".
+    page.set_viewport_size({"width": 1366, "height": 768})
+    expect(more).to_be_hidden()
+    for name in ("Bold", "Italic", "Link", "Bulleted list", "Numbered list", "Quote", "Heading"):
+        expect(bar.get_by_role("button", name=name)).to_be_visible()
+    assert _toolbar_rows(page) == 1
+    axe(page, "toolbar at 1366x768")
+    composer.screenshot(path=str(SHOTS / "toolbar-1366.png"))

@@ -14,7 +14,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from collab import create_app
-from tests.browser.conftest import ADMIN_EMAIL, PASSWORD, api, axe, new_token, start_server, stop_server
+from tests.browser.conftest import (ADMIN_EMAIL, NO_MEDIA, PASSWORD, api, axe, new_token, start_server,
+                                    stop_server)
+from tests.live_support import SmtpSink
 
 pytestmark = pytest.mark.browser
 
@@ -82,8 +84,7 @@ NOT_PAGES = {
     "meetings.deck_page": "an image", "meetings.deck_titles": "JSON", "meetings.state_json": "JSON",
     "live.mention_json": "JSON", "live.thread_reactions_json": "JSON", "search.similar_ideas": "JSON",
     "security.admin_audit_csv": "a CSV file", "polls.results": "the results region alone, for the poll's live update",
-    "rooms.people_json": "JSON", "auth.forgot_password": "only where Collab sends e-mail (404 on this test "
-    "site, which has no SMTP server; tests/test_password_reset.py serves it): not yet walked at 320 px",
+    "rooms.people_json": "JSON",
 }
 
 
@@ -181,13 +182,24 @@ def test_every_page_reflows_at_320px(site, admin_token, pages, tmp_path_factory)
     for link in ("/login", invite, reset):
         out.goto(link)
         checked(out, visited)
-    # A fresh install of its own: the shared fresh site may already be set up by test_setup.py by now.
-    fresh = start_server(tmp_path_factory, "reflow-fresh")
+    # A fresh install of its own (the shared fresh site may already be set up by test_setup.py by now), which
+    # sends e-mail (to a real SMTP server on loopback): the forgotten-password page exists only then.
+    sink = SmtpSink()
+    fresh = start_server(tmp_path_factory, "reflow-fresh", extra_env={
+        "COLLAB_SMTP_HOST": "127.0.0.1", "COLLAB_SMTP_PORT": str(sink.port), **NO_MEDIA})
     try:
         first = pages.open(fresh, width=320, height=640)
         first.goto("/setup")
         expect(first).to_have_url(re.compile(r"/setup$"))
         checked(first, visited)
+        first.goto("/password/forgot")
+        checked(first, visited)
+        first.get_by_label("Email").fill("somebody.with.a.long.address@example.police.uk")
+        first.get_by_role("button", name="Send me a link").click()
+        expect(first.get_by_role("status").filter(
+            has_text="If that address belongs to an active Collab account")).to_be_visible()
+        checked(first, visited, "forgotten password: the answer")
     finally:
         stop_server(fresh)
+        sink.stop()
     assert admin_id and not _page_endpoints() - visited, f"pages the walk missed: {_page_endpoints() - visited}"

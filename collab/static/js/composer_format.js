@@ -1,17 +1,20 @@
 // Formatting for people who have never heard of Markdown (issue 14): a toolbar above the text box (bold,
 // italic, link, bulleted and numbered list, quote, heading) with keyboard shortcuts, and lists that carry on
 // when Enter is pressed. Each button writes the Markdown the server renders, so what they see in Preview
-// (composer_preview.js) is what is posted. A WAI-ARIA toolbar: one Tab stop, arrow keys move between buttons.
+// (composer_preview.js) is what is posted. A WAI-ARIA toolbar: one Tab stop, arrow keys move between buttons;
+// on a phone one row, the less used buttons behind "More formatting", as in Discourse's phone composer.
 import { el } from "./dom.js";
 
+// `short`: the label shown on a phone, where the toolbar has one row (the accessible name stays `label`, which
+// contains it). `more`: put behind "More formatting" on a phone (styles in app.css, under .format-bar).
 const TOOLS = [
   { name: "bold", label: "Bold", keys: "Control+B", hint: "Ctrl+B", run: (ta) => wrap(ta, "**", "bold text") },
   { name: "italic", label: "Italic", keys: "Control+I", hint: "Ctrl+I", run: (ta) => wrap(ta, "*", "italic text") },
   { name: "link", label: "Link", keys: "Control+K", hint: "Ctrl+K", run: (ta, form) => openLinkField(ta, form) },
-  { name: "bullets", label: "Bulleted list", keys: "Control+Shift+8", hint: "Ctrl+Shift+8", run: (ta) => prefixLines(ta, () => "- ", /^\s*[-*+] /) },
-  { name: "numbers", label: "Numbered list", keys: "Control+Shift+7", hint: "Ctrl+Shift+7", run: (ta) => prefixLines(ta, (i) => `${i + 1}. `, /^\s*\d+\. /) },
-  { name: "quote", label: "Quote", keys: "Control+Shift+Period", hint: "Ctrl+Shift+.", run: (ta) => prefixLines(ta, () => "> ", /^> ?/) },
-  { name: "heading", label: "Heading", keys: "Control+Shift+H", hint: "Ctrl+Shift+H", run: (ta) => prefixLines(ta, () => "## ", /^#{1,6} /) },
+  { name: "bullets", label: "Bulleted list", short: "List", keys: "Control+Shift+8", hint: "Ctrl+Shift+8", run: (ta) => prefixLines(ta, () => "- ", /^\s*[-*+] /) },
+  { name: "numbers", label: "Numbered list", short: "List", more: true, keys: "Control+Shift+7", hint: "Ctrl+Shift+7", run: (ta) => prefixLines(ta, (i) => `${i + 1}. `, /^\s*\d+\. /) },
+  { name: "quote", label: "Quote", more: true, keys: "Control+Shift+Period", hint: "Ctrl+Shift+.", run: (ta) => prefixLines(ta, () => "> ", /^> ?/) },
+  { name: "heading", label: "Heading", more: true, keys: "Control+Shift+H", hint: "Ctrl+Shift+H", run: (ta) => prefixLines(ta, () => "## ", /^#{1,6} /) },
 ];
 // The shortcut of each tool, by KeyboardEvent.code (the same key whatever the layout's shifted character).
 const SHORTCUTS = { KeyB: "bold", KeyI: "italic", KeyK: "link", "Shift+Digit8": "bullets", "Shift+Digit7": "numbers",
@@ -106,25 +109,61 @@ function openLinkField(ta, form) {
   url.focus();
 }
 
+/** The tool's button: its full label, and on a phone its short one (CSS shows one of the two). */
+function toolButton(t, ta, form) {
+  const text = t.short
+    ? [el("span", { class: "tool-long", text: t.label }), el("span", { class: "tool-short", text: t.short })]
+    : [t.label];
+  return el("button", {
+    type: "button", class: `small tool tool-${t.name}`, tabindex: "-1", "data-tool": t.name,
+    "aria-keyshortcuts": t.keys, title: `${t.label} (${t.hint})`, "aria-label": t.short ? t.label : null,
+    "data-more": t.more ? "" : null, onclick: () => t.run(ta, form),
+  }, ...text);
+}
+
+/** The toolbar. On a phone (app.css) the buttons marked `more` wait behind "More formatting" (…), a
+ *  disclosure button after the others, so the bar is one row, two when they are shown; on a larger screen
+ *  every button shows and "More formatting" does not. One Tab stop: arrow keys, Home and End move along the
+ *  buttons that show; Escape puts the extra buttons away again. */
 function toolbar(ta, form) {
   const bar = el("div", { class: "format-bar", role: "toolbar", "aria-label": "Formatting", "aria-controls": ta.id });
-  for (const [i, t] of TOOLS.entries()) {
-    bar.append(el("button", {
-      type: "button", class: `small tool tool-${t.name}`, tabindex: i === 0 ? "0" : "-1", "data-tool": t.name,
-      "aria-keyshortcuts": t.keys, title: `${t.label} (${t.hint})`, text: t.label,
-      onclick: () => t.run(ta, form),
-    }));
-  }
+  const buttons = TOOLS.map((t) => toolButton(t, ta, form));
+  const more = el("button", {
+    type: "button", class: "small tool tool-more", tabindex: "-1", "aria-expanded": "false",
+    "aria-label": "More formatting", title: "More formatting", text: "…",
+    onclick: () => setOpen(more.getAttribute("aria-expanded") !== "true"),
+  });
+  const firstMore = buttons.findIndex((b) => b.hasAttribute("data-more"));
+  bar.append(...buttons.slice(0, firstMore), more, ...buttons.slice(firstMore));
+  const shown = () => [...bar.querySelectorAll("button")].filter((b) => b.getClientRects().length);
+  const rove = (to) => { for (const b of bar.querySelectorAll("button")) b.tabIndex = b === to ? 0 : -1; };
+  const setOpen = (open) => {
+    more.setAttribute("aria-expanded", String(open));
+    bar.classList.toggle("more-open", open);
+  };
+  rove(buttons[0]);
   bar.addEventListener("keydown", (ev) => {
-    const buttons = [...bar.querySelectorAll("button")];
-    const i = buttons.indexOf(document.activeElement);
-    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: buttons.length - 1 }[ev.key];
-    if (to === undefined || i < 0) return;
+    const list = shown();
+    const i = list.indexOf(document.activeElement);
+    if (i < 0) return;
+    if (ev.key === "Escape" && more.getAttribute("aria-expanded") === "true") {
+      ev.preventDefault();
+      ev.stopPropagation();
+      setOpen(false);
+      rove(more);
+      more.focus();
+      return;
+    }
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: list.length - 1 }[ev.key];
+    if (to === undefined) return;
     ev.preventDefault();
-    const next = buttons[(to + buttons.length) % buttons.length];
-    for (const b of buttons) b.tabIndex = b === next ? 0 : -1;
+    const next = list[(to + list.length) % list.length];
+    rove(next);
     next.focus();
   });
+  bar.addEventListener("focusin", (ev) => rove(ev.target));
+  // Leaving the bar: its Tab stop goes back to the first button, never to one a narrower screen hides.
+  bar.addEventListener("focusout", (ev) => { if (!bar.contains(ev.relatedTarget)) rove(buttons[0]); });
   return bar;
 }
 
