@@ -22,7 +22,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from media import control, internals, net, selftest, signalling
-from media.captions import captions_for
+from media.captions.service import captions_for
 from media.config import WorkerConfig
 from media.meeting import Meeting
 

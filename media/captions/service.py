@@ -35,6 +35,7 @@ from typing import Any
 
 from media.captions import engine
 from media.captions.audio import OpusToPcm
+from media.captions.report import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -309,3 +310,12 @@ class Captions:
         if self._ticker is not None:
             self._ticker.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def captions_for(config) -> Captions | None:
+    """The captions of one worker process as `config` (media.config.WorkerConfig) sets them; None when off.
+    The web app imports media.captions.report (the signed report) without any of this."""
+    if config.captions_engine == "off":
+        return None
+    report = Reporter(config.report_url, config.secret_key) if config.report_url else None
+    return Captions(config.captions_engine, config.captions_model_dir, config.captions_speakers, report=report)

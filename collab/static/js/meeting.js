@@ -168,6 +168,11 @@ async function handle(msg, ws) {
     case "speaking":
       onSpeaking(new Set(msg.ids));
       break;
+    case "caption":
+    case "caption_note":
+      // Captions made by the worker (media/captions/): shown by meeting_captions.js.
+      document.dispatchEvent(new CustomEvent("meeting:caption", { detail: msg }));
+      break;
     case "error":
       console.warn("meeting worker:", msg.code, msg.message);
       if (msg.code === "bad_token") { state.join = null; lost("The meeting pass expired."); }
