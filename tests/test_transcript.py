@@ -43,7 +43,7 @@ def test_worker_reports_are_saved_once_and_forged_ones_refused(app, make):
     assert send(app, meeting.id, seg(ann.id, "run-a-2", "x"), secret="not the key").status_code == 403
     r = app.test_client().post("/media/captions", data=b'{"m": "e30=", "s": "00"}', content_type="application/json")
     assert r.status_code == 403
-    assert app.test_client().post("/media/captions", data=b"nonsense").status_code == 400
+    assert app.test_client().post("/media/captions", data=b"nonsense").status_code == 403
     assert send(app, 999_999, seg(ann.id, "run-z-1", "nobody")).json["saved"] == 0  # a meeting that is gone
     assert db.session.scalar(select(func.count(TranscriptSegment.id))) == 2
 

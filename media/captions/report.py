@@ -85,7 +85,7 @@ def verify(secret_key: str, body: bytes, *, now: float | None = None) -> dict:
     try:
         outer = json.loads(body)
     except ValueError:
-        raise Refused(400, "not JSON") from None
+        raise Refused(403, "not signed") from None
     if not isinstance(outer, dict) or not isinstance(outer.get("m"), str) or not isinstance(outer.get("s"), str):
         raise Refused(403, "not signed")
     expected = hmac.new(report_key(secret_key), outer["m"].encode(), hashlib.sha256).hexdigest()
