@@ -8,9 +8,10 @@ the same Opus packets. Only people speaking are transcribed: the worker's own vo
 last 300 ms kept, so the first syllable is not lost) and closes it after END_SILENCE without voice, or
 after MAX_UTTERANCE (then the next one starts at once).
 
-Recognition is CPU-bound, so it runs in a thread pool of `speakers` threads, and at most `speakers`
-utterances are transcribed at once (each holds one of that many recognisers, loaded once and
-reused). Someone who starts speaking while all are busy is not transcribed for that utterance: the
+Recognition is CPU-bound and the engines hold the GIL, so each recogniser runs in a child process of
+its own (media/captions/recogniser_process.py), loaded once and reused; `speakers` threads send them
+packets and wait for text, and at most `speakers` utterances are transcribed at once (each holds one
+recogniser). Someone who starts speaking while all are busy is not transcribed for that utterance: the
 meeting gets a `caption_note` saying so, and the count is kept (`skipped`). The packets of one
 utterance go to its recogniser in order, one batch at a time, so the event loop only ever appends
 to a list.
@@ -33,8 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from media.captions import engine
-from media.captions.audio import OpusToPcm
+from media.captions.recogniser_process import RecogniserProcess
 from media.captions.report import Reporter
 
 log = logging.getLogger(__name__)
@@ -47,16 +47,8 @@ TICK = 0.1              # how often open utterances are checked for their end
 NOTE_EVERY = 10.0       # seconds between two "too many speakers" notes about one person
 
 
-class Slot:
-    """One recogniser and its Opus decoder, used by one utterance at a time."""
-
-    def __init__(self, recogniser: engine.Recogniser) -> None:
-        self.recogniser = recogniser
-        self.decoder = OpusToPcm()
-
-
 class Utterance:
-    def __init__(self, tap: Tap, slot: Slot, key: str, start: float) -> None:
+    def __init__(self, tap: Tap, slot: RecogniserProcess | None, key: str, start: float) -> None:
         self.tap = tap
         self.slot = slot
         self.key = key
@@ -122,16 +114,14 @@ class Captions:
     """Captions of every meeting of this worker process."""
 
     def __init__(self, engine_name: str, model_dir: str | None, speakers: int,
-                 report: Callable[[int, dict], None] | None = None,
-                 make: Callable[[], engine.Recogniser] | None = None) -> None:
+                 report: Callable[[int, dict], None] | None = None) -> None:
         self.engine_name = engine_name
         self.model_dir = model_dir
         self.speakers = speakers
         self.report = report
-        self._make = make or (lambda: engine.create(engine_name, model_dir))
         self._pool = ThreadPoolExecutor(max_workers=speakers, thread_name_prefix="captions")
-        self._free: list[Slot] = []
-        self._made = 0
+        self._free: list[RecogniserProcess] = []
+        self._all: list[RecogniserProcess] = []
         self.active: set[Utterance] = set()
         self.taps: set[Tap] = set()
         self.run = secrets.token_hex(4)   # utterance keys stay unique across worker restarts
@@ -164,7 +154,7 @@ class Captions:
             return
         start = time.time() - len(tap.preroll) * 0.02
         key = f"{self.run}-{tap.member.id}-{next(tap.count)}"
-        u = Utterance(tap, None, key, start)  # type: ignore[arg-type]
+        u = Utterance(tap, None, key, start)
         for seq, payload in tap.preroll:
             u.add(seq, payload)
         tap.preroll.clear()
@@ -175,13 +165,14 @@ class Captions:
         fut = asyncio.get_running_loop().run_in_executor(self._pool, self._slot)
         fut.add_done_callback(lambda f, u=u: self._slot_ready(u, f))
 
-    def _slot(self) -> Slot:
-        """In the pool: a free recogniser, or a new one (at most `speakers` ever exist)."""
+    def _slot(self) -> RecogniserProcess:
+        """In the pool: a free recogniser, or a new one (at most `speakers` are alive: one per open utterance)."""
         try:
             return self._free.pop()
         except IndexError:
-            self._made += 1
-            return Slot(self._make())
+            slot = RecogniserProcess(self.engine_name, self.model_dir)
+            self._all.append(slot)
+            return slot
 
     def _slot_ready(self, u: Utterance, fut) -> None:
         u.busy = False
@@ -219,14 +210,12 @@ class Captions:
         fut.add_done_callback(lambda f, u=u: self._fed(u, f))
 
     @staticmethod
-    def _feed(slot: Slot, batch: list[bytes], partial: bool) -> str | None:
-        slot.recogniser.feed(slot.decoder.decode(batch))
-        return slot.recogniser.partial() if partial else None
+    def _feed(slot: RecogniserProcess, batch: list[bytes], partial: bool) -> str | None:
+        return slot.feed(batch, partial)
 
     @staticmethod
-    def _final(slot: Slot, batch: list[bytes]) -> str:
-        slot.recogniser.feed(slot.decoder.decode(batch))
-        return slot.recogniser.finish()
+    def _final(slot: RecogniserProcess, batch: list[bytes]) -> str:
+        return slot.final(batch)
 
     def _fed(self, u: Utterance, fut) -> None:
         u.busy = False
@@ -275,9 +264,11 @@ class Captions:
         if u.tap.utterance is u:
             u.tap.utterance = None
         if u.slot is not None:
-            # a recogniser that failed mid-utterance may be in any state: make a new one next time
-            self._made -= 1
-            u.slot = None
+            # a recogniser that failed mid-utterance may be in any state: a new one is made next time
+            slot, u.slot = u.slot, None
+            if slot in self._all:
+                self._all.remove(slot)
+            asyncio.get_running_loop().run_in_executor(None, slot.close)
 
     def _caption(self, u: Utterance, text: str, *, final: bool) -> dict[str, Any]:
         message = {"type": "caption", "participant": u.tap.member.id, "utterance": u.key, "text": text,
@@ -310,6 +301,9 @@ class Captions:
         if self._ticker is not None:
             self._ticker.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for slot in self._all:
+            slot.close()
+        self._all.clear()
 
 
 def captions_for(config) -> Captions | None:
