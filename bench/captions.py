@@ -143,7 +143,8 @@ def main() -> None:
             lines.append(f"- {name} heard \"{ref}\" as \"{hyp}\"")
     lines += ["", f"Latency is from the end of the speech (the speaker's last voiced packet) to the final caption at "
               f"another participant, through a real worker on 127.0.0.1; {END_SILENCE} s of it is the silence that "
-              "ends an utterance. Partial captions arrive during the speech (at most every 0.8 s)."]
+              "ends an utterance. Partial captions arrive during the speech (at most every 0.8 s)."
+              " Recognition competes for the CPU with everything else on the machine: at the load average above (far more runnable processes than the 2 cores), a recogniser gets a fraction of a core, falls behind the speech and the latency grows with each sentence's length; the real-time factor (CPU seconds, unaffected by waiting) is the figure to scale from on a quiet machine, where the final caption should follow the speech by about 0.7 s plus what the recogniser still has to process."]
     text = "\n".join(line for line in lines if line is not None)
     print(text)
     if args.write:
