@@ -60,6 +60,7 @@ def mic_pages(mic_browser, request):
     yield from checked_pages(mic_browser, request)
 
 
+@pytest.mark.timeout(900)   # an upper bound: recognition shares 2 cores with everything else running
 def test_speech_from_the_microphone_is_captioned_on_another_participants_page(site, mic_pages):
     admin_token = new_token(site, "alex.admin@example.police.uk")
     for name, email in (SPEAKER, LISTENER):
