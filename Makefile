@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 
-.PHONY: run test venv dev-venv chromium soffice nginx migrate demo bench lint clean
+.PHONY: run test venv dev-venv chromium soffice nginx captions-voice migrate demo bench lint clean
 
 $(VENV)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -72,7 +72,19 @@ nginx:
 	  fi; \
 	fi
 
-test: dev-venv chromium soffice nginx
+# espeak-ng speaks the sentences the captions tests and bench/captions.py transcribe.
+captions-voice:
+	@if ! command -v espeak-ng >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing Debian's espeak-ng (speech for the captions tests)…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      espeak-ng >/dev/null || echo "espeak-ng could not be installed."; \
+	  else \
+	    echo "The captions tests need espeak-ng: run 'sudo apt-get install espeak-ng' (Debian) first."; exit 1; \
+	  fi; \
+	fi
+
+test: dev-venv chromium soffice nginx captions-voice
 	$(PY) tests/run.py
 
 # make bench: seeds 2,000 threads and 100,000 posts into a fresh data folder, starts `flask --app wsgi serve`,

@@ -56,6 +56,8 @@ class User(Base):
     # Text size (TEXT_SIZES) and the high-contrast theme this account reads with (auth/preferences.py).
     text_size: Mapped[str] = mapped_column(String(10), default="default")
     high_contrast: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether meeting pages show captions to this account (auth/preferences.py set_captions).
+    captions: Mapped[bool] = mapped_column(Boolean, default=False)
 
     organisation: Mapped[Optional[Organisation]] = relationship(lazy="joined")
 

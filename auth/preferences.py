@@ -25,6 +25,17 @@ def set_display(user: User, *, text_size: object, high_contrast: object) -> User
     return user
 
 
+def set_captions(user: User, on: object) -> User:
+    """Captions on or off on meeting pages, remembered for the account (the meeting page's toggle)."""
+    if not isinstance(on, bool):
+        raise Invalid("captions must be true or false.", "captions")
+    db.begin_write()
+    user = db.session.merge(user)
+    user.captions = on
+    db.session.commit()
+    return user
+
+
 def html_class(user: Optional[User]) -> str:
     """The classes base.html puts on <html> for this reader ("" for the defaults and for anonymous pages)."""
     if user is None or not getattr(user, "is_authenticated", False):

@@ -132,6 +132,7 @@ def _import_route_modules() -> tuple:
     from rooms import moderation_views, notification_views
     from rooms.ideas import api as ideas_api
     from rooms.meetings import api as meetings_api
+    from rooms.meetings import transcript_api  # transcripts of captions (issue 16)
     from rooms.polls import api as polls_api
     from rooms.polls import realtime as polls_realtime  # live tallies, to those who may see them
     from rooms.qa import api as qa_api
@@ -139,7 +140,7 @@ def _import_route_modules() -> tuple:
     from search import api as search_api
 
     return (auth_api, rooms_api, meetings_api, polls_api, polls_realtime, search_api, notification_views,
-            moderation_views, ideas_api, qa_api, qa_realtime)
+            moderation_views, ideas_api, qa_api, qa_realtime, transcript_api)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -152,6 +153,7 @@ def _register_blueprints(app: Flask) -> None:
     from rooms import views as rooms_views
     from rooms.ideas import pages as idea_pages
     from rooms.meetings import pages as meeting_pages
+    from rooms.meetings import transcript_views
     from rooms.polls import pages as poll_pages
     from rooms.qa import pages as qa_pages
     from search import views as search_views
@@ -162,6 +164,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(security_views.bp)  # two-step sign-in, sessions, data, audit log (issue 7)
     app.register_blueprint(rooms_views.bp)
     app.register_blueprint(meeting_pages.bp)
+    app.register_blueprint(transcript_views.bp)  # transcripts and the worker's captions reports (issue 16)
     app.register_blueprint(idea_pages.bp)
     app.register_blueprint(poll_pages.bp)   # polls and proposals (issue 13)
     app.register_blueprint(qa_pages.bp)     # Q&A sessions (issue 13)

@@ -338,6 +338,17 @@ SCHEMAS.update({
         "owner_id": {"type": "integer", "description": "who answers what is left (default: the caller)"},
         "due_on": {"type": "string", "format": "date", "description": "default: in 14 days"}}},
     "QaHostAdd": {"type": "object", "required": ["user_id"], "properties": {"user_id": {"type": "integer"}}},
+    "TranscriptSegment": {"type": "object", "required": ["id", "speaker", "start", "end", "text", "heard", "corrected"],
+                          "properties": {"id": {"type": "integer"}, "speaker": {"type": "object"},
+                                         "start": {"type": "string", "format": "date-time"},
+                                         "end": {"type": "string", "format": "date-time"},
+                                         "offset": {"type": "string"}, "text": {"type": "string"},
+                                         "heard": {"type": "string"}, "corrected": {"type": "boolean"}}},
+    "TranscriptSegments": {"type": "object", "required": ["meeting_id", "segments"],
+                           "properties": {"meeting_id": {"type": "integer"},
+                                          "segments": {"type": "array", "items": _ref("TranscriptSegment")}}},
+    "TranscriptCorrection": {"type": "object", "required": ["text"],
+                             "properties": {"text": {"type": "string", "maxLength": 2000}}},
 })
 
 
@@ -365,6 +376,14 @@ def _with_ok(op: dict, description: str, schema: dict) -> dict:
 def _ics_op(meeting_id: dict) -> dict:
     op = _op("The meeting as an iCalendar invitation", "200", {"type": "string"}, 404, 422, params=[meeting_id])
     op["responses"]["200"] = {"description": "OK", "content": {"text/calendar": {"schema": {"type": "string"}}}}
+    return op
+
+
+def _vtt_op(meeting_id: dict) -> dict:
+    op = _op("The meeting's transcript as WebVTT captions (automatic, as a chair corrected them; readers of the "
+             "room; speakers named or as \"Participant n\" as the room requires)", "200", {"type": "string"},
+             404, 422, params=[meeting_id])
+    op["responses"]["200"] = {"description": "OK", "content": {"text/vtt": {"schema": {"type": "string"}}}}
     return op
 
 
@@ -500,6 +519,14 @@ def document() -> dict[str, Any]:
         "/meetings/{meeting_id}/cancel": {"post": _op(
             "Cancel a meeting (the chair); invitees are told", "200", _ref("MeetingSchedule"), 403, 404, 422,
             params=[meeting_id])},
+        "/meetings/{meeting_id}/transcript": {"get": _vtt_op(meeting_id)},
+        "/meetings/{meeting_id}/transcript/segments": {"get": _op(
+            "The meeting's transcript as JSON segments", "200", _ref("TranscriptSegments"), 404, 422,
+            params=[meeting_id])},
+        "/transcript-segments/{segment_id}": {"patch": _op(
+            "Correct one transcript segment (a chair; audited; empty text goes back to what was heard)", "200",
+            _ref("TranscriptSegment"), 400, 403, 404, 422, body="TranscriptCorrection",
+            params=[_id_param("segment_id")])},
         "/meetings/{meeting_id}/state": {"get": _op(
             "The meeting's live state: slide, hands, attendance, key messages, decks", "200",
             _ref("MeetingState"), 404, 422, params=[meeting_id])},

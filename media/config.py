@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
+from media.captions.engine import check_engine
 from media.net import parse_port_range
 from media.tokens import turn_credentials
 
@@ -53,6 +54,11 @@ class WorkerConfig:
     fill: int = 16                               # participants a process takes before the next one is used
     origins: list[str] | None = None             # allowed WebSocket Origin headers (None: any)
     self_test: bool | str = True                    # True: full, "quick": names and signatures only
+    # Captions (media/captions/): "off" unless chosen; from_env's default is "pocketsphinx".
+    captions_engine: str = "off"
+    captions_model_dir: str | None = None
+    captions_speakers: int = 2                   # utterances transcribed at once (threads, recognisers)
+    report_url: str | None = None                # the web app, which saves final captions (None: not saved)
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> WorkerConfig:
@@ -79,6 +85,10 @@ class WorkerConfig:
             processes=_processes(env.get("COLLAB_MEDIA_PROCESSES", "1")),
             fill=int(env.get("COLLAB_MEDIA_FILL", "16")),
             origins=[public] if public else None,
+            captions_engine=(env.get("COLLAB_CAPTIONS_ENGINE") or "pocketsphinx").strip().lower(),
+            captions_model_dir=env.get("COLLAB_CAPTIONS_MODEL_DIR") or None,
+            captions_speakers=int(env.get("COLLAB_CAPTIONS_SPEAKERS", "2")),
+            report_url=env.get("COLLAB_MEDIA_REPORT_URL") or _web_url(env),
         )
         for k, v in overrides.items():
             if v is not None:
@@ -97,6 +107,10 @@ class WorkerConfig:
             raise ValueError("COLLAB_MEDIA_FILL must be from 1 to 1000")
         if self.stun and not self.stun.startswith("stun:"):
             raise ValueError("COLLAB_MEDIA_STUN must look like stun:host:3478")
+        if not 1 <= self.captions_speakers <= 16:
+            raise ValueError("COLLAB_CAPTIONS_SPEAKERS must be from 1 to 16")
+        if self.captions_engine != "off":
+            check_engine(self.captions_engine, self.captions_model_dir)  # a clear message now, not at first speech
 
     def browser_ice_servers(self, label: str) -> list[dict]:
         """RTCIceServer dicts for one participant, TURN entries with fresh REST credentials."""
@@ -111,6 +125,14 @@ class WorkerConfig:
                 entry["username"], entry["credential"] = turn_credentials(self.turn_secret, label, self.turn_ttl)
             servers.append(entry)
         return servers
+
+
+def _web_url(env: dict) -> str:
+    """The web app as `flask serve` runs it beside an embedded worker: COLLAB_HOST:COLLAB_PORT."""
+    host = env.get("COLLAB_HOST", "127.0.0.1")
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{'[' + host + ']' if ':' in host else host}:{env.get('COLLAB_PORT', '5000')}"
 
 
 def _processes(text: str) -> int:

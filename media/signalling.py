@@ -12,7 +12,9 @@ Browser → worker
 
 Worker → browser
   welcome (you, participants, iceServers), offer (sdp, publish mids), slots (mid → participant/source),
-  joined, left, state, speaking (ids), error (code, message), bye (reason[, message]).
+  joined, left, state, speaking (ids), error (code, message), bye (reason[, message]),
+  caption (participant, utterance, text, final, start, end) and caption_note (participant, message) from
+  the captions service (media/captions/service.py).
   A bye with a `message` means the web app revoked this person's place ("removed", "ended", …:
   media/control.py); the worker then closes the connection and the page should not rejoin.
 

@@ -22,6 +22,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from media import control, internals, net, selftest, signalling
+from media.captions.service import captions_for
 from media.config import WorkerConfig
 from media.meeting import Meeting
 
@@ -37,6 +38,7 @@ class Worker:
         self.cluster = cluster
         self.gate = control.Gate(config.secret_key)
         self.revocations = control.Revocations()
+        self.captions = captions_for(config)  # None when COLLAB_CAPTIONS_ENGINE is off
 
     def meeting(self, meeting_id: int) -> Meeting:
         m = self.meetings.get(meeting_id)
@@ -56,6 +58,8 @@ class Worker:
             self.cluster.announce(meeting, event, participant)
 
     def announce_source(self, meeting: Meeting, participant, name: str, source) -> None:
+        if name == "audio" and self.captions is not None:  # captions: media/captions/service.py
+            self.captions.listen(meeting, participant, source)
         if self.cluster:
             self.cluster.announce_source(meeting, participant, name, source)
 
@@ -160,5 +164,7 @@ async def serve(config: WorkerConfig, *, sock=None, stop: asyncio.Future | None 
         for meeting in list(worker.meetings.values()):
             for p in meeting.participants():
                 await meeting.remove(p, "The media server is restarting; reconnecting…")
+        if worker.captions is not None:
+            worker.captions.close()
     if cluster:
         await cluster.stop()

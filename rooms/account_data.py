@@ -34,6 +34,7 @@ from rooms import attachments as files
 from rooms import policy, post_removal
 from rooms import posts as room_posts
 from rooms.ideas.models import Idea, IdeaVote
+from rooms.meetings.transcript_models import TranscriptSegment
 from rooms.models import Attachment, Membership, Post, PostRevision, Reaction, Room, RoomEvent, Thread
 from rooms.polls.models import Poll, PollVote
 from rooms.polls.serialize import options as poll_options
@@ -50,6 +51,7 @@ idea_votes.json   the ideas you voted for, and when
 thread_notifications.json  the threads you set to watching, tracking or muted
 poll_votes.json   your own votes in polls and proposals (what you chose, your reason, when); in an
                   anonymous poll too, since it is yours -- never anyone else's vote or name
+transcript.json   what you said in meetings, as the automatic captions heard it (and as a chair corrected it)
 sessions.json     the devices signed in to your account
 attachments/      the files you attached to your posts
 
@@ -134,9 +136,14 @@ def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         path = files.blob_path(att.sha256)
         if path.exists():
             blobs.append((f"attachments/{att.id}-{files.safe_filename(att.filename)}", str(path)))
+    # Captions of the account's own speech (issue 16): theirs, like their posts, whatever the room.
+    transcript = [{"meeting_id": s.meeting_id, "start": _iso(s.started_at), "end": _iso(s.ended_at),
+                   "heard": s.text, "corrected": s.corrected_text}
+                  for s in db.session.scalars(select(TranscriptSegment).where(TranscriptSegment.speaker_id == user.id)
+                                              .order_by(TranscriptSegment.started_at, TranscriptSegment.id))]
     docs = {"profile.json": profile, "memberships.json": memberships, "posts.json": posts,
             "reactions.json": reactions, "idea_votes.json": idea_votes, "poll_votes.json": poll_votes,
-            "thread_notifications.json": watches,
+            "thread_notifications.json": watches, "transcript.json": transcript,
             "sessions.json": sessions}
     return docs, blobs
 

@@ -304,6 +304,13 @@ def may_read_slide_titles(user: Optional[User], meeting: Meeting) -> bool:
     return may_download_deck(user, meeting)
 
 
+def may_read_transcript(user: Optional[User], meeting: Meeting) -> bool:
+    """A meeting's transcript (final captions, as corrected; the WebVTT export; the captions themselves
+    come over the media channel, which only those who may join hold): readers of its room, like the
+    minutes thread. Correcting it is the chairs' (rooms/meetings/access.py is_chair) in a writable room."""
+    return may_see_meeting(user, meeting)
+
+
 def may_download_minutes_pdf(user: Optional[User], meeting: Meeting) -> bool:
     return can_download_attachments(user, meeting.room)
 

@@ -5,7 +5,8 @@ deletes older posts and their attachments.
 Deleting leaves tombstones, as deleting a post does, so reply trees stay whole:
 the text, earlier versions and attachments go; a thread whose opening post goes
 loses its title too. Stored room events older than the period are deleted, and
-later ones that still carry a deleted post's text are redacted. Room owners see
+later ones that still carry a deleted post's text are redacted. What was said in the room's meetings
+(their transcripts) goes by the same period. Room owners see
 what the next run would delete on the room's settings page.
 """
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collab.db import utcnow
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
 from rooms import policy, post_removal, services
+from rooms.meetings.models import Meeting
+from rooms.meetings.transcript_models import TranscriptSegment
 from rooms.models import Attachment, Post, PostRevision, Room, RoomEvent, Thread
 from rooms.serialize import post_dict
 
@@ -115,9 +118,12 @@ def purge_room(room: Room, now: datetime | None = None) -> Due:
     db.begin_write()
     room = db.session.get(Room, room.id, populate_existing=True)
     d = due(room, now)
-    if d is None or not d.posts:
+    said = _transcripts_due(room, d.cutoff) if d is not None else []
+    if d is None or not (d.posts or said):
         db.session.rollback()
         return d or Due(room=room, cutoff=utcnow())
+    for segment in said:   # through the ORM, so search forgets the text too (search/outbox.py)
+        db.session.delete(segment)
     stamp = utcnow()
     shas: set[str] = set()
     for post in d.posts:
@@ -128,11 +134,18 @@ def purge_room(room: Room, now: datetime | None = None) -> Due:
     for post in d.posts:
         services.record_event(room.id, "post.deleted", {"post": post_dict(post)})
     audit.record("retention.purged", target_type="room", target_id=room.id, room_id=room.id,
-                 detail={"posts": d.count, "attachments": d.attachments, "days": room.retention_days,
+                 detail={"posts": d.count, "attachments": d.attachments, "transcript_segments": len(said),
+                         "days": room.retention_days,
                          "before": d.cutoff.isoformat(timespec="seconds")})
     db.session.commit()
     post_removal.forget_files(shas)
     return d
+
+
+def _transcripts_due(room: Room, cutoff: datetime) -> list[TranscriptSegment]:
+    """What was said in the room's meetings before the cutoff (their transcripts, issue 16)."""
+    return list(db.session.scalars(select(TranscriptSegment).join(Meeting, Meeting.id == TranscriptSegment.meeting_id)
+                                   .where(Meeting.room_id == room.id, TranscriptSegment.started_at < cutoff)))
 
 
 def describe(d: Due) -> list[str]:

@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 
 from collab.extensions import db
 from rooms import attachments as files
+from rooms.meetings import transcript
+from rooms.meetings.models import MeetingPlan
 from rooms.models import Attachment, Post, Thread
 from search.text import extract_text, html_text
 
@@ -70,13 +72,34 @@ def _attachment_texts(post_ids: Iterable[int]) -> dict[int, list[str]]:
     return out
 
 
+def _transcript_texts(rows) -> dict[int, str]:
+    """A meeting's transcript (as corrected: issue 16) is found through its minutes: the opening post of the
+    minutes thread carries it. Readers of the minutes are readers of the room, as for the transcript
+    (rooms.policy.may_read_transcript)."""
+    openings = {tid: pid for pid, tid, parent_id, *_ in rows if parent_id is None}
+    if not openings:
+        return {}
+    plans = db.session.execute(select(MeetingPlan.minutes_thread_id, MeetingPlan.meeting_id)
+                               .where(MeetingPlan.minutes_thread_id.in_(list(openings)))).all()
+    out = {}
+    for tid, meeting_id in plans:
+        text = transcript.text_of_meeting(meeting_id)
+        if text:
+            out[openings[tid]] = text
+    return out
+
+
 def _docs(rows, atts: dict[int, list[str]]) -> list[Doc]:
     docs = []
+    said = _transcript_texts(rows)
     for pid, tid, parent_id, author_id, html, created_at, room_id, title in rows:
         parts = atts.get(pid, [])
+        body = html_text(html or "")
+        if pid in said:
+            body = f"{body}\n\nTranscript\n{said[pid]}"
         docs.append(Doc(post_id=pid, thread_id=tid, room_id=room_id, author_id=author_id, created_at=created_at,
                         is_opening=parent_id is None, title=title if parent_id is None else "",
-                        body=html_text(html or ""), attachments="\n".join(parts), has_attachment=bool(parts)))
+                        body=body, attachments="\n".join(parts), has_attachment=bool(parts)))
     return docs
 
 

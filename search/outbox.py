@@ -13,6 +13,8 @@ from typing import Callable, Optional
 from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session
 
+from rooms.meetings.models import MeetingPlan
+from rooms.meetings.transcript_models import TranscriptSegment
 from rooms.models import Attachment, Post, Thread
 from search.models import SearchOutbox
 
@@ -40,6 +42,13 @@ def _title_changed(thread: Thread) -> bool:
 def _after_flush(session: Session, _ctx) -> None:
     ids: set[int] = set()
     threads: set[int] = set()
+    meetings: set[int] = set()   # a transcript changed: its meeting's minutes post carries it (search/documents.py)
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, TranscriptSegment) and obj.meeting_id is not None:
+            meetings.add(obj.meeting_id)
+        elif (isinstance(obj, MeetingPlan) and obj.minutes_thread_id is not None
+              and inspect(obj).attrs.minutes_thread_id.history.has_changes()):
+            threads.add(obj.minutes_thread_id)   # the minutes now carry the meeting's transcript
     for obj in session.new:
         if isinstance(obj, Post) and obj.id is not None:
             ids.add(obj.id)
@@ -58,6 +67,10 @@ def _after_flush(session: Session, _ctx) -> None:
         elif isinstance(obj, Attachment):
             ids.add(obj.post_id)
     conn = None
+    if meetings:
+        conn = session.connection()
+        threads.update(t for t in conn.execute(select(MeetingPlan.minutes_thread_id).where(
+            MeetingPlan.meeting_id.in_(meetings), MeetingPlan.minutes_thread_id.is_not(None))).scalars())
     if threads:
         conn = session.connection()
         ids.update(conn.execute(

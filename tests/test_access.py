@@ -15,7 +15,9 @@ from tests.conftest import PASSWORD, bearer
 
 # Open to anonymous callers by design.
 PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "auth.accept_invite", "auth.reset_password",
-                    "auth.forgot_password"}
+                    "auth.forgot_password",
+                    # a media worker's signed captions report: no session, its HMAC signature is the credential
+                    "transcript.worker_report"}
 ROOM_SCOPED_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id"}
 
 

@@ -36,7 +36,7 @@ from rooms import moderation, policy, trust_settings
 from rooms.ideas import services as ideas
 from rooms import services as rs
 from rooms import posts as room_posts
-from rooms.meetings import attendance, conversion, decks, minutes, schedule, state, votes
+from rooms.meetings import attendance, conversion, decks, minutes, schedule, state, transcript, votes
 from rooms.meetings.models import Deck
 from rooms.polls import services as polls
 from rooms.qa import services as qa
@@ -69,6 +69,7 @@ ARTIFACTS: dict[str, tuple[str, dict[str, bool]]] = {
     "slide_titles": ("may_read_slide_titles", expect(FILES)),
     "minutes_thread": ("may_see_meeting", expect(IN_ROOM)),
     "minutes_pdf": ("may_download_minutes_pdf", expect(FILES)),
+    "transcript": ("may_read_transcript", expect(IN_ROOM)),
     "meeting_state": ("may_see_meeting", expect(IN_ROOM)),
     "meeting_media": ("may_join_meeting", expect(IN_ROOM)),
     "vote": ("may_act_in_meeting", expect(PARTICIPANTS)),
@@ -173,6 +174,10 @@ def world(app, make):
     km = votes.draft(p["owner"], meeting.id, text="echidnakey message")["key_message_id"]
     votes.open_vote(p["owner"], km)
     minutes_thread = minutes.post_minutes(p["owner"], meeting.id)
+    now = datetime.now(timezone.utc).timestamp()
+    transcript.save_report({"meeting": meeting.id, "segments": [{"account": p["member"].id, "key": "matrix-1",
+                                                                 "text": "quokkasaid out loud", "start": now - 3,
+                                                                 "end": now - 1}]})
     ideas.update_settings(p["owner"], room.id, enabled=True)
     idea = ideas.create_idea(p["member"], room.id, title="kiwiidea shorter forms", body="One page")
     poll = polls.create_poll(p["owner"], room.id, question="dingopoll where?", kind="single", options=["A", "B"])
@@ -279,6 +284,14 @@ def channels(w, app) -> dict[str, dict]:
         "minutes_thread": {
             "html": lambda c: _html(w, c, f"/threads/{w['minutes_thread'].id}", "echidnakey"),
             "api": lambda c: _api(w, c, "GET", f"/api/v1/threads/{w['minutes_thread'].id}", "Plenary"),
+        },
+        "transcript": {
+            "html": lambda c: _html(w, c, f"/meetings/{m.id}/transcript", "quokkasaid"),
+            "file": lambda c: _html(w, c, f"/meetings/{m.id}/transcript.vtt", "quokkasaid"),
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/meetings/{m.id}/transcript", "quokkasaid"),
+            # found through the minutes post (whose snippet is the minutes' own text)
+            "search": lambda c: _api(w, c, "GET", "/api/v1/search?q=quokkasaid",
+                                     f'"thread_id":{w["minutes_thread"].id}'),
         },
         "minutes_pdf": {
             "file": lambda c: _html(w, c, f"/meetings/{m.id}/minutes.pdf"),

@@ -38,6 +38,7 @@ import io
 import os
 import re
 import sqlite3
+import time
 
 import pytest
 from sqlalchemy import select
@@ -118,6 +119,14 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "meetings.minutes_pdf"): READ,
     ("GET", "meetings.schedule_page"): READ,
     ("GET", "meetings.state_json"): READ,
+    ("GET", "api.meeting_transcript"): READ,           # transcripts (issue 16): readers of the room
+    ("GET", "api.transcript_segments"): READ,
+    ("GET", "transcript.page"): READ,
+    ("GET", "transcript.vtt"): READ,
+    ("PATCH", "api.correct_segment"): MODERATE,        # the chairs: the room's moderators and the organiser
+    ("POST", "transcript.correct"): MODERATE,
+    ("POST", "transcript.captions_preference"): SIGNED_IN,   # the caller's own Captions toggle
+    ("POST", "transcript.worker_report"): row("403"),  # media workers only: refused without their signature
     ("GET", "rooms.attachment"): READ,
     ("GET", "rooms.attachment_thumb"): READ,
     ("GET", "rooms.edit"): AUTHOR,
@@ -291,7 +300,7 @@ def classify(r, *, api: bool, method: str = "GET") -> str:
 
 
 ROOM_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id", "meeting_id", "deck_id", "key_message_id",
-               "mute_id", "idea_id", "poll_id", "qa_id", "question_id"}
+               "mute_id", "idea_id", "poll_id", "qa_id", "question_id", "segment_id"}
 FORM = {"body": "matrix text", "title": "matrix", "name": "matrix", "description": "x", "reason": "matrix reason",
         "action": "hide", "role": "member", "user_id": "0", "hours": "1", "days": "1", "confirm": "",
         "token_name": "matrix", "email": "matrix@example.org", "emoji": "👍"}
@@ -358,11 +367,19 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     poll = polls.create_poll(owner, room.id, question=f"{name} poll", kind="single", options=["Yes", "No"])
     session = qa.create_session(owner, room.id, title=f"{name} Q&A", starts_at="2026-12-01T10:00:00Z")
     question = qa.ask(users["member"], session.id, body=f"{name} question")
+    from rooms.meetings import transcript
+    from rooms.meetings.transcript_models import TranscriptSegment
+
+    now = time.time()
+    transcript.save_report({"meeting": meeting.id, "segments": [
+        {"account": users["member"].id, "key": f"matrix-{meeting.id}", "text": f"{name} said", "start": now - 3,
+         "end": now - 1}]})
+    segment = db.session.scalar(select(TranscriptSegment).where(TranscriptSegment.meeting_id == meeting.id))
     return {"room": room, "thread": thread, "reply": reply, "meeting": meeting, "ids": {
         "room_id": room.id, "thread_id": thread.id, "post_id": reply.id, "attachment_id": att.id,
         "filename": att.filename, "meeting_id": meeting.id, "key_message_id": km["key_message_id"],
         "mute_id": mute.id, "idea_id": idea.id, "poll_id": poll.id,
-        "qa_id": session.id, "question_id": question.id}}
+        "qa_id": session.id, "question_id": question.id, "segment_id": segment.id}}
 
 
 @pytest.fixture
@@ -533,7 +550,9 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "api.qa_list"), ("POST", "api.qa_create"), ("GET", "api.qa_get"), ("GET", "api.qa_questions"),
     ("POST", "api.qa_ask"), ("GET", "api.question_get"), ("POST", "api.question_vote"),
     ("DELETE", "api.question_unvote"), ("GET", "qa.room_sessions"), ("GET", "qa.new_session"),
-    ("GET", "qa.session_page"), ("POST", "qa.ask"), ("POST", "qa.vote")}
+    ("GET", "qa.session_page"), ("POST", "qa.ask"), ("POST", "qa.vote"),
+    ("GET", "api.meeting_transcript"), ("GET", "api.transcript_segments"), ("GET", "transcript.page"),
+    ("GET", "transcript.vtt")}
 OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the moderators' actions
     ("DELETE", "api.delete_post"), ("GET", "meetings.edit_page"), ("GET", "rooms.edit"),
     ("PATCH", "api.edit_meeting"), ("PATCH", "api.edit_post"), ("POST", "api.add_attachments"),
@@ -548,7 +567,8 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("POST", "api.qa_add_host"), ("POST", "api.qa_end"), ("POST", "api.question_approve"),
     ("POST", "api.question_edit"), ("POST", "api.question_merge"), ("POST", "api.question_decline"),
     ("POST", "api.question_now_answering"), ("POST", "api.question_answer"), ("POST", "api.question_reveal"),
-    ("POST", "qa.end"), ("POST", "qa.add_host")}
+    ("POST", "qa.end"), ("POST", "qa.add_host"),
+    ("PATCH", "api.correct_segment"), ("POST", "transcript.correct")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
              ("POST", "rooms.leave"),              # not a member: nothing to leave (said on the form)
              ("POST", "live.thread_level"), ("POST", "live.room_level"),  # no level sent (room: join first)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import re
+import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -14,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from collab import create_app
+from media.captions import report as captions_report
 from tests.browser.conftest import (ADMIN_EMAIL, NO_MEDIA, PASSWORD, api, axe, new_token, start_server,
                                     stop_server)
 from tests.live_support import SmtpSink
@@ -84,7 +87,7 @@ NOT_PAGES = {
     "meetings.deck_page": "an image", "meetings.deck_titles": "JSON", "meetings.state_json": "JSON",
     "live.mention_json": "JSON", "live.thread_reactions_json": "JSON", "search.similar_ideas": "JSON",
     "security.admin_audit_csv": "a CSV file", "polls.results": "the results region alone, for the poll's live update",
-    "rooms.people_json": "JSON",
+    "rooms.people_json": "JSON", "transcript.vtt": "a WebVTT file",
 }
 
 
@@ -159,6 +162,13 @@ def test_every_page_reflows_at_320px(site, admin_token, pages, tmp_path_factory)
     page.get_by_role("button", name="Password reset link for Rhys Reader").click()
     reset = page.locator("#reset-link").input_value()
 
+    # What the media worker would report of the meeting (signed as it signs): the chair's correction forms.
+    now = time.time()
+    body = captions_report.sign(site.env["COLLAB_SECRET_KEY"], {"op": "captions", "meeting": meeting["id"],
+                                                                "segments": [{"account": me["id"], "key": "reflow-1", "text": "The panel reviewed twelve body-worn video clips from the "
+         "third quarter and asked for the unredacted custody records", "start": now - 9, "end": now - 2}]})
+    urllib.request.urlopen(urllib.request.Request(f"{site.url}/media/captions", data=body, method="POST",
+                                                  headers={"Content-Type": "application/json"}), timeout=10).close()
     for path in [
         "/rooms", f"/rooms/{rid}", f"/rooms/{rid}/members", "/rooms/new", f"/rooms/{rid}/settings",
         f"/rooms/{rid}/trust", f"/rooms/{rid}/moderation", f"/rooms/{rid}/threads/new", f"/rooms/{rid}/polls/new",
@@ -170,7 +180,7 @@ def test_every_page_reflows_at_320px(site, admin_token, pages, tmp_path_factory)
         "/search?q=panel", "/account", "/account/two-step", "/admin/audit",
         f"/admin/people/{me['id']}/suspend", f"/admin/people/{me['id']}/erase", f"/admin/people/{me['id']}/edit",
         "/admin/people/bulk", f"/posts/{reply['id']}/actions", f"/rooms/{rid}/qa", f"/rooms/{rid}/qa/new",
-        f"/qa/{qa['id']}",
+        f"/qa/{qa['id']}", f"/meetings/{meeting['id']}/transcript",
     ]:
         visit(path)
     # The post's own edit page is its author's.

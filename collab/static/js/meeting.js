@@ -7,6 +7,7 @@
 import { csrfToken } from "./csrf.js";
 import { byId as $ } from "./dom.js";
 import { measureQuality, root, say, send, state, status } from "./meeting_call.js";
+import "./meeting_captions.js"; // captions over the stage and the transcript panel (issue 16)
 import { cameraConstraints, cameraProblem, preview, release } from "./meeting_devices.js";
 import { showEnded, showMinutes } from "./meeting_end.js";
 import { socket } from "./socket.js";
@@ -167,6 +168,11 @@ async function handle(msg, ws) {
     }
     case "speaking":
       onSpeaking(new Set(msg.ids));
+      break;
+    case "caption":
+    case "caption_note":
+      // Captions made by the worker (media/captions/): shown by meeting_captions.js.
+      document.dispatchEvent(new CustomEvent("meeting:caption", { detail: msg }));
       break;
     case "error":
       console.warn("meeting worker:", msg.code, msg.message);
