@@ -121,7 +121,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     cfg = current_app.config
     preflight(cfg)  # unreachable or unmigrated database: one sentence, nothing started
-    sys.exit(run(host or cfg["HOST"], port or cfg["PORT"], workers or cfg["WORKERS"], cfg["PUBLIC_URL"]))
+    sys.exit(run(host or cfg["HOST"], port or cfg["PORT"], workers or cfg["WORKERS"], cfg["PUBLIC_URL"],
+                 data_dir=cfg["DATA_DIR"]))
 
 
 @click.command("demo")

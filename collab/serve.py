@@ -114,8 +114,10 @@ class SearchWorker:
                 self.proc.kill()
 
 
-def run(host: str, port: int, workers: int, public_url: str) -> int:
+def run(host: str, port: int, workers: int, public_url: str, data_dir: str | None = None) -> int:
     env = dict(os.environ, COLLAB_ASYNC_MODE="gevent", COLLAB_HOST=host, COLLAB_PORT=str(port))
+    if data_dir:  # absolute, so every child (and the media worker's state file, media/supervisor.py) agrees
+        env["COLLAB_DATA_DIR"] = data_dir
     env.setdefault("COLLAB_PUBLIC_URL", public_url)
     env.pop("FLASK_RUN_FROM_CLI", None)
     indexer = SearchWorker(env)
