@@ -18,7 +18,9 @@ Contract (docs/realtime.md has the full version for integrators):
   ``reaction.removed``, ``member.added``, ``member.updated``,
   ``member.removed``, ``room.updated``) to ``room-<id>``, after the commit
   (rooms/live/fanout.py); ``presence``, ``typing``, ``notification.created``,
-  ``notification.read``, ``access.revoked``, ``session.ended``, ``error``.
+  ``notification.read``, ``access.revoked``, ``session.ended``, ``error``, and ``live.resync``
+  {room_ids} after the server's message queue (Redis) was down: ``sync`` those rooms.
+- connect is refused with ``{"code": "unavailable"}`` while the message queue is down: try again later.
 
 Every handler re-reads the account (deactivated, signed out everywhere or
 token revoked = the connection ends) and asks `rooms.policy`, through the
@@ -36,13 +38,14 @@ from typing import Any
 from flask import current_app, request
 from flask_login import current_user
 from limits import parse
+from socketio.exceptions import ConnectionRefusedError
 from sqlalchemy import select
 
 from auth import mfa
 from auth import sessions as user_sessions
 from auth.models import ApiToken, User
 from auth.services import user_for_token
-from collab import tasks
+from collab import limits, live_queue, tasks
 from collab.errors import Forbidden, Invalid, RateLimited, ServiceError, Unauthorized
 from collab.extensions import db, limiter, socketio
 from collab.socket_packets import TOO_DEEP
@@ -78,8 +81,18 @@ _MFA_MESSAGE = ("Two-step sign-in is required for this account and is not set up
                 "browser to set it up, then connect again.")
 
 
-def _refuse(code: str, message: str) -> ConnectionRefusedError:
-    return ConnectionRefusedError({"code": code, "message": message})
+class Refused(ConnectionRefusedError):
+    """A refused connection whose `connect_error` data is {"code", "message"} (docs/realtime.md), plus
+    `data.code` for the JavaScript client, which passes only `message` and `data` on. (Python's built-in
+    ConnectionRefusedError, used here before, reached clients as a bare "Connection refused by server".)"""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error_args = {"code": code, "message": message, "data": {"code": code}}
+
+
+def _refuse(code: str, message: str) -> Refused:
+    return Refused(code, message)
 
 
 def _authenticate(auth: Any) -> Conn:
@@ -117,8 +130,15 @@ def _authenticate(auth: Any) -> Conn:
     return Conn(sid=request.sid, user_id=user.id, name=user.name, via="cookie", stoken=skey)
 
 
+_QUEUE_DOWN_MESSAGE = ("Live updates are unavailable right now (the server's message queue does not answer). "
+                       "Pages still work; connect again in a few seconds.")
+
+
 @socketio.on("connect")
 def _connect(auth=None):
+    if live_queue.is_down(current_app._get_current_object()):
+        # refused at once, before anything is recorded: a connection now would miss other processes' events
+        raise _refuse("unavailable", _QUEUE_DOWN_MESSAGE)
     try:
         conn = _authenticate(auth)
     except ConnectionRefusedError:
@@ -189,9 +209,8 @@ def _fresh_user(conn: Conn) -> User | None:
 def _limit(rule: str, event: str, sid: str) -> None:
     if not limiter.enabled:  # COLLAB/RATELIMIT_ENABLED off: Flask-Limiter has no storage, nothing to count
         return
-    item = parse(rule)
-    if not limiter.limiter.hit(item, "live", event, sid):
-        reset = limiter.limiter.get_window_stats(item, "live", event, sid).reset_time
+    allowed, reset = limits.hit(parse(rule), "live", event, sid)   # in memory while Redis is down
+    if not allowed:
         wait = max(1, int(reset - time.time() + 0.999))
         raise RateLimited(f"Too many {event} messages on this connection. Wait {wait} s and try again.")
 
