@@ -63,3 +63,10 @@ class Unavailable(ServiceError):
 
     status = 503
     code = "unavailable"
+
+
+class NoRoom(ServiceError):
+    """The data folder's disk is full: retrying will not help until an administrator makes room."""
+
+    status = 507
+    code = "no_room"
