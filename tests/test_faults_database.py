@@ -12,8 +12,10 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+import socketio
+
 from tests.fault_support import PrivatePostgres
-from tests.live_support import wait_for
+from tests.live_support import ScriptedClient, wait_for
 from tests.liveserver import make_server
 
 pytestmark = pytest.mark.slow
@@ -53,9 +55,22 @@ def test_postgres_restart_gives_503_then_recovers_without_half_written_posts(tmp
                                json={"title": "During the outage", "body": "first"}, headers=h, timeout=10).json()
         browser = _sign_in(server.url, "olga@example.org")
         assert browser.get(server.url + f"/rooms/{room['id']}", timeout=10).status_code == 200
+        live = ScriptedClient(server.url, token, room["id"])
+        live.connect()
+        live.catch_up()
         log_before = server.log_path.read_text()
 
         pg.stop()
+
+        # live: an event on an open connection is refused with a clear code, a new connection too
+        ack = live.sio.call("sync", {"room_id": room["id"], "after_seq": 0}, timeout=30)
+        assert ack["ok"] is False and ack["error"]["code"] == "unavailable", ack
+        fresh = socketio.Client(reconnection=False)
+        refused: list = []
+        fresh.on("connect_error", lambda data=None: refused.append(data))
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            fresh.connect(server.url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
+        assert refused and refused[-1]["code"] == "unavailable", refused
 
         page = browser.get(server.url + f"/rooms/{room['id']}", timeout=30)
         assert page.status_code == 503
@@ -103,5 +118,8 @@ def test_postgres_restart_gives_503_then_recovers_without_half_written_posts(tmp
             n = conn.execute(text("SELECT count(*) FROM posts WHERE body = :b"), {"b": post["body"]}).scalar()
         engine.dispose()
         assert n == 1
+        ack = live.sio.call("sync", {"room_id": room["id"], "after_seq": 0}, timeout=30)   # live again too
+        assert ack["ok"], ack
+        live.close()
     finally:
         server.kill()

@@ -45,7 +45,7 @@ from auth import mfa
 from auth import sessions as user_sessions
 from auth.models import ApiToken, User
 from auth.services import user_for_token
-from collab import limits, live_queue, tasks
+from collab import limits, live_queue, outage, tasks
 from collab.errors import Forbidden, Invalid, RateLimited, ServiceError, Unauthorized
 from collab.extensions import db, limiter, socketio
 from collab.socket_packets import TOO_DEEP
@@ -143,7 +143,12 @@ def _connect(auth=None):
         conn = _authenticate(auth)
     except ConnectionRefusedError:
         raise
-    except Exception:
+    except Exception as exc:
+        if outage.is_database_down(exc):   # logged once per cause per minute, not once per connection
+            outage.throttled(outage.cause_of(exc), "socket connect refused, database unavailable: %s",
+                             outage.cause_of(exc))
+            raise _refuse("unavailable", "Live updates are unavailable right now: the server's database is not "
+                                         "answering. Connect again in a minute.") from None
         log.exception("socket connect failed")
         raise _refuse("server_error", "The server could not check this connection. Try again.") from None
     finally:
@@ -172,6 +177,13 @@ def _disconnect(reason=None):
 
 # -- event handlers ---------------------------------------------------------------------------------
 
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the connection is gone; the session is discarded at the end of the event
+        db.session.remove()
+
+
 def _end_read() -> None:
     """Finish the read transaction a handler opened (and forget cached rows), so the
     next event sees the database as it is now."""
@@ -179,7 +191,7 @@ def _end_read() -> None:
         if db.session().in_transaction():
             db.session.commit()
     except Exception:  # noqa: BLE001 - a failed commit of a read is rolled back, nothing is lost
-        db.session.rollback()
+        _rollback()
 
 
 def _fail(event: str, code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -272,9 +284,13 @@ def handler(event: str, *, rate: str | Callable[[], str] | None = None, max_byte
             except ServiceError as err:
                 db.session.rollback()
                 return _fail(event, err.code, err.message, err.field)
-            except Exception:
+            except Exception as exc:
+                _rollback()
+                if outage.is_database_down(exc):   # logged once per cause per minute, not once per event
+                    outage.throttled(outage.cause_of(exc), "socket event %s: database unavailable: %s", event,
+                                     outage.cause_of(exc))
+                    return _fail(event, "unavailable", outage.MESSAGE)
                 log.exception("socket event %s failed", event)
-                db.session.rollback()
                 return _fail(event, "server_error", "Something went wrong on our side; nothing was saved. Try again.")
             finally:
                 _end_read()
