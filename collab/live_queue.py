@@ -52,7 +52,7 @@ TURN = 1.0            # seconds the listener waits for a message before taking a
 PING_EVERY = 2.0      # seconds between PINGs on the subscription (a dead connection is noticed)
 SILENT_LIMIT = 6.0    # no PONG for this long: the subscription is dead, reconnect
 RETRY_MAX = 1.0       # seconds between attempts to reach Redis again, at most
-STALL_LIMIT = 5.0     # the listener took no turn for this long (or died): the watchdog starts another
+STALL_LIMIT = 15.0    # the listener took no turn for this long (a handler stuck; a dead one is seen at once): restart it
 
 
 def on_note(fn: NoteListener) -> NoteListener:
@@ -89,6 +89,7 @@ class NoteQueue(sio_lib.RedisManager):
         self.turn_at = time.monotonic()  # when the listener last took a turn
         self.generation = 0            # a listener of an older generation stops at its next turn
         self.unpublished = 0           # emits not published while down (their events are in the database)
+        self.closed = False
 
     def _handle_emit(self, message: dict[str, Any]) -> None:
         # Called for emits of this process (before publishing) and for those heard from others.
@@ -192,10 +193,17 @@ class NoteQueue(sio_lib.RedisManager):
             return not thread.dead
         return thread.is_alive()               # a thread
 
+    def close(self) -> None:
+        """Stop listening (the listener ends at its next turn, the watchdog at its next look)."""
+        self.closed = True
+        self.generation += 1
+
     def _watchdog(self) -> None:
         """Start another listener if this one died or stopped taking turns (python-socketio#1581)."""
-        while True:
+        while not self.closed:
             self.server.sleep(1.0)
+            if self.closed:
+                return
             try:
                 stalled = time.monotonic() - self.turn_at > STALL_LIMIT
                 if self._listener_alive() and not stalled:
