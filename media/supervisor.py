@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ SELF_TEST_FAILED = 3
 STATE_FILE = "media-worker.json"
 FIRST_DELAY = 0.5    # seconds before restarting a worker that died just after starting; doubles each time
 MAX_DELAY = 60.0     # ... up to this
-QUICK = 10.0         # a worker that lived less than this many seconds "died just after starting"
+QUICK = 10.0         # a worker that never answered /health, or lived less than this, "died just after starting"
 AFTER_CRASH = 0.2    # seconds before restarting a worker that had been running fine
 CRASH_LOOP = 2       # quick deaths in a row from which meetings are reported unavailable
 
@@ -58,11 +59,15 @@ def port_taken(host: str, port: int) -> bool:
     return False
 
 
-def _listening(host: str, port: int) -> bool:
+def _healthy(host: str, port: int) -> bool:
+    """The worker answers its /health (a bare TCP connect could reach another program holding the port)."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
+        with urllib.request.urlopen(f"http://{netloc}/health", timeout=0.5) as resp:
+            return resp.status == 200
+    except (OSError, ValueError):
         return False
 
 
@@ -117,6 +122,8 @@ class EmbeddedWorker:
         self.gave_up = False         # only after a failed self-test
         self.max_delay = max_delay
         self._next_start = 0.0
+        self._checked_at = 0.0
+        self.ran = False             # this start answered /health
         self.host, self.port = media_address(self.env)
         data_dir = self.env.get("COLLAB_DATA_DIR")
         self.state_file = state_file or (state_path(Path(data_dir).resolve()) if data_dir else None)
@@ -151,6 +158,7 @@ class EmbeddedWorker:
         # server started, and participants are waiting to reconnect.
         quick = ["--quick-self-test"] if self.proc is not None else []
         self.started_at = time.monotonic()
+        self.ran = False
         self.proc = subprocess.Popen([sys.executable, "-m", "media", *quick], cwd=ROOT, env=self.env)
         self._write(state="starting", backing_off_since=None, next_start_at=None, pid=self.proc.pid)
 
@@ -160,8 +168,12 @@ class EmbeddedWorker:
             return
         code = self.proc.poll()
         if code is None:
-            if self.info["state"] == "starting" and _listening(self.host, self.port):
-                self._write(state="running", message="")
+            now = time.monotonic()
+            if self.info["state"] == "starting" and now - self._checked_at >= 1.0:
+                self._checked_at = now
+                if _healthy(self.host, self.port):
+                    self.ran = True
+                    self._write(state="running", message="")
             if self.quick_failures and time.monotonic() - self.started_at >= QUICK:
                 self.quick_failures = 0
                 self._write()
@@ -176,7 +188,7 @@ class EmbeddedWorker:
                   + "!" * 78 + "\n", file=sys.stderr, flush=True)
             return
         if not self._next_start:
-            quick = now - self.started_at < QUICK
+            quick = not self.ran or now - self.started_at < QUICK
             self.quick_failures = self.quick_failures + 1 if quick else 0
             self.restarts += 1
             if quick:
