@@ -1,9 +1,14 @@
 """WSGI entry point: `flask --app wsgi …` and `gunicorn wsgi:app`."""
 import gc
+import sys
 
 from collab import create_app
+from collab.config import SettingError
 
-app = create_app()
+try:
+    app = create_app()
+except SettingError as err:  # one sentence naming the setting, not a traceback (issue 17)
+    sys.exit(f"Collab cannot start: {err}")
 
 # The server process keeps everything imported so far for its whole life: freeze it out of the cyclic
 # garbage collector, and collect young objects less often (a 200-post thread page allocates some

@@ -71,7 +71,7 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
 def _init_extensions(app: Flask) -> None:
     from auth.services import load_session_user
-    from collab import live_queue
+    from collab import limits, live_queue
     from collab.extensions import csrf, db, limiter, login_manager, socketio
     from collab.socket_packets import SafePacket
 
@@ -85,7 +85,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_session_user)
 
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    limits.configure(app)   # Redis when configured, counting in memory while it does not answer
     # Flask-Limiter's default for "enabled" is whatever the last app it served said: set it explicitly.
     app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)

@@ -99,10 +99,12 @@ def tokens_create(email: str, name: str) -> None:
 @click.option("--workers", default=None, type=int, help="Web processes (default COLLAB_WORKERS, 1).")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve Collab the way production runs: gunicorn with a gevent worker."""
-    from collab.serve import run  # imported when the command runs: the CLI starts fast
+    from collab.serve import preflight, run  # imported when the command runs: the CLI starts fast
 
     cfg = current_app.config
-    sys.exit(run(host or cfg["HOST"], port or cfg["PORT"], workers or cfg["WORKERS"], cfg["PUBLIC_URL"]))
+    preflight(cfg)  # unreachable or unmigrated database: one sentence, nothing started
+    sys.exit(run(host or cfg["HOST"], port or cfg["PORT"], workers or cfg["WORKERS"], cfg["PUBLIC_URL"],
+                 data_dir=cfg["DATA_DIR"]))
 
 
 @click.command("demo")

@@ -7,10 +7,19 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from collab import timezones
+
+
+class SettingError(ValueError):
+    """A setting Collab cannot start with. Its message is one sentence naming the setting, shown to the
+    operator instead of a traceback (wsgi.py and `flask serve` print it and exit)."""
 
 # name, default, meaning
 SETTINGS: list[tuple[str, str, str]] = [
@@ -123,16 +132,42 @@ def _trusted_proxies() -> int:
     return int(raw)
 
 
+def _writable_data_dir(data_dir: Path) -> None:
+    """Make the data folder if missing and prove a file can be written in it (os.access says yes to root even
+    on a read-only file system, so a real file is written and removed)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        raise SettingError(f"COLLAB_DATA_DIR ({data_dir}) is not a folder Collab can write to "
+                           f"({err.strerror or err}): create it, or give the account running Collab the "
+                           "right to write there.") from None
+
+
+def _database_url(data_dir: Path) -> str:
+    url = os.environ.get("COLLAB_DATABASE_URL") or f"sqlite:///{data_dir / 'collab.db'}"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        parsed = None
+    if parsed is None or parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise SettingError("COLLAB_DATABASE_URL is not a database address Collab understands: write it like "
+                           "postgresql+psycopg://user:password@host:5432/dbname or sqlite:////path/to/collab.db.")
+    return url
+
+
 def from_env(overrides: dict | None = None) -> dict:
     overrides = overrides or {}
     data_dir = Path(overrides.get("DATA_DIR") or os.environ.get("COLLAB_DATA_DIR", "instance")).resolve()
+    _writable_data_dir(data_dir)
     host = os.environ.get("COLLAB_HOST", "127.0.0.1")
     port = int(os.environ.get("COLLAB_PORT", "5000"))
     public_url = os.environ.get("COLLAB_PUBLIC_URL", f"http://{host}:{port}").rstrip("/")
     return {
         "DATA_DIR": str(data_dir),
         "SECRET_KEY": _secret_key(data_dir, overrides.get("SECRET_KEY")),
-        "DATABASE_URL": os.environ.get("COLLAB_DATABASE_URL", f"sqlite:///{data_dir / 'collab.db'}"),
+        "DATABASE_URL": _database_url(data_dir),
         "HOST": host,
         "PORT": port,
         "PUBLIC_URL": public_url,

@@ -56,3 +56,17 @@ class Unauthorized(ServiceError):
 class RateLimited(ServiceError):
     status = 429
     code = "rate_limited"
+
+
+class Unavailable(ServiceError):
+    """Something the request needs is down for now (the media worker in a crash loop): try again later."""
+
+    status = 503
+    code = "unavailable"
+
+
+class NoRoom(ServiceError):
+    """The data folder's disk is full: retrying will not help until an administrator makes room."""
+
+    status = 507
+    code = "no_room"

@@ -8,6 +8,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from collab import outage
 from collab.errors import ServiceError
 from collab.extensions import db
 
@@ -87,6 +88,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
+        if outage.is_database_down(err):  # 503 "try again shortly", logged once per cause per minute
+            return outage.answer(app, err)
         log.exception("unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
         return error_response(500, "server_error", "Something went wrong on our side. Nothing was saved; please try again.")

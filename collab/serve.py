@@ -6,6 +6,7 @@ imported, and the media worker needs its own asyncio loop in its own process.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -13,7 +14,51 @@ import sys
 import time
 from pathlib import Path
 
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
 ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = ROOT / "migrations"
+CONNECT_TIMEOUT = 10  # seconds the start-up check waits for the database server
+
+
+def database_problem(url: str) -> str | None:
+    """Why Collab cannot serve this database, as one sentence naming the setting, or None.
+
+    Checked before anything is started: a server that says "Collab is running" and then answers
+    every request with an error sends the operator looking in the wrong place."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines would bury the one sentence
+    parsed = make_url(url)
+    args = {"connect_timeout": CONNECT_TIMEOUT} if parsed.get_backend_name() == "postgresql" else {}
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+        return (f"the SQLite database of COLLAB_DATABASE_URL ({parsed.database}) does not exist yet: "
+                "run `flask --app wsgi db upgrade` to create it.")
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=args)
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    except SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0][:200]
+        return (f"the database of COLLAB_DATABASE_URL ({parsed.render_as_string(hide_password=True)}) does not "
+                f"answer ({reason}): check that the database server is running and the setting is right.")
+    finally:
+        engine.dispose()
+    heads = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    if current != heads:
+        state = "has no tables yet" if not current else "has not been migrated to this version of Collab"
+        return (f"the database of COLLAB_DATABASE_URL {state}: run `flask --app wsgi db upgrade`, "
+                "then start the server again.")
+    return None
+
+
+def preflight(config: dict) -> None:
+    """Refuse to start, with one sentence and no traceback, on a database Collab cannot use."""
+    problem = database_problem(config["DATABASE_URL"])
+    if problem:
+        sys.exit(f"Collab cannot start: {problem}")
 
 
 def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
@@ -69,8 +114,10 @@ class SearchWorker:
                 self.proc.kill()
 
 
-def run(host: str, port: int, workers: int, public_url: str) -> int:
+def run(host: str, port: int, workers: int, public_url: str, data_dir: str | None = None) -> int:
     env = dict(os.environ, COLLAB_ASYNC_MODE="gevent", COLLAB_HOST=host, COLLAB_PORT=str(port))
+    if data_dir:  # absolute, so every child (and the media worker's state file, media/supervisor.py) agrees
+        env["COLLAB_DATA_DIR"] = data_dir
     env.setdefault("COLLAB_PUBLIC_URL", public_url)
     env.pop("FLASK_RUN_FROM_CLI", None)
     indexer = SearchWorker(env)

@@ -170,16 +170,17 @@ def test_web_app_picks_a_worker_per_meeting_and_keeps_it(app, make, two_workers)
     assert services.join(owner, m.id)["url"] == app.config["MEDIA_URLS"][0]
 
 
-def test_embedded_media_worker_is_restarted_and_given_up_on_when_it_cannot_start(tmp_path):
-    """`flask serve`'s supervisor: a crashed worker comes back; one that cannot even start
-    (here: its port is taken) is retried a few times, then left down with a loud message."""
+def test_embedded_media_worker_is_restarted_after_a_crash(tmp_path):
+    """`flask serve`'s supervisor: a crashed worker comes back, and the supervisor does not blame the port
+    when the port is free (a worker that keeps failing is tested in tests/test_faults_media.py)."""
     import os
     import signal as sig
 
     from media import supervisor
 
     port = _free_port()
-    env = dict(os.environ, COLLAB_SECRET_KEY="k", COLLAB_MEDIA_HOST="127.0.0.1", COLLAB_MEDIA_PORT=str(port))
+    env = dict(os.environ, COLLAB_SECRET_KEY="k", COLLAB_MEDIA_HOST="127.0.0.1", COLLAB_MEDIA_PORT=str(port),
+               COLLAB_DATA_DIR=str(tmp_path))
     w = supervisor.EmbeddedWorker(env)
     w.start()
     first = w.proc.pid
@@ -199,22 +200,9 @@ def test_embedded_media_worker_is_restarted_and_given_up_on_when_it_cannot_start
         assert time.time() < deadline
         time.sleep(0.1)
     assert not w.gave_up
+    st = supervisor.state(tmp_path)
+    assert st["restarts"] == 1 and st["last_exit"] == -sig.SIGKILL
+    assert not st["port_taken"] and "COLLAB_MEDIA_PORT" not in st["message"]
+    assert supervisor.unavailable(tmp_path) is None   # one crash being restarted: meetings stay open
     w.stop()
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        env2 = dict(env, COLLAB_MEDIA_PORT=str(taken.getsockname()[1]))
-        w2 = supervisor.EmbeddedWorker(env2)
-        monkey = supervisor.GIVE_UP_AFTER
-        supervisor.GIVE_UP_AFTER = 2
-        try:
-            w2.start()
-            deadline = time.time() + 90
-            while not w2.gave_up:
-                w2.poll()
-                assert time.time() < deadline, "the supervisor kept restarting a worker that cannot start"
-                time.sleep(0.1)
-        finally:
-            supervisor.GIVE_UP_AFTER = monkey
-            w2.stop()
+    assert supervisor.state(tmp_path)["state"] == "stopped"

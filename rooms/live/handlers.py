@@ -18,7 +18,9 @@ Contract (docs/realtime.md has the full version for integrators):
   ``reaction.removed``, ``member.added``, ``member.updated``,
   ``member.removed``, ``room.updated``) to ``room-<id>``, after the commit
   (rooms/live/fanout.py); ``presence``, ``typing``, ``notification.created``,
-  ``notification.read``, ``access.revoked``, ``session.ended``, ``error``.
+  ``notification.read``, ``access.revoked``, ``session.ended``, ``error``, and ``live.resync``
+  {room_ids} after the server's message queue (Redis) was down: ``sync`` those rooms.
+- connect is refused with ``{"code": "unavailable"}`` while the message queue is down: try again later.
 
 Every handler re-reads the account (deactivated, signed out everywhere or
 token revoked = the connection ends) and asks `rooms.policy`, through the
@@ -36,13 +38,14 @@ from typing import Any
 from flask import current_app, request
 from flask_login import current_user
 from limits import parse
+from socketio.exceptions import ConnectionRefusedError
 from sqlalchemy import select
 
 from auth import mfa
 from auth import sessions as user_sessions
 from auth.models import ApiToken, User
 from auth.services import user_for_token
-from collab import tasks
+from collab import limits, live_queue, outage, tasks
 from collab.errors import Forbidden, Invalid, RateLimited, ServiceError, Unauthorized
 from collab.extensions import db, limiter, socketio
 from collab.socket_packets import TOO_DEEP
@@ -78,8 +81,18 @@ _MFA_MESSAGE = ("Two-step sign-in is required for this account and is not set up
                 "browser to set it up, then connect again.")
 
 
-def _refuse(code: str, message: str) -> ConnectionRefusedError:
-    return ConnectionRefusedError({"code": code, "message": message})
+class Refused(ConnectionRefusedError):
+    """A refused connection whose `connect_error` data is {"code", "message"} (docs/realtime.md), plus
+    `data.code` for the JavaScript client, which passes only `message` and `data` on. (Python's built-in
+    ConnectionRefusedError, used here before, reached clients as a bare "Connection refused by server".)"""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error_args = {"code": code, "message": message, "data": {"code": code}}
+
+
+def _refuse(code: str, message: str) -> Refused:
+    return Refused(code, message)
 
 
 def _authenticate(auth: Any) -> Conn:
@@ -117,13 +130,25 @@ def _authenticate(auth: Any) -> Conn:
     return Conn(sid=request.sid, user_id=user.id, name=user.name, via="cookie", stoken=skey)
 
 
+_QUEUE_DOWN_MESSAGE = ("Live updates are unavailable right now (the server's message queue does not answer). "
+                       "Pages still work; connect again in a few seconds.")
+
+
 @socketio.on("connect")
 def _connect(auth=None):
+    if live_queue.is_down(current_app._get_current_object()):
+        # refused at once, before anything is recorded: a connection now would miss other processes' events
+        raise _refuse("unavailable", _QUEUE_DOWN_MESSAGE)
     try:
         conn = _authenticate(auth)
     except ConnectionRefusedError:
         raise
-    except Exception:
+    except Exception as exc:
+        if outage.is_database_down(exc):   # logged once per cause per minute, not once per connection
+            outage.throttled(outage.cause_of(exc), "socket connect refused, database unavailable: %s",
+                             outage.cause_of(exc))
+            raise _refuse("unavailable", "Live updates are unavailable right now: the server's database is not "
+                                         "answering. Connect again in a minute.") from None
         log.exception("socket connect failed")
         raise _refuse("server_error", "The server could not check this connection. Try again.") from None
     finally:
@@ -152,6 +177,13 @@ def _disconnect(reason=None):
 
 # -- event handlers ---------------------------------------------------------------------------------
 
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the connection is gone; the session is discarded at the end of the event
+        db.session.remove()
+
+
 def _end_read() -> None:
     """Finish the read transaction a handler opened (and forget cached rows), so the
     next event sees the database as it is now."""
@@ -159,7 +191,7 @@ def _end_read() -> None:
         if db.session().in_transaction():
             db.session.commit()
     except Exception:  # noqa: BLE001 - a failed commit of a read is rolled back, nothing is lost
-        db.session.rollback()
+        _rollback()
 
 
 def _fail(event: str, code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -189,9 +221,8 @@ def _fresh_user(conn: Conn) -> User | None:
 def _limit(rule: str, event: str, sid: str) -> None:
     if not limiter.enabled:  # COLLAB/RATELIMIT_ENABLED off: Flask-Limiter has no storage, nothing to count
         return
-    item = parse(rule)
-    if not limiter.limiter.hit(item, "live", event, sid):
-        reset = limiter.limiter.get_window_stats(item, "live", event, sid).reset_time
+    allowed, reset = limits.hit(parse(rule), "live", event, sid)   # in memory while Redis is down
+    if not allowed:
         wait = max(1, int(reset - time.time() + 0.999))
         raise RateLimited(f"Too many {event} messages on this connection. Wait {wait} s and try again.")
 
@@ -253,9 +284,13 @@ def handler(event: str, *, rate: str | Callable[[], str] | None = None, max_byte
             except ServiceError as err:
                 db.session.rollback()
                 return _fail(event, err.code, err.message, err.field)
-            except Exception:
+            except Exception as exc:
+                _rollback()
+                if outage.is_database_down(exc):   # logged once per cause per minute, not once per event
+                    outage.throttled(outage.cause_of(exc), "socket event %s: database unavailable: %s", event,
+                                     outage.cause_of(exc))
+                    return _fail(event, "unavailable", outage.MESSAGE)
                 log.exception("socket event %s failed", event)
-                db.session.rollback()
                 return _fail(event, "server_error", "Something went wrong on our side; nothing was saved. Try again.")
             finally:
                 _end_read()

@@ -16,8 +16,8 @@ from typing import Any
 from flask import Flask, current_app
 
 from auth.models import User
+from collab import live_queue, tasks
 from collab.extensions import db, socketio
-from collab import tasks
 from collab.tasks import spawn
 from rooms import policy
 from rooms.live.connections import NS, Conn, meeting_keys, room_key, state, thread_key
@@ -66,6 +66,26 @@ def heartbeat(app: Flask) -> None:
         if not st.store_failing:
             log.warning("presence heartbeat failed (%s); trying again every %s s", exc, _heartbeat_every(app))
         st.store_failing = True
+
+
+@live_queue.on_queue_back
+def queue_back(app: Flask) -> None:
+    """Redis answers again after an outage: write presence again now (not at the next beat), so the online
+    counts are right at once, and tell each connection of this process to `sync` its rooms: events made
+    on other processes meanwhile never reached it (they are in the database)."""
+    heartbeat(app)
+    st = state(app)
+    with st.lock:
+        conns = [(c.sid, sorted(c.rooms)) for c in st.conns.values()]
+    rooms: set[int] = set()
+    for sid, room_ids in conns:
+        rooms.update(room_ids)
+        socketio.server.emit("live.resync", {"room_ids": room_ids, "reason": "The server's message queue was "
+                             "unavailable for a while: ask for what you missed with sync."},
+                             to=sid, namespace=NS, ignore_queue=True)
+    with app.app_context():
+        for room_id in rooms:
+            schedule_presence(room_id)
 
 
 # -- presence ---------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ def meeting(meeting_id: int):
     m = access.get_meeting(current_user, meeting_id)
     resp = current_app.make_response(render_template(
         "meetings/meeting.html", meeting=m, room=m.room, role=access.media_role(current_user, m),
-        can_end=not m.ended and access.may_end(current_user, m)))
+        can_end=not m.ended and access.may_end(current_user, m),
+        media_down=None if m.ended else services.media_unavailable()))
     # The page talks to the media worker's WebSocket, which is on another origin (port).
     origins = " ".join(sorted({_origin(u) for u in current_app.config["MEDIA_URLS"]}))
     resp.headers["Content-Security-Policy"] = CSP.replace("connect-src 'self'", f"connect-src 'self' {origins}")

@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 from auth.models import User
 from collab import validate
 from collab.db import utcnow
-from collab.errors import Forbidden
+from collab.errors import Forbidden, Unavailable
 from collab.extensions import db
-from media import tokens
+from media import supervisor, tokens
 from rooms import policy, revocation
 from rooms import services as room_services
 from rooms.meetings import access, attendance, media_control, pseudonyms, state
@@ -75,10 +75,24 @@ def open_meetings(actor: User | None, room_id: int) -> list[Meeting]:
 
 # -- writing ---------------------------------------------------------------------
 
+def media_unavailable() -> str | None:
+    """Why meetings cannot be joined now, for people, or None: the embedded media worker's supervisor
+    (media/supervisor.py, another process) reports a crash loop or a failed self-test. A worker being
+    restarted after a single crash is not reported: pages in a meeting rejoin within seconds."""
+    return supervisor.unavailable(current_app.config["DATA_DIR"])
+
+
+def _check_media() -> None:
+    why = media_unavailable()
+    if why:
+        raise Unavailable(why)
+
+
 def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meeting:
     room = room_services.get_room(actor, room_id)
     if not policy.can_post(actor, room):
         raise Forbidden("Only people who may post in this room can start a meeting in it.")
+    _check_media()   # no meeting, and no token, for a worker that is not there
     title_v = validate.text(title, "title", max_len=200, required=False) or f"Meeting in {room.name}"[:200]
     url = pick_worker()
     db.begin_write()
@@ -142,6 +156,7 @@ def join(actor: User, meeting_id: object, *, at: datetime | None = None) -> dict
     `at`: the time (now)."""
     meeting = access.get_meeting(actor, meeting_id)
     access.check_may_join(actor, meeting)
+    _check_media()
     urls = current_app.config["MEDIA_URLS"]
     if meeting.media_url not in urls:  # the workers were reconfigured since the meeting started
         url = pick_worker()  # asks the workers over HTTP: never while holding the write lock

@@ -12,6 +12,8 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from media import supervisor
+
 from tests.browser.conftest import (
     CHROMIUM,
     LAUNCH_ARGS,
@@ -192,6 +194,12 @@ def test_pages_reconnect_by_themselves_when_the_media_worker_crashes(site, media
     for page, _ in pages:  # while the worker was down the browser logged refused WebSocket connections: expected
         page._errors[:] = [e for e in page._errors if "ERR_CONNECTION_REFUSED" not in e]
     assert media_worker_pid(site) != old
+    # the supervisor recorded the crash (media/supervisor.py, read by the web app and readiness checks), and a
+    # single crash, restarted, does not close meetings
+    st = supervisor.state(site.data_dir)
+    assert st["state"] == "running" and st["restarts"] >= 1 and st["last_exit"] == -9, st
+    assert supervisor.unavailable(site.data_dir) is None
+    assert "Meetings are unavailable" not in pages[0][0].content()
     # worker restart (including its self-test) + rejoin + ICE/DTLS, measured on a shared 2-core machine
     assert elapsed < 20, elapsed
     took = [float(re.search(r"after ([\d.]+) seconds", p.locator("#call-status").inner_text()).group(1))

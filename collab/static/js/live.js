@@ -400,9 +400,17 @@ socket.on("disconnect", (reason) => {
   outboxDisconnected(false);
 });
 
-socket.on("connect_error", () => {
+socket.on("connect_error", (err) => {
   document.documentElement.dataset.live = "off";
   connectionNote("Live updates are not connected: reconnecting… Anything you post is kept and sent when reconnected.");
+  // Refused because the server's message queue is down (issue 17): the client does not retry a refusal by
+  // itself, so try again a little later.
+  if (!socket.active && err?.data?.code === "unavailable") setTimeout(() => socket.connect(), 3000);
+});
+
+// The server's message queue was down: events from other server processes may be missing. Ask for them.
+socket.on("live.resync", (data) => {
+  if (roomId && (data?.room_ids || []).includes(roomId)) sync();
 });
 
 socket.on("access.revoked", (data) => {
