@@ -91,6 +91,9 @@ def make_server(data_dir: Path | None = None, *, port: int | None = None, databa
         "COLLAB_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "COLLAB_SECRET_KEY": "live-test-secret",
         "PYTHONUNBUFFERED": "1",
+        # Captions transcribe every speaking participant on this machine's cores: only the servers of the captions
+        # tests turn them on (tests/browser/test_captions.py), so other meeting tests do not pay for them.
+        "COLLAB_CAPTIONS_ENGINE": "off",
     })
     if database_url:
         env["COLLAB_DATABASE_URL"] = database_url

@@ -15,7 +15,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from media.captions.audio import wav_to_pcm
-from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, PASSWORD, api, axe, checked_pages, new_token
+from tests.browser.conftest import (CHROMIUM, LAUNCH_ARGS, PASSWORD, SHARED_ENV, _make_admin, api, axe, checked_pages,
+                                    new_token, start_server, stop_server)
 from tests.browser.test_meeting import MEDIA_ARGS, wait_for_media_worker
 from tests.captions_support import SENTENCES, espeak_wav
 
@@ -55,13 +56,23 @@ def mic_browser(speech_wav):
         b.close()
 
 
+@pytest.fixture(scope="module")
+def captions_site(tmp_path_factory):
+    """A server of its own with captions on (the shared test servers run with COLLAB_CAPTIONS_ENGINE=off)."""
+    server = start_server(tmp_path_factory, "captions", extra_env={**SHARED_ENV, "COLLAB_CAPTIONS_ENGINE": "pocketsphinx"})
+    _make_admin(server)
+    yield server
+    stop_server(server)
+
+
 @pytest.fixture
 def mic_pages(mic_browser, request):
     yield from checked_pages(mic_browser, request)
 
 
 @pytest.mark.timeout(900)   # an upper bound: recognition shares 2 cores with everything else running
-def test_speech_from_the_microphone_is_captioned_on_another_participants_page(site, mic_pages):
+def test_speech_from_the_microphone_is_captioned_on_another_participants_page(captions_site, mic_pages):
+    site = captions_site
     admin_token = new_token(site, "alex.admin@example.police.uk")
     for name, email in (SPEAKER, LISTENER):
         site.flask("users", "create", "--email", email, "--name", name, "--org", "Hampshire Constabulary",
