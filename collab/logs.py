@@ -100,8 +100,10 @@ def configure(log_format: str) -> None:
 
 def request_fields(status: int, duration: float) -> dict:
     """What the request line says: no path, no query string, no form (tokens live there)."""
+    api = g.get("api_user")  # the API's caller, by personal access token (collab/api.py)
     try:
-        from_user = current_user.id if current_user and current_user.is_authenticated else None
+        from_user = api.id if api is not None else (
+            current_user.id if current_user and current_user.is_authenticated else None)
     except Exception:  # noqa: BLE001 - a failed user lookup (database down) must not lose the line
         from_user = None
     rule = request.url_rule.rule if request.url_rule is not None else None

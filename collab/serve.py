@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from collab import metrics
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,6 +75,8 @@ def run(host: str, port: int, workers: int, public_url: str) -> int:
     env = dict(os.environ, COLLAB_ASYNC_MODE="gevent", COLLAB_HOST=host, COLLAB_PORT=str(port))
     env.setdefault("COLLAB_PUBLIC_URL", public_url)
     env.pop("FLASK_RUN_FROM_CLI", None)
+    # /metrics adds up every process's figures: an emptied folder under the data folder (collab/metrics.py)
+    metrics.prepare_multiprocess_dir(env, Path(env.get("COLLAB_DATA_DIR") or "instance").resolve())
     indexer = SearchWorker(env)
     indexer.start()
     env["COLLAB_SEARCH_INDEXING"] = "off"  # the web processes only write the outbox
