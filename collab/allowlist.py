@@ -27,12 +27,14 @@ def parse(setting: str, text: str | None) -> tuple[Network, ...]:
     return tuple(nets)
 
 
-def allowed(remote_addr: str | None, nets: tuple[Network, ...]) -> bool:
-    """Loopback, or an address inside one of `nets`."""
+def allowed(remote_addr: str | None, nets: tuple[Network, ...], *, via_untrusted_proxy: bool = False) -> bool:
+    """Loopback, or an address inside one of `nets`. `via_untrusted_proxy`: the request names a client in
+    forwarding headers that are not believed (COLLAB_TRUSTED_PROXIES=0), so the peer is a reverse proxy on
+    this host and its loopback address says nothing about the client: loopback does not count then."""
     try:
         addr = ipaddress.ip_address((remote_addr or "").split("%", 1)[0])
     except ValueError:
         return False
     if getattr(addr, "ipv4_mapped", None):
         addr = addr.ipv4_mapped
-    return addr.is_loopback or any(addr in net for net in nets)
+    return (addr.is_loopback and not via_untrusted_proxy) or any(addr in net for net in nets)

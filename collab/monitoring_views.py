@@ -31,6 +31,17 @@ def _nets(name: str) -> tuple:
     return allowlist.parse(f"COLLAB_{name}", value) if isinstance(value, str) else tuple(value)
 
 
+_FORWARDING = ("X-Forwarded-For", "Forwarded", "X-Real-Ip")
+
+
+def _may(setting: str) -> bool:
+    """The caller's address is loopback or in the allow-list `setting`. Behind nginx without
+    COLLAB_TRUSTED_PROXIES every request comes from 127.0.0.1: one that carries forwarding headers then
+    is not counted as loopback (else the whole internet would read the metrics through the proxy)."""
+    untrusted = not current_app.config.get("TRUSTED_PROXIES") and any(h in request.headers for h in _FORWARDING)
+    return allowlist.allowed(request.remote_addr, _nets(setting), via_untrusted_proxy=untrusted)
+
+
 def _plain(body: dict, status: int) -> Response:
     resp = jsonify(body)
     resp.status_code = status
@@ -47,7 +58,7 @@ def healthz():
 def readyz():
     report = health.run_cached(current_app._get_current_object())
     status = 200 if report["ready"] else 503
-    if allowlist.allowed(request.remote_addr, _nets("HEALTH_ALLOW")) or perm.can_administer(current_user):
+    if _may("HEALTH_ALLOW") or perm.can_administer(current_user):
         return _plain(report, status)
     return _plain({"status": report["status"], "ready": report["ready"]}, status)
 
@@ -85,7 +96,7 @@ class ScrapeCollector:
 
 @bp.get("/metrics")
 def metrics_endpoint():
-    if not allowlist.allowed(request.remote_addr, _nets("METRICS_ALLOW")):
+    if not _may("METRICS_ALLOW"):
         return Response("Metrics are served to the monitoring host only (COLLAB_METRICS_ALLOW).\n", 403,
                         mimetype="text/plain")
     body = metrics.exposition(ScrapeCollector(current_app._get_current_object()))
@@ -101,7 +112,12 @@ def system():
 
 
 def init_app(app) -> None:
-    """Request ids and JSON request lines (collab/logs.py), request metrics, and the routes above."""
+    """Request ids and JSON request lines (collab/logs.py), request metrics, and the routes above.
+    MONITORING_HOOKS=False (bench/monitoring.py only, no setting) leaves the per-request hooks out, so the
+    benchmark can measure what they cost."""
+    app.register_blueprint(bp)
+    if app.config.get("MONITORING_HOOKS") is False:
+        return
     logs.init_app(app)
 
     @app.after_request
@@ -114,5 +130,3 @@ def init_app(app) -> None:
             if resp.status_code >= 500:
                 metrics.REQUEST_ERRORS.labels(endpoint=endpoint, status=str(resp.status_code)).inc()
         return resp
-
-    app.register_blueprint(bp)

@@ -134,6 +134,15 @@ def test_metrics_only_to_loopback_and_the_allowed_networks(app, client, make, au
     assert ok.status_code == 200 and ok.headers["Content-Type"].startswith("text/plain")
 
 
+def test_through_a_proxy_that_is_not_trusted_loopback_is_no_key(client):
+    """nginx on the same host, COLLAB_TRUSTED_PROXIES unset: every request arrives from 127.0.0.1."""
+    proxied = {"X-Forwarded-For": "203.0.113.7"}
+    assert client.get("/metrics", headers=proxied).status_code == 403
+    assert "checks" not in client.get("/readyz", headers=proxied).json
+    assert client.get("/healthz", headers=proxied).status_code == 200
+    assert client.get("/metrics", headers={"Forwarded": "for=203.0.113.7"}).status_code == 403
+
+
 def test_metrics_count_what_happens_and_are_all_named_collab(app, client, make, auth):
     before = samples(client.get("/metrics").data.decode())
     owner = make.user()
