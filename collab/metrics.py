@@ -53,7 +53,7 @@ UPLOADS = Counter("collab_uploads_total", "Files attached to posts.", registry=O
 UPLOAD_BYTES = Counter("collab_upload_bytes_total", "Bytes of files attached to posts.", registry=OWN)
 DECK_CONVERSIONS = Counter("collab_deck_conversions_total", "Meeting deck conversions by result.", ["result"], registry=OWN)
 MEETINGS_STARTED = Counter("collab_meetings_started_total", "Meetings started.", registry=OWN)
-MEETINGS_ENDED = Counter("collab_meetings_ended_total", "Meetings ended.")
+MEETINGS_ENDED = Counter("collab_meetings_ended_total", "Meetings ended.", registry=OWN)
 
 
 def multiprocess_dir() -> str | None:

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collab import health, logs
 from rooms.meetings import media_control
+from rooms.meetings import services as meeting_services
 from tests.conftest import PASSWORD
 from tests.test_media_signalling import SECRET, with_worker
 
@@ -158,6 +159,8 @@ def test_metrics_count_what_happens_and_are_all_named_collab(app, client, make, 
     assert r.status_code == 302
     client.get("/search?q=picture")
     client.get(f"/threads/{thread.id}")
+    meeting = meeting_services.start_meeting(owner, room.id)
+    meeting_services.end_meeting(owner, meeting.id)
     text = client.get("/metrics").data.decode()
     after = samples(text)
     names = {fam.name for fam in text_string_to_metric_families(text)}
@@ -171,6 +174,7 @@ def test_metrics_count_what_happens_and_are_all_named_collab(app, client, make, 
     assert grew("collab_logins_total", result="failed") == 1
     assert grew("collab_uploads_total") == 1 and grew("collab_upload_bytes_total") == len(png())
     assert grew("collab_search_duration_seconds_count") == 1
+    assert grew("collab_meetings_started_total") == 1 and grew("collab_meetings_ended_total") == 1
     assert grew("collab_http_request_duration_seconds_count", endpoint="rooms.thread", method="GET") == 1
     assert after[("collab_search_outbox_backlog", ())] >= 0
     workers = {dict(k[1])["worker"]: v for k, v in after.items() if k[0] == "collab_media_worker_up"}
@@ -342,3 +346,15 @@ def test_system_page_shows_the_last_backup_and_ignores_a_broken_record(app, clie
     (folder / "last.json").write_text('{"finished_at": "2026-12-0')   # half-written
     page = client.get("/admin/system")
     assert page.status_code == 200 and "No backup recorded" in page.data.decode()
+
+
+def test_the_sample_grafana_dashboard_asks_only_for_metrics_collab_serves(client):
+    import re
+
+    text = client.get("/metrics").data.decode()
+    served = set()
+    for name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M):
+        served |= {name, f"{name}_bucket", f"{name}_count", f"{name}_sum"} if kind == "histogram" else {name}
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    asked = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"collab_[a-z_]+", t["expr"])}
+    assert asked and asked <= served, asked - served
