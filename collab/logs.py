@@ -77,7 +77,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-                "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+                "level": record.levelname, "logger": record.name, "pid": record.process, "msg": record.getMessage()}
         rid = getattr(record, "request_id", None) or request_id()
         if rid:
             line["request_id"] = rid
