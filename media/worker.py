@@ -15,6 +15,7 @@ import gc
 import http
 import json
 import logging
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -97,6 +98,9 @@ def _answer(status: int, body: dict | None = None) -> Response:
                                                                      ("Cache-Control", "no-store")]), data)
 
 
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
 def _process_request(worker: Worker, status: Callable[[], dict]):
     async def process_request(connection, request):
         if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -107,14 +111,15 @@ def _process_request(worker: Worker, status: Callable[[], dict]):
         if path == "/readyz":  # one process: serving this answer is being ready; no detail without the secret
             return _answer(200, {"ready": True})
         if path in ("/status", "/control"):
-            if request.headers.get("X-Request-Id"):  # the web request that asked (collab/logs.py)
-                log.info("%s asked by web request %s", path, request.headers["X-Request-Id"][:64])
             try:
                 msg = worker.gate.check(query, op="status" if path == "/status" else ("drop", "end"))
             except control.Refused as err:
                 return _answer(err.status)
             if path == "/status":
                 return _answer(200, status())
+            rid = request.headers.get("X-Request-Id", "")
+            if _PLAIN_ID.match(rid):  # the web request that asked (collab/logs.py), checked: it reaches our log
+                log.info("%s for meeting %s asked by web request %s", msg["op"], msg["meeting"], rid)
             return _answer(200, {"ok": True, "closed": await worker.obey(msg)})
         return None  # websockets answers 426 Upgrade Required
     return process_request

@@ -313,7 +313,7 @@ def test_media_worker_health_routes_status_secret_and_request_id(caplog):
         assert await asyncio.to_thread(drop) is True
 
     with_worker(scenario)
-    assert any("asked by web request web-req-77" in r.getMessage() for r in caplog.records)
+    assert any("drop for meeting 5 asked by web request web-req-77" in r.getMessage() for r in caplog.records)
 
 
 # -- the System page ---------------------------------------------------------------------------------------
