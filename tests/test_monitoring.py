@@ -22,6 +22,7 @@ from collab import health, logs
 from rooms.meetings import media_control
 from rooms.meetings import services as meeting_services
 from tests.conftest import PASSWORD
+from tests.test_media_cluster import node  # noqa: F401  (the fixture: a media node of two processes)
 from tests.test_media_signalling import SECRET, with_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -358,3 +359,15 @@ def test_the_sample_grafana_dashboard_asks_only_for_metrics_collab_serves(client
     dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
     asked = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"collab_[a-z_]+", t["expr"])}
     assert asked and asked <= served, asked - served
+
+
+def test_media_node_of_several_processes_health_routes_and_cpu(node):  # noqa: F811  (the fixture)
+    """`python -m media --processes 2`: the node answers /healthz and /readyz itself; CPU in its signed /status
+    adds up the shards'."""
+    from tests.test_media_cluster import signed_status
+
+    port, _proc = node
+    assert _get(f"http://127.0.0.1:{port}/healthz") == (200, {"ok": True})
+    assert _get(f"http://127.0.0.1:{port}/readyz") == (200, {"ok": True, "ready": True})
+    assert _get(f"http://127.0.0.1:{port}/status")[0] == 403
+    assert signed_status(port)["cpu_seconds"] > 0
