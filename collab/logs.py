@@ -112,7 +112,6 @@ def request_fields(status: int, duration: float) -> dict:
 
 
 def init_app(app: Flask) -> None:
-    json_lines = app.config.get("LOG_FORMAT") == "json"
     configure(app.config.get("LOG_FORMAT", "text"))
 
     def _start():
@@ -128,7 +127,7 @@ def init_app(app: Flask) -> None:
         rid = g.get("request_id")
         if rid:
             resp.headers[HEADER] = rid
-        if json_lines and g.get("request_started") is not None:
+        if _json and g.get("request_started") is not None:
             fields = request_fields(resp.status_code, time.perf_counter() - g.request_started)
             REQUESTS.info("request", extra={"collab": fields})
         return resp

@@ -216,22 +216,18 @@ def json_lines(app):
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logs.JsonFormatter())
     root = logging.getLogger()
-    old_level = root.level
+    old_level, old_formats = root.level, [(h, h.formatter) for h in root.handlers]
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logs.configure("json")
-    app.config["LOG_FORMAT"] = "json"
     try:
         yield stream
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+        for h, f in old_formats:   # pytest's own handlers get their formatter back
+            h.setFormatter(f)
         logs.configure("text")
-
-
-@pytest.fixture
-def app_config():
-    return {"LOG_FORMAT": "json"}
 
 
 def test_json_lines_per_request_and_event_never_hold_secrets(app, client, make, auth, json_lines):
