@@ -138,8 +138,9 @@ def main() -> int:
     rows.append(f"The hooks' own work, timed alone ({MICRO:,} times, so less at the mercy of the load): recording "
                 f"one request in the latency histogram {micro['observe']:.1f} µs; making its JSON log line "
                 f"{micro['json']:.1f} µs, against a median page of {base * 1000:.0f} ms with the hooks off: "
-                f"{(micro['observe'] + micro['json']) / 1000 / (base * 1000) * 100:.3f} % of it. Differences between "
-                "the page-level medians larger than that are the shared machine's noise, not the hooks.")
+                f"{(micro['observe'] + micro['json']) / 1000 / (base * 1000) * 100:.3f} % of it. The page-level "
+                "ratios are the whole cost as a reader sees it, but move by a few per cent between runs on this shared "
+                "machine (a mode doing strictly more work can come out faster): read them as an upper bound.")
     table = "\n".join(rows)
     print(head + "\n\n" + table)
     if args.write:
