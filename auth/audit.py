@@ -15,6 +15,7 @@ from flask import has_request_context, request
 from sqlalchemy import DateTime, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from collab import logs, metrics
 from collab.db import Base, utcnow
 from collab.extensions import db
 
@@ -99,6 +100,24 @@ def record(action: str, *, actor: Any = None, target_type: Optional[str] = None,
            room_id: Optional[int] = None, detail: Optional[dict[str, Any]] = None) -> None:
     """Add an entry to the current write transaction (the caller commits)."""
     db.session.add(_entry(action, actor, target_type, target_id, room_id, detail))
+    _observe(action, actor, target_id, detail)
+
+
+# Audited actions that are also counted and logged for monitoring: every sign-in path (password, second
+# step, first set-up) ends in one of these, so they are counted here once. Ids only, never the e-mail.
+_OBSERVED = {"auth.login": ("ok", "login"), "auth.login_failed": ("failed", "login_failed"),
+             "auth.locked": ("locked", "lockout")}
+
+
+def _observe(action: str, actor: Any, target_id: Optional[int], detail: Optional[dict[str, Any]]) -> None:
+    if action not in _OBSERVED:
+        return
+    result, name = _OBSERVED[action]
+    metrics.LOGINS.labels(result=result).inc()
+    if action == "auth.locked":
+        metrics.LOCKOUTS.inc()
+    why = (detail or {}).get("reason")
+    logs.event(name, user_id=getattr(actor, "id", None) or target_id, **({"reason": why} if why else {}))
 
 
 def record_now(action: str, **kwargs: Any) -> None:

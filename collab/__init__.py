@@ -55,9 +55,10 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
 
     notification_views.init_app(app)  # notifications, reactions, presence
 
-    from collab import cli, http, timezones
+    from collab import cli, http, monitoring_views, timezones
 
     http.init_app(app)
+    monitoring_views.init_app(app)  # request ids, JSON logs, metrics; /healthz /readyz /metrics /admin/system
     timezones.init_app(app)   # checks COLLAB_TIME_ZONE; |localtime for templates
     cli.init_app(app)
     import search

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from collab import timezones
+from collab import allowlist, timezones
 
 
 class SettingError(ValueError):
@@ -78,6 +78,9 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("COLLAB_DECK_SANDBOX", "auto", "`auto`: office files (PPTX, DOCX, ODP, ODT) are converted to slides by LibreOffice inside a sandbox with no network and no view of the data folder (bubblewrap, else `unshare`); where neither runs, conversion is refused and the file offered as a download. `off`: convert without a sandbox (LibreOffice's own link blocking only); only for machines where every uploader is trusted."),
     ("COLLAB_LIVE_HEARTBEAT_SECONDS", "20", "With Redis: how often each process re-writes its live presence there (heals a restarted Redis)."),
     ("COLLAB_TIME_ZONE", "Europe/London", "Time zone (a tz database name such as Europe/London) in which times are shown to people who have not chosen their own on the account page, and in the minutes and meeting announcements; times are stored in UTC. A name the tz database does not know stops the server at start-up with a message."),
+    ("COLLAB_LOG_FORMAT", "text", "`json`: one JSON line per request (method, route, status, duration, request id, account id; never the query string or form) and per significant event (sign-in, lockout, upload, meeting start and end); `text`: plain lines."),
+    ("COLLAB_METRICS_ALLOW", "(loopback only)", "Addresses or networks (CIDR), comma-separated, besides loopback, that may read `/metrics` (Prometheus text); others get 403."),
+    ("COLLAB_HEALTH_ALLOW", "(loopback only)", "Addresses or networks (CIDR), comma-separated, besides loopback and signed-in administrators, that see each check's detail on `/readyz`; others get only the status."),
     ("COLLAB_LABELS", "OFFICIAL,OFFICIAL-SENSITIVE", "Confidentiality labels a room can carry, lowest first, comma-separated; the first is the default, and rooms with any higher label keep attachments from guests and post text out of e-mail."),
 ]
 
@@ -200,6 +203,9 @@ def from_env(overrides: dict | None = None) -> dict:
         "LIVE_HEARTBEAT_SECONDS": float(os.environ.get("COLLAB_LIVE_HEARTBEAT_SECONDS", "20")),
         "LABELS": [x.strip() for x in os.environ.get("COLLAB_LABELS", "OFFICIAL,OFFICIAL-SENSITIVE").split(",") if x.strip()] or ["OFFICIAL"],
         "TIME_ZONE": timezones.site_setting(os.environ.get("COLLAB_TIME_ZONE")),
+        "LOG_FORMAT": "json" if os.environ.get("COLLAB_LOG_FORMAT", "text").strip().lower() == "json" else "text",
+        "METRICS_ALLOW": allowlist.parse("COLLAB_METRICS_ALLOW", os.environ.get("COLLAB_METRICS_ALLOW")),
+        "HEALTH_ALLOW": allowlist.parse("COLLAB_HEALTH_ALLOW", os.environ.get("COLLAB_HEALTH_ALLOW")),
         "ASYNC_MODE": os.environ.get("COLLAB_ASYNC_MODE", "threading"),
         "DECK_SANDBOX": "off" if os.environ.get("COLLAB_DECK_SANDBOX", "auto").lower() in ("off", "0", "no", "false")
                         else "auto",

@@ -20,6 +20,8 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from collab import metrics
+
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
 CONNECT_TIMEOUT = 10  # seconds the start-up check waits for the database server
@@ -120,6 +122,8 @@ def run(host: str, port: int, workers: int, public_url: str, data_dir: str | Non
         env["COLLAB_DATA_DIR"] = data_dir
     env.setdefault("COLLAB_PUBLIC_URL", public_url)
     env.pop("FLASK_RUN_FROM_CLI", None)
+    # /metrics adds up every process's figures: an emptied folder under the data folder (collab/metrics.py)
+    metrics.prepare_multiprocess_dir(env, Path(env.get("COLLAB_DATA_DIR") or "instance").resolve())
     indexer = SearchWorker(env)
     indexer.start()
     env["COLLAB_SEARCH_INDEXING"] = "off"  # the web processes only write the outbox

@@ -31,6 +31,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from collab import logs
 from collab.extensions import db, socketio
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,10 @@ def spawn(app: Flask, fn: Callable, *args: Any) -> Any:
     """Run `fn(*args)` in the background with an app context (a greenlet under
     gevent, a thread otherwise); `settle()` waits for these."""
     st = _state(app)
+    rid = logs.request_id()  # the request that asked, named in the task's log lines and worker calls
 
     def run():
-        with app.app_context():
+        with app.app_context(), logs.bound(rid):
             try:
                 fn(*args)
             except Exception:

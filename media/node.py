@@ -62,7 +62,8 @@ class Node:
             return
         first = head.split(b"\r\n", 1)[0].split()
         path, _, query = (first[1] if len(first) > 1 else b"").partition(b"?")
-        if b"upgrade: websocket" not in head.lower() and path in (b"/status", b"/health", b"/control"):
+        if b"upgrade: websocket" not in head.lower() and path in (b"/status", b"/health", b"/healthz",
+                                                                                  b"/readyz", b"/control"):
             code, answer = await self.answer(path, query.decode("latin-1"), head)
             body = json.dumps(answer).encode()
             writer.write(f"HTTP/1.1 {code} {http.HTTPStatus(code).phrase}\r\n".encode() +
@@ -113,15 +114,18 @@ class Node:
     async def answer(self, path: bytes, query: str, head: bytes) -> tuple[int, dict]:
         """/health (open), /status and /control (signed by the web app)."""
         ready = self.ready()
-        if path == b"/health":
-            return (200 if ready else 503), {"ok": ready}
+        if path == b"/healthz":  # alive: this process answers, whatever its shards do
+            return 200, {"ok": True}
+        if path in (b"/health", b"/readyz"):  # ready: every shard accepts participants (no more detail)
+            return (200 if ready else 503), {"ok": ready, "ready": ready}
         try:
             msg = self.gate.check(query, op="status" if path == b"/status" else ("drop", "end"))
         except control.Refused as err:
             return err.status, {}
         if path == b"/status":
             return 200, {"participants": sum(self.connections), "processes": self.count, "ready": ready,
-                         "connections": self.connections}
+                         "connections": self.connections,
+                         "cpu_seconds": round(time.process_time() + sum(_cpu_seconds(p) for p in self.procs), 3)}
         self.remember(msg)
         answers = await asyncio.gather(*(self.ask_shard(i, head) for i in range(self.count)))
         ok = all(code == 200 for code, _ in answers)
@@ -208,3 +212,12 @@ def run_node(config) -> int:
             return 3
     net.run(Node(config, config.processes).run())
     return 0
+
+
+def _cpu_seconds(proc) -> float:
+    """CPU time (user + system) a shard process has used, from /proc (0 where unreadable)."""
+    try:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0

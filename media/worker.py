@@ -2,7 +2,8 @@
 
 `serve()` runs the start-up self-test, configures where media sockets live,
 then accepts participants until stopped. A plain HTTP GET on the same port
-answers `/health` (open: it says nothing but "up"), and two requests signed by
+answers `/health` and `/healthz` (open: they say nothing but "up"), `/readyz` (open: ready or not, no
+detail), and two requests signed by
 the web app (media/control.py): `/status` (load, for the web app's choice of
 worker) and `/control` ("drop" one account from a meeting, "end" a meeting:
 their sessions close now and their older tokens are refused from then on).
@@ -14,7 +15,9 @@ import gc
 import http
 import json
 import logging
+import re
 import signal
+import time
 from collections.abc import Callable
 
 from websockets.asyncio.server import serve as ws_serve
@@ -68,8 +71,12 @@ class Worker:
             self.cluster.withdraw_source(meeting, participant, name)
 
     def status(self) -> dict:
-        local = sum(len(m.participants()) for m in self.meetings.values())
-        return {"meetings": len(self.meetings), "participants": local}
+        """Load (the web app picks the least loaded worker) and what monitoring shows: meetings, people,
+        streams forwarded (each published stream to each receiver) and this process's CPU seconds."""
+        participants = [p for m in self.meetings.values() for p in m.participants()]
+        streams = sum(len(src.sinks) for p in participants for src in p.sources.values())
+        return {"meetings": len(self.meetings), "participants": len(participants), "streams": streams,
+                "cpu_seconds": round(time.process_time(), 3)}
 
     async def obey(self, msg: dict) -> int:
         """Carry out a checked control message ("drop" or "end"); the number of sessions closed here."""
@@ -95,13 +102,18 @@ def _answer(status: int, body: dict | None = None) -> Response:
                                                                      ("Cache-Control", "no-store")]), data)
 
 
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
 def _process_request(worker: Worker, status: Callable[[], dict]):
     async def process_request(connection, request):
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None
         path, _, query = request.path.partition("?")
-        if path == "/health":
+        if path in ("/health", "/healthz"):
             return _answer(200, {"ok": True})
+        if path == "/readyz":  # one process: serving this answer is being ready; no detail without the secret
+            return _answer(200, {"ready": True})
         if path in ("/status", "/control"):
             try:
                 msg = worker.gate.check(query, op="status" if path == "/status" else ("drop", "end"))
@@ -109,6 +121,9 @@ def _process_request(worker: Worker, status: Callable[[], dict]):
                 return _answer(err.status)
             if path == "/status":
                 return _answer(200, status())
+            rid = request.headers.get("X-Request-Id", "")
+            if _PLAIN_ID.match(rid):  # the web request that asked (collab/logs.py), checked: it reaches our log
+                log.info("%s for meeting %s asked by web request %s", msg["op"], msg["meeting"], rid)
             return _answer(200, {"ok": True, "closed": await worker.obey(msg)})
         return None  # websockets answers 426 Upgrade Required
     return process_request

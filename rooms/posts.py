@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from auth import audit
 from auth.models import User
-from collab import timezones, validate
+from collab import logs, metrics, timezones, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Invalid, NotFound, ServiceError
 from collab.extensions import db
@@ -164,7 +164,13 @@ def _store_uploads(uploads: Iterable[Upload]) -> list[files.StoredFile]:
     items = [u for u in uploads if u and u[1] is not None]
     if len(items) > MAX_FILES:
         raise Invalid(f"At most {MAX_FILES} files can be attached to one post.", "file")
-    return [files.store(stream, name) for name, stream in items]
+    stored = [files.store(stream, name) for name, stream in items]
+    for f in stored:
+        metrics.UPLOADS.inc()
+        metrics.UPLOAD_BYTES.inc(f.size)
+    if stored:
+        logs.event("upload", files=len(stored), bytes=sum(f.size for f in stored))
+    return stored
 
 
 def _insert_post(actor: User, thread: Thread, parent: Optional[Post], body: str, client_id: Optional[str],

@@ -22,6 +22,7 @@ from typing import Optional
 from flask import Flask, current_app
 from sqlalchemy import delete, func, select, text
 
+from collab import logs
 from collab.extensions import db
 from rooms.models import Post
 from search import documents
@@ -217,6 +218,8 @@ def drain_batch(backend: Backend) -> int:
         db.begin_write()
     sess.execute(delete(SearchOutbox).where(SearchOutbox.id.in_([r.id for r in rows])))
     sess.commit()
+    # the other half of the outbox's "search.queued" line, which names the request that wrote the rows
+    logs.event("search.applied", routine=True, posts=sorted({r.post_id for r in rows})[:100], rows=len(rows))
     return len(rows)
 
 

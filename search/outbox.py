@@ -13,6 +13,7 @@ from typing import Callable, Optional
 from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session
 
+from collab import logs
 from rooms.meetings.models import MeetingPlan
 from rooms.meetings.transcript_models import TranscriptSegment
 from rooms.models import Attachment, Post, Thread
@@ -83,6 +84,8 @@ def _after_flush(session: Session, _ctx) -> None:
     conn.execute(insert(SearchOutbox), [{"post_id": i} for i in new])
     queued.update(new)
     session.info[_DIRTY] = True
+    # JSON logs: the request id of this line joins the search worker's "search.applied" by post id
+    logs.event("search.queued", routine=True, posts=new[:100])
 
 
 def _after_commit(session: Session) -> None:

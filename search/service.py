@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 
 from rooms import policy
 from auth.models import User
-from collab import validate
+from collab import metrics, validate
 from collab.errors import Invalid, NotFound, ServiceError
 from collab.extensions import db
 from rooms import labels, pseudonyms
@@ -166,8 +166,17 @@ def _resolve_authors(names: list[str], rooms: list[int], notices: list[str]) -> 
     return sorted(found)
 
 
-def search(actor: User, q: object, *, room_id: object = None, sort: object = "relevance", page: object = 1,
-           per_page: int = PER_PAGE, filters: Optional[Filters] = None) -> Page:
+def search(actor: User, q: object, **options) -> Page:
+    """One search (see `_search`), its time recorded for monitoring (collab_search_duration_seconds)."""
+    started = time.perf_counter()
+    try:
+        return _search(actor, q, **options)
+    finally:
+        metrics.SEARCH_SECONDS.observe(time.perf_counter() - started)
+
+
+def _search(actor: User, q: object, *, room_id: object = None, sort: object = "relevance", page: object = 1,
+            per_page: int = PER_PAGE, filters: Optional[Filters] = None) -> Page:
     sort_v = _sort(sort)
     page_v = page if isinstance(page, int) else validate.int_id(page, "page", required=False) or 1
     if not 1 <= page_v <= MAX_PAGE:

@@ -17,7 +17,10 @@ from tests.conftest import PASSWORD, bearer
 PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "auth.accept_invite", "auth.reset_password",
                     "auth.forgot_password",
                     # a media worker's signed captions report: no session, its HMAC signature is the credential
-                    "transcript.worker_report"}
+                    "transcript.worker_report",
+                    # the monitoring endpoints: open with their own rules (loopback / allow-lists; the
+                    # check's detail and the metrics are refused to others: tests/test_monitoring.py)
+                    "monitor.healthz", "monitor.readyz", "monitor.metrics_endpoint"}
 ROOM_SCOPED_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id"}
 
 

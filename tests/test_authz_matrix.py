@@ -153,6 +153,10 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "security.login_code"): SIGNED_IN,
     ("GET", "security.two_step"): SIGNED_IN,
     ("GET", "static"): PUBLIC,
+    ("GET", "monitor.healthz"): PUBLIC,           # alive: says nothing else (tests/test_monitoring.py)
+    ("GET", "monitor.readyz"): PUBLIC,            # status to all; detail to loopback/allowed/admins (test_monitoring)
+    ("GET", "monitor.metrics_endpoint"): PUBLIC,  # this walk's client is loopback; others get 403 (test_monitoring)
+    ("GET", "monitor.system"): ADMIN,
     ("PATCH", "api.edit_meeting"): MODERATE,
     ("PATCH", "api.edit_post"): AUTHOR,
     ("POST", "api.add_attachments"): AUTHOR,

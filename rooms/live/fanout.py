@@ -8,11 +8,13 @@ rooms/revocation.py.
 """
 from __future__ import annotations
 
+import time
+
 from flask import current_app, has_app_context
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from collab import events
+from collab import events, metrics
 from collab.extensions import socketio
 from collab.tasks import spawn
 from rooms import notify_email, pseudonyms
@@ -25,6 +27,12 @@ from rooms.models import Room
 def _on_event(ev: events.Event) -> None:
     if not socketio.server or not has_app_context():
         return
+    started = time.perf_counter()
+    _deliver(ev)
+    metrics.FANOUT_SECONDS.observe(time.perf_counter() - started)
+
+
+def _deliver(ev: events.Event) -> None:
     if ev.room_id is not None and "seq" in ev.payload:
         payload = ev.payload
         if ev.meta.get("anonymous"):  # member.* of a non-attributed room: nobody is named

@@ -45,7 +45,7 @@ from auth import mfa
 from auth import sessions as user_sessions
 from auth.models import ApiToken, User
 from auth.services import user_for_token
-from collab import limits, live_queue, outage, tasks
+from collab import limits, live_queue, metrics, outage, tasks
 from collab.errors import Forbidden, Invalid, RateLimited, ServiceError, Unauthorized
 from collab.extensions import db, limiter, socketio
 from collab.socket_packets import TOO_DEEP
@@ -157,6 +157,8 @@ def _connect(auth=None):
     st = state(app)
     with st.lock:
         st.conns[conn.sid] = conn
+    metrics.SOCKET_CONNECTIONS.inc()
+    metrics.SOCKET_CONNECTS.inc()
     tasks.start(app)  # a process holding connections beats (with Redis; the server already does)
     socketio.server.enter_room(conn.sid, user_key(conn.user_id), namespace=NS)
     st.store_safely("online_put", conn.sid, conn.user_id, conn.details())
@@ -169,6 +171,7 @@ def _disconnect(reason=None):
         conn = st.conns.pop(request.sid, None)
     if conn is None:
         return
+    metrics.SOCKET_CONNECTIONS.dec()
     st.store_safely("online_drop", conn.sid, conn.user_id)
     for room_id in conn.rooms:
         st.store_safely("presence_drop", room_id, conn.sid)
@@ -366,6 +369,7 @@ def on_sync(conn: Conn, user: User, data: dict) -> dict:
     items = services.events_after(user, room_id, after, limit=SYNC_BATCH + 1)
     more = len(items) > SYNC_BATCH
     items = _redact(items[:SYNC_BATCH])
+    metrics.EVENTS_REPLAYED.inc(len(items))
     items = pseudonyms.redact_events(db.session.get(Room, room_id), items)
     last = items[-1]["data"]["seq"] if items else after
     return {"room_id": room_id, "after_seq": after, "events": items, "seq": last, "more": more}

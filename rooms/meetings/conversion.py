@@ -45,7 +45,7 @@ from pathlib import Path
 from flask import Flask, current_app
 from sqlalchemy import select, update
 
-from collab import validate
+from collab import metrics, validate
 from collab.db import utcnow
 from collab.extensions import db, socketio
 from rooms import attachments
@@ -169,6 +169,7 @@ def _touch(deck_id: int) -> None:
 
 def _finish(deck_id: int, status: str, message: str = "", **values) -> None:
     _update(deck_id, status=status, message=message[:500], **values)
+    metrics.DECK_CONVERSIONS.labels(result=status).inc()
 
 
 def _claim(deck_id: int) -> bool:

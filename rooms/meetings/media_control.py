@@ -26,6 +26,7 @@ import logging
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
+from collab import logs
 from media.control import MAX_AGE, control_key, signed_query
 
 __all__ = ["MAX_AGE", "control_key", "control_url", "drop", "end", "status_url"]
@@ -51,9 +52,16 @@ def status_url(ws_url: str, secret_key: str) -> str:
     return _url(ws_url, "/status", signed_query(secret_key, {"op": "status"}))
 
 
+def _traced() -> dict:
+    """The X-Request-Id of the web request on whose behalf the worker is asked (its log names it)."""
+    rid = logs.request_id()
+    return {logs.HEADER: rid} if rid else {}
+
+
 def _send(ws_url: str, secret_key: str, message: dict) -> bool:
     try:
-        with urllib.request.urlopen(control_url(ws_url, secret_key, message), timeout=TIMEOUT) as resp:
+        req = urllib.request.Request(control_url(ws_url, secret_key, message), headers=_traced())
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
             return resp.status == 200
     except Exception:  # noqa: BLE001 - a worker that does not answer has no sessions to drop; logged
         log.warning("media worker %s did not take %s for meeting %s", ws_url, message["op"], message["meeting"])

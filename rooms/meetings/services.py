@@ -22,7 +22,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from auth.models import User
-from collab import validate
+from collab import logs, metrics, validate
 from collab.db import utcnow
 from collab.errors import Forbidden, Unavailable
 from collab.extensions import db
@@ -102,6 +102,8 @@ def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meet
     pseudonyms.assign(meeting, [actor.id])
     room_services.record_event(room.id, "meeting.started", {"meeting": meeting_dict(meeting)})
     db.session.commit()
+    metrics.MEETINGS_STARTED.inc()
+    logs.event("meeting.started", meeting_id=meeting.id, room_id=room.id, user_id=actor.id)
     return meeting
 
 
@@ -135,6 +137,9 @@ def end_meeting(actor: User, meeting_id: object, *, cancel: bool = False, at: da
         "reason": "cancelled" if cancel else "ended", "message": CANCELLED_MESSAGE if cancel else ENDED_MESSAGE,
         "minutes_thread_id": plan.minutes_thread_id if plan is not None else None})
     db.session.commit()
+    metrics.MEETINGS_ENDED.inc()
+    logs.event("meeting.ended", meeting_id=meeting.id, room_id=meeting.room_id, user_id=actor.id,
+               cancelled=bool(cancel))
     revoke_media(meeting, reason="ended", message=CANCELLED_MESSAGE if cancel else ENDED_MESSAGE)
     return meeting
 

@@ -87,7 +87,8 @@ NOT_PAGES = {
     "meetings.deck_page": "an image", "meetings.deck_titles": "JSON", "meetings.state_json": "JSON",
     "live.mention_json": "JSON", "live.thread_reactions_json": "JSON", "search.similar_ideas": "JSON",
     "security.admin_audit_csv": "a CSV file", "polls.results": "the results region alone, for the poll's live update",
-    "rooms.people_json": "JSON", "transcript.vtt": "a WebVTT file",
+    "rooms.people_json": "JSON", "transcript.vtt": "a WebVTT file", "monitor.healthz": "JSON", "monitor.readyz": "JSON",
+    "monitor.metrics_endpoint": "Prometheus text",
 }
 
 
@@ -177,7 +178,7 @@ def test_every_page_reflows_at_320px(site, admin_token, pages, tmp_path_factory)
         f"/posts/{reply['id']}/reply", f"/posts/{reply['id']}/flag", f"/posts/{reply['id']}/moderate",
         f"/posts/{reply['id']}/history", f"/polls/{poll['id']}",
         "/notifications", "/meetings", f"/meetings/{meeting['id']}", f"/meetings/{meeting['id']}/edit",
-        "/search?q=panel", "/account", "/account/two-step", "/admin/audit",
+        "/search?q=panel", "/account", "/account/two-step", "/admin/audit", "/admin/system",
         f"/admin/people/{me['id']}/suspend", f"/admin/people/{me['id']}/erase", f"/admin/people/{me['id']}/edit",
         "/admin/people/bulk", f"/posts/{reply['id']}/actions", f"/rooms/{rid}/qa", f"/rooms/{rid}/qa/new",
         f"/qa/{qa['id']}", f"/meetings/{meeting['id']}/transcript",
