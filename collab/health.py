@@ -30,6 +30,7 @@ from flask import Flask
 from sqlalchemy import text
 
 from collab.extensions import db
+from media import supervisor
 from search.app_state import state as search_state
 from search.indexer import outbox_size
 
@@ -180,3 +181,19 @@ def _disk(app: Flask) -> Result:
     if usage.free < DISK_MIN_FREE:
         return Result(False, f"only {usage.free // 1024 ** 2} MB free in the data folder", data)
     return Result(True, f"{usage.free // 1024 ** 3} GB free", data)
+
+
+@check("media_supervisor", critical=False)
+def _media_supervisor(app: Flask) -> Result:
+    """The embedded worker's supervisor (media/supervisor.py): a crash loop or a failed self-test is reported here
+    and on the System page, while meetings tell people they are unavailable instead of handing out tokens."""
+    st = supervisor.state(app.config["DATA_DIR"])
+    data = {k: st[k] for k in ("state", "restarts", "quick_failures", "last_exit", "backing_off_since", "port_taken")
+            if k in st}
+    if st.get("state") == "unknown":
+        return Result(True, "no embedded media worker in this data folder", data)
+    why = supervisor.unavailable(app.config["DATA_DIR"])
+    if why:
+        return Result(False, why, data)
+    return Result(True, f"{st.get('state')}, {st.get('restarts', 0)} restarts", data)
+

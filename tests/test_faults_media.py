@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from collab import health
 from media import supervisor
 from tests.conftest import bearer
 from tests.live_support import login_client
@@ -75,12 +76,18 @@ def test_crash_loop_keeps_retrying_with_back_off_and_closes_meetings_meanwhile(a
         r = api.post(f"/api/v1/rooms/{room.id}/meetings", json={"title": "During"},
                      headers=bearer(make.token(owner)))
         assert r.status_code == 503 and "Meetings are unavailable right now" in r.json["error"]["message"]
+        # and operators see it: /readyz (from loopback: with detail) and the System page's checks
+        ready = api.get("/readyz").json
+        assert ready["checks"]["media_supervisor"]["ok"] is False
+        assert "Meetings are unavailable right now" in ready["checks"]["media_supervisor"]["detail"]
+        assert ready["checks"]["media_supervisor"]["state"] == "backing_off"
 
         # the port is freed: the next try starts the worker, and meetings open again by themselves
         taken.close()
         _poll_until(w, lambda: supervisor.state(data_dir).get("state") == "running", 120,
                     "the worker did not start once its port was free")
         assert supervisor.unavailable(data_dir) is None
+        assert health.run(app)["checks"]["media_supervisor"]["ok"] is True
         assert "Meetings are unavailable" not in browser.get(f"/meetings/{meeting_id}").get_data(as_text=True)
         r = api.post(f"/api/v1/meetings/{meeting_id}/token", headers=bearer(make.token(owner)))
         assert r.status_code == 200 and r.json["token"]
