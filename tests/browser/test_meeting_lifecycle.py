@@ -287,7 +287,7 @@ def test_join_pressed_before_the_camera_answered_waits_for_it_and_sends_video(si
     asked = token_requests(ida, mid)
     ida.goto(f"/meetings/{mid}")
     axe(ida, "pre-join, the camera not answered yet")
-    ida.wait_for_function("() => window.__asked > 0")
+    ida.wait_for_function("() => window.__asked > 0", timeout=60_000)  # an upper bound: slow under load
     ida.get_by_role("button", name="Join meeting").click()     # before the preview arrived
     expect(ida.locator("#preview-status")).to_have_text("Starting your camera and microphone…")
     expect(ida.locator("#join-button")).to_have_attribute("aria-busy", "true")
