@@ -50,6 +50,14 @@ def timed(fn, *args, **kwargs):
     return time.perf_counter() - t0, out
 
 
+def sqlite_copy(src, dst) -> None:
+    """SQLite's online backup API, the baseline both ways (what a backup and a restore of the file cost alone)."""
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    a.backup(b, pages=4096)
+    a.close()
+    b.close()
+
+
 def empty_pg() -> str:
     name = f"collab_bench_restore_{uuid.uuid4().hex[:6]}"
     admin = create_engine(search_bench.PG_ADMIN, isolation_level="AUTOCOMMIT")
@@ -86,11 +94,6 @@ def one_backend(kind: str, threads, posts, work: Path, files: int, size: int) ->
                                                       "--file", str(work / "raw.pgdump"), name], env=env, check=True)
         row["db_bytes"] = (work / "raw.pgdump").stat().st_size
     else:
-        def sqlite_copy(src: str, dst: Path) -> None:
-            a, b = sqlite3.connect(src), sqlite3.connect(dst)
-            a.backup(b, pages=4096)
-            a.close()
-            b.close()
         row["base_backup"], _ = timed(sqlite_copy, url.removeprefix("sqlite:///"), work / "raw.sqlite3")
         row["db_bytes"] = (work / "raw.sqlite3").stat().st_size
     # 2. the backup command (plain, then encrypted)
@@ -117,12 +120,7 @@ def one_backend(kind: str, threads, posts, work: Path, files: int, size: int) ->
         for u in (again, target_url, url):
             search_bench.drop_database(u)
     else:
-        def sqlite_back(src: Path, dst: Path) -> None:
-            a, b = sqlite3.connect(src), sqlite3.connect(dst)
-            a.backup(b, pages=4096)
-            a.close()
-            b.close()
-        row["base_restore"], _ = timed(sqlite_back, work / "raw.sqlite3", work / "again.sqlite3")
+        row["base_restore"], _ = timed(sqlite_copy, work / "raw.sqlite3", work / "again.sqlite3")
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
