@@ -29,6 +29,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from media import supervisor
+
 disable_created_metrics()  # no `_created` series: half the lines of a scrape, and nobody graphs them
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -70,22 +72,12 @@ def prepare_multiprocess_dir(env: dict, data_dir: str | os.PathLike) -> str:
     return str(path)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _reap_dead(path: str) -> None:
     """Remove the live-gauge files of processes that have exited (gunicorn restarts workers)."""
     for name in os.listdir(path):
         if name.startswith("gauge_live") and name.endswith(".db"):
             pid = name.rsplit("_", 1)[-1][:-3]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not supervisor.pid_alive(int(pid)):
                 multiprocess.mark_process_dead(int(pid), path)
 
 

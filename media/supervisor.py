@@ -75,7 +75,8 @@ def state_path(data_dir: str | os.PathLike) -> Path:
     return Path(data_dir) / STATE_FILE
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0; one we may not signal exists too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -95,7 +96,7 @@ def state(data_dir: str | os.PathLike) -> dict[str, Any]:
         data = json.loads(state_path(data_dir).read_text())
     except (OSError, ValueError):
         return {"state": "unknown"}
-    if not isinstance(data, dict) or not _alive(int(data.get("supervisor_pid") or 0) or -1):
+    if not isinstance(data, dict) or not pid_alive(int(data.get("supervisor_pid") or 0) or -1):
         return {"state": "unknown"}
     return data
 
