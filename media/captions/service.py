@@ -217,21 +217,21 @@ class Captions:
     def _final(slot: RecogniserProcess, batch: list[bytes]) -> str:
         return slot.final(batch)
 
-    def _outcome(self, u: Utterance, fut) -> str | None:
-        """The recogniser's text, or None after dropping the utterance when recognition failed."""
+    def _failed(self, u: Utterance, fut) -> bool:
+        """Whether recognition failed (the utterance is then dropped); a partial may succeed with no text."""
         u.busy = False
         exc = fut.exception()
-        if exc is not None:
-            self.failed += 1
-            log.error("captions: recognition failed: %r", exc)
-            self._drop(u)
-            return None
-        return fut.result()
+        if exc is None:
+            return False
+        self.failed += 1
+        log.error("captions: recognition failed: %r", exc)
+        self._drop(u)
+        return True
 
     def _fed(self, u: Utterance, fut) -> None:
-        text = self._outcome(u, fut)
-        if text is None:
+        if self._failed(u, fut):
             return
+        text = fut.result()
         if text and text != u.last_text and not u.done:
             u.last_text = text
             self._caption(u, text, final=False)
@@ -247,9 +247,9 @@ class Captions:
         self.pump(u)
 
     def _finished(self, u: Utterance, fut) -> None:
-        text = self._outcome(u, fut)
-        if text is None:
+        if self._failed(u, fut):
             return
+        text = fut.result()
         self.active.discard(u)
         u.done = True
         self._free.append(u.slot)
