@@ -31,10 +31,7 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as a script, this folder comes first on sys.path, and bench/http.py would hide the standard
-# library's `http` package from everything imported below. Take the folder off the path.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+import support  # noqa: F401  (first: takes bench/ off sys.path, puts the repository on it)
 
 import argparse
 import asyncio
@@ -48,10 +45,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.liveserver import make_server
+from support import ROOT, cpu_seconds, group_pids, rss_mb  # noqa: E402
+from tests.liveserver import make_server  # noqa: E402
 
 ACCOUNTS = 20
 PASSWORD = "benchmark passphrase, long enough"
@@ -86,38 +81,6 @@ def raise_fd_limit() -> int:
 
 
 # -- the server's processes --------------------------------------------------------------------------
-
-def group_pids(pgid: int) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == pgid:
-                    out.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
 
 def gunicorn_worker(pgid: int) -> int:
     """The gunicorn worker: a gunicorn process whose parent is also gunicorn."""
@@ -214,7 +177,7 @@ async def run_clients(url: str, seed: dict, n: int, posts: int, rate: float, ser
     wall = time.perf_counter() - wall0
     cpu = (cpu_seconds(pids) - cpu0) / wall * 100
     client_cpu = (time.process_time() - me0) / wall * 100
-    rss = rss_mb(worker)
+    rss = rss_mb([worker])
     load_after = loadavg()
 
     fanout = []

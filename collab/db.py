@@ -31,9 +31,14 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 10, overflow: int = 20, pool_timeout: float = 30.0) -> Engine:
+    """The app's engine. hide_parameters: a database error's message (logged, and shown by `flask` commands)
+    never carries the values of the statement that failed — they can be the text of a confidential post.
+    The pool (PostgreSQL): `pool_size` kept open, up to `overflow` more under load, and a request waits
+    `pool_timeout` seconds for one before it is answered 503 "busy" (collab/outage.py). Every web process
+    has its own: processes × (size + overflow) must stay under the server's max_connections."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -57,7 +62,8 @@ def make_engine(url: str) -> Engine:
                 conn.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=overflow, pool_timeout=pool_timeout,
+                         hide_parameters=True)
 
 
 BUSY_TIMEOUT = 15.0  # seconds a writer waits for SQLite's write lock
@@ -108,7 +114,9 @@ class Database:
         self.session: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
 
     def init_app(self, app) -> None:
-        self.engine = make_engine(app.config["DATABASE_URL"])
+        self.engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_POOL_SIZE", 10),
+                                  app.config.get("DATABASE_POOL_OVERFLOW", 20),
+                                  app.config.get("DATABASE_POOL_TIMEOUT", 30.0))
         self.session.remove()
         self.session.configure(bind=self.engine)
         app.extensions["collab_db"] = self

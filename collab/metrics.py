@@ -7,7 +7,7 @@ happens (services call `count`/`observe` style helpers below); what is cheaper t
 time than to track (the outbox backlog, the media workers' load and CPU) is asked then, by a
 collector registered by the view, bounded by timeouts.
 
-Several gunicorn workers: `flask serve` points PROMETHEUS_MULTIPROC_DIR at `<data>/prometheus`, emptied
+Several gunicorn workers: `flask serve` points PROMETHEUS_MULTIPROC_DIR at `<data>/prometheus/<port>`, emptied
 at each start (`prepare_multiprocess_dir`), before the workers import prometheus_client; each process
 writes its own files and a scrape adds them up (`registry()`). Live gauges of processes that died are
 reaped at scrape time (`_reap_dead`), so a restarted worker's old connections are not counted.
@@ -62,10 +62,12 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(ENV) or None
 
 
-def prepare_multiprocess_dir(env: dict, data_dir: str | os.PathLike) -> str:
-    """Empty `<data>/prometheus` and name it in `env` for the processes `flask serve` starts (their
-    metrics from an earlier run would otherwise be added to this one's)."""
-    path = Path(data_dir) / "prometheus"
+def prepare_multiprocess_dir(env: dict, data_dir: str | os.PathLike, port: int) -> str:
+    """Empty `<data>/prometheus/<port>` and name it in `env` for the processes `flask serve` starts (their
+    metrics from an earlier run would otherwise be added to this one's). One folder per port: several
+    `flask serve` on one host may share a data folder (collab-web@5001, @5002), and each answers for its
+    own processes (Prometheus scrapes each); a restart of one must not empty the others' files."""
+    path = Path(data_dir) / "prometheus" / str(int(port))
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
     env[ENV] = str(path)

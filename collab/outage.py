@@ -1,5 +1,6 @@
 """When the database does not answer: a clear 503 page or JSON instead of a 500, logged once per cause per
-interval instead of once per request (issue 17).
+interval instead of once per request (issue 17). The same for a request that found every connection of its
+pool in use for the pool's whole timeout (an overloaded process): 503 "busy", not a 500.
 
 A request that meets a database that is down (PostgreSQL restarting, the network to it cut, SQLite locked
 for longer than its busy timeout) is answered "503, try again shortly" with Retry-After. The page is drawn
@@ -22,6 +23,7 @@ import time
 
 from flask import Flask, g, jsonify, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from collab.extensions import db, login_manager
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = 10   # seconds, told to clients in Retry-After
 MESSAGE = ("The service is briefly unavailable: its database is not answering. Nothing was saved. "
            "Please try again in a minute.")
+BUSY = ("The service is too busy to answer right now. Nothing was saved. Please try again in a moment.")
 
 
 class ThrottledLog:
@@ -59,8 +62,10 @@ throttled = ThrottledLog(log)
 
 
 def is_database_down(err: BaseException) -> bool:
-    """True for errors that say the database cannot be reached or dropped the connection, not for a bad query."""
-    if isinstance(err, (OperationalError, InterfaceError)):
+    """True for errors that say the database cannot be reached or dropped the connection, not for a bad query;
+    and for a request that waited its pool's whole timeout for a connection (`is_overloaded`): every one was in
+    use by others, so it is not answered either, but with 503 "busy" rather than a 500."""
+    if isinstance(err, (OperationalError, InterfaceError, PoolTimeout)):
         return True
     return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
 
@@ -72,7 +77,12 @@ def cause_of(err: BaseException) -> str:
     return f"{type(orig).__name__}: {''.join('#' if c.isdigit() else c for c in first)[:160]}"
 
 
-def unavailable_response(app: Flask):
+def is_overloaded(err: BaseException) -> bool:
+    """The database answers, but this process's connections were all in use for the pool's whole timeout."""
+    return isinstance(err, PoolTimeout)
+
+
+def unavailable_response(app: Flask, message: str = MESSAGE):
     """The 503 answer, made without touching the database."""
     try:
         db.session.rollback()
@@ -82,9 +92,9 @@ def unavailable_response(app: Flask):
     g._login_user = login_manager.anonymous_user()   # nothing after this asks the database who is signed in
     wants_json = request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
     if wants_json:
-        resp = jsonify({"error": {"code": "unavailable", "message": MESSAGE}})
+        resp = jsonify({"error": {"code": "unavailable", "message": message}})
     else:
-        resp = app.response_class(app.jinja_env.get_template("unavailable.html").render(message=MESSAGE),
+        resp = app.response_class(app.jinja_env.get_template("unavailable.html").render(message=message),
                                   mimetype="text/html")
     resp.status_code = 503
     resp.headers["Retry-After"] = str(RETRY_AFTER)
@@ -94,5 +104,9 @@ def unavailable_response(app: Flask):
 
 def answer(app: Flask, err: Exception):
     """Log (throttled) and answer a request that met a database that is down."""
+    if is_overloaded(err):
+        throttled("pool timeout", "too busy on %s %s: every database connection of this process was in use for "
+                  "the pool's whole timeout", request.method, request.path, level=logging.WARNING)
+        return unavailable_response(app, BUSY)
     throttled(cause_of(err), "database unavailable on %s %s: %s", request.method, request.path, cause_of(err))
     return unavailable_response(app)

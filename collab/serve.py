@@ -123,7 +123,7 @@ def run(host: str, port: int, workers: int, public_url: str, data_dir: str | Non
     env.setdefault("COLLAB_PUBLIC_URL", public_url)
     env.pop("FLASK_RUN_FROM_CLI", None)
     # /metrics adds up every process's figures: an emptied folder under the data folder (collab/metrics.py)
-    metrics.prepare_multiprocess_dir(env, Path(env.get("COLLAB_DATA_DIR") or "instance").resolve())
+    metrics.prepare_multiprocess_dir(env, Path(env.get("COLLAB_DATA_DIR") or "instance").resolve(), port)
     indexer = SearchWorker(env)
     indexer.start()
     env["COLLAB_SEARCH_INDEXING"] = "off"  # the web processes only write the outbox

@@ -16,7 +16,8 @@ imported, and each registered loop whose `when(app)` holds starts, once per proc
 
 The last two run in the server (`flask serve`, gevent) unless LIVE_DIGEST_LOOP or
 MEETING_JOBS_LOOP says otherwise; cron can run the same work with a CLI command. Each turn has
-its own app context and database session; a turn that fails is logged and the loop goes on.
+its own app context and database session; a turn that fails is logged and the loop goes on (a run of
+failures is logged once, with reminders, not at every turn).
 `stop(app)` ends this process's loops at their next turn (tests).
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from collab import logs
+from collab import logs, outage
 from collab.extensions import db, socketio
 
 log = logging.getLogger(__name__)
@@ -154,16 +155,38 @@ def stop(app: Flask) -> None:
         st.loops.clear()
 
 
+REMIND_EVERY = 600.0  # seconds between the reminders that a loop is still failing
+
+
 def _drive(app: Flask, lp: Loop, pid: int) -> None:
+    """Run `lp` until stopped. While its turns keep failing (the database is down for an hour, say) the log
+    gets the first failure with its traceback (one line when the database is down), a one-line reminder every REMIND_EVERY seconds, and a line
+    when it works again: not a traceback per turn, which would bury everything else an operator needs."""
     st = _state(app)
+    failed, reminded = 0, 0.0
     socketio.sleep(_seconds(lp.first, app))
     while st.loops.get(lp.name) == pid:
         with app.app_context():
             try:
                 lp.turn(app)
-            except Exception:
-                log.exception("background loop %r failed; it runs again at its next turn", lp.name)
+            except Exception as err:
+                failed += 1
+                if failed == 1:
+                    reminded = time.monotonic()
+                    if outage.is_database_down(err):  # one line: the requests' 503s say the rest
+                        log.error("background loop %r cannot reach the database (%s); it runs again at its next "
+                                  "turn", lp.name, outage.cause_of(err))
+                    else:
+                        log.exception("background loop %r failed; it runs again at its next turn", lp.name)
+                elif time.monotonic() - reminded >= REMIND_EVERY:
+                    reminded = time.monotonic()
+                    log.error("background loop %r is still failing (%d turns in a row): %s: %s", lp.name, failed,
+                              type(err).__name__, err)
                 db.session.rollback()
+            else:
+                if failed:
+                    log.warning("background loop %r works again after %d failed turns", lp.name, failed)
+                    failed = 0
             finally:
                 db.session.remove()
         socketio.sleep(_seconds(lp.every, app))

@@ -93,6 +93,10 @@ class Backend:
         """Lines for `flask search status` about searches a faster path failed on (none here)."""
         return []
 
+    def prepare(self) -> None:
+        """Make the first searches of this process fast (open the index, warm caches), in the background:
+        called at the process's first request of any kind, so it never holds up a caller."""
+
     def close(self) -> None:
         pass
 

@@ -22,7 +22,7 @@ from typing import Optional
 from flask import Flask, current_app
 from sqlalchemy import delete, func, select, text
 
-from collab import logs
+from collab import logs, outage
 from collab.extensions import db
 from rooms.models import Post
 from search import documents
@@ -86,8 +86,12 @@ class Indexer:
                         if not self._checked or self.suspect or self.backend.gone():
                             self.check()
                         self.drain()
-                    except Exception:
-                        log.exception("search indexing failed; the sweep will retry")
+                    except Exception as err:  # noqa: BLE001 - retried by the sweep
+                        if outage.is_database_down(err):   # down or too busy: one line, the requests' 503s say the rest
+                            log.warning("search indexing waits for the database (%s); the sweep will retry",
+                                        outage.cause_of(err))
+                        else:
+                            log.exception("search indexing failed; the sweep will retry")
                         db.session.rollback()
                     with self._mutex:
                         self._covered = max(self._covered, covers)
@@ -127,6 +131,7 @@ class Indexer:
         if self._started:
             return
         self._started = True
+        self.backend.prepare()
         self.kick()
         every = float(self.app.config.get("SEARCH_SWEEP_SECONDS", 30))
         if every > 0 and not self.app.testing:

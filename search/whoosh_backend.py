@@ -91,6 +91,19 @@ class WhooshBackend(Backend):
             need = req.offset + req.limit
             return Found(whoosh_query.hits(s, ranked[req.offset:need]), total, estimated)
 
+    def prepare(self) -> None:
+        """Open the build and start its warm-up now rather than at the first search: a server that answered
+        anything (a page, a health check) a second or two earlier has its common words decoded already."""
+        threading.Thread(target=self._open_and_warm, name="search-open", daemon=True).start()
+
+    def _open_and_warm(self) -> None:
+        try:
+            with self._mutex:
+                if self.fast and self.segments.searcher() is not None:
+                    self.warmer.maybe_start(self.segments._pointer_stamp)
+        except Exception:  # an optimisation: the first search opens the index itself
+            log.exception("opening the search index ahead of the first search failed")
+
     def allowed_counts(self, words: list[str], rooms: list[int], cap: int = 50,
                        text_rooms: list[int] = ()) -> dict[str, int]:
         with self._mutex:

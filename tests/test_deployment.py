@@ -9,218 +9,39 @@ and Redis; skipped with the reason otherwise."""
 from __future__ import annotations
 
 import asyncio
-import configparser
-import datetime as dt
 import os
 import re
-import shlex
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 import socketio
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from media import net
 from media.client import SyntheticParticipant
 from media.synthetic import opus_clip, vp8_clip
-from tests.live_support import fresh_postgres_database, postgres_url, redis_base, wait_for
+from tests.deployment_support import deployment as bring_up
+from tests.deployment_support import missing
+from tests.live_support import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-DEPLOY = ROOT / "docs" / "deploy"
 PASSWORD = "a long enough test passphrase"
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _certificate(folder: Path) -> tuple[Path, Path, Path]:
-    """A test CA and a certificate it signed for localhost: (CA certificate, site certificate, site key)."""
-    now = dt.datetime.now(dt.timezone.utc)
-
-    def build(subject, issuer, public, signer, ca: bool):
-        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
-             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-             .not_valid_after(now + dt.timedelta(days=1))
-             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if ca:
-            b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
-        else:
-            b = (b.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-                 .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
-        return b.sign(signer, hashes.SHA256())
-
-    ca_key, site_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Collab test CA")])
-    site_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    ca = build(ca_name, ca_name, ca_key.public_key(), ca_key, True)
-    site = build(site_name, ca_name, site_key.public_key(), ca_key, False)
-    ca_pem, crt, key = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
-    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    crt.write_bytes(site.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(site_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return ca_pem, crt, key
-
-
-def _env_file() -> dict[str, str]:
-    out = {}
-    for line in (DEPLOY / "collab.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            out[key] = value
-    return out
-
-
-def _exec_start(unit: str, instance: str = "") -> list[str]:
-    parser = configparser.ConfigParser(strict=False, interpolation=None)
-    parser.read(DEPLOY / unit)
-    argv = shlex.split(parser["Service"]["ExecStart"].replace("%i", instance))
-    assert parser["Service"]["EnvironmentFile"] == "/etc/collab/collab.env"
-    # /srv/collab/.venv/bin/flask -> this interpreter's flask; /srv/collab/.venv/bin/python -> this interpreter
-    if argv[0].endswith("/flask"):
-        return [sys.executable, "-m", "flask", *argv[1:]]
-    assert argv[0].endswith("/python")
-    return [sys.executable, *argv[1:]]
-
-
-def _nginx_conf(tmp: Path, port: int, web: list[int], media: int, crt: Path, key: Path) -> Path:
-    site = (DEPLOY / "nginx.conf").read_text()
-    site = site.replace("server 127.0.0.1:5001;", f"server 127.0.0.1:{web[0]};")
-    site = site.replace("server 127.0.0.1:5002;", f"server 127.0.0.1:{web[1]};")
-    site = site.replace("server 127.0.0.1:5101;", f"server 127.0.0.1:{media};")
-    site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl http2;")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{_free_port()};")
-    site = site.replace("/etc/letsencrypt/live/collab.example.org/fullchain.pem", str(crt))
-    site = site.replace("/etc/letsencrypt/live/collab.example.org/privkey.pem", str(key))
-    site = site.replace("collab.example.org", "localhost")
-    # test only: say which web process answered, so the test can put two clients on different ones
-    site = site.replace("location / {", "add_header X-Collab-Upstream $upstream_addr always;\n    location / {", 1)
-    site = site.replace("location /socket.io/ {", "location /socket.io/ {\n        add_header X-Collab-Upstream "
-                                                  "$upstream_addr always;", 1)
-    temp = tmp / "nginx-temp"
-    temp.mkdir()
-    main = f"""daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log {tmp}/nginx-access.log;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-{site}
-}}
-"""
-    path = tmp / "nginx.conf"
-    path.write_text(main)
-    return path
-
-
-class Deployment:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.procs, self.logs = tmp, [], []
-
-    def spawn(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "ab")
-        self.logs.append(self.tmp / f"{name}.log")
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs.append(proc)
-        return proc
-
-    def tail(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in self.logs if p.exists())
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-
-
 @pytest.fixture
 def deployment(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("the reference deployment test runs nginx as root (CI does)")
-    if shutil.which("nginx") is None:
-        pytest.skip("nginx is not installed (`make test` installs Debian's nginx-light as root)")
-    pg, redis_url = postgres_url(), redis_base()
-    if not pg or not redis_url:
-        pytest.skip("needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379")
-    db_url, drop = fresh_postgres_database(pg)
-    ca, crt, key = _certificate(tmp_path)
-    port, web, media = _free_port(), [_free_port(), _free_port()], _free_port()
-    public = f"https://localhost:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COLLAB_", "FLASK_"))}
-    env.update(_env_file())
-    env.update({"COLLAB_DATA_DIR": str(tmp_path / "instance"), "COLLAB_PUBLIC_URL": public,
-                "COLLAB_SECRET_KEY": "deployment-test-secret-" + "x" * 40, "COLLAB_DATABASE_URL": db_url,
-                "COLLAB_REDIS_URL": f"{redis_url}/{7 + port % 8}", "COLLAB_MEDIA_URL": f"wss://localhost:{port}/media/",
-                "COLLAB_MEDIA_PORT": str(media), "COLLAB_MEDIA_ADDRESSES": "127.0.0.1",
-                "COLLAB_MEDIA_UDP_PORTS": "", "COLLAB_MEDIA_PROCESSES": "1", "PYTHONUNBUFFERED": "1",
-                # the test's certificate stands in for the site's real one: the web processes reach the worker's
-                # /status through nginx, so they must trust it too
-                "SSL_CERT_FILE": str(ca), "REQUESTS_CA_BUNDLE": str(ca)})
-    env = {k: v for k, v in env.items() if v != ""}
-    d = Deployment(tmp_path)
-    d.env, d.url, d.ca, d.web = env, public, str(ca), web
-    try:
-        flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-        subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    why = missing()
+    if why:
+        pytest.skip(why)
+
+    def seed(d) -> None:
         for email, name in (("chair@example.org", "Chris Chair"), ("member@example.org", "Mo Member")):
-            subprocess.run([*flask, "users", "create", "--email", email, "--name", name], input=PASSWORD + "\n",
-                           cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300)
-        d.tokens = [subprocess.run([*flask, "tokens", "create", "--email", e], cwd=ROOT, env=env, check=True,
-                                   capture_output=True, text=True, timeout=300).stdout.strip().splitlines()[-1]
+            d.flask("users", "create", "--email", email, "--name", name, input=PASSWORD + "\n")
+        d.tokens = [d.flask("tokens", "create", "--email", e).strip().splitlines()[-1]
                     for e in ("chair@example.org", "member@example.org")]
-        d.spawn("media", _exec_start("collab-media.service"), env)
-        for p in web:
-            d.spawn(f"web-{p}", _exec_start("collab-web@.service", str(p)), env)
-        conf = _nginx_conf(tmp_path, port, web, media, crt, key)
-        check = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True)
-        assert check.returncode == 0, check.stderr
-        d.spawn("nginx", ["nginx", "-c", str(conf)], env)
-        deadline = time.monotonic() + 240  # generous upper bound: processes boot slowly on a loaded machine
-        up = set()
-        while len(up) < 2 and time.monotonic() < deadline:
-            for p in web:
-                try:
-                    if requests.get(f"http://127.0.0.1:{p}/login", timeout=2).status_code == 200:
-                        up.add(p)
-                except requests.RequestException:
-                    pass
-            if any(proc.poll() is not None for proc in d.procs):
-                raise AssertionError("a process of the deployment exited:\n" + d.tail())
-            time.sleep(0.3)
-        assert len(up) == 2, "the web processes did not answer:\n" + d.tail()
+
+    with bring_up(tmp_path, web_processes=2, seed=seed) as d:
         yield d
-    finally:
-        d.stop()
-        drop()
 
 
 def _session(d) -> requests.Session:

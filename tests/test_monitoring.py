@@ -190,9 +190,15 @@ def test_metrics_add_up_the_processes_and_forget_dead_ones_connections(tmp_path)
     prep = {}
     from collab import metrics
 
-    metrics.prepare_multiprocess_dir(prep, tmp_path)
-    assert prep["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "prometheus") and not any(
-        (tmp_path / "prometheus").iterdir())
+    other = {}
+    metrics.prepare_multiprocess_dir(other, tmp_path, 5002)   # another `flask serve` on this data folder
+    (Path(other["PROMETHEUS_MULTIPROC_DIR"]) / "counter_123.db").write_bytes(b"x")
+    (tmp_path / "prometheus" / "5001").mkdir()
+    (tmp_path / "prometheus" / "5001" / "counter_99.db").write_bytes(b"x")   # this one's, from its last run
+    metrics.prepare_multiprocess_dir(prep, tmp_path, 5001)
+    assert prep["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "prometheus" / "5001") and not any(
+        (tmp_path / "prometheus" / "5001").iterdir())
+    assert (tmp_path / "prometheus" / "5002" / "counter_123.db").exists()   # the other's are left alone
     folder.mkdir()
     worker = ("from collab import metrics\n"
               "metrics.LOGINS.labels(result='ok').inc()\n"
