@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 
-.PHONY: run test venv dev-venv chromium soffice nginx captions-voice migrate demo bench lint clean
+.PHONY: run test venv dev-venv chromium soffice nginx captions-voice iproute2 migrate demo bench lint clean
 
 $(VENV)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -81,6 +81,19 @@ captions-voice:
 	      espeak-ng >/dev/null || echo "espeak-ng could not be installed."; \
 	  else \
 	    echo "The captions tests need espeak-ng: run 'sudo apt-get install espeak-ng' (Debian) first."; exit 1; \
+	  fi; \
+	fi
+
+
+# The weak-link benchmark (bench/weak_link.py --line netns) shapes a veth pair with `ip` and `tc`.
+iproute2:
+	@if ! command -v tc >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing Debian's iproute2 (ip, tc) for the weak-link benchmark…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      iproute2 >/dev/null || echo "iproute2 could not be installed."; \
+	  else \
+	    echo "Note: without ip and tc (and root) bench/weak_link.py runs only --line in-process."; \
 	  fi; \
 	fi
 

@@ -26,8 +26,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/ holds http.py (the web benchmark), which would shadow the standard library's http package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import support  # noqa: F401  (first: takes bench/ off sys.path (bench/http.py), puts the repository on it)
 
 import argparse
 import asyncio
@@ -37,15 +36,14 @@ import os
 import pickle
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 import urllib.request
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from support import ROOT, cpu_seconds  # noqa: E402
+from tests.liveserver import free_port  # noqa: E402
 
 PY = sys.executable
 SECRET = "bench-media-secret"
@@ -53,29 +51,10 @@ VIDEO_FPS = 15
 AUDIO_FPS = 50
 NETNS_JANUS, NETNS_CLIENTS = "collab-bench-janus", "collab-bench-clients"  # two namespaces, one veth pair
 NS_JANUS, NS_CLIENT = "10.77.0.1", "10.77.0.2"
-CLK = os.sysconf("SC_CLK_TCK")
 PER_CLIENT_PROCESS = 3  # synthetic participants per client process
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLK
-        except OSError:
-            pass
-    return total
-
 
 def runqueue_wait(pids: list[int]) -> float:
     """Seconds these processes spent runnable but waiting for a CPU (/proc/<pid>/schedstat)."""

@@ -50,6 +50,7 @@ class WorkerConfig:
     stun: str | None = None                      # STUN server the worker itself asks for its public address
     video_slots: int = 9
     audio_slots: int = 3
+    simulcast: bool = True                       # offer browsers simulcast reception (two camera layers)
     processes: int = 1
     fill: int = 16                               # participants a process takes before the next one is used
     origins: list[str] | None = None             # allowed WebSocket Origin headers (None: any)
@@ -82,6 +83,7 @@ class WorkerConfig:
             stun=env.get("COLLAB_MEDIA_STUN") or None,
             video_slots=int(env.get("COLLAB_MEDIA_VIDEO_SLOTS", "9")),
             audio_slots=int(env.get("COLLAB_MEDIA_AUDIO_SLOTS", "3")),
+            simulcast=_switch(env.get("COLLAB_MEDIA_SIMULCAST", "on"), "COLLAB_MEDIA_SIMULCAST"),
             processes=_processes(env.get("COLLAB_MEDIA_PROCESSES", "1")),
             fill=int(env.get("COLLAB_MEDIA_FILL", "16")),
             origins=[public] if public else None,
@@ -133,6 +135,15 @@ def _web_url(env: dict) -> str:
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     return f"http://{'[' + host + ']' if ':' in host else host}:{env.get('COLLAB_PORT', '5000')}"
+
+
+def _switch(text: str, name: str) -> bool:
+    value = (text or "").strip().lower()
+    if value in ("on", "1", "true", "yes"):
+        return True
+    if value in ("off", "0", "false", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off")
 
 
 def _processes(text: str) -> int:

@@ -36,6 +36,8 @@ from fractions import Fraction
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from media.bandwidth import Rate
+
 log = logging.getLogger(__name__)
 
 TIME_BASE = {"video": Fraction(1, 90000), "audio": Fraction(1, 48000)}
@@ -147,7 +149,10 @@ class Source:
         self.sinks: list = []
         self.keyframes = KeyframeRequests(request_keyframe)
         self.packets_in = 0
+        self.octets_in = 0
+        self.last_at = 0.0  # arrival of the last packet (time.monotonic())
         self.keyframes_in = 0
+        self.rate = Rate()  # sampled once a second by the meeting, for the bandwidth allocation
         self.closed = False
         # called with True when the first sink attaches and False when the last one leaves
         self.on_demand: Callable[[bool], None] | None = None
@@ -164,6 +169,8 @@ class Source:
 
     def feed(self, p: Pkt) -> None:
         self.packets_in += 1
+        self.octets_in += len(p.payload)
+        self.last_at = p.at
         if p.key:
             self.keyframes_in += 1
         for sink in self.sinks:
@@ -236,6 +243,11 @@ class RtpForwarder:
         self.dropped = 0
         self.keyframe_starts = 0
         self.retransmitted = 0
+        self.nacked = 0             # packets the subscriber asked for again (NACK)
+        self.layer_switches = 0
+        self.hold_retransmissions = False  # the subscriber's line is overflowing (media.bandwidth)
+        self.sent_rate = Rate()  # sampled once a second, for the subscriber's bandwidth estimate
+        self._pending: _PendingLayer | None = None  # the simulcast layer being switched to
 
     # -- set-up -------------------------------------------------------------------
     def configure(self, send: Callable[[bytes], None], *, b0: int, pt: int, ssrc: int, ext: bytes,
@@ -253,8 +265,17 @@ class RtpForwarder:
         return self._send is not None
 
     # -- source ---------------------------------------------------------------------
-    def set_source(self, source: Source | None) -> None:
+    def set_source(self, source: Source | None, seamless: bool = False) -> None:
+        """Forward `source` from now on. With `seamless` (another simulcast layer of the same camera), the
+        current source goes on being forwarded until the new one's first keyframe arrives, so the
+        subscriber never sees a frozen picture while the publisher makes that keyframe."""
+        self._cancel_pending()
         if source is self.source:
+            return
+        if (seamless and self.video and source is not None and self.source is not None and not self._fresh
+                and not self.closed):
+            self._pending = _PendingLayer(self, source)
+            source.attach(self._pending)
             return
         if self.source is not None:
             self.source.detach(self)
@@ -263,10 +284,40 @@ class RtpForwarder:
         if source is not None and not self.closed:
             source.attach(self)
 
+    @property
+    def target(self) -> Source | None:
+        """The source being forwarded, or the one it is switching to."""
+        return self._pending.source if self._pending is not None else self.source
+
+    def _cancel_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.source.detach(self._pending)
+            self._pending = None
+
+    def _switch(self, pending: _PendingLayer, p: Pkt) -> None:
+        """The pending source sent the first packet of a keyframe: it becomes the source, in place of the
+        stand-in among its sinks (the list is being iterated by `Source.feed`, so it is not resized)."""
+        self._pending = None
+        new = pending.source
+        if self.source is not None:
+            self.source.detach(self)
+        sinks = new.sinks
+        sinks[sinks.index(pending)] = self
+        self.source = new
+        self._fresh = True
+        self.layer_switches += 1
+        self.push(p)
+
     def source_closed(self, source: Source) -> None:
+        if self._pending is not None and self._pending.source is source:
+            self._pending = None
         if self.source is source:
             self.source = None
             self._fresh = True
+            if self._pending is not None:  # nothing left to bridge the wait with
+                pending, self._pending = self._pending, None
+                pending.source.detach(pending)
+                self.set_source(pending.source)
 
     def request_keyframe(self) -> None:
         """The subscriber lost a picture (its PLI/FIR reached our sender)."""
@@ -332,7 +383,8 @@ class RtpForwarder:
 
     def retransmit(self, seq: int) -> None:
         """The subscriber reported `seq` lost (NACK): resend it as RTX if we still have it."""
-        if self.history is None or self.rtx_pt is None or self._send is None:
+        self.nacked += 1
+        if self.history is None or self.rtx_pt is None or self._send is None or self.hold_retransmissions:
             return
         data = self.history[seq % HISTORY]
         if data is None or ((data[2] << 8) | data[3]) != seq:
@@ -357,11 +409,30 @@ class RtpForwarder:
 
     def stop(self) -> None:
         self.closed = True
+        self._cancel_pending()
         if self.source is not None:
             self.source.detach(self)
             self.source = None
         self._send = None
         self.history = None
+
+
+class _PendingLayer:
+    """Stands in, among the sinks of the layer a forwarder switches to, for the forwarder until that
+    layer's first keyframe: it drops everything else."""
+
+    __slots__ = ("forwarder", "source")
+
+    def __init__(self, forwarder: RtpForwarder, source: Source) -> None:
+        self.forwarder = forwarder
+        self.source = source
+
+    def push(self, p: Pkt) -> None:
+        if p.key and self.forwarder.ready:
+            self.forwarder._switch(self, p)
+
+    def source_closed(self, source: Source) -> None:
+        self.forwarder.source_closed(source)
 
 
 class IdleTrack(MediaStreamTrack):

@@ -254,7 +254,10 @@ def rtp_writer(dtls) -> Callable[[bytes], None]:
         coro.close()  # it waited for something: aiortc changed (the self-test catches this)
         raise RuntimeError("aiortc changed: RTCDtlsTransport._send_rtp suspended")
 
-    def write(data: bytes) -> None:
+    def write(data: bytes, again_after: float | None = None) -> None:
+        """`again_after`: send the same datagram once more that many seconds later (audio on a weak
+        line, `media.pacer`): the copy is the same ciphertext, which the subscriber's SRTP replay
+        check discards if the first arrived. Not on the slow path (a TURN relay)."""
         nonlocal pair, sendto, addr, protect
         current = nominated.get(1)
         if current is not pair:
@@ -269,17 +272,31 @@ def rtp_writer(dtls) -> Callable[[bytes], None]:
         if sendto is None:
             slow(data)
         else:
-            sendto(protect(data), addr)
+            datagram = protect(data)
+            sendto(datagram, addr)
+            if again_after is not None:
+                asyncio.get_running_loop().call_later(again_after, _send_again, sendto, datagram, addr)
 
     write.direct = lambda: sendto is not None  # type: ignore[attr-defined]
     return write
 
 
-def forward_through(sender: RTCRtpSender, forwarder) -> None:
+def _send_again(sendto, datagram: bytes, addr) -> None:
+    try:
+        sendto(datagram, addr)
+    except OSError:  # the socket closed meanwhile
+        pass
+
+
+def forward_through(sender: RTCRtpSender, forwarder, on_rtcp: Callable[[object], None] | None = None,
+                    pace: Callable[[Callable[[bytes], None]], Callable[[bytes], None]] | None = None) -> None:
     """Make `sender` (a send-only transceiver's sender with an `IdleTrack`) the way out of
     `forwarder` (a `media.forwarding.RtpForwarder`): configure it when aiortc starts the
-    sender, pass the subscriber's PLI/FIR and NACKs to it."""
+    sender, pass the subscriber's PLI/FIR and NACKs to it, and every RTCP packet aiortc routes
+    to the sender (receiver reports, REMB) to `on_rtcp` (the bandwidth estimate). `pace` wraps
+    the way out (the subscriber's `media.pacer.Pacer`)."""
     original_send = sender.send
+    original_rtcp = sender._handle_rtcp_packet
 
     async def quiet_rtcp() -> None:
         """Stands in for the sender's own RTCP loop (a sender report per slot every 0.5–1.5 s):
@@ -307,13 +324,23 @@ def forward_through(sender: RTCRtpSender, forwarder) -> None:
         template = RtpPacket(payload_type=pt)
         template.extensions.mid = parameters.muxId
         raw = template.serialize(extensions)
-        forwarder.configure(rtp_writer(sender.transport), b0=raw[0], pt=pt, ssrc=sender._ssrc, ext=raw[12:],
+        write = rtp_writer(sender.transport)
+        forwarder.configure(pace(write) if pace is not None else write, b0=raw[0], pt=pt, ssrc=sender._ssrc, ext=raw[12:],
                             rtx_pt=rtx_pt, rtx_ssrc=sender._rtx_ssrc)
 
     async def retransmit(sequence_number: int) -> None:
         forwarder.retransmit(sequence_number)
 
+    async def handle_rtcp(packet) -> None:
+        if on_rtcp is not None:
+            try:
+                on_rtcp(packet)
+            except Exception:
+                log.exception("bandwidth feedback failed")
+        await original_rtcp(packet)
+
     sender.send = send  # type: ignore[method-assign]
+    sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
     sender._send_keyframe = forwarder.request_keyframe  # type: ignore[method-assign]
     sender._retransmit = retransmit  # type: ignore[method-assign]
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SPEAKING_HOLD = 1.5       # seconds someone stays a current speaker after their last voice
 TICK = 0.25               # speaker expiry and selection refresh
 CONNECT_TIMEOUT = 30.0    # a participant whose media never connects is removed
+MIN_VIDEO_BPS = 40_000.0  # what a camera is counted at while paused or not yet measured
 
 
 class Meeting:
@@ -110,6 +111,10 @@ class Meeting:
         m = self.members.get(member_id)
         return m.sources.get(name) if m else None
 
+    def layer(self, member_id: int, name: str, high: bool) -> Source | None:
+        m = self.members.get(member_id)
+        return m.layer(name, high) if m else None
+
     def source_added(self, m: Member, name: str, source: Source) -> None:
         if isinstance(m, Participant):
             self.worker.announce_source(self, m, name, source)
@@ -149,12 +154,57 @@ class Meeting:
                  if m is not p and m.speaking and m.audio and "audio" in m.sources][:cfg.audio_slots]
         return video, audio
 
+    @staticmethod
+    def stage(p: Participant, ranking: list[Member], video: list[tuple[int, str]]) -> tuple[int, str] | None:
+        """The stream `p`'s page puts on its stage (meeting_stage.js `stagedTile`): a shared screen, else
+        who speaks or spoke last, else someone pinned, else the first other person. It gets the high layer."""
+        if not video:
+            return None
+        if video[0][1] == "screen":
+            return video[0]
+        shown = set(video)
+        spoke = [(m.id, "video") for m in ranking if m.speaking or m.last_spoke]
+        pinned = [(i, "video") for i in sorted(p.pins)]
+        return next((k for k in spoke + pinned if k in shown), video[0])
+
+    def _rate(self, key: tuple[int, str], high: bool) -> float:
+        source = self.layer(*key, high) if key[1] == "video" else self.source(*key)
+        return max(source.rate.bps, MIN_VIDEO_BPS) if source is not None else 0.0
+
+    def _fit(self, now: float) -> None:
+        """Once a second: measure every stream, and fit what each participant gets to their estimate."""
+        for m in self.members.values():
+            for source in [*m.sources.values(), *(s for layers in m.layers.values() for s in layers.sources)]:
+                source.rate.sample(now, source.octets_in, source.packets_in)
+        for p in self.participants():
+            stalled = p.uplink_stalled(now)
+            if stalled != p.stalled:
+                p.stalled = stalled
+                self.member_changed(p)
+        ranking = self.ranking()
+        changed = False
+        for p in self.participants():
+            video, audio = self.wanted(p, ranking)
+            stage = self.stage(p, ranking, video)
+            thumbnails = [self._rate(k, False) for k in video if k != stage]
+            audio_bps = sum(self._rate(k, False) for k in audio)
+            if stage is None:
+                changed |= p.fit(now, audio_bps, 0.0, 0.0, thumbnails)
+            else:
+                changed |= p.fit(now, audio_bps, self._rate(stage, True), self._rate(stage, False), thumbnails)
+        if changed:
+            self.schedule_update()
+
     def _update(self) -> None:
         self._update_pending = False
         ranking = self.ranking()
         for p in self.participants():
             if not p.closed:
-                p.assign(*self.wanted(p, ranking))
+                video, audio = self.wanted(p, ranking)
+                stage = self.stage(p, ranking, video)
+                if p.video_limit is not None and stage is not None:  # last-N shrinks to what fits
+                    video = [stage] + [k for k in video if k != stage][:p.video_limit]
+                p.assign(video, audio, stage, p.stage_low)
 
     def _start_tick(self) -> None:
         if self._tick is None:
@@ -169,6 +219,7 @@ class Meeting:
             if ticks % 4 == 0:  # once a second, as aiortc's own RTCP loop (on average)
                 for p in self.participants():
                     p.send_reports()
+                self._fit(now)
             for m in list(self.members.values()):
                 if m.speaking and not m.remote and now - m.last_spoke > SPEAKING_HOLD:
                     m.speaking = False

@@ -34,13 +34,15 @@ from aiortc import (
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import candidate_from_sdp
 
-from media import internals
+from media import bandwidth, internals, simulcast
 from media.forwarding import CODECS, IdleTrack, RtpForwarder, Source
+from media.pacer import Pacer
 
 log = logging.getLogger(__name__)
 
 SPEAKING_LEVEL = 50       # -dBov: packets louder than -50 dBov count as voice
 PAUSE_AFTER = 3.0         # a camera nobody has been shown for this long is paused at the browser
+STALL = 2.0               # a wanted camera that sends nothing for this long is shown as paused by a weak uplink
 PUBLISHED = ("audio", "video", "screen")
 
 
@@ -55,6 +57,7 @@ class MeetingHooks(Protocol):
     def member_changed(self, m: Member) -> None: ...
     def schedule_update(self) -> None: ...
     def source(self, member_id: int, name: str) -> Source | None: ...
+    def layer(self, member_id: int, name: str, high: bool) -> Source | None: ...
     def source_added(self, m: Member, name: str, source: Source) -> None: ...
     async def remove(self, m: Member, reason: str | None = ..., *, code: str | None = None) -> None: ...
 
@@ -90,14 +93,16 @@ class Member:
         self.video = True
         self.screen = False
         self.sources: dict[str, Source] = {}
+        self.layers: dict[str, simulcast.Layers] = {}  # a simulcast camera's layers; its top one is in sources
         self.order = time.time()  # join time: the same order on every process of a worker
         self.last_spoke = 0.0
         self.speaking = False
+        self.stalled = False  # camera on, but its uplink delivers nothing: "camera paused (weak connection)"
         self._voice = 0
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role, "audio": self.audio, "video": self.video,
-                "screen": self.screen, "speaking": self.speaking}
+                "screen": self.screen, "speaking": self.speaking, "stalled": self.stalled}
 
     def hear(self, level: int) -> None:
         """One audio packet's level (RFC 6464: 0 loudest … 127 silence)."""
@@ -118,9 +123,17 @@ class Member:
             self.meeting.speakers_changed(self)
 
     def close_sources(self) -> None:
+        for layers in self.layers.values():
+            layers.close()
+        self.layers.clear()
         for src in self.sources.values():
             src.close()
         self.sources.clear()
+
+    def layer(self, name: str, high: bool) -> Source | None:
+        """The stream `name` in its high (stage) or low (thumbnail) layer; the only one without simulcast."""
+        layers = self.layers.get(name)
+        return layers.layer(high) if layers is not None else self.sources.get(name)
 
 
 class RemoteMember(Member):
@@ -176,7 +189,17 @@ class Participant(Member):
         self._lock = asyncio.Lock()
         self._again = False
         self._sent_slots: dict = {}
+        self.camera_rids: list[str] = []   # the simulcast layers the browser's answer promised
+        self.estimate = bandwidth.Estimate()
+        self.estimate.on_alarm = self._refit
+        self.pacer = Pacer()
+        self._fit_inputs: tuple | None = None
+        self._nacked = 0                      # NACKed packets of all slots at the last fit
+        self.video_limit: int | None = None   # cameras off the stage that fit the estimate (None: all)
+        self.stage_low = False                # the stage in its low layer: even it does not fit
+        self._sent_bandwidth: dict | None = None
         self.paused: dict[str, bool] = {}
+        self.resumed_at: dict[str, float] = {}  # when the worker last asked the browser to send a camera again
         self._pause_timers: dict[str, asyncio.TimerHandle] = {}
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
@@ -200,6 +223,17 @@ class Participant(Member):
             return
         receiver = self.publish[name].receiver
         kind = track.kind
+        if name == "video":
+            layers = simulcast.Layers(f"{self.id}:video", self.camera_rids, receiver, simulcast.pli)
+            simulcast.route_by_mid(receiver.transport, receiver, layers.learn)
+            internals.tap_packets(receiver, layers.feed_rtp)
+            for layer in layers.sources:
+                layer.on_demand = lambda wanted, layers=layers: self._demand("video", layers.has_sinks())
+            self._demand("video", False)
+            self.layers["video"] = layers
+            self.sources["video"] = layers.sources[-1]
+            self.meeting.source_added(self, "video", layers.sources[-1])
+            return
         source = Source(kind, f"{self.id}:{name}",
                         request_keyframe=lambda: asyncio.ensure_future(internals.send_pli(receiver)))
         if name == "audio":
@@ -220,6 +254,17 @@ class Participant(Member):
         self.sources[name] = source
         self.meeting.source_added(self, name, source)
 
+    def uplink_stalled(self, now: float) -> bool:
+        """The camera is on and wanted, yet nothing of it has arrived for `STALL` seconds: the browser's
+        uplink has collapsed (its own encoder adapts first, so this is the last resort). Others are shown
+        "camera paused (weak connection)" rather than a frozen picture."""
+        layers = self.layers.get("video")
+        if (layers is None or not self.video or self.paused.get("video", False) or not layers.has_sinks()
+                or self.connected_at is None):
+            return False
+        last = max([s.last_at for s in layers.sources] + [self.resumed_at.get("video", self.connected_at)])
+        return now - last > STALL
+
     def _demand(self, name: str, wanted: bool) -> None:
         """Pause a camera (or screen) at the browser while nobody is shown it; resume it at once when needed."""
         timer = self._pause_timers.pop(name, None)
@@ -236,6 +281,8 @@ class Participant(Member):
         if self.paused.get(name, False) == paused or self.closed:
             return
         self.paused[name] = paused
+        if not paused:
+            self.resumed_at[name] = time.monotonic()
         self.send({"type": "pause", "source": name, "paused": paused})
         source = self.sources.get(name)
         if not paused and source is not None:
@@ -255,7 +302,9 @@ class Participant(Member):
         forwarder = RtpForwarder(kind)
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(_codec_preferences(kind))
-        internals.forward_through(transceiver.sender, forwarder)
+        internals.forward_through(transceiver.sender, forwarder,
+                                  lambda packet, f=forwarder: self.estimate.feedback(f.ssrc, packet),
+                                  self.pacer.video if kind == "video" else self.pacer.audio)
         slot = Slot(kind, forwarder, track, transceiver)
         self.slots.append(slot)
         return slot
@@ -271,8 +320,11 @@ class Participant(Member):
         except ConnectionError:
             pass
 
-    def assign(self, wanted_video: list[tuple[int, str]], wanted_audio: list[tuple[int, str]]) -> None:
-        """Point the slots at the wanted streams, adding transceivers only when all are busy."""
+    def assign(self, wanted_video: list[tuple[int, str]], wanted_audio: list[tuple[int, str]],
+               stage: tuple[int, str] | None = None, stage_low: bool = False) -> None:
+        """Point the slots at the wanted streams, adding transceivers only when all are busy. A simulcast
+        camera is sent in its high layer on the `stage` slot and its low layer elsewhere; a slot whose
+        camera moves on or off the stage changes layer on the new layer's next keyframe."""
         created = False
         for kind, wanted in (("video", wanted_video), ("audio", wanted_audio)):
             slots = [s for s in self.slots if s.kind == kind]
@@ -280,12 +332,17 @@ class Participant(Member):
             for s in slots:
                 if s.key is not None and (s.key not in keep or s.forwarder.source is None):
                     s.assign(None, None)
+                elif s.key is not None and kind == "video":
+                    layer = self.meeting.layer(*s.key, s.key == stage and not stage_low)
+                    if layer is not None and layer is not s.forwarder.target:
+                        s.forwarder.set_source(layer, seamless=True)
             have = {s.key for s in slots if s.key is not None}
             free = [s for s in slots if s.key is None]
             for key in wanted:
                 if key in have:
                     continue
-                source = self.meeting.source(*key)
+                source = (self.meeting.layer(*key, key == stage and not stage_low) if kind == "video"
+                          else self.meeting.source(*key))
                 if source is None:
                     continue
                 if free:
@@ -298,6 +355,53 @@ class Participant(Member):
             asyncio.ensure_future(self.negotiate())
         else:
             self.send_slots()
+
+    def fit(self, now: float, audio: float, stage_high: float, stage_low: float, thumbnails: list[float]) -> bool:
+        """Once a second: fold the last second's feedback into the estimate and choose what fits it
+        (media.bandwidth.allocate); True if that changed. The page is told when its connection
+        indicator or the set of cameras changes."""
+        weights, sent = {}, 0.0
+        nacked = sum(s.forwarder.nacked for s in self.slots)
+        for s in self.slots:
+            f = s.forwarder
+            before = f.sent_rate.packets
+            sent += f.sent_rate.sample(now, f.octets, f.packets)
+            weights[f.ssrc] = f.packets - before
+        high, n = bandwidth.allocate(self.estimate.bps, audio, stage_high, stage_low, thumbnails)
+        step = (stage_high - stage_low) if not high else (thumbnails[n] if n < len(thumbnails) else 0.0)
+        budget = self.estimate.update(sent, audio + stage_high + sum(thumbnails), weights, step,
+                                      max(0, nacked - self._nacked))
+        self._nacked = nacked
+        self._fit_inputs = (audio, stage_high, stage_low, thumbnails)
+        return self._apply(budget, audio, stage_high, stage_low, thumbnails)
+
+    def _refit(self) -> None:
+        """Heavy loss reported between two fits: shrink at once (media.bandwidth.Estimate.emergency)."""
+        if self._fit_inputs is not None and not self.closed and self.estimate.emergency():
+            if self._apply(self.estimate.bps, *self._fit_inputs):
+                self.meeting.schedule_update()
+
+    def _apply(self, budget: float | None, audio: float, stage_high: float, stage_low: float,
+               thumbnails: list[float]) -> bool:
+        high, n = bandwidth.allocate(budget, audio, stage_high, stage_low, thumbnails)
+        chosen = audio + (stage_high if high else stage_low) + sum(thumbnails[:n])
+        self.pacer.set_rate(None if budget is None else max(budget, chosen))  # the floor goes whatever
+        congested = self.estimate.congested()
+        for s in self.slots:
+            s.forwarder.hold_retransmissions = congested
+        limit = None if n >= len(thumbnails) else n
+        changed = (limit, not high) != (self.video_limit, self.stage_low)
+        self.video_limit, self.stage_low = limit, not high
+        cut = len(thumbnails) - n
+        level = "good" if budget is None and self.estimate.loss < bandwidth.LOSS_LOW else (
+            "weak" if (cut and n == 0) or not high else "fair")
+        state = {"type": "bandwidth", "level": level, "cut": cut, "cameras": n, "stageLow": not high}
+        if state != self._sent_bandwidth:
+            self._sent_bandwidth = state
+            rtt = self.estimate.rtt
+            self.send({**state, "estimate": None if budget is None else int(budget),
+                       "loss": round(self.estimate.loss, 3), "rtt": None if rtt is None else round(rtt, 3)})
+        return changed
 
     def send_slots(self) -> None:
         slots = {s.mid: ({"participant": s.key[0], "source": s.key[1]} if s.key else None)
@@ -320,7 +424,10 @@ class Participant(Member):
             await self.pc.setLocalDescription(await self.pc.createOffer())
             if self.closed:
                 return
-            self.send({"type": "offer", "sdp": self.pc.localDescription.sdp,
+            sdp = self.pc.localDescription.sdp
+            if self.worker.config.simulcast and "video" in self.publish:
+                sdp = simulcast.offer_layers(sdp, self.publish["video"].mid)
+            self.send({"type": "offer", "sdp": sdp,
                        "publish": {n: t.mid for n, t in self.publish.items()}})
             self.send_slots()
 
@@ -329,6 +436,8 @@ class Participant(Member):
             raise SignallingError("bad_sdp", "The answer must carry an SDP text.")
         if self.pc.signalingState != "have-local-offer":
             raise SignallingError("unexpected_answer", "No offer is waiting for an answer.")
+        if self.worker.config.simulcast and "video" in self.publish and "video" not in self.layers:
+            self.camera_rids = simulcast.answered_layers(sdp, self.publish["video"].mid)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises ValueError, AssertionError, OperationError… on bad SDP
@@ -407,6 +516,7 @@ class Participant(Member):
             timer.cancel()
         for slot in self.slots:
             slot.stop()
+        self.pacer.close()
         self.close_sources()
         if self.hang_up is not None:
             self.hang_up()  # after anything already queued for the page (a "bye")

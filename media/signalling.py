@@ -15,6 +15,10 @@ Worker → browser
   joined, left, state, speaking (ids), error (code, message), bye (reason[, message]),
   caption (participant, utterance, text, final, start, end) and caption_note (participant, message) from
   the captions service (media/captions/service.py).
+  pause (source, paused: stop/resume sending a camera nobody is shown),
+  bandwidth (level "good" | "fair" | "weak", estimate bits/s or null, loss, cameras: how many cameras
+  off the stage fit, cut: how many were left out for that, stageLow: the stage itself in its low layer):
+  sent when it changes (media/bandwidth.py).
   A bye with a `message` means the web app revoked this person's place ("removed", "ended", …:
   media/control.py); the worker then closes the connection and the page should not rejoin.
 

@@ -24,7 +24,7 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from media import control, internals, net, selftest, signalling
+from media import control, internals, net, selftest, signalling, simulcast
 from media.captions.service import captions_for
 from media.config import WorkerConfig
 from media.meeting import Meeting
@@ -136,6 +136,7 @@ def prepare(config: WorkerConfig) -> None:
     net.use_port_range(asyncio.get_running_loop(), config.port_range)
     internals.drop_abs_send_time()
     internals.request_opus_dtx()
+    simulcast.negotiate_stream_ids()
     # Every packet allocates a few short-lived objects; the default threshold (700) makes the cyclic
     # collector run hundreds of times a second. Objects alive at start-up are frozen out of it.
     gc.collect()

@@ -7,6 +7,7 @@ import itertools
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -14,11 +15,22 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from collab import create_app
 from collab.cli import upgrade_database
 from collab.db import Base
 from tests.live_support import PASSWORD, SmtpSink  # noqa: F401  (PASSWORD: many tests import it from here)
+
+# `make test` runs two pytest processes side by side (pytest-xdist, tests/run.py). Each gets a temporary folder of
+# its own, for itself and every program it starts (servers, LibreOffice, Chromium): code that finds its own leftovers
+# there by name (deck conversions are named by deck id, which both processes' databases number from 1) must not see
+# the other process's.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    _TMP = Path(tempfile.mkdtemp(prefix=f"collab-tests-{_WORKER}-", dir=tempfile.gettempdir()))
+    _TMP.chmod(0o755)  # as /tmp lets them: other accounts (postgres, for a test's own cluster) reach folders in it
+    os.environ["TMPDIR"] = tempfile.tempdir = str(_TMP)
 
 PG_URL = os.environ.get("COLLAB_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
@@ -57,10 +69,18 @@ def _truncate(url: str) -> None:
     exclusive locks never wait on, or deadlock with, them."""
     engine = create_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            break
+        except OperationalError as err:
+            # Such a thread may connect again between the two statements (its pool replaces the ended
+            # connection) and take a lock TRUNCATE then deadlocks with; PostgreSQL aborts one of the two.
+            if "deadlock detected" not in str(err) or attempt == 4:
+                raise
     engine.dispose()
 
 

@@ -19,9 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now on `host`, chosen by the kernel for bind(), which prefers the ports that
+    outgoing connections do not take (Linux gives connect() the other parity): a neighbour of a free port is not
+    safe, since any connection on the machine (a browser's, a database client's) may be holding it."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -30,6 +33,7 @@ class LiveServer:
     data_dir: Path
     port: int
     env: dict
+    media_port: int = 0
     proc: Optional[subprocess.Popen] = None
     log_path: Path = field(default=None)  # type: ignore[assignment]
 
@@ -83,10 +87,14 @@ def make_server(data_dir: Path | None = None, *, port: int | None = None, databa
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="collab-live-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
+    # The media worker's port is chosen like the web one, not taken as port + 1 (its default): that neighbour may
+    # be a live connection's local port, and the worker would then die at start, over and over.
+    media_port = int((extra_env or {}).get("COLLAB_MEDIA_PORT") or free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COLLAB_", "FLASK_"))}
     env.update({
         "COLLAB_DATA_DIR": str(data_dir),
         "COLLAB_PORT": str(port),
+        "COLLAB_MEDIA_PORT": str(media_port),
         "COLLAB_HOST": "127.0.0.1",
         "COLLAB_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "COLLAB_SECRET_KEY": "live-test-secret",
@@ -98,7 +106,7 @@ def make_server(data_dir: Path | None = None, *, port: int | None = None, databa
     if database_url:
         env["COLLAB_DATABASE_URL"] = database_url
     env.update(extra_env or {})
-    server = LiveServer(data_dir=data_dir, port=port, env=env)
+    server = LiveServer(data_dir=data_dir, port=port, env=env, media_port=media_port)
     if migrate:
         server.flask("db", "upgrade")
     return server

@@ -30,7 +30,13 @@ def main() -> int:
         env["COLLAB_TEST_REDIS_URL"] = "redis://127.0.0.1:6379/0"
     print("PostgreSQL tests:", "on" if env.get("COLLAB_TEST_POSTGRES_URL") else "skipped (no server on 127.0.0.1:5432)")
     print("Redis tests:", "on" if env.get("COLLAB_TEST_REDIS_URL") else "skipped (no server on 127.0.0.1:6379)")
-    cmd = [sys.executable, "-m", "pytest", *sys.argv[1:]]
+    args = sys.argv[1:]
+    workers = env.get("COLLAB_TEST_PROCESSES", "2")
+    if workers != "1" and not any(a == "-n" or a.startswith(("-n=", "--numprocesses")) for a in args):
+        # Two test processes: most tests wait on servers, browsers and sockets more than they compute, so two
+        # keep both cores busy. A test file stays in one process (its module fixtures start once).
+        args = ["-n", workers, "--dist", "loadfile", *args]
+    cmd = [sys.executable, "-m", "pytest", *args]
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
 

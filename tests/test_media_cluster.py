@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,10 @@ import pytest
 from media import control, net, tokens
 from media.client import SyntheticParticipant
 from media.synthetic import opus_clip, vp8_clip
+from tests.liveserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "cluster-test-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

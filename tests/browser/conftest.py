@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urldefrag
@@ -177,8 +178,12 @@ def api(server: LiveServer, token: str, method: str, path: str, body: dict | Non
     req = urllib.request.Request(server.url + "/api/v1" + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as err:   # say why, and what the server logged, not only the status
+        raise AssertionError(f"{method} {path} answered {err.code}: {err.read()[:2000]!r}\n"
+                             f"server log (end):\n{server.log_path.read_text(errors='replace')[-3000:]}") from None
 
 
 def new_token(server: LiveServer, email: str) -> str:

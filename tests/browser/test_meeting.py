@@ -4,6 +4,7 @@ worker. Each sees the two others' live video and receives audio; when one
 leaves, their tile goes away on the other two."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -12,7 +13,9 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from media import supervisor
+from media import supervisor, tokens
+from media.client import SyntheticParticipant
+from media.synthetic import opus_clip, vp8_clip
 
 from tests.browser.conftest import (
     CHROMIUM,
@@ -23,6 +26,8 @@ from tests.browser.conftest import (
     checked_pages,
     new_token,
 )
+from tests.live_support import wait_for
+from tests.media_thread import WorkerThread
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +53,7 @@ def media_pages(media_browser, request):
 
 def wait_for_media_worker(site, timeout: float = 60) -> None:
     """`flask serve` starts the media worker beside gunicorn; it answers once its self-test passed."""
-    url = f"http://127.0.0.1:{site.port + 1}/health"
+    url = f"http://127.0.0.1:{site.media_port}/health"
     deadline = time.time() + timeout
     while True:
         try:
@@ -196,16 +201,17 @@ def test_pages_reconnect_by_themselves_when_the_media_worker_crashes(site, media
     assert media_worker_pid(site) != old
     # the supervisor recorded the crash (media/supervisor.py, read by the web app and readiness checks), and a
     # single crash, restarted, does not close meetings
-    st = supervisor.state(site.data_dir)
+    # (it marks the new worker "running" at its next health check, which may come just after the pages rejoined)
+    st = wait_for(lambda: (s := supervisor.state(site.data_dir))["state"] == "running" and s,
+                  timeout=15) or supervisor.state(site.data_dir)
     assert st["state"] == "running" and st["restarts"] >= 1 and st["last_exit"] == -9, st
     assert supervisor.unavailable(site.data_dir) is None
     assert "Meetings are unavailable" not in pages[0][0].content()
-    # worker restart (including its self-test) + rejoin + ICE/DTLS, measured on a shared 2-core machine
-    assert elapsed < 20, elapsed
+    # How long the reconnection takes is a figure (docs/benchmarks.md), not something a test may depend on: the
+    # waits above are upper bounds only. The status line does say how long it took.
     took = [float(re.search(r"after ([\d.]+) seconds", p.locator("#call-status").inner_text()).group(1))
             for p, _ in pages]
     print(f"\nreconnected after {took} s (worker killed {elapsed:.1f} s before both pages showed video again)")
-    assert max(took) <= 10.0, took
     before = {me: inbound(p) for p, me in pages}
     time.sleep(2)
     for page, me in pages:
@@ -253,36 +259,14 @@ def test_chromium_keeps_decoding_one_slot_across_speaker_switches(media_browser)
     switches between two publishers' cameras as the active speaker changes: Chromium sees one continuous
     stream (same SSRC; sequence numbers, timestamps and VP8 picture ids carried on) and keeps decoding
     after every switch, starting at a keyframe of the new camera."""
-    import asyncio
-    import threading
-
-    from media import tokens, worker
-    from media.client import SyntheticParticipant
-    from media.config import WorkerConfig
-    from media.synthetic import opus_clip, vp8_clip
-
     secret = "switch-test-secret"
-    loop = asyncio.new_event_loop()
-    started: dict = {}
-    ready = threading.Event()
-
-    async def run_worker():
-        config = WorkerConfig(secret_key=secret, host="127.0.0.1", port=0, addresses=["127.0.0.1"],
-                              self_test=False, video_slots=1)
-        started["stop"] = loop.create_future()
-        await worker.serve(config, stop=started["stop"], on_ready=lambda port: (started.update(port=port),
-                                                                                  ready.set()))
-
-    thread = threading.Thread(target=lambda: loop.run_until_complete(run_worker()), daemon=True)
-    thread.start()
-    assert ready.wait(20), "the media worker did not start"
-    url = f"ws://127.0.0.1:{started['port']}/"
+    media = WorkerThread(secret, video_slots=1)
+    url = media.url
 
     def mint(account, role="member"):
         return tokens.mint(secret, meeting=7, account=account, name=f"Person {account}", role=role, ttl=120)
 
-    def on_loop(coro, timeout=30):
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+    on_loop = media.run
 
     video, audio = vp8_clip(), opus_clip()
 
@@ -334,5 +318,4 @@ def test_chromium_keeps_decoding_one_slot_across_speaker_switches(media_browser)
             await asyncio.gather(a.leave(), b.leave())
 
         on_loop(leave())
-        loop.call_soon_threadsafe(lambda: started["stop"].done() or started["stop"].set_result(None))
-        thread.join(20)
+        media.stop()

@@ -124,7 +124,7 @@ def hold_worker_messages(page: Page, site) -> dict:
         server.on_message(lambda message: None if held["on"] else ws.send(message))
         server.on_close(lambda code, reason: None if held["on"] else ws.close(code=code, reason=reason))
 
-    page.route_web_socket(re.compile(rf"^ws://127\.0\.0\.1:{site.port + 1}/"), route)
+    page.route_web_socket(re.compile(rf"^ws://127\.0\.0\.1:{site.media_port}/"), route)
     return held
 
 

@@ -174,6 +174,9 @@ async function handle(msg, ws) {
       // Captions made by the worker (media/captions/): shown by meeting_captions.js.
       document.dispatchEvent(new CustomEvent("meeting:caption", { detail: msg }));
       break;
+    case "bandwidth":
+      onBandwidth(msg);
+      break;
     case "error":
       console.warn("meeting worker:", msg.code, msg.message);
       if (msg.code === "bad_token") { state.join = null; lost("The meeting pass expired."); }
@@ -192,9 +195,25 @@ async function handle(msg, ws) {
   }
 }
 
+/** The worker fitted what it sends to this person's connection (media/bandwidth.py): say so, and let
+ * the connection indicator use its estimate. */
+function onBandwidth(msg) {
+  const before = state.bandwidth?.text || "";
+  let text = "";
+  if (msg.cut > 0 && msg.cameras === 0) text = "Your connection is weak: showing the speaker only.";
+  else if (msg.cut > 0) text = `Your connection is slow: showing the speaker and ${msg.cameras} other camera${msg.cameras === 1 ? "" : "s"}.`;
+  else if (msg.stageLow) text = "Your connection is weak: the speaker’s video is shown in low quality.";
+  state.bandwidth = { ...msg, text };
+  const el = $("weak-link");
+  if (el && el.textContent !== text) el.textContent = text;
+  if (!text && before) say("Your connection recovered: showing everyone again.");
+  measureQuality().catch(() => {});
+}
+
 // Everyone receives several cameras, many at home: keep each one modest. (The worker forwards the
 // encoded frames as they are, so the publisher's bitrate is what every subscriber downloads.)
 const MAX_BITRATE = { video: 350_000, screen: 1_200_000, audio: 40_000 };
+const LOW_LAYER_BITRATE = 100_000;
 
 async function capBitrate(pc) {
   for (const [name, bitrate] of Object.entries(MAX_BITRATE)) {
@@ -203,9 +222,13 @@ async function capBitrate(pc) {
     const params = t.sender.getParameters();
     if (!params.encodings || !params.encodings.length) continue;
     const active = !state.paused[name];
-    if (params.encodings[0].maxBitrate === bitrate && params.encodings[0].active === active) continue;
-    params.encodings[0].maxBitrate = bitrate;
-    params.encodings[0].active = active;
+    // With simulcast (the worker's offer asked for layers "l" and "h", media/simulcast.py) the browser
+    // made one encoding per layer: a quarter-size thumbnail layer and the full one.
+    const wanted = params.encodings.map((e) => (e.rid === "l"
+      ? { maxBitrate: LOW_LAYER_BITRATE, scaleResolutionDownBy: 4 } : { maxBitrate: bitrate }));
+    if (params.encodings.every((e, i) => e.maxBitrate === wanted[i].maxBitrate && e.active === active
+      && (wanted[i].scaleResolutionDownBy === undefined || e.scaleResolutionDownBy === wanted[i].scaleResolutionDownBy))) continue;
+    params.encodings.forEach((e, i) => Object.assign(e, wanted[i], { active }));
     try { await t.sender.setParameters(params); } catch (err) { console.warn("setParameters:", err); }
   }
 }

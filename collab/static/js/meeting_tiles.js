@@ -50,6 +50,10 @@ export function renderPerson(p) {
   const tile = tileFor(p.id);
   tile.classList.toggle("speaking", !!p.speaking);
   tile.querySelector(".tile-mic").hidden = p.audio !== false;
+  // The worker saw this camera's packets stop while it is on: the person's uplink is too weak.
+  const stalled = !!p.stalled && p.id !== state.meId;
+  tile.classList.toggle("stalled", stalled);
+  tile.querySelector(".tile-stalled").hidden = !stalled;
   changed();
   if (p.id === state.meId) return;
   const pin = tile.querySelector(".tile-pin");
