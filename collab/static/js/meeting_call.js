@@ -73,6 +73,8 @@ export async function measureQuality() {
   if (!pc || !el) return;
   let rtt = null; let lost = 0; let received = 0;
   const stats = await pc.getStats();
+  // The call may have closed (or been replaced) while the statistics were gathered: its line then says so.
+  if (state.pc !== pc) return;
   stats.forEach((s) => {
     if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.currentRoundTripTime != null) rtt = s.currentRoundTripTime;
     if (s.type === "inbound-rtp") { lost += s.packetsLost || 0; received += s.packetsReceived || 0; }
@@ -85,8 +87,13 @@ export async function measureQuality() {
   if (pc.connectionState !== "connected") level = "poor";
   else if (loss > 0.08 || (rtt != null && rtt > 0.6)) level = "poor";
   else if (loss > 0.02 || (rtt != null && rtt > 0.25)) level = "fair";
+  // The worker's estimate of this downlink (media/bandwidth.py) can only make the level worse.
+  const bw = state.bandwidth;
+  if (bw?.level === "weak") level = "poor";
+  else if (bw?.level === "fair" && level === "good") level = "fair";
   el.className = `quality quality-${level}`;
-  const detail = rtt != null ? `, ${Math.round(rtt * 1000)} ms round trip, ${(loss * 100).toFixed(1)}% lost` : "";
+  let detail = rtt != null ? `, ${Math.round(rtt * 1000)} ms round trip, ${(loss * 100).toFixed(1)}% lost` : "";
+  if (bw?.estimate) detail += `, about ${(bw.estimate / 1e6).toFixed(1)} Mbit/s`;
   el.textContent = `Connection: ${level}${detail}`;
   el.dataset.level = level;
 }
