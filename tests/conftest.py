@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from collab import create_app
 from collab.cli import upgrade_database
 from collab.db import Base
+from tests.file_order import longest_first
 from tests.live_support import PASSWORD, SmtpSink  # noqa: F401  (PASSWORD: many tests import it from here)
 
 # `make test` runs two pytest processes side by side (pytest-xdist, tests/run.py). Each gets a temporary folder of
@@ -246,6 +247,11 @@ def smtp():
     sink = SmtpSink()
     yield sink
     sink.stop()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items) -> None:
+    longest_first(items)   # tests/file_order.py: why (tests/run.py turns xdist's own reordering off)
 
 
 # -- ending the run ------------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ def main() -> int:
     if workers != "1" and not any(a == "-n" or a.startswith(("-n=", "--numprocesses")) for a in args):
         # Two test processes: most tests wait on servers, browsers and sockets more than they compute, so two
         # keep both cores busy. A test file stays in one process (its module fixtures start once).
-        args = ["-n", workers, "--dist", "loadfile", *args]
+        # Files are handed out in collection order, which tests/file_order.py makes longest first.
+        args = ["-n", workers, "--dist", "loadfile", "--no-loadscope-reorder", *args]
     cmd = [sys.executable, "-m", "pytest", *args]
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
