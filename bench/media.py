@@ -4,6 +4,7 @@ and the same fan-out through Janus VideoRoom for comparison.
     .venv/bin/python bench/media.py                       # N = 2, 10, 25, 50 + largest N at >= 98 %, Janus
     .venv/bin/python bench/media.py --sizes 2,4 --window 8 --no-janus --no-search   # a quick look
     .venv/bin/python bench/media.py --write               # also replace "## Media (issue 5)" in docs/benchmarks.md
+    .venv/bin/python bench/media.py --simulcast 25,50 --write   # only the simulcast comparison (issue 15), its section
 
 Each participant is an aiortc client in a separate process from the SFU (several
 participants share a client process). It sends a VP8 320×240 15 fps clip and
@@ -104,8 +105,9 @@ def encode_media(path: Path) -> None:
     from media.synthetic import opus_clip, vp8_clip
 
     video = vp8_clip(seconds=4.0, fps=VIDEO_FPS, width=320, height=240, bitrate=250_000)
+    low = vp8_clip(seconds=4.0, fps=VIDEO_FPS, width=160, height=120, bitrate=80_000)   # simulcast's low layer
     audio = opus_clip(seconds=1.0)
-    path.write_bytes(pickle.dumps({"video": video, "audio": audio}))
+    path.write_bytes(pickle.dumps({"video": video, "low": low, "audio": audio}))
 
 
 # -- client processes -------------------------------------------------------------------------------
@@ -177,8 +179,12 @@ async def client_main(opts) -> None:
                 from media.client import SyntheticParticipant
 
                 tok = tokens.mint(SECRET, meeting=1, account=pid, name=f"P{pid}", role="member", ttl=600)
-                p = SyntheticParticipant(opts.url, tok, video=media["video"], audio=media["audio"],
-                                         speaking=pid in speakers)
+                if opts.simulcast:   # both layers, as a browser publishes (one when the worker offers one)
+                    p = SyntheticParticipant(opts.url, tok, audio=media["audio"], speaking=pid in speakers,
+                                             layers={"l": media["low"], "h": media["video"]})
+                else:
+                    p = SyntheticParticipant(opts.url, tok, video=media["video"], audio=media["audio"],
+                                             speaking=pid in speakers)
                 p.bench_id = pid
                 await p.start()
             else:
@@ -195,6 +201,7 @@ async def client_main(opts) -> None:
             for p in parts:
                 snap = snapshot(p)
                 snap["packets_sent"] = await packets_sent(p)
+                snap["rx_bytes"], snap["tx_bytes"] = await transport_bytes(p)
                 snaps[str(getattr(p, "bench_id", getattr(p, "pid", 0)))] = snap
             out({"t": time.time(), "parts": snaps})
     for p in parts:
@@ -214,6 +221,17 @@ async def packets_sent(p) -> int | None:
             stats = await t.sender.getStats()
             return sum(s.packetsSent for s in stats.values() if s.type == "outbound-rtp")
     return None
+
+
+async def transport_bytes(p) -> tuple[int | None, int | None]:
+    """Bytes this participant's connection received and sent (its DTLS transport's count: RTP, RTCP and all)."""
+    pc = getattr(p, "pc", None)
+    if pc is None:
+        return None, None
+    for s in (await pc.getStats()).values():
+        if s.type == "transport":
+            return s.bytesReceived, s.bytesSent
+    return None, None
 
 
 def snapshot(p) -> dict:
@@ -394,11 +412,11 @@ def evaluate(first: dict, second: dict, window: float, kind_rates=None) -> dict:
 
 
 def _run_sfu(n: int, processes: int, window: float, media_file: Path, *, video_slots: int = 9,
-            client_procs: int | None = None, warmup: float = 6.0) -> dict:
+            client_procs: int | None = None, warmup: float = 6.0, simulcast: bool = False) -> dict:
     port = free_port()
     env = dict(os.environ, COLLAB_SECRET_KEY=SECRET, COLLAB_MEDIA_HOST="127.0.0.1", COLLAB_MEDIA_PORT=str(port),
                COLLAB_MEDIA_ADDRESSES="127.0.0.1", COLLAB_MEDIA_VIDEO_SLOTS=str(video_slots),
-               COLLAB_MEDIA_PROCESSES=str(processes))
+               COLLAB_MEDIA_PROCESSES=str(processes), COLLAB_MEDIA_SIMULCAST="on" if simulcast else "off")
     env.pop("COLLAB_PUBLIC_URL", None)
     sfu = subprocess.Popen([PY, "-m", "media", "--skip-self-test", "--log-level", "WARNING"], cwd=ROOT, env=env,
                            start_new_session=True)
@@ -419,13 +437,14 @@ def _run_sfu(n: int, processes: int, window: float, media_file: Path, *, video_s
         groups = [list(range(1, n + 1))[i::k] for i in range(k)]
         clients = [ClientProcess(["--target", "sfu", "--url", f"ws://127.0.0.1:{port}/", "--ids",
                                   ",".join(map(str, g)), "--speakers", ",".join(map(str, speakers)),
-                                  "--media", str(media_file), "--address", "127.0.0.1"]) for g in groups]
+                                  "--media", str(media_file), "--address", "127.0.0.1",
+                                  *(["--simulcast"] if simulcast else [])]) for g in groups]
         owner = {pid: c for c, g in zip(clients, groups) for pid in g}
         for pid in range(1, n + 1):  # join one by one, a little apart, as people do
             owner[pid].ask(f"join {pid}")
             time.sleep(0.15)
         time.sleep(warmup)
-        return measure(clients, sfu_pids, window, n, extra={"processes": processes})
+        return measure(clients, sfu_pids, window, n, extra={"processes": processes, "simulcast": simulcast})
     finally:
         for c in clients:
             c.close()
@@ -458,6 +477,11 @@ def measure(clients: list[ClientProcess], server_pids: list[int], window: float,
     result["sent_fps"] = round(sum(sent) / len(sent) / elapsed, 2) if sent else None
     pk = [b["packets_sent"] - first[k]["packets_sent"] for k, b in second.items() if b.get("packets_sent") is not None]
     result["sent_video_pps"] = round(sum(pk) / len(pk) / elapsed, 2) if pk else None
+    # What the server sent to all subscribers (egress) and received from all publishers, bits per second.
+    for field, name in (("rx_bytes", "egress_bps"), ("tx_bytes", "ingress_bps")):
+        got = [b[field] - first[k][field] for k, b in second.items()
+               if b.get(field) is not None and first.get(k, {}).get(field) is not None]
+        result[name] = 8 * sum(got) / elapsed if got else None
     joins = sorted(second.items(), key=lambda kv: kv[1]["joined_at"])
     ttff = [p["first_video"] - p["joined_at"] for _, p in joins[1:] if p["first_video"]]
     missing = sum(1 for _, p in joins[1:] if not p["first_video"])
@@ -667,12 +691,15 @@ def main() -> int:
     c.add_argument("--speakers", default="")
     c.add_argument("--media", required=True)
     c.add_argument("--address", required=True)
+    c.add_argument("--simulcast", action="store_true")
     ap.add_argument("--sizes", default="2,10,25,50")
     ap.add_argument("--processes", default="2", help="SFU processes for the meeting (1, 2, … or auto)")
     ap.add_argument("--window", type=float, default=20.0)
     ap.add_argument("--no-janus", action="store_true")
     ap.add_argument("--janus-sizes", default="10,25")
     ap.add_argument("--no-search", action="store_true", help="skip the search for the largest N at >= 98 %%")
+    ap.add_argument("--simulcast", metavar="SIZES",
+                    help="only compare the SFU with simulcast off and on at these N (e.g. 25,50): egress, CPU, delivery")
     ap.add_argument("--write", action="store_true", help="replace the Media section of docs/benchmarks.md")
     ap.add_argument("--json", help="also save raw results here")
     ap.add_argument("--quiet-load", type=float, default=None,
@@ -693,6 +720,8 @@ def main() -> int:
     media_file = tmp / "clips.pickle"
     encode_media(media_file)
     started = time.strftime("%Y-%m-%d %H:%M")
+    if opts.simulcast:
+        return simulcast_comparison(opts, processes, media_file, tmp, started)
     results: list[dict] = []
     def run_sfu(n, *args, **kwargs):  # noqa: F811 - the same run, after waiting for a quieter machine
         wait_for_quiet(opts.quiet_load, opts.quiet_wait)
@@ -746,6 +775,60 @@ def main() -> int:
     return 0
 
 
+def simulcast_comparison(opts, processes: int, media_file: Path, tmp: Path, started: str) -> int:
+    """The same meeting with simulcast off and then on, at each N (issue 15)."""
+    rows = []
+    for n in [int(x) for x in opts.simulcast.split(",")]:
+        for on in (False, True):
+            wait_for_quiet(opts.quiet_load, opts.quiet_wait)
+            r = _run_sfu(n, processes, opts.window, media_file, simulcast=on)
+            print(json.dumps(r), flush=True)
+            rows.append(r)
+    shutil.rmtree(tmp, ignore_errors=True)
+    report = render_simulcast(rows, processes, opts, started)
+    print(report)
+    if opts.json:
+        Path(opts.json).write_text(json.dumps({"simulcast": rows}, indent=1))
+    if opts.write:
+        write_section(report, SIMULCAST_SECTION)
+    return 0
+
+
+SIMULCAST_SECTION = "### Simulcast: egress and CPU with and without (issue 15)"
+
+
+def render_simulcast(rows: list[dict], processes: int, opts, started: str) -> str:
+    out = [SIMULCAST_SECTION, "",
+           f"Measured {started} with `bench/media.py --simulcast {opts.simulcast}` ({os.cpu_count()} cores; "
+           f"{processes} worker processes; window {opts.window:.0f} s). The meeting of the Media table above, run "
+           f"twice per N: publishers send one VP8 layer 320×240 (~250 kbit/s) with simulcast off, and that layer "
+           f"plus a 160×120 one (~80 kbit/s) with it on; the worker gives the stage (the active speaker) the high "
+           f"layer and the other eight thumbnails the low one. Egress is what every subscriber's connection "
+           f"received (RTP and RTCP, from its transport), ingress what every publisher's sent.", "",
+           "| N | simulcast | egress, Mbit/s (per subscriber) | ingress, Mbit/s | forwarded streams (video + audio) "
+           "| server CPU, % of one core | CPU per forwarded stream | frames delivered: all / worst | "
+           "load average before → after |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        eg, ing = r.get("egress_bps"), r.get("ingress_bps")
+        per_sub = f"{eg / r['n'] / 1e6:.2f}" if eg else "–"
+        per = "–" if r["per_stream"] is None else f"{100 * r['per_stream']:.3f} %"
+        out.append(f"| {r['n']} | {'on' if r['simulcast'] else 'off'} | "
+                   f"{'–' if eg is None else f'{eg / 1e6:.1f}'} ({per_sub}) | {'–' if ing is None else f'{ing / 1e6:.1f}'} | "
+                   f"{r['video_streams'] + r['audio_streams']} ({r['video_streams']} + {r['audio_streams']}) | "
+                   f"{fmt_pct(r['sfu_core'])} | {per} | {fmt_pct(min(r['delivered'], 1.0))} / "
+                   f"{fmt_pct(min(r['worst'], 1.0))} | {r['load_before']} → {r['load_after']} |")
+    by = {(r["n"], r["simulcast"]): r for r in rows}
+    out.append("")
+    for n in sorted({r["n"] for r in rows}):
+        off, on = by.get((n, False)), by.get((n, True))
+        if off and on and off.get("egress_bps") and on.get("egress_bps"):
+            out.append(f"- N = {n}: simulcast sends {on['egress_bps'] / off['egress_bps']:.2f}× the egress of "
+                       f"one layer; the server's CPU {on['sfu_core'] / off['sfu_core']:.2f}×.")
+    out.append("")
+    return "\n".join(out)
+
+
 def render(results, janus_results, largest, processes, opts, started) -> str:
     ncpu = os.cpu_count()
     out = ["## Media (issue 5)", "",
@@ -780,14 +863,17 @@ def render(results, janus_results, largest, processes, opts, started) -> str:
     return "\n".join(out)
 
 
-def write_section(report: str) -> None:
+def write_section(report: str, heading: str = "## Media (issue 5)") -> None:
+    """Replace the section under `heading` (up to the next heading of its level or above), or add it."""
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find("## Media (issue 5)")
+    start = text.find(heading)
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + report.rstrip("\n") + "\n"
     else:
-        nxt = text.find("\n## ", start + 1)
+        level = heading.split(" ")[0]
+        ends = [i for i in (text.find(f"\n{'#' * k} ", start + 1) for k in range(2, len(level) + 1)) if i != -1]
+        nxt = min(ends) if ends else -1
         text = text[:start] + report.rstrip("\n") + "\n" + (text[nxt:] if nxt != -1 else "")
     path.write_text(text)
 

@@ -4,7 +4,10 @@
 xdist's own order puts the files with the most tests first, so the browser files — few
 tests, each long — came last and one process ran them alone for minutes while the other
 had finished. Handing out the longest files first (longest-processing-time scheduling)
-keeps both busy to the end.
+keeps both busy to the end. Browser files are spread through the queue in proportion
+to their share of the time rather than all first: two of them at once (Chromium,
+servers and media workers each) made both about half as fast again, while a browser
+file beside a database file costs each little.
 
 The seconds come from a real run (tests/file_seconds.json); refresh them after adding
 a long test:
@@ -36,19 +39,33 @@ def _known() -> dict[str, float]:
 
 
 def longest_first(items: list) -> None:
-    """Reorder pytest's items in place: files by expected seconds, longest first; within a
-    file the order stays as collected (its module fixtures are shared in that order)."""
+    """Reorder pytest's items in place: files by expected seconds, longest first, browser files
+    interleaved with the others; within a file the order stays as collected (its module fixtures
+    are shared in that order)."""
     known = _known()
     counts = Counter(item.nodeid.split("::", 1)[0] for item in items)
     first_seen = {}
     for i, item in enumerate(items):
         first_seen.setdefault(item.nodeid.split("::", 1)[0], i)
 
-    def key(item):
-        path = item.nodeid.split("::", 1)[0]
-        return (-known.get(path, PER_TEST * counts[path]), first_seen[path])
+    def seconds(path: str) -> float:
+        return known.get(path, PER_TEST * counts[path])
 
-    items.sort(key=key)   # stable: tests keep their order within a file
+    files = sorted(first_seen, key=lambda path: (-seconds(path), first_seen[path]))
+    browser = [f for f in files if "/browser/" in f]
+    others = [f for f in files if "/browser/" not in f]
+    total_b, total_o = sum(map(seconds, browser)) or 1.0, sum(map(seconds, others)) or 1.0
+    queue, done_b, done_o = [], 0.0, 0.0
+    while browser or others:
+        # the list that is further behind its share of the time gives the next file
+        if browser and (not others or done_b / total_b <= done_o / total_o):
+            queue.append(browser.pop(0))
+            done_b += seconds(queue[-1])
+        else:
+            queue.append(others.pop(0))
+            done_o += seconds(queue[-1])
+    rank = {path: i for i, path in enumerate(queue)}
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])   # stable: tests keep their order in a file
 
 
 def table_from_log(text: str) -> dict[str, float]:
