@@ -82,6 +82,11 @@ class LiveServer:
         self.kill(signal.SIGTERM)
 
 
+# For servers whose tests hold no meeting: no media worker is started beside them (it costs a few seconds of CPU
+# at start, which every other test running meanwhile pays for).
+NO_MEDIA = {"COLLAB_MEDIA_EMBEDDED": "off"}
+
+
 def make_server(data_dir: Path | None = None, *, port: int | None = None, database_url: str | None = None,
                 extra_env: dict | None = None, migrate: bool = True) -> LiveServer:
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="collab-live-"))

@@ -15,7 +15,7 @@ import requests
 import socketio
 
 from tests.live_support import ScriptedClient
-from tests.liveserver import make_server
+from tests.liveserver import NO_MEDIA, make_server
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ PASSWORD = "a long enough test passphrase"
 
 
 def test_no_post_lost_across_two_sigkills(tmp_path):
-    server = make_server(tmp_path / "data", extra_env={"COLLAB_LIVE_POST_LIMIT": "100000 per minute"})
+    server = make_server(tmp_path / "data", extra_env={"COLLAB_LIVE_POST_LIMIT": "100000 per minute", **NO_MEDIA})
     server.start()
     client = None
     try:

@@ -18,7 +18,7 @@ from tests.live_support import (
     redis_base,
     wait_for,
 )
-from tests.liveserver import make_server
+from tests.liveserver import NO_MEDIA, make_server
 
 pytestmark = pytest.mark.slow
 PASSWORD = "a long enough test passphrase"
@@ -33,7 +33,7 @@ def two_servers(tmp_path):
         pytest.skip("Redis does not answer on 127.0.0.1:6379 (set COLLAB_TEST_REDIS_URL)")
     db_url, drop = fresh_postgres_database(pg)
     redis_db = f"{redis_url}/{random.randint(8, 15)}"
-    env = {"COLLAB_REDIS_URL": redis_db, "COLLAB_LOGIN_LIMIT": "4 per minute"}
+    env = {"COLLAB_REDIS_URL": redis_db, "COLLAB_LOGIN_LIMIT": "4 per minute", **NO_MEDIA}
     a = make_server(tmp_path / "a", database_url=db_url, extra_env=env)
     b = make_server(tmp_path / "b", database_url=db_url, extra_env=env, migrate=False)
     try:

@@ -32,8 +32,9 @@ from rooms import trust_settings
 from rooms import services as rs
 from rooms import posts as room_posts
 from rooms.meetings import attendance, schedule, state
-from tests.conftest import PASSWORD
-from tests.live_support import Collector, login_client, postgres_url, sock, wait_for
+from tests.conftest import PASSWORD, make_test_app
+from tests.live_support import Collector, fresh_postgres_database, login_client, postgres_url, sock, wait_for
+from tests.liveserver import NO_MEDIA, free_port, make_server
 
 # What a reader receives because they follow a room, a thread or a meeting.
 ROOM_CONTENT = {"post.created", "post.updated", "thread.created", "meeting.chat", "meeting.state", "typing",
@@ -183,8 +184,6 @@ class OwnRedis:
     """A Redis server on a free port for one test (never the shared one on 6379)."""
 
     def __init__(self, tmp_path):
-        from tests.liveserver import free_port
-
         self.port = free_port()
         self.dir = tmp_path
         self.proc: subprocess.Popen | None = None
@@ -239,16 +238,12 @@ class Remote:
 def two_processes(tmp_path):
     """PostgreSQL database, a Redis of our own (not yet started) and two server processes (not yet
     started), plus an app in this process on the same database for setting up."""
-    from tests.conftest import make_test_app
-    from tests.live_support import fresh_postgres_database
-    from tests.liveserver import make_server
-
     pg = postgres_url()
     if not pg or not (shutil.which("redis-server") or shutil.os.path.exists("/usr/bin/redis-server")):
         pytest.skip("needs PostgreSQL on 127.0.0.1:5432 and redis-server")
     db_url, drop = fresh_postgres_database(pg)
     own = OwnRedis(tmp_path)
-    env = {"COLLAB_REDIS_URL": own.url, "COLLAB_LIVE_HEARTBEAT_SECONDS": "1"}
+    env = {"COLLAB_REDIS_URL": own.url, "COLLAB_LIVE_HEARTBEAT_SECONDS": "1", **NO_MEDIA}
     a = make_server(tmp_path / "a", database_url=db_url, extra_env=env)
     b = make_server(tmp_path / "b", database_url=db_url, extra_env=env, migrate=False)
     # This process takes part too (an administrator's action in a third process): same database and Redis.

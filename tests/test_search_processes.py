@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD
-from tests.liveserver import make_server
+from tests.liveserver import NO_MEDIA, make_server
 from tests.test_search_support import combo_fixtures, only, search_ids, settle, wait_until
 
 combo, backend, app_config = combo_fixtures()
@@ -113,7 +113,7 @@ def test_concurrent_writer_processes_lose_nothing(app, make):
 def test_production_server_sweeps_what_a_killed_process_left(app, combo, tmp_path):
     db_url = None if combo[0] == "sqlite" else app.config["DATABASE_URL"]
     server = make_server(tmp_path / "live", database_url=db_url,
-                         extra_env={"COLLAB_SEARCH_BACKEND": combo[1], "COLLAB_SEARCH_SWEEP_SECONDS": "0.5"})
+                         extra_env={"COLLAB_SEARCH_BACKEND": combo[1], "COLLAB_SEARCH_SWEEP_SECONDS": "0.5", **NO_MEDIA})
     server.flask("users", "create", "--email", "sweeper@example.org", "--name", "Sweeper", "--admin",
                  input=PASSWORD + "\n")
     token = server.flask("tokens", "create", "--email", "sweeper@example.org").stdout.strip().splitlines()[-1]

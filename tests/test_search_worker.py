@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.liveserver import make_server
+from tests.liveserver import NO_MEDIA, make_server
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def _searchable(url: str, headers: dict, word: str, within: float) -> float:
 
 def test_serve_indexes_in_its_own_process(tmp_path):
     # (it polls the search API every 50 ms: more than the default per-account search limit allows)
-    server = make_server(tmp_path / "data", extra_env={"COLLAB_SEARCH_LIMIT": "10000 per minute"})
+    server = make_server(tmp_path / "data", extra_env={"COLLAB_SEARCH_LIMIT": "10000 per minute", **NO_MEDIA})
     server.flask("users", "create", "--email", "idx@example.org", "--name", "Indexer Test", input="a long enough passphrase\n")
     token = server.flask("tokens", "create", "--email", "idx@example.org").stdout.strip().splitlines()[-1]
     headers = {"Authorization": f"Bearer {token}"}

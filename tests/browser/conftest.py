@@ -24,7 +24,7 @@ from urllib.parse import urldefrag
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.liveserver import LiveServer, make_server
+from tests.liveserver import NO_MEDIA, LiveServer, make_server
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
@@ -67,7 +67,6 @@ def browser() -> Browser:
 # setup page) and `demo_site` (`flask demo`: the README screenshots). The ones a run
 # needs start side by side in background threads when its first browser test starts.
 
-NO_MEDIA = {"COLLAB_MEDIA_EMBEDDED": "off"}  # for servers whose tests hold no meeting
 
 
 def start_server(tmp_path_factory, name: str, extra_env: dict | None = None) -> LiveServer:
