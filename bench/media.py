@@ -228,9 +228,10 @@ async def transport_bytes(p) -> tuple[int | None, int | None]:
     pc = getattr(p, "pc", None)
     if pc is None:
         return None, None
+    layered = sum(layer.bytes_sent for layer in getattr(p, "layers", ()))   # written past the transport's count
     for s in (await pc.getStats()).values():
         if s.type == "transport":
-            return s.bytesReceived, s.bytesSent
+            return s.bytesReceived, s.bytesSent + layered
     return None, None
 
 
@@ -416,7 +417,8 @@ def _run_sfu(n: int, processes: int, window: float, media_file: Path, *, video_s
     port = free_port()
     env = dict(os.environ, COLLAB_SECRET_KEY=SECRET, COLLAB_MEDIA_HOST="127.0.0.1", COLLAB_MEDIA_PORT=str(port),
                COLLAB_MEDIA_ADDRESSES="127.0.0.1", COLLAB_MEDIA_VIDEO_SLOTS=str(video_slots),
-               COLLAB_MEDIA_PROCESSES=str(processes), COLLAB_MEDIA_SIMULCAST="on" if simulcast else "off")
+               COLLAB_MEDIA_PROCESSES=str(processes), COLLAB_MEDIA_SIMULCAST="on" if simulcast else "off",
+               COLLAB_CAPTIONS_ENGINE="off")   # forwarding only, as Janus does: captions have their own figures
     env.pop("COLLAB_PUBLIC_URL", None)
     sfu = subprocess.Popen([PY, "-m", "media", "--skip-self-test", "--log-level", "WARNING"], cwd=ROOT, env=env,
                            start_new_session=True)

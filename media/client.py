@@ -53,6 +53,7 @@ class LayerSender:
         self.encoder = Vp8Encoder()
         self.plis = 0
         self.sent = 0
+        self.bytes_sent = 0   # RTP as written (SRTP adds its tag): the transport's own count does not see these
 
     async def _handle_rtcp_packet(self, packet) -> None:
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_PLI:
@@ -75,8 +76,10 @@ class LayerSender:
                 rtp.extensions.rtp_stream_id = self.rid
                 self.seq = (self.seq + 1) & 0xFFFF
                 try:
-                    write(rtp.serialize(extensions))
+                    data = rtp.serialize(extensions)
+                    write(data)
                     self.sent += 1
+                    self.bytes_sent += len(data)
                 except ConnectionError:
                     pass
 
