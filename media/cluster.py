@@ -233,11 +233,10 @@ class Cluster:
             for m in meeting.participants():
                 if isinstance(m, Participant):
                     pipe.send("join", meeting=meeting.id, member=self._member(m))
-                    for name in m.sources:
-                        sid = self.sid_of.get((meeting.id, m.id, name))
-                        if sid:
+                    for (meeting_id, member_id, name), sid in list(self.sid_of.items()):
+                        if (meeting_id, member_id) == (meeting.id, m.id):   # its sources and low layers
                             pipe.send("source", meeting=meeting.id, id=m.id, name=name, sid=sid,
-                                      kind=m.sources[name].kind)
+                                      kind=self.local_sources[sid][3].kind)
                     if m.speaking:
                         pipe.send("speaking", meeting=meeting.id, id=m.id, speaking=True)
 

@@ -4,6 +4,12 @@ themselves, their peer connections and send slots, are in media/members.py.
 
 A member may also live on another worker process of the same node
 (`RemoteMember`, fed through `media.cluster`); selection treats both alike.
+
+A broadcast's viewers (role "viewer", issue 16) are members too, so that they
+fan out across processes exactly as participants do, but nobody is told of
+them one by one: participants see a count (`viewers`, sent at most once a
+tick), and a viewer receives only the stage (a shared screen, else who speaks
+or spoke last, in its high layer) and the speakers' audio.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from media.forwarding import Source
-from media.members import Member, Participant, RemoteMember
+from media.members import LOW, Member, Participant, RemoteMember
 
 if TYPE_CHECKING:  # pragma: no cover
     from media.worker import Worker
@@ -33,6 +39,7 @@ class Meeting:
         self.members: dict[int, Member] = {}
         self._update_pending = False
         self._tick: asyncio.Task | None = None
+        self._viewers_told: int | None = None   # the viewer count participants were last sent
 
     # -- membership ----------------------------------------------------------------
     def participants(self) -> list[Participant]:
@@ -46,10 +53,12 @@ class Meeting:
             await self.remove(old, None)
         self.members[p.id] = p
         p.send({"type": "welcome", "you": p.public(), "meeting": self.id,
-                "participants": [m.public() for m in self.members.values() if m is not p],
+                "participants": [m.public() for m in self.members.values() if m is not p and not m.viewer],
+                "viewers": self.viewer_count(),
                 "iceServers": self.worker.config.browser_ice_servers(f"{self.id}-{p.id}"),
-                "videoSlots": self.worker.config.video_slots})
-        self.broadcast({"type": "joined", "participant": p.public()}, exclude=p)
+                "videoSlots": 1 if p.viewer else self.worker.config.video_slots})
+        if not p.viewer:
+            self.broadcast({"type": "joined", "participant": p.public()}, exclude=p)
         self.worker.announce(self, "join", p)
         self._start_tick()
         self.schedule_update()
@@ -62,7 +71,9 @@ class Meeting:
                 old.send({"type": "bye", "reason": "You joined this meeting from another window."})
             asyncio.ensure_future(self.remove(old, None))
         self.members[m.id] = m
-        self.broadcast({"type": "joined", "participant": m.public()})
+        if not m.viewer:
+            self.broadcast({"type": "joined", "participant": m.public()})
+        self._start_tick()   # the viewer count is told from the tick
         self.schedule_update()
 
     async def remove(self, m: Member, reason: str | None = "You left the meeting.", *,
@@ -86,7 +97,8 @@ class Meeting:
             m.close_sources()
         if not current:
             return
-        self.broadcast({"type": "left", "id": m.id})
+        if not m.viewer:
+            self.broadcast({"type": "left", "id": m.id})
         self.schedule_update()
         if not self.members:
             if self._tick:
@@ -99,7 +111,22 @@ class Meeting:
             if p is not exclude:
                 p.send(message)
 
+    def viewer_count(self) -> int:
+        return sum(1 for m in self.members.values() if m.viewer)
+
+    def _tell_viewer_count(self) -> None:
+        """Participants (not the viewers themselves: hundreds of them) learn how many watch, once a tick at
+        most however many join at once."""
+        count = self.viewer_count()
+        if count != self._viewers_told:
+            self._viewers_told = count
+            for p in self.participants():
+                if not p.viewer:
+                    p.send({"type": "viewers", "count": count})
+
     def member_changed(self, m: Member) -> None:
+        if m.viewer:
+            return
         self.broadcast({"type": "state", "participant": m.public()}, exclude=m)
         if isinstance(m, Participant):
             m.send({"type": "state", "participant": m.public()})
@@ -123,6 +150,8 @@ class Meeting:
     def source_removed(self, m: Member, name: str) -> None:
         if isinstance(m, Participant):
             self.worker.withdraw_source(self, m, name)
+            if name == "video":
+                self.worker.withdraw_source(self, m, "video" + LOW)   # announced when it is simulcast
 
     # -- speakers and selection -------------------------------------------------------
     def speakers_changed(self, m: Member) -> None:
@@ -144,7 +173,11 @@ class Meeting:
     def wanted(self, p: Participant, ranking: list[Member]) -> tuple[list, list]:
         cfg = self.worker.config
         video: list[tuple[int, str]] = []
-        if p.receive_video:
+        if p.viewer and p.receive_video:   # the stage alone: a shared screen, else the latest speaker's camera
+            screens = [(m.id, "screen") for m in ranking if m.screen and "screen" in m.sources]
+            cams = [(m.id, "video") for m in ranking if m.video and "video" in m.sources]
+            video = (screens or cams)[:1]
+        elif p.receive_video:
             video = [(m.id, "screen") for m in ranking if m is not p and m.screen and "screen" in m.sources]
             cams = [m for m in ranking if m is not p and m.video and "video" in m.sources]
             pinned = [m for m in cams if m.id in p.pins]
@@ -216,6 +249,7 @@ class Meeting:
             await asyncio.sleep(TICK)
             now = time.monotonic()
             ticks += 1
+            self._tell_viewer_count()
             if ticks % 4 == 0:  # once a second, as aiortc's own RTCP loop (on average)
                 for p in self.participants():
                     p.send_reports()

@@ -44,6 +44,7 @@ SPEAKING_LEVEL = 50       # -dBov: packets louder than -50 dBov count as voice
 PAUSE_AFTER = 3.0         # a camera nobody has been shown for this long is paused at the browser
 STALL = 2.0               # a wanted camera that sends nothing for this long is shown as paused by a weak uplink
 PUBLISHED = ("audio", "video", "screen")
+LOW = ":low"   # the name a simulcast camera's low layer is announced under to the worker's other processes
 
 
 class MeetingHooks(Protocol):
@@ -86,7 +87,10 @@ class Member:
 
     def __init__(self, meeting: MeetingHooks, account: int, name: str, role: str) -> None:
         self.meeting = meeting
-        self.id = account
+        self.account = abs(account)
+        # a viewer's id is the negative of its account's, so that someone may watch the broadcast in one
+        # window and take part in another without one session replacing the other
+        self.id = -self.account if role == "viewer" else account
         self.name = name
         self.role = role
         self.audio = True
@@ -99,6 +103,12 @@ class Member:
         self.speaking = False
         self.stalled = False  # camera on, but its uplink delivers nothing: "camera paused (weak connection)"
         self._voice = 0
+
+    @property
+    def viewer(self) -> bool:
+        """A broadcast's viewer: receives the stage and the speakers' audio, sends nothing, and is counted
+        rather than shown as a tile."""
+        return self.role == "viewer"
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role, "audio": self.audio, "video": self.video,
@@ -131,9 +141,15 @@ class Member:
         self.sources.clear()
 
     def layer(self, name: str, high: bool) -> Source | None:
-        """The stream `name` in its high (stage) or low (thumbnail) layer; the only one without simulcast."""
+        """The stream `name` in its high (stage) or low (thumbnail) layer; the only one without simulcast.
+        A simulcast camera published on another process arrives as two sources: `name` (its top layer)
+        and `name:low` (see `LOW`)."""
         layers = self.layers.get(name)
-        return layers.layer(high) if layers is not None else self.sources.get(name)
+        if layers is not None:
+            return layers.layer(high)
+        if not high and name + LOW in self.sources:
+            return self.sources[name + LOW]
+        return self.sources.get(name)
 
 
 class RemoteMember(Member):
@@ -203,7 +219,7 @@ class Participant(Member):
         self._pause_timers: dict[str, asyncio.TimerHandle] = {}
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
-        if role != "observer":
+        if role not in ("observer", "viewer"):
             for name in PUBLISHED:
                 kind = "audio" if name == "audio" else "video"
                 t = self.pc.addTransceiver(kind, direction="recvonly")
@@ -233,6 +249,8 @@ class Participant(Member):
             self.layers["video"] = layers
             self.sources["video"] = layers.sources[-1]
             self.meeting.source_added(self, "video", layers.sources[-1])
+            if layers.simulcast:   # other processes' thumbnails need the low layer too
+                self.meeting.source_added(self, "video" + LOW, layers.sources[0])
             return
         source = Source(kind, f"{self.id}:{name}",
                         request_keyframe=lambda: asyncio.ensure_future(internals.send_pli(receiver)))
@@ -473,7 +491,7 @@ class Participant(Member):
 
     # -- client requests -----------------------------------------------------------------
     def set_state(self, audio: object = None, video: object = None, screen: object = None) -> None:
-        if self.role == "observer":
+        if self.role in ("observer", "viewer"):
             return
         changed = False
         for name, value in (("audio", audio), ("video", video), ("screen", screen)):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 SALT = "collab.media.join"
-ROLES = ("host", "member", "observer")
+ROLES = ("host", "member", "observer", "viewer")  # viewer: a broadcast's audience (receives the stage only)
 DEFAULT_TTL = 120  # seconds: long enough to join, short enough to be useless if leaked
 MAX_TTL = 3600     # a worker refuses longer-lived tokens: it remembers revocations this long
 
@@ -45,7 +45,7 @@ class Grant:
 
     @property
     def may_publish(self) -> bool:
-        return self.role != "observer"
+        return self.role not in ("observer", "viewer")
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:

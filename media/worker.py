@@ -88,7 +88,7 @@ class Worker:
         meeting = self.meetings.get(meeting_id)
         if meeting is None:
             return 0
-        gone = [p for p in meeting.participants() if msg["op"] == "end" or p.id == msg["account"]]
+        gone = [p for p in meeting.participants() if msg["op"] == "end" or p.account == msg["account"]]
         for p in gone:
             await meeting.remove(p, message, code=msg["reason"])
         log.info("%s for meeting %s: closed %s session(s)", msg["op"], meeting_id, len(gone))

@@ -186,3 +186,37 @@ def test_drop_and_end_reach_every_process_and_a_restarted_one_remembers(node):
             await p.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
+def test_simulcast_layers_cross_between_processes(node):
+    """Two simulcast publishers on different processes and a subscriber on each: every subscriber gets the
+    speaker's camera in the high layer and the other in the low one, whichever process publishes it, and
+    the layers swap when the other one speaks. (The low layer once stayed on its own process: subscribers
+    elsewhere got every camera in the high layer.)"""
+    port, _proc = node
+    url = f"ws://127.0.0.1:{port}/"
+    audio = opus_clip()
+
+    def layers():
+        return {"l": vp8_clip(width=160, height=120, bitrate=80_000),
+                "h": vp8_clip(width=320, height=240, bitrate=250_000)}
+
+    async def scenario():
+        net.use_addresses(["127.0.0.1"])
+        ps = []
+        for i in (1, 2, 3, 4):
+            tok = tokens.mint(SECRET, meeting=11, account=i, name=f"P{i}", role="member")
+            ps.append(await SyntheticParticipant(url, tok, audio=audio, layers=layers() if i < 3 else None,
+                                                 speaking=(i == 1)).start())
+            await asyncio.sleep(0.2)
+        assert signed_status(port)["connections"] == [2, 2]
+        a, b, *subscribers = ps
+        assert await until(lambda: all(s.widths.get((1, "video")) == 320 and s.widths.get((2, "video")) == 160
+                                       for s in subscribers), timeout=30), [s.widths for s in subscribers]
+        a.speaking, b.speaking = False, True
+        assert await until(lambda: all(s.widths.get((1, "video")) == 160 and s.widths.get((2, "video")) == 320
+                                       for s in subscribers), timeout=30), [s.widths for s in subscribers]
+        for p in ps:
+            await p.leave()
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))
