@@ -188,7 +188,8 @@ async def client_main(opts) -> None:
                 p.bench_id = pid
                 await p.start()
             else:
-                p = JanusParticipant(opts.url, opts.room, pid, media, speaking=pid in speakers)
+                p = JanusParticipant(opts.url, opts.room, pid, media, speaking=pid in speakers,
+                                     simulcast=opts.simulcast)
                 await p.publish()
             parts.append(p)
             out({"joined": pid})
@@ -225,14 +226,16 @@ async def packets_sent(p) -> int | None:
 
 async def transport_bytes(p) -> tuple[int | None, int | None]:
     """Bytes this participant's connection received and sent (its DTLS transport's count: RTP, RTCP and all)."""
-    pc = getattr(p, "pc", None)
-    if pc is None:
+    pcs = getattr(p, "pcs", None) or ([p.pc] if getattr(p, "pc", None) is not None else [])
+    if not pcs:
         return None, None
+    received = sent = 0
+    for pc in pcs:   # Janus: one connection to publish, one to subscribe
+        for s in (await pc.getStats()).values():
+            if s.type == "transport":
+                received, sent = received + s.bytesReceived, sent + s.bytesSent
     layered = sum(layer.bytes_sent for layer in getattr(p, "layers", ()))   # written past the transport's count
-    for s in (await pc.getStats()).values():
-        if s.type == "transport":
-            return s.bytesReceived, s.bytesSent + layered
-    return None, None
+    return received, sent + layered
 
 
 def snapshot(p) -> dict:
@@ -243,6 +246,7 @@ def snapshot(p) -> dict:
         assigned = list(p.assigned)
     video = getattr(p, "video_track", None)
     return {"frames": {f"{k[0]}:{k[1]}": v for k, v in p.frames.items()}, "assigned": assigned,
+            "widths": {f"{k[0]}:{k[1]}": v for k, v in getattr(p, "widths", {}).items()},
             "sent_video": video.sent if video else None,
             "joined_at": p.joined_at, "first_video": min((t for k, t in p.first_frame_at.items()
                                                           if k[1] == "video"), default=None)}
@@ -253,12 +257,22 @@ def snapshot(p) -> dict:
 class JanusParticipant:
     """Publishes the same pre-encoded clips to Janus VideoRoom and subscribes to chosen feeds."""
 
-    def __init__(self, url: str, room: int, pid: int, media: dict, speaking: bool) -> None:
+    def __init__(self, url: str, room: int, pid: int, media: dict, speaking: bool, simulcast: bool = False) -> None:
         from collections import defaultdict
+
+        from media.client import LayerSender
 
         self.url, self.room, self.pid = url, room, pid
         self.media = media
         self.speaking = speaking
+        # simulcast: the same two layers the SFU's publishers send ("l" 160×120, "h" 320×240), each with its
+        # RID in the rtp-stream-id extension (media.client.LayerSender, as a browser sends them). Listed high
+        # first: Janus reads a=simulcast's RIDs from high to low (as janus.js offers them); listed low first,
+        # its substream 0 was the 320×240 layer.
+        self.layers = [LayerSender("h", media["video"]), LayerSender("l", media["low"])] if simulcast else []
+        self._layer_tasks: list = []
+        self.substreams: dict[int, int] = {}   # feed → the substream asked for (simulcast only)
+        self.widths: dict = {}                  # (feed, "video") → width of the last keyframe received
         self.frames = defaultdict(int)
         self.first_frame_at: dict = {}
         self.assigned: set[str] = set()
@@ -296,10 +310,13 @@ class JanusParticipant:
         from aiortc.rtcconfiguration import RTCBundlePolicy
         from websockets.asyncio.client import connect
 
-        from media import internals
+        from media import internals, simulcast
         from media.client import SyntheticParticipant
+        from media.forwarding import IdleTrack
         from media.synthetic import ClipTrack
 
+        if self.layers:
+            simulcast.negotiate_stream_ids()
         self.ws = await connect(self.url, subprotocols=["janus-protocol"], max_size=2**22, compression=None)
         self.joined_at = time.time()
         self._reader = asyncio.ensure_future(self._read())
@@ -310,17 +327,24 @@ class JanusParticipant:
             want_event=True)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.pcs.append(pc)
-        video = ClipTrack("video", self.media["video"])
         audio = ClipTrack("audio", self.media["audio"], silent=lambda: not self.speaking)
         ta = pc.addTransceiver(audio, direction="sendonly")
-        tv = pc.addTransceiver(video, direction="sendonly")
-        internals.on_keyframe_request(tv.sender, video.restart_gop)
+        if self.layers:   # the layers write their own RTP once the (idle) sender starts
+            tv = pc.addTransceiver(IdleTrack("video"), direction="sendonly")
+            SyntheticParticipant._start_layers(self, tv)
+        else:
+            video = ClipTrack("video", self.media["video"])
+            tv = pc.addTransceiver(video, direction="sendonly")
+            internals.on_keyframe_request(tv.sender, video.restart_gop)
         # pre-encoded Opus carries no level; add it as a browser would (same helper as the SFU client)
         SyntheticParticipant._send_audio_level(self, ta.sender)
         await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        if self.layers:   # what a browser's offer says when it sends simulcast (aiortc's does not)
+            sdp = SyntheticParticipant._promise_layers(self, sdp, tv.mid)
         ev = await self._request({"janus": "message", "handle_id": self.pub,
                                   "body": {"request": "publish", "audio": True, "video": True},
-                                  "jsep": {"type": "offer", "sdp": pc.localDescription.sdp}}, want_event=True)
+                                  "jsep": {"type": "offer", "sdp": sdp}}, want_event=True)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=ev["jsep"]["sdp"], type="answer"))
         await self._trickle_done(self.pub)
         for _ in range(400):  # Janus lists a feed once its media is up
@@ -331,18 +355,20 @@ class JanusParticipant:
             raise RuntimeError(f"publisher {self.pid} did not connect to Janus ({pc.connectionState})")
 
     async def subscribe(self, streams: list[list]) -> None:
-        """streams: [[feed id, "audio"|"video"], …]"""
+        """streams: [[feed id, "audio"|"video"], …] or, with simulcast, [feed id, "video", substream]
+        (0 the low layer, 1 the high one)."""
         from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
         from aiortc.rtcconfiguration import RTCBundlePolicy
 
         from media import internals
+        from media.client import vp8_width
 
         if not streams:
             return
         handle = (await self._request({"janus": "attach", "plugin": "janus.plugin.videoroom"}))["data"]["id"]
         ev = await self._request({"janus": "message", "handle_id": handle, "body": {
             "request": "join", "room": self.room, "ptype": "subscriber",
-            "streams": [{"feed": f, "mid": "0" if kind == "audio" else "1"} for f, kind in streams]}},
+            "streams": [{"feed": s[0], "mid": "0" if s[1] == "audio" else "1"} for s in streams]}},
             want_event=True)
         data = ev["plugindata"]["data"]
         if "jsep" not in ev:
@@ -361,6 +387,9 @@ class JanusParticipant:
             def on_frame(codec, frame, key=key):
                 self.frames[key] += 1
                 self.first_frame_at.setdefault(key, time.time())
+                width = vp8_width(frame.data) if key[1] == "video" and frame is not None else None
+                if width:   # a keyframe
+                    self.widths[key] = width
 
             internals.tap_receiver(t.receiver, on_frame)
             if track.kind == "video":  # like a browser, do not wait ~17 s behind a lost packet
@@ -371,6 +400,14 @@ class JanusParticipant:
         await self._request({"janus": "message", "handle_id": handle, "body": {"request": "start"},
                              "jsep": {"type": "answer", "sdp": pc.localDescription.sdp}}, want_event=True)
         await self._trickle_done(handle)
+        wanted = {s[0]: s[2] for s in streams if len(s) > 2}
+        if wanted:   # Janus starts every subscriber on the highest substream
+            mids = {feed: mid for mid, (feed, kind) in by_mid.items() if kind == "video"}
+            self.substreams = wanted
+            await self._request({"janus": "message", "handle_id": handle, "body": {
+                "request": "configure",
+                "streams": [{"mid": mids[f], "substream": sub} for f, sub in wanted.items() if f in mids]}},
+                want_event=True)
 
     async def _trickle_done(self, handle: int) -> None:
         """aiortc puts every candidate in the SDP: tell Janus there are no more to come."""
@@ -484,6 +521,11 @@ def measure(clients: list[ClientProcess], server_pids: list[int], window: float,
         got = [b[field] - first[k][field] for k, b in second.items()
                if b.get(field) is not None and first.get(k, {}).get(field) is not None]
         result[name] = 8 * sum(got) / elapsed if got else None
+    widths: dict[str, int] = {}   # received cameras by the width of their last keyframe (which layer arrived)
+    for b in second.values():
+        for w in b.get("widths", {}).values():
+            widths[str(w)] = widths.get(str(w), 0) + 1
+    result["widths"] = widths
     joins = sorted(second.items(), key=lambda kv: kv[1]["joined_at"])
     ttff = [p["first_video"] - p["joined_at"] for _, p in joins[1:] if p["first_video"]]
     missing = sum(1 for _, p in joins[1:] if not p["first_video"])
@@ -564,9 +606,12 @@ def netns_down() -> None:
         subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
-def run_janus(n: int, window: float, media_file: Path, *, video_slots: int = 9, warmup: float = 6.0) -> dict:
+def run_janus(n: int, window: float, media_file: Path, *, video_slots: int = 9, warmup: float = 6.0,
+              simulcast: bool = False) -> dict:
     """The same fan-out as the SFU run of size n: each participant receives the cameras of the
-    first `video_slots` other participants (speakers first) and the speakers' audio."""
+    first `video_slots` other participants (speakers first) and the speakers' audio. With simulcast every
+    participant publishes both layers and receives the first of those cameras (a speaker's: the stage) in
+    the high one, the others in the low one, as the SFU forwards them."""
     tmp = Path(tempfile.mkdtemp(prefix="collab-janus-"))
     for d in ("conf", "plugins", "transports", "empty"):
         (tmp / d).mkdir()
@@ -595,7 +640,8 @@ def run_janus(n: int, window: float, media_file: Path, *, video_slots: int = 9, 
         groups = [list(range(1, n + 1))[i::k] for i in range(k)]
         clients = [ClientProcess(["--target", "janus", "--url", url, "--room", str(room), "--ids",
                                   ",".join(map(str, g)), "--speakers", ",".join(map(str, speakers)),
-                                  "--media", str(media_file), "--address", NS_CLIENT], netns=True) for g in groups]
+                                  "--media", str(media_file), "--address", NS_CLIENT,
+                                  *(["--simulcast"] if simulcast else [])], netns=True) for g in groups]
         owner = {pid: c for c, g in zip(clients, groups) for pid in g}
         for pid in range(1, n + 1):
             owner[pid].ask(f"join {pid}")
@@ -605,12 +651,13 @@ def run_janus(n: int, window: float, media_file: Path, *, video_slots: int = 9, 
         plan = {}
         for pid in range(1, n + 1):
             vids = [p for p in order if p != pid][:video_slots]
-            plan[str(pid)] = [[p, "video"] for p in vids] + [[s, "audio"] for s in speakers if s != pid]
+            plan[str(pid)] = ([[p, "video", int(i == 0)] if simulcast else [p, "video"] for i, p in enumerate(vids)]
+                              + [[s, "audio"] for s in speakers if s != pid])
         for c in clients:
             c.ask("subscribe " + json.dumps(plan), timeout=300)
         time.sleep(warmup)
         janus_pids = [janus.pid, *children(janus.pid)]
-        return measure(clients, janus_pids, window, n, extra={"processes": 1})
+        return measure(clients, janus_pids, window, n, extra={"processes": 1, "simulcast": simulcast})
     except Exception:
         log.flush()
         print("Janus log (last lines):\n" + (tmp / "janus.log").read_text()[-3000:], file=sys.stderr)
@@ -780,10 +827,18 @@ def main() -> int:
 def simulcast_comparison(opts, processes: int, media_file: Path, tmp: Path, started: str) -> int:
     """The same meeting with simulcast off and then on, at each N (issue 15)."""
     rows = []
+    janus = not opts.no_janus and shutil.which("janus") is not None
+    if not opts.no_janus and not janus:
+        print("janus is not installed (apt-get install janus): no comparison", flush=True)
     for n in [int(x) for x in opts.simulcast.split(",")]:
         for on in (False, True):
             wait_for_quiet(opts.quiet_load, opts.quiet_wait)
-            r = _run_sfu(n, processes, opts.window, media_file, simulcast=on)
+            r = dict(_run_sfu(n, processes, opts.window, media_file, simulcast=on), server="sfu")
+            print(json.dumps(r), flush=True)
+            rows.append(r)
+        if janus:   # the same simulcast cameras, the same layers to the same subscribers
+            wait_for_quiet(opts.quiet_load, opts.quiet_wait)
+            r = dict(run_janus(n, opts.window, media_file, simulcast=True), server="janus")
             print(json.dumps(r), flush=True)
             rows.append(r)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -803,30 +858,42 @@ def render_simulcast(rows: list[dict], processes: int, opts, started: str) -> st
     out = [SIMULCAST_SECTION, "",
            f"Measured {started} with `bench/media.py --simulcast {opts.simulcast}` ({os.cpu_count()} cores; "
            f"{processes} worker processes; window {opts.window:.0f} s). The meeting of the Media table above, run "
-           f"twice per N: publishers send one VP8 layer 320×240 (~250 kbit/s) with simulcast off, and that layer "
-           f"plus a 160×120 one (~80 kbit/s) with it on; the worker gives the stage (the active speaker) the high "
-           f"layer and the other eight thumbnails the low one. Egress is what every subscriber's connection "
-           f"received (RTP and RTCP, from its transport), ingress what every publisher's sent.", "",
-           "| N | simulcast | egress, Mbit/s (per subscriber) | ingress, Mbit/s | forwarded streams (video + audio) "
-           "| server CPU, % of one core | CPU per forwarded stream | frames delivered: all / worst | "
-           "load average before → after |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           f"twice per N on the SFU: publishers send one VP8 layer 320×240 (~250 kbit/s) with simulcast off, and that "
+           f"layer plus a 160×120 one (~80 kbit/s) with it on; the worker gives the stage (the active speaker) the "
+           f"high layer and the other eight thumbnails the low one. Then Janus VideoRoom 1.1.2 with the same "
+           f"simulcast cameras (both layers, RIDs in the rtp-stream-id extension, every participant publishing, as "
+           f"on the SFU) and each subscriber asking for the same layers (`configure` with `substream`: a speaker's "
+           f"camera high, the other eight low), in two network namespaces as in the Media section. Egress is what "
+           f"every subscriber's connections received (RTP and RTCP, from their transports), ingress what every "
+           f"publisher's sent; *layers received* counts the cameras subscribers received by the width of their last "
+           f"keyframe.", "",
+           "| N | server | simulcast | egress, Mbit/s (per subscriber) | ingress, Mbit/s | forwarded streams "
+           "(video + audio) | layers received: 320 / 160 | server CPU, % of one core | CPU per forwarded stream "
+           "| frames delivered: all / worst | load average before → after |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         eg, ing = r.get("egress_bps"), r.get("ingress_bps")
         per_sub = f"{eg / r['n'] / 1e6:.2f}" if eg else "–"
         per = "–" if r["per_stream"] is None else f"{100 * r['per_stream']:.3f} %"
-        out.append(f"| {r['n']} | {'on' if r['simulcast'] else 'off'} | "
+        widths = r.get("widths") or {}
+        out.append(f"| {r['n']} | {'Janus' if r.get('server') == 'janus' else 'SFU'} | "
+                   f"{'on' if r['simulcast'] else 'off'} | "
                    f"{'–' if eg is None else f'{eg / 1e6:.1f}'} ({per_sub}) | {'–' if ing is None else f'{ing / 1e6:.1f}'} | "
                    f"{r['video_streams'] + r['audio_streams']} ({r['video_streams']} + {r['audio_streams']}) | "
+                   f"{widths.get('320', 0)} / {widths.get('160', 0)} | "
                    f"{fmt_pct(r['sfu_core'])} | {per} | {fmt_pct(min(r['delivered'], 1.0))} / "
                    f"{fmt_pct(min(r['worst'], 1.0))} | {r['load_before']} → {r['load_after']} |")
-    by = {(r["n"], r["simulcast"]): r for r in rows}
+    by = {(r["n"], r.get("server", "sfu"), r["simulcast"]): r for r in rows}
     out.append("")
     for n in sorted({r["n"] for r in rows}):
-        off, on = by.get((n, False)), by.get((n, True))
+        off, on, janus = by.get((n, "sfu", False)), by.get((n, "sfu", True)), by.get((n, "janus", True))
         if off and on and off.get("egress_bps") and on.get("egress_bps"):
             out.append(f"- N = {n}: simulcast sends {on['egress_bps'] / off['egress_bps']:.2f}× the egress of "
                        f"one layer; the server's CPU {on['sfu_core'] / off['sfu_core']:.2f}×.")
+        if on and janus and on["per_stream"] and janus["per_stream"]:
+            out.append(f"- N = {n}, simulcast on both: SFU CPU per forwarded stream {on['per_stream'] / janus['per_stream']:.2f}× "
+                       f"Janus's ({100 * on['per_stream']:.3f} % against {100 * janus['per_stream']:.3f} %; "
+                       f"issue 15's bar: ≤ 1.3×).")
     out.append("")
     return "\n".join(out)
 
