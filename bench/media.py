@@ -195,6 +195,12 @@ async def client_main(opts) -> None:
             out({"joined": pid})
         elif cmd == "subscribe":  # Janus only: the feeds each participant should receive
             plan = json.loads(arg)
+            # a camera nobody receives is paused, as the SFU's clients (and browsers) pause one the worker
+            # says nobody is shown: both servers then take in the same cameras
+            shown = {s[0] for streams in plan.values() for s in streams if s[1] == "video"}
+            for p in parts:
+                for track in p.video_tracks:
+                    track.paused = p.pid not in shown
             await asyncio.gather(*(p.subscribe(plan[str(p.pid)]) for p in parts))
             out({"subscribed": len(parts)})
         elif cmd == "mark":
@@ -280,6 +286,7 @@ class JanusParticipant:
         self._tx = 0
         self._waiting: dict[str, asyncio.Future] = {}
         self.pcs = []
+        self.video_tracks: list = []   # what this participant's camera sends (one clip, or its layers)
 
     async def _request(self, payload: dict, want_event: bool = False) -> dict:
         self._tx += 1
@@ -330,10 +337,12 @@ class JanusParticipant:
         audio = ClipTrack("audio", self.media["audio"], silent=lambda: not self.speaking)
         ta = pc.addTransceiver(audio, direction="sendonly")
         if self.layers:   # the layers write their own RTP once the (idle) sender starts
+            self.video_tracks = [layer.track for layer in self.layers]
             tv = pc.addTransceiver(IdleTrack("video"), direction="sendonly")
             SyntheticParticipant._start_layers(self, tv)
         else:
             video = ClipTrack("video", self.media["video"])
+            self.video_tracks = [video]
             tv = pc.addTransceiver(video, direction="sendonly")
             internals.on_keyframe_request(tv.sender, video.restart_gop)
         # pre-encoded Opus carries no level; add it as a browser would (same helper as the SFU client)

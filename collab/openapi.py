@@ -126,8 +126,17 @@ SCHEMAS: dict[str, Any] = {
     "MeetingJoin": {
         "type": "object", "required": ["url", "token", "role"],
         "properties": {"meeting": _ref("Meeting"), "url": {"type": "string", "description": "Media worker WebSocket"},
-                       "token": {"type": "string"}, "role": {"type": "string", "enum": ["host", "member", "observer"]},
+                       "token": {"type": "string"},
+                       "role": {"type": "string", "enum": ["host", "member", "observer", "viewer"]},
                        "expires_in": {"type": "integer"}},
+    },
+    "Broadcast": {
+        "type": "object", "required": ["viewer_url", "whep_url", "live"],
+        "properties": {"viewer_url": {"type": "string", "description": "The viewer page (readers of the room)"},
+                       "whep_url": {"type": ["string", "null"],
+                                    "description": "A WHEP endpoint: not available yet (always null)"},
+                       "live": {"type": "boolean"},
+                       "started_at": {"type": ["string", "null"], "format": "date-time"}},
     },
 }
 
@@ -425,6 +434,19 @@ def document() -> dict[str, Any]:
                                               params=[_id_param("meeting_id")])},
         "/meetings/{meeting_id}/token": {
             "post": _op("A short-lived token and the media worker's WebSocket URL, to join the meeting", "200",
+                        _ref("MeetingJoin"), 403, 404, 422, params=[_id_param("meeting_id")]),
+        },
+        "/meetings/{meeting_id}/broadcast": {
+            "get": _op("Whether the meeting is broadcast now, and its viewer page (readers of the room)", "200",
+                       _ref("Broadcast"), 404, 422, params=[_id_param("meeting_id")]),
+            "post": _op("Start the meeting's web broadcast (the chairs; again: the same one)", "200",
+                        _ref("Broadcast"), 403, 404, 422, params=[_id_param("meeting_id")]),
+            "delete": _op("Stop the broadcast: every viewer is let go at once (the chairs)", "200",
+                          _ref("Broadcast"), 403, 404, 422, params=[_id_param("meeting_id")]),
+        },
+        "/meetings/{meeting_id}/broadcast/token": {
+            "post": _op("A viewer token (role viewer: receives the stage and the speakers' audio, sends nothing) "
+                        "and the media worker's WebSocket URL, while the broadcast is on", "200",
                         _ref("MeetingJoin"), 403, 404, 422, params=[_id_param("meeting_id")]),
         },
         "/threads/{thread_id}": {"get": _op("A thread with all its posts in tree order", "200", _ref("Thread"),

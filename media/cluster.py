@@ -198,10 +198,7 @@ class Cluster:
     async def start(self, worker) -> None:
         self.worker = worker
         for msg in read_revocations(self.rundir):  # those sent before this shard (re)started
-            if msg["op"] == "drop":
-                worker.revocations.drop(msg["meeting"], msg["account"], msg["at"], msg["message"])
-            else:
-                worker.revocations.end(msg["meeting"], msg["at"], msg["message"])
+            worker.revocations.apply(msg)
         loop = asyncio.get_running_loop()
         path = self.pipe_path(self.index)
         if os.path.exists(path):

@@ -10,7 +10,11 @@ so nobody else learns how many people are in meetings:
 
     {"op": "drop",   "meeting": 12, "account": 34, "reason": "removed", "message": "…", "at": …, "nonce": "…"}
     {"op": "end",    "meeting": 12, "reason": "ended", "message": "…", "at": …, "nonce": "…"}
+    {"op": "unwatch", "meeting": 12, "reason": "broadcast_ended", "message": "…", "at": …, "nonce": "…"}
     {"op": "status", "at": …, "nonce": "…"}
+
+("unwatch": the meeting's broadcast stopped; its viewers are let go and their tokens refused, the
+participants stay.)
 
 The key is derived from SECRET_KEY, which web app and worker already share for meeting tokens.
 `Gate` refuses a bad signature, a message more than MAX_AGE seconds from now (either way: the
@@ -37,7 +41,8 @@ SALT = b"collab.media.control"
 MAX_AGE = 30.0          # seconds a signed request stays acceptable
 MAX_MESSAGE = 4096      # characters of the encoded message
 MAX_NONCES = 100_000    # seen nonces kept at most (only validly signed requests are stored)
-OPS = ("drop", "end", "status")
+REVOKING = ("drop", "end", "unwatch")   # the operations that take people out (`Revocations.apply`)
+OPS = (*REVOKING, "status")
 MAX_TEXT = 300          # characters of a reason or message shown to the person
 
 
@@ -119,8 +124,8 @@ class Gate:
         if msg["op"] == "drop" and not (_id(msg.get("meeting")) and _id(msg.get("account"))
                                         and _text(msg.get("reason")) and _text(msg.get("message"))):
             raise Refused(400)
-        if msg["op"] == "end" and not (_id(msg.get("meeting")) and _text(msg.get("reason"))
-                                       and _text(msg.get("message"))):
+        if msg["op"] in ("end", "unwatch") and not (_id(msg.get("meeting")) and _text(msg.get("reason"))
+                                                    and _text(msg.get("message"))):
             raise Refused(400)
         return msg
 
@@ -142,7 +147,21 @@ class Revocations:
     def __init__(self) -> None:
         self._drops: dict[tuple[int, int], tuple[float, str]] = {}
         self._ends: dict[int, tuple[float, str]] = {}
+        self._unwatched: dict[int, tuple[float, str]] = {}   # meeting → its broadcast's end (viewers only)
         self._next_prune = 0.0
+
+    def apply(self, msg: dict) -> None:
+        """Remember a checked "drop", "end" or "unwatch" message (worker.obey, and a restarted process
+        reading those sent before it started)."""
+        meeting, at, message = msg["meeting"], float(msg["at"]), msg["message"]
+        if msg["op"] == "drop":
+            self.drop(meeting, msg["account"], at, message)
+        elif msg["op"] == "end":
+            self.end(meeting, at, message)
+        else:
+            old = self._unwatched.get(meeting)
+            if old is None or old[0] < at:
+                self._unwatched[meeting] = (at, message)
 
     def drop(self, meeting: int, account: int, at: float, message: str) -> None:
         old = self._drops.get((meeting, account))
@@ -157,7 +176,8 @@ class Revocations:
     def refusal(self, grant: tokens.Grant, *, now: float | None = None) -> str | None:
         """Why `grant` may no longer be used (the message for the person), or None if it may."""
         self._prune(time.time() if now is None else now)
-        for entry in (self._ends.get(grant.meeting), self._drops.get((grant.meeting, grant.account))):
+        watching = self._unwatched.get(grant.meeting) if grant.role == "viewer" else None
+        for entry in (self._ends.get(grant.meeting), self._drops.get((grant.meeting, grant.account)), watching):
             if entry is not None and grant.issued <= entry[0]:
                 return entry[1]
         return None
@@ -166,6 +186,6 @@ class Revocations:
         if now < self._next_prune:
             return
         self._next_prune = now + 60.0
-        for store in (self._drops, self._ends):
+        for store in (self._drops, self._ends, self._unwatched):
             for key in [k for k, (at, _) in store.items() if at + self.KEEP < now]:
                 del store[key]

@@ -19,8 +19,13 @@ Worker → browser
   bandwidth (level "good" | "fair" | "weak", estimate bits/s or null, loss, cameras: how many cameras
   off the stage fit, cut: how many were left out for that, stageLow: the stage itself in its low layer):
   sent when it changes (media/bandwidth.py).
-  A bye with a `message` means the web app revoked this person's place ("removed", "ended", …:
-  media/control.py); the worker then closes the connection and the page should not rejoin.
+  A bye with a `message` means the web app revoked this person's place ("removed", "ended",
+  "broadcast_ended", …: media/control.py); the worker then closes the connection and the page should not
+  rejoin.
+  viewers (count): how many watch the meeting's web broadcast, to participants (not to viewers), at most
+  once a tick when it changes. A viewer (token role "viewer", issue 16) is offered no publishing
+  transceivers, receives the stage and the speakers' audio only, and is never in `participants`,
+  `joined`, `left` or `state`; its id is its account's negative.
 
 Bad input (unparseable JSON, unknown message, malformed SDP or candidate) gets an
 `error` for that participant only; the connection and the meeting carry on. A

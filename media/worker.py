@@ -79,16 +79,16 @@ class Worker:
                 "cpu_seconds": round(time.process_time(), 3)}
 
     async def obey(self, msg: dict) -> int:
-        """Carry out a checked control message ("drop" or "end"); the number of sessions closed here."""
-        meeting_id, at, message = msg["meeting"], float(msg["at"]), msg["message"]
-        if msg["op"] == "drop":
-            self.revocations.drop(meeting_id, msg["account"], at, message)
-        else:
-            self.revocations.end(meeting_id, at, message)
+        """Carry out a checked control message ("drop", "end" or "unwatch"); the number of sessions closed
+        here."""
+        meeting_id, message = msg["meeting"], msg["message"]
+        self.revocations.apply(msg)
         meeting = self.meetings.get(meeting_id)
         if meeting is None:
             return 0
-        gone = [p for p in meeting.participants() if msg["op"] == "end" or p.account == msg["account"]]
+        op = msg["op"]
+        gone = [p for p in meeting.participants()
+                if op == "end" or (op == "unwatch" and p.viewer) or (op == "drop" and p.account == msg["account"])]
         for p in gone:
             await meeting.remove(p, message, code=msg["reason"])
         log.info("%s for meeting %s: closed %s session(s)", msg["op"], meeting_id, len(gone))
@@ -116,7 +116,7 @@ def _process_request(worker: Worker, status: Callable[[], dict]):
             return _answer(200, {"ready": True})
         if path in ("/status", "/control"):
             try:
-                msg = worker.gate.check(query, op="status" if path == "/status" else ("drop", "end"))
+                msg = worker.gate.check(query, op="status" if path == "/status" else control.REVOKING)
             except control.Refused as err:
                 return _answer(err.status)
             if path == "/status":

@@ -321,6 +321,19 @@ def may_join_meeting(user: Optional[User], meeting: Meeting) -> bool:
     return meeting.ended_at is None and not meeting.room.archived and can_read_room(user, meeting.room)
 
 
+def may_watch_broadcast(user: Optional[User], meeting: Meeting, *, live: bool) -> bool:
+    """A meeting's web broadcast (the viewer page, a viewer's media token, WHEP): readers of its room, while
+    the meeting runs in an open room and the broadcast is `live`. Sending it a question or asking to speak
+    is watching it: a homebound reader of the room may ask (the chairs' queue is moderated)."""
+    return live and may_join_meeting(user, meeting)
+
+
+def may_read_viewer_requests(user: Optional[User], meeting: Meeting, *, chair: bool) -> bool:
+    """The broadcast's queue (viewers' questions and requests to speak, with their names): the meeting's
+    chairs only (`chair`: rooms/meetings/access.py is_chair), never the other participants or viewers."""
+    return chair and may_see_meeting(user, meeting)
+
+
 def may_act_in_meeting(user: Optional[User], meeting: Meeting) -> bool:
     """Anything that changes a meeting's record (hands, chat, votes, attendance, chair tools):
     never in an archived room, which is read-only everywhere."""

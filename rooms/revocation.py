@@ -218,6 +218,14 @@ def end_media(app: Flask, meeting_id: int, url: str | None, *, reason: str, mess
                                      message=message))
 
 
+def unwatch_media(app: Flask, meeting_id: int, url: str | None, *, message: str) -> None:
+    """In the background: a meeting's broadcast stopped; its viewers' media sessions close and their
+    tokens are void (its participants stay)."""
+    secret = app.config["SECRET_KEY"]
+    for worker in media_control.workers(url, app.config["MEDIA_URLS"]):
+        spawn(app, functools.partial(media_control.unwatch, worker, secret, meeting_id=meeting_id, message=message))
+
+
 # -- every process: act on its own connections ----------------------------------------------------
 
 @live_queue.on_note

@@ -36,7 +36,7 @@ from rooms import moderation, policy, trust_settings
 from rooms.ideas import services as ideas
 from rooms import services as rs
 from rooms import posts as room_posts
-from rooms.meetings import attendance, conversion, decks, minutes, schedule, state, transcript, votes
+from rooms.meetings import attendance, broadcast, conversion, decks, minutes, schedule, state, transcript, votes
 from rooms.meetings.models import Deck
 from rooms.polls import services as polls
 from rooms.qa import services as qa
@@ -72,6 +72,8 @@ ARTIFACTS: dict[str, tuple[str, dict[str, bool]]] = {
     "transcript": ("may_read_transcript", expect(IN_ROOM)),
     "meeting_state": ("may_see_meeting", expect(IN_ROOM)),
     "meeting_media": ("may_join_meeting", expect(IN_ROOM)),
+    "broadcast_media": ("may_watch_broadcast", expect(IN_ROOM)),
+    "viewer_requests": ("may_read_viewer_requests", expect(("owner", "moderator"))),   # the chairs
     "vote": ("may_act_in_meeting", expect(PARTICIPANTS)),
     "idea": ("may_see_idea", expect(IN_ROOM)),
     "poll": ("may_see_poll", expect(IN_ROOM)),
@@ -192,6 +194,8 @@ def world(app, make):
     moderated = qa.create_session(p["owner"], room.id, title="Moderated", starts_at="2026-12-01T10:00:00Z",
                                   moderated=True)
     pending = qa.ask(p["member"], moderated.id, body="bandicootq waiting")
+    broadcast.start(p["owner"], meeting.id)
+    broadcast.ask(p["observer"], meeting.id, body="koalaq watching from home")
 
     # Everyone signs in and makes a token while they still may ...
     web = {name: login_client(app, u) for name, u in people.items()}
@@ -303,6 +307,13 @@ def channels(w, app) -> dict[str, dict]:
         },
         "meeting_media": {
             "api": lambda c: _api(w, c, "POST", f"/api/v1/meetings/{m.id}/token", "token"),
+        },
+        "broadcast_media": {
+            "api": lambda c: _api(w, c, "POST", f"/api/v1/meetings/{m.id}/broadcast/token", '"role":"viewer"'),
+            "html": lambda c: _html(w, c, f"/meetings/{m.id}/watch", "Press Play"),
+        },
+        "viewer_requests": {
+            "html": lambda c: _html(w, c, f"/meetings/{m.id}/broadcast/queue", "koalaq"),
         },
         "vote": {
             "api": lambda c: _api(w, c, "POST", f"/api/v1/key-messages/{w['km']}/votes", "agree",

@@ -127,6 +127,19 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "transcript.correct"): MODERATE,
     ("POST", "transcript.captions_preference"): SIGNED_IN,   # the caller's own Captions toggle
     ("POST", "transcript.worker_report"): row("403"),  # media workers only: refused without their signature
+    ("GET", "api.broadcast_state"): READ,              # the web broadcast (issue 16): readers watch and ask,
+    ("POST", "api.broadcast_token"): READ,
+    ("GET", "broadcast.watch"): READ,                  # the chairs (the room's moderators, the organiser) run it
+    ("POST", "broadcast.token"): READ,
+    ("POST", "broadcast.question"): READ,
+    ("POST", "broadcast.speak"): READ,                 # the seeded observer has asked already: 409 (ok) for them
+    ("POST", "api.start_broadcast"): MODERATE,
+    ("DELETE", "api.stop_broadcast"): MODERATE,
+    ("POST", "broadcast.start"): MODERATE,
+    ("POST", "broadcast.stop"): MODERATE,
+    ("GET", "broadcast.queue"): MODERATE,
+    ("POST", "broadcast.bring_in"): MODERATE,
+    ("POST", "broadcast.dismiss"): MODERATE,
     ("GET", "rooms.attachment"): READ,
     ("GET", "rooms.attachment_thumb"): READ,
     ("GET", "rooms.edit"): AUTHOR,
@@ -304,7 +317,7 @@ def classify(r, *, api: bool, method: str = "GET") -> str:
 
 
 ROOM_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id", "meeting_id", "deck_id", "key_message_id",
-               "mute_id", "idea_id", "poll_id", "qa_id", "question_id", "segment_id"}
+               "mute_id", "idea_id", "poll_id", "qa_id", "question_id", "segment_id", "request_id"}
 FORM = {"body": "matrix text", "title": "matrix", "name": "matrix", "description": "x", "reason": "matrix reason",
         "action": "hide", "role": "member", "user_id": "0", "hours": "1", "days": "1", "confirm": "",
         "token_name": "matrix", "email": "matrix@example.org", "emoji": "👍"}
@@ -379,11 +392,16 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
         {"account": users["member"].id, "key": f"matrix-{meeting.id}", "text": f"{name} said", "start": now - 3,
          "end": now - 1}]})
     segment = db.session.scalar(select(TranscriptSegment).where(TranscriptSegment.meeting_id == meeting.id))
+    from rooms.meetings import broadcast
+
+    broadcast.start(owner, meeting.id)
+    broadcast.ask_to_speak(users["observer"], meeting.id)
+    (request,) = broadcast.queue(owner, meeting.id)
     return {"room": room, "thread": thread, "reply": reply, "meeting": meeting, "ids": {
         "room_id": room.id, "thread_id": thread.id, "post_id": reply.id, "attachment_id": att.id,
         "filename": att.filename, "meeting_id": meeting.id, "key_message_id": km["key_message_id"],
         "mute_id": mute.id, "idea_id": idea.id, "poll_id": poll.id,
-        "qa_id": session.id, "question_id": question.id, "segment_id": segment.id}}
+        "qa_id": session.id, "question_id": question.id, "segment_id": segment.id, "request_id": request["id"]}}
 
 
 @pytest.fixture
@@ -556,7 +574,10 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("DELETE", "api.question_unvote"), ("GET", "qa.room_sessions"), ("GET", "qa.new_session"),
     ("GET", "qa.session_page"), ("POST", "qa.ask"), ("POST", "qa.vote"),
     ("GET", "api.meeting_transcript"), ("GET", "api.transcript_segments"), ("GET", "transcript.page"),
-    ("GET", "transcript.vtt")}
+    ("GET", "transcript.vtt"),
+    ("GET", "api.broadcast_state"), ("GET", "broadcast.watch"), ("POST", "broadcast.token"),
+    ("POST", "api.broadcast_token"),
+    ("POST", "broadcast.question"), ("POST", "broadcast.speak")}
 OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the moderators' actions
     ("DELETE", "api.delete_post"), ("GET", "meetings.edit_page"), ("GET", "rooms.edit"),
     ("PATCH", "api.edit_meeting"), ("PATCH", "api.edit_post"), ("POST", "api.add_attachments"),
@@ -572,7 +593,10 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("POST", "api.question_edit"), ("POST", "api.question_merge"), ("POST", "api.question_decline"),
     ("POST", "api.question_now_answering"), ("POST", "api.question_answer"), ("POST", "api.question_reveal"),
     ("POST", "qa.end"), ("POST", "qa.add_host"),
-    ("PATCH", "api.correct_segment"), ("POST", "transcript.correct")}
+    ("PATCH", "api.correct_segment"), ("POST", "transcript.correct"),
+    ("POST", "api.start_broadcast"), ("DELETE", "api.stop_broadcast"), ("POST", "broadcast.start"),
+    ("POST", "broadcast.stop"), ("GET", "broadcast.queue"), ("POST", "broadcast.bring_in"),
+    ("POST", "broadcast.dismiss")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
              ("POST", "rooms.leave"),              # not a member: nothing to leave (said on the form)
              ("POST", "live.thread_level"), ("POST", "live.room_level"),  # no level sent (room: join first)

@@ -133,3 +133,32 @@ def test_viewers_on_another_process_receive_the_stage_through_the_pipes(node):  
             await p.leave()
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def test_stopping_the_broadcast_lets_the_viewers_go_and_keeps_the_participants():
+    video, audio = vp8_clip(), opus_clip()
+    old = viewer_token(8)
+
+    async def scenario(url):
+        chair = await SyntheticParticipant(url, token(1), video=video, audio=audio, speaking=True).start()
+        member = await SyntheticParticipant(url, token(2), video=video, audio=audio).start()
+        viewer = await SyntheticParticipant(url, old).start()
+        assert await until(lambda: viewer.video_frames_from(1) > 5 and member.video_frames_from(1) > 5)
+        assert await asyncio.to_thread(media_control.unwatch, url, SECRET, meeting_id=1,
+                                       message="The broadcast has ended.")
+        assert await until(lambda: viewer.bye is not None, 2.0)
+        assert next(m for m in viewer.messages if m["type"] == "bye")["reason"] == "broadcast_ended"
+        before = member.video_frames_from(1)
+        assert await until(lambda: member.video_frames_from(1) > before + 5), "a participant was let go too"
+        assert chair.bye is None and member.bye is None
+        again = await SyntheticParticipant(url, old).start()
+        assert await until(lambda: bool(again.errors))
+        assert again.errors[0]["code"] == "revoked"
+        late = await SyntheticParticipant(url, token(3), video=video, audio=audio).start()   # participants may join
+        assert await until(lambda: late.video_frames_from(1) > 5)
+        for p in (again,):
+            await p.close()
+        for p in (chair, member, late):
+            await p.leave()
+
+    with_worker(scenario)

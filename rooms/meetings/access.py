@@ -88,10 +88,18 @@ def role(actor: User, meeting: Meeting) -> str:
 
 def media_role(actor: User, meeting: Meeting) -> str:
     """The role in the media worker's vocabulary (media/tokens.py ROLES): "host" for the room's
-    moderators, "member" for whoever may send audio and video (may post in the room), "observer"."""
+    moderators, "member" for whoever may send audio and video (may post in the room, or was brought in
+    from the broadcast by a chair: `is_speaker`), "observer"."""
     if policy.can_moderate(actor, meeting.room):
         return "host"
-    return "member" if policy.can_post(actor, meeting.room) else "observer"
+    return "member" if policy.can_post(actor, meeting.room) or is_speaker(actor, meeting) else "observer"
+
+
+def is_speaker(actor: User, meeting: Meeting) -> bool:
+    """A viewer of the broadcast whom a chair brought into this meeting (rooms/meetings/broadcast.py)."""
+    return bool(db.session.scalar(select(MeetingPerson.id).where(
+        MeetingPerson.meeting_id == meeting.id, MeetingPerson.user_id == actor.id,
+        MeetingPerson.role == "speaker").limit(1)))
 
 
 def removed(meeting_id: int, user_id: int) -> bool:

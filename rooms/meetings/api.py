@@ -8,7 +8,7 @@ from flask import Response, request, url_for
 
 from collab.api import api_user, bp, json_body, ok
 from collab.limits import upload_limit
-from rooms.meetings import access, decks, minutes, schedule, services, state, votes
+from rooms.meetings import access, broadcast, decks, minutes, schedule, services, state, votes
 
 
 def _full(meeting) -> dict:
@@ -96,3 +96,29 @@ def vote(key_message_id: int):
 def post_minutes(meeting_id: int):
     thread = minutes.post_minutes(api_user(), meeting_id)
     return ok({"thread_id": thread.id}, 201)
+
+
+@bp.get("/meetings/<int:meeting_id>/broadcast")
+def broadcast_state(meeting_id: int):
+    """Whether the meeting is broadcast now, and where to watch it (readers of the room)."""
+    meeting = access.get_meeting(api_user(), meeting_id)
+    return ok(broadcast.view(meeting, broadcast.live(meeting.id)))
+
+
+@bp.post("/meetings/<int:meeting_id>/broadcast")
+def start_broadcast(meeting_id: int):
+    """A chair starts the web broadcast (again: the same one) → {"viewer_url", "whep_url", "live", …}."""
+    return ok(broadcast.start(api_user(), meeting_id))
+
+
+@bp.delete("/meetings/<int:meeting_id>/broadcast")
+def stop_broadcast(meeting_id: int):
+    """A chair stops it: every viewer is let go at once."""
+    return ok(broadcast.stop(api_user(), meeting_id))
+
+
+@bp.post("/meetings/<int:meeting_id>/broadcast/token")
+def broadcast_token(meeting_id: int):
+    """For a player of the broadcast (readers of the room, while it is on): the media worker's URL and a
+    viewer token (receives the stage and the speakers' audio, sends nothing)."""
+    return ok(broadcast.viewer_token(api_user(), meeting_id))

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from collab import logs
 from media.control import MAX_AGE, control_key, signed_query
 
-__all__ = ["MAX_AGE", "control_key", "control_url", "drop", "end", "status_url"]
+__all__ = ["MAX_AGE", "control_key", "control_url", "drop", "end", "status_url", "unwatch"]
 
 log = logging.getLogger(__name__)
 
@@ -83,4 +83,11 @@ def drop(ws_url: str, secret_key: str, *, meeting_id: int, account_id: int, reas
 def end(ws_url: str, secret_key: str, *, meeting_id: int, reason: str, message: str) -> bool:
     """Close every media session of `meeting_id` and refuse every token minted for it so far."""
     return _send(ws_url, secret_key, {"op": "end", "meeting": int(meeting_id), "reason": reason,
+                                      "message": message})
+
+
+def unwatch(ws_url: str, secret_key: str, *, meeting_id: int, message: str) -> bool:
+    """The meeting's broadcast stopped: close its viewers' sessions now and refuse their older tokens
+    (participants stay)."""
+    return _send(ws_url, secret_key, {"op": "unwatch", "meeting": int(meeting_id), "reason": "broadcast_ended",
                                       "message": message})

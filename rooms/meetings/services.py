@@ -82,7 +82,7 @@ def media_unavailable() -> str | None:
     return supervisor.unavailable(current_app.config["DATA_DIR"])
 
 
-def _check_media() -> None:
+def check_media() -> None:
     why = media_unavailable()
     if why:
         raise Unavailable(why)
@@ -92,7 +92,7 @@ def start_meeting(actor: User, room_id: object, *, title: object = None) -> Meet
     room = room_services.get_room(actor, room_id)
     if not policy.can_post(actor, room):
         raise Forbidden("Only people who may post in this room can start a meeting in it.")
-    _check_media()   # no meeting, and no token, for a worker that is not there
+    check_media()   # no meeting, and no token, for a worker that is not there
     title_v = validate.text(title, "title", max_len=200, required=False) or f"Meeting in {room.name}"[:200]
     url = pick_worker()
     db.begin_write()
@@ -161,7 +161,7 @@ def join(actor: User, meeting_id: object, *, at: datetime | None = None) -> dict
     `at`: the time (now)."""
     meeting = access.get_meeting(actor, meeting_id)
     access.check_may_join(actor, meeting)
-    _check_media()
+    check_media()
     urls = current_app.config["MEDIA_URLS"]
     if meeting.media_url not in urls:  # the workers were reconfigured since the meeting started
         url = pick_worker()  # asks the workers over HTTP: never while holding the write lock
@@ -169,7 +169,7 @@ def join(actor: User, meeting_id: object, *, at: datetime | None = None) -> dict
         meeting.media_url = url
         db.session.commit()
     db.begin_write()
-    _record_grant(meeting.id, actor.id)   # losing access later must find this media session too
+    record_grant(meeting.id, actor.id)   # losing access later must find this media session too
     if pseudonyms.applies(meeting) and pseudonyms.number(meeting, actor.id) is None:
         pseudonyms.assign(meeting, [actor.id])   # the name on this person's video tile is their number
     attendance.call_joined(actor, meeting, at=at)
@@ -183,7 +183,7 @@ def join(actor: User, meeting_id: object, *, at: datetime | None = None) -> dict
             "expires_in": ttl}
 
 
-def _record_grant(meeting_id: int, user_id: int) -> None:
+def record_grant(meeting_id: int, user_id: int) -> None:
     grant = db.session.scalar(select(MediaGrant).where(MediaGrant.meeting_id == meeting_id,
                                                        MediaGrant.user_id == user_id))
     if grant is None:

@@ -27,6 +27,7 @@ from collab.errors import Forbidden, Invalid
 from collab.extensions import db
 from rooms import policy
 from rooms.meetings import access, pseudonyms
+from rooms.meetings.broadcast_models import Broadcast
 from rooms.meetings.models import (
     Attendance,
     ChatMessage,
@@ -162,7 +163,20 @@ def snapshot(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         "actions": [{"id": a.id, "text": a.text, "owner": a.owner} for a in actions],
         "chat": [chat_dict(meeting, c, names) for c in reversed(chat)],
         "minutes_thread_id": plan.minutes_thread_id if plan else None,
+        "broadcast": broadcast_state(meeting),
     }
+
+
+def live_broadcast(meeting_id: int) -> Broadcast | None:
+    """The meeting's broadcast while it is on (rooms/meetings/broadcast.py starts and stops it)."""
+    return db.session.scalar(select(Broadcast).where(Broadcast.meeting_id == meeting_id,
+                                                     Broadcast.ended_at.is_(None)).limit(1))
+
+
+def broadcast_state(meeting: Meeting) -> dict[str, Any]:
+    """Whether the meeting is broadcast now, for every page following it."""
+    b = live_broadcast(meeting.id)
+    return {"live": b is not None, "started_at": iso(b.started_at) if b else None}
 
 
 def get_state(actor: User, meeting_id: object) -> dict[str, Any]:

@@ -115,6 +115,7 @@ async function handle(msg, ws) {
       }
       showOwnVideo();
       for (const p of state.people.values()) renderPerson(p);
+      document.dispatchEvent(new CustomEvent("collab:viewers", { detail: { count: msg.viewers || 0 } }));
       if (state.pins.size) send({ type: "pin", ids: [...state.pins].filter((id) => state.people.has(id)) });
       if (state.audioOnly) send({ type: "receive", video: false });
       if (state.sharingWanted && state.screen) send({ type: "state", screen: true });
@@ -168,6 +169,10 @@ async function handle(msg, ws) {
     }
     case "speaking":
       onSpeaking(new Set(msg.ids));
+      break;
+    case "viewers":
+      // How many watch the web broadcast (counted by the worker): shown by meeting_broadcast.js.
+      document.dispatchEvent(new CustomEvent("collab:viewers", { detail: { count: msg.count } }));
       break;
     case "caption":
     case "caption_note":

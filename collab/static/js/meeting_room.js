@@ -6,6 +6,7 @@
 // mutes everyone or gives the floor. It talks over the page's one Socket.IO connection (socket.js).
 import { byId as $ } from "./dom.js";
 import { initAgenda, renderDecks } from "./meeting_agenda.js";
+import { initBroadcast, renderBroadcast } from "./meeting_broadcast.js";
 import { initChair, renderChair } from "./meeting_chair.js";
 import { initChat, renderChat } from "./meeting_chat.js";
 import { initHands, renderHands } from "./meeting_hands.js";
@@ -41,6 +42,7 @@ function apply(next) {
   renderPeople();
   renderChat();
   renderChair();
+  renderBroadcast();
 }
 
 // Removed from this meeting by the chair, or no longer allowed to read its room (rooms/revocation.py):
@@ -63,6 +65,7 @@ function init() {
   initPeople();
   initChat();
   initChair(join);
+  initBroadcast();
   socket.on("connect", join);
   if (socket.connected) join();
   socket.on("meeting.state", apply);
