@@ -23,7 +23,8 @@ module is the shard side (run as `python -m media.cluster` by the node).
   each shard publishes. A shard subscribes to a stream of another shard only
   while one of its participants has a slot showing it; its RTP packets then
   cross the pipe once per shard, not once per subscriber. Keyframe requests go
-  back the same way.
+  back the same way. Captions, made on the speaker's shard, are relayed to the
+  others ("say") for the members there.
 """
 from __future__ import annotations
 
@@ -266,6 +267,9 @@ class Cluster:
         elif event == "speaking":
             self._broadcast("speaking", meeting=meeting.id, id=participant.id, speaking=participant.speaking)
 
+    def relay(self, meeting, message: dict) -> None:
+        self._broadcast("say", meeting=meeting.id, message=message)
+
     def announce_source(self, meeting, participant, name: str, source: Source) -> None:
         sid = self._next_sid
         self._next_sid += 1
@@ -343,6 +347,12 @@ class Cluster:
         for key, src in list(self.remote_sources.items()):
             if key[0] == pipe.peer and src.label.startswith(f"{m.meeting.id}:{m.id}:"):
                 del self.remote_sources[key]
+
+    def _on_say(self, pipe: Pipe, msg: dict) -> None:
+        """A message from another process for this meeting's members here (a caption)."""
+        meeting = self.worker.meetings.get(int(msg["meeting"]))
+        if meeting is not None and isinstance(msg.get("message"), dict):
+            meeting.broadcast(msg["message"])
 
     def _on_speaking(self, pipe: Pipe, msg: dict) -> None:
         m = self._remote(pipe, int(msg["meeting"]), int(msg["id"]))

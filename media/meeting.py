@@ -111,6 +111,12 @@ class Meeting:
             if p is not exclude:
                 p.send(message)
 
+    def say_everywhere(self, message: dict) -> None:
+        """A message for everyone in the meeting on every process of the worker (captions: a speaker's
+        process transcribes them; viewers and participants on the others read them too)."""
+        self.broadcast(message)
+        self.worker.relay(self, message)
+
     def viewer_count(self) -> int:
         return sum(1 for m in self.members.values() if m.viewer)
 

@@ -66,6 +66,11 @@ class Worker:
         if self.cluster:
             self.cluster.announce_source(meeting, participant, name, source)
 
+    def relay(self, meeting: Meeting, message: dict) -> None:
+        """Pass a message for the meeting's members to the worker's other processes (media.cluster)."""
+        if self.cluster:
+            self.cluster.relay(meeting, message)
+
     def withdraw_source(self, meeting: Meeting, participant, name: str) -> None:
         if self.cluster:
             self.cluster.withdraw_source(meeting, participant, name)

@@ -13,6 +13,7 @@ from media.synthetic import opus_clip, vp8_clip
 from rooms.meetings import media_control
 from tests.test_media_cluster import SECRET as NODE_SECRET
 from tests.test_media_cluster import node, signed_status  # noqa: F401  (the two-process node fixture)
+from tests.test_captions_worker import captions, speak, speech  # noqa: F401  (speech: the fixture)
 from tests.test_media_signalling import SECRET, token, until, with_worker
 
 
@@ -162,3 +163,29 @@ def test_stopping_the_broadcast_lets_the_viewers_go_and_keeps_the_participants()
             await p.leave()
 
     with_worker(scenario)
+
+
+def test_a_viewer_on_another_process_reads_the_captions(node, speech):  # noqa: F811 (fixtures)
+    """Captions are made on the speaker's process; a viewer (or participant) on the other process gets
+    them relayed through the pipe between processes."""
+    port, _proc = node
+    url = f"ws://127.0.0.1:{port}/"
+
+    async def scenario():
+        net.use_addresses(["127.0.0.1"])
+        speaker = await SyntheticParticipant(url, tokens.mint(NODE_SECRET, meeting=12, account=1, name="Speaker",
+                                                              role="member"), audio=speech[0]).start()
+        await asyncio.sleep(0.2)
+        viewer = await SyntheticParticipant(url, viewer_token(2, meeting=12, secret=NODE_SECRET)).start()
+        assert signed_status(port)["connections"] == [1, 1], "the two are not on different processes"
+        assert await until(lambda: speaker.connected.is_set() and viewer.connected.is_set(), 20)
+        await asyncio.sleep(0.5)
+        await speak(speaker, len(speech[0]) * 0.02)
+        assert await until(lambda: captions(viewer, final=True), 40), viewer.messages[-5:]
+        final = captions(viewer, final=True)[0]
+        assert final["participant"] == 1 and final["text"].strip()
+        assert any(c["utterance"] == final["utterance"] for c in captions(speaker, final=True))
+        for p in (speaker, viewer):
+            await p.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 120))

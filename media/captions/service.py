@@ -16,7 +16,7 @@ meeting gets a `caption_note` saying so, and the count is kept (`skipped`). The 
 utterance go to its recogniser in order, one batch at a time, so the event loop only ever appends
 to a list.
 
-Participants of this process receive
+Every member of the meeting (on this and the worker's other processes: media.cluster "say") receives
     {"type": "caption", "participant": id, "utterance": "…", "text": "…", "final": false|true,
      "start": epoch seconds, "end": epoch seconds}
 (partial texts at most every PARTIAL_EVERY seconds, then the final one), and final captions are
@@ -279,8 +279,7 @@ class Captions:
 
     @staticmethod
     def _send(meeting, message: dict) -> None:
-        for p in meeting.participants():
-            p.send(message)
+        meeting.say_everywhere(message)   # members on the worker's other processes too (viewers, mostly)
 
     async def _tick(self) -> None:
         while True:
