@@ -178,8 +178,10 @@ async def client_main(opts) -> None:
                 from media import tokens
                 from media.client import SyntheticParticipant
 
-                tok = tokens.mint(SECRET, meeting=1, account=pid, name=f"P{pid}", role="member", ttl=600)
-                if opts.simulcast:   # both layers, as a browser publishes (one when the worker offers one)
+                tok = tokens.mint(SECRET, meeting=1, account=pid, name=f"P{pid}", role=opts.role, ttl=600)
+                if opts.role == "viewer":   # a broadcast's viewer: sends nothing, receives the stage and audio
+                    p = SyntheticParticipant(opts.url, tok)
+                elif opts.simulcast:   # both layers, as a browser publishes (one when the worker offers one)
                     p = SyntheticParticipant(opts.url, tok, audio=media["audio"], speaking=pid in speakers,
                                              layers={"l": media["low"], "h": media["video"]})
                 else:
@@ -458,8 +460,12 @@ def evaluate(first: dict, second: dict, window: float, kind_rates=None) -> dict:
             "pairs_below_50_50to90_above_90": hist}
 
 
+VIEWER_BASE = 100_000        # viewers' account ids start here
+VIEWERS_PER_PROCESS = 25
+
+
 def _run_sfu(n: int, processes: int, window: float, media_file: Path, *, video_slots: int = 9,
-            client_procs: int | None = None, warmup: float = 6.0, simulcast: bool = False) -> dict:
+            client_procs: int | None = None, warmup: float = 6.0, simulcast: bool = False, viewers: int = 0) -> dict:
     port = free_port()
     env = dict(os.environ, COLLAB_SECRET_KEY=SECRET, COLLAB_MEDIA_HOST="127.0.0.1", COLLAB_MEDIA_PORT=str(port),
                COLLAB_MEDIA_ADDRESSES="127.0.0.1", COLLAB_MEDIA_VIDEO_SLOTS=str(video_slots),
@@ -491,8 +497,20 @@ def _run_sfu(n: int, processes: int, window: float, media_file: Path, *, video_s
         for pid in range(1, n + 1):  # join one by one, a little apart, as people do
             owner[pid].ask(f"join {pid}")
             time.sleep(0.15)
-        time.sleep(warmup)
-        return measure(clients, sfu_pids, window, n, extra={"processes": processes, "simulcast": simulcast})
+        ids = list(range(VIEWER_BASE + 1, VIEWER_BASE + viewers + 1))
+        vk = math.ceil(viewers / VIEWERS_PER_PROCESS)
+        vgroups = [ids[i::vk] for i in range(vk)]
+        watchers = [ClientProcess(["--target", "sfu", "--url", f"ws://127.0.0.1:{port}/", "--ids", ",".join(map(str, g)),
+                                   "--media", str(media_file), "--address", "127.0.0.1", "--role", "viewer"])
+                    for g in vgroups]
+        clients += watchers
+        for group, c in zip(vgroups, watchers):
+            for vid in group:
+                c.ask(f"join {vid}")
+                time.sleep(0.03)
+        time.sleep(warmup + viewers / 50)   # every viewer's keyframe, then a steady window
+        return measure(clients, sfu_pids, window, n, extra={"processes": processes, "simulcast": simulcast,
+                                                           "viewers": viewers})
     finally:
         for c in clients:
             c.close()
@@ -520,7 +538,11 @@ def measure(clients: list[ClientProcess], server_pids: list[int], window: float,
     c1, k1 = cpu_seconds(server_pids), cpu_seconds(client_pids)
     waited_server = (runqueue_wait(server_pids) - w0s) / elapsed
     waited_clients = (runqueue_wait(client_pids) - w0c) / elapsed
-    result = evaluate(first, second, window)
+    viewing = {k for k in first if int(k) >= VIEWER_BASE}
+    result = evaluate({k: v for k, v in first.items() if k not in viewing},
+                      {k: v for k, v in second.items() if k not in viewing}, window)
+    if viewing:   # the broadcast's viewers, apart from the participants
+        result["viewer"] = evaluate({k: first[k] for k in viewing}, {k: second[k] for k in viewing}, window)
     sent = [b["sent_video"] - first[k]["sent_video"] for k, b in second.items() if b.get("sent_video") is not None]
     result["sent_fps"] = round(sum(sent) / len(sent) / elapsed, 2) if sent else None
     pk = [b["packets_sent"] - first[k]["packets_sent"] for k, b in second.items() if b.get("packets_sent") is not None]
@@ -750,6 +772,7 @@ def main() -> int:
     c.add_argument("--media", required=True)
     c.add_argument("--address", required=True)
     c.add_argument("--simulcast", action="store_true")
+    c.add_argument("--role", choices=["member", "viewer"], default="member")
     ap.add_argument("--sizes", default="2,10,25,50")
     ap.add_argument("--processes", default="2", help="SFU processes for the meeting (1, 2, … or auto)")
     ap.add_argument("--window", type=float, default=20.0)
@@ -758,6 +781,8 @@ def main() -> int:
     ap.add_argument("--no-search", action="store_true", help="skip the search for the largest N at >= 98 %%")
     ap.add_argument("--simulcast", metavar="SIZES",
                     help="only compare the SFU with simulcast off and on at these N (e.g. 25,50): egress, CPU, delivery")
+    ap.add_argument("--viewers", metavar="SIZES",
+                    help="only the broadcast: a 20-person meeting and this many viewers (e.g. 50,100,200; issue 16)")
     ap.add_argument("--write", action="store_true", help="replace the Media section of docs/benchmarks.md")
     ap.add_argument("--json", help="also save raw results here")
     ap.add_argument("--quiet-load", type=float, default=None,
@@ -780,6 +805,8 @@ def main() -> int:
     started = time.strftime("%Y-%m-%d %H:%M")
     if opts.simulcast:
         return simulcast_comparison(opts, processes, media_file, tmp, started)
+    if opts.viewers:
+        return viewers_run(opts, processes, media_file, tmp, started)
     results: list[dict] = []
     def run_sfu(n, *args, **kwargs):  # noqa: F811 - the same run, after waiting for a quieter machine
         wait_for_quiet(opts.quiet_load, opts.quiet_wait)
@@ -861,6 +888,56 @@ def simulcast_comparison(opts, processes: int, media_file: Path, tmp: Path, star
 
 
 SIMULCAST_SECTION = "### Simulcast: egress and CPU with and without (issue 15)"
+VIEWERS_SECTION = "### Broadcast viewers beside a 20-person meeting (issue 16)"
+MEETING = 20
+
+
+def viewers_run(opts, processes: int, media_file: Path, tmp: Path, started: str) -> int:
+    """A 20-person meeting (9 cameras shown, two speakers) and V broadcast viewers, for each V."""
+    rows = []
+    for v in [int(x) for x in opts.viewers.split(",")]:
+        wait_for_quiet(opts.quiet_load, opts.quiet_wait)
+        r = _run_sfu(MEETING, processes, opts.window, media_file, simulcast=True, viewers=v)
+        print(json.dumps(r), flush=True)
+        rows.append(r)
+    shutil.rmtree(tmp, ignore_errors=True)
+    report = render_viewers(rows, processes, opts, started)
+    print(report)
+    if opts.json:
+        Path(opts.json).write_text(json.dumps({"viewers": rows}, indent=1))
+    if opts.write:
+        write_section(report, VIEWERS_SECTION)
+    return 0
+
+
+def render_viewers(rows: list[dict], processes: int, opts, started: str) -> str:
+    out = [VIEWERS_SECTION, "",
+           f"Measured {started} with `bench/media.py --viewers {opts.viewers}` ({os.cpu_count()} cores; {processes} "
+           f"worker processes; window {opts.window:.0f} s; simulcast on, captions off). The meeting: {MEETING} "
+           f"participants as in the Media table (two speaking, every camera shown to the nine most recent speakers' "
+           f"subscribers); then V viewers (token role \"viewer\"), {VIEWERS_PER_PROCESS} per client process, each "
+           f"receiving the stage (the active speaker's camera, high layer) and the speakers' audio. The viewers are "
+           f"spread over the worker's processes (COLLAB_MEDIA_FILL), so most of them receive the stage through the "
+           f"pipe between processes. *Delivered* counts frames against 15 video and 50 audio frames per second per "
+           f"stream.", "",
+           "| viewers | server CPU, % of one core | CPU per added viewer (from the row above) | "
+           "viewers' frames delivered: all / worst | "
+           "participants' frames: all / worst | clients' CPU, % of one core | waited for a CPU, server / clients "
+           "(s per s) | load average before → after |",
+           "|---|---|---|---|---|---|---|---|"]
+    previous = None
+    for r in rows:
+        v = r.get("viewer") or {}
+        per = ((r["sfu_core"] - previous["sfu_core"]) / (r["viewers"] - previous["viewers"])
+               if previous and r["viewers"] > previous["viewers"] else None)
+        previous = r
+        out.append(f"| {r['viewers']} | {fmt_pct(r['sfu_core'])} | {'–' if per is None else f'{100 * per:.2f} %'} | "
+                   f"{fmt_pct(v.get('delivered', 0))} / {fmt_pct(min(v.get('worst', 0), 1.0))} | "
+                   f"{fmt_pct(min(r['delivered'], 1.0))} / {fmt_pct(min(r['worst'], 1.0))} | "
+                   f"{fmt_pct(r['clients_core'])} | {r.get('server_waited', 0):.2f} / {r.get('clients_waited', 0):.2f} | "
+                   f"{r['load_before']} → {r['load_after']} |")
+    out.append("")
+    return "\n".join(out)
 
 
 def render_simulcast(rows: list[dict], processes: int, opts, started: str) -> str:
