@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, render_template, request
 from flask_login import current_user
@@ -19,6 +20,14 @@ CSP = (
     "media-src 'self' blob:; font-src 'self'; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def allow_media(resp, media_urls: list[str]):
+    """A page that talks to the media workers' WebSockets (the meeting page, the broadcast's viewer page):
+    they are on other origins (another port), which its Content-Security-Policy must name."""
+    origins = " ".join(sorted({f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in media_urls}))
+    resp.headers["Content-Security-Policy"] = CSP.replace("connect-src 'self'", f"connect-src 'self' {origins}")
+    return resp
 
 
 def wants_json() -> bool:

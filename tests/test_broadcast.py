@@ -79,6 +79,10 @@ def test_readers_watch_with_a_viewer_token_others_get_nothing(app, make):
     outsider = make.user(name="Olly Outsider")
     page = login_client(app, reader).get(f"/meetings/{meeting.id}/watch")
     assert page.status_code == 200 and b"not being broadcast yet" in page.data and b'id="watch-play"' in page.data
+    # the page may open a WebSocket to the media worker, and nothing else new
+    worker = app.config["MEDIA_URLS"][0].rstrip("/")
+    assert f"connect-src 'self' {worker}" in page.headers["Content-Security-Policy"]
+    assert "<script>" not in page.get_data(as_text=True) and "style=" not in page.get_data(as_text=True)
     assert login_client(app, outsider).get(f"/meetings/{meeting.id}/watch").status_code == 404
     with pytest.raises(Forbidden, match="not being broadcast"):
         broadcast.viewer_token(reader, meeting.id)

@@ -11,13 +11,11 @@ The POSTs are CSRF-protected (the X-CSRFToken header).
 """
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from collab.errors import ServiceError
-from collab.http import CSP
+from collab.http import allow_media
 from rooms.meetings import access, broadcast, state
 
 bp = Blueprint("broadcast", __name__, cli_group=None)
@@ -31,20 +29,13 @@ def _json(fn, *args, **kwargs):
     return jsonify(result if result is not None else {"ok": True})
 
 
-def _origin(ws_url: str) -> str:
-    p = urlsplit(ws_url)
-    return f"{p.scheme}://{p.netloc}"
-
-
 @bp.get("/meetings/<int:meeting_id>/watch")
 @login_required
 def watch(meeting_id: int):
     meeting = access.get_meeting(current_user, meeting_id)
     resp = current_app.make_response(render_template(
         "meetings/watch.html", meeting=meeting, room=meeting.room, live=state.live_broadcast(meeting.id) is not None))
-    origins = " ".join(sorted({_origin(u) for u in current_app.config["MEDIA_URLS"]}))
-    resp.headers["Content-Security-Policy"] = CSP.replace("connect-src 'self'", f"connect-src 'self' {origins}")
-    return resp
+    return allow_media(resp, current_app.config["MEDIA_URLS"])
 
 
 @bp.post("/meetings/<int:meeting_id>/watch/token")

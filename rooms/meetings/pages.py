@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -29,7 +28,7 @@ from collab import timezones
 from collab.db import utcnow
 from collab.errors import ServiceError
 from collab.forms import attempt, field, flash_ok
-from collab.http import CSP, confidential
+from collab.http import allow_media, confidential
 from collab.limits import upload_limit
 from rooms import policy
 from rooms import services as room_services
@@ -63,15 +62,7 @@ def meeting(meeting_id: int):
         "meetings/meeting.html", meeting=m, room=m.room, role=access.media_role(current_user, m),
         can_end=not m.ended and access.may_end(current_user, m),
         media_down=None if m.ended else services.media_unavailable()))
-    # The page talks to the media worker's WebSocket, which is on another origin (port).
-    origins = " ".join(sorted({_origin(u) for u in current_app.config["MEDIA_URLS"]}))
-    resp.headers["Content-Security-Policy"] = CSP.replace("connect-src 'self'", f"connect-src 'self' {origins}")
-    return resp
-
-
-def _origin(ws_url: str) -> str:
-    p = urlsplit(ws_url)
-    return f"{p.scheme}://{p.netloc}"
+    return allow_media(resp, current_app.config["MEDIA_URLS"])
 
 
 @bp.post("/meetings/<int:meeting_id>/token")
