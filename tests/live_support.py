@@ -3,6 +3,7 @@ test client's login cookie (or use a token), event waiting, a real SMTP server
 on loopback, and the services the live tests need (PostgreSQL, Redis)."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -46,6 +47,16 @@ def received(sc, name: str | None = None) -> list[dict]:
     else:
         evs = sc.get_received()
     return [e for e in evs if name is None or e["name"] == name]
+
+
+async def until(pred: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> bool:
+    """`wait_for` for a test running in an event loop (media participants): polls without blocking it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        await asyncio.sleep(interval)
+    return bool(pred())
 
 
 def wait_for(pred: Callable[[], Any], timeout: float = 3.0, interval: float = 0.02):

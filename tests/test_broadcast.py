@@ -27,8 +27,8 @@ from rooms.meetings.broadcast_models import ViewerRequest
 from rooms.meetings.models import MediaGrant
 from rooms.qa import services as qa
 from tests.conftest import bearer
-from tests.live_support import login_client
-from tests.test_media_revocation import _in_call, app_config, backend, until, worker_url  # noqa: F401
+from tests.live_support import login_client, until
+from tests.test_media_revocation import _in_call, app_config, backend, worker_url  # noqa: F401
 
 KEY = "test-secret-key-not-for-production"  # the test app's SECRET_KEY (tests/conftest.py)
 

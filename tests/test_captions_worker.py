@@ -15,7 +15,8 @@ import pytest
 from media.captions import audio, report
 from media.client import SyntheticParticipant
 from tests.captions_support import SENTENCES, espeak_wav, wer
-from tests.test_media_signalling import SECRET, token, until, with_worker
+from tests.live_support import until
+from tests.test_media_signalling import SECRET, token, with_worker
 
 
 @pytest.fixture(scope="module")

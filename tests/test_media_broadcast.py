@@ -14,7 +14,8 @@ from rooms.meetings import media_control
 from tests.test_media_cluster import SECRET as NODE_SECRET
 from tests.test_media_cluster import node, signed_status  # noqa: F401  (the two-process node fixture)
 from tests.test_captions_worker import captions, speak, speech  # noqa: F401  (speech: the fixture)
-from tests.test_media_signalling import SECRET, token, until, with_worker
+from tests.live_support import until
+from tests.test_media_signalling import SECRET, token, with_worker
 
 
 def viewer_token(account: int, meeting: int = 1, secret: str = SECRET) -> str:

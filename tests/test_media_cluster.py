@@ -21,6 +21,7 @@ from media import control, net, tokens
 from media.client import SyntheticParticipant
 from media.synthetic import opus_clip, vp8_clip
 from tests.liveserver import free_port
+from tests.live_support import until
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "cluster-test-secret"
@@ -65,15 +66,6 @@ def shard_pids(node_pid: int) -> list[int]:
             except OSError:
                 pass
     return sorted(pids)
-
-
-async def until(pred, timeout=20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(0.05)
-    return pred()
 
 
 def test_a_meeting_spread_over_two_processes(node):

@@ -27,6 +27,7 @@ from media import control, net
 from media.client import SyntheticParticipant
 from media.synthetic import opus_clip, vp8_clip
 from rooms.meetings import attendance, media_control, minutes, services
+from tests.live_support import until
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-secret-key-not-for-production"  # the test app's SECRET_KEY (tests/conftest.py)
@@ -71,15 +72,6 @@ def worker_url():
 @pytest.fixture
 def app_config(worker_url):
     return {"MEDIA_URLS": [worker_url]}
-
-
-async def until(pred, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(0.05)
-    return pred()
 
 
 async def join_reply(url: str, token: str) -> tuple[dict, int | None]:

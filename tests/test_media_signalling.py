@@ -21,6 +21,7 @@ from media import tokens, worker
 from media.client import SyntheticParticipant
 from media.config import WorkerConfig
 from media.synthetic import opus_clip, vp8_clip
+from tests.live_support import until
 
 SECRET = "signalling-test-secret"
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,15 +46,6 @@ def with_worker(scenario, timeout: float = 60, **cfg):
             await server
 
     asyncio.run(main())
-
-
-async def until(pred, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(0.05)
-    return pred()
 
 
 async def first_reply(url: str, *messages) -> tuple[dict, object]:

@@ -12,7 +12,8 @@ from media.client import SyntheticParticipant, vp8_width
 from media.config import WorkerConfig
 from media.forwarding import Pkt, RtpForwarder, Source, vp8_descriptor
 from media.synthetic import opus_clip, vp8_clip
-from tests.test_media_signalling import token, until, with_worker
+from tests.live_support import until
+from tests.test_media_signalling import token, with_worker
 
 LOW = dict(width=160, height=120, bitrate=80_000)
 HIGH = dict(width=320, height=240, bitrate=250_000)

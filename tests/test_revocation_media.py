@@ -19,7 +19,8 @@ from collab.errors import Forbidden, NotFound
 from rooms import revocation
 from rooms import services as rs
 from rooms.meetings import services
-from tests.test_media_revocation import _in_call, app_config, backend, join_reply, received, until, worker_url  # noqa: F401
+from tests.live_support import until
+from tests.test_media_revocation import _in_call, app_config, backend, join_reply, received, worker_url  # noqa: F401
 
 WAYS = ("removed", "made_private", "archived", "deactivated", "suspended", "mfa_required")
 

@@ -29,6 +29,7 @@ from media.client import SyntheticParticipant
 from media.linkemu import Downlink
 from media.synthetic import opus_clip, vp8_clip
 from tests.liveserver import free_port
+from tests.live_support import until
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "weak-link-test-secret"
@@ -44,15 +45,6 @@ LAG = 0.4        # delay plus the longest queue of the emulated line, with room 
 
 def layers() -> dict[str, tuple[bytes, ...]]:
     return {"l": vp8_clip(**LOW), "h": vp8_clip(**HIGH)}
-
-
-async def until(pred, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(0.1)
-    return pred()
 
 
 @dataclass
