@@ -133,8 +133,7 @@ SCHEMAS: dict[str, Any] = {
     "Broadcast": {
         "type": "object", "required": ["viewer_url", "whep_url", "live"],
         "properties": {"viewer_url": {"type": "string", "description": "The viewer page (readers of the room)"},
-                       "whep_url": {"type": ["string", "null"],
-                                    "description": "A WHEP endpoint: not available yet (always null)"},
+                       "whep_url": {"type": "string", "description": "The broadcast's WHEP endpoint (POST an SDP offer)"},
                        "live": {"type": "boolean"},
                        "started_at": {"type": ["string", "null"], "format": "date-time"}},
     },
@@ -388,6 +387,24 @@ def _ics_op(meeting_id: dict) -> dict:
     return op
 
 
+def _session_param() -> dict:
+    return {"name": "session", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+
+
+def _sdp_op() -> dict:
+    """WHEP's offer: an SDP body in, 201 with the answer (application/sdp) and the session's Location."""
+    op = _op("WHEP: receive the broadcast (the stage and a speaker's audio) in another player; the body is the "
+             "player's SDP offer (readers of the room while the broadcast is on)", "201", {"type": "string"},
+             403, 404, 422, params=[_id_param("meeting_id")])
+    op["requestBody"] = {"required": True, "content": {"application/sdp": {"schema": {"type": "string"}}}}
+    op["responses"]["201"] = {"description": "The answer; Location: the session (DELETE it to end)",
+                              "headers": {"Location": {"schema": {"type": "string"}}},
+                              "content": {"application/sdp": {"schema": {"type": "string"}}}}
+    op["responses"]["415"] = {"description": "Not Content-Type: application/sdp"}
+    op["responses"]["503"] = {"description": "The media server did not answer"}
+    return op
+
+
 def _vtt_op(meeting_id: dict) -> dict:
     op = _op("The meeting's transcript as WebVTT captions (automatic, as a chair corrected them; readers of the "
              "room; speakers named or as \"Participant n\" as the room requires)", "200", {"type": "string"},
@@ -443,6 +460,15 @@ def document() -> dict[str, Any]:
                         _ref("Broadcast"), 403, 404, 422, params=[_id_param("meeting_id")]),
             "delete": _op("Stop the broadcast: every viewer is let go at once (the chairs)", "200",
                           _ref("Broadcast"), 403, 404, 422, params=[_id_param("meeting_id")]),
+        },
+        "/meetings/{meeting_id}/whep": {
+            "post": _sdp_op(),
+        },
+        "/meetings/{meeting_id}/whep/{session}": {
+            "delete": _op("End a WHEP session (its Location)", "200", {"type": "object"}, 404, 422,
+                          params=[_id_param("meeting_id"), _session_param()]),
+            "patch": _op("Trickle ICE: not supported (405); send the candidates in the offer", "405",
+                         {"type": "object"}, 404, 422, params=[_id_param("meeting_id"), _session_param()]),
         },
         "/meetings/{meeting_id}/broadcast/token": {
             "post": _op("A viewer token (role viewer: receives the stage and the speakers' audio, sends nothing) "

@@ -11,10 +11,12 @@ so nobody else learns how many people are in meetings:
     {"op": "drop",   "meeting": 12, "account": 34, "reason": "removed", "message": "…", "at": …, "nonce": "…"}
     {"op": "end",    "meeting": 12, "reason": "ended", "message": "…", "at": …, "nonce": "…"}
     {"op": "unwatch", "meeting": 12, "reason": "broadcast_ended", "message": "…", "at": …, "nonce": "…"}
+    {"op": "whep_stop", "meeting": 12, "session": "…", "reason": "left", "message": "…", "at": …, "nonce": "…"}
     {"op": "status", "at": …, "nonce": "…"}
 
 ("unwatch": the meeting's broadcast stopped; its viewers are let go and their tokens refused, the
-participants stay.)
+participants stay. "whep_stop": a WHEP player ended its session (HTTP DELETE): that session alone closes,
+nothing is refused.)
 
 The key is derived from SECRET_KEY, which web app and worker already share for meeting tokens.
 `Gate` refuses a bad signature, a message more than MAX_AGE seconds from now (either way: the
@@ -42,7 +44,8 @@ MAX_AGE = 30.0          # seconds a signed request stays acceptable
 MAX_MESSAGE = 4096      # characters of the encoded message
 MAX_NONCES = 100_000    # seen nonces kept at most (only validly signed requests are stored)
 REVOKING = ("drop", "end", "unwatch")   # the operations that take people out (`Revocations.apply`)
-OPS = (*REVOKING, "status")
+CONTROL = (*REVOKING, "whep_stop")      # what /control accepts
+OPS = (*CONTROL, "status")
 MAX_TEXT = 300          # characters of a reason or message shown to the person
 
 
@@ -127,6 +130,9 @@ class Gate:
         if msg["op"] in ("end", "unwatch") and not (_id(msg.get("meeting")) and _text(msg.get("reason"))
                                                     and _text(msg.get("message"))):
             raise Refused(400)
+        if msg["op"] == "whep_stop" and not (_id(msg.get("meeting")) and _text(msg.get("session"))
+                                             and _text(msg.get("reason")) and _text(msg.get("message"))):
+            raise Refused(400)
         return msg
 
     def _prune(self, now: float) -> None:
@@ -154,6 +160,8 @@ class Revocations:
         """Remember a checked "drop", "end" or "unwatch" message (worker.obey, and a restarted process
         reading those sent before it started)."""
         meeting, at, message = msg["meeting"], float(msg["at"]), msg["message"]
+        if msg["op"] not in REVOKING:   # "whep_stop" closes one session and voids nothing
+            return
         if msg["op"] == "drop":
             self.drop(meeting, msg["account"], at, message)
         elif msg["op"] == "end":

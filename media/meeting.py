@@ -62,7 +62,8 @@ class Meeting:
         self.worker.announce(self, "join", p)
         self._start_tick()
         self.schedule_update()
-        await p.negotiate()
+        if p.whep is None:   # a WHEP player offers instead (Participant.answer_offer)
+            await p.negotiate()
 
     def add_remote(self, m: RemoteMember) -> None:
         old = self.members.get(m.id)

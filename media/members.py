@@ -215,6 +215,7 @@ class Participant(Member):
         self.stage_low = False                # the stage in its low layer: even it does not fit
         self._sent_bandwidth: dict | None = None
         self.paused: dict[str, bool] = {}
+        self.whep: str | None = None          # a WHEP session's id: the player offered, its slots are fixed
         self.resumed_at: dict[str, float] = {}  # when the worker last asked the browser to send a camera again
         self._pause_timers: dict[str, asyncio.TimerHandle] = {}
         self.pc.on("track", self._on_track)
@@ -365,6 +366,8 @@ class Participant(Member):
                     continue
                 if free:
                     slot = free.pop(0)
+                elif self.whep is not None:   # fixed slots: the first wanted streams only
+                    break
                 else:
                     slot = self._new_slot(kind)
                     created = True
@@ -428,7 +431,38 @@ class Participant(Member):
             self._sent_slots = slots
             self.send({"type": "slots", "slots": slots})
 
-    # -- negotiation (the worker always offers) ---------------------------------------------
+    # -- negotiation (the worker offers; a WHEP player offers once) -----------------------------
+    async def answer_offer(self, sdp: object) -> str:
+        """A WHEP player's offer (a viewer's only negotiation, issue 16): its receive-only audio and video
+        m-lines become this viewer's slots, and no more are ever added (WHEP has no renegotiation): the
+        stage on the video slot, the loudest speaker on the audio one. The answer carries the worker's
+        candidates (no trickle)."""
+        if not isinstance(sdp, str) or not sdp.strip() or len(sdp) > 200_000:
+            raise SignallingError("bad_sdp", "The offer must carry an SDP text.")
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        except Exception as exc:  # aiortc raises ValueError, AssertionError, OperationError… on bad SDP
+            raise SignallingError("bad_sdp", f"The offer could not be used ({exc.__class__.__name__}).") from None
+        for t in self.pc.getTransceivers():
+            kinds = [s.kind for s in self.slots]
+            if t.kind not in ("audio", "video") or t.kind in kinds:
+                t.direction = "inactive"   # one audio and one video slot
+                continue
+            track = IdleTrack(t.kind)
+            t.sender.replaceTrack(track)
+            t.direction = "sendonly"
+            t.setCodecPreferences(_codec_preferences(t.kind))   # VP8 and Opus: what the worker forwards
+            forwarder = RtpForwarder(t.kind)
+            internals.forward_through(t.sender, forwarder,
+                                      lambda packet, f=forwarder: self.estimate.feedback(f.ssrc, packet),
+                                      self.pacer.video if t.kind == "video" else self.pacer.audio)
+            self.slots.append(Slot(t.kind, forwarder, track, t))
+        if not self.slots:
+            raise SignallingError("bad_sdp", "The offer asks for neither audio nor video.")
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self.meeting.schedule_update()
+        return self.pc.localDescription.sdp
+
     async def negotiate(self) -> None:
         self._again = True
         if self._lock.locked():

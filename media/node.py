@@ -119,7 +119,7 @@ class Node:
         if path in (b"/health", b"/readyz"):  # ready: every shard accepts participants (no more detail)
             return (200 if ready else 503), {"ok": ready, "ready": ready}
         try:
-            msg = self.gate.check(query, op="status" if path == b"/status" else control.REVOKING)
+            msg = self.gate.check(query, op="status" if path == b"/status" else control.CONTROL)
         except control.Refused as err:
             return err.status, {}
         if path == b"/status":

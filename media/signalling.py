@@ -2,6 +2,9 @@
 
 Browser → worker
   {"type": "join", "token": "...", "audio": true, "video": true}   first message, within 10 s
+  {"type": "join", "token": "...", "offer": "..."}                    a WHEP player's viewer session (through
+      the web app): answered with {"type": "answer", "sdp", "session"} and the connection closed; the
+      session then lives without it (Participant.answer_offer)
   {"type": "answer", "sdp": "..."}                                    to each offer of the worker
   {"type": "candidate", "candidate": {"candidate": "...", "sdpMid": "0", "sdpMLineIndex": 0} | null}
   {"type": "state", "audio": bool, "video": bool, "screen": bool}    what the participant is sending
@@ -37,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -118,6 +122,9 @@ async def handle(worker: Worker, ws) -> None:
         await ws.send(_error(SignallingError("revoked", refusal)))
         await ws.close(CLOSE_REVOKED, "revoked")
         return
+    if "offer" in msg:   # a WHEP player's session, set up by the web app (rooms/meetings/whep.py)
+        await _whep(worker, ws, grant, msg["offer"])
+        return
 
     outbox: asyncio.Queue = asyncio.Queue()  # JSON texts; None: close the connection after what is queued
 
@@ -175,6 +182,36 @@ async def handle(worker: Worker, ws) -> None:
                 break
             await asyncio.sleep(0.01)
         writing.cancel()
+
+
+async def _whep(worker: Worker, ws, grant: tokens.Grant, offer: object) -> None:
+    """Answer a WHEP player's offer for a broadcast's viewer and let the signalling connection go: the session
+    lives on without it until the player's connection fails or closes, the web app stops it ("whep_stop",
+    the HTTP DELETE), revokes it (drop, end, unwatch), or it never connects (CONNECT_TIMEOUT)."""
+    if grant.role != "viewer":
+        await ws.send(_error(SignallingError("viewers_only", "Only a broadcast's viewer may offer.")))
+        await ws.close(CLOSE_PROTOCOL, "viewers only")
+        return
+    meeting = worker.meeting(grant.meeting)
+    p = Participant(meeting, grant.account, grant.name, grant.role, lambda message: None, audio=False, video=False)
+    p.whep = secrets.token_urlsafe(18)
+    try:
+        await meeting.add(p)
+        sdp = await p.answer_offer(offer)
+    except SignallingError as err:
+        await meeting.remove(p, None)
+        await ws.send(_error(err))
+        await ws.close(CLOSE_PROTOCOL, err.code)
+        return
+    refusal = worker.revocations.refusal(grant)
+    if refusal is not None:  # revoked while the answer was made
+        await meeting.remove(p, None)
+        await ws.send(_error(SignallingError("revoked", refusal)))
+        await ws.close(CLOSE_REVOKED, "revoked")
+        return
+    log.info("WHEP viewer %s joined meeting %s", grant.account, grant.meeting)
+    await ws.send(dumps({"type": "answer", "sdp": sdp, "session": p.whep}))
+    await ws.close()
 
 
 async def dispatch(p: Participant, msg: dict):

@@ -93,7 +93,8 @@ class Worker:
             return 0
         op = msg["op"]
         gone = [p for p in meeting.participants()
-                if op == "end" or (op == "unwatch" and p.viewer) or (op == "drop" and p.account == msg["account"])]
+                if op == "end" or (op == "unwatch" and p.viewer) or (op == "drop" and p.account == msg["account"])
+                or (op == "whep_stop" and p.whep is not None and p.whep == msg["session"])]
         for p in gone:
             await meeting.remove(p, message, code=msg["reason"])
         log.info("%s for meeting %s: closed %s session(s)", msg["op"], meeting_id, len(gone))
@@ -121,7 +122,7 @@ def _process_request(worker: Worker, status: Callable[[], dict]):
             return _answer(200, {"ready": True})
         if path in ("/status", "/control"):
             try:
-                msg = worker.gate.check(query, op="status" if path == "/status" else control.REVOKING)
+                msg = worker.gate.check(query, op="status" if path == "/status" else control.CONTROL)
             except control.Refused as err:
                 return _answer(err.status)
             if path == "/status":

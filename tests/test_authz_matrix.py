@@ -129,6 +129,9 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "transcript.worker_report"): row("403"),  # media workers only: refused without their signature
     ("GET", "api.broadcast_state"): READ,              # the web broadcast (issue 16): readers watch and ask,
     ("POST", "api.broadcast_token"): READ,
+    ("POST", "api.whep_offer"): READ,                  # WHEP (the walk's JSON body: 415, not a refusal)
+    ("DELETE", "api.whep_stop"): READ,
+    ("PATCH", "api.whep_trickle"): READ,               # 405: trickle is not supported
     ("GET", "broadcast.watch"): READ,                  # the chairs (the room's moderators, the organiser) run it
     ("POST", "broadcast.token"): READ,
     ("POST", "broadcast.question"): READ,
@@ -576,7 +579,8 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "api.meeting_transcript"), ("GET", "api.transcript_segments"), ("GET", "transcript.page"),
     ("GET", "transcript.vtt"),
     ("GET", "api.broadcast_state"), ("GET", "broadcast.watch"), ("POST", "broadcast.token"),
-    ("POST", "api.broadcast_token"),
+    ("POST", "api.broadcast_token"), ("POST", "api.whep_offer"), ("DELETE", "api.whep_stop"),
+    ("PATCH", "api.whep_trickle"),
     ("POST", "broadcast.question"), ("POST", "broadcast.speak")}
 OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the moderators' actions
     ("DELETE", "api.delete_post"), ("GET", "meetings.edit_page"), ("GET", "rooms.edit"),

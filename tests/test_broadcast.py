@@ -59,7 +59,7 @@ def test_only_a_chair_starts_and_stops_it_and_the_state_says_so(app, make):
     r = api.post(url, headers=bearer(make.token(chair)))
     assert r.status_code == 200, r.json
     assert r.json["live"] is True and r.json["viewer_url"].endswith(f"/meetings/{meeting.id}/watch")
-    assert r.json["whep_url"] is None   # not built yet: said so, not faked
+    assert r.json["whep_url"].endswith(f"/api/v1/meetings/{meeting.id}/whep")   # tests/test_whep.py
     assert api.post(url, headers=bearer(make.token(chair))).json["started_at"] == r.json["started_at"]  # the same one
     assert state.get_state(reader, meeting.id)["broadcast"]["live"] is True
     assert api.get(url, headers=bearer(make.token(reader))).json["live"] is True

@@ -13,12 +13,17 @@ import jsonschema_rs
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from schemathesis import GenerationMode
 
 from tests.conftest import bearer
 
 MAX_EXAMPLES = 8  # per operation, generation mode and backend: keeps the file under a minute
+
+# WHEP's offer is SDP text, not JSON: a well-formed offer with no media, and texts that are not offers
+schemathesis.openapi.media_type("application/sdp", st.sampled_from([
+    b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", b"not an offer", b"", b"v=0\r\n" + b"a=x\r\n" * 50]))
 
 
 @pytest.fixture

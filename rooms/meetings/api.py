@@ -8,7 +8,7 @@ from flask import Response, request, url_for
 
 from collab.api import api_user, bp, json_body, ok
 from collab.limits import upload_limit
-from rooms.meetings import access, broadcast, decks, minutes, schedule, services, state, votes
+from rooms.meetings import access, broadcast, decks, minutes, schedule, services, state, votes, whep
 
 
 def _full(meeting) -> dict:
@@ -122,3 +122,29 @@ def broadcast_token(meeting_id: int):
     """For a player of the broadcast (readers of the room, while it is on): the media worker's URL and a
     viewer token (receives the stage and the speakers' audio, sends nothing)."""
     return ok(broadcast.viewer_token(api_user(), meeting_id))
+
+
+@bp.post("/meetings/<int:meeting_id>/whep")
+def whep_offer(meeting_id: int):
+    """WHEP: a player's SDP offer for the broadcast → 201 with the answer and the session's Location."""
+    access.get_meeting(api_user(), meeting_id)   # 404 first to those who may not read the room
+    if request.mimetype != "application/sdp":
+        return Response("Send the SDP offer with Content-Type: application/sdp.\n", 415, mimetype="text/plain")
+    out = whep.offer(api_user(), meeting_id, request.get_data(cache=False, as_text=True)[:whep.MAX_OFFER + 1])
+    resp = Response(out["sdp"], 201, mimetype="application/sdp")
+    resp.headers["Location"] = url_for("api.whep_stop", meeting_id=meeting_id, session=out["session"])
+    return resp
+
+
+@bp.delete("/meetings/<int:meeting_id>/whep/<session>")
+def whep_stop(meeting_id: int, session: str):
+    whep.stop(api_user(), meeting_id, session)
+    return Response(status=200)
+
+
+@bp.patch("/meetings/<int:meeting_id>/whep/<session>")
+def whep_trickle(meeting_id: int, session: str):
+    """Trickle ICE is not supported: the offer must carry the player's candidates."""
+    access.get_meeting(api_user(), meeting_id)
+    return Response("Trickle ICE is not supported: send your candidates in the offer.\n", 405,
+                    mimetype="text/plain", headers={"Allow": "POST, DELETE"})

@@ -47,9 +47,9 @@ def live(meeting_id: int) -> Broadcast | None:
 
 
 def links(meeting) -> dict[str, Any]:
-    """The viewer page of a meeting's broadcast (an absolute URL). `whep_url` is None: the WHEP endpoint
-    is not built yet (issue 16 says so in its closing note)."""
-    return {"viewer_url": url_for("broadcast.watch", meeting_id=meeting.id, _external=True), "whep_url": None}
+    """The viewer page and the WHEP endpoint (rooms/meetings/whep.py) of a meeting's broadcast."""
+    return {"viewer_url": url_for("broadcast.watch", meeting_id=meeting.id, _external=True),
+            "whep_url": url_for("api.whep_offer", meeting_id=meeting.id, _external=True)}
 
 
 def view(meeting, b: Broadcast | None) -> dict[str, Any]:

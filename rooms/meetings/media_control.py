@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from collab import logs
 from media.control import MAX_AGE, control_key, signed_query
 
-__all__ = ["MAX_AGE", "control_key", "control_url", "drop", "end", "status_url", "unwatch"]
+__all__ = ["MAX_AGE", "control_key", "control_url", "drop", "end", "status_url", "unwatch", "whep_stop"]
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +91,9 @@ def unwatch(ws_url: str, secret_key: str, *, meeting_id: int, message: str) -> b
     (participants stay)."""
     return _send(ws_url, secret_key, {"op": "unwatch", "meeting": int(meeting_id), "reason": "broadcast_ended",
                                       "message": message})
+
+
+def whep_stop(ws_url: str, secret_key: str, *, meeting_id: int, session: str) -> bool:
+    """Close one WHEP session (its player ended it); nothing is refused afterwards."""
+    return _send(ws_url, secret_key, {"op": "whep_stop", "meeting": int(meeting_id), "session": session,
+                                      "reason": "left", "message": "The player ended the session."})
