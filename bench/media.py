@@ -43,7 +43,7 @@ import tempfile
 import time
 import urllib.request
 
-from support import ROOT, cpu_seconds  # noqa: E402
+from support import ROOT, cpu_seconds, write_section  # noqa: E402
 from tests.liveserver import free_port  # noqa: E402
 
 PY = sys.executable
@@ -856,7 +856,7 @@ def main() -> int:
     if opts.json:
         Path(opts.json).write_text(json.dumps({"sfu": results, "janus": janus_results, "largest": largest}, indent=1))
     if opts.write:
-        write_section(report)
+        write_section("## Media (issue 5)", report)
     return 0
 
 
@@ -883,7 +883,7 @@ def simulcast_comparison(opts, processes: int, media_file: Path, tmp: Path, star
     if opts.json:
         Path(opts.json).write_text(json.dumps({"simulcast": rows}, indent=1))
     if opts.write:
-        write_section(report, SIMULCAST_SECTION)
+        write_section(SIMULCAST_SECTION, report)
     return 0
 
 
@@ -906,7 +906,7 @@ def viewers_run(opts, processes: int, media_file: Path, tmp: Path, started: str)
     if opts.json:
         Path(opts.json).write_text(json.dumps({"viewers": rows}, indent=1))
     if opts.write:
-        write_section(report, VIEWERS_SECTION)
+        write_section(VIEWERS_SECTION, report)
     return 0
 
 
@@ -1017,20 +1017,6 @@ def render(results, janus_results, largest, processes, opts, started) -> str:
         out.append("")
     return "\n".join(out)
 
-
-def write_section(report: str, heading: str = "## Media (issue 5)") -> None:
-    """Replace the section under `heading` (up to the next heading of its level or above), or add it."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(heading)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + report.rstrip("\n") + "\n"
-    else:
-        level = heading.split(" ")[0]
-        ends = [i for i in (text.find(f"\n{'#' * k} ", start + 1) for k in range(2, len(level) + 1)) if i != -1]
-        nxt = min(ends) if ends else -1
-        text = text[:start] + report.rstrip("\n") + "\n" + (text[nxt:] if nxt != -1 else "")
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -80,8 +80,9 @@ def machine(packages: tuple[str, ...] = ("gunicorn", "gevent", "aiohttp", "pytho
 
 
 def write_section(title: str, text: str, *, drop: tuple[str, ...] = ()) -> None:
-    """Replace the section `title` (a "## ..." line up to the next "## ") of docs/benchmarks.md with
-    `text`, or add it at the end; sections titled in `drop` are removed (a script that replaces others)."""
+    """Replace the section `title` (its heading line, "## ..." or "### ...", up to the next heading of its
+    level or above) of docs/benchmarks.md with `text`, or add it at the end; sections titled in `drop` are
+    removed (a script that replaces others)."""
     path = ROOT / "docs" / "benchmarks.md"
     doc = path.read_text() if path.exists() else "# Benchmarks\n"
 
@@ -89,7 +90,10 @@ def write_section(title: str, text: str, *, drop: tuple[str, ...] = ()) -> None:
         start = doc.find(heading + "\n")
         if start == -1:
             return doc, -1
-        nxt = doc.find("\n## ", start + len(heading))
+        level = len(heading) - len(heading.lstrip("#"))
+        ends = [i for i in (doc.find("\n" + "#" * k + " ", start + len(heading)) for k in range(2, level + 1))
+                if i != -1]
+        nxt = min(ends) if ends else -1
         return doc[:start] + (doc[nxt + 1:] if nxt != -1 else ""), start
 
     for old in drop:
