@@ -5,11 +5,11 @@ A media worker (`python -m media`, 2 processes, captions off) on loopback; one p
 pre-encoded VP8 camera (320×240, 15 fps) and speaking; one participant receiving it (the comparison) and V
 viewers (token role "viewer"), all in this process, so one clock times both ends. A frame's latency is
 from the moment the publisher's track hands it to its sender to the moment the receiver has the whole frame
-(aiortc's jitter buffer gives it to the decoder): network, the worker's forwarding (and, for viewers on the
-other process, the pipe between processes) and the receiver's reassembly. It is not glass-to-glass in the
+(its last RTP packet arrives): network, the worker's forwarding (and, for viewers on the other process, the
+pipe between processes). It is not glass-to-glass in the
 strict sense: the clip is encoded beforehand and nothing is decoded or shown, so a browser's capture,
 encoding, decoding and rendering (typically 50–150 ms together) come on top. Frames are matched by their
-bytes (the worker forwards them unchanged; each frame of the clip is distinct).
+first bytes (the worker forwards them unchanged; each frame of the clip starts differently).
 """
 from __future__ import annotations
 
@@ -35,12 +35,15 @@ SECRET = "bench-viewer-latency"
 SECTION = "### Latency to a viewer (issue 16)"
 
 
+PREFIX = 48   # bytes of a frame's start that identify it in the clip
+
+
 class Clock:
     """When each frame of the publisher's clip was last handed to its sender."""
 
     def __init__(self, clip: tuple[bytes, ...]) -> None:
-        self.index = {frame: i for i, frame in enumerate(clip)}
-        assert len(self.index) == len(clip), "the clip's frames must be distinct to be matched"
+        self.index = {frame[:PREFIX]: i for i, frame in enumerate(clip)}
+        assert len(self.index) == len(clip), "the clip's frames must be told apart by their first bytes"
         self.sent_at: dict[int, float] = {}
 
     def watch(self, track) -> None:
@@ -48,33 +51,54 @@ class Clock:
 
         async def recv():
             packet = await original()
-            self.sent_at[self.index[bytes(packet)]] = time.monotonic()
+            self.sent_at[self.index[bytes(packet)[:PREFIX]]] = time.monotonic()
             return packet
 
         track.recv = recv
 
 
+def _frame_start(payload: bytes) -> bytes | None:
+    """The first bytes of the frame in the first RTP packet of a VP8 frame (RFC 7741: S=1, partition 0)."""
+    b = payload[0]
+    if not (b & 0x10) or (b & 0x07):
+        return None
+    i = 1
+    if b & 0x80:
+        x = payload[1]
+        i = 2
+        if x & 0x80:
+            i += 2 if payload[2] & 0x80 else 1
+        if x & 0x40:
+            i += 1
+        if x & 0x30:
+            i += 1
+    return payload[i:i + PREFIX]
+
+
 def measure_on(p: SyntheticParticipant, clock: Clock, out: list[float]) -> None:
-    """Time every whole video frame `p` receives (after SyntheticParticipant's own tap: this one replaces it)."""
+    """Time every video frame `p` receives, from its sending to the arrival of its last packet (the marker
+    bit), as RTP packets arrive (aiortc's own frame assembly waits for the next frame's first packet: a
+    frame interval that a browser, which reads the marker bit, does not wait)."""
+    pending: dict[int, int] = {}   # RTP timestamp → the clip's frame index
 
-    def on_track(track) -> None:
-        if track.kind != "video":
-            return
-        t = next(x for x in p.pc.getTransceivers() if x.receiver.track is track)
-
-        def on_frame(codec, frame):
-            i = clock.index.get(bytes(frame.data)) if frame is not None else None
+    def on_packet(packet) -> None:
+        start = _frame_start(packet.payload) if packet.payload else None
+        if start is not None and start in clock.index:
+            pending[packet.timestamp] = clock.index[start]
+        if packet.marker:
+            i = pending.pop(packet.timestamp, None)
             if i is not None and i in clock.sent_at:
                 out.append(time.monotonic() - clock.sent_at[i])
 
-        internals.tap_receiver(t.receiver, on_frame)
+    original = p._on_track
 
-    async def hook() -> None:
-        while p.pc is None:
-            await asyncio.sleep(0.01)
-        p.pc.on("track", on_track)
+    def on_track(track) -> None:   # wraps the client's own handler, before the peer connection exists
+        original(track)
+        if track.kind == "video":
+            t = next(x for x in p.pc.getTransceivers() if x.receiver.track is track)
+            internals.tap_packets(t.receiver, on_packet)
 
-    asyncio.ensure_future(hook())
+    p._on_track = on_track
 
 
 async def run(url: str, viewers: int, window: float) -> dict:
@@ -160,8 +184,9 @@ def main() -> None:
     lines = [SECTION, "",
              f"Measured {started}, commit {commit()}, with `bench/viewer_latency.py --viewers {args.viewers}` "
              f"(2 cores; the worker as 2 processes, joins alternating between them; window {args.window:.0f} s). "
-             "From the publisher handing a frame to its sender to the receiver holding the whole frame: loopback, "
-             "the worker's forwarding (for viewers on the other process, the pipe too) and reassembly. Not counted: "
+             "From the publisher handing a frame to its sender to the arrival of the frame's last packet at the "
+             "receiver: loopback and the worker's forwarding (for viewers on the other process, the pipe too). "
+             "Not counted: "
              "a browser's capture, encoding, decoding and display (the clip is pre-encoded), typically 50–150 ms "
              "more.", "",
              "| viewers | participant: p50 / p95 / max, ms | viewers: p50 / p95 / max, ms | frames timed per viewer "

@@ -88,7 +88,7 @@ NOT_PAGES = {
     "live.mention_json": "JSON", "live.thread_reactions_json": "JSON", "search.similar_ideas": "JSON",
     "security.admin_audit_csv": "a CSV file", "polls.results": "the results region alone, for the poll's live update",
     "rooms.people_json": "JSON", "transcript.vtt": "a WebVTT file", "monitor.healthz": "JSON", "monitor.readyz": "JSON",
-    "monitor.metrics_endpoint": "Prometheus text",
+    "monitor.metrics_endpoint": "Prometheus text", "broadcast.queue": "JSON",
 }
 
 
@@ -181,7 +181,7 @@ def test_every_page_reflows_at_320px(site, admin_token, pages, tmp_path_factory)
         "/search?q=panel", "/account", "/account/two-step", "/admin/audit", "/admin/system",
         f"/admin/people/{me['id']}/suspend", f"/admin/people/{me['id']}/erase", f"/admin/people/{me['id']}/edit",
         "/admin/people/bulk", f"/posts/{reply['id']}/actions", f"/rooms/{rid}/qa", f"/rooms/{rid}/qa/new",
-        f"/qa/{qa['id']}", f"/meetings/{meeting['id']}/transcript",
+        f"/qa/{qa['id']}", f"/meetings/{meeting['id']}/transcript", f"/meetings/{meeting['id']}/watch",
     ]:
         visit(path)
     # The post's own edit page is its author's.
