@@ -1,6 +1,7 @@
 """Collab: rooms, threads, search and hybrid meetings for police staff and their IAGs."""
 from __future__ import annotations
 
+import gc
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -50,10 +51,20 @@ def create_app(test_config: Optional[dict[str, Any]] = None) -> Flask:
     from collab.urls import AsciiIntConverter
 
     app.url_map.converters["int"] = AsciiIntConverter  # before any route is added
-    _register_blueprints(app)
-    from rooms import notification_views
+    # Werkzeug compiles every route with ast.parse, which CPython 3.11 can fail with "SystemError: AST
+    # constructor recursion depth mismatch" (python/cpython#106905; a fresh-clone test run hit it once while
+    # making a test app). The likely trigger is other Python code running in the middle of the parse, such as
+    # a garbage collection's finalizers: none runs while the routes are added and compiled.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _register_blueprints(app)
+        from rooms import notification_views
 
-    notification_views.init_app(app)  # notifications, reactions, presence
+        notification_views.init_app(app)  # notifications, reactions, presence
+    finally:
+        if collecting:
+            gc.enable()
 
     from collab import cli, http, monitoring_views, timezones
 
