@@ -318,9 +318,14 @@ class Participant(Member):
     # -- receiving: slots ----------------------------------------------------------
     def _new_slot(self, kind: str) -> Slot:
         track = IdleTrack(kind)
-        forwarder = RtpForwarder(kind)
-        transceiver = self.pc.addTransceiver(track, direction="sendonly")
+        return self._slot_on(self.pc.addTransceiver(track, direction="sendonly"), track)
+
+    def _slot_on(self, transceiver, track: IdleTrack) -> Slot:
+        """Make `transceiver` (sending `track`) a slot: VP8 or Opus, fed by a forwarder through the pacer,
+        its receiver's feedback folded into this participant's estimate."""
+        kind = track.kind
         transceiver.setCodecPreferences(_codec_preferences(kind))
+        forwarder = RtpForwarder(kind)
         internals.forward_through(transceiver.sender, forwarder,
                                   lambda packet, f=forwarder: self.estimate.feedback(f.ssrc, packet),
                                   self.pacer.video if kind == "video" else self.pacer.audio)
@@ -451,12 +456,7 @@ class Participant(Member):
             track = IdleTrack(t.kind)
             t.sender.replaceTrack(track)
             t.direction = "sendonly"
-            t.setCodecPreferences(_codec_preferences(t.kind))   # VP8 and Opus: what the worker forwards
-            forwarder = RtpForwarder(t.kind)
-            internals.forward_through(t.sender, forwarder,
-                                      lambda packet, f=forwarder: self.estimate.feedback(f.ssrc, packet),
-                                      self.pacer.video if t.kind == "video" else self.pacer.audio)
-            self.slots.append(Slot(t.kind, forwarder, track, t))
+            self._slot_on(t, track)   # VP8 and Opus in the answer: what the worker forwards
         if not self.slots:
             raise SignallingError("bad_sdp", "The offer asks for neither audio nor video.")
         await self.pc.setLocalDescription(await self.pc.createAnswer())
