@@ -11,7 +11,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from media import internals
 from rooms import services as rs
-from rooms.meetings import broadcast, services
+from rooms.meetings import broadcast, services, state
 from tests.conftest import bearer
 from tests.live_support import until
 from tests.test_media_revocation import _in_call, app_config, backend, worker_url  # noqa: F401
@@ -61,7 +61,7 @@ def test_a_whep_player_receives_the_stage_and_ending_or_losing_the_room_stops_it
     url = f"/api/v1/meetings/{meeting.id}/whep"
     api = app.test_client()
     auth = bearer(make.token(reader_u))
-    assert broadcast.view(meeting, broadcast.live(meeting.id))["whep_url"].endswith(url)
+    assert broadcast.view(meeting, state.live_broadcast(meeting.id))["whep_url"].endswith(url)
 
     def post(sdp: str, **headers):
         return api.post(url, data=sdp, headers={**auth, **SDP, **headers})

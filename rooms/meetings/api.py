@@ -102,7 +102,7 @@ def post_minutes(meeting_id: int):
 def broadcast_state(meeting_id: int):
     """Whether the meeting is broadcast now, and where to watch it (readers of the room)."""
     meeting = access.get_meeting(api_user(), meeting_id)
-    return ok(broadcast.view(meeting, broadcast.live(meeting.id)))
+    return ok(broadcast.view(meeting, state.live_broadcast(meeting.id)))
 
 
 @bp.post("/meetings/<int:meeting_id>/broadcast")

@@ -42,10 +42,6 @@ OPEN_LIMIT = 5   # a viewer's questions waiting at once (a queue one person cann
 
 # -- reading ----------------------------------------------------------------------------------------
 
-def live(meeting_id: int) -> Broadcast | None:
-    return state.live_broadcast(meeting_id)
-
-
 def links(meeting) -> dict[str, Any]:
     """The viewer page and the WHEP endpoint (rooms/meetings/whep.py) of a meeting's broadcast."""
     return {"viewer_url": url_for("broadcast.watch", meeting_id=meeting.id, _external=True),
@@ -62,7 +58,7 @@ def get_watchable(actor: User, meeting_id: object):
     meeting = access.get_meeting(actor, meeting_id)
     if meeting.ended:
         raise Forbidden("This meeting has ended.")
-    if not policy.may_watch_broadcast(actor, meeting, live=live(meeting.id) is not None):
+    if not policy.may_watch_broadcast(actor, meeting, live=state.live_broadcast(meeting.id) is not None):
         raise Forbidden("This meeting is not being broadcast now.")
     if access.removed(meeting.id, actor.id):
         raise Forbidden(access.REMOVED)
@@ -97,7 +93,7 @@ def _tell_queue(meeting) -> None:
 def start(actor: User, meeting_id: object) -> dict[str, Any]:
     meeting = access.require_chair(actor, meeting_id)
     db.begin_write()
-    b = live(meeting.id)
+    b = state.live_broadcast(meeting.id)
     if b is None:
         b = Broadcast(meeting_id=meeting.id, started_by_id=actor.id, started_at=utcnow())
         db.session.add(b)
@@ -113,7 +109,7 @@ def start(actor: User, meeting_id: object) -> dict[str, Any]:
 def stop(actor: User, meeting_id: object) -> dict[str, Any]:
     meeting = access.require_chair(actor, meeting_id)
     db.begin_write()
-    b = live(meeting.id)
+    b = state.live_broadcast(meeting.id)
     if b is None:
         db.session.rollback()
         return view(meeting, None)
