@@ -37,6 +37,12 @@ def _secret_key(env: dict) -> str:
                          f"COLLAB_DATA_DIR (no {path}).") from None
 
 
+def recordings_dir(env: dict) -> str:
+    """COLLAB_RECORDINGS_DIR, else the recordings folder in the data folder (as the web app reads it)."""
+    return os.path.abspath(env.get("COLLAB_RECORDINGS_DIR")
+                           or os.path.join(env.get("COLLAB_DATA_DIR", "instance"), "recordings"))
+
+
 @dataclass
 class WorkerConfig:
     secret_key: str
@@ -60,6 +66,7 @@ class WorkerConfig:
     captions_model_dir: str | None = None
     captions_speakers: int = 2                   # utterances transcribed at once (threads, recognisers)
     report_url: str | None = None                # the web app, which saves final captions (None: not saved)
+    recordings_dir: str = "instance/recordings"  # where meetings are recorded (media/recorder.py), shared with the web app
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> WorkerConfig:
@@ -91,6 +98,7 @@ class WorkerConfig:
             captions_model_dir=env.get("COLLAB_CAPTIONS_MODEL_DIR") or None,
             captions_speakers=int(env.get("COLLAB_CAPTIONS_SPEAKERS", "2")),
             report_url=env.get("COLLAB_MEDIA_REPORT_URL") or _web_url(env),
+            recordings_dir=recordings_dir(env),
         )
         for k, v in overrides.items():
             if v is not None:

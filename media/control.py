@@ -12,11 +12,14 @@ so nobody else learns how many people are in meetings:
     {"op": "end",    "meeting": 12, "reason": "ended", "message": "…", "at": …, "nonce": "…"}
     {"op": "unwatch", "meeting": 12, "reason": "broadcast_ended", "message": "…", "at": …, "nonce": "…"}
     {"op": "whep_stop", "meeting": 12, "session": "…", "reason": "left", "message": "…", "at": …, "nonce": "…"}
+    {"op": "record", "meeting": 12, "recording": 5, "at": …, "nonce": "…"}
+    {"op": "record_stop", "meeting": 12, "recording": 5, "at": …, "nonce": "…"}
     {"op": "status", "at": …, "nonce": "…"}
 
 ("unwatch": the meeting's broadcast stopped; its viewers are let go and their tokens refused, the
 participants stay. "whep_stop": a WHEP player ended its session (HTTP DELETE): that session alone closes,
-nothing is refused.)
+nothing is refused. "record"/"record_stop": every process writes the streams its participants publish to
+the recordings folder, media/recorder.py; nothing is refused.)
 
 The key is derived from SECRET_KEY, which web app and worker already share for meeting tokens.
 `Gate` refuses a bad signature, a message more than MAX_AGE seconds from now (either way: the
@@ -44,7 +47,8 @@ MAX_AGE = 30.0          # seconds a signed request stays acceptable
 MAX_MESSAGE = 4096      # characters of the encoded message
 MAX_NONCES = 100_000    # seen nonces kept at most (only validly signed requests are stored)
 REVOKING = ("drop", "end", "unwatch")   # the operations that take people out (`Revocations.apply`)
-CONTROL = (*REVOKING, "whep_stop")      # what /control accepts
+RECORDING = ("record", "record_stop")   # a meeting's recording starts / stops (media/recorder.py)
+CONTROL = (*REVOKING, "whep_stop", *RECORDING)   # what /control accepts
 OPS = (*CONTROL, "status")
 MAX_TEXT = 300          # characters of a reason or message shown to the person
 
@@ -132,6 +136,8 @@ class Gate:
             raise Refused(400)
         if msg["op"] == "whep_stop" and not (_id(msg.get("meeting")) and _text(msg.get("session"))
                                              and _text(msg.get("reason")) and _text(msg.get("message"))):
+            raise Refused(400)
+        if msg["op"] in RECORDING and not (_id(msg.get("meeting")) and _id(msg.get("recording"))):
             raise Refused(400)
         return msg
 

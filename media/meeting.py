@@ -165,6 +165,7 @@ class Meeting:
         if isinstance(m, Participant):
             self.worker.announce(self, "speaking", m)
         self.broadcast({"type": "speaking", "ids": [x.id for x in self.members.values() if x.speaking]})
+        self.worker.speaking(self)
         self.schedule_update()
 
     def schedule_update(self) -> None:

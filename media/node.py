@@ -126,7 +126,8 @@ class Node:
             return 200, {"participants": sum(self.connections), "processes": self.count, "ready": ready,
                          "connections": self.connections,
                          "cpu_seconds": round(time.process_time() + sum(_cpu_seconds(p) for p in self.procs), 3)}
-        self.remember(msg)
+        if msg["op"] in control.REVOKING:
+            self.remember(msg)
         answers = await asyncio.gather(*(self.ask_shard(i, head) for i in range(self.count)))
         ok = all(code == 200 for code, _ in answers)
         return (200 if ok else 502), {"ok": ok, "closed": sum(a.get("closed", 0) for _, a in answers)}

@@ -28,6 +28,7 @@ from media import control, internals, net, selftest, signalling, simulcast
 from media.captions.service import captions_for
 from media.config import WorkerConfig
 from media.meeting import Meeting
+from media.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Worker:
         self.gate = control.Gate(config.secret_key)
         self.revocations = control.Revocations()
         self.captions = captions_for(config)  # None when COLLAB_CAPTIONS_ENGINE is off
+        self.recorder = Recorder(config.recordings_dir, getattr(cluster, "index", 0))
 
     def meeting(self, meeting_id: int) -> Meeting:
         m = self.meetings.get(meeting_id)
@@ -63,6 +65,7 @@ class Worker:
     def announce_source(self, meeting: Meeting, participant, name: str, source) -> None:
         if name == "audio" and self.captions is not None:  # captions: media/captions/service.py
             self.captions.listen(meeting, participant, source)
+        self.recorder.source_added(meeting, participant, name, source)
         if self.cluster:
             self.cluster.announce_source(meeting, participant, name, source)
 
@@ -72,6 +75,7 @@ class Worker:
             self.cluster.relay(meeting, message)
 
     def withdraw_source(self, meeting: Meeting, participant, name: str) -> None:
+        self.recorder.source_removed(meeting, participant, name)
         if self.cluster:
             self.cluster.withdraw_source(meeting, participant, name)
 
@@ -83,15 +87,23 @@ class Worker:
         return {"meetings": len(self.meetings), "participants": len(participants), "streams": streams,
                 "cpu_seconds": round(time.process_time(), 3)}
 
+    def speaking(self, meeting: Meeting) -> None:
+        """Who speaks changed (a recording's timeline notes it)."""
+        self.recorder.speaking(meeting)
+
     async def obey(self, msg: dict) -> int:
-        """Carry out a checked control message ("drop", "end" or "unwatch"); the number of sessions closed
-        here."""
-        meeting_id, message = msg["meeting"], msg["message"]
+        """Carry out a checked control message; the number of sessions closed here ("drop", "end",
+        "unwatch", "whep_stop"), or of streams now recorded here ("record", "record_stop")."""
+        meeting_id, op = msg["meeting"], msg["op"]
+        if op in control.RECORDING:
+            return self.recorder.obey(msg, self.meetings.get(meeting_id))
+        if op == "end":
+            self.recorder.stop(meeting_id)
+        message = msg["message"]
         self.revocations.apply(msg)
         meeting = self.meetings.get(meeting_id)
         if meeting is None:
             return 0
-        op = msg["op"]
         gone = [p for p in meeting.participants()
                 if op == "end" or (op == "unwatch" and p.viewer) or (op == "drop" and p.account == msg["account"])
                 or (op == "whep_stop" and p.whep is not None and p.whep == msg["session"])]
@@ -188,5 +200,6 @@ async def serve(config: WorkerConfig, *, sock=None, stop: asyncio.Future | None 
                 await meeting.remove(p, "The media server is restarting; reconnecting…")
         if worker.captions is not None:
             worker.captions.close()
+        worker.recorder.close()
     if cluster:
         await cluster.stop()

@@ -29,7 +29,8 @@ from urllib.parse import urlsplit, urlunsplit
 from collab import logs
 from media.control import MAX_AGE, control_key, signed_query
 
-__all__ = ["MAX_AGE", "control_key", "control_url", "drop", "end", "status_url", "unwatch", "whep_stop"]
+__all__ = ["MAX_AGE", "control_key", "control_url", "drop", "end", "record", "record_stop", "status_url", "unwatch",
+           "whep_stop"]
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +98,14 @@ def whep_stop(ws_url: str, secret_key: str, *, meeting_id: int, session: str) ->
     """Close one WHEP session (its player ended it); nothing is refused afterwards."""
     return _send(ws_url, secret_key, {"op": "whep_stop", "meeting": int(meeting_id), "session": session,
                                       "reason": "left", "message": "The player ended the session."})
+
+
+def record(ws_url: str, secret_key: str, *, meeting_id: int, recording_id: int) -> bool:
+    """Start writing the meeting's streams to the recordings folder (media/recorder.py)."""
+    return _send(ws_url, secret_key, {"op": "record", "meeting": int(meeting_id), "recording": int(recording_id)})
+
+
+def record_stop(ws_url: str, secret_key: str, *, meeting_id: int, recording_id: int) -> bool:
+    """Stop that recording; the worker closes its files."""
+    return _send(ws_url, secret_key, {"op": "record_stop", "meeting": int(meeting_id),
+                                      "recording": int(recording_id)})
