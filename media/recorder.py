@@ -70,6 +70,7 @@ class TrackWriter:
         self.path = path
         self.source = source
         self.kind = source.kind
+        self.time_base = Fraction(1, CLOCK_RATE[source.kind])
         self.account = account
         self.name = name          # audio, video or screen
         self.recording = recording
@@ -139,7 +140,7 @@ class TrackWriter:
             width, height = vp8_size(data) or (640, 360)
             self.stream = self.container.add_stream("vp8")
             self.stream.width, self.stream.height = width, height
-        self.stream.time_base = Fraction(1, CLOCK_RATE[self.kind])
+        self.stream.time_base = self.time_base
         self.started_at = time.time()
         self.recording.note({"event": "track", "account": self.account, "name": self.name, "file": self.path.name})
 
@@ -156,7 +157,7 @@ class TrackWriter:
         packet = av.Packet(data)
         packet.stream = self.stream
         packet.pts = packet.dts = pts
-        packet.time_base = self.stream.time_base
+        packet.time_base = self.time_base   # the RTP clock (the muxer changes the stream's own to 1/1000)
         packet.is_keyframe = key
         self.container.mux(packet)
         self.written += len(data)

@@ -58,6 +58,8 @@ def test_a_recorded_meeting_becomes_one_playable_file_per_stream(tmp_path):
 
     with_worker(scenario, timeout=90, recordings_dir=str(tmp_path / "recordings"))
     files = sorted(folder.glob("*.webm"))
+    # every file lasts about as long as the recording (its times are the RTP clock's, not milliseconds')
+    span = max(e["at"] for e in timeline(folder)) - min(e["at"] for e in timeline(folder))
     assert {f.name.split("-")[1] for f in files} == {"audio", "video"}
     for f in files:
         kind = f.name.split("-")[1]
@@ -65,6 +67,7 @@ def test_a_recorded_meeting_becomes_one_playable_file_per_stream(tmp_path):
         least = 1 if f.name.startswith("3-") else 30 if kind == "audio" else 5
         assert frames >= least, (f.name, frames)
         with av.open(str(f)) as c:
+            assert 0 < c.duration / 1e6 <= span + 0.5, (f.name, c.duration / 1e6, span)
             s = c.streams[0]
             assert s.codec_context.name == ("opus" if kind == "audio" else "vp8")
             if kind == "video":
