@@ -164,7 +164,7 @@ def _register_blueprints(app: Flask) -> None:
     from collab import views as core_views
     from rooms import views as rooms_views
     from rooms.ideas import pages as idea_pages
-    from rooms.meetings import broadcast_views
+    from rooms.meetings import broadcast_views, recording_views
     from rooms.meetings import pages as meeting_pages
     from rooms.meetings import transcript_views
     from rooms.polls import pages as poll_pages
@@ -179,6 +179,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(meeting_pages.bp)
     app.register_blueprint(transcript_views.bp)  # transcripts and the worker's captions reports (issue 16)
     app.register_blueprint(broadcast_views.bp)   # the web broadcast's viewer page and the chair's queue (issue 16)
+    app.register_blueprint(recording_views.bp)   # recordings: the replay page, its file, timeline and captions
     app.register_blueprint(idea_pages.bp)
     app.register_blueprint(poll_pages.bp)   # polls and proposals (issue 13)
     app.register_blueprint(qa_pages.bp)     # Q&A sessions (issue 13)

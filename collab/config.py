@@ -61,6 +61,7 @@ SETTINGS: list[tuple[str, str, str]] = [
     ("COLLAB_MEDIA_SIMULCAST", "on", "`on`: browsers send their camera in two layers (full and quarter size); thumbnails get the small one, the stage the full one. `off`: one layer, as sent."),
     ("COLLAB_MEDIA_AUDIO_SLOTS", "3", "Voices each participant receives at once (only people speaking are forwarded)."),
     ("COLLAB_RECORDINGS_DIR", "<data dir>/recordings", "Folder where media workers write meeting recordings and the web app reads them (one shared folder, e.g. NFS, when workers run on other hosts); recordings are deleted with their room's retention period."),
+    ("COLLAB_RECORDING_MAX_LABEL", "<the lowest label>", "The highest confidentiality label whose rooms' meetings may be recorded (where the room's owners allow it); non-attributed rooms are never recorded."),
     ("COLLAB_MEDIA_LOG", "INFO", "Log level of the media worker: DEBUG, INFO, WARNING or ERROR."),
     ("COLLAB_DATABASE_POOL_SIZE", "10", "PostgreSQL connections each web process keeps open."),
     ("COLLAB_DATABASE_POOL_OVERFLOW", "20", "More connections a web process may open under load (processes × (size + overflow) must stay under PostgreSQL's max_connections)."),
@@ -217,6 +218,7 @@ def from_env(overrides: dict | None = None) -> dict:
         "METRICS_ALLOW": allowlist.parse("COLLAB_METRICS_ALLOW", os.environ.get("COLLAB_METRICS_ALLOW")),
         "HEALTH_ALLOW": allowlist.parse("COLLAB_HEALTH_ALLOW", os.environ.get("COLLAB_HEALTH_ALLOW")),
         "ASYNC_MODE": os.environ.get("COLLAB_ASYNC_MODE", "threading"),
+        "RECORDING_MAX_LABEL": os.environ.get("COLLAB_RECORDING_MAX_LABEL") or None,
         "RECORDINGS_DIR": os.environ.get("COLLAB_RECORDINGS_DIR") or str(data_dir / "recordings"),
         "DECK_SANDBOX": "off" if os.environ.get("COLLAB_DECK_SANDBOX", "auto").lower() in ("off", "0", "no", "false")
                         else "auto",

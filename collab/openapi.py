@@ -17,6 +17,7 @@ def _json(schema: dict) -> dict:
 def _errors(*codes: int) -> dict:
     text = {400: "Bad input", 401: "No valid token", 404: "Not found or not visible to the caller",
             403: "Visible, but the caller may not do this", 409: "Conflict", 413: "Too large", 422: "Invalid field",
+            503: "A service it needs (the media worker) did not answer: nothing was done",
             429: "Too many requests from this account: wait as the message says"}
     return {str(c): {"description": text[c], **_json(_ref("Error"))} for c in codes}
 
@@ -136,6 +137,17 @@ SCHEMAS: dict[str, Any] = {
                        "whep_url": {"type": "string", "description": "The broadcast's WHEP endpoint (POST an SDP offer)"},
                        "live": {"type": "boolean"},
                        "started_at": {"type": ["string", "null"], "format": "date-time"}},
+    },
+    "Recording": {
+        "type": "object", "required": ["id", "started_at", "ended_at", "url", "status"],
+        "properties": {"id": {"type": "integer"},
+                       "started_at": {"type": "string", "format": "date-time"},
+                       "ended_at": {"type": ["string", "null"], "format": "date-time"},
+                       "url": {"type": "string", "description": "The replay page (slides, camera, captions, index)"},
+                       "file_url": {"type": ["string", "null"], "description": "The composed WebM, once ready"},
+                       "status": {"type": "string", "enum": ["recording", "stopped", "composing", "ready", "failed"]},
+                       "progress": {"type": "integer", "description": "Per cent of the composed file done"},
+                       "message": {"type": "string"}, "duration": {"type": "number"}, "size": {"type": "integer"}},
     },
 }
 
@@ -460,6 +472,19 @@ def document() -> dict[str, Any]:
                         _ref("Broadcast"), 403, 404, 422, params=[_id_param("meeting_id")]),
             "delete": _op("Stop the broadcast: every viewer is let go at once (the chairs)", "200",
                           _ref("Broadcast"), 403, 404, 422, params=[_id_param("meeting_id")]),
+        },
+        "/meetings/{meeting_id}/recordings": {
+            "get": _op("The meeting's recordings (as the room's attachments: readers, not guests of a labelled room)",
+                       "200", {"type": "object", "required": ["recordings"],
+                               "properties": {"recordings": {"type": "array", "items": _ref("Recording")}}},
+                       404, 422, params=[_id_param("meeting_id")]),
+        },
+        "/meetings/{meeting_id}/recording": {
+            "post": _op("Start recording (the chairs, where the room allows it, with people in the call); everyone "
+                        "in the meeting is told", "201", _ref("Recording"), 403, 404, 409, 422, 503,
+                        params=[_id_param("meeting_id")]),
+            "delete": _op("Stop recording; the file to replay is composed in the background", "200",
+                          {"type": "object"}, 403, 404, 422, params=[_id_param("meeting_id")]),
         },
         "/meetings/{meeting_id}/whep": {
             "post": _sdp_op(),

@@ -34,6 +34,9 @@ from rooms import attachments as files
 from rooms import policy, post_removal
 from rooms import posts as room_posts
 from rooms.ideas.models import Idea, IdeaVote
+from rooms.meetings import recording_processing
+from rooms.meetings.models import Attendance
+from rooms.meetings.recording_models import Recording
 from rooms.meetings.transcript_models import TranscriptSegment
 from rooms.models import Attachment, Membership, Post, PostRevision, Reaction, Room, RoomEvent, Thread
 from rooms.polls.models import Poll, PollVote
@@ -52,11 +55,32 @@ thread_notifications.json  the threads you set to watching, tracking or muted
 poll_votes.json   your own votes in polls and proposals (what you chose, your reason, when); in an
                   anonymous poll too, since it is yours -- never anyone else's vote or name
 transcript.json   what you said in meetings, as the automatic captions heard it (and as a chair corrected it)
+recordings.json   the meeting recordings you spoke in (when, and where to replay them while you may read the room)
+recordings/       your own microphone in those recordings, as recorded (WebM, Opus)
 sessions.json     the devices signed in to your account
 attachments/      the files you attached to your posts
 
 Rooms and threads you can no longer read are listed by number only.
 """
+
+
+def _recordings_spoken_in(user: User, blobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Recordings (issue 16) of meetings the account attended in which its microphone was recorded; its own
+    microphone files go into the archive (its voice, like its posts), never anyone else's."""
+    meeting_ids = set(db.session.scalars(select(Attendance.meeting_id).where(Attendance.user_id == user.id)))
+    out = []
+    for rec in db.session.scalars(select(Recording).where(Recording.meeting_id.in_(meeting_ids),
+                                                          Recording.status != "gone").order_by(Recording.id)):
+        mine = sorted(recording_processing.folder(rec).glob(f"{user.id}-audio-*.webm"))
+        if not mine:
+            continue
+        for path in mine:
+            blobs.append((f"recordings/{rec.id}-{path.name}", str(path)))
+        readable = policy.may_read_recordings(user, rec.meeting) if rec.meeting else False
+        out.append({"meeting_id": rec.meeting_id, "recording_id": rec.id, "started_at": _iso(rec.started_at),
+                    "ended_at": _iso(rec.ended_at), "your_files": [f"recordings/{rec.id}-{p.name}" for p in mine],
+                    "replay": f"/meetings/{rec.meeting_id}/recordings/{rec.id}" if readable else None})
+    return out
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -141,9 +165,10 @@ def export_data(user: User) -> tuple[dict[str, Any], list[tuple[str, str]]]:
                    "heard": s.text, "corrected": s.corrected_text}
                   for s in db.session.scalars(select(TranscriptSegment).where(TranscriptSegment.speaker_id == user.id)
                                               .order_by(TranscriptSegment.started_at, TranscriptSegment.id))]
+    recordings = _recordings_spoken_in(user, blobs)
     docs = {"profile.json": profile, "memberships.json": memberships, "posts.json": posts,
             "reactions.json": reactions, "idea_votes.json": idea_votes, "poll_votes.json": poll_votes,
-            "thread_notifications.json": watches, "transcript.json": transcript,
+            "thread_notifications.json": watches, "transcript.json": transcript, "recordings.json": recordings,
             "sessions.json": sessions}
     return docs, blobs
 

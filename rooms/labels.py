@@ -25,6 +25,13 @@ def label_of(room: Room | None) -> str:
     return normal(room.label if room is not None else None)
 
 
+def recording_max_label() -> str:
+    """COLLAB_RECORDING_MAX_LABEL: the highest label whose rooms' meetings may be recorded (default the lowest)."""
+    known = labels()
+    wanted = current_app.config.get("RECORDING_MAX_LABEL") if has_app_context() else None
+    return wanted if wanted in known else known[0]
+
+
 def rank(label: str) -> int:
     known = labels()
     return known.index(label) if label in known else 0

@@ -57,6 +57,9 @@ class Room(Base):
     # Confidentiality label (COLLAB_LABELS; None: the lowest) and Chatham House posting (rooms/pseudonyms.py).
     label: Mapped[Optional[str]] = mapped_column(String(40))
     non_attributed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A chair may record this room's meetings (rooms/meetings/recordings.py; labels and non-attribution may
+    # still forbid it: rooms.policy recording_refusal).
+    recording_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
 
     organisation: Mapped[Optional[Organisation]] = relationship(lazy="joined")
 

@@ -136,10 +136,17 @@ def room_trust(room_id: int):
                 flash_ok("Posts in this room will appear as “Participant n”." if on
                          else "Posts in this room will show their authors' names.")
                 return redirect(url_for("rooms.room", room_id=room_id))
+        elif field("action") == "recording":
+            on = field("recording_allowed") == "on"
+            if attempt(lambda: trust_settings.set_recording_allowed(current_user, room_id, on), errors):
+                flash_ok("Chairs may record this room's meetings." if on
+                         else "This room's meetings will not be recorded.")
+                return redirect(url_for("rooms.room", room_id=room_id))
         else:
             errors["_form"] = "Unknown action."
     return render_template("rooms/trust_settings.html", room=room, errors=errors, labels=labels.labels(),
-                           current=labels.label_of(room)), (422 if errors else 200)
+                           current=labels.label_of(room), recording_refusal=policy.recording_refusal(room)), \
+        (422 if errors else 200)
 
 
 

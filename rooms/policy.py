@@ -328,6 +328,33 @@ def may_watch_broadcast(user: Optional[User], meeting: Meeting, *, live: bool) -
     return live and may_join_meeting(user, meeting)
 
 
+def recording_refusal(room: Room) -> str | None:
+    """Why a room's meetings may not be recorded, or None if a chair may record them: its owners allowed
+    it, its label is at most COLLAB_RECORDING_MAX_LABEL (default the lowest: a frank OFFICIAL-SENSITIVE
+    discussion is never kept as audio), and it is not non-attributed (a voice names its speaker)."""
+    if room.non_attributed:
+        return "This room is non-attributed: its meetings are never recorded, since a voice names its speaker."
+    limit = labels.recording_max_label()
+    if labels.rank(labels.label_of(room)) > labels.rank(limit):
+        return f"Meetings of rooms labelled above {limit} are not recorded."
+    if not room.recording_allowed:
+        return "The room's owners have not allowed meetings here to be recorded."
+    return None
+
+
+def may_record(user: Optional[User], meeting: Meeting, *, chair: bool) -> bool:
+    """Start or stop a meeting's recording: its chairs (`chair`: rooms/meetings/access.py is_chair), while it
+    runs in an open room. Starting also needs a room that may be recorded (`recording_refusal`); stopping
+    never does, so a chair can always stop one."""
+    return chair and meeting.ended_at is None and may_act_in_meeting(user, meeting)
+
+
+def may_read_recordings(user: Optional[User], meeting: Meeting) -> bool:
+    """A meeting's recordings (the list, the replay page, the composed file, its timeline and captions):
+    as the room's attachments — readers of the room, except guests of a room labelled above the lowest."""
+    return can_download_attachments(user, meeting.room)
+
+
 def may_read_viewer_requests(user: Optional[User], meeting: Meeting, *, chair: bool) -> bool:
     """The broadcast's queue (viewers' questions and requests to speak, with their names): the meeting's
     chairs only (`chair`: rooms/meetings/access.py is_chair), never the other participants or viewers."""

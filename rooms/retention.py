@@ -6,7 +6,7 @@ Deleting leaves tombstones, as deleting a post does, so reply trees stay whole:
 the text, earlier versions and attachments go; a thread whose opening post goes
 loses its title too. Stored room events older than the period are deleted, and
 later ones that still carry a deleted post's text are redacted. What was said in the room's meetings
-(their transcripts) goes by the same period. Room owners see
+(their transcripts) and their recordings' files go by the same period. Room owners see
 what the next run would delete on the room's settings page.
 """
 from __future__ import annotations
@@ -25,7 +25,9 @@ from collab.db import utcnow
 from collab.errors import Forbidden, Invalid
 from collab.extensions import db
 from rooms import policy, post_removal, services
+from rooms.meetings import recordings
 from rooms.meetings.models import Meeting
+from rooms.meetings.recording_models import Recording
 from rooms.meetings.transcript_models import TranscriptSegment
 from rooms.models import Attachment, Post, PostRevision, Room, RoomEvent, Thread
 from rooms.serialize import post_dict
@@ -119,11 +121,13 @@ def purge_room(room: Room, now: datetime | None = None) -> Due:
     room = db.session.get(Room, room.id, populate_existing=True)
     d = due(room, now)
     said = _transcripts_due(room, d.cutoff) if d is not None else []
-    if d is None or not (d.posts or said):
+    recorded = _recordings_due(room, d.cutoff) if d is not None else []
+    if d is None or not (d.posts or said or recorded):
         db.session.rollback()
         return d or Due(room=room, cutoff=utcnow())
     for segment in said:   # through the ORM, so search forgets the text too (search/outbox.py)
         db.session.delete(segment)
+
     stamp = utcnow()
     shas: set[str] = set()
     for post in d.posts:
@@ -135,10 +139,16 @@ def purge_room(room: Room, now: datetime | None = None) -> Due:
         services.record_event(room.id, "post.deleted", {"post": post_dict(post)})
     audit.record("retention.purged", target_type="room", target_id=room.id, room_id=room.id,
                  detail={"posts": d.count, "attachments": d.attachments, "transcript_segments": len(said),
+                         "recordings": len(recorded),
                          "days": room.retention_days,
                          "before": d.cutoff.isoformat(timespec="seconds")})
     db.session.commit()
     post_removal.forget_files(shas)
+    if recorded:   # the files go once the rest is committed; the rows stay, "gone", so the minutes still say there was one
+        db.begin_write()
+        for rec in recorded:
+            recordings.delete_files(db.session.get(Recording, rec.id))
+        db.session.commit()
     return d
 
 
@@ -146,6 +156,13 @@ def _transcripts_due(room: Room, cutoff: datetime) -> list[TranscriptSegment]:
     """What was said in the room's meetings before the cutoff (their transcripts, issue 16)."""
     return list(db.session.scalars(select(TranscriptSegment).join(Meeting, Meeting.id == TranscriptSegment.meeting_id)
                                    .where(Meeting.room_id == room.id, TranscriptSegment.started_at < cutoff)))
+
+
+def _recordings_due(room: Room, cutoff: datetime) -> list[Recording]:
+    """The room's meeting recordings (issue 16) that ended before the cutoff."""
+    return list(db.session.scalars(select(Recording).join(Meeting, Meeting.id == Recording.meeting_id)
+                                   .where(Meeting.room_id == room.id, Recording.status != "gone",
+                                          Recording.ended_at.is_not(None), Recording.ended_at < cutoff)))
 
 
 def describe(d: Due) -> list[str]:

@@ -1,5 +1,6 @@
-"""Changing a room's confidentiality label and whether its posts are attributed (issue 7's room
-settings). The labels themselves and what they mean are in rooms/labels.py."""
+"""Changing a room's confidentiality label, whether its posts are attributed (issue 7's room settings),
+and whether its meetings may be recorded (issue 16). The labels themselves and what they mean are in
+rooms/labels.py; what may be recorded is rooms.policy.recording_refusal."""
 from __future__ import annotations
 
 from flask import current_app
@@ -71,5 +72,24 @@ def set_non_attributed(actor: User, room_id: object, on: object) -> Room:
     room.non_attributed = on
     audit.record("room.visibility_changed", actor=actor, target_type="room", target_id=room.id, room_id=room.id,
                  detail={"non_attributed": on})
+    db.session.commit()
+    return room
+
+
+def set_recording_allowed(actor: User, room_id: object, on: object) -> Room:
+    """The owners allow a chair to record the room's meetings (labels and non-attribution may still forbid
+    it). Turning it off stops no recording under way: the chair does, and everyone sees it."""
+    room = services.get_room(actor, room_id)
+    if not policy.can_manage_room(actor, room):
+        raise Forbidden("Only the room's owners can change this.", "recording_allowed")
+    if not isinstance(on, bool):
+        raise Invalid("recording_allowed must be true or false.", "recording_allowed")
+    if on == room.recording_allowed:
+        return room
+    db.begin_write()
+    room = db.session.merge(room)
+    room.recording_allowed = on
+    audit.record("room.recording_allowed", actor=actor, target_type="room", target_id=room.id, room_id=room.id,
+                 detail={"recording_allowed": on})
     db.session.commit()
     return room

@@ -98,3 +98,37 @@ def gone(fragment: str) -> bool:
     while processes_with(fragment) and time.monotonic() < deadline:
         time.sleep(0.05)
     return processes_with(fragment) == []
+
+
+def finished_recording(meeting, started_by, *, seconds: float = 1.0):
+    """A recording of `meeting` that is ready to replay, for the authorization and artifact walks (which
+    ask who may read it, not how it was made: tests/test_recordings.py records one with a real worker).
+    Its composed file is a real WebM: `seconds` of silence encoded with Opus."""
+    from fractions import Fraction
+
+    import av
+
+    from rooms.meetings import recording_processing
+    from rooms.meetings.recording_models import Recording
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    db.begin_write()
+    rec = Recording(meeting_id=meeting.id, started_by_id=started_by.id, started_at=now - timedelta(seconds=seconds),
+                    ended_at=now, status="ready", progress=100, duration=seconds)
+    db.session.add(rec)
+    db.session.commit()
+    path = recording_processing.composed_path(rec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="webm") as out:
+        stream = out.add_stream("libopus", rate=48000, layout="stereo")
+        for i in range(int(seconds * 50)):
+            frame = av.AudioFrame(format="s16", layout="stereo", samples=960)
+            frame.planes[0].update(bytes(960 * 4))
+            frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, Fraction(1, 48000)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    db.begin_write()
+    rec = db.session.get(Recording, rec.id)
+    rec.size = path.stat().st_size
+    db.session.commit()
+    return rec

@@ -42,6 +42,7 @@ from rooms.polls import services as polls
 from rooms.qa import services as qa
 from tests.conftest import bearer
 from tests.live_support import login_client, sock
+from tests.meeting_support import finished_recording
 
 CALLERS = ("owner", "moderator", "member", "observer", "guest", "nonmember", "outsider", "removed", "suspended",
            "no_mfa", "anonymous")
@@ -74,6 +75,8 @@ ARTIFACTS: dict[str, tuple[str, dict[str, bool]]] = {
     "meeting_media": ("may_join_meeting", expect(IN_ROOM)),
     "broadcast_media": ("may_watch_broadcast", expect(IN_ROOM)),
     "viewer_requests": ("may_read_viewer_requests", expect(("owner", "moderator"))),   # the chairs
+    "recording": ("may_read_recordings", expect(FILES)),
+    "recording_control": ("may_record", expect(("owner", "moderator"))),   # the chairs (stopping: always)
     "vote": ("may_act_in_meeting", expect(PARTICIPANTS)),
     "idea": ("may_see_idea", expect(IN_ROOM)),
     "poll": ("may_see_poll", expect(IN_ROOM)),
@@ -196,6 +199,7 @@ def world(app, make):
     pending = qa.ask(p["member"], moderated.id, body="bandicootq waiting")
     broadcast.start(p["owner"], meeting.id)
     broadcast.ask(p["observer"], meeting.id, body="koalaq watching from home")
+    recording = finished_recording(meeting, p["owner"])
 
     # Everyone signs in and makes a token while they still may ...
     web = {name: login_client(app, u) for name, u in people.items()}
@@ -207,7 +211,7 @@ def world(app, make):
     tasks.settle(app)
     web["anonymous"], tokens["anonymous"] = app.test_client(), None
     return {"room": room, "thread": thread, "post": post, "hidden": hidden, "attachment": attachment,
-            "meeting": meeting, "deck": deck, "km": km, "minutes_thread": minutes_thread, "idea": idea,
+            "meeting": meeting, "deck": deck, "km": km, "recording": recording, "minutes_thread": minutes_thread, "idea": idea,
             "poll": poll,
             "poll_after": poll_after, "session": session, "question": question, "to_answer": to_answer,
             "anonymous": anonymous, "moderated": moderated, "pending": pending,
@@ -314,6 +318,15 @@ def channels(w, app) -> dict[str, dict]:
         },
         "viewer_requests": {
             "html": lambda c: _html(w, c, f"/meetings/{m.id}/broadcast/queue", "koalaq"),
+        },
+        "recording": {
+            "html": lambda c: _html(w, c, f"/meetings/{m.id}/recordings/{w['recording'].id}", "replay-video"),
+            "file": lambda c: _html(w, c, f"/meetings/{m.id}/recordings/{w['recording'].id}/file"),
+            "api": lambda c: _api(w, c, "GET", f"/api/v1/meetings/{m.id}/recordings",
+                                  f"/recordings/{w['recording'].id}"),
+        },
+        "recording_control": {
+            "api": lambda c: _api(w, c, "DELETE", f"/api/v1/meetings/{m.id}/recording", '"ok"'),
         },
         "vote": {
             "api": lambda c: _api(w, c, "POST", f"/api/v1/key-messages/{w['km']}/votes", "agree",

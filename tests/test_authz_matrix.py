@@ -143,6 +143,15 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "broadcast.queue"): MODERATE,
     ("POST", "broadcast.bring_in"): MODERATE,
     ("POST", "broadcast.dismiss"): MODERATE,
+    ("GET", "api.meeting_recordings"): READ,           # recordings (issue 16): as the room's attachments;
+    ("GET", "recordings.replay"): READ,                # the chairs record (the walk's meeting has nobody in
+    ("GET", "recordings.file"): READ,                  # its call: 409, past the permission check)
+    ("GET", "recordings.timeline"): READ,
+    ("GET", "recordings.captions"): READ,
+    ("POST", "api.start_recording"): MODERATE,
+    ("DELETE", "api.stop_recording"): MODERATE,
+    ("POST", "recordings.start"): MODERATE,
+    ("POST", "recordings.stop"): MODERATE,
     ("GET", "rooms.attachment"): READ,
     ("GET", "rooms.attachment_thumb"): READ,
     ("GET", "rooms.edit"): AUTHOR,
@@ -320,7 +329,7 @@ def classify(r, *, api: bool, method: str = "GET") -> str:
 
 
 ROOM_PARAMS = {"room_id", "thread_id", "post_id", "attachment_id", "meeting_id", "deck_id", "key_message_id",
-               "mute_id", "idea_id", "poll_id", "qa_id", "question_id", "segment_id", "request_id"}
+               "mute_id", "idea_id", "poll_id", "qa_id", "question_id", "segment_id", "request_id", "recording_id"}
 FORM = {"body": "matrix text", "title": "matrix", "name": "matrix", "description": "x", "reason": "matrix reason",
         "action": "hide", "role": "member", "user_id": "0", "hours": "1", "days": "1", "confirm": "",
         "token_name": "matrix", "email": "matrix@example.org", "emoji": "👍"}
@@ -400,11 +409,16 @@ def _seed_room(make, users: dict, muted, *, visibility: str, name: str, non_attr
     broadcast.start(owner, meeting.id)
     broadcast.ask_to_speak(users["observer"], meeting.id)
     (request,) = broadcast.queue(owner, meeting.id)
+    from tests.meeting_support import finished_recording
+
+    trust_settings.set_recording_allowed(owner, room.id, True)
+    recording = finished_recording(meeting, owner)
     return {"room": room, "thread": thread, "reply": reply, "meeting": meeting, "ids": {
         "room_id": room.id, "thread_id": thread.id, "post_id": reply.id, "attachment_id": att.id,
         "filename": att.filename, "meeting_id": meeting.id, "key_message_id": km["key_message_id"],
         "mute_id": mute.id, "idea_id": idea.id, "poll_id": poll.id,
-        "qa_id": session.id, "question_id": question.id, "segment_id": segment.id, "request_id": request["id"]}}
+        "qa_id": session.id, "question_id": question.id, "segment_id": segment.id, "request_id": request["id"],
+        "recording_id": recording.id}}
 
 
 @pytest.fixture
@@ -581,7 +595,9 @@ OPEN_MAY = {   # read, and write (joining by posting), react, vote, start a meet
     ("GET", "api.broadcast_state"), ("GET", "broadcast.watch"), ("POST", "broadcast.token"),
     ("POST", "api.broadcast_token"), ("POST", "api.whep_offer"), ("DELETE", "api.whep_stop"),
     ("PATCH", "api.whep_trickle"),
-    ("POST", "broadcast.question"), ("POST", "broadcast.speak")}
+    ("POST", "broadcast.question"), ("POST", "broadcast.speak"),
+    ("GET", "api.meeting_recordings"), ("GET", "recordings.replay"), ("GET", "recordings.file"),
+    ("GET", "recordings.timeline"), ("GET", "recordings.captions")}
 OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the moderators' actions
     ("DELETE", "api.delete_post"), ("GET", "meetings.edit_page"), ("GET", "rooms.edit"),
     ("PATCH", "api.edit_meeting"), ("PATCH", "api.edit_post"), ("POST", "api.add_attachments"),
@@ -600,7 +616,9 @@ OPEN_MAY_NOT = {  # sees it, may not: someone else's post, the chair's or the mo
     ("PATCH", "api.correct_segment"), ("POST", "transcript.correct"),
     ("POST", "api.start_broadcast"), ("DELETE", "api.stop_broadcast"), ("POST", "broadcast.start"),
     ("POST", "broadcast.stop"), ("GET", "broadcast.queue"), ("POST", "broadcast.bring_in"),
-    ("POST", "broadcast.dismiss")}
+    ("POST", "broadcast.dismiss"),
+    ("POST", "api.start_recording"), ("DELETE", "api.stop_recording"), ("POST", "recordings.start"),
+    ("POST", "recordings.stop")}
 OPEN_FORM = {("POST", "meetings.schedule_page"),   # may schedule; the walk's input is refused
              ("POST", "rooms.leave"),              # not a member: nothing to leave (said on the form)
              ("POST", "live.thread_level"), ("POST", "live.room_level"),  # no level sent (room: join first)
@@ -638,6 +656,9 @@ def _overrides(kind: str) -> dict[tuple[str, str], dict[str, str]]:
 
 
 KIND_OVERRIDES = {kind: _overrides(kind) for kind in READERS}
+# A non-attributed room's meetings are never recorded (rooms.policy.recording_refusal): its chairs are refused.
+for _key in (("POST", "api.start_recording"), ("POST", "recordings.start")):
+    KIND_OVERRIDES["non_attributed"].setdefault(_key, {}).update(moderator="403", owner="403")
 
 
 def expected_for(kind: str) -> dict[tuple[str, str], dict[str, str]]:

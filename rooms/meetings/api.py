@@ -8,7 +8,7 @@ from flask import Response, request, url_for
 
 from collab.api import api_user, bp, json_body, ok
 from collab.limits import upload_limit
-from rooms.meetings import access, broadcast, decks, minutes, schedule, services, state, votes, whep
+from rooms.meetings import access, broadcast, decks, minutes, recordings, schedule, services, state, votes, whep
 
 
 def _full(meeting) -> dict:
@@ -115,6 +115,25 @@ def start_broadcast(meeting_id: int):
 def stop_broadcast(meeting_id: int):
     """A chair stops it: every viewer is let go at once."""
     return ok(broadcast.stop(api_user(), meeting_id))
+
+
+@bp.get("/meetings/<int:meeting_id>/recordings")
+def meeting_recordings(meeting_id: int):
+    """The meeting's recordings → {"recordings": [{"id", "started_at", "ended_at", "url", "status", …}]}
+    (as the room's attachments: 404 to those who may not read them)."""
+    return ok({"recordings": recordings.list_for(api_user(), meeting_id)})
+
+
+@bp.post("/meetings/<int:meeting_id>/recording")
+def start_recording(meeting_id: int):
+    """A chair starts recording (where the room allows it); everyone in the meeting is told."""
+    return ok(recordings.start(api_user(), meeting_id), 201)
+
+
+@bp.delete("/meetings/<int:meeting_id>/recording")
+def stop_recording(meeting_id: int):
+    """A chair stops it; the file to replay is prepared in the background (its progress is in the list)."""
+    return ok(recordings.stop(api_user(), meeting_id) or {"ok": True})
 
 
 @bp.post("/meetings/<int:meeting_id>/broadcast/token")

@@ -47,6 +47,13 @@ def recording(meeting: Meeting, now: datetime) -> bool:
     return not (plan is not None and plan.starts_at is not None and plan.starts_at - RECORD_BEFORE > now)
 
 
+def in_call(meeting: Meeting) -> bool:
+    """Whether anyone is in the meeting's call now (an open "remote" span: services.join opened it)."""
+    return db.session.scalar(select(Attendance.id).where(Attendance.meeting_id == meeting.id,
+                                                         Attendance.mode == "remote",
+                                                         Attendance.left_at.is_(None)).limit(1)) is not None
+
+
 def _latest(meeting_id: int, user_id: int, mode: str) -> Attendance | None:
     return db.session.scalar(select(Attendance).where(
         Attendance.meeting_id == meeting_id, Attendance.user_id == user_id, Attendance.mode == mode)

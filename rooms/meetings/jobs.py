@@ -1,5 +1,5 @@
 """The meetings' background jobs: reminders before a meeting starts, and pre-read
-decks that a stopped server left half-converted.
+decks and recordings that a stopped server left half-converted or half-composed.
 
 They run in three ways, all calling the same two functions:
 - inside the server (`flask --app wsgi serve`): a loop of collab/tasks.py in each
@@ -19,7 +19,7 @@ from flask.cli import AppGroup
 
 from collab import tasks
 from collab.extensions import db
-from rooms.meetings import conversion, schedule
+from rooms.meetings import conversion, recording_processing, schedule
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,16 @@ EVERY = 60.0         # seconds between runs
 def run_once(app: Flask | None = None, *, background: bool = True) -> dict[str, int]:
     """Resume stuck decks and send the reminders that are due; counts of each."""
     app = app or current_app._get_current_object()
-    out = {"decks": 0, "reminders": 0}
+    out = {"decks": 0, "reminders": 0, "recordings": 0}
     try:
         out["decks"] = len(conversion.resume_stuck(app, background=background))
     except Exception:
         log.exception("resuming stuck decks failed")
+        db.session.rollback()
+    try:
+        out["recordings"] = len(recording_processing.resume_stuck(app, background=background))
+    except Exception:
+        log.exception("resuming stuck recordings failed")
         db.session.rollback()
     try:
         out["reminders"] = schedule.send_due_reminders()

@@ -26,6 +26,7 @@ from rooms.labels import label_of
 from rooms.meetings import access, pseudonyms, state, votes
 from rooms.meetings import services as meetings
 from rooms.meetings.models import Meeting
+from rooms.meetings.recordings import recordings_of
 from rooms.models import Post, Thread
 from rooms.polls import services as polls
 from rooms.qa import services as qa_services
@@ -103,6 +104,9 @@ def content(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         # Q&A (issue 13): the questions the hosts answered aloud in this meeting's sessions (no names)
         "answered_aloud": qa_services.answered_aloud_in_meeting(meeting.id),
         "polls": [{"question": p.question, "lines": polls.outcome_lines(p)} for p in polls.meeting_polls(meeting)],
+        # recordings (issue 16): when each ran and where to replay it (readers of the room's attachments)
+        "recordings": [{"id": r.id, "from": show(r.started_at, "%H:%M"), "to": show(r.ended_at, "%H:%M %Z"),
+                        "url": f"/meetings/{meeting.id}/recordings/{r.id}"} for r in recordings_of(meeting)],
     }
 
 
@@ -159,6 +163,9 @@ def markdown(meeting: Meeting) -> str:
     if c["answered_aloud"]:
         out += ["", "## Questions answered aloud (Q&A)", ""]
         out += [f"- {' '.join(q.split())}" for q in c["answered_aloud"]]
+    if c["recordings"]:
+        out += ["", "## Recordings", ""]
+        out += [f"- [Recording {r['from']}–{r['to']}]({r['url']})" for r in c["recordings"]]
     out += ["", f"[Download these minutes as a PDF](/meetings/{meeting.id}/minutes.pdf)"]
     return "\n".join(out)
 

@@ -29,7 +29,7 @@ from collab.extensions import db
 from media import supervisor, tokens
 from rooms import policy, revocation
 from rooms import services as room_services
-from rooms.meetings import access, attendance, media_control, pseudonyms, state
+from rooms.meetings import access, attendance, media_control, pseudonyms, recordings, state
 from rooms.meetings.models import MediaGrant, Meeting, MeetingPlan
 from rooms.models import Room
 from rooms.serialize import iso
@@ -122,6 +122,7 @@ def end_meeting(actor: User, meeting_id: object, *, cancel: bool = False, at: da
     db.begin_write()
     now = at or utcnow()
     attendance.close_at_end(meeting, now)
+    recording_id = recordings.close_at_end(meeting, now)
     meeting.ended_at = now
     if cancel:
         plan = state.ensure_plan(meeting)
@@ -141,6 +142,7 @@ def end_meeting(actor: User, meeting_id: object, *, cancel: bool = False, at: da
     logs.event("meeting.ended", meeting_id=meeting.id, room_id=meeting.room_id, user_id=actor.id,
                cancelled=bool(cancel))
     revoke_media(meeting, reason="ended", message=CANCELLED_MESSAGE if cancel else ENDED_MESSAGE)
+    recordings.after_end(recording_id)
     return meeting
 
 

@@ -28,6 +28,7 @@ from collab.extensions import db
 from rooms import policy
 from rooms.meetings import access, pseudonyms
 from rooms.meetings.broadcast_models import Broadcast
+from rooms.meetings.recording_models import live_recording, mark_slide
 from rooms.meetings.models import (
     Attendance,
     ChatMessage,
@@ -164,6 +165,7 @@ def snapshot(meeting: Meeting, names: bool = False) -> dict[str, Any]:
         "chat": [chat_dict(meeting, c, names) for c in reversed(chat)],
         "minutes_thread_id": plan.minutes_thread_id if plan else None,
         "broadcast": broadcast_state(meeting),
+        "recording": recording_state(meeting),
     }
 
 
@@ -177,6 +179,15 @@ def broadcast_state(meeting: Meeting) -> dict[str, Any]:
     """Whether the meeting is broadcast now, for every page following it."""
     b = live_broadcast(meeting.id)
     return {"live": b is not None, "started_at": iso(b.started_at) if b else None}
+
+
+def recording_state(meeting: Meeting) -> dict[str, Any]:
+    """Whether the meeting is being recorded now (every page shows it), and whether it may be
+    (rooms.policy.recording_refusal: the chair's button says why not)."""
+    r = live_recording(meeting.id)
+    refusal = policy.recording_refusal(meeting.room)
+    return {"live": r is not None, "started_at": iso(r.started_at) if r else None, "id": r.id if r else None,
+            "allowed": refusal is None, "refusal": refusal}
 
 
 def get_state(actor: User, meeting_id: object) -> dict[str, Any]:
@@ -308,6 +319,7 @@ def set_slide(actor: User, meeting_id: object, *, deck_id: object, page: object)
     db.begin_write()
     plan = ensure_plan(meeting)
     plan.deck_id, plan.page = deck.id, page
+    mark_slide(meeting.id, deck.id, page)
     snap = publish(meeting)
     db.session.commit()
     return snap

@@ -105,13 +105,19 @@ def _vtt_text(text: str) -> str:
     return text
 
 
-def webvtt(actor: User | None, meeting_id: object) -> str:
-    """The transcript as a WebVTT file, each cue voiced by its speaker (`<v Name>`), corrected text first."""
+def webvtt(actor: User | None, meeting_id: object, *, start: datetime | None = None,
+           end: datetime | None = None) -> str:
+    """The transcript as a WebVTT file, each cue voiced by its speaker (`<v Name>`), corrected text first.
+    Times count from the meeting's start, or from `start` (a recording's), keeping only what was said
+    between `start` and `end`."""
     meeting = get_readable(actor, meeting_id)
     names = pseudonyms.names_for(actor, meeting, "transcript_vtt")
-    start = meeting.created_at
+    rows = _rows(meeting)
+    if start is not None:
+        rows = [seg for seg in rows if seg.ended_at >= start and (end is None or seg.started_at <= end)]
+    start = start or meeting.created_at
     lines = ["WEBVTT", "", f"NOTE {_vtt_text(meeting.title)}: automatic captions, which may contain mistakes.", ""]
-    for seg in _rows(meeting):
+    for seg in rows:
         who = (pseudonyms.person(meeting, seg.speaker, names) or {"name": pseudonyms.UNKNOWN})["name"]
         a = (seg.started_at - start).total_seconds()
         b = max(a + 0.5, (seg.ended_at - start).total_seconds())

@@ -2,29 +2,14 @@
 // viewers' queue (questions and requests to speak: "Bring in" lets a viewer join with audio and video);
 // everyone in the meeting sees "Broadcasting" and how many watch (the media worker counts the viewers
 // and tells the participants, meeting.js passes it on as a `collab:viewers` event).
-import { csrfToken } from "./csrf.js";
 import { byId as $, el } from "./dom.js";
-import { ctx, setText, showError } from "./meeting_hybrid.js";
+import { ctx, postJson, setText } from "./meeting_hybrid.js";
 import { socket } from "./socket.js";
 
 const box = document.querySelector(".broadcast-box");
 let viewers = 0;
 
-async function post(url) {
-  try {
-    const res = await fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
-    });
-    const data = await res.json().catch(() => ({}));
-    if (!res.ok) { showError(data.error?.message || "That did not work. Please try again."); return null; }
-    showError("");
-    return data;
-  } catch {
-    showError("The server did not answer. Check your connection and try again.");
-    return null;
-  }
-}
+const post = postJson;
 
 function onAir() {
   const live = !!ctx.snap?.broadcast?.live;

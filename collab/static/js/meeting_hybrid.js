@@ -3,6 +3,7 @@
 // one way to ask the server (`send`, over the page's one Socket.IO connection) and to show its
 // refusals, and how people are named in the state. meeting_room.js fills `ctx` and calls each
 // panel's render; the panels import this module, never one another's page script.
+import { csrfToken } from "./csrf.js";
 import { byId as $ } from "./dom.js";
 import { socket } from "./socket.js";
 
@@ -28,6 +29,23 @@ export function showError(message) {
   const p = $("hybrid-error");
   p.textContent = message || "";
   p.hidden = !message;
+}
+
+/** POSTs to one of the meeting's JSON routes (CSRF header); the answer, or null (the refusal is shown). */
+export async function postJson(url) {
+  try {
+    const res = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+    });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) { showError(data.error?.message || "That did not work. Please try again."); return null; }
+    showError("");
+    return data;
+  } catch {
+    showError("The server did not answer. Check your connection and try again.");
+    return null;
+  }
 }
 
 /** Sends a meeting event; resolves to the server's answer, or null (the refusal is shown). */

@@ -14,6 +14,7 @@ import { state as call } from "./meeting_call.js";
 import { ctx, root, send, showError } from "./meeting_hybrid.js";
 import "./meeting_layout.js";
 import { initPeople, renderPeople } from "./meeting_people.js";
+import { initRecording, renderRecording } from "./meeting_recording.js";
 import { initQa } from "./meeting_qa.js";
 import { initStage, renderSlides } from "./meeting_stage.js";
 import { initVotes, renderKeyMessages } from "./meeting_votes.js";
@@ -43,6 +44,7 @@ function apply(next) {
   renderChat();
   renderChair();
   renderBroadcast();
+  renderRecording();
 }
 
 // Removed from this meeting by the chair, or no longer allowed to read its room (rooms/revocation.py):
@@ -66,6 +68,7 @@ function init() {
   initChat();
   initChair(join);
   initBroadcast();
+  initRecording();
   socket.on("connect", join);
   if (socket.connected) join();
   socket.on("meeting.state", apply);
