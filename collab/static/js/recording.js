@@ -1,7 +1,8 @@
 // The replay page of a meeting's recording (issue 16), the BigBlueButton way: the composed file plays
-// (voices mixed, the speaker's camera, the slide of the moment), the slide shown at each moment is also
-// drawn large beside it, captions come from the corrected transcript, and "Jump to" is an index of what
-// happened (slides, speakers, hands, votes and outcomes, chat) as buttons: Tab to one, Enter to go there.
+// (voices mixed, the slide of the moment with the speaker's camera in its corner), "Now showing" names the
+// slide at the playing moment with a sharp copy to open full size, captions come from the corrected
+// transcript, and "Jump to" is an index of what happened (slides, speakers, hands, votes and outcomes,
+// chat) as buttons — Tab to one, Enter to go there — the entry of the playing moment marked as current.
 // While the file is still being prepared the page shows its progress and asks again every two seconds.
 import { byId as $, el } from "./dom.js";
 
@@ -18,21 +19,34 @@ function clock(t) {
 }
 
 function showSlide() {
+  const now = video.currentTime + 0.05;
   const img = $("replay-slide");
+  const link = $("replay-slide-link");
   let current = null;
-  for (const s of slides) { if (s.t <= video.currentTime + 0.05) current = s; }
-  img.hidden = !current;
+  for (const s of slides) { if (s.t <= now) current = s; }
+  link.hidden = !current;
+  const text = current ? `Slide ${current.page}` : "No slide.";
+  if ($("replay-now-text").textContent !== text) $("replay-now-text").textContent = text;
   if (current && img.dataset.url !== current.url) {
     img.dataset.url = current.url;
     img.src = current.url;
+    link.href = current.url;
     img.alt = `Slide ${current.page}`;
   }
+  let mark = null;
+  for (const b of document.querySelectorAll("#replay-entries button")) {
+    if (Number(b.dataset.t) <= now) mark = b;
+  }
+  for (const b of document.querySelectorAll("#replay-entries button[aria-current]")) {
+    if (b !== mark) b.removeAttribute("aria-current");
+  }
+  if (mark && !mark.hasAttribute("aria-current")) mark.setAttribute("aria-current", "true");
 }
 
 function render(data) {
   slides = data.slides;
   const list = $("replay-entries");
-  list.replaceChildren(...data.entries.map((e) => el("li", { class: `replay-entry replay-${e.kind}` },
+  list.replaceChildren(...data.entries.map((e) => el("li", { class: `replay-entry replay-kind-${e.kind}` },
     el("button", { type: "button", class: "link-button", "data-t": String(e.t),
       onclick: () => { video.currentTime = e.t; showSlide(); video.focus(); } },
       el("span", { class: "replay-time", text: clock(e.t) }), " ", el("span", { text: e.text })))));
