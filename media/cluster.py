@@ -200,6 +200,8 @@ class Cluster:
         self.worker = worker
         for msg in read_revocations(self.rundir):  # those sent before this shard (re)started
             worker.revocations.apply(msg)
+        for meeting_id, recording_id in read_recordings(self.rundir).items():   # recordings under way
+            worker.recorder.obey({"op": "record", "meeting": int(meeting_id), "recording": recording_id}, None)
         loop = asyncio.get_running_loop()
         path = self.pipe_path(self.index)
         if os.path.exists(path):
@@ -454,6 +456,7 @@ def run_shard(index: int, count: int, rundir: str) -> int:
 
 
 REVOKED = "revoked.json"
+RECORDING = "recording.json"   # meeting → recording under way, for a shard that (re)starts meanwhile
 
 
 def read_revocations(rundir: Path) -> list[dict]:
@@ -461,6 +464,14 @@ def read_revocations(rundir: Path) -> list[dict]:
         return json.loads((rundir / REVOKED).read_text())
     except (OSError, ValueError):
         return []
+
+
+def read_recordings(rundir: Path) -> dict[str, int]:
+    try:
+        found = json.loads((rundir / RECORDING).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ where a shard that starts later finds it), and restarts a shard that dies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import json
 import logging
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 from media import control, net, selftest
-from media.cluster import REVOKED
+from media.cluster import RECORDING, REVOKED, read_recordings
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class Node:
         self.revoked: list[dict] = []
 
     def spawn(self, i: int) -> None:
+        # a crashed shard leaves its socket behind: gone, `ready` waits for the new one to listen
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.signal_path(i))
         self.started[i] = time.monotonic()
         self.procs[i] = subprocess.Popen(
             [sys.executable, "-m", "media.cluster", str(i), str(self.count), str(self.rundir)], cwd=ROOT)
@@ -128,6 +132,8 @@ class Node:
                          "cpu_seconds": round(time.process_time() + sum(_cpu_seconds(p) for p in self.procs), 3)}
         if msg["op"] in control.REVOKING:
             self.remember(msg)
+        if msg["op"] in (*control.RECORDING, "end"):
+            self.remember_recording(msg)
         answers = await asyncio.gather(*(self.ask_shard(i, head) for i in range(self.count)))
         ok = all(code == 200 for code, _ in answers)
         return (200 if ok else 502), {"ok": ok, "closed": sum(a.get("closed", 0) for _, a in answers)}
@@ -140,6 +146,19 @@ class Node:
         tmp = self.rundir / (REVOKED + ".tmp")
         tmp.write_text(json.dumps(self.revoked))
         os.replace(tmp, self.rundir / REVOKED)
+
+    def remember_recording(self, msg: dict) -> None:
+        """Keep the recordings under way where a shard that (re)starts finds them and records its participants
+        too ("record" adds one; "record_stop" and a meeting's "end" take it out)."""
+        active = read_recordings(self.rundir)
+        key = str(msg["meeting"])
+        if msg["op"] == "record":
+            active[key] = msg["recording"]
+        elif msg["op"] == "end" or active.get(key) == msg.get("recording"):
+            active.pop(key, None)
+        tmp = self.rundir / (RECORDING + ".tmp")
+        tmp.write_text(json.dumps(active))
+        os.replace(tmp, self.rundir / RECORDING)
 
     async def ask_shard(self, i: int, head: bytes) -> tuple[int, dict]:
         """Pass a checked control request to shard `i` (which checks it again); its status and answer."""

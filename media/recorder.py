@@ -132,7 +132,10 @@ class TrackWriter:
                 self._mux(data, p.ts, key)
 
     def _open(self, data: bytes) -> None:
-        self.container = av.open(str(self.path), "w", format="webm")
+        # clusters of at most a second, each written as it closes: a worker that crashes leaves a file that plays
+        # up to its last second (the muxer keeps a whole cluster in memory, 5 s by default)
+        self.container = av.open(str(self.path), "w", format="webm",
+                                 options={"flush_packets": "1", "cluster_time_limit": "1000"})
         if self.kind == "audio":
             self.stream = self.container.add_stream("opus", rate=48000)
             self.stream.codec_context.extradata = OPUS_HEAD

@@ -28,10 +28,12 @@ SECRET = "cluster-test-secret"
 
 
 @pytest.fixture
-def node():
+def node(tmp_path):
+    """A two-process media worker (node) on a free port; it records into tmp_path/recordings."""
     port = free_port()
     env = dict(os.environ, COLLAB_SECRET_KEY=SECRET, COLLAB_MEDIA_HOST="127.0.0.1", COLLAB_MEDIA_PORT=str(port),
-               COLLAB_MEDIA_ADDRESSES="127.0.0.1", COLLAB_MEDIA_FILL="1")  # spread at once: test the pipes
+               COLLAB_MEDIA_ADDRESSES="127.0.0.1", COLLAB_MEDIA_FILL="1",  # spread at once: test the pipes
+               COLLAB_RECORDINGS_DIR=str(tmp_path / "recordings"))
     proc = subprocess.Popen([sys.executable, "-m", "media", "--processes", "2", "--skip-self-test"], cwd=ROOT,
                             env=env, start_new_session=True)
     deadline = time.time() + 30
