@@ -109,7 +109,7 @@ def test_viewers_watch_ask_and_one_is_brought_in(site, media_pages, tmp_path):  
     expect(queue).to_contain_text("Wyn Watcher asks to speak")
     axe(chair, "the viewers' queue")
     chair.screenshot(path=str(SHOTS / "chair-queue-1366.png"))
-    chair.get_by_role("button", name="Bring Wyn Watcher into the meeting").click()
+    chair.get_by_role("button", name="Bring in Wyn Watcher").click()
     expect(queue).not_to_contain_text("Wyn Watcher")
     link = wyn.get_by_role("link", name="Join the meeting")
     expect(link).to_be_focused()

@@ -89,6 +89,7 @@ NOT_PAGES = {
     "security.admin_audit_csv": "a CSV file", "polls.results": "the results region alone, for the poll's live update",
     "rooms.people_json": "JSON", "transcript.vtt": "a WebVTT file", "monitor.healthz": "JSON", "monitor.readyz": "JSON",
     "monitor.metrics_endpoint": "Prometheus text", "broadcast.queue": "JSON",
+    "recordings.file": "a video file", "recordings.timeline": "JSON", "recordings.captions": "a WebVTT file",
 }
 
 
@@ -170,7 +171,18 @@ def test_every_page_reflows_at_320px(site, admin_token, pages, tmp_path_factory)
          "third quarter and asked for the unredacted custody records", "start": now - 9, "end": now - 2}]})
     urllib.request.urlopen(urllib.request.Request(f"{site.url}/media/captions", data=body, method="POST",
                                                   headers={"Content-Type": "application/json"}), timeout=10).close()
+    # A recording (issue 16) of a meeting held now, with the chair in its call: the owner allows it on the
+    # room's trust page first; its replay page is then one of the pages (preparing or ready).
+    page.goto(f"/rooms/{rid}/trust")
+    page.get_by_label("Chairs may record this room's meetings").check()
+    page.locator("form:has(#recording_allowed)").get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Chairs may record this room's meetings.")).to_be_visible()
+    now_meeting = api(site, admin_token, "POST", f"/rooms/{rid}/meetings", {"title": "Panel held now"})
+    api(site, admin_token, "POST", f"/meetings/{now_meeting['id']}/token")
+    recording = api(site, admin_token, "POST", f"/meetings/{now_meeting['id']}/recording")
+    api(site, admin_token, "DELETE", f"/meetings/{now_meeting['id']}/recording")
     for path in [
+        f"/meetings/{now_meeting['id']}/recordings/{recording['id']}",
         "/rooms", f"/rooms/{rid}", f"/rooms/{rid}/members", "/rooms/new", f"/rooms/{rid}/settings",
         f"/rooms/{rid}/trust", f"/rooms/{rid}/moderation", f"/rooms/{rid}/threads/new", f"/rooms/{rid}/polls/new",
         f"/rooms/{rid}/ideas", f"/rooms/{rid}/ideas/new", f"/ideas/{idea['id']}", f"/rooms/{rid}/you-said-we-did",

@@ -49,7 +49,7 @@ async function loadQueue() {
     const what = r.kind === "speak" ? `${who} asks to speak` : `${who} asks: `;
     const actions = el("span", { class: "queue-actions" },
       r.kind === "speak" ? el("button", { type: "button", class: "small primary", text: "Bring in",
-        "aria-label": `Bring ${who} into the meeting`, onclick: () => act(r.id, "bring-in") }) : null,
+        "aria-label": `Bring in ${who}`, onclick: () => act(r.id, "bring-in") }) : null,
       el("button", { type: "button", class: "small", text: r.kind === "speak" ? "Decline" : "Done",
         "aria-label": `${r.kind === "speak" ? "Decline" : "Done with"} ${who}'s ${r.kind === "speak" ? "request" : "question"}`,
         onclick: () => act(r.id, "dismiss") }));
