@@ -1,6 +1,6 @@
 """Recording benchmark (issue 16): what recording a meeting costs the media worker, and what composing it costs.
 
-    .venv/bin/python bench/recording.py                    # N = 10, 20; 3 rounds of 10 s windows; writes the section
+    .venv/bin/python bench/recording.py                    # N = 10, 20; 4 rounds of 10 s windows; writes the section
     .venv/bin/python bench/recording.py --participants 4 --rounds 1 --seconds 4 --no-write   # a quick look
 
 Why: media/recorder.py records inside the live worker by muxing the RTP payloads it forwards, opening no codec;
@@ -107,18 +107,21 @@ def run_meeting(n: int, opts, media_file: Path, recordings: Path) -> dict:
         clients = join(n, port, media_file)
         time.sleep(6.0)   # every keyframe, then steady
         rounds = []
-        for r in range(1, opts.rounds + 1):
-            off = bm.measure(clients, pids, opts.seconds, n, {})
+        for r in range(1, opts.rounds + 1):   # off, on; then on, off: a drift over the run cancels out
+            first_off = r % 2 == 1
+            off = bm.measure(clients, pids, opts.seconds, n, {}) if first_off else None
             started = time.time()
             streams = control(port, "record", r)
             time.sleep(AFTER_RECORD)
             on = bm.measure(clients, pids, opts.seconds, n, {})
             control(port, "record_stop", r)
-            rounds.append({"off": off, "on": on, "streams": streams, "started": started, "ended": time.time(),
+            ended = time.time()
+            time.sleep(AFTER_STOP)
+            off = off or bm.measure(clients, pids, opts.seconds, n, {})
+            rounds.append({"off": off, "on": on, "streams": streams, "started": started, "ended": ended,
                            "folder": str(recordings / "1" / str(r))})
             print(json.dumps({"n": n, "round": r, "streams": streams, "off": off["sfu_core"], "on": on["sfu_core"]}),
                   flush=True)
-            time.sleep(AFTER_STOP)
         return {"n": n, "rounds": rounds}
     finally:
         for c in clients:
@@ -238,7 +241,8 @@ synthetic participants (bench/media.py's client processes, on the same 2 cores) 
 layers (320×240, 160×120; 15 fps) and Opus (a looped tone); participants 1 and 2 speak, the other microphones are
 silent (DTX: a packet per 400 ms); each participant is shown 9 cameras. Per round, on the same connections: a
 {opts.seconds:g} s window with recording off (the baseline: the same worker forwarding), `record`, {AFTER_RECORD:g}
-s, the same window with recording on, `record_stop`. Worker CPU: user + system from /proc (10 ms ticks), median of
+s, the same window with recording on, `record_stop` ({AFTER_STOP:g} s later the next window; the even rounds in the
+opposite order, so a drift over the run cancels out). Worker CPU: user + system from /proc (10 ms ticks), median of
 the rounds (range in brackets). A *recorded stream* is one file: a participant's microphone, or its camera's 160×120
 layer (2 N, as the worker's answer to `record` counted them); *per stream* = (CPU on − CPU off) / streams. Recording
 makes every camera wanted: one nobody is shown, paused otherwise, is sent again (the ingress column), and receiving
@@ -279,6 +283,16 @@ def render(meetings: list[dict], checks: list[dict], composed: dict, opts, start
     for name, c in per_s.items():
         out.append(f"| {CLASSES[name]} | {100 * c['mux']:.4f} % | {100 * c['decode']:.4f} % | "
                    f"{c['decode'] / c['mux']:.1f}× |")
+    worker = sorted(s["per"] for s in rows)
+    mux, dec = per_s["all"]["mux"], per_s["all"]["decode"]
+    again = [str(s["n"]) for s in rows if s["ingress"][1] > 1.2 * s["ingress"][0]]
+    span = lambda lo, hi, f: f"{f(lo)}" if f(lo) == f(hi) else f"{f(lo)}–{f(hi)}"  # noqa: E731
+    out += ["", f"In the worker (first table) recording cost {span(*worker, lambda x: f'{100 * x:.3f}')} % of one core per "
+                f"stream, {span(worker[0] / mux, worker[-1] / mux, lambda x: f'{x:.1f}')}× the recorder's own "
+                f"{100 * mux:.4f} %: the rest is the windows' noise (the rounds' range) and what recording does in the "
+                f"worker besides muxing" + (f" (at N = {', '.join(again)}, cameras sent again)" if again else "")
+            + f". Decoding the same streams would cost {100 * dec:.4f} % per stream: "
+              f"{span(dec / worker[-1], dec / worker[0], lambda x: f'{x:.1f}')}× the worker's figure."]
     speed = composed["duration"] / composed["cpu"]
     out += ["", f"Composition as the web app runs it (`nice -n 10 python -m rooms.meetings.recording_compose`, one "
                 f"encoding thread): the N = {composed['n']} meeting's last recording, {composed['duration']:.1f} s with "
@@ -286,12 +300,11 @@ def render(meetings: list[dict], checks: list[dict], composed: dict, opts, start
                 f"({composed['wall']:.2f} s wall): **{speed:.1f} s of recording per CPU second**; "
                 f"{composed['size'] / 1000:.0f} kB ({8 * composed['size'] / composed['duration'] / 1000:.0f} kbit/s), "
                 f"{composed['check']['frames']} frames decoded back ({composed['check']['errors']} failed).", "",
-            "Conclusion: in the worker recording added " + ", ".join(
-                f"{100 * s['per']:.3f} % of one core per stream at N = {s['n']} (rounds {100 * s['lo']:.3f} to "
-                f"{100 * s['hi']:.3f})" for s in rows)
-            + f"; the recorder's own code costs {100 * per_s['all']['mux']:.4f} % per stream, and decoding a recorded "
-              f"camera {per_s['camera']['decode'] / per_s['camera']['mux']:.1f}× what muxing it does; composing runs at "
-              f"{speed:.1f}× real time per CPU second."]
+            f"Conclusion: recording cost the worker {span(*worker, lambda x: f'{100 * x:.3f}')} % of one core per recorded "
+            f"stream (rounds {100 * min(s['lo'] for s in rows):.3f} to {100 * max(s['hi'] for s in rows):.3f}), "
+            f"the muxing itself {100 * mux:.4f} %; decoding those streams would cost {100 * dec:.4f} % per stream "
+            f"({dec / mux:.1f}× the muxing) and a recorded camera alone {100 * per_s['camera']['decode']:.3f} %; "
+            f"composing runs at {speed:.1f}× real time per CPU second."]
     return "\n".join(out) + "\n"
 
 
@@ -299,7 +312,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--participants", default="10,20", help="meeting sizes N, comma-separated")
     ap.add_argument("--seconds", type=float, default=10.0, help="each measured window (off, then on)")
-    ap.add_argument("--rounds", type=int, default=3, help="off/on pairs per N, on the same connections")
+    ap.add_argument("--rounds", type=int, default=4, help="off/on pairs per N (odd: off first; even: on first)")
     ap.add_argument("--processes", type=int, default=2, help="worker processes")
     ap.add_argument("--json", help="also save the raw figures here")
     ap.add_argument("--no-write", action="store_true", help="print the section; leave docs/benchmarks.md alone")

@@ -8,7 +8,8 @@ as "former member" posts, their text kept or removed (a tombstone, as when a
 post is deleted) as the administrator chooses. Everything else that names the
 account goes: memberships, reactions, read markers, notifications, sessions,
 tokens, two-step secrets; references elsewhere (rooms it created, invitations
-it sent, edits it made) lose the link; stored room events forget its name.
+it sent, edits it made) lose the link; stored room events forget its name; its microphone, camera and
+screen leave meeting recordings (each is composed again without them).
 The audit log keeps its entries (it is append-only; see docs/security.md).
 """
 from __future__ import annotations
@@ -17,7 +18,10 @@ import json
 import tempfile
 import zipfile
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+from flask import current_app
 
 from sqlalchemy import delete, func, or_, select, update
 
@@ -64,14 +68,24 @@ Rooms and threads you can no longer read are listed by number only.
 """
 
 
-def _recordings_spoken_in(user: User, blobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Recordings (issue 16) of meetings the account attended in which its microphone was recorded; its own
-    microphone files go into the archive (its voice, like its posts), never anyone else's."""
-    meeting_ids = set(db.session.scalars(select(Attendance.meeting_id).where(Attendance.user_id == user.id)))
+def _recorded(user_id: int, kinds: str = "*") -> list[tuple[Recording, list[Path]]]:
+    """Recordings (issue 16) of meetings the account attended with its streams in them (`kinds`: "audio" or
+    "*"), and those files."""
+    meeting_ids = set(db.session.scalars(select(Attendance.meeting_id).where(Attendance.user_id == user_id)))
     out = []
     for rec in db.session.scalars(select(Recording).where(Recording.meeting_id.in_(meeting_ids),
                                                           Recording.status != "gone").order_by(Recording.id)):
-        mine = sorted(recording_processing.folder(rec).glob(f"{user.id}-audio-*.webm"))
+        files = sorted(recording_processing.folder(rec).glob(f"{user_id}-{kinds}-*.webm"))
+        if files:
+            out.append((rec, files))
+    return out
+
+
+def _recordings_spoken_in(user: User, blobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Recordings in which the account's microphone was recorded; its own microphone files go into the
+    archive (its voice, like its posts), never anyone else's."""
+    out = []
+    for rec, mine in _recorded(user.id, "audio"):
         if not mine:
             continue
         for path in mine:
@@ -269,9 +283,13 @@ def erase_account(actor: User, target_id: object, *, posts: object, confirm: obj
         raise Invalid("Choose whether to keep or remove the text of their posts.", "posts")
     if not isinstance(confirm, str) or confirm.strip().lower() != target.email:
         raise Invalid("Type the account's e-mail address exactly, to confirm.", "confirm")
+    recorded = _recorded(uid)   # before the attendance rows forget the account
     db.begin_write()
     target = db.session.get(User, uid, populate_existing=True)
     n_posts, shas = room_posts.erase_author_posts(uid, remove_text=posts == "remove", by_id=actor.id)
+    for rec, _files in recorded:   # composed again without them (below, once their files are gone)
+        if rec.status in ("ready", "failed"):
+            rec.status, rec.progress, rec.message = "stopped", 0, ""
     # Invitations that were used to create this account carried its address.
     db.session.execute(update(Invitation).where(Invitation.used_by_id == uid).values(email=None))
     for table, column in _user_references():
@@ -292,4 +310,17 @@ def erase_account(actor: User, target_id: object, *, posts: object, confirm: obj
     db.session.commit()
     db.session.expire_all()  # rows the database changed (cascades, SET NULL) are read afresh
     post_removal.forget_files(shas)
+    _cut_from_recordings(recorded)
     return {"posts": n_posts, "content": posts}
+
+
+def _cut_from_recordings(recorded: list[tuple[Recording, list[Path]]]) -> None:
+    """Their microphone, camera and screen leave every recording: the files go, and so does the composed file
+    that mixed them in; each recording that had one is composed again without them, in the background."""
+    for rec, paths in recorded:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        composed = recording_processing.composed_path(rec)
+        if composed.exists():
+            composed.unlink()
+            recording_processing.start(current_app._get_current_object(), rec.id)

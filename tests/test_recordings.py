@@ -292,6 +292,15 @@ def test_ending_the_meeting_stops_it_and_minutes_export_and_retention_follow(app
     assert blobs and all(name.startswith("recordings/") is False or f"-{member.id}-audio-" in name
                          for name, _ in blobs)
     assert not any(f"-{chair.id}-audio-" in name for name, _ in blobs)
+    # erasing the member's account cuts their voice out: their files go, and the recording is composed again
+    admin = make.user(admin=True, name="Ada Admin")
+    folder = recordings_dir / str(meeting.id) / str(rec_id)
+    assert list(folder.glob(f"{member.id}-audio-*.webm"))
+    account_data.erase_account(admin, member.id, posts="keep", confirm=member.email)
+    assert not list(folder.glob(f"{member.id}-*.webm")) and list(folder.glob(f"{chair.id}-audio-*.webm"))
+    tasks.settle(app)
+    assert _ready(app, rec_id).status == "ready" and recording_processing.composed_path(
+        db.session.get(Recording, rec_id)).exists()
     # retention: recordings that ended before the period are deleted (files gone, the row says so)
     db.begin_write()
     db.session.get(type(room), room.id).retention_days = 1
