@@ -287,7 +287,7 @@ def render(meetings: list[dict], checks: list[dict], composed: dict, opts, start
     mux, dec = per_s["all"]["mux"], per_s["all"]["decode"]
     again = [str(s["n"]) for s in rows if s["ingress"][1] > 1.2 * s["ingress"][0]]
     span = lambda lo, hi, f: f"{f(lo)}" if f(lo) == f(hi) else f"{f(lo)}–{f(hi)}"  # noqa: E731
-    out += ["", f"In the worker (first table) recording cost {span(*worker, lambda x: f'{100 * x:.3f}')} % of one core per "
+    out += ["", f"In the worker (first table) recording cost {span(worker[0], worker[-1], lambda x: f'{100 * x:.3f}')} % of one core per "
                 f"stream, {span(worker[0] / mux, worker[-1] / mux, lambda x: f'{x:.1f}')}× the recorder's own "
                 f"{100 * mux:.4f} %: the rest is the windows' noise (the rounds' range) and what recording does in the "
                 f"worker besides muxing" + (f" (at N = {', '.join(again)}, cameras sent again)" if again else "")
@@ -300,7 +300,7 @@ def render(meetings: list[dict], checks: list[dict], composed: dict, opts, start
                 f"({composed['wall']:.2f} s wall): **{speed:.1f} s of recording per CPU second**; "
                 f"{composed['size'] / 1000:.0f} kB ({8 * composed['size'] / composed['duration'] / 1000:.0f} kbit/s), "
                 f"{composed['check']['frames']} frames decoded back ({composed['check']['errors']} failed).", "",
-            f"Conclusion: recording cost the worker {span(*worker, lambda x: f'{100 * x:.3f}')} % of one core per recorded "
+            f"Conclusion: recording cost the worker {span(worker[0], worker[-1], lambda x: f'{100 * x:.3f}')} % of one core per recorded "
             f"stream (rounds {100 * min(s['lo'] for s in rows):.3f} to {100 * max(s['hi'] for s in rows):.3f}), "
             f"the muxing itself {100 * mux:.4f} %; decoding those streams would cost {100 * dec:.4f} % per stream "
             f"({dec / mux:.1f}× the muxing) and a recorded camera alone {100 * per_s['camera']['decode']:.3f} %; "

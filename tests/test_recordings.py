@@ -329,3 +329,27 @@ def test_a_worker_that_does_not_answer_records_nothing_and_says_so(app, make, wo
     [rec] = db.session.scalars(select(Recording)).all()
     assert rec.status == "failed" and rec.ended_at is not None
     assert state.get_state(member, meeting.id)["recording"]["live"] is False
+
+
+def test_a_recording_that_cannot_be_composed_fails_with_a_reason_and_stuck_ones_are_taken_up(app, make):
+    chair, member, reader, guest, room, meeting = _world(make)
+    now = utcnow()
+    db.begin_write()
+    empty = Recording(meeting_id=meeting.id, started_by_id=chair.id, started_at=now, ended_at=now, status="stopped")
+    stuck = Recording(meeting_id=meeting.id, started_by_id=chair.id, started_at=now - timedelta(seconds=3),
+                      ended_at=now, status="composing", worker="another-host:123:456", attempts=1,
+                      updated_at=now - timedelta(hours=1))
+    db.session.add_all([empty, stuck])
+    db.session.commit()
+    # no time between start and end: the composer refuses, and says why
+    assert recording_processing.compose(empty.id) == "failed"
+    failed = db.session.get(Recording, empty.id, populate_existing=True)
+    assert failed.status == "failed" and "end" in failed.message.lower() and failed.message != ""
+    # a composition whose process went silent an hour ago is taken up again (here: nothing was recorded,
+    # so the file is silence and darkness of the recording's length)
+    assert recording_processing.resume_stuck(app, background=False) == [stuck.id]
+    done = db.session.get(Recording, stuck.id, populate_existing=True)
+    assert done.status == "ready" and done.attempts == 2 and abs(done.duration - 3) < 0.5
+    listed = {r["id"]: r for r in recordings.list_for(reader, meeting.id)}
+    assert listed[stuck.id]["file_url"].endswith(f"/recordings/{stuck.id}/file")
+    assert listed[empty.id]["status"] == "failed" and listed[empty.id]["file_url"] is None

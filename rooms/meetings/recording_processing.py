@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections import deque
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def compose(recording_id: int) -> str:
     job = {"directory": str(folder(rec)), "started_at": epoch(rec.started_at), "ended_at": epoch(rec.ended_at),
            "out_path": str(composed_path(rec)), "slides": slides_of(rec)}
     duration = job["ended_at"] - job["started_at"]
+    folder(rec).mkdir(parents=True, exist_ok=True)   # a recording nobody published into has no folder yet
     db.session.rollback()
     result, error = _run_child(recording_id, job, limit=max(MIN_LIMIT, 3 * duration))
     if result is None:
@@ -128,11 +130,12 @@ def compose(recording_id: int) -> str:
 def _run_child(recording_id: int, job: dict, *, limit: float) -> tuple[dict | None, str]:
     """Run the composer at low priority; progress lines update the row. (result, "") or (None, why)."""
     cmd = ["nice", "-n", "10", sys.executable, "-m", "rooms.meetings.recording_compose", json.dumps(job)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    # one pipe for both (its log lines too): a child that logs a lot can never fill a pipe nobody reads
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             cwd=str(Path(__file__).resolve().parents[2]), env=dict(os.environ))
     timer = threading.Timer(limit, conversion._kill_group, (proc,))
     timer.start()
-    result, shown = None, -1
+    result, shown, said = None, -1, deque(maxlen=40)
     try:
         for line in proc.stdout:
             kind, _, value = line.strip().partition(" ")
@@ -143,15 +146,16 @@ def _run_child(recording_id: int, job: dict, *, limit: float) -> tuple[dict | No
                     _update(recording_id, progress=min(pct, 99))
             elif kind == "done":
                 result = json.loads(value)
-        err = proc.stderr.read()
+            else:
+                said.append(line.rstrip())
         proc.wait()
     finally:
         timer.cancel()
     if proc.returncode == 0 and result is not None:
         return result, ""
-    log.warning("recording %s: composer exited %s: %s", recording_id, proc.returncode, err[-2000:])
-    said = next((ln for ln in reversed(err.splitlines()) if ln.startswith("ValueError: ")), "")
-    return None, (said.removeprefix("ValueError: ") or "The recording could not be prepared.")[:500]
+    log.warning("recording %s: composer exited %s: %s", recording_id, proc.returncode, "\n".join(said))
+    why = next((ln for ln in reversed(said) if ln.startswith("ValueError: ")), "")
+    return None, (why.removeprefix("ValueError: ") or "The recording could not be prepared.")[:500]
 
 
 def resume_stuck(app: Flask | None = None, *, now: datetime | None = None, background: bool = True) -> list[int]:
