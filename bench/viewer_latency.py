@@ -26,6 +26,7 @@ import urllib.request  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 from media import internals, net, tokens  # noqa: E402
+from media.recorder import vp8_payload_start  # noqa: E402
 from media.client import SyntheticParticipant  # noqa: E402
 from media.synthetic import opus_clip, vp8_clip  # noqa: E402
 from support import ROOT, commit, loadavg, pct, write_section  # noqa: E402
@@ -59,19 +60,9 @@ class Clock:
 
 def _frame_start(payload: bytes) -> bytes | None:
     """The first bytes of the frame in the first RTP packet of a VP8 frame (RFC 7741: S=1, partition 0)."""
-    b = payload[0]
-    if not (b & 0x10) or (b & 0x07):
+    if not (payload[0] & 0x10) or (payload[0] & 0x07):
         return None
-    i = 1
-    if b & 0x80:
-        x = payload[1]
-        i = 2
-        if x & 0x80:
-            i += 2 if payload[2] & 0x80 else 1
-        if x & 0x40:
-            i += 1
-        if x & 0x30:
-            i += 1
+    i = vp8_payload_start(payload)
     return payload[i:i + PREFIX]
 
 

@@ -45,11 +45,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def worker_url():
+def worker_process(**env: str):
+    """A real media worker process (`python -m media`) on a free port, with the test app's key and `env`;
+    yields its WebSocket URL and stops it afterwards."""
     port = _free_port()
     env = dict(os.environ, COLLAB_SECRET_KEY=KEY, COLLAB_MEDIA_HOST="127.0.0.1", COLLAB_MEDIA_PORT=str(port),
-               COLLAB_MEDIA_ADDRESSES="127.0.0.1")
+               COLLAB_MEDIA_ADDRESSES="127.0.0.1", **env)
     proc = subprocess.Popen([sys.executable, "-m", "media", "--skip-self-test"], cwd=ROOT, env=env)
     url = f"ws://127.0.0.1:{port}/"
     deadline = time.time() + 30
@@ -67,6 +68,11 @@ def worker_url():
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+
+
+@pytest.fixture
+def worker_url():
+    yield from worker_process()
 
 
 @pytest.fixture

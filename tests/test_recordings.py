@@ -13,11 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,7 +35,7 @@ from rooms.meetings.transcript_models import TranscriptSegment
 from tests.conftest import bearer
 from tests.live_support import login_client, until
 from tests.meeting_support import ready_deck
-from tests.test_media_revocation import KEY, ROOT, _free_port
+from tests.test_media_revocation import worker_process
 
 pytestmark = pytest.mark.usefixtures("settle")
 
@@ -65,22 +60,7 @@ def recordings_dir(tmp_path) -> Path:
 @pytest.fixture
 def worker_url(recordings_dir):
     """A real media worker process writing into the folder the web app reads."""
-    port = _free_port()
-    env = dict(os.environ, COLLAB_SECRET_KEY=KEY, COLLAB_MEDIA_HOST="127.0.0.1", COLLAB_MEDIA_PORT=str(port),
-               COLLAB_MEDIA_ADDRESSES="127.0.0.1", COLLAB_RECORDINGS_DIR=str(recordings_dir),
-               COLLAB_CAPTIONS_ENGINE="off")
-    proc = subprocess.Popen([sys.executable, "-m", "media", "--skip-self-test"], cwd=ROOT, env=env)
-    deadline = time.time() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-            break
-        except OSError:
-            assert time.time() < deadline and proc.poll() is None, "the media worker did not start"
-            time.sleep(0.2)
-    yield f"ws://127.0.0.1:{port}/"
-    proc.terminate()
-    proc.wait(10)
+    yield from worker_process(COLLAB_RECORDINGS_DIR=str(recordings_dir), COLLAB_CAPTIONS_ENGINE="off")
 
 
 @pytest.fixture
