@@ -4,15 +4,11 @@
     .venv/bin/python bench/recording.py --participants 4 --rounds 1 --seconds 4 --no-write   # a quick look
 
 Why: media/recorder.py records inside the live worker by muxing the RTP payloads it forwards, opening no codec;
-whether a 2-core server can record beside its meetings rests on that. Measured in one run:
-- a real worker (`python -m media` as bench/media.py starts it; simulcast on, captions off, COLLAB_RECORDINGS_DIR
-  a temporary folder) and N synthetic participants (bench/media.py's client processes); per round, on the same
-  connections, a window with recording off (the baseline), then the signed `record`, the same window with it on,
-  `record_stop`: worker CPU from /proc (bench/media.py `measure`), the difference / recorded streams;
-- every file written decoded with PyAV (frames counted: the files are sound; decode CPU: what decoding them
-  costs), and its packets replayed through media/recorder.py's TrackWriter (the recorder's own CPU, without the
-  noise of the worker's other work);
-- the largest N's last recording composed as the web app does (`nice python -m rooms.meetings.recording_compose`).
+whether a 2-core server can record beside its meetings rests on that. In one run: a real worker and N synthetic
+participants (bench/media.py's), each round a window with recording off (the baseline) and one with it on, on the
+same connections (worker CPU from /proc: the difference / recorded streams); every file written decoded with PyAV
+(frames counted; decode CPU) and replayed through media/recorder.py's TrackWriter (the recorder's own CPU, without
+the worker's noise); the largest N's last recording composed as the web app does.
 """
 from __future__ import annotations
 
@@ -84,7 +80,8 @@ def join(n: int, port: int, media_file: Path) -> list:
     k = -(-n // bm.PER_CLIENT_PROCESS)
     clients = [bm.ClientProcess(["--target", "sfu", "--url", f"ws://127.0.0.1:{port}/", "--ids",
                                  ",".join(map(str, range(i + 1, n + 1, k))), "--speakers", ",".join(map(str, SPEAKERS)),
-                                 "--media", str(media_file), "--address", "127.0.0.1", "--simulcast"]) for i in range(k)]
+                                 "--media", str(media_file), "--address", "127.0.0.1", "--simulcast"])
+               for i in range(k)]
     for pid in range(1, n + 1):
         clients[(pid - 1) % k].ask(f"join {pid}")
         time.sleep(0.15)
@@ -94,8 +91,9 @@ def join(n: int, port: int, media_file: Path) -> list:
 def control(port: int, op: str, recording: int) -> int:
     """The signed record / record_stop; the worker answers how many streams its processes now record."""
     message = {"op": op, "meeting": 1, "recording": recording}
-    with urllib.request.urlopen(media_control.control_url(f"ws://127.0.0.1:{port}/", bm.SECRET, message), timeout=10) as r:
-        return json.loads(r.read())["closed"]
+    url = media_control.control_url(f"ws://127.0.0.1:{port}/", bm.SECRET, message)
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.loads(answer.read())["closed"]
 
 
 def run_meeting(n: int, opts, media_file: Path, recordings: Path) -> dict:
@@ -127,7 +125,11 @@ def run_meeting(n: int, opts, media_file: Path, recordings: Path) -> dict:
         for c in clients:
             c.close()
         os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(15)
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
 
 
 # -- the files -----------------------------------------------------------------------------------------------
@@ -183,7 +185,7 @@ def replay(path: Path, folder: Path) -> float:
 
 def check_files(meeting: dict, scratch: Path) -> dict:
     """Every file of every round decoded and replayed; by class of stream: bytes, seconds, CPU."""
-    classes: dict[str, dict] = {name: dict.fromkeys(("bytes", "span", "media", "decode", "mux"), 0.0) for name in CLASSES}
+    classes = {name: dict.fromkeys(("bytes", "span", "media", "decode", "mux"), 0.0) for name in CLASSES}
     files = frames = errors = 0
     for rnd in meeting["rounds"]:
         for path in sorted(Path(rnd["folder"]).glob("*.webm")):
@@ -221,13 +223,15 @@ def compose(meeting: dict, out: Path) -> dict:
 def summary(meeting: dict) -> dict:
     rounds = meeting["rounds"]
     per = sorted((r["on"]["sfu_core"] - r["off"]["sfu_core"]) / r["streams"] for r in rounds)
+    last = "off" if len(rounds) % 2 == 0 else "on"   # the run's last window
     side = {s: sorted(r[s]["sfu_core"] for r in rounds) for s in ("off", "on")}
-    return {"n": meeting["n"], "streams": statistics.median(r["streams"] for r in rounds), "per": statistics.median(per),
-            "lo": per[0], "hi": per[-1], "side": side,
+    return {"n": meeting["n"], "streams": statistics.median(r["streams"] for r in rounds),
+            "per": statistics.median(per), "lo": per[0], "hi": per[-1], "side": side,
             "ingress": [statistics.median(r[s]["ingress_bps"] for r in rounds) / 1e6 for s in ("off", "on")],
             "delivered": min(r["on"]["delivered"] for r in rounds), "worst": min(r["on"]["worst"] for r in rounds),
             "waited": max(r[s]["server_waited"] for r in rounds for s in ("off", "on")),
-            "load": f"{rounds[0]['off']['load_before']} → {rounds[-1]['on']['load_after']}"}
+            "load": f"{rounds[0]['off']['load_before']} → {rounds[-1][last]['load_after']}",
+            "span": statistics.median(r["ended"] - r["started"] for r in rounds)}
 
 
 def render_meetings(rows: list[dict], checks: list[dict], opts, started: str) -> list[str]:
@@ -249,16 +253,18 @@ makes every camera wanted: one nobody is shown, paused otherwise, is sent again 
 it is part of the difference. *Written* = file sizes / time from `record` to `record_stop` (ext4, page cache).
 """.split()), "",
            "| N | recorded streams | worker CPU off → on, % of one core | recording's cost per stream, median (range) "
-           "| ingress off → on, Mbit/s | written per stream, kbit/s: camera / speaking mic / silent mic | files decoded: "
-           "files / frames / failed | frames delivered while recording: all / worst | worker waited for a CPU, s per s "
-           "(most) | load average before → after |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "| ingress off → on, Mbit/s | written per stream, kbit/s: camera / speaking mic / silent mic "
+           "| files decoded: files / frames / failed | frames delivered while recording: all / worst "
+           "| worker waited for a CPU, s per s (most) | load average before → after |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for s, chk in zip(rows, checks):
         cl = chk["classes"]
         out.append(f"| {s['n']} | {s['streams']:g} | {cpu(s['side']['off'])} → {cpu(s['side']['on'])} | "
                    f"{100 * s['per']:.3f} % ({100 * s['lo']:.3f} to {100 * s['hi']:.3f}) | {s['ingress'][0]:.1f} → "
-                   f"{s['ingress'][1]:.1f} | {kbps(cl['camera'])} / {kbps(cl['speaking mic'])} / {kbps(cl['silent mic'])} "
-                   f"| {chk['files']} / {chk['frames']:,} / {chk['errors']} | {bm.fmt_pct(min(s['delivered'], 1))} / "
-                   f"{bm.fmt_pct(min(s['worst'], 1))} | {s['waited']:.2f} | {s['load']} |")
+                   f"{s['ingress'][1]:.1f} | {kbps(cl['camera'])} / {kbps(cl['speaking mic'])} / "
+                   f"{kbps(cl['silent mic'])} | {chk['files']} / {chk['frames']:,} / {chk['errors']} | "
+                   f"{bm.fmt_pct(min(s['delivered'], 1))} / {bm.fmt_pct(min(s['worst'], 1))} | {s['waited']:.2f} | "
+                   f"{s['load']} |")
     return out
 
 
@@ -271,40 +277,48 @@ def decoding(checks: list[dict]) -> dict:
              for name, c in total.items() if c["media"]}
 
 
+def in_worker(s: dict) -> str:
+    """One N's recording cost in the worker, said as measured: distinct from zero only if every round was above."""
+    text = (f"at N = {s['n']} {100 * s['per']:.3f} % per stream, every round above zero ({100 * s['lo']:.3f} to "
+            f"{100 * s['hi']:.3f})" if s["lo"] > 0 else f"at N = {s['n']} not distinguishable from zero "
+            f"({100 * s['per']:.3f} %, rounds {100 * s['lo']:.3f} to {100 * s['hi']:.3f})")
+    if s["ingress"][1] > 1.2 * s["ingress"][0]:
+        text += (f", including the cameras nobody was shown, sent again while recording (ingress {s['ingress'][0]:.1f} "
+                 f"→ {s['ingress'][1]:.1f} Mbit/s: the synthetic clients, as the page, resume both layers; the low one "
+                 f"is recorded)")
+    return text
+
+
 def render(meetings: list[dict], checks: list[dict], composed: dict, opts, started: str) -> str:
     rows, per_s = [summary(m) for m in meetings], decoding(checks)
     out = render_meetings(rows, checks, opts, started)
-    out += ["", "Every file above, after the meetings, in the benchmark's process: decoded with PyAV, and its packets "
-                "replayed one by one through media/recorder.py's TrackWriter (the recorder's own work: reassembling "
-                "VP8 frames, muxing, writing; none of the worker's other work or noise). CPU per second of media, for "
-                "one stream:", "",
+    out += ["", f"Every file above (each about {rows[0]['span']:.0f} s long), after the meetings, in the benchmark's "
+                "process: decoded with PyAV, and its packets replayed one by one through media/recorder.py's "
+                "TrackWriter (the recorder's own work: reassembling VP8 frames, muxing, writing, opening and closing "
+                "the file; none of the worker's other work or noise). CPU per second of media, for one stream:", "",
             "| stream | recording (TrackWriter), % of one core | decoding, % of one core | decoding ÷ recording |",
             "|---|---|---|---|"]
     for name, c in per_s.items():
         out.append(f"| {CLASSES[name]} | {100 * c['mux']:.4f} % | {100 * c['decode']:.4f} % | "
                    f"{c['decode'] / c['mux']:.1f}× |")
-    worker = sorted(s["per"] for s in rows)
     mux, dec = per_s["all"]["mux"], per_s["all"]["decode"]
-    again = [str(s["n"]) for s in rows if s["ingress"][1] > 1.2 * s["ingress"][0]]
-    span = lambda lo, hi, f: f"{f(lo)}" if f(lo) == f(hi) else f"{f(lo)}–{f(hi)}"  # noqa: E731
-    out += ["", f"In the worker (first table) recording cost {span(worker[0], worker[-1], lambda x: f'{100 * x:.3f}')} % of one core per "
-                f"stream, {span(worker[0] / mux, worker[-1] / mux, lambda x: f'{x:.1f}')}× the recorder's own "
-                f"{100 * mux:.4f} %: the rest is the windows' noise (the rounds' range) and what recording does in the "
-                f"worker besides muxing" + (f" (at N = {', '.join(again)}, cameras sent again)" if again else "")
-            + f". Decoding the same streams would cost {100 * dec:.4f} % per stream: "
-              f"{span(dec / worker[-1], dec / worker[0], lambda x: f'{x:.1f}')}× the worker's figure."]
+    out += ["", "In the worker (first table): " + "; ".join(in_worker(s) for s in rows)
+            + f". The recorder's own code takes {100 * mux:.4f} % per stream; decoding the same streams would take "
+              f"{100 * dec:.4f} % ({dec / mux:.1f}×)."]
     speed = composed["duration"] / composed["cpu"]
     out += ["", f"Composition as the web app runs it (`nice -n 10 python -m rooms.meetings.recording_compose`, one "
-                f"encoding thread): the N = {composed['n']} meeting's last recording, {composed['duration']:.1f} s with "
-                f"{composed['tracks']} tracks, into 640×360 10 fps VP8 + Opus in {composed['cpu']:.2f} CPU s "
+                f"encoding thread): the N = {composed['n']} meeting's last recording, {composed['duration']:.1f} s "
+                f"with {composed['tracks']} tracks, into 640×360 10 fps VP8 + Opus in {composed['cpu']:.2f} CPU s "
                 f"({composed['wall']:.2f} s wall): **{speed:.1f} s of recording per CPU second**; "
                 f"{composed['size'] / 1000:.0f} kB ({8 * composed['size'] / composed['duration'] / 1000:.0f} kbit/s), "
                 f"{composed['check']['frames']} frames decoded back ({composed['check']['errors']} failed).", "",
-            f"Conclusion: recording cost the worker {span(worker[0], worker[-1], lambda x: f'{100 * x:.3f}')} % of one core per recorded "
-            f"stream (rounds {100 * min(s['lo'] for s in rows):.3f} to {100 * max(s['hi'] for s in rows):.3f}), "
-            f"the muxing itself {100 * mux:.4f} %; decoding those streams would cost {100 * dec:.4f} % per stream "
-            f"({dec / mux:.1f}× the muxing) and a recorded camera alone {100 * per_s['camera']['decode']:.3f} %; "
-            f"composing runs at {speed:.1f}× real time per CPU second."]
+            f"Conclusion: recording muxes at {100 * mux:.4f} % of one core per stream, {dec / mux:.1f}× less than "
+            f"decoding the same streams ({per_s['camera']['decode'] / per_s['camera']['mux']:.1f}× for a camera); "
+            f"in the worker " + "; ".join(
+                f"N = {s['n']}: {100 * s['per']:.3f} % per stream ("
+                + ("every round above zero" if s["lo"] > 0 else "not distinguishable from zero")
+                + (", with cameras sent again" if s["ingress"][1] > 1.2 * s["ingress"][0] else "") + ")" for s in rows)
+            + f"; composing runs at {speed:.1f}× real time per CPU second."]
     return "\n".join(out) + "\n"
 
 
@@ -320,7 +334,8 @@ def main() -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     tmp = Path(tempfile.mkdtemp(prefix="collab-bench-recording-"))
     bm.encode_media(tmp / "clips.pickle")
-    meetings = [run_meeting(n, opts, tmp / "clips.pickle", tmp / f"n{n}") for n in map(int, opts.participants.split(","))]
+    sizes = [int(n) for n in opts.participants.split(",")]
+    meetings = [run_meeting(n, opts, tmp / "clips.pickle", tmp / f"n{n}") for n in sizes]
     checks = [check_files(m, tmp / "replay") for m in meetings]
     composed = compose(meetings[-1], tmp / "composed.webm")
     report = render(meetings, checks, composed, opts, started)
