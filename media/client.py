@@ -197,12 +197,17 @@ class SyntheticParticipant:
             await self.send({"type": "answer", "sdp": sdp})
         elif t == "slots":
             self.slots = msg["slots"]
-        elif t == "pause":  # the worker pauses a camera nobody is shown (a browser sets encoding.active)
+        elif t == "pause":  # the worker pauses a camera nobody is shown (a browser sets encoding.active),
+            # or all of it but its low simulcast layer ("low_only")
             if msg.get("source") == "video" and self.video_track is not None:
-                for track in [self.video_track] + [layer.track for layer in self.layers]:
-                    track.paused = bool(msg.get("paused"))
-                    if not track.paused:
-                        track.restart_gop()
+                self.video_track.paused = bool(msg.get("paused"))
+                for layer in self.layers:
+                    was = layer.track.paused
+                    layer.track.paused = bool(msg.get("paused")) or (bool(msg.get("low_only")) and layer.rid != "l")
+                    if was and not layer.track.paused:
+                        layer.track.restart_gop()
+                if not self.video_track.paused and not self.layers:
+                    self.video_track.restart_gop()
         elif t == "joined" or t == "state":
             self.members[msg["participant"]["id"]] = msg["participant"]
         elif t == "left":

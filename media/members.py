@@ -215,6 +215,7 @@ class Participant(Member):
         self.stage_low = False                # the stage in its low layer: even it does not fit
         self._sent_bandwidth: dict | None = None
         self.paused: dict[str, bool] = {}
+        self.low_only: dict[str, bool] = {}   # a simulcast camera asked to send its low layer alone
         self.whep: str | None = None          # a WHEP session's id: the player offered, its slots are fixed
         self.resumed_at: dict[str, float] = {}  # when the worker last asked the browser to send a camera again
         self._pause_timers: dict[str, asyncio.TimerHandle] = {}
@@ -245,7 +246,8 @@ class Participant(Member):
             simulcast.route_by_mid(receiver.transport, receiver, layers.learn)
             internals.tap_packets(receiver, layers.feed_rtp)
             for layer in layers.sources:
-                layer.on_demand = lambda wanted, layers=layers: self._demand("video", layers.has_sinks())
+                layer.on_demand = lambda wanted, layers=layers: self._demand(
+                    "video", layers.has_sinks(), low_only=layers.simulcast and not layers.sources[-1].sinks)
             self._demand("video", False)
             self.layers["video"] = layers
             self.sources["video"] = layers.sources[-1]
@@ -284,27 +286,33 @@ class Participant(Member):
         last = max([s.last_at for s in layers.sources] + [self.resumed_at.get("video", self.connected_at)])
         return now - last > STALL
 
-    def _demand(self, name: str, wanted: bool) -> None:
-        """Pause a camera (or screen) at the browser while nobody is shown it; resume it at once when needed."""
+    def _demand(self, name: str, wanted: bool, low_only: bool = False) -> None:
+        """Pause a camera (or screen) at the browser while nobody is shown it, and send a simulcast camera's
+        low layer alone while nobody is shown it large (thumbnails only, or only a recording of it): both
+        after PAUSE_AFTER, in case it is wanted back at once; resume it (or its full layer) at once when
+        needed."""
         timer = self._pause_timers.pop(name, None)
         if timer is not None:
             timer.cancel()
-        if wanted:
-            self._set_paused(name, False)
+        narrowing = low_only and not self.paused.get(name, False) and not self.low_only.get(name, False)
+        if wanted and not narrowing:
+            self._set_paused(name, False, low_only)
         else:
             self._pause_timers[name] = asyncio.get_running_loop().call_later(
-                PAUSE_AFTER, self._set_paused, name, True)
+                PAUSE_AFTER, self._set_paused, name, not wanted, wanted and low_only)
 
-    def _set_paused(self, name: str, paused: bool) -> None:
+    def _set_paused(self, name: str, paused: bool, low_only: bool = False) -> None:
         self._pause_timers.pop(name, None)
-        if self.paused.get(name, False) == paused or self.closed:
+        if (self.paused.get(name, False) == paused and self.low_only.get(name, False) == low_only) or self.closed:
             return
-        self.paused[name] = paused
-        if not paused:
+        resumed = self.paused.get(name, False) and not paused
+        widened = self.low_only.get(name, False) and not low_only and not paused
+        self.paused[name], self.low_only[name] = paused, low_only
+        if resumed:
             self.resumed_at[name] = time.monotonic()
-        self.send({"type": "pause", "source": name, "paused": paused})
+        self.send({"type": "pause", "source": name, "paused": paused, **({"low_only": True} if low_only else {})})
         source = self.sources.get(name)
-        if not paused and source is not None:
+        if (resumed or widened) and source is not None:
             source.request_keyframe()  # a resumed encoder should start with one anyway
 
     def _on_state(self) -> None:

@@ -177,3 +177,40 @@ def test_a_camera_whose_uplink_collapses_is_shown_as_paused_by_a_weak_connection
                 await p.leave()
 
     with_worker(scenario, timeout=90)
+
+
+def test_a_camera_nobody_is_shown_large_sends_its_low_layer_alone_until_someone_is(monkeypatch):
+    """The speaker is on everyone's stage; the other camera is only a thumbnail: the worker asks its browser to
+    send the low layer alone (the full one costs the uplink for nothing, Jitsi's sender constraints), and as
+    soon as it is wanted large — its owner speaks — the full layer again, starting with a keyframe."""
+    import media.members
+
+    monkeypatch.setattr(media.members, "PAUSE_AFTER", 0.5)
+    audio = opus_clip()
+
+    async def scenario(url):
+        speaker = await SyntheticParticipant(url, token(1), audio=audio, layers=layers(), speaking=True).start()
+        other = await SyntheticParticipant(url, token(2), audio=audio, layers=layers()).start()
+        viewer = await SyntheticParticipant(url, token(3), audio=audio).start()
+        await speaker.send({"type": "receive", "video": False})   # audio only: the speaker is shown nobody
+        try:
+            assert await until(lambda: viewer.widths.get((1, "video")) == 320
+                               and viewer.widths.get((2, "video")) == 160, 30)
+            assert await until(lambda: {"type": "pause", "source": "video", "paused": False, "low_only": True}
+                               in other.messages)
+            high, low = (next(x for x in other.layers if x.rid == r) for r in ("h", "l"))
+            assert high.track.paused and not low.track.paused
+            sent_high, seen = high.sent, viewer.video_frames_from(2)
+            assert await until(lambda: viewer.video_frames_from(2) > seen + 10)   # the thumbnail goes on
+            assert high.sent == sent_high   # nothing of the full layer meanwhile
+            # the speaker's camera, on the viewer's stage, keeps both layers
+            assert not any(m.get("low_only") for m in speaker.messages if m["type"] == "pause")
+            # the other one speaks: the full layer at once, and the viewer's stage shows it large
+            speaker.speaking, other.speaking = False, True
+            assert await until(lambda: not high.track.paused and viewer.widths.get((2, "video")) == 320, 30)
+            assert high.sent > sent_high
+        finally:
+            for p in (speaker, other, viewer):
+                await p.leave()
+
+    with_worker(scenario, timeout=90)

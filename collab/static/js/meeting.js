@@ -103,6 +103,7 @@ async function handle(msg, ws) {
     case "welcome": {
       state.people = new Map();
       state.paused = {};
+      state.lowOnly = {};
       for (const p of msg.participants) state.people.set(p.id, p);
       if (state.pc) state.pc.close();
       state.pc = newPeerConnection(msg.iceServers || []);
@@ -142,8 +143,10 @@ async function handle(msg, ws) {
       applySlots();
       break;
     case "pause":
-      // Nobody is being shown this camera (or screen) now: stop encoding it until someone is.
+      // Nobody is being shown this camera (or screen) now: stop encoding it until someone is. Or nobody
+      // is shown it large ("low_only"): encode only its thumbnail layer.
       state.paused[msg.source] = !!msg.paused;
+      state.lowOnly[msg.source] = !!msg.low_only;
       if (state.pc) await capBitrate(state.pc);
       break;
     case "joined":
@@ -226,14 +229,15 @@ async function capBitrate(pc) {
     if (!t || pc.signalingState !== "stable") continue;
     const params = t.sender.getParameters();
     if (!params.encodings || !params.encodings.length) continue;
-    const active = !state.paused[name];
+    const on = !state.paused[name];
     // With simulcast (the worker's offer asked for layers "l" and "h", media/simulcast.py) the browser
     // made one encoding per layer: a quarter-size thumbnail layer and the full one.
     const wanted = params.encodings.map((e) => (e.rid === "l"
-      ? { maxBitrate: LOW_LAYER_BITRATE, scaleResolutionDownBy: 4 } : { maxBitrate: bitrate }));
-    if (params.encodings.every((e, i) => e.maxBitrate === wanted[i].maxBitrate && e.active === active
+      ? { maxBitrate: LOW_LAYER_BITRATE, scaleResolutionDownBy: 4, active: on }
+      : { maxBitrate: bitrate, active: on && !(state.lowOnly[name] && e.rid) }));
+    if (params.encodings.every((e, i) => e.maxBitrate === wanted[i].maxBitrate && e.active === wanted[i].active
       && (wanted[i].scaleResolutionDownBy === undefined || e.scaleResolutionDownBy === wanted[i].scaleResolutionDownBy))) continue;
-    params.encodings.forEach((e, i) => Object.assign(e, wanted[i], { active }));
+    params.encodings.forEach((e, i) => Object.assign(e, wanted[i]));
     try { await t.sender.setParameters(params); } catch (err) { console.warn("setParameters:", err); }
   }
 }
