@@ -284,8 +284,8 @@ def in_worker(s: dict) -> str:
             f"({100 * s['per']:.3f} %, rounds {100 * s['lo']:.3f} to {100 * s['hi']:.3f})")
     if s["ingress"][1] > 1.2 * s["ingress"][0]:
         text += (f", including the cameras nobody was shown, sent again while recording (ingress {s['ingress'][0]:.1f} "
-                 f"→ {s['ingress'][1]:.1f} Mbit/s: the synthetic clients, as the page, resume both layers; the low one "
-                 f"is recorded)")
+                 f"→ {s['ingress'][1]:.1f} Mbit/s: a camera only recorded sends its low layer alone, as a thumbnail's "
+                 f"does)")
     return text
 
 
