@@ -41,7 +41,7 @@ from rooms.markdown import render
 from rooms.meetings import access, pseudonyms, state
 from rooms.meetings import services as meetings
 from rooms.meetings.models import Meeting, MeetingPerson, MeetingPlan
-from rooms.models import Membership, Post, Room
+from rooms.models import Membership, Post, Room, Thread
 from rooms.serialize import iso
 
 log = logging.getLogger(__name__)
@@ -334,17 +334,20 @@ def schedule_meeting(actor: User, room_id: object, *, title: object, agenda: obj
 
 
 def _announce(actor: User, meeting: Meeting) -> None:
+    """The meeting's announcement thread, linked to the meeting in the thread's own write: the invitees'
+    e-mails go out after that commit, and each finds the meeting's time through the link (_email_time).
+    (Linked in a second write, an e-mail sent in between went without its time.)"""
     plan = access.plan_for(meeting)
+
+    def link(thread: Thread, _post: Post) -> None:
+        db.session.get(MeetingPlan, meeting.id).announce_thread_id = thread.id
+
     try:
-        thread = room_posts.create_thread(actor, meeting.room_id, title=f"Meeting: {meeting.title}"[:200],
-                                          body=_announcement(meeting, plan),
-                                          notify=_notify_ids(meeting, actor.id))
+        room_posts.create_thread(actor, meeting.room_id, title=f"Meeting: {meeting.title}"[:200],
+                                 body=_announcement(meeting, plan), notify=_notify_ids(meeting, actor.id),
+                                 within=link)
     except Exception:
         log.exception("could not announce the meeting")
-        return
-    db.begin_write()
-    db.session.get(MeetingPlan, meeting.id).announce_thread_id = thread.id
-    db.session.commit()
 
 
 def get_scheduled(actor: User, meeting_id: object) -> tuple[Meeting, MeetingPlan]:
