@@ -321,7 +321,8 @@ def test_every_get_route_of_the_room_names_no_author(app, make, frank_full):
            "attachment_id": f["attachment"].id, "filename": f["attachment"].filename, "notification_id": n_id,
            "session_id": 1, "user_id": f["reader"].id, "emoji": "👍", "token": "x", "meeting_id": 999_999,
            "deck_id": 999_999, "page": 1, "key_message_id": 999_999, "mute_id": 999_999, "idea_id": idea.id,
-           "poll_id": poll.id, "qa_id": session.id, "question_id": question.id}
+           "poll_id": poll.id, "qa_id": session.id, "question_id": question.id,
+           "recording_id": 999_999}   # a non-attributed room's meetings are never recorded
     authors = {f["zeb"].id, f["phil"].id}
     c = login_client(app, f["reader"])
     tok = make.token(f["reader"])
@@ -554,7 +555,7 @@ def test_meetings_of_a_non_attributed_room_name_nobody_but_to_moderators(app, ma
            "filename": "x.png", "notification_id": n_id or 999_999, "session_id": 1, "user_id": reader.id,
            "emoji": "👍", "token": "x", "meeting_id": mid, "deck_id": 999_999, "page": 1, "key_message_id": kid,
            "mute_id": 999_999, "idea_id": 999_999, "poll_id": 999_999, "qa_id": 999_999,
-           "question_id": 999_999}
+           "question_id": 999_999, "recording_id": 999_999}
     walked = _walk_get_routes(app, c, api, tok, ids, authors, room.id, announce, queries=("stopwatch", "plenary"))
     assert walked >= 25, walked
     for path in (f"/meetings/{mid}", f"/threads/{announce}", f"/threads/{minutes_thread}",

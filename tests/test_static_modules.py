@@ -27,7 +27,8 @@ def _scripts_in_templates() -> set[str]:
 
 
 def test_page_scripts_are_modules_from_our_static_folder():
-    assert _scripts_in_templates() == {"app.js", "live.js", "meeting.js", "meeting_room.js", "ideas.js", "polls.js", "qa.js", "watch.js"}
+    assert _scripts_in_templates() == {"app.js", "live.js", "meeting.js", "meeting_room.js", "ideas.js", "polls.js", "qa.js", "watch.js",
+                                       "recording.js"}
 
 
 def test_imports_resolve_inside_static_and_never_name_a_page_script():
