@@ -261,6 +261,10 @@ def test_ending_the_meeting_stops_it_and_minutes_export_and_retention_follow(app
     assert second_rec.ended_at is not None
     for rid in (rec_id, second["id"]):
         assert _ready(app, rid).status == "ready"
+    # the ended meeting's page links them for readers, not for a stranger
+    page = login_client(app, reader).get(f"/meetings/{meeting.id}").get_data(as_text=True)
+    assert 'id="replays-h"' in page and f"/meetings/{meeting.id}/recordings/{rec_id}" in page
+    assert login_client(app, make.user(name="Olly Outsider")).get(f"/meetings/{meeting.id}").status_code == 404
     # the minutes list both recordings with their replay links
     text = minutes.markdown(db.session.get(type(meeting), meeting.id))
     assert "## Recordings" in text and f"/meetings/{meeting.id}/recordings/{rec_id}" in text

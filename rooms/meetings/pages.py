@@ -33,7 +33,18 @@ from collab.limits import upload_limit
 from rooms import policy
 from rooms import services as room_services
 from rooms.markdown import render
-from rooms.meetings import access, attendance, conversion, decks, minutes, pseudonyms, schedule, services, state
+from rooms.meetings import (
+    access,
+    attendance,
+    conversion,
+    decks,
+    minutes,
+    pseudonyms,
+    recordings,
+    schedule,
+    services,
+    state,
+)
 
 bp = Blueprint("meetings", __name__, cli_group=None)
 
@@ -58,9 +69,10 @@ def start(room_id: int):
 @login_required
 def meeting(meeting_id: int):
     m = access.get_meeting(current_user, meeting_id)
+    replays = recordings.recordings_of(m) if m.ended and policy.may_read_recordings(current_user, m) else []
     resp = current_app.make_response(render_template(
         "meetings/meeting.html", meeting=m, room=m.room, role=access.media_role(current_user, m),
-        can_end=not m.ended and access.may_end(current_user, m),
+        can_end=not m.ended and access.may_end(current_user, m), replays=replays,
         media_down=None if m.ended else services.media_unavailable()))
     return allow_media(resp, current_app.config["MEDIA_URLS"])
 
