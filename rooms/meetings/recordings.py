@@ -124,6 +124,7 @@ def start(actor: User, meeting_id: object) -> dict[str, Any]:
     db.session.commit()
     if not _tell_workers(meeting, "record", rec.id):
         _end(rec.id, meeting, status="failed", message=NOT_RECORDING)
+        db.session.commit()
         raise Unavailable(NOT_RECORDING)
     logs.event("meeting.recording_started", meeting_id=meeting.id, user_id=actor.id)
     return view(rec)
@@ -147,15 +148,13 @@ def stop(actor: User, meeting_id: object) -> dict[str, Any] | None:
 
 
 def _end(recording_id: int, meeting: Meeting, *, status: str, message: str = "") -> Recording:
-    """End the row and publish the meeting's state (the caller commits if it audits, else it is committed)."""
+    """In a write the caller commits: end the row and publish the meeting's state."""
     db.begin_write()
     rec = db.session.get(Recording, recording_id, populate_existing=True)
     if rec.ended_at is None:
         rec.ended_at = utcnow()
         rec.status, rec.message = status, message
         state.publish(meeting)
-    if status == "failed":
-        db.session.commit()
     return rec
 
 
