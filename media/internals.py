@@ -96,35 +96,48 @@ class SkippingJitterBuffer(JitterBuffer):
     """aiortc's video jitter buffer, except that a hole nobody repaired within `max_wait`
     seconds is skipped, together with the incomplete frames on either side of it.
 
-    The buffer is stalled when a packet of a later frame has arrived and still no frame
-    comes out. After `max_wait` of that, the packets up to the first whole frame after
-    the hole are dropped, `on_skip` is called (the source then makes its subscribers wait
-    for a keyframe) and `add` reports a picture loss, so aiortc sends the publisher a PLI."""
+    A hole's age is the time since the first packet after it arrived, so on a lossy line
+    every hole waits `max_wait` at most, however many follow it (waiting `max_wait` per hole
+    in turn would leave a receiver further behind with every one, and with holes coming
+    faster than one per `max_wait` no frame would come out at all). Skipping drops the
+    packets up to the first whole frame after the hole, calls `on_skip` (the source then
+    makes its subscribers wait for a keyframe) and `add` reports a picture loss, so aiortc
+    sends the publisher a PLI."""
 
     def __init__(self, on_skip=None, max_wait: float = 0.4) -> None:
         super().__init__(capacity=VIDEO_JITTER_CAPACITY, is_video=True)
         self.on_skip = on_skip
         self.max_wait = max_wait
         self.skips = 0
-        self._stalled_since: float | None = None
+        self._arrived = [0.0] * self._capacity   # when the packet in each position arrived
 
     def add(self, packet):
-        pli, frame = super().add(packet)
-        if frame is not None:
-            self._stalled_since = None
-            return pli, frame
-        first = self._packets[self._origin % self._capacity] if self._origin is not None else None
-        if first is not None and first.timestamp == packet.timestamp:
-            return pli, frame  # the oldest frame is simply still arriving
         now = time.monotonic()
-        if self._stalled_since is None:
-            self._stalled_since = now
-        elif now - self._stalled_since >= self.max_wait:
+        self._arrived[packet.sequence_number % self._capacity] = now
+        pli, frame = super().add(packet)
+        while frame is None:
+            first = self._packets[self._origin % self._capacity] if self._origin is not None else None
+            if first is not None and first.timestamp == packet.timestamp:
+                break  # the oldest frame is simply still arriving
+            age = self._first_hole_age(now)
+            if age is None or age <= self.max_wait:
+                break
             self._skip()
-            self._stalled_since = None
             pli = True
             frame = self._remove_frame(packet.sequence_number)
         return pli, frame
+
+    def _first_hole_age(self, now: float) -> float | None:
+        """Seconds since the first packet after the oldest hole arrived (None: no packet after a hole)."""
+        cap, packets, origin = self._capacity, self._packets, self._origin
+        if origin is None:
+            return None
+        i = 0
+        while i < cap and packets[(origin + i) % cap] is not None:
+            i += 1
+        while i < cap and packets[(origin + i) % cap] is None:
+            i += 1
+        return None if i >= cap else now - self._arrived[(origin + i) % cap]
 
     def _skip(self) -> None:
         cap, packets, origin = self._capacity, self._packets, self._origin

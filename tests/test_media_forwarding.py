@@ -362,3 +362,31 @@ def test_worker_event_loop_is_uvloop_and_honours_the_udp_port_range():
 
     report = net.run(scenario())
     assert "PLI to publisher on subscribe" in str(report)
+
+
+def test_holes_in_a_row_each_wait_max_wait_at_most_not_one_after_another():
+    """A lossy line leaves a hole every few frames: each is skipped once it is `max_wait` old, so frames
+    keep coming out (waiting `max_wait` per hole in turn fell further behind with each one)."""
+    import time as _time
+
+    jb = internals.SkippingJitterBuffer(max_wait=0.05)
+    out = []
+
+    def add(seq, ts):
+        _, frame = jb.add(_rtp(seq, ts, bytes([seq % 256])))
+        if frame is not None:
+            out.append(frame.timestamp)
+
+    # frames of two packets; the second packet of every other frame is lost for good
+    seq = 0
+    for n in range(8):
+        add(seq, n * 3000)
+        if n % 2:
+            add(seq + 1, n * 3000)
+        seq += 2
+    assert out == [] and jb.skips == 0       # held back behind the first hole
+    _time.sleep(0.06)
+    add(seq, 8 * 3000)                        # every hole is old now: all skipped at this one packet
+    add(seq + 1, 8 * 3000)
+    add(seq + 2, 9 * 3000)
+    assert jb.skips == 4 and out and out[-1] == 8 * 3000
