@@ -84,6 +84,9 @@ QUEUE_HOLD = 0.06       # seconds of round-trip time above the lowest: stop grow
 QUEUE_BACKOFF = 0.12    # … back off to `QUEUE_FACTOR` of what is sent, as for a loss
 QUEUE_FACTOR = 0.85
 OVERHEAD = 48           # bytes per packet of IP/UDP/SRTP and RTP header around a payload
+NEW_PATH_RATIO = 0.5    # a round-trip time under half the lowest of the seconds before, …
+NEW_PATH_DROP = 0.02    # … and this many seconds under it: the path changed (see `_rtt`)
+NEW_PATH_HISTORY = 5.0  # seconds of round-trip times that must be known before
 
 
 def _ntp_middle() -> int:
@@ -118,6 +121,9 @@ class Estimate:
         self._packets_per_second = 0           # packets sent to the subscriber in the last update's second
         self._probe_wait = PROBE_GAP           # seconds after a cut before the next probe
         self._before_probe = 0.0               # what was sent when the current probe began
+        self._new_path = False                 # the round-trip time fell below anything seen before
+        self._abort_probe = False              # a report during the current probe showed the queue growing
+        self._path_at = -1e9                   # when the last new path was found
         self.on_alarm: Callable[[], None] | None = None  # called at once when a report shows heavy loss
         self.decreases = 0
 
@@ -144,6 +150,7 @@ class Estimate:
                     rtt = ((_ntp_middle() - report.lsr - report.dlsr) & 0xFFFFFFFF) / 65536
                     if rtt < 30:
                         self._rtt(rtt)
+                        self._check_probe(rtt)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
                 self.remb = float(unpack_remb_fci(packet.fci)[0])
@@ -151,11 +158,30 @@ class Estimate:
                 pass
 
     def _rtt(self, rtt: float) -> None:
+        """A round-trip time far under the lowest of the seconds before says the path is not the one the
+        estimate learnt: a queue that stood for seconds drained (a download sharing the line stopped), a
+        slow hop went (the phone moved from mobile data to Wi-Fi). Busy machines only ever make round
+        trips longer, so a fall is evidence; the next update forgets the old path's limit (`_forget`)."""
         now = self._now()
         self.rtt = rtt
+        if self._rtts and self._rtts[0][0] <= now - NEW_PATH_HISTORY:
+            before = min(r for _, r in self._rtts)
+            if rtt < before * NEW_PATH_RATIO and before - rtt > NEW_PATH_DROP:
+                self._new_path = True
+                self._rtts.clear()
         self._rtts.append((now, rtt))
         while self._rtts and self._rtts[0][0] < now - RTT_WINDOW:
             self._rtts.popleft()
+
+    def _check_probe(self, rtt: float) -> None:
+        """A probe whose first report already shows the line's queue growing is called off at once, not at
+        the next update: the probe's extra rate fills a queue like tbf's (a few hundred ms) within a
+        second or two, and the speaker's audio waits in that queue behind it. A busy receiver answering
+        late can call off a probe that would have gone through; that only delays the next one."""
+        if (self._probing is not None and not self._abort_probe and self.on_alarm is not None
+                and rtt - min(r for _, r in self._rtts) > PROBE_QUEUE):
+            self._abort_probe = True
+            self.on_alarm()
 
     def congested(self) -> bool:
         """The line overflowed moments ago: retransmissions would only add to it."""
@@ -174,7 +200,12 @@ class Estimate:
         second per stream, and every fraction of a second of overflow costs audio too); at most once per
         `REACT` seconds. True if the estimate went down."""
         now = self._now()
-        if not self.urgent or now - self._last_loss < REACT or not self.sent_bps:
+        if self._abort_probe:
+            self._abort_probe = False
+            if self._probing is not None:
+                self._congested(now, self.sent_bps, self._before_probe)  # back to what was sent before it
+                return True
+        if not self.urgent or now - self._last_loss < REACT or now - self._path_at < SETTLE or not self.sent_bps:
             return False
         arrived = self.sent_bps * (1 - self.urgent)
         self.urgent = 0.0
@@ -196,6 +227,20 @@ class Estimate:
         self._last_loss = now
         self.decreases += 1
 
+    def _forget(self, now: float) -> None:
+        """A new path (see `_rtt`): the rate at which the old one overflowed and the caution after its losses
+        no longer apply, so the estimate grows at its fast rate from what is sent now (each step still
+        tested by the reports that follow it) instead of probing one camera at a time. The loss in the
+        reports of the next `SETTLE` seconds is the old path's."""
+        self._new_path = False
+        if self.bps is None:
+            return
+        self._path_at = now
+        self._loss_bps = None
+        self._last_loss = -1e9
+        self._probing = None
+        self._probe_wait = PROBE_GAP
+
     # -- once a second -------------------------------------------------------------------------
     def update(self, sent_bps: float, wanted_bps: float, weights: dict[int, int],
                next_step: float = 0.0, nacked: int = 0) -> float | None:
@@ -213,12 +258,14 @@ class Estimate:
         self._lost_since = 0
         self._packets_per_second = sum(weights.values())
         queue = self.queue
+        if self._new_path:
+            self._forget(now)
         if self.loss > 0 or nacked > 0:
             self._lossy_at = now
         lossless = now - self._lossy_at  # seconds without a single lost packet reported
         if self._probing is not None:
             self._probe_queue = max(self._probe_queue, queue)
-        settling = now - self._last_loss < SETTLE
+        settling = now - self._last_loss < SETTLE or now - self._path_at < SETTLE
         remb, self.remb = self.remb, None
         limited = self.bps is not None or self.loss >= LOSS_LOW  # the line has shown a limit already
         if remb is not None and sent_bps > 0 and remb < sent_bps * REMB_BELOW and limited:

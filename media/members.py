@@ -405,6 +405,11 @@ class Participant(Member):
         step = (stage_high - stage_low) if not high else (thumbnails[n] if n < len(thumbnails) else 0.0)
         budget = self.estimate.update(sent, audio + stage_high + sum(thumbnails), weights, step,
                                       max(0, nacked - self._nacked))
+        if log.isEnabledFor(logging.DEBUG):
+            e = self.estimate
+            log.debug("fit %s: sent %.0f wanted %.0f estimate %s loss %.3f nacked %d rtt %s queue %.3f",
+                      self.account, sent, audio + stage_high + sum(thumbnails), e.bps and round(e.bps),
+                      e.loss, nacked - self._nacked, e.rtt and round(e.rtt, 3), e.queue)
         self._nacked = nacked
         self._fit_inputs = (audio, stage_high, stage_low, thumbnails)
         return self._apply(budget, audio, stage_high, stage_low, thumbnails)

@@ -142,3 +142,106 @@ def test_rate_counts_payload_and_packet_overhead_per_second():
     r = Rate()
     assert r.sample(10.0, 0, 0) == 0.0
     assert r.sample(11.0, 10_000, 10) == (10_000 + 10 * bandwidth.OVERHEAD) * 8
+
+
+def test_a_round_trip_time_far_under_the_path_s_lowest_is_a_new_path_and_the_estimate_grows_fast():
+    """The weak line of issue 15 lifted: its 80 ms delay and standing queue go. The estimate forgets the
+    old path's limit and grows by FAST_GROWTH a second instead of probing a camera at a time."""
+    def limited(clock):
+        e = Estimate(now=clock)
+        for _ in range(6):               # seconds of an 80 ms path, then an overflow
+            clock.t += 1
+            e._rtt(0.085)
+            e.feedback(7, rr(7, 0.0))
+            e.update(300_000, 1_000_000, {7: 100})
+        clock.t += 1
+        e._rtt(0.085)
+        e.feedback(7, rr(7, 0.3))
+        e.update(330_000, 1_000_000, {7: 100})
+        assert e.bps is not None
+        return e
+
+    def seconds_to_lift(e, clock, rtt):
+        sent = e.bps
+        for n in range(1, 60):
+            clock.t += 1
+            e._rtt(rtt)
+            e.feedback(7, rr(7, 0.0))
+            if e.update(sent, 1_000_000, {7: 100}, next_step=80_000) is None:
+                return n
+            sent = e.bps
+        return None
+
+    a, b = Clock(), Clock()
+    same_path = seconds_to_lift(limited(a), a, 0.085)
+    new_path = seconds_to_lift(limited(b), b, 0.004)
+    assert new_path is not None and same_path is not None
+    assert new_path <= 6 < same_path, (new_path, same_path)
+
+
+def test_round_trips_that_only_swing_or_rise_are_never_a_new_path():
+    clock = Clock()
+    e = Estimate(now=clock)
+    for i in range(20):                  # a loaded machine: 10 ms … 300 ms, never under half the lowest
+        clock.t += 0.5
+        e._rtt(0.3 if i % 3 else 0.01)
+    assert not e._new_path
+    e._rtt(0.006)                        # 4 ms under the lowest: within the swing, not a path
+    assert not e._new_path
+
+
+def test_loss_reported_as_a_new_path_is_found_belongs_to_the_old_one():
+    clock = Clock()
+    e = Estimate(now=clock)
+    for _ in range(6):
+        clock.t += 1
+        e._rtt(0.085)
+        e.feedback(7, rr(7, 0.0))
+        e.update(300_000, 1_000_000, {7: 100})
+    clock.t += 1
+    e._rtt(0.085)
+    e.feedback(7, rr(7, 0.3))
+    capped = e.update(330_000, 1_000_000, {7: 100})
+    clock.t += 3
+    e._rtt(0.004)                          # the line's limit lifted: its queue and delay gone …
+    e.feedback(7, rr(7, 0.1))              # … and this report still counts the last second on it
+    assert e.update(capped, 1_000_000, {7: 100}) == capped              # not cut for it
+    clock.t += 1
+    e._rtt(0.004)
+    e.feedback(7, rr(7, 0.0))
+    assert e.update(capped, 1_000_000, {7: 100}, next_step=80_000) >= capped * 1.4  # and fast growth
+
+
+def _probing(clock):
+    """An estimate capped after an overflow and then probing above it (as a line at its limit is)."""
+    e = Estimate(now=clock)
+    alarms = []
+    e.on_alarm = lambda: alarms.append(clock.t)
+    e._rtt(0.02)
+    e.feedback(7, rr(7, 0.3))
+    e.update(330_000, 1_000_000, {7: 100})
+    sent = e.bps
+    for _ in range(30):
+        clock.t += 1
+        e._rtt(0.02)
+        e.feedback(7, rr(7, 0.0))
+        e.update(sent, 1_000_000, {7: 100}, next_step=80_000)
+        if e._probing is not None:
+            return e, alarms, sent
+        sent = e.bps
+    raise AssertionError("no probe in 30 s")
+
+
+def test_a_probe_is_called_off_at_the_first_report_that_shows_the_queue_growing():
+    clock = Clock()
+    e, alarms, before = _probing(clock)
+    probe = e.bps
+    assert probe > before
+    clock.t += 0.3
+    lsr = (bandwidth._ntp_middle() - int(0.02 * 65536)) & 0xFFFFFFFF     # 20 ms: as before, the probe goes on
+    e.feedback(7, rr(7, 0.0, lsr=lsr))
+    assert alarms == [] and not e.emergency()
+    lsr = (bandwidth._ntp_middle() - int(0.12 * 65536)) & 0xFFFFFFFF     # 120 ms: 100 ms of queue
+    e.feedback(7, rr(7, 0.0, lsr=lsr))
+    assert alarms and e.emergency()                                       # at once, not at the next update
+    assert e.bps <= before < probe and e._probing is None
