@@ -85,19 +85,20 @@ captions-voice:
 	fi
 
 
-# The weak-link benchmark (bench/weak_link.py --line netns) shapes a veth pair with `ip` and `tc`.
+# The weak-link test (tests/test_media_weak_link.py) and benchmark (bench/weak_link.py) shape a veth pair
+# with `ip` and `tc` in a network namespace (root).
 iproute2:
 	@if ! command -v tc >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ]; then \
-	    echo "Installing Debian's iproute2 (ip, tc) for the weak-link benchmark…"; \
+	    echo "Installing Debian's iproute2 (ip, tc) for the weak-link test…"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      iproute2 >/dev/null || echo "iproute2 could not be installed."; \
 	  else \
-	    echo "Note: without ip and tc (and root) bench/weak_link.py runs only --line in-process."; \
+	    echo "Note: without ip and tc (and root) the weak-link test is skipped and bench/weak_link.py runs only --line in-process."; \
 	  fi; \
 	fi
 
-test: dev-venv chromium soffice nginx captions-voice
+test: dev-venv chromium soffice nginx captions-voice iproute2
 	$(PY) tests/run.py
 
 # make bench: seeds 2,000 threads and 100,000 posts into a fresh data folder, starts `flask --app wsgi serve`,
