@@ -128,6 +128,7 @@ class Captions:
         self.skipped = 0
         self.finals = 0
         self.failed = 0
+        self.closing = False   # the worker is stopping: recognisers closed under a running feed are expected
         self._ticker: asyncio.Task | None = None
 
     # -- the worker's hook --------------------------------------------------------------------
@@ -223,6 +224,10 @@ class Captions:
         exc = fut.exception()
         if exc is None:
             return False
+        if self.closing:  # the recogniser was closed under it: not a failure worth an operator's attention
+            log.debug("captions: recognition ended by the worker stopping: %r", exc)
+            self._drop(u)
+            return True
         self.failed += 1
         log.error("captions: recognition failed: %r", exc)
         self._drop(u)
@@ -298,6 +303,7 @@ class Captions:
                 "finals": self.finals, "skipped": self.skipped, "failed": self.failed}
 
     def close(self) -> None:
+        self.closing = True
         if self._ticker is not None:
             self._ticker.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
