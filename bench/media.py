@@ -181,6 +181,13 @@ async def client_main(opts) -> None:
                 tok = tokens.mint(SECRET, meeting=1, account=pid, name=f"P{pid}", role=opts.role, ttl=600)
                 if opts.role == "viewer":   # a broadcast's viewer: sends nothing, receives the stage and audio
                     p = SyntheticParticipant(opts.url, tok)
+                    if opts.light:   # bench/light_viewer.py: counted off the wire once connected
+                        count_only = support.local("light_viewer").count_only
+
+                        async def lighten(p=p, count_only=count_only):
+                            await p.connected.wait()
+                            count_only(p)
+                        asyncio.ensure_future(lighten())
                 elif opts.simulcast:   # both layers, as a browser publishes (one when the worker offers one)
                     p = SyntheticParticipant(opts.url, tok, audio=media["audio"], speaking=pid in speakers,
                                              layers={"l": media["low"], "h": media["video"]})
@@ -465,7 +472,8 @@ VIEWERS_PER_PROCESS = 25
 
 
 def _run_sfu(n: int, processes: int, window: float, media_file: Path, *, video_slots: int = 9,
-            client_procs: int | None = None, warmup: float = 6.0, simulcast: bool = False, viewers: int = 0) -> dict:
+            client_procs: int | None = None, warmup: float = 6.0, simulcast: bool = False, viewers: int = 0,
+            light: bool = False) -> dict:
     port = free_port()
     env = dict(os.environ, COLLAB_SECRET_KEY=SECRET, COLLAB_MEDIA_HOST="127.0.0.1", COLLAB_MEDIA_PORT=str(port),
                COLLAB_MEDIA_ADDRESSES="127.0.0.1", COLLAB_MEDIA_VIDEO_SLOTS=str(video_slots),
@@ -501,7 +509,8 @@ def _run_sfu(n: int, processes: int, window: float, media_file: Path, *, video_s
         vk = math.ceil(viewers / VIEWERS_PER_PROCESS)
         vgroups = [ids[i::vk] for i in range(vk)]
         watchers = [ClientProcess(["--target", "sfu", "--url", f"ws://127.0.0.1:{port}/", "--ids", ",".join(map(str, g)),
-                                   "--media", str(media_file), "--address", "127.0.0.1", "--role", "viewer"])
+                                   "--media", str(media_file), "--address", "127.0.0.1", "--role", "viewer",
+                                   *(["--light"] if light else [])])
                     for g in vgroups]
         clients += watchers
         for group, c in zip(vgroups, watchers):
@@ -773,6 +782,7 @@ def main() -> int:
     c.add_argument("--address", required=True)
     c.add_argument("--simulcast", action="store_true")
     c.add_argument("--role", choices=["member", "viewer"], default="member")
+    c.add_argument("--light", action="store_true", help="viewers counted off the wire (bench/light_viewer.py)")
     ap.add_argument("--sizes", default="2,10,25,50")
     ap.add_argument("--processes", default="2", help="SFU processes for the meeting (1, 2, … or auto)")
     ap.add_argument("--window", type=float, default=20.0)
@@ -783,6 +793,9 @@ def main() -> int:
                     help="only compare the SFU with simulcast off and on at these N (e.g. 25,50): egress, CPU, delivery")
     ap.add_argument("--viewers", metavar="SIZES",
                     help="only the broadcast: a 20-person meeting and this many viewers (e.g. 50,100,200; issue 16)")
+    ap.add_argument("--light-viewers", action="store_true",
+                    help="with --viewers: viewers counted off the wire (bench/light_viewer.py), so the load "
+                         "generator fits beside the worker")
     ap.add_argument("--write", action="store_true", help="replace the Media section of docs/benchmarks.md")
     ap.add_argument("--json", help="also save raw results here")
     ap.add_argument("--quiet-load", type=float, default=None,
@@ -897,7 +910,7 @@ def viewers_run(opts, processes: int, media_file: Path, tmp: Path, started: str)
     rows = []
     for v in [int(x) for x in opts.viewers.split(",")]:
         wait_for_quiet(opts.quiet_load, opts.quiet_wait)
-        r = _run_sfu(MEETING, processes, opts.window, media_file, simulcast=True, viewers=v)
+        r = _run_sfu(MEETING, processes, opts.window, media_file, simulcast=True, viewers=v, light=opts.light_viewers)
         print(json.dumps(r), flush=True)
         rows.append(r)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -912,14 +925,18 @@ def viewers_run(opts, processes: int, media_file: Path, tmp: Path, started: str)
 
 def render_viewers(rows: list[dict], processes: int, opts, started: str) -> str:
     out = [VIEWERS_SECTION, "",
-           f"Measured {started} with `bench/media.py --viewers {opts.viewers}` ({os.cpu_count()} cores; {processes} "
+           f"Measured {started} with `bench/media.py --viewers {opts.viewers}"
+           f"{' --light-viewers' if opts.light_viewers else ''}` ({os.cpu_count()} cores; {processes} "
            f"worker processes; window {opts.window:.0f} s; simulcast on, captions off). The meeting: {MEETING} "
            f"participants as in the Media table (two speaking, every camera shown to the nine most recent speakers' "
            f"subscribers); then V viewers (token role \"viewer\"), {VIEWERS_PER_PROCESS} per client process, each "
            f"receiving the stage (the active speaker's camera, high layer) and the speakers' audio. The viewers are "
            f"spread over the worker's processes (COLLAB_MEDIA_FILL), so most of them receive the stage through the "
            f"pipe between processes. *Delivered* counts frames against 15 video and 50 audio frames per second per "
-           f"stream.", "",
+           f"stream."
+           + (" The viewers are light (bench/light_viewer.py): signalling, ICE, DTLS and SRTP decryption as any "
+              "viewer, each packet counted per stream off the wire, without aiortc's frame reassembly or receiver "
+              "reports, so that the load generator fits beside the worker." if opts.light_viewers else ""), "",
            "| viewers | server CPU, % of one core | CPU per added viewer (from the row above) | "
            "viewers' frames delivered: all / worst | "
            "participants' frames: all / worst | clients' CPU, % of one core | waited for a CPU, server / clients "
