@@ -34,7 +34,11 @@ cap is lifted once it exceeds everything wanted. A round-trip time well above
 the lowest of the last 10 s (the lowest of the last second's reports, so one
 late report from a busy event loop is not a queue) means the line's queue is
 filling: the estimate stops growing, and backs off as for a loss when the queue
-grows further, before packets are lost (audio shares that queue).
+grows further, before packets are lost (audio shares that queue). A probe is
+called off by the first single report that shows its queue (`_check_probe`):
+waiting for the next update let tbf's queue fill, and the audio behind it came
+late. A round-trip time under half the lowest of the seconds before is a new
+path (`_rtt`): the old one's limit is forgotten and the estimate grows fast.
 
 On a healthy line nothing is cut: only loss is evidence of a limit. Once a loss
 has shown one (the estimate is capped, or some loss is reported), a growing
