@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -235,15 +236,44 @@ class Namespace:
     end is the weak participant's. Names and the /30 come from the process id, so a benchmark and a
     test run at once do not collide."""
 
+    PREFIX = "collab-weak"
+
     def __init__(self) -> None:
         pid = os.getpid()
-        self.name = f"collab-weak{pid}"
+        self.name = f"{self.PREFIX}{pid}"
         self.host_if, self.ns_if = f"cw{pid % 100000}h", f"cw{pid % 100000}n"
-        base = 4 * (pid % 60) + 8
-        self.host_ip, self.ns_ip = f"192.0.2.{base + 1}", f"192.0.2.{base + 2}"
+        self.host_ip = self.ns_ip = ""
+
+    @classmethod
+    def remove_stale(cls) -> None:
+        """Namespaces (and their host ends) left by runs that were killed: their process is gone. A stale
+        /30 would take the replies to the worker's address (this machine's own interface may be on
+        192.0.2.0/24 too: the /30's routes are more specific)."""
+        listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        for name in (line.split()[0] for line in listing.splitlines() if line.startswith(cls.PREFIX)):
+            pid = name[len(cls.PREFIX):]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                subprocess.run(["ip", "link", "del", f"cw{int(pid) % 100000}h"], capture_output=True)
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+    @staticmethod
+    def _free_subnet(pid: int) -> int:
+        """The first /30 of 192.0.2.8–192.0.2.251 (from a place set by `pid`) that no address or route
+        on this machine touches."""
+        used = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+        used += subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+        taken = {int(m) // 4 for m in re.findall(r"192\.0\.2\.(\d+)(?!/24)", used)}
+        for i in range(61):
+            block = 2 + (pid + i) % 61      # blocks 2..62: 192.0.2.8 … 192.0.2.251
+            if block not in taken:
+                return block * 4
+        raise RuntimeError("no free /30 in 192.0.2.0/24")
 
     def __enter__(self) -> Namespace:
-        self.__exit__()  # what a killed run left
+        self.__exit__()  # what a killed run of this process id left
+        self.remove_stale()
+        base = self._free_subnet(os.getpid())
+        self.host_ip, self.ns_ip = f"192.0.2.{base + 1}", f"192.0.2.{base + 2}"
         try:
             _run("ip", "netns", "add", self.name)
             _run("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if, "netns", self.name)
