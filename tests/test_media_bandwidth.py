@@ -144,23 +144,25 @@ def test_rate_counts_payload_and_packet_overhead_per_second():
     assert r.sample(11.0, 10_000, 10) == (10_000 + 10 * bandwidth.OVERHEAD) * 8
 
 
+def _limited_on_an_80_ms_path(clock) -> Estimate:
+    """Seconds of an 80 ms path, then an overflow: the estimate is capped."""
+    e = Estimate(now=clock)
+    for _ in range(6):
+        clock.t += 1
+        e._rtt(0.085)
+        e.feedback(7, rr(7, 0.0))
+        e.update(300_000, 1_000_000, {7: 100})
+    clock.t += 1
+    e._rtt(0.085)
+    e.feedback(7, rr(7, 0.3))
+    e.update(330_000, 1_000_000, {7: 100})
+    assert e.bps is not None
+    return e
+
+
 def test_a_round_trip_time_far_under_the_path_s_lowest_is_a_new_path_and_the_estimate_grows_fast():
     """The weak line of issue 15 lifted: its 80 ms delay and standing queue go. The estimate forgets the
     old path's limit and grows by FAST_GROWTH a second instead of probing a camera at a time."""
-    def limited(clock):
-        e = Estimate(now=clock)
-        for _ in range(6):               # seconds of an 80 ms path, then an overflow
-            clock.t += 1
-            e._rtt(0.085)
-            e.feedback(7, rr(7, 0.0))
-            e.update(300_000, 1_000_000, {7: 100})
-        clock.t += 1
-        e._rtt(0.085)
-        e.feedback(7, rr(7, 0.3))
-        e.update(330_000, 1_000_000, {7: 100})
-        assert e.bps is not None
-        return e
-
     def seconds_to_lift(e, clock, rtt):
         sent = e.bps
         for n in range(1, 60):
@@ -173,8 +175,8 @@ def test_a_round_trip_time_far_under_the_path_s_lowest_is_a_new_path_and_the_est
         return None
 
     a, b = Clock(), Clock()
-    same_path = seconds_to_lift(limited(a), a, 0.085)
-    new_path = seconds_to_lift(limited(b), b, 0.004)
+    same_path = seconds_to_lift(_limited_on_an_80_ms_path(a), a, 0.085)
+    new_path = seconds_to_lift(_limited_on_an_80_ms_path(b), b, 0.004)
     assert new_path is not None and same_path is not None
     assert new_path <= 6 < same_path, (new_path, same_path)
 
@@ -192,16 +194,8 @@ def test_round_trips_that_only_swing_or_rise_are_never_a_new_path():
 
 def test_loss_reported_as_a_new_path_is_found_belongs_to_the_old_one():
     clock = Clock()
-    e = Estimate(now=clock)
-    for _ in range(6):
-        clock.t += 1
-        e._rtt(0.085)
-        e.feedback(7, rr(7, 0.0))
-        e.update(300_000, 1_000_000, {7: 100})
-    clock.t += 1
-    e._rtt(0.085)
-    e.feedback(7, rr(7, 0.3))
-    capped = e.update(330_000, 1_000_000, {7: 100})
+    e = _limited_on_an_80_ms_path(clock)
+    capped = e.bps
     clock.t += 3
     e._rtt(0.004)                          # the line's limit lifted: its queue and delay gone …
     e.feedback(7, rr(7, 0.1))              # … and this report still counts the last second on it
