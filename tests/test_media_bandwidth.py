@@ -112,6 +112,20 @@ def test_rtt_comes_from_lsr_dlsr():
     assert e.rtt is not None and 0 <= e.rtt < 5
 
 
+def _seconds_to_lift(e: Estimate, clock, *, rtt: float, loss: float) -> int | None:
+    """Seconds of reports with this round-trip time and loss, sending what the estimate allows, until the
+    cap is lifted (None: not within a minute)."""
+    sent = e.bps
+    for n in range(1, 60):
+        clock.t += 1
+        e._rtt(rtt)
+        e.feedback(7, rr(7, loss))
+        if e.update(sent, 1_000_000, {7: 100}, next_step=80_000) is None:
+            return n
+        sent = e.bps
+    return None
+
+
 def test_probes_double_while_nothing_is_lost_and_the_round_trip_time_stays_flat():
     def limited(clock):
         e = Estimate(now=clock)
@@ -120,20 +134,9 @@ def test_probes_double_while_nothing_is_lost_and_the_round_trip_time_stays_flat(
         e.update(330_000, 1_000_000, {7: 100})
         return e
 
-    def seconds_to_lift(e, clock, loss):
-        sent = e.bps
-        for n in range(1, 60):
-            clock.t += 1
-            e._rtt(0.02)
-            e.feedback(7, rr(7, loss))
-            if e.update(sent, 1_000_000, {7: 100}, next_step=80_000) is None:
-                return n
-            sent = e.bps
-        return None
-
     a, b = Clock(), Clock()
-    clean = seconds_to_lift(limited(a), a, 0.0)
-    lossy = seconds_to_lift(limited(b), b, 0.01)  # 1 % random loss: near a limit, probed one step at a time
+    clean = _seconds_to_lift(limited(a), a, rtt=0.02, loss=0.0)
+    lossy = _seconds_to_lift(limited(b), b, rtt=0.02, loss=0.01)  # 1 % random loss: near a limit, probed one step at a time
     assert clean is not None and clean <= 12, clean   # the line recovered: back to everything soon
     assert lossy is None or lossy > clean, (lossy, clean)
 
@@ -163,20 +166,9 @@ def _limited_on_an_80_ms_path(clock) -> Estimate:
 def test_a_round_trip_time_far_under_the_path_s_lowest_is_a_new_path_and_the_estimate_grows_fast():
     """The weak line of issue 15 lifted: its 80 ms delay and standing queue go. The estimate forgets the
     old path's limit and grows by FAST_GROWTH a second instead of probing a camera at a time."""
-    def seconds_to_lift(e, clock, rtt):
-        sent = e.bps
-        for n in range(1, 60):
-            clock.t += 1
-            e._rtt(rtt)
-            e.feedback(7, rr(7, 0.0))
-            if e.update(sent, 1_000_000, {7: 100}, next_step=80_000) is None:
-                return n
-            sent = e.bps
-        return None
-
     a, b = Clock(), Clock()
-    same_path = seconds_to_lift(_limited_on_an_80_ms_path(a), a, 0.085)
-    new_path = seconds_to_lift(_limited_on_an_80_ms_path(b), b, 0.004)
+    same_path = _seconds_to_lift(_limited_on_an_80_ms_path(a), a, rtt=0.085, loss=0.0)
+    new_path = _seconds_to_lift(_limited_on_an_80_ms_path(b), b, rtt=0.004, loss=0.0)
     assert new_path is not None and same_path is not None
     assert new_path <= 6 < same_path, (new_path, same_path)
 
